@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs the programs the tests and benchmarks compare against (rsync),
+# from the distribution's packages, when they are missing.
+set -euo pipefail
+need=()
+command -v rsync >/dev/null || need+=(rsync)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "missing ${need[*]}: install them (apt-get install ${need[*]}) or run as root" >&2
+  exit 0
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null 2>&1 || true
+apt-get install -y -qq "${need[@]}" >/dev/null
