@@ -1,0 +1,115 @@
+package config
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Defaults for optional keys.
+const (
+	DefaultControlSocket = "/run/ncsync/control.sock"
+	DefaultScanInterval  = 2 * time.Second
+)
+
+// maxSize bounds a config file; anything larger is not a config file.
+const maxSize = 1 << 20
+
+// TLS names the PEM files of the cluster CA and of this node's certificate
+// and key (see package pki).
+type TLS struct {
+	CA, Cert, Key string
+}
+
+// Folder is one replicated directory tree.
+type Folder struct {
+	ID     string   // [a-z0-9][a-z0-9_-]{0,63}, the same on every node
+	Path   string   // absolute and clean
+	Ignore []string // gitignore-style patterns, validated by the watcher
+	// NoDefaultIgnores turns off the built-in ignore patterns.
+	NoDefaultIgnores bool `yaml:"no_default_ignores"`
+}
+
+// Config is one node's configuration.
+type Config struct {
+	Node          string
+	Role          Role
+	StateDir      string        // state_dir, absolute
+	ControlSocket string        // control_socket, absolute
+	ControlGroup  string        // control_group: group allowed on the control socket (optional)
+	Listen        string        // primary: host:port to listen on
+	Primary       string        // secondary: host:port of the primary
+	Secondaries   []string      // primary: the peer node names a barrier waits for
+	TLS           TLS           // tls
+	MetricsListen string        // metrics_listen: host:port (optional)
+	ScanInterval  time.Duration // scan_interval, > 0
+	Folders       []Folder
+	Path          string // the file it was loaded from (not a YAML key)
+
+	// pos maps keys ("tls.ca", "folders[1].path") to the lines they were
+	// read from, so that Validate can point at them.
+	pos map[string]int
+	// file is the name given to Parse.
+	file string
+}
+
+// Load reads, parses and validates the file at path.
+func Load(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config %q: %w", path, err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read config %q: %w", path, err)
+	}
+	c, err := Parse(data, path)
+	if err != nil {
+		return nil, err
+	}
+	c.Path = path
+	return c, nil
+}
+
+// Parse decodes a configuration, fills in defaults and validates it,
+// including the file system checks (see Validate). name is used in error
+// messages.
+func Parse(data []byte, name string) (*Config, error) {
+	c, err := decode(data, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Folder returns the folder with the given id.
+func (c *Config) Folder(id string) (Folder, bool) {
+	for _, f := range c.Folders {
+		if f.ID == id {
+			return f, true
+		}
+	}
+	return Folder{}, false
+}
+
+// DBPath is the index database file under the state directory.
+func (c *Config) DBPath() string {
+	return filepath.Join(c.StateDir, "index.db")
+}
+
+// Validate checks the configuration: required keys, values, and the file
+// system (folders exist and are directories, and neither folders nor the
+// state and control socket directories overlap, after resolving symlinks).
+// A Config from Parse refers to its file and lines.
+func (c *Config) Validate() error {
+	p := &problems{file: c.file, pos: c.pos}
+	c.validateValues(p)
+	c.checkFileSystem(p)
+	return p.err()
+}

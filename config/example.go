@@ -1,0 +1,160 @@
+package config
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// ExampleParams fills in Example. Zero fields get the values of the example
+// in DESIGN.md, except the optional ones (ControlGroup, Secondaries,
+// MetricsListen, ScanInterval), which then appear commented out.
+type ExampleParams struct {
+	Node          string // default nfs1
+	Role          Role   // default primary
+	StateDir      string // default /var/lib/ncsync
+	ControlSocket string // default DefaultControlSocket
+	ControlGroup  string
+	Listen        string // primary; default 0.0.0.0:7300
+	Primary       string // secondary; default nfs1.example:7300
+	Secondaries   []string
+	TLS           TLS // default /etc/ncsync/{ca,NODE}.pem, NODE.key
+	MetricsListen string
+	ScanInterval  time.Duration
+	Folders       []Folder // default webroot and data, as in DESIGN.md
+}
+
+func (p *ExampleParams) defaults() {
+	if p.Node == "" {
+		p.Node = "nfs1"
+	}
+	if p.Role != RoleSecondary {
+		p.Role = RolePrimary
+	}
+	if p.StateDir == "" {
+		p.StateDir = "/var/lib/ncsync"
+	}
+	if p.ControlSocket == "" {
+		p.ControlSocket = DefaultControlSocket
+	}
+	if p.Listen == "" {
+		p.Listen = "0.0.0.0:7300"
+	}
+	if p.Primary == "" {
+		p.Primary = "nfs1.example:7300"
+	}
+	if p.TLS.CA == "" {
+		p.TLS.CA = "/etc/ncsync/ca.pem"
+	}
+	if p.TLS.Cert == "" {
+		p.TLS.Cert = "/etc/ncsync/" + p.Node + ".pem"
+	}
+	if p.TLS.Key == "" {
+		p.TLS.Key = "/etc/ncsync/" + p.Node + ".key"
+	}
+	if len(p.Folders) == 0 {
+		p.Folders = []Folder{
+			{ID: "webroot", Path: "/var/www/nextcloud"},
+			{ID: "data", Path: "/srv/nextcloud/data", Ignore: []string{"/nextcloud.log", "/audit.log", "/*/uploads/", "*.part", "/updater-*/"}},
+		}
+	}
+}
+
+// Example returns a complete configuration file with every key explained,
+// for `ncsync demo` and the documentation. It parses with Parse once the
+// paths it names exist.
+func Example(p ExampleParams) string {
+	p.defaults()
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	w("# ncsync configuration for node %s (%s).\n", p.Node, p.Role)
+	w("# Durations are Go durations (90s, 10m); paths must be absolute.\n\n")
+	w("# This node's name: a lower-case DNS label, as in its certificate.\n")
+	w("node: %s\n", scalar(p.Node))
+	w("# primary or secondary: the primary's folders are replicated to its secondaries.\n")
+	w("role: %s\n", p.Role)
+	w("# ncsync's own state: the index (index.db) and kept conflict losers.\n")
+	w("# Must not be inside a folder.\n")
+	w("state_dir: %s\n", scalar(p.StateDir))
+	w("# Unix socket of the control commands (status, barrier, pause, ...).\n")
+	w("control_socket: %s\n", scalar(p.ControlSocket))
+	w("# Group whose members may use the control socket besides root.\n")
+	optional(w, p.ControlGroup != "", "control_group", scalar(p.ControlGroup), "ncsync")
+	listen := func(set bool) {
+		w("# Where secondaries connect (host:port). Primary only.\n")
+		optional(w, set, "listen", scalar(p.Listen), "0.0.0.0:7300")
+		w("# The secondaries a barrier waits for (node names). Primary only.\n")
+		optional(w, set && len(p.Secondaries) > 0, "secondaries", list(p.Secondaries), "[nfs2]")
+	}
+	primary := func(set bool) {
+		w("# The primary to follow (host:port). Secondary only.\n")
+		optional(w, set, "primary", scalar(p.Primary), "nfs1.example:7300")
+	}
+	if p.Role == RolePrimary {
+		listen(true)
+		primary(false)
+	} else {
+		primary(true)
+		listen(false)
+	}
+	w("# Cluster CA and this node's certificate and key, from\n")
+	w("# `ncsync certs init` and `ncsync certs issue`.\n")
+	w("tls:\n  ca: %s\n  cert: %s\n  key: %s\n", scalar(p.TLS.CA), scalar(p.TLS.Cert), scalar(p.TLS.Key))
+	w("# Prometheus metrics (host:port); off when unset.\n")
+	optional(w, p.MetricsListen != "", "metrics_listen", scalar(p.MetricsListen), "127.0.0.1:9300")
+	w("# How often the audit scan looks for changes the watcher missed.\n")
+	optional(w, p.ScanInterval > 0, "scan_interval", scalar(p.ScanInterval.String()), DefaultScanInterval.String())
+	w("# The replicated directory trees. The id names a folder on every node;\n")
+	w("# ignore holds gitignore-style patterns relative to the folder root;\n")
+	w("# no_default_ignores: true turns off the built-in patterns.\n")
+	w("folders:\n")
+	for _, f := range p.Folders {
+		w("  - id: %s\n", scalar(f.ID))
+		w("    path: %s\n", scalar(f.Path))
+		if len(f.Ignore) > 0 {
+			w("    ignore: %s\n", list(f.Ignore))
+		}
+		if f.NoDefaultIgnores {
+			w("    no_default_ignores: true\n")
+		}
+	}
+	return b.String()
+}
+
+// optional writes key: value, or the key commented out with an example.
+func optional(w func(string, ...any), set bool, key, value, example string) {
+	if set {
+		w("%s: %s\n", key, value)
+	} else {
+		w("# %s: %s\n", key, example)
+	}
+}
+
+func list(items []string) string {
+	q := make([]string, len(items))
+	for i, s := range items {
+		q[i] = scalar(s)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
+}
+
+var plainRe = regexp.MustCompile(`^[A-Za-z0-9_./@+-][A-Za-z0-9_./:@+-]*$`)
+
+// scalar writes s plain when YAML reads it back as the same string (also
+// inside a flow list), and double-quoted otherwise.
+func scalar(s string) string {
+	if plainRe.MatchString(s) {
+		var n yaml.Node
+		if yaml.Unmarshal([]byte("["+s+"]"), &n) == nil && len(n.Content) == 1 {
+			if l := n.Content[0]; l.Kind == yaml.SequenceNode && len(l.Content) == 1 &&
+				l.Content[0].ShortTag() == "!!str" && l.Content[0].Value == s {
+				return s
+			}
+		}
+	}
+	return strconv.Quote(s)
+}

@@ -1,0 +1,137 @@
+package pki
+
+import (
+	"crypto/ecdsa"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// prepareDir creates dir if needed and checks that none of paths exists, so
+// that nothing is written when any would be overwritten.
+func prepareDir(dir string, paths ...string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create %q: %w", dir, err)
+	}
+	for _, p := range paths {
+		_, err := os.Lstat(p)
+		if err == nil {
+			return fmt.Errorf("%q already exists: refusing to overwrite it (remove it first to replace it): %w", p, fs.ErrExist)
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("check %q: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// writePair writes the key (0600) and then the certificate (0644). Each file
+// appears complete or not at all, and never replaces an existing file; if
+// the certificate cannot be written the key is removed again.
+func writePair(dir, certPath, keyPath string, der []byte, key *ecdsa.PrivateKey) error {
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return fmt.Errorf("encode key: %w", err)
+	}
+	if err := writeNew(dir, keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		return err
+	}
+	if err := writeNew(dir, certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		_ = os.Remove(keyPath)
+		return err
+	}
+	return syncDir(dir)
+}
+
+// writeNew writes data to a temporary file and hard-links it to path, which
+// fails if path exists: no overwrite, and no partial file at path.
+func writeNew(dir, path string, data []byte, mode os.FileMode) error {
+	f, err := os.CreateTemp(dir, ".ncsync-pki-*")
+	if err != nil {
+		return fmt.Errorf("create temporary file in %q: %w", dir, err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	err = f.Chmod(mode)
+	if err == nil {
+		_, err = f.Write(data)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %q: %w", tmp, err)
+	}
+	if err := os.Link(tmp, path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("%q already exists: refusing to overwrite it: %w", path, fs.ErrExist)
+		}
+		return fmt.Errorf("create %q: %w", path, err)
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open %q: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync %q: %w", dir, err)
+	}
+	return nil
+}
+
+// loadCACert reads the first certificate in caFile and checks that it is an
+// ncsync cluster CA.
+func loadCACert(caFile string) (*x509.Certificate, string, error) {
+	data, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, "", fmt.Errorf("read CA certificate %q: %w", caFile, err)
+	}
+	var block *pem.Block
+	for {
+		block, data = pem.Decode(data)
+		if block == nil {
+			return nil, "", fmt.Errorf("read CA certificate %q: no PEM CERTIFICATE block", caFile)
+		}
+		if block.Type == "CERTIFICATE" {
+			break
+		}
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil, "", fmt.Errorf("parse CA certificate %q: %w", caFile, err)
+	}
+	id, err := caClusterID(cert)
+	if err != nil {
+		return nil, "", fmt.Errorf("CA certificate %q: %w", caFile, err)
+	}
+	return cert, id, nil
+}
+
+// loadCAPair reads dir/ca.pem and dir/ca.key for signing.
+func loadCAPair(dir string) (*x509.Certificate, any, string, error) {
+	certPath, keyPath := filepath.Join(dir, caCertName), filepath.Join(dir, caKeyName)
+	if _, err := os.Stat(certPath); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, "", fmt.Errorf("no cluster CA in %q (%q is missing): run `ncsync certs init --dir %s` first", dir, certPath, dir)
+	}
+	cert, clusterID, err := loadCACert(certPath)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	pair, err := tls.LoadX509KeyPair(certPath, keyPath)
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("load CA key %q: %w", keyPath, err)
+	}
+	return cert, pair.PrivateKey, clusterID, nil
+}
