@@ -1,0 +1,108 @@
+package index
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+)
+
+// benchFile is file n of a scan in directory order (100 per directory), of
+// chunks 64 KiB chunks with random ids, like a scanner journals them.
+func benchFile(r *rand.Rand, n, chunks int) Entry {
+	e := Entry{Path: fmt.Sprintf("data/user%03d/files/dir%05d/file-%08d.dat", n/100_000, n/100, n),
+		Kind: KindFile, Mode: 0o644, UID: 33, GID: 33, MtimeNs: int64(n) * 1e9, Size: int64(chunks) << 16,
+		Stat: Stat{Dev: 1, Ino: uint64(n), Size: int64(chunks) << 16, MtimeNs: int64(n) * 1e9}}
+	for range chunks {
+		var c ChunkRef
+		for i := 0; i < len(c.ID); i += 8 {
+			binary.LittleEndian.PutUint64(c.ID[i:], r.Uint64())
+		}
+		c.Size = 1 << 16
+		e.Chunks = append(e.Chunks, c)
+	}
+	binary.LittleEndian.PutUint64(e.FileID[:], r.Uint64())
+	return e
+}
+
+// BenchmarkJournal journals 1,000 new files per Update into a growing
+// folder: with 0 chunks (entries and journal only), 1 and 4 chunks (random
+// chunk map rows: a B-tree write per row), durable or not.
+func BenchmarkJournal(b *testing.B) {
+	for _, bc := range []struct {
+		chunks int
+		sync   bool
+	}{{0, false}, {1, false}, {4, false}, {4, true}} {
+		b.Run(fmt.Sprintf("chunks=%d/sync=%v", bc.chunks, bc.sync), func(b *testing.B) {
+			sync := bc.sync
+			r := rand.New(rand.NewPCG(1, 2))
+			db, err := Open(filepath.Join(b.TempDir(), "index.db"), Options{NoSync: !sync})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			const batch = 1000
+			files := make([]Entry, batch)
+			n := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				b.StopTimer()
+				for i := range files {
+					files[i] = benchFile(r, n, bc.chunks)
+					n++
+				}
+				b.StartTimer()
+				err := db.Update("f", func(tx *Tx) error {
+					for _, e := range files {
+						if _, err := tx.Journal(e); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/entry")
+		})
+	}
+}
+
+// BenchmarkSince reads 1,000 entries per call from a 100k-entry folder.
+func BenchmarkSince(b *testing.B) {
+	db, err := Open(filepath.Join(b.TempDir(), "index.db"), Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	const total, batch = 100_000, 1000
+	r := rand.New(rand.NewPCG(1, 2))
+	for start := 0; start < total; start += batch {
+		err := db.Update("f", func(tx *Tx) error {
+			for i := start; i < start+batch; i++ {
+				if _, err := tx.Journal(benchFile(r, i, 4)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	after, visited := uint64(0), 0
+	b.ReportAllocs()
+	for b.Loop() {
+		last, err := db.Since("f", after, batch, func(e Entry) error {
+			visited++
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		after = last % (total - batch)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(visited), "ns/entry")
+}

@@ -1,0 +1,155 @@
+package index
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/ncsync/ncsync/chunker"
+	"github.com/zeebo/blake3"
+)
+
+// Get returns folder's entry for path, tombstones included.
+func (db *DB) Get(folder, path string) (Entry, bool, error) {
+	var e Entry
+	var ok bool
+	err := db.View(folder, func(tx *Tx) error {
+		var err error
+		e, ok, err = tx.Get(path)
+		return err
+	})
+	return e, ok, err
+}
+
+// Walk calls fn for each entry of folder whose path is prefix or lies under
+// prefix+"/" ("" means all), in path byte order, tombstones included. It
+// runs in one read transaction: fn must not block for long nor write to the
+// DB.
+func (db *DB) Walk(folder, prefix string, fn func(Entry) error) error {
+	return db.View(folder, func(tx *Tx) error { return tx.Walk(prefix, fn) })
+}
+
+// Since calls fn for the entries with Seq > after in sequence order, at most
+// max of them (max <= 0: no limit). Each path appears once, at its latest
+// sequence. It returns the sequence of the last entry visited, or after if
+// none. It runs in one read transaction: fn must copy what it needs and not
+// block on the network nor write to the DB.
+func (db *DB) Since(folder string, after uint64, max int, fn func(Entry) error) (uint64, error) {
+	last := after
+	err := db.View(folder, func(tx *Tx) error {
+		n := 0
+		return tx.since(after, func(seq uint64, e Entry, section []byte) (bool, error) {
+			if max > 0 && n >= max {
+				return false, nil
+			}
+			var err error
+			if e.Chunks, err = decodeChunks(section); err != nil {
+				return false, fmt.Errorf("since %d: seq %d: %w", after, seq, err)
+			}
+			if err := fn(e); err != nil {
+				return false, err
+			}
+			n++
+			last = seq
+			return true, nil
+		})
+	})
+	return last, err
+}
+
+// since walks the journal after seq, handing fn the header and raw chunk
+// section of each entry whose sequence is still its journal key (Journal and
+// Store never leave stale keys behind; this is defence in depth). fn returns
+// false to stop.
+func (tx *Tx) since(after uint64, fn func(seq uint64, e Entry, section []byte) (bool, error)) error {
+	if tx.journal == nil || after == ^uint64(0) {
+		return nil
+	}
+	c := tx.journal.Cursor()
+	for k, p := c.Seek(seqKey(after + 1)); k != nil; k, p = c.Next() {
+		if len(k) != 8 {
+			return fmt.Errorf("journal key %x: %w", k, ErrCorrupt)
+		}
+		seq := binary.BigEndian.Uint64(k)
+		v := tx.entries.Get(p)
+		if v == nil {
+			continue
+		}
+		e, section, err := decodeHeader(v)
+		if err != nil {
+			return fmt.Errorf("journal seq %d %q: %w", seq, p, err)
+		}
+		if e.Seq != seq {
+			continue
+		}
+		more, err := fn(seq, e, section)
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+// LagBytes returns how many entries of folder (any kind, tombstones
+// included) have Seq > after, and the total size of the live files among
+// them: what a peer at after still has to apply.
+func (db *DB) LagBytes(folder string, after uint64) (entries, bytes uint64, err error) {
+	err = db.View(folder, func(tx *Tx) error {
+		return tx.since(after, func(_ uint64, e Entry, _ []byte) (bool, error) {
+			entries++
+			if hasRows(&e) {
+				bytes += uint64(e.Size)
+			}
+			return true, nil
+		})
+	})
+	return entries, bytes, err
+}
+
+// TreeHash returns a BLAKE3 hash over every live entry of folder in path
+// order (path, kind, mode, uid, gid, mtime, size, target, file id; not
+// sequence, version or local stat), the number of live entries and the
+// folder's head, all from one snapshot. Two folders with the same live
+// content hash equal whatever their histories.
+func (db *DB) TreeHash(folder string) (hash chunker.ID, entries uint64, head uint64, err error) {
+	h := blake3.New()
+	err = db.View(folder, func(tx *Tx) error {
+		head = tx.st.Head
+		if tx.entries == nil {
+			return nil
+		}
+		var buf []byte
+		c := tx.entries.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			e, _, err := decodeHeader(v)
+			if err != nil {
+				return fmt.Errorf("tree hash %q: %w", k, err)
+			}
+			if e.Deleted {
+				continue
+			}
+			buf = appendTreeRecord(buf[:0], &e)
+			_, _ = h.Write(buf)
+			entries++
+		}
+		return nil
+	})
+	if err != nil {
+		return chunker.ID{}, 0, 0, err
+	}
+	h.Sum(hash[:0])
+	return hash, entries, head, nil
+}
+
+// appendTreeRecord is one entry's contribution to TreeHash; every variable
+// field is length prefixed so records cannot run into each other.
+func appendTreeRecord(b []byte, e *Entry) []byte {
+	b = appendString(b, e.Path)
+	b = append(b, byte(e.Kind))
+	b = binary.AppendUvarint(b, uint64(e.Mode))
+	b = binary.AppendUvarint(b, uint64(e.UID))
+	b = binary.AppendUvarint(b, uint64(e.GID))
+	b = binary.AppendVarint(b, e.MtimeNs)
+	b = binary.AppendVarint(b, e.Size)
+	b = appendString(b, e.Target)
+	return append(b, e.FileID[:]...)
+}
