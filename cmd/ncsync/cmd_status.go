@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ncsync/ncsync/status"
+)
+
+type statusOptions struct {
+	controlFlags
+	JSON bool
+}
+
+func newStatusCmd() *cobra.Command {
+	var o statusOptions
+	cmd := &cobra.Command{
+		Use:   "status [--json]",
+		Short: "Show the local daemon's folders and peers: connected, applied sequence, lag",
+		Long: `Show the local daemon's state. On a primary: each secondary, whether it is
+connected, the sequence it has acknowledged per folder and its lag in
+entries, bytes and seconds. On a secondary: the primary it follows and the
+applied position per folder.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runStatus(c.Context(), o, c.OutOrStdout())
+		},
+	}
+	o.register(cmd)
+	cmd.Flags().BoolVar(&o.JSON, "json", false, "print JSON")
+	return cmd
+}
+
+func runStatus(ctx context.Context, o statusOptions, out io.Writer) error {
+	c, err := o.dial()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	st, err := c.Status(ctx)
+	if err != nil {
+		return err
+	}
+	if o.JSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	}
+	printStatus(out, st, time.Now())
+	return nil
+}
+
+func printStatus(out io.Writer, st status.Node, now time.Time) {
+	fmt.Fprintf(out, "node %s (%s), cluster %s, epoch %d, up %s\n", st.Node, st.Role, st.ClusterID, st.Epoch, now.Sub(st.Started).Round(time.Second))
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nFOLDER\tPATH\tSEQ\tFILES\tDIRS\tBYTES\tLAST ERROR")
+	for _, f := range st.Folders {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\n", f.ID, f.Path, f.Seq, f.Files, f.Dirs, humanBytes(int64(f.Bytes)), dash(f.LastError))
+	}
+	fmt.Fprintln(tw, "\nPEER\tROLE\tCONNECTED\tFOLDER\tACKED\tLAG ENTRIES\tLAG BYTES\tLAG\tLAST ERROR")
+	for _, p := range st.Peers {
+		conn := "no"
+		if p.Connected {
+			conn = "since " + p.ConnectedSince.Format(time.TimeOnly)
+		} else if !p.LastSeen.IsZero() {
+			conn = "no, last seen " + p.LastSeen.Format(time.DateTime)
+		}
+		name := p.Node
+		if name == "" {
+			name = p.Address
+		}
+		for i, f := range p.Folders {
+			if i > 0 {
+				name, conn = "", ""
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", name, p.Role, conn, f.Folder, f.AckedSeq, f.LagEntries,
+				humanBytes(int64(f.LagBytes)), f.Lag.Round(time.Millisecond), dash(oneLine(p.LastError)))
+		}
+	}
+	tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,168 @@
+// Package control is the daemon's local control socket: a gRPC service on a
+// unix socket that the ncsync command line uses for status and, later,
+// barrier, pause and the other operator commands.
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	ncsyncv1 "github.com/ncsync/ncsync/proto/ncsync/v1"
+	nstatus "github.com/ncsync/ncsync/status"
+)
+
+// Node is what the control service asks of the running daemon. Its methods
+// are called concurrently.
+type Node interface {
+	Status(ctx context.Context) (nstatus.Node, error)
+}
+
+// Listen creates the control socket at path: its directory 0750 and the
+// socket 0660, both owned by group when one is named (so that members of
+// the ncsync group may use it). A stale socket left by a crash is replaced;
+// a socket with a live daemon behind it is an error.
+func Listen(path, group string) (net.Listener, error) {
+	gid := -1
+	if group != "" {
+		g, err := user.LookupGroup(group)
+		if err != nil {
+			return nil, fmt.Errorf("control group %q: %w", group, err)
+		}
+		if gid, err = strconv.Atoi(g.Gid); err != nil {
+			return nil, fmt.Errorf("control group %q: %w", group, err)
+		}
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("control socket directory: %w", err)
+	}
+	if err := os.Chmod(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("control socket directory: %w", err)
+	}
+	if gid >= 0 {
+		if err := os.Chown(dir, -1, gid); err != nil {
+			return nil, fmt.Errorf("control socket directory: %w", err)
+		}
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("control socket %s exists and is not a socket: remove it or choose another control_socket", path)
+		}
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("control socket %s is in use: is another ncsync daemon running with this config?", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("remove stale control socket: %w", err)
+		}
+	}
+	old := syscall.Umask(0o117)
+	lis, err := net.Listen("unix", path)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o660); err != nil {
+		lis.Close()
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	if gid >= 0 {
+		if err := os.Chown(path, -1, gid); err != nil {
+			lis.Close()
+			return nil, fmt.Errorf("control socket: %w", err)
+		}
+	}
+	return lis, nil
+}
+
+// Server serves the control service.
+type Server struct {
+	ncsyncv1.UnimplementedControlServiceServer
+	node Node
+	log  *slog.Logger
+	grpc *grpc.Server
+}
+
+// NewServer builds a control server for node.
+func NewServer(node Node, log *slog.Logger) *Server {
+	s := &Server{node: node, log: log, grpc: grpc.NewServer(grpc.MaxRecvMsgSize(1 << 20))}
+	ncsyncv1.RegisterControlServiceServer(s.grpc, s)
+	return s
+}
+
+// Serve accepts connections until Stop.
+func (s *Server) Serve(lis net.Listener) error {
+	err := s.grpc.Serve(lis)
+	if errors.Is(err, grpc.ErrServerStopped) {
+		return nil
+	}
+	return err
+}
+
+// Stop closes the socket; in-flight calls are cancelled.
+func (s *Server) Stop() { s.grpc.Stop() }
+
+// Status implements ncsyncv1.ControlServiceServer.
+func (s *Server) Status(ctx context.Context, _ *ncsyncv1.StatusRequest) (*ncsyncv1.StatusResponse, error) {
+	st, err := s.node.Status(ctx)
+	if err != nil {
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	return statusToWire(st), nil
+}
+
+// Client talks to a daemon's control socket.
+type Client struct {
+	conn *grpc.ClientConn
+	rpc  ncsyncv1.ControlServiceClient
+	path string
+}
+
+// Dial connects to the control socket at path. It fails early, with advice,
+// when nothing is listening there.
+func Dial(path string) (*Client, error) {
+	c, err := net.DialTimeout("unix", path, 2*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach the ncsync daemon at %s: %w (is `ncsync run` running with this config, and are you root or in its control group?)", path, err)
+	}
+	c.Close()
+	conn, err := grpc.NewClient("unix://"+path, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, err
+	}
+	return &Client{conn: conn, rpc: ncsyncv1.NewControlServiceClient(conn), path: path}, nil
+}
+
+// Close closes the connection.
+func (c *Client) Close() error { return c.conn.Close() }
+
+// Status asks the daemon for its status.
+func (c *Client) Status(ctx context.Context) (nstatus.Node, error) {
+	r, err := c.rpc.Status(ctx, &ncsyncv1.StatusRequest{})
+	if err != nil {
+		return nstatus.Node{}, fromRPC(err)
+	}
+	return statusFromWire(r), nil
+}
+
+// fromRPC turns a gRPC status into a plain error carrying its message.
+func fromRPC(err error) error {
+	if st, ok := status.FromError(err); ok {
+		return errors.New(st.Message())
+	}
+	return err
+}

@@ -1,0 +1,85 @@
+package control
+
+import (
+	"time"
+
+	ncsyncv1 "github.com/ncsync/ncsync/proto/ncsync/v1"
+	nstatus "github.com/ncsync/ncsync/status"
+)
+
+func unixNs(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromUnixNs(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
+
+func roleToWire(r string) ncsyncv1.Role {
+	switch r {
+	case "primary":
+		return ncsyncv1.Role_ROLE_PRIMARY
+	case "secondary":
+		return ncsyncv1.Role_ROLE_SECONDARY
+	}
+	return ncsyncv1.Role_ROLE_UNSPECIFIED
+}
+
+func roleFromWire(r ncsyncv1.Role) string {
+	switch r {
+	case ncsyncv1.Role_ROLE_PRIMARY:
+		return "primary"
+	case ncsyncv1.Role_ROLE_SECONDARY:
+		return "secondary"
+	}
+	return ""
+}
+
+func statusToWire(st nstatus.Node) *ncsyncv1.StatusResponse {
+	r := &ncsyncv1.StatusResponse{Node: st.Node, Role: roleToWire(st.Role), ClusterId: st.ClusterID,
+		Epoch: st.Epoch, StartedUnixNs: unixNs(st.Started)}
+	for _, f := range st.Folders {
+		r.Folders = append(r.Folders, &ncsyncv1.FolderStatus{Id: f.ID, Path: f.Path, Sequence: f.Seq,
+			Files: f.Files, Directories: f.Dirs, Bytes: f.Bytes, Scans: f.Scans,
+			LastScanUnixNs: unixNs(f.LastScan), FilesHashed: f.FilesHashed, LastError: f.LastError})
+	}
+	for _, p := range st.Peers {
+		wp := &ncsyncv1.PeerStatus{Node: p.Node, Role: roleToWire(p.Role), Connected: p.Connected,
+			Address: p.Address, ConnectedSinceUnixNs: unixNs(p.ConnectedSince), LastSeenUnixNs: unixNs(p.LastSeen),
+			LastError: p.LastError, BytesSent: p.BytesSent, BytesReceived: p.BytesReceived}
+		for _, f := range p.Folders {
+			wp.Folders = append(wp.Folders, &ncsyncv1.PeerFolderStatus{FolderId: f.Folder, AckedSequence: f.AckedSeq,
+				LagEntries: f.LagEntries, LagBytes: f.LagBytes, LagNs: int64(f.Lag)})
+		}
+		r.Peers = append(r.Peers, wp)
+	}
+	return r
+}
+
+func statusFromWire(r *ncsyncv1.StatusResponse) nstatus.Node {
+	st := nstatus.Node{Node: r.GetNode(), Role: roleFromWire(r.GetRole()), ClusterID: r.GetClusterId(),
+		Epoch: r.GetEpoch(), Started: fromUnixNs(r.GetStartedUnixNs())}
+	for _, f := range r.GetFolders() {
+		st.Folders = append(st.Folders, nstatus.Folder{ID: f.GetId(), Path: f.GetPath(), Seq: f.GetSequence(),
+			Files: f.GetFiles(), Dirs: f.GetDirectories(), Bytes: f.GetBytes(), Scans: f.GetScans(),
+			LastScan: fromUnixNs(f.GetLastScanUnixNs()), FilesHashed: f.GetFilesHashed(), LastError: f.GetLastError()})
+	}
+	for _, p := range r.GetPeers() {
+		np := nstatus.Peer{Node: p.GetNode(), Role: roleFromWire(p.GetRole()), Connected: p.GetConnected(),
+			Address: p.GetAddress(), ConnectedSince: fromUnixNs(p.GetConnectedSinceUnixNs()),
+			LastSeen: fromUnixNs(p.GetLastSeenUnixNs()), LastError: p.GetLastError(),
+			BytesSent: p.GetBytesSent(), BytesReceived: p.GetBytesReceived()}
+		for _, f := range p.GetFolders() {
+			np.Folders = append(np.Folders, nstatus.PeerFolder{Folder: f.GetFolderId(), AckedSeq: f.GetAckedSequence(),
+				LagEntries: f.GetLagEntries(), LagBytes: f.GetLagBytes(), Lag: time.Duration(f.GetLagNs())})
+		}
+		st.Peers = append(st.Peers, np)
+	}
+	return st
+}

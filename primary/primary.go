@@ -1,0 +1,212 @@
+// Package primary runs a primary node: it scans its folders into the index
+// journal and serves every connected secondary the entries and chunk data it
+// lacks, each at its own pace.
+package primary
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ncsync/ncsync/chunker"
+	"github.com/ncsync/ncsync/config"
+	"github.com/ncsync/ncsync/ignore"
+	"github.com/ncsync/ncsync/index"
+	"github.com/ncsync/ncsync/scanner"
+)
+
+// Options configure a Primary.
+type Options struct {
+	Node         string
+	ClusterID    string
+	Secondaries  []string // the peers allowed to connect
+	Folders      []config.Folder
+	ScanInterval time.Duration
+	Chunker      chunker.Config
+	// Window is how many batches a peer may have unacknowledged per folder.
+	Window int
+	// BatchEntries and BatchBytes bound one batch sent to a peer.
+	BatchEntries int
+	BatchBytes   int64
+	Log          *slog.Logger
+}
+
+// Primary is a running primary node. Its exported methods are safe for
+// concurrent use.
+type Primary struct {
+	opts    Options
+	db      *index.DB
+	log     *slog.Logger
+	folders map[string]*folder
+	order   []string // folder ids in config order
+	started time.Time
+
+	mu    sync.Mutex
+	peers map[string]*peer
+}
+
+type folder struct {
+	cfg  config.Folder
+	scan *scanner.Scanner
+
+	mu       sync.Mutex
+	lastScan time.Time
+	lastErr  string
+	commits  []commit // journal heads with their times, for lag in seconds
+}
+
+// commit records when the journal head of a folder reached seq.
+type commit struct {
+	seq uint64
+	at  time.Time
+}
+
+// New opens the primary's folders. The index must already carry the
+// cluster's meta (see EnsureMeta).
+func New(db *index.DB, opts Options) (*Primary, error) {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.ScanInterval <= 0 {
+		opts.ScanInterval = 2 * time.Second
+	}
+	if opts.Window <= 0 {
+		opts.Window = 4
+	}
+	if opts.BatchEntries <= 0 {
+		opts.BatchEntries = 1024
+	}
+	if opts.BatchBytes <= 0 {
+		opts.BatchBytes = 256 << 20
+	}
+	if opts.Chunker == (chunker.Config{}) {
+		opts.Chunker = chunker.DefaultConfig()
+	}
+	p := &Primary{
+		opts:    opts,
+		db:      db,
+		log:     opts.Log,
+		folders: make(map[string]*folder),
+		started: time.Now(),
+		peers:   make(map[string]*peer),
+	}
+	meta, err := db.Meta()
+	if err != nil {
+		return nil, err
+	}
+	for _, fc := range opts.Folders {
+		m, err := ignore.New(fc.Ignore)
+		if err != nil {
+			return nil, fmt.Errorf("folder %q: %w", fc.ID, err)
+		}
+		epoch, node := meta.Epoch, opts.Node
+		sc, err := scanner.New(folderStore{db: db, folder: fc.ID}, scanner.Options{
+			Root:    fc.Path,
+			Folder:  fc.ID,
+			Ignore:  m,
+			Chunker: opts.Chunker,
+			Version: func() index.Version { return index.Version{Epoch: epoch, Node: node} },
+			Log:     opts.Log.With("folder", fc.ID),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("folder %q: %w", fc.ID, err)
+		}
+		p.folders[fc.ID] = &folder{cfg: fc, scan: sc}
+		p.order = append(p.order, fc.ID)
+	}
+	for _, name := range opts.Secondaries {
+		p.peers[name] = newPeer(name)
+	}
+	return p, nil
+}
+
+// Run scans every folder at start (a stat compare against the index: files
+// that did not change are not read again), then rescans on the interval
+// until ctx ends. Scan errors are logged and shown in status, never fatal.
+func (p *Primary) Run(ctx context.Context) error {
+	t := time.NewTicker(p.opts.ScanInterval)
+	defer t.Stop()
+	for {
+		for _, id := range p.order {
+			if err := p.ScanFolder(ctx, id, ""); err != nil && ctx.Err() == nil {
+				p.log.Error("scan failed", "folder", id, "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// ScanFolder rescans paths (relative; "" = the whole folder) of one folder
+// and journals what changed.
+func (p *Primary) ScanFolder(ctx context.Context, id string, paths ...string) error {
+	f, ok := p.folders[id]
+	if !ok {
+		return fmt.Errorf("no folder %q", id)
+	}
+	res, err := f.scan.Scan(ctx, paths...)
+	head, herr := p.db.Head(id)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lastScan = time.Now()
+	if err != nil {
+		f.lastErr = err.Error()
+		return err
+	}
+	f.lastErr = ""
+	if herr == nil && (len(f.commits) == 0 || f.commits[len(f.commits)-1].seq < head) {
+		f.commits = append(f.commits, commit{seq: head, at: time.Now()})
+		if len(f.commits) > 4096 {
+			f.commits = slices.Delete(f.commits, 0, len(f.commits)-4096)
+		}
+	}
+	if res.Changed+res.Deleted > 0 {
+		p.log.Debug("scanned", "folder", id, "changed", res.Changed, "deleted", res.Deleted, "hashed", res.Hashed)
+	}
+	return nil
+}
+
+// FilesHashed is the number of files read and hashed since start, over all
+// folders: a restart over an unchanged tree must not raise it.
+func (p *Primary) FilesHashed() uint64 {
+	var n uint64
+	for _, f := range p.folders {
+		n += uint64(f.scan.Counters().FilesHashed)
+	}
+	return n
+}
+
+// lagSince returns how long ago the oldest change after seq was journaled.
+func (f *folder) lagSince(seq uint64, now time.Time) time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.commits {
+		if c.seq > seq {
+			return now.Sub(c.at)
+		}
+	}
+	return 0
+}
+
+// folderStore binds the index to one folder for the scanner.
+type folderStore struct {
+	db     *index.DB
+	folder string
+}
+
+func (s folderStore) Update(fn func(scanner.Txn) error) error {
+	return s.db.Update(s.folder, func(tx *index.Tx) error { return fn(tx) })
+}
+
+func (s folderStore) View(fn func(scanner.Txn) error) error {
+	return s.db.View(s.folder, func(tx *index.Tx) error { return fn(tx) })
+}
+
+var errNoFolder = errors.New("no such folder")

@@ -1,0 +1,319 @@
+package primary
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
+	"google.golang.org/grpc/codes"
+
+	"github.com/ncsync/ncsync/chunker"
+	"github.com/ncsync/ncsync/index"
+	"github.com/ncsync/ncsync/transport"
+)
+
+// peer is the primary's view of one secondary.
+type peer struct {
+	node string
+
+	mu        sync.Mutex
+	sessions  int // open Sync sessions (a reconnect may overlap the old one)
+	addr      string
+	since     time.Time
+	lastSeen  time.Time
+	lastErr   string
+	acked     map[string]uint64
+}
+
+func newPeer(node string) *peer { return &peer{node: node, acked: make(map[string]uint64)} }
+
+// Welcome admits a secondary that is configured, of this cluster, and not
+// from a newer epoch than ours.
+func (p *Primary) Welcome(ctx context.Context, pe transport.Peer, h transport.Hello) (transport.Welcome, error) {
+	if !slices.Contains(p.opts.Secondaries, pe.Node) {
+		return transport.Welcome{}, &transport.Refusal{Code: codes.PermissionDenied, Msg: fmt.Sprintf(
+			"node %q is not one of this primary's secondaries %q: add it to `secondaries` in the primary's config", pe.Node, p.opts.Secondaries)}
+	}
+	if h.ClusterID != p.opts.ClusterID {
+		return transport.Welcome{}, &transport.Refusal{Code: codes.PermissionDenied, Msg: fmt.Sprintf(
+			"node %q belongs to cluster %s, this primary to cluster %s", pe.Node, h.ClusterID, p.opts.ClusterID)}
+	}
+	meta, err := p.db.Meta()
+	if err != nil {
+		return transport.Welcome{}, err
+	}
+	if h.Epoch > meta.Epoch {
+		return transport.Welcome{}, &transport.Refusal{Code: codes.FailedPrecondition, Msg: fmt.Sprintf(
+			"node %q has seen epoch %d but this primary (%s) is at epoch %d: this primary is stale; restart it as a secondary of the current primary",
+			pe.Node, h.Epoch, p.opts.Node, meta.Epoch)}
+	}
+	w := transport.Welcome{ClusterID: p.opts.ClusterID, Node: p.opts.Node, Epoch: meta.Epoch,
+		Folders: make(map[string]uint64), Lineage: meta.Lineage}
+	for _, id := range p.order {
+		head, err := p.db.Head(id)
+		if err != nil {
+			return transport.Welcome{}, err
+		}
+		if pos, ok := h.Positions[id]; ok && pos > head {
+			return transport.Welcome{}, &transport.Refusal{Code: codes.FailedPrecondition, Msg: fmt.Sprintf(
+				"node %q is at sequence %d of folder %q, ahead of this primary's %d: its data came from another primary term or index; refusing to replicate over it",
+				pe.Node, pos, id, head)}
+		}
+		w.Folders[id] = head
+	}
+	return w, nil
+}
+
+// Serve streams each folder's journal after the peer's position, keeping at
+// most Window unacknowledged batches per folder in flight, until ctx ends or
+// the peer goes away. A slow peer only slows its own session: entries are
+// read from the index as they are sent, so a far-behind peer costs no memory.
+func (p *Primary) Serve(ctx context.Context, pe transport.Peer, h transport.Hello, send func(transport.Batch) error, acks <-chan transport.Ack) error {
+	ps := p.peer(pe.Node)
+	ps.connect(pe.Addr)
+	defer ps.disconnect()
+
+	g, ctx := errgroup.WithContext(ctx)
+	var sendMu sync.Mutex
+	lockedSend := func(b transport.Batch) error {
+		sendMu.Lock()
+		defer sendMu.Unlock()
+		return send(b)
+	}
+	windows := make(map[string]*window)
+	for _, id := range p.order {
+		pos, ok := h.Positions[id]
+		if !ok {
+			continue // the secondary does not replicate this folder
+		}
+		ps.setAcked(id, pos)
+		w := newWindow(p.opts.Window)
+		windows[id] = w
+		g.Go(func() error { return p.sendFolder(ctx, id, pos, w, lockedSend) })
+	}
+	g.Go(func() error {
+		for {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case a, ok := <-acks:
+				if !ok {
+					return errPeerGone
+				}
+				w, ok := windows[a.Folder]
+				if !ok {
+					return fmt.Errorf("ack for folder %q that was not sent", a.Folder)
+				}
+				if err := p.db.SetPeerAck(pe.Node, a.Folder, a.Seq); err != nil {
+					return err
+				}
+				ps.ack(a)
+				w.ack(a.Seq)
+				for _, f := range a.Failures {
+					p.log.Warn("secondary refused an entry", "peer", pe.Node, "folder", a.Folder,
+						"path", fmt.Sprintf("%q", f.Path), "seq", f.Seq, "err", f.Message)
+				}
+			}
+		}
+	})
+	err := g.Wait()
+	if errors.Is(err, errPeerGone) || errors.Is(err, context.Canceled) {
+		return nil
+	}
+	if err != nil {
+		ps.setErr(err)
+	}
+	return err
+}
+
+var errPeerGone = errors.New("peer closed its session")
+
+func (p *Primary) sendFolder(ctx context.Context, id string, pos uint64, w *window, send func(transport.Batch) error) error {
+	for {
+		if err := w.wait(ctx); err != nil {
+			return err
+		}
+		b := transport.Batch{Folder: id}
+		var bytes int64
+		last, err := p.db.Since(id, pos, p.opts.BatchEntries, func(e index.Entry) error {
+			if len(b.Entries) > 0 && bytes+e.Size > p.opts.BatchBytes {
+				return errBatchFull
+			}
+			b.Entries = append(b.Entries, e)
+			if e.Kind == index.KindFile && !e.Deleted {
+				bytes += e.Size
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, errBatchFull) {
+			return err
+		}
+		if len(b.Entries) == 0 {
+			if err := p.db.Wait(ctx, id, pos); err != nil {
+				return err
+			}
+			continue
+		}
+		last = b.Entries[len(b.Entries)-1].Seq
+		if b.Head, err = p.db.Head(id); err != nil {
+			return err
+		}
+		if err := send(b); err != nil {
+			return err
+		}
+		w.sent(last)
+		pos = last
+	}
+}
+
+var errBatchFull = errors.New("batch full")
+
+// window bounds the batches in flight to one peer in one folder.
+type window struct {
+	max    int
+	mu     sync.Mutex
+	lasts  []uint64 // last seq of each unacknowledged batch
+	wakeup chan struct{}
+}
+
+func newWindow(max int) *window { return &window{max: max, wakeup: make(chan struct{}, 1)} }
+
+func (w *window) sent(last uint64) {
+	w.mu.Lock()
+	w.lasts = append(w.lasts, last)
+	w.mu.Unlock()
+}
+
+func (w *window) ack(seq uint64) {
+	w.mu.Lock()
+	i := 0
+	for i < len(w.lasts) && w.lasts[i] <= seq {
+		i++
+	}
+	w.lasts = w.lasts[i:]
+	w.mu.Unlock()
+	select {
+	case w.wakeup <- struct{}{}:
+	default:
+	}
+}
+
+func (w *window) wait(ctx context.Context) error {
+	for {
+		w.mu.Lock()
+		n := len(w.lasts)
+		w.mu.Unlock()
+		if n < w.max {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-w.wakeup:
+		}
+	}
+}
+
+// ReadChunk reads a chunk from a live file that holds it, checking that the
+// bytes still hash to the id (the file may have changed since its scan).
+func (p *Primary) ReadChunk(ctx context.Context, folderID string, id chunker.ID, buf []byte) ([]byte, error) {
+	f, ok := p.folders[folderID]
+	if !ok {
+		return nil, fmt.Errorf("folder %q: %w", folderID, errNoFolder)
+	}
+	locs, err := p.db.LookupChunk(id, 8)
+	if err != nil {
+		return nil, err
+	}
+	for _, loc := range locs {
+		if loc.Folder != folderID {
+			continue
+		}
+		out, err := readAt(filepath.Join(f.cfg.Path, filepath.FromSlash(loc.Path)), loc.Offset, int(loc.Size), buf)
+		if err == nil && chunker.Sum(out[len(buf):]) == id {
+			return out, nil
+		}
+	}
+	return nil, transport.ErrChunkMissing
+}
+
+func readAt(name string, off int64, n int, buf []byte) ([]byte, error) {
+	fd, err := os.OpenFile(name, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer fd.Close()
+	out := slices.Grow(buf, n)[:len(buf)+n]
+	if _, err := fd.ReadAt(out[len(buf):], off); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// TreeHash hashes the folder's indexed tree.
+func (p *Primary) TreeHash(ctx context.Context, folderID string) (chunker.ID, uint64, uint64, error) {
+	if _, ok := p.folders[folderID]; !ok {
+		return chunker.ID{}, 0, 0, fmt.Errorf("folder %q: %w", folderID, errNoFolder)
+	}
+	return p.db.TreeHash(folderID)
+}
+
+func (p *Primary) peer(node string) *peer {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ps, ok := p.peers[node]
+	if !ok {
+		ps = newPeer(node)
+		p.peers[node] = ps
+	}
+	return ps
+}
+
+func (ps *peer) connect(addr string) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	ps.sessions++
+	ps.addr = addr
+	ps.since = time.Now()
+	ps.lastSeen = ps.since
+	ps.lastErr = ""
+}
+
+func (ps *peer) disconnect() {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	ps.sessions--
+	ps.lastSeen = time.Now()
+}
+
+func (ps *peer) setAcked(folder string, seq uint64) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	ps.acked[folder] = seq
+}
+
+func (ps *peer) ack(a transport.Ack) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if a.Seq > ps.acked[a.Folder] {
+		ps.acked[a.Folder] = a.Seq
+	}
+	ps.lastSeen = time.Now()
+	if len(a.Failures) > 0 {
+		f := a.Failures[len(a.Failures)-1]
+		ps.lastErr = fmt.Sprintf("refused %q: %s", f.Path, f.Message)
+	}
+}
+
+func (ps *peer) setErr(err error) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	ps.lastErr = err.Error()
+}

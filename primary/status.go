@@ -1,0 +1,79 @@
+package primary
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/ncsync/ncsync/status"
+)
+
+// Status reports the folders and every configured or connected secondary.
+func (p *Primary) Status(ctx context.Context) (status.Node, error) {
+	meta, err := p.db.Meta()
+	if err != nil {
+		return status.Node{}, err
+	}
+	now := time.Now()
+	st := status.Node{Node: p.opts.Node, Role: "primary", ClusterID: p.opts.ClusterID, Epoch: meta.Epoch, Started: p.started}
+	heads := make(map[string]uint64)
+	for _, id := range p.order {
+		f := p.folders[id]
+		head, err := p.db.Head(id)
+		if err != nil {
+			return st, err
+		}
+		heads[id] = head
+		stats, err := p.db.Stats(id)
+		if err != nil {
+			return st, err
+		}
+		c := f.scan.Counters()
+		f.mu.Lock()
+		st.Folders = append(st.Folders, status.Folder{
+			ID: id, Path: f.cfg.Path, Seq: head,
+			Files: stats.Files, Dirs: stats.Dirs, Bytes: stats.Bytes,
+			Scans: uint64(c.Scans), LastScan: f.lastScan, FilesHashed: uint64(c.FilesHashed), LastError: f.lastErr,
+		})
+		f.mu.Unlock()
+	}
+	p.mu.Lock()
+	names := make([]string, 0, len(p.peers))
+	for n := range p.peers {
+		names = append(names, n)
+	}
+	p.mu.Unlock()
+	slices.Sort(names)
+	for _, n := range names {
+		ps := p.peer(n)
+		acked, err := p.db.PeerAcks(n)
+		if err != nil {
+			return st, err
+		}
+		ps.mu.Lock()
+		ep := status.Peer{Node: n, Role: "secondary", Connected: ps.sessions > 0, Address: ps.addr,
+			LastSeen: ps.lastSeen, LastError: ps.lastErr}
+		if ep.Connected {
+			ep.ConnectedSince = ps.since
+		}
+		for f, seq := range ps.acked {
+			if seq > acked[f] {
+				acked[f] = seq
+			}
+		}
+		ps.mu.Unlock()
+		for _, id := range p.order {
+			pf := status.PeerFolder{Folder: id, AckedSeq: acked[id]}
+			if pf.AckedSeq < heads[id] {
+				pf.LagEntries, pf.LagBytes, err = p.db.LagBytes(id, pf.AckedSeq)
+				if err != nil {
+					return st, err
+				}
+				pf.Lag = p.folders[id].lagSince(pf.AckedSeq, now)
+			}
+			ep.Folders = append(ep.Folders, pf)
+		}
+		st.Peers = append(st.Peers, ep)
+	}
+	return st, nil
+}

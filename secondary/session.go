@@ -1,0 +1,213 @@
+package secondary
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ncsync/ncsync/apply"
+	"github.com/ncsync/ncsync/index"
+	"github.com/ncsync/ncsync/pki"
+	"github.com/ncsync/ncsync/transport"
+)
+
+// session runs one connection to the primary: handshake, then receive and
+// apply batches, acknowledging each once durable.
+func (s *Secondary) session(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	c, err := transport.Dial(ctx, s.opts.Primary, s.opts.TLS, s.opts.Limits)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+
+	meta, err := s.db.Meta()
+	if err != nil {
+		return err
+	}
+	h := transport.Hello{ClusterID: s.opts.ClusterID, Node: s.opts.Node, Role: pki.RoleSecondary,
+		Epoch: meta.Epoch, Positions: make(map[string]uint64), Lineage: meta.Lineage}
+	for _, id := range s.order {
+		if h.Positions[id], err = s.db.Position(id); err != nil {
+			return err
+		}
+	}
+	sess, w, err := c.Sync(ctx, h)
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	if w.ClusterID != s.opts.ClusterID {
+		return fmt.Errorf("primary %q belongs to cluster %s, this node to %s", w.Node, w.ClusterID, s.opts.ClusterID)
+	}
+	if w.Epoch < meta.Epoch {
+		return fmt.Errorf("primary %q is at epoch %d but this node has seen epoch %d: refusing to follow a stale primary", w.Node, w.Epoch, meta.Epoch)
+	}
+	if w.Epoch > meta.Epoch {
+		meta.Epoch, meta.Lineage = w.Epoch, w.Lineage
+		if err := s.db.SetMeta(meta); err != nil {
+			return err
+		}
+	}
+	for _, id := range s.order {
+		if _, ok := w.Folders[id]; !ok {
+			s.log.Warn("the primary does not replicate this folder", "folder", id, "primary", w.Node)
+		}
+	}
+	s.mu.Lock()
+	s.connected, s.since, s.lastSeen, s.lastErr, s.epoch = true, time.Now(), time.Now(), "", w.Epoch
+	for id, head := range w.Folders {
+		s.heads[id] = head
+	}
+	s.mu.Unlock()
+	s.log.Info("following primary", "primary", w.Node, "addr", s.opts.Primary, "epoch", w.Epoch)
+
+	// Receive ahead of applying so the network and the disk overlap.
+	batches := make(chan transport.Batch, 2)
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer close(batches)
+		for {
+			b, err := sess.Recv()
+			if err != nil {
+				return err
+			}
+			select {
+			case batches <- b:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	})
+	g.Go(func() error {
+		for b := range batches {
+			a, err := s.applyBatch(ctx, c, b)
+			if err != nil {
+				return err
+			}
+			if err := sess.Ack(a); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return g.Wait()
+}
+
+// applyBatch applies one batch and records it durably. It returns the ack
+// to send. Entries refused as bad input are skipped and reported in the ack;
+// any other failure stops at the first failed entry, so it is sent again.
+func (s *Secondary) applyBatch(ctx context.Context, c *transport.Client, b transport.Batch) (transport.Ack, error) {
+	f, ok := s.folders[b.Folder]
+	if !ok {
+		return transport.Ack{}, fmt.Errorf("primary sent folder %q, which this node does not replicate", b.Folder)
+	}
+	pos, err := s.db.Position(b.Folder)
+	if err != nil {
+		return transport.Ack{}, err
+	}
+	for _, e := range b.Entries {
+		if e.Seq <= pos {
+			return transport.Ack{}, fmt.Errorf("primary replayed sequence %d of folder %q, already applied up to %d", e.Seq, b.Folder, pos)
+		}
+	}
+	start := time.Now()
+	src := newSource(ctx, s, c, b.Folder, b.Entries)
+	defer src.close()
+	results, err := f.w.Apply(ctx, b.Entries, src, s.dirMeta(b.Folder, b.Entries))
+	if err != nil {
+		return transport.Ack{}, fmt.Errorf("apply batch of folder %q: %w", b.Folder, err)
+	}
+	a := transport.Ack{Folder: b.Folder}
+	n := len(b.Entries) // entries to commit: all, or up to the first transient failure
+	var firstErr error
+	for i, r := range results {
+		var refused *apply.RefusedError
+		switch {
+		case r.Err == nil:
+		case errors.Is(r.Err, errChunkGone):
+			// Superseded on the primary: the newer entry has a higher sequence.
+			s.log.Info("skipped an entry the primary has since changed", "folder", b.Folder, "path", fmt.Sprintf("%q", b.Entries[i].Path))
+		case errors.As(r.Err, &refused):
+			e := b.Entries[i]
+			s.log.Warn("refused entry from primary", "folder", b.Folder, "path", fmt.Sprintf("%q", e.Path), "seq", e.Seq, "err", r.Err)
+			a.Failures = append(a.Failures, transport.Failure{Path: e.Path, Seq: e.Seq, Message: r.Err.Error()})
+		default:
+			n, firstErr = i, r.Err
+		}
+		if firstErr != nil {
+			break
+		}
+	}
+	if err := s.db.Update(b.Folder, func(tx *index.Tx) error {
+		for i, e := range b.Entries[:n] {
+			if results[i].Err != nil {
+				continue
+			}
+			e.Stat = results[i].Stat
+			if err := tx.Store(e); err != nil {
+				return err
+			}
+		}
+		if n > 0 {
+			return tx.SetPosition(b.Entries[n-1].Seq)
+		}
+		return nil
+	}); err != nil {
+		return transport.Ack{}, err
+	}
+	took := time.Since(start)
+	if s.opts.OnApplied != nil {
+		for i, e := range b.Entries[:n] {
+			s.opts.OnApplied(Applied{Folder: b.Folder, Entry: e, Err: results[i].Err,
+				Fetched: src.fetched[e.Seq], Reused: src.reused[e.Seq], Took: took})
+		}
+	}
+	s.mu.Lock()
+	s.lastSeen = time.Now()
+	if b.Head > s.heads[b.Folder] {
+		s.heads[b.Folder] = b.Head
+	}
+	s.mu.Unlock()
+	f.mu.Lock()
+	if firstErr != nil {
+		f.lastErr = firstErr.Error()
+	} else if len(a.Failures) == 0 {
+		f.lastErr = ""
+	}
+	f.mu.Unlock()
+	if firstErr != nil {
+		e := b.Entries[n]
+		return transport.Ack{}, fmt.Errorf("apply %q (seq %d) in folder %q: %w; will retry", e.Path, e.Seq, b.Folder, firstErr)
+	}
+	if n > 0 {
+		a.Seq = b.Entries[n-1].Seq
+	}
+	return a, nil
+}
+
+// dirMeta answers the replicated metadata of a directory: from this batch
+// if it carries the directory, else from the index.
+func (s *Secondary) dirMeta(folder string, batch []index.Entry) apply.DirMeta {
+	inBatch := make(map[string]int)
+	for i, e := range batch {
+		if e.Kind == index.KindDir {
+			inBatch[e.Path] = i
+		}
+	}
+	return func(path string) (index.Entry, bool) {
+		if i, ok := inBatch[path]; ok {
+			e := batch[i]
+			return e, !e.Deleted
+		}
+		e, ok, err := s.db.Get(folder, path)
+		if err != nil || !ok || e.Deleted || e.Kind != index.KindDir {
+			return index.Entry{}, false
+		}
+		return e, true
+	}
+}

@@ -1,0 +1,224 @@
+package secondary
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/ncsync/ncsync/apply"
+	"github.com/ncsync/ncsync/chunker"
+	"github.com/ncsync/ncsync/index"
+	"github.com/ncsync/ncsync/transport"
+)
+
+// maxFetchIDs bounds the chunk ids asked for in one FetchChunks call.
+const maxFetchIDs = 4096
+
+// source supplies the chunks of one batch's files. Before the batch is
+// applied it decides, for every chunk, whether a file on this node already
+// holds it; all the others are fetched from the primary in one ordered
+// stream for the whole batch (several calls of at most maxFetchIDs ids), so
+// small files do not each cost a round trip.
+type source struct {
+	ctx    context.Context
+	s      *Secondary
+	c      *transport.Client
+	folder string
+
+	plans map[uint64]*plan // by entry seq
+
+	remote   []remoteChunk // every remote chunk of the batch, in file order
+	next     int           // index in remote of the next chunk the stream yields
+	stream   *transport.ChunkStream
+	streamAt int // index in remote where the current stream ends
+
+	fetched map[uint64]int64
+	reused  map[uint64]int64
+	buf     []byte
+}
+
+type remoteChunk struct {
+	seq uint64
+	id  chunker.ID
+}
+
+// plan says where each chunk of one file comes from.
+type plan struct {
+	local []index.ChunkLoc // zero Path: remote
+	first int              // index in source.remote of this file's first remote chunk
+}
+
+func newSource(ctx context.Context, s *Secondary, c *transport.Client, folder string, entries []index.Entry) *source {
+	src := &source{ctx: ctx, s: s, c: c, folder: folder, plans: make(map[uint64]*plan),
+		fetched: make(map[uint64]int64), reused: make(map[uint64]int64)}
+	for _, e := range entries {
+		if e.Deleted || e.Kind != index.KindFile || len(e.Chunks) == 0 {
+			continue
+		}
+		p := &plan{local: make([]index.ChunkLoc, len(e.Chunks)), first: len(src.remote)}
+		for i, ref := range e.Chunks {
+			if loc, ok := s.localChunk(ref.ID); ok {
+				p.local[i] = loc
+				continue
+			}
+			src.remote = append(src.remote, remoteChunk{seq: e.Seq, id: ref.ID})
+		}
+		src.plans[e.Seq] = p
+	}
+	return src
+}
+
+// localChunk finds a live file on this node that holds the chunk.
+func (s *Secondary) localChunk(id chunker.ID) (index.ChunkLoc, bool) {
+	locs, err := s.db.LookupChunk(id, 4)
+	if err != nil {
+		return index.ChunkLoc{}, false
+	}
+	for _, l := range locs {
+		if _, ok := s.folders[l.Folder]; ok {
+			return l, true
+		}
+	}
+	return index.ChunkLoc{}, false
+}
+
+// Chunks implements apply.ChunkSource.
+func (src *source) Chunks(ctx context.Context, e index.Entry) (apply.ChunkReader, error) {
+	p, ok := src.plans[e.Seq]
+	if !ok {
+		return nil, fmt.Errorf("no chunk plan for %q (seq %d)", e.Path, e.Seq)
+	}
+	// Entries the writer skipped (refused) leave their remote chunks unread:
+	// drop them so the stream lines up with this file.
+	for src.next < p.first {
+		if _, err := src.nextRemote(); err != nil {
+			return nil, err
+		}
+	}
+	return &reader{src: src, e: e, p: p}, nil
+}
+
+// nextRemote returns the next chunk of the batch's remote stream.
+func (src *source) nextRemote() (transport.Chunk, error) {
+	if src.next >= len(src.remote) {
+		return transport.Chunk{}, errors.New("read past the batch's remote chunks")
+	}
+	if src.stream == nil || src.next >= src.streamAt {
+		if src.stream != nil {
+			src.stream.Close()
+		}
+		end := min(src.next+maxFetchIDs, len(src.remote))
+		ids := make([]chunker.ID, 0, end-src.next)
+		for _, r := range src.remote[src.next:end] {
+			ids = append(ids, r.id)
+		}
+		st, err := src.c.FetchChunks(src.ctx, src.folder, ids)
+		if err != nil {
+			return transport.Chunk{}, err
+		}
+		src.stream, src.streamAt = st, end
+	}
+	ch, err := src.stream.Next()
+	if errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
+		return transport.Chunk{}, fmt.Errorf("fetch chunks: %w", err)
+	}
+	want := src.remote[src.next]
+	src.next++
+	if ch.ID != want.id {
+		return transport.Chunk{}, fmt.Errorf("primary sent chunk %s, expected %s", ch.ID, want.id)
+	}
+	return ch, nil
+}
+
+func (src *source) close() {
+	if src.stream != nil {
+		src.stream.Close()
+	}
+}
+
+// reader yields one file's chunks.
+type reader struct {
+	src *source
+	e   index.Entry
+	p   *plan
+	i   int
+}
+
+// Next returns the next chunk: from a local file when the plan says so and
+// the bytes there still match, otherwise from the primary.
+func (r *reader) Next() ([]byte, error) {
+	if r.i >= len(r.e.Chunks) {
+		return nil, io.EOF
+	}
+	i, ref := r.i, r.e.Chunks[r.i]
+	r.i++
+	src := r.src
+	if loc := r.p.local[i]; loc.Path != "" {
+		src.buf = growTo(src.buf, int(ref.Size))
+		f := src.s.folders[loc.Folder]
+		if err := f.w.ReadAt(loc.Path, loc.Offset, src.buf); err == nil && chunker.Sum(src.buf) == ref.ID {
+			src.reused[r.e.Seq] += int64(ref.Size)
+			src.s.reusedBytes.Add(int64(ref.Size))
+			return src.buf, nil
+		}
+		// The local copy changed since it was indexed: fetch this one chunk.
+		return src.fetchOne(r.e.Seq, ref.ID)
+	}
+	ch, err := src.nextRemote()
+	if err != nil {
+		return nil, err
+	}
+	if ch.Missing {
+		return nil, fmt.Errorf("chunk %s of %q: %w", ref.ID, r.e.Path, errChunkGone)
+	}
+	src.fetched[r.e.Seq] += int64(len(ch.Data))
+	src.s.fetchedBytes.Add(int64(len(ch.Data)))
+	return ch.Data, nil
+}
+
+// errChunkGone means the primary's file changed after it journaled the
+// entry; a newer entry for the path is on its way, so the batch is retried.
+var errChunkGone = errors.New("the primary no longer holds it (the file changed); a newer version follows")
+
+func (src *source) fetchOne(seq uint64, id chunker.ID) ([]byte, error) {
+	st, err := src.c.FetchChunks(src.ctx, src.folder, []chunker.ID{id})
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	ch, err := st.Next()
+	if err != nil {
+		return nil, err
+	}
+	if ch.Missing {
+		return nil, fmt.Errorf("chunk %s: %w", id, errChunkGone)
+	}
+	src.buf = append(src.buf[:0], ch.Data...)
+	src.fetched[seq] += int64(len(ch.Data))
+	src.s.fetchedBytes.Add(int64(len(ch.Data)))
+	return src.buf, nil
+}
+
+// Close drops the file's remaining remote chunks if the writer stopped
+// early, so the stream stays in step with the next file.
+func (r *reader) Close() error {
+	for ; r.i < len(r.e.Chunks); r.i++ {
+		if r.p.local[r.i].Path == "" {
+			if _, err := r.src.nextRemote(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func growTo(b []byte, n int) []byte {
+	if cap(b) < n {
+		return make([]byte, n)
+	}
+	return b[:n]
+}

@@ -1,0 +1,49 @@
+package secondary
+
+import (
+	"context"
+
+	"github.com/ncsync/ncsync/status"
+)
+
+// Status reports the folders and the primary this node follows.
+func (s *Secondary) Status(ctx context.Context) (status.Node, error) {
+	meta, err := s.db.Meta()
+	if err != nil {
+		return status.Node{}, err
+	}
+	st := status.Node{Node: s.opts.Node, Role: "secondary", ClusterID: s.opts.ClusterID, Epoch: meta.Epoch, Started: s.started}
+	s.mu.Lock()
+	pr := status.Peer{Node: "", Role: "primary", Connected: s.connected, Address: s.opts.Primary,
+		LastSeen: s.lastSeen, LastError: s.lastErr, BytesReceived: uint64(s.fetchedBytes.Load())}
+	if s.connected {
+		pr.ConnectedSince = s.since
+	}
+	heads := make(map[string]uint64, len(s.heads))
+	for k, v := range s.heads {
+		heads[k] = v
+	}
+	s.mu.Unlock()
+	for _, id := range s.order {
+		f := s.folders[id]
+		pos, err := s.db.Position(id)
+		if err != nil {
+			return st, err
+		}
+		stats, err := s.db.Stats(id)
+		if err != nil {
+			return st, err
+		}
+		f.mu.Lock()
+		st.Folders = append(st.Folders, status.Folder{ID: id, Path: f.cfg.Path, Seq: pos,
+			Files: stats.Files, Dirs: stats.Dirs, Bytes: stats.Bytes, LastError: f.lastErr})
+		f.mu.Unlock()
+		pf := status.PeerFolder{Folder: id, AckedSeq: pos}
+		if h := heads[id]; h > pos {
+			pf.LagEntries = h - pos // an upper bound: the journal is sparse
+		}
+		pr.Folders = append(pr.Folders, pf)
+	}
+	st.Peers = append(st.Peers, pr)
+	return st, nil
+}

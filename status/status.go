@@ -1,0 +1,55 @@
+// Package status holds the report a daemon gives about itself: its folders,
+// its peers and their progress. The primary and secondary loops fill it in;
+// the control socket carries it to `ncsync status`.
+package status
+
+import "time"
+
+// Node is one daemon's report.
+type Node struct {
+	Node      string
+	Role      string // "primary" or "secondary"
+	ClusterID string
+	Epoch     uint64
+	Started   time.Time
+	Folders   []Folder
+	Peers     []Peer
+}
+
+// Folder is one replicated folder on this node.
+type Folder struct {
+	ID          string
+	Path        string
+	Seq         uint64 // primary: journal head; secondary: applied position
+	Files       uint64
+	Dirs        uint64
+	Bytes       uint64
+	Scans       uint64
+	LastScan    time.Time
+	FilesHashed uint64
+	LastError   string
+}
+
+// Peer is a replication peer as this node sees it: a secondary on the
+// primary, the primary on a secondary.
+type Peer struct {
+	Node           string
+	Role           string
+	Connected      bool
+	Address        string
+	ConnectedSince time.Time
+	LastSeen       time.Time
+	Folders        []PeerFolder
+	LastError      string
+	BytesSent      uint64
+	BytesReceived  uint64
+}
+
+// PeerFolder is a peer's position in one folder.
+type PeerFolder struct {
+	Folder     string
+	AckedSeq   uint64
+	LagEntries uint64
+	LagBytes   uint64
+	Lag        time.Duration // age of the oldest unacknowledged change
+}
