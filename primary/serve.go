@@ -23,13 +23,13 @@ import (
 type peer struct {
 	node string
 
-	mu        sync.Mutex
-	sessions  int // open Sync sessions (a reconnect may overlap the old one)
-	addr      string
-	since     time.Time
-	lastSeen  time.Time
-	lastErr   string
-	acked     map[string]uint64
+	mu       sync.Mutex
+	sessions int // open Sync sessions (a reconnect may overlap the old one)
+	addr     string
+	since    time.Time
+	lastSeen time.Time
+	lastErr  string
+	acked    map[string]uint64
 }
 
 func newPeer(node string) *peer { return &peer{node: node, acked: make(map[string]uint64)} }
