@@ -1,0 +1,135 @@
+package apply
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ncsync/ncsync/index"
+)
+
+// ChunkSource supplies the bytes of a file's chunks, in file order. Apply
+// calls it from its own goroutine, once per file with at least one chunk,
+// in entry order; a file refused before its data is needed is skipped.
+type ChunkSource interface {
+	// Chunks returns a reader over e's chunks. The reader yields exactly
+	// len(e.Chunks) chunks, in order.
+	Chunks(ctx context.Context, e index.Entry) (ChunkReader, error)
+}
+
+// ChunkReader yields one file's chunks. Apply always closes it, also when
+// it stops early (a chunk did not match, a write failed).
+type ChunkReader interface {
+	// Next returns the next chunk's bytes, valid until the next call. The
+	// Folder verifies the size and BLAKE3 of each against its ChunkRef.
+	Next() ([]byte, error)
+	Close() error
+}
+
+// DirMeta returns the replicated metadata (mode, uid, gid, mtime) of the
+// directory at path ("" is the folder root) as last known, so a directory's
+// mtime can be restored after its contents change. ok is false if it is
+// unknown; the directory is then left as it is.
+type DirMeta func(path string) (e index.Entry, ok bool)
+
+// Result is the outcome of one entry.
+type Result struct {
+	// Err is nil if the entry was applied and is durable. Bad input is a
+	// *RefusedError (it fails again if retried); other errors may be
+	// transient (no space, I/O, a cancelled context, ErrLocalChange).
+	Err error
+	// Stat is the applied path's local stat after writing (zero for a
+	// deletion), to be recorded in the index with the entry.
+	Stat index.Stat
+}
+
+// Apply applies entries in order and returns one Result per entry. A
+// refused or failed entry is reported in its Result and the others go on.
+// The error is for what makes the whole folder unusable (the root is gone)
+// or a cancelled ctx; the Results then say which entries were applied.
+//
+// When Apply returns, every entry whose Result has a nil Err is durable.
+// Files are group-committed: temp files are written and fsynced (or one
+// syncfs, see SyncFS), then renamed over their targets, then every touched
+// directory gets its replicated metadata back and is fsynced once.
+//
+// If e.Stat is not zero, it is the stat the caller recorded when it last
+// applied e.Path (Result.Stat); a non-directory found there that does not
+// match is not replaced or removed, and the Result wraps ErrLocalChange.
+//
+// Directory metadata is set at the end of the batch, after the children:
+// each Dir entry's owner, mode and mtime, and for every other directory in
+// which a name was created, renamed or removed, the mtime from dirs (nil
+// means none known). Directories created only as missing parents get
+// dirs' owner and mode too, or stay 0700 until their own entry arrives.
+func (f *Folder) Apply(ctx context.Context, entries []index.Entry, src ChunkSource, dirs DirMeta) ([]Result, error) {
+	results := make([]Result, len(entries))
+	if err := f.checkRoot(); err != nil {
+		for i := range results {
+			results[i].Err = err
+		}
+		return results, err
+	}
+	b := newBatch(f, entries, results, src, dirs)
+	var stopped error
+	for i := range entries {
+		if stopped = ctx.Err(); stopped != nil {
+			for j := i; j < len(entries); j++ {
+				results[j].Err = fmt.Errorf("apply %q: %w", entries[j].Path, stopped)
+			}
+			break
+		}
+		b.apply(ctx, i)
+	}
+	if stopped == nil {
+		stopped = ctx.Err() // cancelled during the last entry
+	}
+	if stopped != nil {
+		b.abort(stopped)
+	} else {
+		b.flush()
+	}
+	b.finish()
+	if err := f.checkRoot(); err != nil {
+		for i := range results {
+			if results[i].Err == nil {
+				results[i].Err = err
+			}
+		}
+		return results, err
+	}
+	return results, stopped
+}
+
+// apply applies entries[i], recording a failure in its result.
+func (b *batch) apply(ctx context.Context, i int) {
+	e := &b.entries[i]
+	if err := validateEntry(e, b.f.opts, &b.f.fileHasher); err != nil {
+		b.fail(i, err)
+		return
+	}
+	if b.conflicts(e.Path, !e.Deleted && e.Kind == index.KindDir) {
+		b.flush()
+	}
+	var err error
+	switch {
+	case e.Deleted:
+		err = b.remove(e)
+	case e.Kind == index.KindFile:
+		err = b.stageFile(ctx, i)
+	case e.Kind == index.KindDir:
+		err = b.mkdir(i)
+	case e.Kind == index.KindSymlink:
+		err = b.symlink(i)
+	}
+	if err != nil {
+		b.fail(i, err)
+	}
+}
+
+// fail records err as entries[i]'s outcome.
+func (b *batch) fail(i int, err error) {
+	e := &b.entries[i]
+	err = asEntryError(e.Path, err)
+	b.results[i].Err = err
+	b.f.log.Warn("entry not applied", "entry", *e, "err", err)
+}

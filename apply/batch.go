@@ -1,0 +1,146 @@
+package apply
+
+import (
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ncsync/ncsync/index"
+)
+
+// maxPending bounds the temp files of one group commit (and the fds held).
+const maxPending = 256
+
+// batch is the state of one Apply call.
+type batch struct {
+	f       *Folder
+	entries []index.Entry
+	results []Result
+	src     ChunkSource
+	meta    DirMeta
+
+	// dirs caches an fd per directory used by the batch, by path ("" is
+	// the root). Metadata and fsyncs at the end go through these fds: they
+	// name the directories actually written, whatever was renamed since.
+	dirs map[string]*dirState
+
+	pending      []pendingFile       // temp files written, not yet renamed
+	pendingPaths map[string]struct{} // their final paths
+	pendingUnder map[string]int      // directories with pending files beneath
+}
+
+// dirState is one directory the batch holds open.
+type dirState struct {
+	path    string
+	fd      int   // -1 once closed
+	touched bool  // a name in it was created, renamed or removed
+	created bool  // created by this batch as a missing parent (mode 0700)
+	entries []int // indexes of the batch's Dir entries for this path
+}
+
+func newBatch(f *Folder, entries []index.Entry, results []Result, src ChunkSource, meta DirMeta) *batch {
+	b := &batch{
+		f: f, entries: entries, results: results, src: src, meta: meta,
+		dirs:         make(map[string]*dirState),
+		pendingPaths: make(map[string]struct{}),
+		pendingUnder: make(map[string]int),
+	}
+	b.dirs[""] = &dirState{fd: f.root}
+	return b
+}
+
+// dir returns the directory rel ("" is the root), opened beneath the root
+// without following symlinks. If create is set, missing directories on the
+// way are created (0700, marked created).
+func (b *batch) dir(rel string, create bool) (*dirState, error) {
+	if d, ok := b.dirs[rel]; ok {
+		return d, nil
+	}
+	if b.f.openat2 {
+		if fd, err := openat2Dir(b.f.root, rel); err == nil {
+			d := &dirState{path: rel, fd: fd}
+			b.dirs[rel] = d
+			return d, nil
+		}
+	}
+	// Walk down from the nearest directory already open: it creates what
+	// is missing and names the component that is unsafe.
+	anc := rel
+	for {
+		anc, _ = split(anc)
+		if _, ok := b.dirs[anc]; ok {
+			break
+		}
+	}
+	cur := b.dirs[anc]
+	rest := rel[len(anc):]
+	if anc != "" {
+		rest = rest[1:]
+	}
+	for c := range strings.SplitSeq(rest, "/") {
+		p := join(cur.path, c)
+		fd, created, err := stepDir(cur.fd, p, c, create)
+		if err != nil {
+			return nil, err
+		}
+		if created {
+			cur.touched = true
+		}
+		d := &dirState{path: p, fd: fd, created: created}
+		b.dirs[p] = d
+		cur = d
+	}
+	return cur, nil
+}
+
+// forget closes and drops the cached directory p and those beneath it: p
+// is about to be removed or replaced.
+func (b *batch) forget(p string) {
+	for k, d := range b.dirs {
+		if k == p || strings.HasPrefix(k, p) && len(k) > len(p) && k[len(p)] == '/' {
+			d.close()
+			delete(b.dirs, k)
+		}
+	}
+}
+
+func (d *dirState) close() {
+	if d.path != "" && d.fd >= 0 {
+		_ = unix.Close(d.fd)
+	}
+	d.fd = -1
+}
+
+// conflicts reports whether p interacts with a pending (written, not yet
+// renamed) file: the same path, a pending file where p needs a directory,
+// or, unless p is a directory entry (whose metadata waits for the end),
+// pending files beneath p. Such an entry waits for the group to commit.
+func (b *batch) conflicts(p string, dirEntry bool) bool {
+	if len(b.pending) == 0 {
+		return false
+	}
+	if _, ok := b.pendingPaths[p]; ok {
+		return true
+	}
+	for d, _ := split(p); d != ""; d, _ = split(d) {
+		if _, ok := b.pendingPaths[d]; ok {
+			return true
+		}
+	}
+	return !dirEntry && b.pendingUnder[p] > 0
+}
+
+func (b *batch) addPending(pf pendingFile) {
+	b.pending = append(b.pending, pf)
+	p := b.entries[pf.i].Path
+	b.pendingPaths[p] = struct{}{}
+	for d, _ := split(p); d != ""; d, _ = split(d) {
+		b.pendingUnder[d]++
+	}
+}
+
+func (b *batch) clearPending() {
+	b.pending = b.pending[:0]
+	clear(b.pendingPaths)
+	clear(b.pendingUnder)
+}

@@ -1,0 +1,218 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ncsync/ncsync/index"
+)
+
+// pendingFile is a verified temp file waiting for its group to commit.
+type pendingFile struct {
+	i    int       // entry index
+	dir  *dirState // where the temp file and the target live
+	name string    // target name in dir
+	tmp  string    // temp name in dir
+	fd   int       // the temp file, open for writing
+}
+
+// stageFile writes entries[i] to a temp file next to its target, verified
+// and with its metadata set, and queues it for the group commit.
+func (b *batch) stageFile(ctx context.Context, i int) error {
+	e := &b.entries[i]
+	parent, name := split(e.Path)
+	d, err := b.dir(parent, true)
+	if err != nil {
+		return err
+	}
+	var rd ChunkReader
+	if len(e.Chunks) > 0 {
+		if b.src == nil {
+			return fmt.Errorf("write %q: no chunk source", e.Path)
+		}
+		if rd, err = b.src.Chunks(ctx, *e); err != nil {
+			return fmt.Errorf("read chunks of %q: %w", e.Path, err)
+		}
+	}
+	pf := pendingFile{i: i, dir: d, name: name, fd: -1}
+	for range tempAttempts {
+		pf.tmp = tempName()
+		pf.fd, err = unix.Openat(d.fd, pf.tmp,
+			unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		if !errors.Is(err, unix.EEXIST) {
+			break
+		}
+	}
+	if err == nil {
+		d.touched = true
+		err = b.fill(ctx, pf.fd, e, rd)
+	} else {
+		err = fmt.Errorf("create temp file for %q: %w", e.Path, err)
+	}
+	if rd != nil {
+		if cerr := rd.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("read chunks of %q: %w", e.Path, cerr)
+		}
+	}
+	if err != nil {
+		if pf.fd >= 0 {
+			pf.discard()
+		}
+		return err
+	}
+	b.addPending(pf)
+	if len(b.pending) >= maxPending {
+		b.flush()
+	}
+	return nil
+}
+
+// fill writes e's chunks to fd, checking each chunk's size and BLAKE3
+// against its ref before writing it, then sets owner, mode and mtime
+// through fd. ValidateEntry has checked that the refs add up to e.Size and
+// hash to e.FileID, so verified chunks make the announced file.
+func (b *batch) fill(ctx context.Context, fd int, e *index.Entry, rd ChunkReader) error {
+	for k, ref := range e.Chunks {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("write %q: %w", e.Path, err)
+		}
+		data, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		if err != nil {
+			return fmt.Errorf("read chunk %d of %q: %w", k, e.Path, err)
+		}
+		if len(data) != int(ref.Size) {
+			return &RefusedError{Path: e.Path, Err: ErrDataMismatch,
+				Reason: fmt.Sprintf("chunk %d has %d bytes, announced %d", k, len(data), ref.Size)}
+		}
+		if sum := b.f.chunkSum(data); sum != ref.ID {
+			return &RefusedError{Path: e.Path, Err: ErrDataMismatch,
+				Reason: fmt.Sprintf("chunk %d hashes to %x, announced %s", k, sum, ref.ID)}
+		}
+		if err := writeAll(fd, data); err != nil {
+			return fmt.Errorf("write %q: %w", e.Path, err)
+		}
+	}
+	if err := b.setMeta(fd, e.UID, e.GID, e.Mode, e.MtimeNs); err != nil {
+		return fmt.Errorf("set metadata of %q: %w", e.Path, err)
+	}
+	if b.f.opts.Sync == SyncFile && e.Size > 0 {
+		// Start writeback now, so the group's fsyncs find the data on its
+		// way to disk. Only a hint: fsync reports the errors.
+		_ = unix.SyncFileRange(fd, 0, 0, unix.SYNC_FILE_RANGE_WRITE)
+	}
+	return nil
+}
+
+// chunkSum returns the BLAKE3-256 of data with the Folder's reused hasher.
+func (f *Folder) chunkSum(data []byte) [32]byte {
+	f.hasher.Reset()
+	_, _ = f.hasher.Write(data)
+	f.hasher.Sum(f.sum[:0])
+	return f.sum
+}
+
+// setMeta sets owner (if Options.Chown), mode and mtime through fd: owner
+// first, since chown may clear mode bits.
+func (b *batch) setMeta(fd int, uid, gid, mode uint32, mtimeNs int64) error {
+	if b.f.opts.Chown {
+		if err := unix.Fchown(fd, int(uid), int(gid)); err != nil {
+			return fmt.Errorf("chown: %w", err)
+		}
+	}
+	if err := unix.Fchmod(fd, fileMode(mode)); err != nil {
+		return fmt.Errorf("chmod: %w", err)
+	}
+	if err := futimens(fd, mtimeNs); err != nil {
+		return fmt.Errorf("set mtime: %w", err)
+	}
+	return nil
+}
+
+// flush commits the pending group: every temp file's data is made durable
+// (fsync each, or one syncfs), then each is renamed over its target in
+// entry order. A temp file whose sync fails is deleted, never synced again.
+// The directories are synced by finish.
+func (b *batch) flush() {
+	if len(b.pending) == 0 {
+		return
+	}
+	errs := make([]error, len(b.pending))
+	if b.f.opts.Sync == SyncFS {
+		if err := unix.Syncfs(b.f.root); err != nil {
+			for k := range errs {
+				errs[k] = fmt.Errorf("syncfs: %w", err)
+			}
+		}
+	} else {
+		fds := make([]int, len(b.pending))
+		for k, pf := range b.pending {
+			fds[k] = pf.fd
+		}
+		for k, err := range fsyncAll(fds) {
+			if err != nil {
+				errs[k] = fmt.Errorf("fsync: %w", err)
+			}
+		}
+	}
+	for k := range b.pending {
+		pf := &b.pending[k]
+		e := &b.entries[pf.i]
+		err := errs[k]
+		if err == nil {
+			err = b.place(pf, e)
+		} else {
+			err = fmt.Errorf("write %q: %w", e.Path, err)
+		}
+		if err != nil {
+			pf.discard()
+			b.fail(pf.i, err)
+			continue
+		}
+		_ = unix.Close(pf.fd)
+	}
+	b.clearPending()
+}
+
+// place renames a synced temp file over its target and records the stat.
+func (b *batch) place(pf *pendingFile, e *index.Entry) error {
+	if pf.dir.fd < 0 {
+		return fmt.Errorf("write %q: directory was replaced during the batch", e.Path)
+	}
+	if err := b.prepareTarget(pf.dir, pf.name, e); err != nil {
+		return err
+	}
+	if err := unix.Renameat(pf.dir.fd, pf.tmp, pf.dir.fd, pf.name); err != nil {
+		return fmt.Errorf("rename into place %q: %w", e.Path, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(pf.fd, &st); err == nil {
+		b.results[pf.i].Stat = toStat(&st)
+	}
+	return nil
+}
+
+// discard closes and deletes the temp file.
+func (pf *pendingFile) discard() {
+	_ = unix.Close(pf.fd)
+	pf.fd = -1
+	if pf.dir.fd >= 0 {
+		_ = unix.Unlinkat(pf.dir.fd, pf.tmp, 0)
+	}
+}
+
+// abort deletes the pending temp files, failing their entries with err.
+func (b *batch) abort(err error) {
+	for k := range b.pending {
+		pf := &b.pending[k]
+		pf.discard()
+		b.results[pf.i].Err = fmt.Errorf("apply %q: %w", b.entries[pf.i].Path, err)
+	}
+	b.clearPending()
+}

@@ -1,0 +1,171 @@
+package apply
+
+import (
+	"errors"
+	"fmt"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ncsync/ncsync/index"
+)
+
+// remove applies a tombstone: the object at e.Path goes, a directory with
+// everything beneath it (the primary deleted all of it). Already gone is
+// success.
+func (b *batch) remove(e *index.Entry) error {
+	parent, name := split(e.Path)
+	d, err := b.dir(parent, false)
+	var re *RefusedError
+	if errors.Is(err, unix.ENOENT) || errors.As(err, &re) && re.Reason == reasonNotDir {
+		return nil // nothing can be there
+	}
+	if err != nil {
+		return err
+	}
+	st, err := lstatAt(d.fd, name)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("delete %q: %w", e.Path, err)
+	}
+	if err := checkLocal(e, &st); err != nil {
+		return err
+	}
+	d.touched = true
+	if isDir(&st) {
+		b.forget(e.Path)
+		err = removeAll(d.fd, name)
+	} else {
+		err = unix.Unlinkat(d.fd, name, 0)
+		if errors.Is(err, unix.EISDIR) { // replaced by a directory meanwhile
+			b.forget(e.Path)
+			err = removeAll(d.fd, name)
+		}
+	}
+	if err != nil && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("delete %q: %w", e.Path, err)
+	}
+	return nil
+}
+
+// mkdir makes sure a directory exists at entries[i].Path, replacing a
+// non-directory there. Its metadata is set by finish, after its children.
+func (b *batch) mkdir(i int) error {
+	e := &b.entries[i]
+	parent, name := split(e.Path)
+	pd, err := b.dir(parent, true)
+	if err != nil {
+		return err
+	}
+	st, err := lstatAt(pd.fd, name)
+	switch {
+	case err == nil && isDir(&st):
+	case err == nil || errors.Is(err, unix.ENOENT):
+		if err == nil { // a file or symlink in the way: the type changed
+			if err := checkLocal(e, &st); err != nil {
+				return err
+			}
+			pd.touched = true
+			if err := unix.Unlinkat(pd.fd, name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
+				return fmt.Errorf("replace %q with a directory: %w", e.Path, err)
+			}
+		}
+		pd.touched = true
+		if err := unix.Mkdirat(pd.fd, name, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("create directory %q: %w", e.Path, err)
+		}
+	default:
+		return fmt.Errorf("stat %q: %w", e.Path, err)
+	}
+	d, err := b.dir(e.Path, false)
+	if err != nil {
+		return err
+	}
+	d.entries = append(d.entries, i)
+	return nil
+}
+
+// symlink creates entries[i] as a temp symlink with its owner and mtime and
+// renames it over the target, so the path never goes missing.
+func (b *batch) symlink(i int) error {
+	e := &b.entries[i]
+	parent, name := split(e.Path)
+	d, err := b.dir(parent, true)
+	if err != nil {
+		return err
+	}
+	var tmp string
+	for range tempAttempts {
+		tmp = tempName()
+		if err = unix.Symlinkat(e.Target, d.fd, tmp); !errors.Is(err, unix.EEXIST) {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("create temp symlink for %q: %w", e.Path, err)
+	}
+	d.touched = true
+	if err := b.placeSymlink(d, tmp, name, e); err != nil {
+		_ = unix.Unlinkat(d.fd, tmp, 0)
+		return err
+	}
+	st, err := lstatAt(d.fd, name)
+	if err != nil {
+		return fmt.Errorf("stat %q: %w", e.Path, err)
+	}
+	b.results[i].Stat = toStat(&st)
+	return nil
+}
+
+func (b *batch) placeSymlink(d *dirState, tmp, name string, e *index.Entry) error {
+	if b.f.opts.Chown {
+		if err := unix.Fchownat(d.fd, tmp, int(e.UID), int(e.GID), unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return fmt.Errorf("chown symlink %q: %w", e.Path, err)
+		}
+	}
+	if err := lutimens(d.fd, tmp, e.MtimeNs); err != nil {
+		return fmt.Errorf("set mtime of symlink %q: %w", e.Path, err)
+	}
+	if err := b.prepareTarget(d, name, e); err != nil {
+		return err
+	}
+	if err := unix.Renameat(d.fd, tmp, d.fd, name); err != nil {
+		return fmt.Errorf("rename symlink into place %q: %w", e.Path, err)
+	}
+	return nil
+}
+
+// prepareTarget readies name in d to be renamed over with e: a directory
+// there is removed with its contents (the type changed on the primary), a
+// non-directory must still be what the caller last recorded.
+func (b *batch) prepareTarget(d *dirState, name string, e *index.Entry) error {
+	st, err := lstatAt(d.fd, name)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("stat %q: %w", e.Path, err)
+	}
+	if !isDir(&st) {
+		return checkLocal(e, &st)
+	}
+	b.forget(e.Path)
+	if err := removeAll(d.fd, name); err != nil {
+		return fmt.Errorf("remove directory %q to replace it: %w", e.Path, err)
+	}
+	return nil
+}
+
+// checkLocal refuses to replace or remove a non-directory that is not what
+// the caller last recorded at e.Path (e.Stat, when set). Directories are
+// not checked: their stat changes with every child this package writes.
+func checkLocal(e *index.Entry, st *unix.Stat_t) error {
+	if e.Stat == (index.Stat{}) || isDir(st) {
+		return nil
+	}
+	if toStat(st) != e.Stat {
+		return fmt.Errorf("apply %q: %w", e.Path, ErrLocalChange)
+	}
+	return nil
+}
