@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ncsync/ncsync/chunker"
+	"github.com/ncsync/ncsync/ignore"
 	"github.com/ncsync/ncsync/index"
 )
 
@@ -27,14 +28,7 @@ var minMtimeNs = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
 // tempPrefix starts the name of every temp file and directory this package
 // creates. It is a reserved name, so no replicated path can collide with it,
 // and it never matches *.config.php.
-const tempPrefix = ".ncsync-tmp-"
-
-// reserved reports whether name is one of ncsync's own names, which no
-// replicated path may use.
-// TODO(lead): replace with ignore.Reserved once the ignore package exists.
-func reserved(name string) bool {
-	return strings.HasPrefix(name, ".ncsync-")
-}
+const tempPrefix = ignore.ReservedPrefix + "tmp-"
 
 // ValidatePath reports whether p may be applied beneath a folder root: it
 // must be relative, clean (path.Clean(p) == p), not empty or ".", free of
@@ -70,7 +64,7 @@ func ValidatePath(p string) error {
 		if len(c) > maxName {
 			return bad("component longer than 255 bytes")
 		}
-		if reserved(c) {
+		if ignore.Reserved(c) {
 			return bad("uses a name reserved by ncsync")
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ncsync/ncsync/chunker"
 	"github.com/ncsync/ncsync/index"
+	"github.com/ncsync/ncsync/ignore"
 )
 
 var badPaths = []struct {
@@ -86,7 +87,7 @@ func FuzzValidatePath(f *testing.F) {
 			t.Fatalf("accepted bad bytes or length %q", p)
 		}
 		for c := range strings.SplitSeq(p, "/") {
-			if c == ".." || c == "." || c == "" || len(c) > maxName || reserved(c) {
+			if c == ".." || c == "." || c == "" || len(c) > maxName || ignore.Reserved(c) {
 				t.Fatalf("accepted component %q of %q", c, p)
 			}
 		}
