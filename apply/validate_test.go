@@ -9,8 +9,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/ncsync/ncsync/chunker"
-	"github.com/ncsync/ncsync/index"
 	"github.com/ncsync/ncsync/ignore"
+	"github.com/ncsync/ncsync/index"
 )
 
 var badPaths = []struct {
