@@ -1,0 +1,160 @@
+package scanner
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ncsync/ncsync/index"
+)
+
+type opKind uint8
+
+const (
+	opNone    opKind = iota // nothing to write (a file that settled unchanged, or was given up)
+	opJournal               // journal entry
+	opSetStat               // record entry.Stat for entry.Path only
+)
+
+// item is one decision in journal order. Items for files to read carry done,
+// closed by the hasher once op and entry are final; the committer waits for
+// it, so reads run in parallel but land in walk order.
+type item struct {
+	op     opKind
+	entry  index.Entry
+	done   chan struct{}
+	old    index.Entry // file items: the live entry being replaced, if hasOld
+	hasOld bool
+}
+
+// emit queues it for the committer and, for a file to read, for a hasher.
+// Both queues are bounded: a slow disk or index holds the walker back.
+func (w *walker) emit(it *item) error {
+	select {
+	case w.order <- it:
+	case <-w.ctx.Done():
+		return w.ctx.Err()
+	}
+	if it.done == nil {
+		return nil
+	}
+	select {
+	case w.jobs <- it:
+		return nil
+	case <-w.ctx.Done():
+		return w.ctx.Err()
+	}
+}
+
+// deletions journals the tombstones of everything found gone, after every
+// create and change of the scan, children before parents.
+func (w *walker) deletions() error {
+	for _, d := range w.dead {
+		if d.kind == index.KindDir {
+			if err := w.tombstoneTree(d.path); err != nil {
+				return err
+			}
+		}
+		if err := w.emit(tombstone(d.path, d.kind)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deadRoot is a path found gone whose tombstone (and its children's) is
+// due at the end of the scan. Only roots are kept: what lies under a
+// deleted directory is read from the index when the tombstones are sent.
+type deadRoot struct {
+	path string
+	kind index.Kind
+}
+
+// tombstoneTree journals tombstones for every live entry under dir (not dir
+// itself), children before parents.
+func (w *walker) tombstoneTree(dir string) error {
+	kids, err := w.list.children(w.ctx, dir)
+	if err != nil {
+		return err
+	}
+	for i := range kids {
+		k := &kids[i]
+		if k.Kind == index.KindDir {
+			if err := w.tombstoneTree(k.Path); err != nil {
+				return err
+			}
+		}
+		if err := w.emit(tombstone(k.Path, k.Kind)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func tombstone(p string, kind index.Kind) *item {
+	return &item{op: opJournal, entry: index.Entry{Path: p, Kind: kind, Deleted: true}}
+}
+
+// commit writes the items in the order received, BatchSize per
+// transaction. It stops without writing the rest when ctx ends.
+func (s *Scanner) commit(ctx context.Context, order <-chan *item) error {
+	batch := make([]*item, 0, s.opts.BatchSize)
+	for it := range order {
+		if it.done != nil {
+			select {
+			case <-it.done:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if it.op == opNone {
+			continue
+		}
+		batch = append(batch, it)
+		if len(batch) == s.opts.BatchSize {
+			if err := s.flush(batch); err != nil {
+				return err
+			}
+			batch = batch[:0]
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.flush(batch)
+}
+
+func (s *Scanner) flush(batch []*item) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	var changed, deleted uint64
+	err := s.store.Update(func(tx Txn) error {
+		changed, deleted = 0, 0
+		for _, it := range batch {
+			e := &it.entry
+			switch it.op {
+			case opJournal:
+				e.Version = s.opts.Version()
+				if _, err := tx.Journal(*e); err != nil {
+					return fmt.Errorf("journal %q: %w", e.Path, err)
+				}
+				if e.Deleted {
+					deleted++
+				} else {
+					changed++
+				}
+			case opSetStat:
+				if err := tx.SetStat(e.Path, e.Stat); err != nil {
+					return fmt.Errorf("set stat %q: %w", e.Path, err)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.ctr.changed.Add(changed)
+	s.ctr.deleted.Add(deleted)
+	return nil
+}

@@ -1,0 +1,64 @@
+package scanner
+
+import "sync/atomic"
+
+// Result says what one Scan did.
+type Result struct {
+	Walked      int   // paths examined on disk (ignored and skipped ones excluded)
+	Hashed      int   // files read through the chunker to a settled result
+	HashedBytes int64 // bytes read through the chunker, repeated reads included
+	Changed     int   // entries journaled for new or changed paths
+	Deleted     int   // tombstones journaled
+	Skipped     int   // special files, invalid names or symlink targets, over-long paths
+	Retried     int   // reads repeated because the file changed while it was read
+	Errors      int   // paths left for the next scan: unreadable, or never settled
+}
+
+// Counters are cumulative since New. They are read atomically and may be
+// read while a Scan runs (for status).
+type Counters struct {
+	Scans       uint64 // Scan calls finished, failed ones included
+	Walked      uint64
+	FilesHashed uint64
+	BytesHashed uint64
+	Changed     uint64
+	Deleted     uint64
+	Skipped     uint64
+	Retried     uint64
+	Errors      uint64
+}
+
+type counters struct {
+	scans, walked, hashed, bytes, changed, deleted, skipped, retried, errors atomic.Uint64
+}
+
+// Counters returns the cumulative counters.
+func (s *Scanner) Counters() Counters {
+	c := &s.ctr
+	return Counters{
+		Scans:       c.scans.Load(),
+		Walked:      c.walked.Load(),
+		FilesHashed: c.hashed.Load(),
+		BytesHashed: c.bytes.Load(),
+		Changed:     c.changed.Load(),
+		Deleted:     c.deleted.Load(),
+		Skipped:     c.skipped.Load(),
+		Retried:     c.retried.Load(),
+		Errors:      c.errors.Load(),
+	}
+}
+
+// resultOf is the difference of two snapshots taken around a Scan; Scans
+// are serialized, so nothing else moved the counters in between.
+func resultOf(a, b Counters) Result {
+	return Result{
+		Walked:      int(b.Walked - a.Walked),
+		Hashed:      int(b.FilesHashed - a.FilesHashed),
+		HashedBytes: int64(b.BytesHashed - a.BytesHashed),
+		Changed:     int(b.Changed - a.Changed),
+		Deleted:     int(b.Deleted - a.Deleted),
+		Skipped:     int(b.Skipped - a.Skipped),
+		Retried:     int(b.Retried - a.Retried),
+		Errors:      int(b.Errors - a.Errors),
+	}
+}

@@ -1,0 +1,243 @@
+// Package scanner finds what changed in a folder since the index last saw
+// it: it walks the tree with lstat (never following symlinks), compares
+// each path with its index entry by the stat fingerprint (dev, inode, size,
+// mtime, ctime), reads changed files through the chunker, and journals
+// every difference in the order a secondary can apply it.
+//
+// Order of one Scan's journal: new and changed entries first, parents
+// before children; then deletions, children before parents. A rename, seen
+// as a create and a delete, thus lets a secondary reuse the old file's
+// chunks before it removes the old file. The one exception is a directory
+// that became a file or symlink: its children's tombstones come right
+// before the new entry, since a secondary refuses entries under a parent
+// that is not a directory.
+//
+// What is never journaled: the folder root itself; ignored paths (a path
+// that becomes ignored keeps its index entry and is not tombstoned, so a
+// pattern added later does not delete the secondaries' copies); ncsync's
+// own names (ignore.Reserved); fifos, sockets and devices, names and symlink
+// targets that are not valid UTF-8 and paths over index.MaxPathLen bytes,
+// which are skipped with a logged reason. An indexed path now holding such
+// an object is tombstoned.
+//
+// A file is journaled only from a read whose fstat before and after agree
+// (inode, size, mtime, ctime); one that changes while read is retried with
+// backoff and, if it never settles, left for the next scan. A fingerprint
+// taken within the kernel's timestamp granularity of a change is stored
+// "smudged" so that the next scan reads the file again (see smudge).
+package scanner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
+
+	"github.com/ncsync/ncsync/chunker"
+	"github.com/ncsync/ncsync/ignore"
+	"github.com/ncsync/ncsync/index"
+)
+
+// ErrInvalidPath is wrapped by the error Scan returns for a path argument
+// that is not clean and relative.
+var ErrInvalidPath = errors.New("not a clean relative path")
+
+// Options configure a Scanner.
+type Options struct {
+	Root      string               // absolute path of the folder root
+	Folder    string               // folder id, for logs
+	Ignore    *ignore.Matcher      // may be nil: nothing ignored
+	Chunker   chunker.Config       // zero value: chunker.DefaultConfig()
+	Version   func() index.Version // epoch and node stamped on new entries; Journal fills Seq
+	Log       *slog.Logger         // nil: discard
+	BatchSize int                  // entries per index transaction; default 1000
+	Hashers   int                  // files read in parallel; default 2
+}
+
+// Scanner scans one folder. Scan may be called from several goroutines;
+// calls are serialized.
+type Scanner struct {
+	store Store
+	opts  Options
+	log   *slog.Logger
+	mu    sync.Mutex // held for the whole of a Scan
+	ctr   counters
+
+	hashers []*hasher // one per reading goroutine, reused by every Scan (under mu)
+
+	// Tunables, fixed after New; tests change them.
+	maxAttempts int                            // reads of a file that keeps changing
+	retryDelay  time.Duration                  // first backoff; doubles per attempt
+	racy        time.Duration                  // see readFile
+	cacheLimit  int                            // index entries the lister may hold
+	afterRead   func(path string, attempt int) // test hook: after reading, before the re-stat
+}
+
+// Defaults for Options and the tunables.
+const (
+	DefaultBatchSize = 1000
+	DefaultHashers   = 2
+
+	defaultMaxAttempts = 5
+	defaultRetryDelay  = 10 * time.Millisecond
+	defaultRacy        = 100 * time.Millisecond
+	defaultCacheLimit  = 32 << 10
+	orderQueue         = 256 // items between the walker and the committer
+)
+
+// New returns a Scanner journaling into store. It does not touch the disk:
+// the root is opened by each Scan.
+func New(store Store, opts Options) (*Scanner, error) {
+	if store == nil {
+		return nil, errors.New("new scanner: nil store")
+	}
+	if !filepath.IsAbs(opts.Root) {
+		return nil, fmt.Errorf("new scanner: root %q is not an absolute path", opts.Root)
+	}
+	if opts.Chunker == (chunker.Config{}) {
+		opts.Chunker = chunker.DefaultConfig()
+	}
+	if err := opts.Chunker.Validate(); err != nil {
+		return nil, fmt.Errorf("new scanner for %q: %w", opts.Root, err)
+	}
+	if opts.Version == nil {
+		return nil, errors.New("new scanner: nil Version func")
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = DefaultBatchSize
+	}
+	if opts.Hashers <= 0 {
+		opts.Hashers = DefaultHashers
+	}
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Scanner{
+		store:       store,
+		opts:        opts,
+		log:         log.With("folder", opts.Folder),
+		hashers:     make([]*hasher, opts.Hashers),
+		maxAttempts: defaultMaxAttempts,
+		retryDelay:  defaultRetryDelay,
+		racy:        defaultRacy,
+		cacheLimit:  defaultCacheLimit,
+	}
+	for i := range s.hashers {
+		ch, err := chunker.New(nil, opts.Chunker)
+		if err != nil {
+			return nil, fmt.Errorf("new scanner for %q: %w", opts.Root, err)
+		}
+		s.hashers[i] = &hasher{ch: ch}
+	}
+	return s, nil
+}
+
+// Scan rescans the given paths recursively and journals every difference
+// from the index. Paths are relative to the root, slash separated and clean;
+// "" or no path at all means the whole folder. A path under an ignored
+// directory is not scanned. A path whose parent directories are new is
+// journaled together with them (each checked like any other path), so the
+// journal never holds a child without its parent.
+//
+// Problems with single paths (a file that cannot be read, one that keeps
+// changing while read) are logged, counted in Result.Errors and left for
+// the next scan. Scan fails on a bad argument, when the root cannot be
+// opened, when the index fails, or when ctx ends; what was committed before
+// stays committed, and the next scan finishes the work.
+func (s *Scanner) Scan(ctx context.Context, paths ...string) (Result, error) {
+	targets, err := targetsOf(paths)
+	if err != nil {
+		return Result{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	before := s.Counters()
+	err = s.run(ctx, targets)
+	s.ctr.scans.Add(1)
+	return resultOf(before, s.Counters()), err
+}
+
+func (s *Scanner) run(ctx context.Context, targets []string) error {
+	root, err := openRoot(s.opts.Root)
+	if err != nil {
+		return fmt.Errorf("scan folder %q: %w", s.opts.Folder, err)
+	}
+	defer unix.Close(root)
+
+	g, gctx := errgroup.WithContext(ctx)
+	order := make(chan *item, orderQueue)
+	jobs := make(chan *item, s.opts.Hashers)
+	g.Go(func() error { return s.commit(gctx, order) })
+	for _, h := range s.hashers {
+		g.Go(func() error {
+			s.hashLoop(gctx, root, h, jobs)
+			return nil
+		})
+	}
+	g.Go(func() error {
+		defer close(order)
+		defer close(jobs)
+		w := newWalker(gctx, s, root, order, jobs)
+		return w.run(targets)
+	})
+	if err := g.Wait(); err != nil {
+		return fmt.Errorf("scan folder %q: %w", s.opts.Folder, err)
+	}
+	return nil
+}
+
+// targetsOf validates the paths to scan and drops those inside another.
+func targetsOf(paths []string) ([]string, error) {
+	if len(paths) == 0 {
+		return []string{""}, nil
+	}
+	ts := slices.Clone(paths)
+	for _, p := range ts {
+		if p != "" && !validRel(p) {
+			return nil, fmt.Errorf("scan %q: %w", p, ErrInvalidPath)
+		}
+	}
+	slices.Sort(ts) // an ancestor sorts before its descendants
+	kept := map[string]bool{}
+	out := ts[:0]
+	for _, t := range slices.Compact(ts) {
+		if kept[""] || kept[t] {
+			continue
+		}
+		inside := false
+		for i := 0; i < len(t) && !inside; i++ {
+			inside = t[i] == '/' && kept[t[:i]]
+		}
+		if !inside {
+			kept[t] = true
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+func validRel(p string) bool {
+	return utf8.ValidString(p) && path.Clean(p) == p && !path.IsAbs(p) && p != "." &&
+		p != ".." && !strings.HasPrefix(p, "../") && !strings.ContainsRune(p, 0)
+}
+
+func openRoot(root string) (int, error) {
+	fd, err := retryEINTR(func() (int, error) {
+		return unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	})
+	if err != nil {
+		return -1, fmt.Errorf("open root %q: %w", root, err)
+	}
+	return fd, nil
+}
