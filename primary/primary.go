@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -151,6 +152,14 @@ func (p *Primary) ScanFolder(ctx context.Context, id string, paths ...string) er
 	if !ok {
 		return fmt.Errorf("no folder %q", id)
 	}
+	if len(paths) == 0 || slices.Contains(paths, "") {
+		if err := p.checkRoot(f); err != nil {
+			f.mu.Lock()
+			f.lastErr = err.Error()
+			f.mu.Unlock()
+			return err
+		}
+	}
 	res, err := f.scan.Scan(ctx, paths...)
 	head, herr := p.db.Head(id)
 	f.mu.Lock()
@@ -169,6 +178,29 @@ func (p *Primary) ScanFolder(ctx context.Context, id string, paths ...string) er
 	}
 	if res.Changed+res.Deleted > 0 {
 		p.log.Debug("scanned", "folder", id, "changed", res.Changed, "deleted", res.Deleted, "hashed", res.Hashed)
+	}
+	return nil
+}
+
+// checkRoot refuses to scan a folder root that is empty while the index
+// holds entries for it: an unmounted file system looks exactly like that,
+// and scanning it would delete the whole tree on every secondary.
+func (p *Primary) checkRoot(f *folder) error {
+	d, err := os.Open(f.cfg.Path)
+	if err != nil {
+		return fmt.Errorf("folder %q: %w", f.cfg.ID, err)
+	}
+	defer d.Close()
+	if names, _ := d.Readdirnames(1); len(names) > 0 {
+		return nil
+	}
+	st, err := p.db.Stats(f.cfg.ID)
+	if err != nil {
+		return err
+	}
+	if live := st.Files + st.Dirs + st.Symlinks; live > 0 {
+		return fmt.Errorf("folder %q: %s is empty but ncsync has %d entries for it: is the file system mounted? Not scanning, so the secondaries keep their copy. If it was emptied on purpose, create any file in it (touch %s/.keep) and the deletions will replicate",
+			f.cfg.ID, f.cfg.Path, live, f.cfg.Path)
 	}
 	return nil
 }
