@@ -12,14 +12,11 @@ import (
 	"github.com/ncsync/ncsync/transport"
 )
 
-// maxFetchIDs bounds the chunk ids asked for in one FetchChunks call.
-const maxFetchIDs = 4096
-
 // source supplies the chunks of one batch's files. Before the batch is
 // applied it decides, for every chunk, whether a file on this node already
-// holds it; all the others are fetched from the primary in one ordered
-// stream for the whole batch (several calls of at most maxFetchIDs ids), so
-// small files do not each cost a round trip.
+// holds it; all the others are fetched from the primary in one ordered,
+// pipelined stream for the whole batch, so small files do not each cost a
+// round trip.
 type source struct {
 	ctx    context.Context
 	s      *Secondary
@@ -28,10 +25,9 @@ type source struct {
 
 	plans map[uint64]*plan // by entry seq
 
-	remote   []remoteChunk // every remote chunk of the batch, in file order
-	next     int           // index in remote of the next chunk the stream yields
-	stream   *transport.ChunkStream
-	streamAt int // index in remote where the current stream ends
+	remote []remoteChunk // every remote chunk of the batch, in file order
+	next   int           // index in remote of the next chunk the stream yields
+	stream *transport.ChunkStream
 
 	fetched map[uint64]int64
 	reused  map[uint64]int64
@@ -99,38 +95,38 @@ func (src *source) Chunks(ctx context.Context, e index.Entry) (apply.ChunkReader
 	return &reader{src: src, e: e, p: p}, nil
 }
 
-// nextRemote returns the next chunk of the batch's remote stream.
+// nextRemote returns the next chunk of the batch's remote stream. The
+// stream is opened on first use, and again after a chunk the primary sent
+// was refused (a protocol error ends a stream).
 func (src *source) nextRemote() (transport.Chunk, error) {
 	if src.next >= len(src.remote) {
 		return transport.Chunk{}, errors.New("read past the batch's remote chunks")
 	}
-	if src.stream == nil || src.next >= src.streamAt {
-		if src.stream != nil {
-			src.stream.Close()
-		}
-		end := min(src.next+maxFetchIDs, len(src.remote))
-		ids := make([]chunker.ID, 0, end-src.next)
-		for _, r := range src.remote[src.next:end] {
+	if src.stream == nil {
+		ids := make([]chunker.ID, 0, len(src.remote)-src.next)
+		for _, r := range src.remote[src.next:] {
 			ids = append(ids, r.id)
 		}
 		st, err := src.c.FetchChunks(src.ctx, src.folder, ids)
 		if err != nil {
 			return transport.Chunk{}, err
 		}
-		src.stream, src.streamAt = st, end
+		src.stream = st
 	}
 	ch, err := src.stream.Next()
-	if errors.Is(err, io.EOF) {
-		err = io.ErrUnexpectedEOF
-	}
 	if err != nil {
-		return transport.Chunk{}, fmt.Errorf("fetch chunks: %w", err)
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		if errors.Is(err, transport.ErrProtocol) {
+			// Bad data for this chunk: skip it and reopen after it.
+			src.stream.Close()
+			src.stream = nil
+			src.next++
+		}
+		return transport.Chunk{}, err
 	}
-	want := src.remote[src.next]
 	src.next++
-	if ch.ID != want.id {
-		return transport.Chunk{}, fmt.Errorf("primary sent chunk %s, expected %s", ch.ID, want.id)
-	}
 	return ch, nil
 }
 
@@ -169,6 +165,9 @@ func (r *reader) Next() ([]byte, error) {
 		return src.fetchOne(r.e.Seq, ref.ID)
 	}
 	ch, err := src.nextRemote()
+	if errors.Is(err, transport.ErrProtocol) {
+		return nil, &apply.RefusedError{Path: r.e.Path, Reason: "bad chunk data from the primary", Err: err}
+	}
 	if err != nil {
 		return nil, err
 	}
