@@ -1,0 +1,231 @@
+package transport
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+
+	"github.com/ncsync/ncsync/pki"
+	ncsyncv1 "github.com/ncsync/ncsync/proto/ncsync/v1"
+)
+
+// Flow-control windows for bulk transfer, larger than gRPC's 64 KiB default
+// so that one stream can fill a fast link without waiting for updates.
+const (
+	initialWindowSize     = 4 << 20
+	initialConnWindowSize = 16 << 20
+	// ioBufferSize is the read and write buffer of each connection.
+	ioBufferSize = 256 << 10
+	// handshakeTimeout bounds a connection's TLS handshake.
+	handshakeTimeout = 10 * time.Second
+	// maxHeaderListBytes bounds request headers; ncsync sends few.
+	maxHeaderListBytes = 16 << 10
+)
+
+// stopGrace is how long Stop lets running RPCs finish before closing
+// connections.
+const stopGrace = 5 * time.Second
+
+// errServerStopping ends sessions when the server stops.
+var errServerStopping = errors.New("primary is shutting down")
+
+// Server serves the replication service of a primary to verified
+// secondaries. Create it with NewServer.
+type Server struct {
+	grpc *grpc.Server
+	lim  Limits
+	err  error // invalid configuration, returned by Serve
+	src  Source
+	log  *slog.Logger
+	enc  *zstd.Encoder
+
+	// stopping is cancelled by Stop to end Sync sessions, which would
+	// otherwise hold a graceful stop until its bound.
+	stopping context.Context
+	stop     context.CancelFunc
+
+	mu    sync.Mutex
+	peers map[string]*peerState
+}
+
+// NewServer returns a Server that serves src over TLS with tlsConf (from
+// pki.ServerTLS) within lim; zero fields of lim take their defaults. A
+// configuration error is returned by Serve.
+func NewServer(tlsConf *tls.Config, lim Limits, src Source, log *slog.Logger) *Server {
+	lim = lim.withDefaults()
+	s := &Server{lim: lim, src: src, log: log, peers: make(map[string]*peerState)}
+	s.stopping, s.stop = context.WithCancel(context.Background())
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.err = lim.Validate(); s.err == nil && tlsConf == nil {
+		s.err = errors.New("transport server: no TLS configuration")
+	}
+	if s.err == nil && src == nil {
+		s.err = errors.New("transport server: no Source")
+	}
+	enc, err := zstd.NewWriter(nil,
+		zstd.WithEncoderLevel(zstd.SpeedFastest),
+		zstd.WithWindowSize(4<<20),
+		// BLAKE3 ids verify the data; a frame checksum adds nothing.
+		zstd.WithEncoderCRC(false))
+	if err != nil && s.err == nil {
+		s.err = fmt.Errorf("transport server: zstd encoder: %w", err)
+	}
+	s.enc = enc
+	if s.err != nil {
+		return s
+	}
+	conf := tlsConf.Clone()
+	conf.MinVersion = tls.VersionTLS13
+	s.grpc = grpc.NewServer(
+		grpc.Creds(&loggedServerCreds{TransportCredentials: credentials.NewTLS(conf), log: s.log}),
+		grpc.MaxRecvMsgSize(lim.MaxMessageBytes),
+		grpc.MaxSendMsgSize(lim.fetchMessageBytes()),
+		grpc.MaxConcurrentStreams(lim.MaxConcurrentStreams),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: lim.KeepaliveTime, Timeout: lim.KeepaliveTimeout}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: lim.KeepaliveTime / 2, PermitWithoutStream: true}),
+		grpc.InitialWindowSize(initialWindowSize),
+		grpc.InitialConnWindowSize(initialConnWindowSize),
+		grpc.ReadBufferSize(ioBufferSize),
+		grpc.WriteBufferSize(ioBufferSize),
+		grpc.ConnectionTimeout(handshakeTimeout),
+		grpc.MaxHeaderListSize(maxHeaderListBytes),
+		grpc.WaitForHandlers(true),
+		grpc.ChainUnaryInterceptor(s.unaryAuth),
+		grpc.ChainStreamInterceptor(s.streamAuth),
+	)
+	ncsyncv1.RegisterReplicationServiceServer(s.grpc, &service{s: s})
+	return s
+}
+
+// Serve accepts connections on lis until Stop. It returns nil after Stop.
+func (s *Server) Serve(lis net.Listener) error {
+	if s.err != nil {
+		return s.err
+	}
+	if err := s.grpc.Serve(lis); err != nil {
+		return fmt.Errorf("serve %q: %w", lis.Addr().String(), err)
+	}
+	return nil
+}
+
+// Stop ends all sessions, lets running chunk transfers finish for a short
+// bound, then closes every connection. It returns when all handlers have
+// returned.
+func (s *Server) Stop() {
+	s.stop()
+	if s.grpc != nil {
+		done := make(chan struct{})
+		go func() {
+			s.grpc.GracefulStop()
+			close(done)
+		}()
+		t := time.NewTimer(stopGrace)
+		select {
+		case <-done:
+		case <-t.C:
+			s.grpc.Stop()
+			<-done
+		}
+		t.Stop()
+	}
+	if s.enc != nil {
+		_ = s.enc.Close()
+	}
+}
+
+// peerKey is the context key of the verified Peer of an RPC.
+type peerKey struct{}
+
+// peerFrom returns the Peer that streamAuth or unaryAuth stored in ctx.
+func peerFrom(ctx context.Context) Peer {
+	p, _ := ctx.Value(peerKey{}).(Peer)
+	return p
+}
+
+// authenticate returns the verified identity of an RPC's caller. Only
+// secondaries of this cluster (the TLS configuration checked the CA and the
+// cluster) may call.
+func (s *Server) authenticate(ctx context.Context, method string) (context.Context, error) {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return nil, status.Error(codes.Unauthenticated, "no peer information")
+	}
+	info, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok {
+		return nil, status.Error(codes.Unauthenticated, "connection is not TLS")
+	}
+	id, err := pki.PeerIdentity(info.State)
+	if err != nil {
+		s.log.Warn("refused peer without identity", "addr", p.Addr.String(), "method", method, "err", err)
+		return nil, status.Errorf(codes.Unauthenticated, "peer identity: %v", err)
+	}
+	if id.Role != pki.RoleSecondary {
+		s.log.Warn("refused peer with wrong role", "node", id.Node, "role", id.Role.String(), "addr", p.Addr.String(), "method", method)
+		return nil, status.Errorf(codes.PermissionDenied, "peer %q has role %s; only secondaries may connect", id.Node, id.Role)
+	}
+	return context.WithValue(ctx, peerKey{}, Peer{Node: id.Node, ClusterID: id.ClusterID, Role: id.Role, Addr: p.Addr.String()}), nil
+}
+
+func (s *Server) unaryAuth(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	ctx, err := s.authenticate(ctx, info.FullMethod)
+	if err != nil {
+		return nil, err
+	}
+	return handler(ctx, req)
+}
+
+func (s *Server) streamAuth(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	ctx, err := s.authenticate(ss.Context(), info.FullMethod)
+	if err != nil {
+		return err
+	}
+	return handler(srv, &authedStream{ServerStream: ss, ctx: ctx})
+}
+
+// authedStream carries the verified Peer in its context.
+type authedStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (a *authedStream) Context() context.Context { return a.ctx }
+
+// service implements the generated service interface; it is separate from
+// Server so that the RPC methods are not part of Server's API.
+type service struct {
+	ncsyncv1.UnimplementedReplicationServiceServer
+	s *Server
+}
+
+// statusOf converts an error of the Source (or of sending) to the status
+// the peer sees.
+func statusOf(ctx context.Context, op string, err error) error {
+	var r *Refusal
+	switch {
+	case errors.As(err, &r):
+		return status.Error(r.Code, r.Msg)
+	case errors.Is(err, errServerStopping) || errors.Is(context.Cause(ctx), errServerStopping):
+		return status.Error(codes.Unavailable, errServerStopping.Error())
+	case ctx.Err() != nil:
+		return status.FromContextError(ctx.Err()).Err()
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	return status.Errorf(codes.Internal, "%s: %v", op, err)
+}

@@ -1,0 +1,171 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/ncsync/ncsync/pki"
+	ncsyncv1 "github.com/ncsync/ncsync/proto/ncsync/v1"
+)
+
+// ackQueue is how many received acks may wait for the Source.
+const ackQueue = 64
+
+var (
+	errSessionReplaced = errors.New("session replaced by a newer one from the same node")
+	errSessionEnded    = errors.New("session ended")
+)
+
+// Sync runs one secondary's session: Hello, Welcome, then batches out and
+// acks in until the Source's Serve returns.
+func (v *service) Sync(stream grpc.BidiStreamingServer[ncsyncv1.SyncRequest, ncsyncv1.SyncResponse]) error {
+	s := v.s
+	peer := peerFrom(stream.Context())
+	first, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	ph := first.GetHello()
+	if ph == nil {
+		return status.Error(codes.InvalidArgument, "the first message of a session must be a Hello")
+	}
+	h, err := helloFromWire(ph)
+	if err != nil {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	if err := checkHello(peer, h); err != nil {
+		s.log.Warn("refused hello", "peer", peer.Node, "addr", peer.Addr, "err", err)
+		return status.Error(codes.PermissionDenied, err.Error())
+	}
+
+	ctx, cancel := context.WithCancelCause(stream.Context())
+	defer cancel(errSessionEnded)
+	defer context.AfterFunc(s.stopping, func() { cancel(errServerStopping) })()
+	release, err := s.peer(peer.Node).claimSession(ctx, cancel)
+	if err != nil {
+		return sessionStatus(ctx, "sync", err)
+	}
+	defer release()
+
+	log := s.log.With("peer", peer.Node, "addr", peer.Addr)
+	w, err := s.src.Welcome(ctx, peer, h)
+	if err != nil {
+		log.Info("session refused", "err", err)
+		return sessionStatus(ctx, "welcome", err)
+	}
+	if err := stream.Send(&ncsyncv1.SyncResponse{Msg: &ncsyncv1.SyncResponse_Welcome{Welcome: welcomeToWire(w)}}); err != nil {
+		return err
+	}
+	log.Info("session started", "epoch", h.Epoch)
+
+	// The ack reader ends when the stream does, which returning from this
+	// handler causes (gRPC offers no way to interrupt a Recv otherwise);
+	// after that it only closes acks.
+	acks := make(chan Ack, ackQueue)
+	go readAcks(ctx, cancel, stream, s.lim, acks)
+
+	var sendMu sync.Mutex
+	send := func(b Batch) error {
+		sendMu.Lock()
+		defer sendMu.Unlock()
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		return splitBatch(&b, s.lim, func(m *ncsyncv1.SyncResponse) error { return stream.Send(m) })
+	}
+	err = s.src.Serve(ctx, peer, h, send, acks)
+	if cause := context.Cause(ctx); errors.Is(cause, ErrProtocol) {
+		log.Warn("session ended: bad message from peer", "err", cause)
+		return status.Error(codes.InvalidArgument, cause.Error())
+	}
+	if err != nil {
+		log.Info("session ended", "err", err)
+		return sessionStatus(ctx, "serve", err)
+	}
+	log.Info("session ended")
+	return nil
+}
+
+// checkHello checks a Hello against the peer's certificate.
+func checkHello(peer Peer, h Hello) error {
+	switch {
+	case h.ClusterID != peer.ClusterID:
+		return fmt.Errorf("hello names cluster %q, but the certificate of node %q is for cluster %q", h.ClusterID, peer.Node, peer.ClusterID)
+	case h.Node != peer.Node:
+		return fmt.Errorf("hello names node %q, but the certificate is for node %q", h.Node, peer.Node)
+	case h.Role != "" && h.Role != pki.RoleSecondary:
+		return fmt.Errorf("hello of node %q claims role %s; only secondaries may follow", peer.Node, h.Role)
+	}
+	return nil
+}
+
+// readAcks passes the peer's acks to acks until the stream ends, then
+// closes acks. Anything but a valid Ack cancels the session with an
+// ErrProtocol cause.
+func readAcks(ctx context.Context, cancel context.CancelCauseFunc, stream grpc.BidiStreamingServer[ncsyncv1.SyncRequest, ncsyncv1.SyncResponse], lim Limits, acks chan<- Ack) {
+	defer close(acks)
+	for {
+		m, err := stream.Recv()
+		if err != nil {
+			return
+		}
+		pa := m.GetAck()
+		if pa == nil {
+			cancel(protocolErr("expected an Ack, got %T", m.GetMsg()))
+			return
+		}
+		a, err := ackFromWire(pa, lim)
+		if err != nil {
+			cancel(err)
+			return
+		}
+		select {
+		case acks <- a:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// claimSession makes the caller the peer's only session: it ends a running
+// one and waits for it. release must be called when the session ends.
+func (ps *peerState) claimSession(ctx context.Context, cancel context.CancelCauseFunc) (release func(), err error) {
+	me := &sessionSlot{cancel: cancel, done: make(chan struct{})}
+	for {
+		ps.mu.Lock()
+		prev := ps.session
+		if prev == nil {
+			ps.session = me
+			ps.mu.Unlock()
+			return func() {
+				ps.mu.Lock()
+				if ps.session == me {
+					ps.session = nil
+				}
+				ps.mu.Unlock()
+				close(me.done)
+			}, nil
+		}
+		ps.mu.Unlock()
+		prev.cancel(errSessionReplaced)
+		select {
+		case <-prev.done:
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		}
+	}
+}
+
+// sessionStatus is statusOf with the session's own reasons to end.
+func sessionStatus(ctx context.Context, op string, err error) error {
+	if errors.Is(context.Cause(ctx), errSessionReplaced) {
+		return status.Error(codes.Aborted, errSessionReplaced.Error())
+	}
+	return statusOf(ctx, op, err)
+}

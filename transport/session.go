@@ -1,0 +1,149 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"google.golang.org/grpc"
+
+	"github.com/ncsync/ncsync/pki"
+	ncsyncv1 "github.com/ncsync/ncsync/proto/ncsync/v1"
+)
+
+// Session is a secondary's replication session with its primary.
+type Session struct {
+	c      *Client
+	stream grpc.BidiStreamingClient[ncsyncv1.SyncRequest, ncsyncv1.SyncResponse]
+	cancel context.CancelFunc
+	asm    assembler
+	err    error // sticky error of Recv
+
+	sendMu sync.Mutex
+}
+
+// Sync opens a session: it sends h and waits for the primary's Welcome. A
+// refusal comes back as an error wrapping a *Refusal with the primary's
+// message. An empty h.Role means secondary.
+func (c *Client) Sync(ctx context.Context, h Hello) (*Session, Welcome, error) {
+	if h.Role == "" {
+		h.Role = pki.RoleSecondary
+	}
+	ph, err := helloToWire(h)
+	if err != nil {
+		return nil, Welcome{}, fmt.Errorf("sync with %q: %w", c.addr, err)
+	}
+	op := fmt.Sprintf("sync with %q", c.addr)
+	ctx, cancel := context.WithCancel(ctx)
+	stream, err := c.rpc.Sync(ctx)
+	if err != nil {
+		cancel()
+		return nil, Welcome{}, c.rpcError(op, err)
+	}
+	if err := stream.Send(&ncsyncv1.SyncRequest{Msg: &ncsyncv1.SyncRequest_Hello{Hello: ph}}); err != nil {
+		if errors.Is(err, io.EOF) {
+			// The stream ended; its status comes with Recv.
+			_, err = stream.Recv()
+		}
+		cancel()
+		return nil, Welcome{}, c.rpcError(op, err)
+	}
+	m, err := stream.Recv()
+	if err != nil {
+		cancel()
+		if errors.Is(err, io.EOF) {
+			return nil, Welcome{}, fmt.Errorf("%s: %w", op, protocolErr("session ended before a Welcome"))
+		}
+		return nil, Welcome{}, c.rpcError(op, err)
+	}
+	pw := m.GetWelcome()
+	if pw == nil {
+		cancel()
+		return nil, Welcome{}, fmt.Errorf("%s: %w", op, protocolErr("expected a Welcome, got %T", m.GetMsg()))
+	}
+	w, err := welcomeFromWire(pw)
+	if err == nil && w.ClusterID != h.ClusterID {
+		err = protocolErr("welcome to cluster %q, this node is in cluster %q", w.ClusterID, h.ClusterID)
+	}
+	if err != nil {
+		cancel()
+		return nil, Welcome{}, fmt.Errorf("%s: %w", op, err)
+	}
+	return &Session{c: c, stream: stream, cancel: cancel, asm: assembler{lim: c.lim}}, w, nil
+}
+
+// Recv returns the next batch, converted and structurally checked: sizes
+// and counts within Limits, 32-byte ids, strictly increasing sequences,
+// chunk counts and sizes that add up, file ids that match their chunks. A
+// file's chunk list sent in parts is returned whole; a batch the primary
+// sent may arrive as several consecutive batches (split to fit messages).
+// Paths are not checked here. io.EOF means the primary ended the session; after any other error
+// the session is unusable.
+func (s *Session) Recv() (Batch, error) {
+	if s.err != nil {
+		return Batch{}, s.err
+	}
+	b, err := s.recv()
+	if err != nil {
+		s.err = err
+		s.cancel()
+	}
+	return b, err
+}
+
+func (s *Session) recv() (Batch, error) {
+	for {
+		m, err := s.stream.Recv()
+		if errors.Is(err, io.EOF) {
+			if s.asm.active {
+				return Batch{}, protocolErr("session ended inside a batch")
+			}
+			return Batch{}, io.EOF
+		}
+		if err != nil {
+			return Batch{}, s.c.rpcError(fmt.Sprintf("receive from %q", s.c.addr), err)
+		}
+		var done bool
+		switch msg := m.GetMsg().(type) {
+		case *ncsyncv1.SyncResponse_Batch:
+			done, err = s.asm.start(msg.Batch)
+		case *ncsyncv1.SyncResponse_MoreChunks:
+			done, err = s.asm.more(msg.MoreChunks)
+		default:
+			err = protocolErr("unexpected %T in a session", m.GetMsg())
+		}
+		if err != nil {
+			return Batch{}, fmt.Errorf("receive from %q: %w", s.c.addr, err)
+		}
+		if done {
+			return s.asm.take(), nil
+		}
+	}
+}
+
+// Ack tells the primary what has been durably applied. It is safe to call
+// concurrently with Recv.
+func (s *Session) Ack(a Ack) error {
+	if a.Folder == "" {
+		return errors.New("ack: empty folder id")
+	}
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	err := s.stream.Send(&ncsyncv1.SyncRequest{Msg: &ncsyncv1.SyncRequest_Ack{Ack: ackToWire(a)}})
+	if errors.Is(err, io.EOF) {
+		return fmt.Errorf("ack %q seq %d to %q: session ended", a.Folder, a.Seq, s.c.addr)
+	}
+	if err != nil {
+		return fmt.Errorf("ack %q seq %d to %q: %w", a.Folder, a.Seq, s.c.addr, err)
+	}
+	return nil
+}
+
+// Close ends the session. It may be called concurrently with Recv, which
+// then fails.
+func (s *Session) Close() error {
+	s.cancel()
+	return nil
+}

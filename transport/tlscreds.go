@@ -1,0 +1,139 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/credentials"
+
+	"github.com/ncsync/ncsync/pki"
+)
+
+// handshakeState remembers why the last handshake failed, for errors of
+// the RPCs it made fail (gRPC reports them as a bare "unavailable").
+type handshakeState struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (h *handshakeState) set(err error) {
+	h.mu.Lock()
+	h.err = err
+	h.mu.Unlock()
+}
+
+func (h *handshakeState) get() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.err
+}
+
+// primaryOnly completes the TLS handshake only with a server whose
+// certificate names a primary, so that no request reaches anything else,
+// and only once the server has accepted this node's certificate.
+type primaryOnly struct {
+	credentials.TransportCredentials
+	hs *handshakeState
+}
+
+func (p *primaryOnly) ClientHandshake(ctx context.Context, authority string, raw net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	conn, ai, err := p.TransportCredentials.ClientHandshake(ctx, authority, raw)
+	if err != nil {
+		p.hs.set(err)
+		return nil, nil, err
+	}
+	info, ok := ai.(credentials.TLSInfo)
+	if !ok {
+		err = errors.New("connection is not TLS")
+	} else {
+		var id pki.Identity
+		if id, err = pki.PeerIdentity(info.State); err == nil && id.Role != pki.RolePrimary {
+			err = &WrongRoleError{Node: id.Node, Role: id.Role}
+		}
+	}
+	if err == nil {
+		conn, err = awaitAcceptance(ctx, conn)
+	}
+	if err != nil {
+		_ = conn.Close()
+		p.hs.set(err)
+		return nil, nil, err
+	}
+	p.hs.set(nil)
+	return conn, ai, nil
+}
+
+func (p *primaryOnly) Clone() credentials.TransportCredentials {
+	return &primaryOnly{TransportCredentials: p.TransportCredentials.Clone(), hs: p.hs}
+}
+
+// awaitAcceptance reads the server's first bytes before anything is
+// written. In TLS 1.3 the client's handshake ends before the server has
+// checked the client's certificate; a server that rejects it answers with
+// an alert, which would otherwise surface as a broken pipe on the client's
+// first write. A gRPC server sends its HTTP/2 settings at once, so an
+// accepting server is not waited for; what was read is replayed.
+func awaitAcceptance(ctx context.Context, conn net.Conn) (net.Conn, error) {
+	deadline := time.Now().Add(handshakeTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	if err := conn.SetReadDeadline(deadline); err != nil {
+		return conn, err
+	}
+	buf := make([]byte, 512)
+	n, err := conn.Read(buf)
+	if err == nil {
+		err = conn.SetReadDeadline(time.Time{})
+	}
+	var op *net.OpError
+	switch {
+	case err == nil:
+		return &replayConn{Conn: conn, pending: buf[:n]}, nil
+	case errors.As(err, &op) && op.Op == "remote error":
+		return conn, fmt.Errorf("the primary rejected this node's certificate (%w): it must be issued by the cluster CA (ncsync certs issue) for this node", err)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return conn, fmt.Errorf("the primary sent nothing after the TLS handshake: %w", err)
+	}
+	return conn, fmt.Errorf("the primary closed the connection after the TLS handshake: %w", err)
+}
+
+// replayConn returns pending before reading from Conn.
+type replayConn struct {
+	net.Conn
+	pending []byte
+}
+
+func (r *replayConn) Read(p []byte) (int, error) {
+	if len(r.pending) > 0 {
+		n := copy(p, r.pending)
+		r.pending = r.pending[n:]
+		return n, nil
+	}
+	return r.Conn.Read(p)
+}
+
+// loggedServerCreds logs failed handshakes: the remote end only sees a TLS
+// alert, the reason is here.
+type loggedServerCreds struct {
+	credentials.TransportCredentials
+	log *slog.Logger
+}
+
+func (l *loggedServerCreds) ServerHandshake(raw net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	conn, ai, err := l.TransportCredentials.ServerHandshake(raw)
+	if err != nil {
+		l.log.Warn("refused TLS connection", "addr", raw.RemoteAddr().String(), "err", err)
+	}
+	return conn, ai, err
+}
+
+func (l *loggedServerCreds) Clone() credentials.TransportCredentials {
+	return &loggedServerCreds{TransportCredentials: l.TransportCredentials.Clone(), log: l.log}
+}

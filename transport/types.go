@@ -1,0 +1,120 @@
+package transport
+
+import (
+	"context"
+	"errors"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/ncsync/ncsync/chunker"
+	"github.com/ncsync/ncsync/index"
+	"github.com/ncsync/ncsync/pki"
+)
+
+// ProtocolVersion is the replication protocol this package speaks. Hello and
+// Welcome carry it; a peer speaking another version is refused.
+const ProtocolVersion = 1
+
+// Peer is the verified identity of the remote end of a connection, taken
+// from its certificate, and its network address.
+type Peer struct {
+	Node, ClusterID string
+	Role            pki.Role
+	Addr            string
+}
+
+// Hello opens a session: who the secondary says it is and where it stands.
+type Hello struct {
+	ClusterID, Node string
+	Role            pki.Role
+	Epoch           uint64            // newest epoch this node has seen
+	Positions       map[string]uint64 // folder id → last applied sequence
+	Lineage         []index.EpochMark
+}
+
+// Welcome accepts a session.
+type Welcome struct {
+	ClusterID, Node string
+	Epoch           uint64
+	Folders         map[string]uint64 // folder id → primary's current sequence
+	Lineage         []index.EpochMark
+}
+
+// Batch is consecutive journal entries of one folder, with strictly
+// increasing sequences, and the primary's current sequence of the folder.
+type Batch struct {
+	Folder  string
+	Entries []index.Entry
+	Head    uint64
+}
+
+// Failure is an entry a secondary could not apply.
+type Failure struct {
+	Path    string
+	Seq     uint64
+	Message string
+}
+
+// Ack says that a secondary has durably applied every entry of Folder up to
+// Seq, skipping Failures.
+type Ack struct {
+	Folder   string
+	Seq      uint64
+	Failures []Failure
+}
+
+// Chunk is one fetched chunk: its verified bytes, or Missing when the
+// primary no longer holds it.
+type Chunk struct {
+	ID      chunker.ID
+	Data    []byte
+	Missing bool
+}
+
+// Source is the primary's replication logic, called by Server for each
+// verified secondary.
+//
+// Welcome and Serve run for at most one session per peer node at a time: a
+// new session from a node ends the previous one (its Serve has returned)
+// before Welcome is called. Sessions of different peers, ReadChunk and
+// TreeHash run concurrently with anything.
+type Source interface {
+	// Welcome decides whether peer may start a session (cluster, epoch,
+	// membership). A *Refusal is sent to the peer as the gRPC status with
+	// its message; other errors as an internal error.
+	Welcome(ctx context.Context, peer Peer, h Hello) (Welcome, error)
+	// Serve streams journal batches to the peer with send until ctx ends
+	// or an error. send is not safe for concurrent use; it splits a batch
+	// into messages within Limits and fails if an entry cannot be sent.
+	// Acks from the peer arrive on acks, which is closed when the peer's
+	// side of the stream ends. Serve must return when ctx is done.
+	Serve(ctx context.Context, peer Peer, h Hello, send func(Batch) error, acks <-chan Ack) error
+	// ReadChunk appends the bytes of chunk id of folder to buf, or returns
+	// ErrChunkMissing if they are no longer available. The bytes must hash
+	// to id (the Source knows whether a file changed; Server does not
+	// re-hash them, the Client does).
+	ReadChunk(ctx context.Context, folder string, id chunker.ID, buf []byte) ([]byte, error)
+	// TreeHash returns the hash over folder's tree, its entry count and
+	// sequence.
+	TreeHash(ctx context.Context, folder string) (hash chunker.ID, entries, seq uint64, err error)
+}
+
+// Refusal is a deliberate "no" from a peer: a primary refusing a session, or
+// a Source refusing a request. Code is the gRPC status code it travels as
+// (codes.PermissionDenied or codes.FailedPrecondition).
+type Refusal struct {
+	Code codes.Code
+	Msg  string
+}
+
+func (r *Refusal) Error() string { return r.Msg }
+
+// Errors callers branch on (errors.Is).
+var (
+	// ErrChunkMissing: the primary no longer holds a chunk (returned by
+	// Source.ReadChunk; a fetched Chunk has Missing set instead).
+	ErrChunkMissing = errors.New("chunk no longer available")
+	// ErrProtocol: the peer sent something malformed or over a limit. The
+	// wrapping error says what.
+	ErrProtocol = errors.New("protocol violation")
+)
