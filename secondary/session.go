@@ -69,6 +69,10 @@ func (s *Secondary) session(ctx context.Context) error {
 	// Receive ahead of applying so the network and the disk overlap.
 	batches := make(chan transport.Batch, 2)
 	g, ctx := errgroup.WithContext(ctx)
+	// When either side of the pipeline fails, end the stream so the
+	// receiver blocked in Recv returns too.
+	stop := context.AfterFunc(ctx, func() { sess.Close() })
+	defer stop()
 	g.Go(func() error {
 		defer close(batches)
 		for {
