@@ -72,11 +72,6 @@ func (a *assembler) more(m *ncsyncv1.MoreChunks) (done bool, err error) {
 	if e.Chunks, err = appendRefs(e.Chunks, m.Chunks, len(e.Chunks), a.lim); err != nil {
 		return false, fmt.Errorf("entry %q seq %d: %w", e.Path, e.Seq, err)
 	}
-	if uint64(len(e.Chunks)) == want {
-		if err := finishEntry(e); err != nil {
-			return false, err
-		}
-	}
 	a.skipComplete()
 	return !a.active, nil
 }

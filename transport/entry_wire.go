@@ -121,7 +121,9 @@ func appendRefs(dst []index.ChunkRef, refs []*ncsyncv1.ChunkRef, first int, lim 
 
 // entryFromWire converts and checks pe. The entry may be incomplete: fewer
 // chunks than pe.ChunkCount, the rest to come in MoreChunks; the caller
-// appends them and then calls finishEntry.
+// appends them. Whether a file's chunks add up to its size and hash to its
+// file id is checked per entry by the writer (apply.ValidateEntry), so one
+// inconsistent entry is refused alone instead of ending the session.
 func entryFromWire(pe *ncsyncv1.Entry, lim Limits) (index.Entry, error) {
 	e, err := entryFromWire1(pe, lim)
 	if err != nil {
@@ -187,38 +189,5 @@ func entryFromWire1(pe *ncsyncv1.Entry, lim Limits) (index.Entry, error) {
 			return index.Entry{}, err
 		}
 	}
-	if uint64(len(e.Chunks)) == count {
-		if err := finishEntry1(&e); err != nil {
-			return index.Entry{}, err
-		}
-	}
 	return e, nil
-}
-
-// finishEntry checks a complete entry: a live file's chunk sizes add up to
-// its size and its file id is the hash of its chunk ids.
-func finishEntry(e *index.Entry) error {
-	if err := finishEntry1(e); err != nil {
-		return fmt.Errorf("entry %q seq %d: %w", e.Path, e.Seq, err)
-	}
-	return nil
-}
-
-func finishEntry1(e *index.Entry) error {
-	if e.Kind != index.KindFile || e.Deleted {
-		return nil
-	}
-	var sum uint64
-	var h chunker.FileHasher
-	for _, c := range e.Chunks {
-		sum += uint64(c.Size)
-		h.Add(c.ID)
-	}
-	if sum != uint64(e.Size) {
-		return protocolErr("chunk sizes add up to %d, size is %d", sum, e.Size)
-	}
-	if got := h.Sum(); got != e.FileID {
-		return protocolErr("file id %s is not the hash of its chunk ids (%s)", e.FileID, got)
-	}
-	return nil
 }
