@@ -1,0 +1,249 @@
+package watcher
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// setSysctl writes an inotify limit and returns a function restoring the
+// old value (also registered with t.Cleanup). It skips the test when the
+// limit cannot be changed here.
+func setSysctl(t *testing.T, name string, value int) (restore func()) {
+	t.Helper()
+	path := filepath.Join(procInotify, name)
+	old, err := os.ReadFile(path)
+	if err != nil {
+		t.Skipf("read %s: %v", path, err)
+	}
+	if err := os.WriteFile(path, []byte(strconv.Itoa(value)), 0); err != nil {
+		t.Skipf("cannot lower %s (not root?): %v", name, err)
+	}
+	var once sync.Once
+	restore = func() {
+		once.Do(func() {
+			if err := os.WriteFile(path, old, 0); err != nil {
+				t.Errorf("restore %s to %s: %v", name, strings.TrimSpace(string(old)), err)
+			}
+		})
+	}
+	t.Cleanup(restore)
+	return restore
+}
+
+// stallFirstEvent makes the run loop block on its first event until
+// release is closed, so that the kernel queue fills up behind it.
+func stallFirstEvent(w *Watcher, release <-chan struct{}) (stalled <-chan struct{}) {
+	ch := make(chan struct{})
+	var once sync.Once
+	w.onEvent = func() {
+		once.Do(func() {
+			close(ch)
+			<-release
+		})
+	}
+	return ch
+}
+
+func TestOverflow(t *testing.T) {
+	files := 20000 // beyond the default queue of 16384
+	release := make(chan struct{})
+	var stalled <-chan struct{}
+	h := startWatcher(t, "", Options{}, func(w *Watcher) {
+		w.buffer = 1
+		stalled = stallFirstEvent(w, release)
+		real := w.newSource
+		w.newSource = func(n int) (source, error) {
+			// The queue limit is read when the instance is created, so
+			// other users of inotify see the low limit only meanwhile.
+			if _, err := os.Stat(filepath.Join(procInotify, "max_queued_events")); err == nil {
+				restore := setSysctlQuiet("max_queued_events", 64)
+				defer restore()
+				if restore != nil {
+					files = 1000
+				}
+			}
+			return real(n)
+		}
+	})
+	write(t, h.root, "first", "x")
+	<-stalled
+	for i := range files {
+		must(t, os.WriteFile(filepath.Join(h.root, fmt.Sprintf("f%05d", i)), nil, 0o644))
+	}
+	// Created while events are being lost: must be watched after the
+	// rescan that follows the overflow.
+	mkdirAll(t, h.root, "new/sub")
+	close(release)
+	if !waitFor(10*time.Second, func() bool {
+		for _, b := range h.snapshot() {
+			if b.Overflow && len(b.Paths) == 1 && b.Paths[0] == "" {
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Fatalf("no overflow batch; Stats %+v", h.w.Stats())
+	}
+	if s := h.w.Stats(); s.Overflows == 0 {
+		t.Fatalf("Overflows = 0; Stats %+v", s)
+	}
+	h.expectWatched(3)
+	h.checkWatches()
+	h.reset()
+	write(t, h.root, "new/sub/g", "x")
+	h.expectPaths("new/sub/g")
+}
+
+// setSysctlQuiet is setSysctl without a testing.T: nil when it cannot.
+func setSysctlQuiet(name string, value int) (restore func()) {
+	path := filepath.Join(procInotify, name)
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	if err := os.WriteFile(path, []byte(strconv.Itoa(value)), 0); err != nil {
+		return nil
+	}
+	return func() { os.WriteFile(path, old, 0) }
+}
+
+// limitSource fails Add with ENOSPC once left reaches zero, like the
+// kernel at fs.inotify.max_user_watches.
+type limitSource struct {
+	source
+	left atomic.Int64
+}
+
+func (s *limitSource) Add(path string) error {
+	if s.left.Add(-1) < 0 {
+		s.left.Add(1)
+		return unix.ENOSPC
+	}
+	return s.source.Add(path)
+}
+
+func TestExhaustion(t *testing.T) {
+	root := t.TempDir()
+	for i := range 10 {
+		mkdirAll(t, root, fmt.Sprintf("d%d/sub", i))
+	}
+	var ls *limitSource
+	h := startWatcher(t, root, Options{Retry: 200 * time.Millisecond}, func(w *Watcher) {
+		real := w.newSource
+		w.newSource = func(n int) (source, error) {
+			s, err := real(n)
+			if err != nil {
+				return nil, err
+			}
+			ls = &limitSource{source: s}
+			ls.left.Store(5)
+			return ls, nil
+		}
+	})
+	s := h.w.Stats()
+	if s.Watched != 5 || s.Unwatched != 16 {
+		t.Fatalf("Stats = %+v, want 5 watched, 16 unwatched", s)
+	}
+	for _, want := range []string{"21 directories need watching", "fs.inotify.max_user_watches", "sysctl -w fs.inotify.max_user_watches=", "/etc/sysctl.d/"} {
+		if !strings.Contains(s.Degraded, want) {
+			t.Errorf("Degraded = %q, missing %q", s.Degraded, want)
+		}
+	}
+	un := h.w.Unwatched()
+	if len(un) == 0 || len(un) > 16 {
+		t.Fatalf("Unwatched = %q", un)
+	}
+	for _, p := range un {
+		if st, ok := h.w.reg.get(p); !ok || st.watched {
+			t.Errorf("Unwatched lists %q, which is watched", p)
+		}
+	}
+	// Raise the limit: the retry watches everything and reports the
+	// directories whose changes were missed.
+	ls.left.Store(1000)
+	h.expectWatched(21)
+	h.checkWatches()
+	h.expectPaths(un...)
+	if s := h.w.Stats(); s.Degraded != "" || s.Unwatched != 0 || len(h.w.Unwatched()) != 0 {
+		t.Fatalf("after retry: Stats %+v, Unwatched %q", s, h.w.Unwatched())
+	}
+	h.reset()
+	write(t, h.root, "d9/sub/f", "x")
+	h.expectPaths("d9/sub/f")
+}
+
+// inotifyWatchesInUse counts the inotify watches held by root's processes.
+func inotifyWatchesInUse(t *testing.T) int {
+	t.Helper()
+	pids, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Skip(err)
+	}
+	n := 0
+	for _, p := range pids {
+		if _, err := strconv.Atoi(p.Name()); err != nil {
+			continue
+		}
+		var st unix.Stat_t
+		if unix.Stat("/proc/"+p.Name(), &st) != nil || st.Uid != 0 {
+			continue
+		}
+		fds, _ := os.ReadDir("/proc/" + p.Name() + "/fd")
+		for _, fd := range fds {
+			target, err := os.Readlink("/proc/" + p.Name() + "/fd/" + fd.Name())
+			if err != nil || target != "anon_inode:inotify" {
+				continue
+			}
+			info, _ := os.ReadFile("/proc/" + p.Name() + "/fdinfo/" + fd.Name())
+			n += strings.Count(string(info), "inotify wd:")
+		}
+	}
+	return n
+}
+
+func TestExhaustionSysctl(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to lower fs.inotify.max_user_watches")
+	}
+	root := t.TempDir()
+	for i := range 50 {
+		mkdirAll(t, root, fmt.Sprintf("d%02d", i))
+	}
+	var restore func()
+	h := startWatcher(t, root, Options{}, func(w *Watcher) {
+		real := w.newSource
+		w.newSource = func(n int) (source, error) {
+			s, err := real(n)
+			// System-wide: allow a little more than what is in use now,
+			// only while the tree is walked (until Ready).
+			restore = setSysctl(t, "max_user_watches", inotifyWatchesInUse(t)+10)
+			return s, err
+		}
+	})
+	restore()
+	s := h.w.Stats()
+	t.Logf("Stats: %+v", s)
+	if s.Unwatched == 0 || s.Watched+s.Unwatched != 51 {
+		t.Fatalf("Stats = %+v, want some of 51 directories unwatched", s)
+	}
+	for _, want := range []string{"51 directories need watching", "fs.inotify.max_user_watches is", "sysctl -w fs.inotify.max_user_watches="} {
+		if !strings.Contains(s.Degraded, want) {
+			t.Errorf("Degraded = %q, missing %q", s.Degraded, want)
+		}
+	}
+	if got := len(h.w.Unwatched()); got != s.Unwatched {
+		t.Errorf("Unwatched() has %d entries, Stats.Unwatched %d", got, s.Unwatched)
+	}
+	// A watched directory still reports.
+	write(t, h.root, "f", "x")
+	h.expectPaths("f")
+}
