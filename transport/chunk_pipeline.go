@@ -212,6 +212,9 @@ func (s *Server) packChunks(ctx context.Context, order <-chan *chunkJob, budget 
 		select {
 		case j, ok = <-order:
 		default:
+			if err := flush(); err != nil {
+				return err
+			}
 			select {
 			case j, ok = <-order:
 			case <-ctx.Done():

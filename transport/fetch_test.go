@@ -161,8 +161,8 @@ func TestFetchChunksSplit(t *testing.T) {
 }
 
 // TestFetchChunksCompressible fetches chunks that compress so well that
-// the in-flight budget fills long before a message does: the sender must
-// send what it has rather than wait for more (this once deadlocked).
+// the in-flight budget fills long before a message does (see
+// TestPackChunksSendsWhenStarved).
 func TestFetchChunksCompressible(t *testing.T) {
 	p := cluster(t)
 	src := newFakeSource()

@@ -84,8 +84,10 @@ type Source interface {
 	// its message; other errors as an internal error.
 	Welcome(ctx context.Context, peer Peer, h Hello) (Welcome, error)
 	// Serve streams journal batches to the peer with send until ctx ends
-	// or an error. send is not safe for concurrent use; it splits a batch
-	// into messages within Limits and fails if an entry cannot be sent.
+	// or an error. send splits a batch into messages within Limits and
+	// fails if an entry cannot be sent (an invalid kind, a negative size,
+	// more than MaxEntryChunks chunks, sequences not strictly increasing);
+	// concurrent calls are serialised.
 	// Acks from the peer arrive on acks, which is closed when the peer's
 	// side of the stream ends. Serve must return when ctx is done.
 	Serve(ctx context.Context, peer Peer, h Hello, send func(Batch) error, acks <-chan Ack) error

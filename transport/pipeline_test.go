@@ -1,0 +1,44 @@
+package transport
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/ncsync/ncsync/chunker"
+	ncsyncv1 "github.com/ncsync/ncsync/proto/ncsync/v1"
+)
+
+// TestPackChunksSendsWhenStarved checks that the sender sends what it has
+// packed when no further chunk is queued, even though the message is far
+// from full: the producer may be waiting for the budget that only sending
+// releases. (Well-compressed chunks once deadlocked the pipeline here.)
+func TestPackChunksSendsWhenStarved(t *testing.T) {
+	s := &Server{lim: DefaultLimits()}
+	budget := &byteBudget{limit: 1 << 20, freed: make(chan struct{}, 1)}
+	order := make(chan *chunkJob, 64)
+	for i := range 32 { // 32 × 64 KiB = 2 MiB read, 32 × 100 bytes to send
+		j := getJob(chunker.ID{byte(i)})
+		j.size, j.codec, j.wire = 64<<10, ncsyncv1.Codec_CODEC_ZSTD, make([]byte, 100)
+		budget.add(j.cost())
+		j.done <- struct{}{}
+		order <- j
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// The producer: more only once the budget allows.
+	go func() {
+		if budget.wait(ctx) == nil {
+			close(order)
+		}
+	}()
+	var sent, msgs int
+	err := s.packChunks(ctx, order, budget, &chunkCounters{}, func(m *ncsyncv1.FetchChunksResponse) error {
+		sent += len(m.Chunks)
+		msgs++
+		return nil
+	})
+	if err != nil || sent != 32 || msgs != 1 {
+		t.Errorf("packChunks: %v after %d chunks in %d messages", err, sent, msgs)
+	}
+}
