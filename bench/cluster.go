@@ -1,0 +1,231 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Node names of the benchmark cluster.
+const (
+	primaryNode   = "nfs1"
+	secondaryNode = "nfs2"
+	benchFolder   = "data"
+)
+
+// certs creates the cluster CA and both nodes' certificates in dir with
+// the ncsync binary, as an operator would.
+func certs(ctx context.Context, bin, dir string) error {
+	for _, args := range [][]string{
+		{"certs", "init", "--dir", dir},
+		{"certs", "issue", "--dir", dir, "--node", primaryNode, "--role", "primary"},
+		{"certs", "issue", "--dir", dir, "--node", secondaryNode, "--role", "secondary"},
+	} {
+		cmd := exec.CommandContext(ctx, bin, args...)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("ncsync %v: %w: %s", args, err, bytes.TrimSpace(out.Bytes()))
+		}
+	}
+	return nil
+}
+
+// nodeConfig is the YAML config of one daemon (see DESIGN.md, Config).
+type nodeConfig struct {
+	Node          string         `yaml:"node"`
+	Role          string         `yaml:"role"`
+	StateDir      string         `yaml:"state_dir"`
+	ControlSocket string         `yaml:"control_socket"`
+	Listen        string         `yaml:"listen,omitempty"`
+	Primary       string         `yaml:"primary,omitempty"`
+	Secondaries   []string       `yaml:"secondaries,omitempty"`
+	ScanInterval  string         `yaml:"scan_interval,omitempty"`
+	TLS           tlsConfig      `yaml:"tls"`
+	Folders       []folderConfig `yaml:"folders"`
+}
+
+type tlsConfig struct {
+	CA   string `yaml:"ca"`
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+type folderConfig struct {
+	ID   string `yaml:"id"`
+	Path string `yaml:"path"`
+}
+
+// daemon is one running `ncsync run`.
+type daemon struct {
+	name   string
+	cmd    *exec.Cmd
+	socket string
+	log    string
+	done   chan struct{} // closed when cmd.Wait returned
+	err    error         // cmd.Wait's result, once done
+}
+
+// cluster is a primary and a secondary, the secondary connected through
+// a counting proxy.
+type cluster struct {
+	primary, secondary *daemon
+	proxy              *Proxy
+}
+
+// clusterSpec says where a cluster's files go.
+type clusterSpec struct {
+	bin, pki     string
+	dir          string // configs, state, logs
+	sockDir      string // short path for the control sockets
+	src, dst     string
+	scanInterval time.Duration // 0: the daemon's default
+}
+
+// startCluster writes both configs and starts both daemons; the clock of a
+// measurement starts before this call.
+func startCluster(cs clusterSpec) (*cluster, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	listen := fmt.Sprintf("127.0.0.1:%d", port)
+	proxy, err := StartProxy(listen)
+	if err != nil {
+		return nil, err
+	}
+	c := &cluster{proxy: proxy}
+	var interval string
+	if cs.scanInterval > 0 {
+		interval = cs.scanInterval.String()
+	}
+	mk := func(name, role, folder string) nodeConfig {
+		return nodeConfig{
+			Node: name, Role: role,
+			StateDir:      filepath.Join(cs.dir, "state-"+name),
+			ControlSocket: filepath.Join(cs.sockDir, name+".sock"),
+			ScanInterval:  interval,
+			TLS: tlsConfig{CA: filepath.Join(cs.pki, "ca.pem"),
+				Cert: filepath.Join(cs.pki, name+".pem"), Key: filepath.Join(cs.pki, name+".key")},
+			Folders: []folderConfig{{ID: benchFolder, Path: folder}},
+		}
+	}
+	pc := mk(primaryNode, "primary", cs.src)
+	pc.Listen, pc.Secondaries = listen, []string{secondaryNode}
+	sc := mk(secondaryNode, "secondary", cs.dst)
+	sc.Primary = proxy.Addr()
+	for _, nc := range []nodeConfig{pc, sc} {
+		os.Remove(nc.ControlSocket) // a stale one from an earlier run
+		d, err := startDaemon(cs.bin, cs.dir, nc)
+		if err != nil {
+			c.stop()
+			return nil, err
+		}
+		if nc.Role == "primary" {
+			c.primary = d
+		} else {
+			c.secondary = d
+		}
+	}
+	return c, nil
+}
+
+func startDaemon(bin, dir string, nc nodeConfig) (*daemon, error) {
+	b, err := yaml.Marshal(nc)
+	if err != nil {
+		return nil, err
+	}
+	cfg := filepath.Join(dir, nc.Node+".yaml")
+	if err := os.WriteFile(cfg, b, 0o600); err != nil {
+		return nil, fmt.Errorf("write %q: %w", cfg, err)
+	}
+	logPath := filepath.Join(dir, nc.Node+".log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, fmt.Errorf("create %q: %w", logPath, err)
+	}
+	defer logf.Close() // the child has its own descriptor
+	cmd := exec.Command(bin, "run", "--config", cfg)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", nc.Node, err)
+	}
+	d := &daemon{name: nc.Node, cmd: cmd, socket: nc.ControlSocket, log: logPath, done: make(chan struct{})}
+	go func() { // joined through d.done in stop
+		d.err = cmd.Wait()
+		close(d.done)
+	}()
+	return d, nil
+}
+
+// exited reports an error if the daemon is no longer running.
+func (d *daemon) exited() error {
+	select {
+	case <-d.done:
+		return fmt.Errorf("%s exited (%v); see its log %q", d.name, d.err, d.log)
+	default:
+		return nil
+	}
+}
+
+// stop ends the daemon (SIGTERM, then SIGKILL after 15 s) and returns what
+// the kernel accounted for it.
+func (d *daemon) stop() usage {
+	if d == nil {
+		return usage{}
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.done:
+	case <-time.After(15 * time.Second):
+		d.cmd.Process.Kill()
+		<-d.done
+	}
+	return usageOf(d.cmd.ProcessState)
+}
+
+// dumpStacks makes both daemons print every goroutine's stack into their
+// logs and exit (SIGQUIT, the Go runtime's default handling): what a stuck
+// run leaves for diagnosis.
+func (c *cluster) dumpStacks() {
+	for _, d := range []*daemon{c.secondary, c.primary} {
+		if d != nil && d.exited() == nil {
+			d.cmd.Process.Signal(syscall.SIGQUIT)
+			select {
+			case <-d.done:
+			case <-time.After(5 * time.Second):
+			}
+		}
+	}
+}
+
+// stop ends both daemons and the proxy.
+func (c *cluster) stop() (primary, secondary usage) {
+	secondary = c.secondary.stop()
+	primary = c.primary.stop()
+	c.proxy.Close()
+	return primary, secondary
+}
+
+// running reports an error if either daemon has exited.
+func (c *cluster) running() error {
+	return errors.Join(c.primary.exited(), c.secondary.exited())
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

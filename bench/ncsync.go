@@ -1,0 +1,279 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ncsync/ncsync/control"
+	"github.com/ncsync/ncsync/status"
+)
+
+// pollInterval is how often the harness asks the primary for its status
+// while waiting for consistency; it bounds the wall-time resolution.
+const pollInterval = 50 * time.Millisecond
+
+// ncsyncRun is the shared setup of ncsync runs.
+type ncsyncRun struct {
+	bin, pki, sockDir string
+	scanInterval      time.Duration
+	timeout           time.Duration
+	// progress, when set, gets a line every progressEvery while waiting.
+	progress func(format string, args ...any)
+}
+
+const progressEvery = 10 * time.Second
+
+// consistent is what the harness saw when the target became equal.
+type consistent struct {
+	wall               time.Duration
+	primary, secondary procSample
+	toTarget, toSource int64
+	status             status.Node
+}
+
+// initial copies src into an empty target with a fresh primary and
+// secondary and measures until the target is verified equal.
+func (n ncsyncRun) initial(ctx context.Context, src, dir string) (Sample, error) {
+	c, got, err := n.startAndWait(ctx, src, dir)
+	if c != nil {
+		c.stop()
+	}
+	if err != nil {
+		return Sample{}, err
+	}
+	return n.sample(got), nil
+}
+
+// idle brings a fresh cluster to consistency on src, then measures both
+// daemons over window without talking to them.
+func (n ncsyncRun) idle(ctx context.Context, src, dir string, window time.Duration) (Sample, error) {
+	c, got, err := n.startAndWait(ctx, src, dir)
+	if err != nil {
+		if c != nil {
+			c.stop()
+		}
+		return Sample{}, err
+	}
+	defer c.stop()
+	s := n.sample(got)
+	before, err := readBoth(c)
+	if err != nil {
+		return s, err
+	}
+	up0, down0 := c.proxy.Bytes()
+	start := time.Now()
+	select {
+	case <-ctx.Done():
+		return s, ctx.Err()
+	case <-time.After(window):
+	}
+	after, err := readBoth(c)
+	if err != nil {
+		return s, err
+	}
+	el := time.Since(start)
+	up1, down1 := c.proxy.Bytes()
+	pct := func(a, b procSample) float64 { return 100 * (b.CPU - a.CPU).Seconds() / el.Seconds() }
+	s.IdleWindow = el.Seconds()
+	s.IdleCPUSource, s.IdleCPUTarget = pct(before[0], after[0]), pct(before[1], after[1])
+	s.RSSSource, s.RSSTarget = after[0].RSS, after[1].RSS
+	s.PeakRSSSource, s.PeakRSSTarget = after[0].HWM, after[1].HWM
+	s.IdleWire = up1 - up0 + down1 - down0
+	if err := c.running(); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+func (n ncsyncRun) sample(got consistent) Sample {
+	s := Sample{
+		Wall:         got.wall.Seconds(),
+		WireToTarget: got.toTarget, WireToSource: got.toSource,
+		CPUSource: got.primary.CPU.Seconds(), CPUTarget: got.secondary.CPU.Seconds(),
+		PeakRSSSource: got.primary.HWM, PeakRSSTarget: got.secondary.HWM,
+		Equal: true,
+	}
+	for _, p := range got.status.Peers {
+		s.ToolBytes += int64(p.BytesSent + p.BytesReceived)
+	}
+	return s
+}
+
+// startAndWait starts a cluster replicating src into dir/target and waits
+// until the primary reports the secondary caught up and the trees compare
+// equal. The cluster is returned (to be stopped by the caller) even on error.
+func (n ncsyncRun) startAndWait(ctx context.Context, src, dir string) (*cluster, consistent, error) {
+	dst := filepath.Join(dir, "target")
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return nil, consistent{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.timeout)
+	defer cancel()
+	start := time.Now()
+	c, err := startCluster(clusterSpec{bin: n.bin, pki: n.pki, dir: dir, sockDir: n.sockDir,
+		src: src, dst: dst, scanInterval: n.scanInterval})
+	if err != nil {
+		return nil, consistent{}, err
+	}
+	cl, err := dialControl(ctx, c)
+	if err != nil {
+		return c, consistent{}, err
+	}
+	defer cl.Close()
+	var lastDiffs []string
+	var last status.Node
+	lastProgress := time.Now()
+	for {
+		// The call's own deadline is not the run's: when the run times out,
+		// the loop below must be the one to notice (and dump stacks).
+		callCtx, cancelCall := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		st, err := cl.Status(callCtx)
+		cancelCall()
+		switch {
+		case err != nil && ctx.Err() == nil:
+			return c, consistent{}, fmt.Errorf("status of %s: %w", primaryNode, err)
+		case err == nil && caughtUp(st):
+			got := consistent{wall: time.Since(start), status: st}
+			got.toSource, got.toTarget = c.proxy.Bytes() // the secondary dials
+			procs, err := readBoth(c)
+			if err != nil {
+				return c, consistent{}, err
+			}
+			got.primary, got.secondary = procs[0], procs[1]
+			diffs, err := CompareTrees(src, dst, false, 5)
+			if err == nil && len(diffs) == 0 {
+				diffs, err = CompareTrees(src, dst, true, 5)
+			}
+			if err == nil && len(diffs) == 0 {
+				return c, got, nil
+			}
+			if err != nil {
+				diffs = []string{err.Error()}
+			}
+			lastDiffs = diffs
+		}
+		if err == nil {
+			last = st
+			if n.progress != nil && time.Since(lastProgress) >= progressEvery {
+				lastProgress = time.Now()
+				n.progress("  waiting %s: %s", time.Since(start).Round(time.Second), progressLine(st, c))
+			}
+		}
+		if err := c.running(); err != nil {
+			return c, consistent{}, err
+		}
+		select {
+		case <-ctx.Done():
+			err := notConsistent(ctx, n.timeout, last, lastDiffs)
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				c.dumpStacks()
+				err = fmt.Errorf("%w; goroutine dumps in %q and %q", err, c.primary.log, c.secondary.log)
+			}
+			return c, consistent{}, err
+		case <-time.After(pollInterval):
+		}
+	}
+}
+
+// progressLine summarizes how far the secondary is.
+func progressLine(st status.Node, c *cluster) string {
+	var b strings.Builder
+	for _, f := range st.Folders {
+		fmt.Fprintf(&b, "head %d (%d files, scans %d)", f.Seq, f.Files, f.Scans)
+	}
+	for _, p := range st.Peers {
+		for _, pf := range p.Folders {
+			fmt.Fprintf(&b, ", %s acked %d (connected %v)", p.Node, pf.AckedSeq, p.Connected)
+		}
+	}
+	up, down := c.proxy.Bytes()
+	fmt.Fprintf(&b, ", %s on the wire", humanBytes(up+down))
+	return b.String()
+}
+
+// caughtUp reports whether the primary has finished a scan of every folder
+// and the secondary has acknowledged every folder's journal head.
+func caughtUp(st status.Node) bool {
+	if len(st.Folders) == 0 {
+		return false
+	}
+	heads := make(map[string]uint64)
+	for _, f := range st.Folders {
+		if f.Scans == 0 || f.Seq == 0 {
+			return false
+		}
+		heads[f.ID] = f.Seq
+	}
+	for _, p := range st.Peers {
+		if p.Node != secondaryNode {
+			continue
+		}
+		acked := 0
+		for _, pf := range p.Folders {
+			if pf.AckedSeq < heads[pf.Folder] {
+				return false
+			}
+			acked++
+		}
+		return acked == len(heads)
+	}
+	return false
+}
+
+func notConsistent(ctx context.Context, timeout time.Duration, st status.Node, diffs []string) error {
+	if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return ctx.Err()
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "not consistent after %s", timeout)
+	for _, f := range st.Folders {
+		fmt.Fprintf(&b, "; folder %s head %d (scans %d)", f.ID, f.Seq, f.Scans)
+	}
+	for _, p := range st.Peers {
+		for _, pf := range p.Folders {
+			fmt.Fprintf(&b, "; %s acked %d lag %d entries", p.Node, pf.AckedSeq, pf.LagEntries)
+		}
+		if p.LastError != "" {
+			fmt.Fprintf(&b, " (last error: %s)", p.LastError)
+		}
+	}
+	if len(diffs) > 0 {
+		fmt.Fprintf(&b, "; trees differ: %s", strings.Join(diffs, "; "))
+	}
+	return errors.New(b.String())
+}
+
+// dialControl connects to the primary's control socket once it exists.
+func dialControl(ctx context.Context, c *cluster) (*control.Client, error) {
+	for {
+		if _, err := os.Stat(c.primary.socket); err == nil {
+			if cl, err := control.Dial(c.primary.socket); err == nil {
+				return cl, nil
+			}
+		}
+		if err := c.running(); err != nil {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("control socket %q of %s: %w", c.primary.socket, primaryNode, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// readBoth samples the primary and the secondary.
+func readBoth(c *cluster) ([2]procSample, error) {
+	var out [2]procSample
+	var err error
+	if out[0], err = readProc(c.primary.cmd.Process.Pid); err != nil {
+		return out, err
+	}
+	out[1], err = readProc(c.secondary.cmd.Process.Pid)
+	return out, err
+}

@@ -1,0 +1,139 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+)
+
+// Proxy is a TCP forwarder on 127.0.0.1 that counts the bytes it carries:
+// the harness puts it between a tool's two sides to measure bytes on the
+// wire the same way for every tool (TCP payload, so TLS and protocol
+// framing count; TCP/IP headers do not).
+type Proxy struct {
+	ln     net.Listener
+	target string
+	// up counts client → target bytes, down target → client.
+	up, down atomic.Int64
+
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	closed bool
+	wg     sync.WaitGroup // the accept loop and every copy goroutine
+}
+
+// StartProxy listens on a free loopback port and forwards each connection
+// to target. Close stops it and waits for its goroutines.
+func StartProxy(target string) (*Proxy, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("proxy listen: %w", err)
+	}
+	p := &Proxy{ln: ln, target: target, conns: make(map[net.Conn]struct{})}
+	p.wg.Add(1)
+	go p.accept()
+	return p, nil
+}
+
+// Addr is the address to connect to instead of the target.
+func (p *Proxy) Addr() string { return p.ln.Addr().String() }
+
+// Bytes returns the bytes carried so far: client → target and back.
+func (p *Proxy) Bytes() (up, down int64) { return p.up.Load(), p.down.Load() }
+
+// Close stops accepting, cuts every connection and waits for the goroutines.
+func (p *Proxy) Close() error {
+	p.mu.Lock()
+	p.closed = true
+	for c := range p.conns {
+		c.Close()
+	}
+	p.mu.Unlock()
+	err := p.ln.Close()
+	p.wg.Wait()
+	return err
+}
+
+func (p *Proxy) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return // closed
+		}
+		t, err := net.Dial("tcp", p.target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		if !p.track(c, t) {
+			return
+		}
+		pr := &pair{a: c, b: t}
+		pr.open.Store(2)
+		p.wg.Add(2)
+		go p.pipe(pr, t, c, &p.up)
+		go p.pipe(pr, c, t, &p.down)
+	}
+}
+
+// track registers a connection pair; false once the proxy is closed.
+func (p *Proxy) track(c ...net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		for _, x := range c {
+			x.Close()
+		}
+		return false
+	}
+	for _, x := range c {
+		p.conns[x] = struct{}{}
+	}
+	return true
+}
+
+func (p *Proxy) untrack(c net.Conn) {
+	p.mu.Lock()
+	delete(p.conns, c)
+	p.mu.Unlock()
+	c.Close()
+}
+
+// pair is a proxied connection: the client's and the one to the target.
+type pair struct {
+	a, b net.Conn
+	open atomic.Int32 // directions still carrying data
+}
+
+// pipe copies src to dst, counting as it goes (so Bytes is current while
+// a connection is still open). An end of stream is passed on as a
+// half-close; the pair is closed when both directions have ended, or at
+// once on an error.
+func (p *Proxy) pipe(pr *pair, dst, src net.Conn, n *atomic.Int64) {
+	defer p.wg.Done()
+	buf := make([]byte, 256<<10)
+	for {
+		k, err := src.Read(buf)
+		if k > 0 {
+			if _, werr := dst.Write(buf[:k]); werr != nil {
+				break
+			}
+			n.Add(int64(k))
+		}
+		if errors.Is(err, io.EOF) {
+			if cw, ok := dst.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil && pr.open.Add(-1) > 0 {
+				return
+			}
+			break
+		}
+		if err != nil {
+			break
+		}
+	}
+	p.untrack(pr.a)
+	p.untrack(pr.b)
+}

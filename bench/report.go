@@ -1,0 +1,134 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// WriteTable prints the report's medians: one table for the initial
+// scenario (with ncsync's ratios to rsync from the same run), one for idle.
+func (r *Report) WriteTable(w io.Writer) {
+	fmt.Fprintf(w, "ncsync bench %s on %s (%d CPUs, %s), seed %d, median of %d run(s)\n",
+		r.Started.Format("2006-01-02 15:04"), r.Host, r.CPUs, r.GoVersion, r.Seed, r.Runs)
+	var failures []string
+	initial := false
+	for _, row := range r.Rows {
+		initial = initial || row.Scenario == ScenarioInitial
+	}
+	if initial {
+		fmt.Fprintln(w, "\ninitial copy into an empty target (ratios: ncsync ÷ rsync)")
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "SCENARIO\tWORKLOAD\tTOOL\tRUNS\tWALL s\tON THE WIRE\tCPU s (src+dst)\tPEAK RSS (src+dst)\tEQUAL\tWALL ×\tWIRE ×\tCPU ×\tRSS ×")
+		for _, row := range r.Rows {
+			if row.Scenario != ScenarioInitial {
+				continue
+			}
+			load := fmt.Sprintf("%s: %s files, %s", row.Workload, thousands(int64(row.Files)), humanBytes(row.Bytes))
+			if row.Skipped != "" {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t-\tskipped: %s\t\t\t\t\t\t\t\t\n", row.Scenario, load, row.Tool, row.Skipped)
+				continue
+			}
+			m := row.Median
+			if m.Error != "" && m.Wall == 0 {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\tFAILED\t\t\t\tno\t\t\t\t\n", row.Scenario, load, row.Tool, len(row.Runs))
+				failures = append(failures, fmt.Sprintf("%s %s %s: %s", row.Scenario, row.Workload, row.Tool, m.Error))
+				continue
+			}
+			ratios := "\t\t\t"
+			if base := r.Find(row.Scenario, row.Workload, ToolRsync); row.Tool != ToolRsync && base != nil && base.Skipped == "" && base.Median.Wall > 0 {
+				b := base.Median
+				ratios = fmt.Sprintf("%s\t%s\t%s\t%s", ratio(m.Wall, b.Wall), ratio(float64(m.Wire()), float64(b.Wire())),
+					ratio(m.CPU(), b.CPU()), ratio(float64(m.PeakRSS()), float64(b.PeakRSS())))
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.2f\t%s\t%.2f (%.2f+%.2f)\t%s (%s+%s)\t%s\t%s\n",
+				row.Scenario, load, row.Tool, len(row.Runs), m.Wall, humanBytes(m.Wire()),
+				m.CPU(), m.CPUSource, m.CPUTarget,
+				humanBytes(m.PeakRSS()), humanBytes(m.PeakRSSSource), humanBytes(m.PeakRSSTarget), yesNo(m.Equal), ratios)
+			for _, s := range row.Runs {
+				if s.Error != "" {
+					failures = append(failures, fmt.Sprintf("%s %s %s: %s", row.Scenario, row.Workload, row.Tool, s.Error))
+				}
+			}
+		}
+		tw.Flush()
+	}
+	for _, row := range r.Rows {
+		if row.Scenario != ScenarioIdle {
+			continue
+		}
+		m := row.Median
+		fmt.Fprintf(w, "\nidle: ncsync on %s files in %s dirs (%s), %s\n", thousands(int64(row.Files)), thousands(int64(row.Dirs)), humanBytes(row.Bytes), row.Note)
+		for _, s := range row.Runs {
+			if s.Error != "" {
+				failures = append(failures, fmt.Sprintf("%s %s: %s", row.Scenario, row.Tool, s.Error))
+			}
+		}
+		if m.IdleWindow == 0 {
+			fmt.Fprintln(w, "FAILED")
+			continue
+		}
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NODE\tRUNS\tCPU % OF ONE CORE\tRSS\tPEAK RSS")
+		fmt.Fprintf(tw, "primary\t%d\t%.2f\t%s\t%s\n", len(row.Runs), m.IdleCPUSource, humanBytes(m.RSSSource), humanBytes(m.PeakRSSSource))
+		fmt.Fprintf(tw, "secondary\t%d\t%.2f\t%s\t%s\n", len(row.Runs), m.IdleCPUTarget, humanBytes(m.RSSTarget), humanBytes(m.PeakRSSTarget))
+		tw.Flush()
+		fmt.Fprintf(w, "initial copy of this tree until equal: %.2f s, %.2f CPU s (%.2f+%.2f), %s on the wire; at rest %s on the wire; equal %s\n",
+			m.Wall, m.CPU(), m.CPUSource, m.CPUTarget, humanBytes(m.Wire()), humanBytes(m.IdleWire), yesNo(m.Equal))
+	}
+	if len(failures) > 0 {
+		fmt.Fprintln(w, "\nfailures:")
+		for _, f := range failures {
+			fmt.Fprintln(w, "  "+oneLine(f))
+		}
+	}
+	if len(r.Notes) > 0 {
+		fmt.Fprintln(w, "\nnotes:")
+		for _, n := range r.Notes {
+			fmt.Fprintln(w, "  - "+n)
+		}
+	}
+}
+
+func ratio(a, b float64) string {
+	if b == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", a/b)
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "NO"
+}
+
+func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }
+
+// humanBytes formats n in binary units.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// thousands formats n with comma separators.
+func thousands(n int64) string {
+	s := fmt.Sprint(n)
+	if n < 0 {
+		return "-" + thousands(-n)
+	}
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
