@@ -13,9 +13,13 @@ import (
 	"github.com/ncsync/ncsync/status"
 )
 
-// pollInterval is how often the harness asks the primary for its status
+// pollInterval is how often the harness asks the secondary for its status
 // while waiting for consistency; it bounds the wall-time resolution.
-const pollInterval = 50 * time.Millisecond
+// primaryPollInterval is how often it asks the primary meanwhile.
+const (
+	pollInterval        = 50 * time.Millisecond
+	primaryPollInterval = time.Second
+)
 
 // ncsyncRun is the shared setup of ncsync runs.
 type ncsyncRun struct {
@@ -82,6 +86,7 @@ func (n ncsyncRun) idle(ctx context.Context, src, dir string, window time.Durati
 	s.IdleWindow = el.Seconds()
 	s.IdleCPUSource, s.IdleCPUTarget = pct(before[0], after[0]), pct(before[1], after[1])
 	s.RSSSource, s.RSSTarget = after[0].RSS, after[1].RSS
+	s.AnonSource, s.AnonTarget = after[0].Anon, after[1].Anon
 	s.PeakRSSSource, s.PeakRSSTarget = after[0].HWM, after[1].HWM
 	s.IdleWire = up1 - up0 + down1 - down0
 	if err := c.running(); err != nil {
@@ -120,49 +125,63 @@ func (n ncsyncRun) startAndWait(ctx context.Context, src, dir string) (*cluster,
 	if err != nil {
 		return nil, consistent{}, err
 	}
-	cl, err := dialControl(ctx, c)
+	pcl, err := dialControl(ctx, c, c.primary)
 	if err != nil {
 		return c, consistent{}, err
 	}
-	defer cl.Close()
-	var lastDiffs []string
-	var last status.Node
-	lastProgress := time.Now()
+	defer pcl.Close()
+	scl, err := dialControl(ctx, c, c.secondary)
+	if err != nil {
+		return c, consistent{}, err
+	}
+	defer scl.Close()
+	var (
+		lastDiffs    []string
+		last         status.Node // the primary's latest status
+		lastPrimary  time.Time
+		lastProgress = time.Now()
+	)
 	for {
-		// The call's own deadline is not the run's: when the run times out,
-		// the loop below must be the one to notice (and dump stacks).
-		callCtx, cancelCall := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		st, err := cl.Status(callCtx)
-		cancelCall()
-		switch {
-		case err != nil && ctx.Err() == nil:
-			return c, consistent{}, fmt.Errorf("status of %s: %w", primaryNode, err)
-		case err == nil && caughtUp(st):
-			got := consistent{wall: time.Since(start), status: st}
-			got.toSource, got.toTarget = c.proxy.Bytes() // the secondary dials
-			procs, err := readBoth(c)
-			if err != nil {
-				return c, consistent{}, err
-			}
-			got.primary, got.secondary = procs[0], procs[1]
-			diffs, err := CompareTrees(src, dst, false, 5)
-			if err == nil && len(diffs) == 0 {
-				diffs, err = CompareTrees(src, dst, true, 5)
-			}
-			if err == nil && len(diffs) == 0 {
-				return c, got, nil
-			}
-			if err != nil {
-				diffs = []string{err.Error()}
-			}
-			lastDiffs = diffs
+		// The secondary's status is cheap; the primary's costs it time in
+		// proportion to the lag (it sums the bytes not yet acknowledged), so
+		// it is asked once a second, or when the secondary seems done.
+		ask := time.Since(lastPrimary) >= primaryPollInterval
+		if sst, err := statusOf(ctx, scl); err == nil && reached(sst, last) {
+			ask = true
 		}
-		if err == nil {
-			last = st
-			if n.progress != nil && time.Since(lastProgress) >= progressEvery {
-				lastProgress = time.Now()
-				n.progress("  waiting %s: %s", time.Since(start).Round(time.Second), progressLine(st, c))
+		if ask {
+			st, err := statusOf(ctx, pcl)
+			lastPrimary = time.Now()
+			switch {
+			case err != nil && ctx.Err() == nil:
+				return c, consistent{}, fmt.Errorf("status of %s: %w", primaryNode, err)
+			case err == nil && caughtUp(st):
+				got := consistent{wall: time.Since(start), status: st}
+				got.toSource, got.toTarget = c.proxy.Bytes() // the secondary dials
+				procs, err := readBoth(c)
+				if err != nil {
+					return c, consistent{}, err
+				}
+				got.primary, got.secondary = procs[0], procs[1]
+				diffs, err := CompareTrees(src, dst, false, 5)
+				if err == nil && len(diffs) == 0 {
+					diffs, err = CompareTrees(src, dst, true, 5)
+				}
+				if err == nil && len(diffs) == 0 {
+					return c, got, nil
+				}
+				if err != nil {
+					diffs = []string{err.Error()}
+				}
+				lastDiffs = diffs
 			}
+			if err == nil {
+				last = st
+			}
+		}
+		if n.progress != nil && time.Since(lastProgress) >= progressEvery {
+			lastProgress = time.Now()
+			n.progress("  waiting %s: %s", time.Since(start).Round(time.Second), progressLine(last, c))
 		}
 		if err := c.running(); err != nil {
 			return c, consistent{}, err
@@ -178,6 +197,36 @@ func (n ncsyncRun) startAndWait(ctx context.Context, src, dir string) (*cluster,
 		case <-time.After(pollInterval):
 		}
 	}
+}
+
+// statusOf asks for a daemon's status. The call's own deadline is not the
+// run's: when the run times out, the caller's loop must be the one to
+// notice (and dump stacks).
+func statusOf(ctx context.Context, cl *control.Client) (status.Node, error) {
+	callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	return cl.Status(callCtx)
+}
+
+// reached reports whether the secondary has applied every folder up to the
+// head the primary last reported (after a full scan).
+func reached(sec, prim status.Node) bool {
+	heads := make(map[string]uint64)
+	for _, f := range prim.Folders {
+		if f.Scans == 0 || f.Seq == 0 {
+			return false
+		}
+		heads[f.ID] = f.Seq
+	}
+	if len(heads) == 0 {
+		return false
+	}
+	for _, f := range sec.Folders {
+		if h, ok := heads[f.ID]; ok && f.Seq >= h {
+			delete(heads, f.ID)
+		}
+	}
+	return len(heads) == 0
 }
 
 // progressLine summarizes how far the secondary is.
@@ -248,11 +297,11 @@ func notConsistent(ctx context.Context, timeout time.Duration, st status.Node, d
 	return errors.New(b.String())
 }
 
-// dialControl connects to the primary's control socket once it exists.
-func dialControl(ctx context.Context, c *cluster) (*control.Client, error) {
+// dialControl connects to d's control socket once it exists.
+func dialControl(ctx context.Context, c *cluster, d *daemon) (*control.Client, error) {
 	for {
-		if _, err := os.Stat(c.primary.socket); err == nil {
-			if cl, err := control.Dial(c.primary.socket); err == nil {
+		if _, err := os.Stat(d.socket); err == nil {
+			if cl, err := control.Dial(d.socket); err == nil {
 				return cl, nil
 			}
 		}
@@ -261,7 +310,7 @@ func dialControl(ctx context.Context, c *cluster) (*control.Client, error) {
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("control socket %q of %s: %w", c.primary.socket, primaryNode, ctx.Err())
+			return nil, fmt.Errorf("control socket %q of %s: %w", d.socket, d.name, ctx.Err())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

@@ -50,22 +50,23 @@ func FuzzParseStat(f *testing.F) {
 }
 
 var statusTests = []struct {
-	name     string
-	status   string
-	rss, hwm int64
+	name           string
+	status         string
+	rss, anon, hwm int64
 }{
-	{"both", "Name:\tncsync\nVmHWM:\t   51200 kB\nVmRSS:\t   40960 kB\nThreads:\t8\n", 40960 << 10, 51200 << 10},
-	{"missing", "Name:\tkthreadd\nThreads:\t1\n", 0, 0},
-	{"garbage", "VmRSS: lots kB\nVmHWM:\n", 0, 0},
-	{"negative", "VmRSS: -5 kB\n", 0, 0},
+	{"all", "Name:\tncsync\nVmHWM:\t   51200 kB\nVmRSS:\t   40960 kB\nRssAnon:\t   30000 kB\nRssFile:\t   10960 kB\nThreads:\t8\n",
+		40960 << 10, 30000 << 10, 51200 << 10},
+	{"missing", "Name:\tkthreadd\nThreads:\t1\n", 0, 0, 0},
+	{"garbage", "VmRSS: lots kB\nVmHWM:\n", 0, 0, 0},
+	{"negative", "VmRSS: -5 kB\n", 0, 0, 0},
 }
 
 func TestParseStatus(t *testing.T) {
 	for _, tt := range statusTests {
 		t.Run(tt.name, func(t *testing.T) {
-			rss, hwm := parseStatus(tt.status)
-			if rss != tt.rss || hwm != tt.hwm {
-				t.Errorf("got %d/%d, want %d/%d", rss, hwm, tt.rss, tt.hwm)
+			rss, anon, hwm := parseStatus(tt.status)
+			if rss != tt.rss || anon != tt.anon || hwm != tt.hwm {
+				t.Errorf("got %d/%d/%d, want %d/%d/%d", rss, anon, hwm, tt.rss, tt.anon, tt.hwm)
 			}
 		})
 	}
@@ -76,8 +77,8 @@ func FuzzParseStatus(f *testing.F) {
 		f.Add(tt.status)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		if rss, hwm := parseStatus(s); rss < 0 || hwm < 0 {
-			t.Errorf("negative sizes %d %d", rss, hwm)
+		if rss, anon, hwm := parseStatus(s); rss < 0 || anon < 0 || hwm < 0 {
+			t.Errorf("negative sizes %d %d %d", rss, anon, hwm)
 		}
 	})
 }

@@ -21,6 +21,7 @@ type procSample struct {
 	CPU      time.Duration // user + system of all its threads
 	ChildCPU time.Duration // user + system of its waited-for children
 	RSS      int64         // bytes resident now (VmRSS)
+	Anon     int64         // of which anonymous memory (RssAnon: heap, stacks)
 	HWM      int64         // peak resident bytes so far (VmHWM)
 }
 
@@ -38,7 +39,7 @@ func readProc(pid int) (procSample, error) {
 	if err != nil {
 		return s, fmt.Errorf("read status of pid %d: %w", pid, err)
 	}
-	s.RSS, s.HWM = parseStatus(string(status))
+	s.RSS, s.Anon, s.HWM = parseStatus(string(status))
 	return s, nil
 }
 
@@ -70,17 +71,21 @@ func parseStat(stat []byte) (own, children time.Duration, err error) {
 	return t[0] + t[1], t[2] + t[3], nil
 }
 
-// parseStatus extracts VmRSS and VmHWM (bytes) from /proc/PID/status.
-func parseStatus(status string) (rss, hwm int64) {
+// parseStatus extracts VmRSS, RssAnon and VmHWM (bytes) from
+// /proc/PID/status. RSS also counts file pages mapped in (bbolt maps its
+// whole file): RssAnon is the process's own memory.
+func parseStatus(status string) (rss, anon, hwm int64) {
 	for line := range strings.Lines(status) {
 		switch {
 		case strings.HasPrefix(line, "VmRSS:"):
 			rss = kbField(line)
+		case strings.HasPrefix(line, "RssAnon:"):
+			anon = kbField(line)
 		case strings.HasPrefix(line, "VmHWM:"):
 			hwm = kbField(line)
 		}
 	}
-	return rss, hwm
+	return rss, anon, hwm
 }
 
 // kbField parses "Name:   1234 kB" into bytes.

@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Proxy is a TCP forwarder on 127.0.0.1 that counts the bytes it carries:
@@ -64,7 +65,7 @@ func (p *Proxy) accept() {
 		if err != nil {
 			return // closed
 		}
-		t, err := net.Dial("tcp", p.target)
+		t, err := p.dialTarget()
 		if err != nil {
 			c.Close()
 			continue
@@ -77,6 +78,26 @@ func (p *Proxy) accept() {
 		p.wg.Add(2)
 		go p.pipe(pr, t, c, &p.up)
 		go p.pipe(pr, c, t, &p.down)
+	}
+}
+
+// dialTarget connects to the target, retrying for a while: a client may
+// reach the proxy before the target listens (both daemons start at once),
+// and without the proxy it would have waited for the target anyway.
+func (p *Proxy) dialTarget() (net.Conn, error) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		t, err := net.Dial("tcp", p.target)
+		if err == nil || time.Now().After(deadline) {
+			return t, err
+		}
+		p.mu.Lock()
+		closed := p.closed
+		p.mu.Unlock()
+		if closed {
+			return nil, net.ErrClosed
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

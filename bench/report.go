@@ -70,9 +70,17 @@ func (r *Report) WriteTable(w io.Writer) {
 			continue
 		}
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NODE\tRUNS\tCPU % OF ONE CORE\tRSS\tPEAK RSS")
-		fmt.Fprintf(tw, "primary\t%d\t%.2f\t%s\t%s\n", len(row.Runs), m.IdleCPUSource, humanBytes(m.RSSSource), humanBytes(m.PeakRSSSource))
-		fmt.Fprintf(tw, "secondary\t%d\t%.2f\t%s\t%s\n", len(row.Runs), m.IdleCPUTarget, humanBytes(m.RSSTarget), humanBytes(m.PeakRSSTarget))
+		fmt.Fprintln(tw, "NODE\tRUNS\tCPU % OF ONE CORE\tRSS\tOF WHICH ANON\tPEAK RSS\tANON PER FILE")
+		perFile := func(b int64) string {
+			if row.Files == 0 {
+				return "-"
+			}
+			return humanBytes(b / int64(row.Files))
+		}
+		fmt.Fprintf(tw, "primary\t%d\t%.2f\t%s\t%s\t%s\t%s\n", len(row.Runs), m.IdleCPUSource, humanBytes(m.RSSSource),
+			humanBytes(m.AnonSource), humanBytes(m.PeakRSSSource), perFile(m.AnonSource))
+		fmt.Fprintf(tw, "secondary\t%d\t%.2f\t%s\t%s\t%s\t%s\n", len(row.Runs), m.IdleCPUTarget, humanBytes(m.RSSTarget),
+			humanBytes(m.AnonTarget), humanBytes(m.PeakRSSTarget), perFile(m.AnonTarget))
 		tw.Flush()
 		fmt.Fprintf(w, "initial copy of this tree until equal: %.2f s, %.2f CPU s (%.2f+%.2f), %s on the wire; at rest %s on the wire; equal %s\n",
 			m.Wall, m.CPU(), m.CPUSource, m.CPUTarget, humanBytes(m.Wire()), humanBytes(m.IdleWire), yesNo(m.Equal))

@@ -32,6 +32,8 @@ type Sample struct {
 	IdleCPUTarget float64 `json:"idle_cpu_target_pct,omitempty"`
 	RSSSource     int64   `json:"rss_source_bytes,omitempty"`
 	RSSTarget     int64   `json:"rss_target_bytes,omitempty"`
+	AnonSource    int64   `json:"rss_anon_source_bytes,omitempty"` // of RSS: anonymous memory,
+	AnonTarget    int64   `json:"rss_anon_target_bytes,omitempty"` // without mapped files`
 	IdleWire      int64   `json:"idle_wire_bytes,omitempty"`
 
 	// Equal is whether the target was verified equal to the source
@@ -134,6 +136,8 @@ func (row *Row) summarize() {
 		IdleCPUTarget: f(func(s Sample) float64 { return s.IdleCPUTarget }),
 		RSSSource:     i(func(s Sample) int64 { return s.RSSSource }),
 		RSSTarget:     i(func(s Sample) int64 { return s.RSSTarget }),
+		AnonSource:    i(func(s Sample) int64 { return s.AnonSource }),
+		AnonTarget:    i(func(s Sample) int64 { return s.AnonTarget }),
 		IdleWire:      i(func(s Sample) int64 { return s.IdleWire }),
 		Equal:         equal,
 	}

@@ -129,7 +129,8 @@ type harness struct {
 	report *Report
 	ncsync ncsyncRun
 	rsync  rsyncRun
-	rsErr  error // why rsync cannot run
+	rsErr  error    // why rsync cannot run
+	trash  []string // run directories to remove at the end
 }
 
 // Run generates the workloads (or reuses them from o.Dir) and measures the
@@ -145,9 +146,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		GoVersion: runtime.Version(), Seed: o.Seed, Runs: o.Runs}}
 	h.report.Notes = append(h.report.Notes,
 		"bytes on the wire: TCP payload both ways through a counting proxy in the harness, on loopback (TLS and protocol framing included, TCP/IP headers not)",
-		"wall: from the start of the tool (rsync client; both ncsync daemons) until the target is complete; ncsync's end is the first status poll (every 50 ms) that shows the secondary caught up and after which the trees compare equal",
+		"wall: from the start of the tool (rsync client; both ncsync daemons) until the target is complete; ncsync's end is the first status poll (the secondary every 50 ms, then the primary to confirm) that shows the secondary caught up and after which the trees compare equal; the proxy holds a connection that arrives before the primary listens until it does, so the secondary's reconnect backoff at start is not measured",
 		"CPU and peak RSS: both sides' processes (rsync client + daemon and its children; ncsync primary + secondary); the proxy's own cost is not counted",
-		"source trees are in the page cache; rsync fsyncs nothing, ncsync makes every file durable before acknowledging it")
+		"source trees are in the page cache; rsync fsyncs nothing, ncsync makes every file durable before acknowledging it; each run writes a fresh target on the same file system, and targets are removed only at the end (ext4 creates files slowly for a while after many were deleted)")
 	if slices.Contains(o.Tools, ToolRsync) {
 		if p, err := findRsync(); err != nil {
 			h.rsErr = err
@@ -169,6 +170,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		h.ncsync = ncsyncRun{bin: o.Binary, pki: pki, sockDir: sockDir, scanInterval: o.ScanInterval, timeout: o.Timeout, progress: h.logf}
 	}
+	defer h.emptyTrash()
 	for _, s := range o.Scenarios {
 		var err error
 		switch s {
@@ -220,8 +222,10 @@ func (h *harness) tree(spec Spec) (string, Manifest, error) {
 	return base, m, nil
 }
 
-// runDir makes a fresh directory for one run. Calling done removes it
-// unless the options or failed say to keep it.
+// runDir makes a fresh directory for one run. Calling done marks it for
+// removal at the end of Run unless the options or failed say to keep it.
+// Removal waits because ext4 allocates inodes slowly right after many were
+// freed (it skips recently deleted ones), which would slow the next run.
 func (h *harness) runDir(name string) (dir string, done func(failed bool), err error) {
 	dir = filepath.Join(h.o.Dir, "runs", name)
 	if err := os.RemoveAll(dir); err != nil {
@@ -231,12 +235,25 @@ func (h *harness) runDir(name string) (dir string, done func(failed bool), err e
 		return "", nil, err
 	}
 	return dir, func(failed bool) {
-		if failed {
+		switch {
+		case failed:
 			h.logf("  kept %q for diagnosis", dir)
-		} else if !h.o.KeepRuns {
-			os.RemoveAll(dir)
+		case !h.o.KeepRuns:
+			h.trash = append(h.trash, dir)
 		}
 		// Write back this run's dirty pages now, not during the next run.
 		syscall.Sync()
 	}, nil
+}
+
+// emptyTrash removes the run directories once nothing is measured anymore.
+func (h *harness) emptyTrash() {
+	if len(h.trash) == 0 {
+		return
+	}
+	h.logf("removing %d run directories", len(h.trash))
+	for _, d := range h.trash {
+		os.RemoveAll(d)
+	}
+	h.trash = nil
 }

@@ -126,9 +126,9 @@ func (h *harness) idleScenario(ctx context.Context) error {
 			row.Runs = append(row.Runs, s)
 			break
 		}
-		h.logf("  initial copy %.2f s; at rest: primary %.2f%% CPU, RSS %s (peak %s); secondary %.2f%% CPU, RSS %s (peak %s); %s on the wire",
-			s.Wall, s.IdleCPUSource, humanBytes(s.RSSSource), humanBytes(s.PeakRSSSource),
-			s.IdleCPUTarget, humanBytes(s.RSSTarget), humanBytes(s.PeakRSSTarget), humanBytes(s.IdleWire))
+		h.logf("  initial copy %.2f s; at rest: primary %.2f%% CPU, RSS %s (anon %s, peak %s); secondary %.2f%% CPU, RSS %s (anon %s, peak %s); %s on the wire",
+			s.Wall, s.IdleCPUSource, humanBytes(s.RSSSource), humanBytes(s.AnonSource), humanBytes(s.PeakRSSSource),
+			s.IdleCPUTarget, humanBytes(s.RSSTarget), humanBytes(s.AnonTarget), humanBytes(s.PeakRSSTarget), humanBytes(s.IdleWire))
 		row.Runs = append(row.Runs, s)
 	}
 	return nil
