@@ -241,7 +241,7 @@ func progressLine(st status.Node, c *cluster) string {
 		}
 	}
 	up, down := c.proxy.Bytes()
-	fmt.Fprintf(&b, ", %s on the wire", humanBytes(up+down))
+	fmt.Fprintf(&b, ", %s on the wire", status.HumanBytes(up+down))
 	return b.String()
 }
 

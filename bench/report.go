@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/ncsync/ncsync/status"
 )
 
 // WriteTable prints the report's medians: one table for the initial
@@ -25,7 +27,7 @@ func (r *Report) WriteTable(w io.Writer) {
 			if row.Scenario != ScenarioInitial {
 				continue
 			}
-			load := fmt.Sprintf("%s: %s files, %s", row.Workload, thousands(int64(row.Files)), humanBytes(row.Bytes))
+			load := fmt.Sprintf("%s: %s files, %s", row.Workload, thousands(int64(row.Files)), status.HumanBytes(row.Bytes))
 			if row.Skipped != "" {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t-\tskipped: %s\t\t\t\t\t\t\t\t\n", row.Scenario, load, row.Tool, row.Skipped)
 				continue
@@ -43,9 +45,9 @@ func (r *Report) WriteTable(w io.Writer) {
 					ratio(m.CPU(), b.CPU()), ratio(float64(m.PeakRSS()), float64(b.PeakRSS())))
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.2f\t%s\t%.2f (%.2f+%.2f)\t%s (%s+%s)\t%s\t%s\n",
-				row.Scenario, load, row.Tool, len(row.Runs), m.Wall, humanBytes(m.Wire()),
+				row.Scenario, load, row.Tool, len(row.Runs), m.Wall, status.HumanBytes(m.Wire()),
 				m.CPU(), m.CPUSource, m.CPUTarget,
-				humanBytes(m.PeakRSS()), humanBytes(m.PeakRSSSource), humanBytes(m.PeakRSSTarget), yesNo(m.Equal), ratios)
+				status.HumanBytes(m.PeakRSS()), status.HumanBytes(m.PeakRSSSource), status.HumanBytes(m.PeakRSSTarget), yesNo(m.Equal), ratios)
 			for _, s := range row.Runs {
 				if s.Error != "" {
 					failures = append(failures, fmt.Sprintf("%s %s %s: %s", row.Scenario, row.Workload, row.Tool, s.Error))
@@ -59,7 +61,7 @@ func (r *Report) WriteTable(w io.Writer) {
 			continue
 		}
 		m := row.Median
-		fmt.Fprintf(w, "\nidle: ncsync on %s files in %s dirs (%s), %s\n", thousands(int64(row.Files)), thousands(int64(row.Dirs)), humanBytes(row.Bytes), row.Note)
+		fmt.Fprintf(w, "\nidle: ncsync on %s files in %s dirs (%s), %s\n", thousands(int64(row.Files)), thousands(int64(row.Dirs)), status.HumanBytes(row.Bytes), row.Note)
 		for _, s := range row.Runs {
 			if s.Error != "" {
 				failures = append(failures, fmt.Sprintf("%s %s: %s", row.Scenario, row.Tool, s.Error))
@@ -75,15 +77,15 @@ func (r *Report) WriteTable(w io.Writer) {
 			if row.Files == 0 {
 				return "-"
 			}
-			return humanBytes(b / int64(row.Files))
+			return status.HumanBytes(b / int64(row.Files))
 		}
-		fmt.Fprintf(tw, "primary\t%d\t%.2f\t%s\t%s\t%s\t%s\n", len(row.Runs), m.IdleCPUSource, humanBytes(m.RSSSource),
-			humanBytes(m.AnonSource), humanBytes(m.PeakRSSSource), perFile(m.AnonSource))
-		fmt.Fprintf(tw, "secondary\t%d\t%.2f\t%s\t%s\t%s\t%s\n", len(row.Runs), m.IdleCPUTarget, humanBytes(m.RSSTarget),
-			humanBytes(m.AnonTarget), humanBytes(m.PeakRSSTarget), perFile(m.AnonTarget))
+		fmt.Fprintf(tw, "primary\t%d\t%.2f\t%s\t%s\t%s\t%s\n", len(row.Runs), m.IdleCPUSource, status.HumanBytes(m.RSSSource),
+			status.HumanBytes(m.AnonSource), status.HumanBytes(m.PeakRSSSource), perFile(m.AnonSource))
+		fmt.Fprintf(tw, "secondary\t%d\t%.2f\t%s\t%s\t%s\t%s\n", len(row.Runs), m.IdleCPUTarget, status.HumanBytes(m.RSSTarget),
+			status.HumanBytes(m.AnonTarget), status.HumanBytes(m.PeakRSSTarget), perFile(m.AnonTarget))
 		tw.Flush()
 		fmt.Fprintf(w, "initial copy of this tree until equal: %.2f s, %.2f CPU s (%.2f+%.2f), %s on the wire; at rest %s on the wire; equal %s\n",
-			m.Wall, m.CPU(), m.CPUSource, m.CPUTarget, humanBytes(m.Wire()), humanBytes(m.IdleWire), yesNo(m.Equal))
+			m.Wall, m.CPU(), m.CPUSource, m.CPUTarget, status.HumanBytes(m.Wire()), status.HumanBytes(m.IdleWire), yesNo(m.Equal))
 	}
 	if len(failures) > 0 {
 		fmt.Fprintln(w, "\nfailures:")
@@ -114,20 +116,6 @@ func yesNo(b bool) string {
 }
 
 func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }
-
-// humanBytes formats n in binary units.
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
 
 // thousands formats n with comma separators.
 func thousands(n int64) string {

@@ -12,6 +12,8 @@ import (
 	"slices"
 	"syscall"
 	"time"
+
+	"github.com/ncsync/ncsync/status"
 )
 
 // Scenarios and tools.
@@ -203,7 +205,7 @@ func (h *harness) tree(spec Spec) (string, Manifest, error) {
 	}
 	os.RemoveAll(base)
 	os.Remove(mpath)
-	h.logf("generating %s tree (about %s) in %q", spec.Name, humanBytes(spec.ApproxBytes()), base)
+	h.logf("generating %s tree (about %s) in %q", spec.Name, status.HumanBytes(spec.ApproxBytes()), base)
 	start := time.Now()
 	m, err := GenerateTree(base, spec, h.o.Seed)
 	if err != nil {
@@ -211,7 +213,7 @@ func (h *harness) tree(spec Spec) (string, Manifest, error) {
 	}
 	text, bin := m.Bytes()
 	h.logf("generated %d files in %d dirs, %s text + %s binary in %s", len(m.Files), m.Dirs,
-		humanBytes(text), humanBytes(bin), time.Since(start).Round(time.Millisecond))
+		status.HumanBytes(text), status.HumanBytes(bin), time.Since(start).Round(time.Millisecond))
 	b, err := json.Marshal(m)
 	if err != nil {
 		return "", m, err

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+
+	"github.com/ncsync/ncsync/status"
 )
 
 // workload is one tree the initial scenario copies.
@@ -64,7 +66,7 @@ func (h *harness) initialScenario(ctx context.Context) error {
 					continue // failed before: do not spend the timeout again
 				}
 				name := fmt.Sprintf("initial-%s-%s-%d", w.name, t, r+1)
-				h.logf("initial %s (%d files, %s): %s run %d/%d", w.name, w.files, humanBytes(w.bytes), t, r+1, h.o.Runs)
+				h.logf("initial %s (%d files, %s): %s run %d/%d", w.name, w.files, status.HumanBytes(w.bytes), t, r+1, h.o.Runs)
 				s, err := h.initialOnce(ctx, t, w.src, name)
 				if err != nil {
 					if ctx.Err() != nil {
@@ -74,7 +76,7 @@ func (h *harness) initialScenario(ctx context.Context) error {
 					h.logf("  %s failed: %v", t, err)
 				} else {
 					h.logf("  %s: %.2f s, %s on the wire, %.2f CPU s, peak RSS %s + %s, equal %v", t, s.Wall,
-						humanBytes(s.Wire()), s.CPU(), humanBytes(s.PeakRSSSource), humanBytes(s.PeakRSSTarget), s.Equal)
+						status.HumanBytes(s.Wire()), s.CPU(), status.HumanBytes(s.PeakRSSSource), status.HumanBytes(s.PeakRSSTarget), s.Equal)
 				}
 				row.Runs = append(row.Runs, s)
 			}
@@ -127,8 +129,8 @@ func (h *harness) idleScenario(ctx context.Context) error {
 			break
 		}
 		h.logf("  initial copy %.2f s; at rest: primary %.2f%% CPU, RSS %s (anon %s, peak %s); secondary %.2f%% CPU, RSS %s (anon %s, peak %s); %s on the wire",
-			s.Wall, s.IdleCPUSource, humanBytes(s.RSSSource), humanBytes(s.AnonSource), humanBytes(s.PeakRSSSource),
-			s.IdleCPUTarget, humanBytes(s.RSSTarget), humanBytes(s.AnonTarget), humanBytes(s.PeakRSSTarget), humanBytes(s.IdleWire))
+			s.Wall, s.IdleCPUSource, status.HumanBytes(s.RSSSource), status.HumanBytes(s.AnonSource), status.HumanBytes(s.PeakRSSSource),
+			s.IdleCPUTarget, status.HumanBytes(s.RSSTarget), status.HumanBytes(s.AnonTarget), status.HumanBytes(s.PeakRSSTarget), status.HumanBytes(s.IdleWire))
 		row.Runs = append(row.Runs, s)
 	}
 	return nil

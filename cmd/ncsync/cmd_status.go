@@ -64,7 +64,7 @@ func printStatus(out io.Writer, st status.Node, now time.Time) {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nFOLDER\tPATH\tSEQ\tFILES\tDIRS\tBYTES\tLAST ERROR")
 	for _, f := range st.Folders {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\n", f.ID, f.Path, f.Seq, f.Files, f.Dirs, humanBytes(int64(f.Bytes)), dash(f.LastError))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\n", f.ID, f.Path, f.Seq, f.Files, f.Dirs, status.HumanBytes(int64(f.Bytes)), dash(f.LastError))
 	}
 	fmt.Fprintln(tw, "\nPEER\tROLE\tCONNECTED\tFOLDER\tACKED\tLAG ENTRIES\tLAG BYTES\tLAG\tLAST ERROR")
 	for _, p := range st.Peers {
@@ -83,7 +83,7 @@ func printStatus(out io.Writer, st status.Node, now time.Time) {
 				name, conn = "", ""
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", name, p.Role, conn, f.Folder, f.AckedSeq, f.LagEntries,
-				humanBytes(int64(f.LagBytes)), f.Lag.Round(time.Millisecond), dash(oneLine(p.LastError)))
+				status.HumanBytes(int64(f.LagBytes)), f.Lag.Round(time.Millisecond), dash(oneLine(p.LastError)))
 		}
 	}
 	tw.Flush()
@@ -97,16 +97,3 @@ func dash(s string) string {
 }
 
 func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
