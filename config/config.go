@@ -5,13 +5,19 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
+
+	"github.com/ncsync/ncsync/ignore"
 )
 
 // Defaults for optional keys.
 const (
 	DefaultControlSocket = "/run/ncsync/control.sock"
-	DefaultScanInterval  = 2 * time.Second
+	DefaultScanInterval  = 10 * time.Second
+	DefaultQuiet         = 75 * time.Millisecond
+	DefaultMaxLatency    = 500 * time.Millisecond
+	DefaultAudit         = time.Hour
 )
 
 // maxSize bounds a config file; anything larger is not a config file.
@@ -23,11 +29,23 @@ type TLS struct {
 	CA, Cert, Key string
 }
 
+// Watch tunes how the primary turns file system events into scans.
+type Watch struct {
+	// Quiet is how long a path must see no event before it is scanned.
+	Quiet time.Duration
+	// MaxLatency is how long a path that keeps changing may wait before
+	// it is scanned anyway (and scanned again if it changed while read).
+	MaxLatency time.Duration `yaml:"max_latency"`
+	// AuditInterval is how often a full stat walk looks for changes the
+	// watcher cannot see (writes through mmap, events lost to a crash).
+	AuditInterval time.Duration `yaml:"audit_interval"`
+}
+
 // Folder is one replicated directory tree.
 type Folder struct {
 	ID     string   // [a-z0-9][a-z0-9_-]{0,63}, the same on every node
 	Path   string   // absolute and clean
-	Ignore []string // gitignore-style patterns, validated by the watcher
+	Ignore []string // gitignore-style patterns (package ignore), after the defaults
 	// NoDefaultIgnores turns off the built-in ignore patterns.
 	NoDefaultIgnores bool `yaml:"no_default_ignores"`
 }
@@ -44,7 +62,8 @@ type Config struct {
 	Secondaries   []string      // primary: the peer node names a barrier waits for
 	TLS           TLS           // tls
 	MetricsListen string        // metrics_listen: host:port (optional)
-	ScanInterval  time.Duration // scan_interval, > 0
+	ScanInterval  time.Duration // scan_interval: rescans of directories the watcher cannot watch, > 0
+	Watch         Watch         // watch
 	Folders       []Folder
 	Path          string // the file it was loaded from (not a YAML key)
 
@@ -112,4 +131,15 @@ func (c *Config) Validate() error {
 	c.validateValues(p)
 	c.checkFileSystem(p)
 	return p.err()
+}
+
+// IgnorePatterns returns the folder's ignore patterns: the built-in
+// Nextcloud defaults (ignore.NextcloudDefaults) unless no_default_ignores
+// is set, followed by the folder's own, which can extend them or, with
+// "!pattern", make exceptions to them.
+func (f Folder) IgnorePatterns() []string {
+	if f.NoDefaultIgnores {
+		return slices.Clone(f.Ignore)
+	}
+	return slices.Concat(ignore.NextcloudDefaults, f.Ignore)
 }

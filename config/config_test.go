@@ -63,6 +63,10 @@ tls:
   cert: /etc/ncsync/nfs2.pem
   key: /etc/ncsync/nfs2.key
 scan_interval: 90s
+watch:
+  quiet: 20ms
+  max_latency: 1s
+  audit_interval: 10m
 folders:
   - id: data
     path: $D/data
@@ -78,8 +82,9 @@ func TestParseValid(t *testing.T) {
 		!slices.Equal(c.Secondaries, []string{"nfs2", "nfs3"}) || c.MetricsListen != "127.0.0.1:9300" {
 		t.Errorf("parsed %+v", c)
 	}
-	if c.ControlSocket != DefaultControlSocket || c.ScanInterval != DefaultScanInterval {
-		t.Errorf("defaults: socket %q, scan interval %v", c.ControlSocket, c.ScanInterval)
+	if c.ControlSocket != DefaultControlSocket || c.ScanInterval != DefaultScanInterval ||
+		c.Watch != (Watch{Quiet: DefaultQuiet, MaxLatency: DefaultMaxLatency, AuditInterval: DefaultAudit}) {
+		t.Errorf("defaults: socket %q, scan interval %v, watch %+v", c.ControlSocket, c.ScanInterval, c.Watch)
 	}
 	if c.TLS != (TLS{CA: "/etc/ncsync/ca.pem", Cert: "/etc/ncsync/nfs1.pem", Key: "/etc/ncsync/nfs1.key"}) {
 		t.Errorf("tls %+v", c.TLS)
@@ -112,6 +117,7 @@ func TestParseValid(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Role != RoleSecondary || c.Primary != "nfs1.example:7300" || c.ScanInterval != 90*time.Second ||
+		c.Watch != (Watch{Quiet: 20 * time.Millisecond, MaxLatency: time.Second, AuditInterval: 10 * time.Minute}) ||
 		c.ControlSocket != root+"/ctl.sock" || c.ControlGroup != "ncsync" || c.TLS.Key != "/etc/ncsync/nfs2.key" {
 		t.Errorf("parsed %+v", c)
 	}
@@ -190,9 +196,14 @@ var errorCases = []struct {
 	{"duration no unit", "scan_interval: 2\n", "scan_interval", 1, `invalid duration "2"`},
 	{"duration zero", "scan_interval: 0s\n", "scan_interval", 1, "must be greater than zero"},
 	{"duration negative", "scan_interval: -1s\n", "scan_interval", 1, "must be greater than zero"},
+	{"ignore bad pattern", "folders:\n  - ignore: ['ok', 'bad[']\n", "folders[0].ignore[1]", 2, `ignore pattern "bad[": invalid pattern`},
+	{"watch scalar", "watch: fast\n", "watch", 1, "must be a mapping {quiet: 75ms"},
+	{"watch unknown key", "watch:\n  quite: 1s\n", "watch", 2, `unknown key "quite" (did you mean "quiet"?)`},
+	{"watch bad duration", "watch: {audit_interval: hourly}\n", "watch.audit_interval", 1, `invalid duration "hourly"`},
 
 	// Values (on an otherwise valid file: see withLine).
 	{"node missing", "-node", "node", 0, "required"},
+	{"watch latency below quiet", "watch: {quiet: 2s, max_latency: 1s}", "watch.max_latency", 10, "shorter than watch.quiet"},
 	{"node invalid", "node: NFS_1", "node", 1, `invalid node name "NFS_1"`},
 	{"node reserved", "node: ca", "node", 1, "reserved"},
 	{"role missing", "-role", "role", 0, "required: primary or secondary"},

@@ -59,8 +59,18 @@ func decode(data []byte, name string) (*Config, error) {
 	if d.c.ControlSocket == "" {
 		d.c.ControlSocket = DefaultControlSocket
 	}
-	if d.c.ScanInterval == 0 { // unset; invalid values were reported
-		d.c.ScanInterval = DefaultScanInterval
+	for _, v := range []struct {
+		dst *time.Duration
+		def time.Duration
+	}{ // unset keys; invalid values were reported
+		{&d.c.ScanInterval, DefaultScanInterval},
+		{&d.c.Watch.Quiet, DefaultQuiet},
+		{&d.c.Watch.MaxLatency, DefaultMaxLatency},
+		{&d.c.Watch.AuditInterval, DefaultAudit},
+	} {
+		if *v.dst == 0 {
+			*v.dst = v.def
+		}
 	}
 	d.c.clean()
 	if err := d.err(); err != nil {
@@ -145,7 +155,25 @@ var topFields = map[string]field{
 	"tls":            func(d *decoder, k string, v *yaml.Node) { d.tls(k, v) },
 	"metrics_listen": func(d *decoder, k string, v *yaml.Node) { d.str(k, v, &d.c.MetricsListen) },
 	"scan_interval":  func(d *decoder, k string, v *yaml.Node) { d.duration(k, v, &d.c.ScanInterval) },
+	"watch":          func(d *decoder, k string, v *yaml.Node) { d.watch(k, v) },
 	"folders":        func(d *decoder, k string, v *yaml.Node) { d.folders(k, v) },
+}
+
+var watchFields = map[string]field{
+	"quiet":          func(d *decoder, k string, v *yaml.Node) { d.duration(k, v, &d.c.Watch.Quiet) },
+	"max_latency":    func(d *decoder, k string, v *yaml.Node) { d.duration(k, v, &d.c.Watch.MaxLatency) },
+	"audit_interval": func(d *decoder, k string, v *yaml.Node) { d.duration(k, v, &d.c.Watch.AuditInterval) },
+}
+
+func (d *decoder) watch(key string, v *yaml.Node) {
+	if isNull(v) {
+		return
+	}
+	if v.Kind != yaml.MappingNode {
+		d.at(v.Line, key, "must be a mapping {quiet: 75ms, max_latency: 500ms, audit_interval: 1h}, not %s", describe(v))
+		return
+	}
+	d.mapping(v, key, watchFields)
 }
 
 var tlsFields = map[string]field{

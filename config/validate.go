@@ -1,6 +1,8 @@
 package config
 
 import (
+	"github.com/ncsync/ncsync/ignore"
+
 	"fmt"
 	"net"
 	"path/filepath"
@@ -43,6 +45,9 @@ func (c *Config) validateValues(p *problems) {
 	}
 	if c.ScanInterval <= 0 {
 		p.add("scan_interval", "must be greater than zero, not %v", c.ScanInterval)
+	}
+	if c.Watch.Quiet > c.Watch.MaxLatency {
+		p.add("watch.max_latency", "%v is shorter than watch.quiet (%v): a changing path would be read before it could ever be quiet", c.Watch.MaxLatency, c.Watch.Quiet)
 	}
 	c.validateFolders(p)
 }
@@ -138,6 +143,11 @@ func (c *Config) validateFolders(p *problems) {
 			p.at(p.pos[prefix], prefix+".path", "required: the folder's absolute path")
 		} else {
 			c.validatePath(p, prefix+".path", f.Path, "")
+		}
+		for j, pat := range f.Ignore {
+			if _, err := ignore.New([]string{pat}); err != nil {
+				p.add(fmt.Sprintf("%s.ignore[%d]", prefix, j), "%v", err)
+			}
 		}
 	}
 }

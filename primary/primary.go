@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ncsync/ncsync/chunker"
@@ -18,6 +19,7 @@ import (
 	"github.com/ncsync/ncsync/ignore"
 	"github.com/ncsync/ncsync/index"
 	"github.com/ncsync/ncsync/scanner"
+	"github.com/ncsync/ncsync/watcher"
 )
 
 // Options configure a Primary.
@@ -26,8 +28,17 @@ type Options struct {
 	ClusterID    string
 	Secondaries  []string // the peers allowed to connect
 	Folders      []config.Folder
+	// ScanInterval is how often directories the watcher cannot watch are
+	// rescanned (and whole folders, while a folder cannot be watched at
+	// all). Default config.DefaultScanInterval.
 	ScanInterval time.Duration
-	Chunker      chunker.Config
+	// Quiet and MaxLatency tune the watcher's debounce (see
+	// watcher.Options); zero means the watcher's defaults.
+	Quiet, MaxLatency time.Duration
+	// AuditInterval is how often each folder gets a full stat walk.
+	// Default config.DefaultAudit.
+	AuditInterval time.Duration
+	Chunker       chunker.Config
 	// Window is how many batches a peer may have unacknowledged per folder.
 	Window int
 	// BatchEntries and BatchBytes bound one batch sent to a peer.
@@ -51,13 +62,28 @@ type Primary struct {
 }
 
 type folder struct {
-	cfg  config.Folder
-	scan *scanner.Scanner
+	cfg     config.Folder
+	ignore  *ignore.Matcher
+	scan    *scanner.Scanner
+	watcher atomic.Pointer[watcher.Watcher] // nil while the folder is not watched
+	sync    chan chan error                 // Flush's requests to the folder's loop
 
-	mu       sync.Mutex
-	lastScan time.Time
-	lastErr  string
-	commits  []commit // journal heads with their times, for lag in seconds
+	mu         sync.Mutex
+	lastScan   time.Time
+	lastErr    string
+	watchErr   string   // why the folder is not watched, if it is not
+	audits     uint64   // audit scans done
+	auditFound uint64   // changes the audit scans found
+	commits    []commit // journal heads with their times, for lag in seconds
+}
+
+func (f *folder) setWatchErr(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.watchErr = ""
+	if err != nil {
+		f.watchErr = err.Error()
+	}
 }
 
 // commit records when the journal head of a folder reached seq.
@@ -73,7 +99,10 @@ func New(db *index.DB, opts Options) (*Primary, error) {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	if opts.ScanInterval <= 0 {
-		opts.ScanInterval = 2 * time.Second
+		opts.ScanInterval = config.DefaultScanInterval
+	}
+	if opts.AuditInterval <= 0 {
+		opts.AuditInterval = config.DefaultAudit
 	}
 	if opts.Window <= 0 {
 		opts.Window = 4
@@ -100,7 +129,7 @@ func New(db *index.DB, opts Options) (*Primary, error) {
 		return nil, err
 	}
 	for _, fc := range opts.Folders {
-		m, err := ignore.New(fc.Ignore)
+		m, err := ignore.New(fc.IgnorePatterns())
 		if err != nil {
 			return nil, fmt.Errorf("folder %q: %w", fc.ID, err)
 		}
@@ -116,7 +145,7 @@ func New(db *index.DB, opts Options) (*Primary, error) {
 		if err != nil {
 			return nil, fmt.Errorf("folder %q: %w", fc.ID, err)
 		}
-		p.folders[fc.ID] = &folder{cfg: fc, scan: sc}
+		p.folders[fc.ID] = &folder{cfg: fc, ignore: m, scan: sc, sync: make(chan chan error)}
 		p.order = append(p.order, fc.ID)
 	}
 	for _, name := range opts.Secondaries {
@@ -125,39 +154,30 @@ func New(db *index.DB, opts Options) (*Primary, error) {
 	return p, nil
 }
 
-// Run scans every folder at start (a stat compare against the index: files
-// that did not change are not read again), then rescans on the interval
-// until ctx ends. Scan errors are logged and shown in status, never fatal.
+// Run keeps every folder's journal up to date until ctx ends: each folder
+// is watched (see watchFolder), fully scanned at start (a stat compare
+// against the index: files that did not change are not read again) and
+// on every audit. Scan errors are logged and shown in status, never fatal.
 func (p *Primary) Run(ctx context.Context) error {
-	t := time.NewTicker(p.opts.ScanInterval)
-	defer t.Stop()
-	for {
-		for _, id := range p.order {
-			if err := p.ScanFolder(ctx, id, ""); err != nil && ctx.Err() == nil {
-				p.log.Error("scan failed", "folder", id, "err", err)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
+	var wg sync.WaitGroup
+	for _, id := range p.order {
+		f := p.folders[id]
+		wg.Go(func() { p.runFolder(ctx, f) })
 	}
+	wg.Wait()
+	return nil
 }
 
-// ScanFolder rescans paths (relative; "" = the whole folder) of one folder
-// and journals what changed.
-func (p *Primary) ScanFolder(ctx context.Context, id string, paths ...string) error {
-	f, ok := p.folders[id]
-	if !ok {
-		return fmt.Errorf("no folder %q", id)
-	}
+// scanFolder rescans paths (relative; "" = the whole folder) of f and
+// journals what changed.
+func (p *Primary) scanFolder(ctx context.Context, f *folder, paths ...string) (scanner.Result, error) {
+	id := f.cfg.ID
 	if len(paths) == 0 || slices.Contains(paths, "") {
 		if err := p.checkRoot(f); err != nil {
 			f.mu.Lock()
 			f.lastErr = err.Error()
 			f.mu.Unlock()
-			return err
+			return scanner.Result{}, err
 		}
 	}
 	res, err := f.scan.Scan(ctx, paths...)
@@ -167,7 +187,7 @@ func (p *Primary) ScanFolder(ctx context.Context, id string, paths ...string) er
 	f.lastScan = time.Now()
 	if err != nil {
 		f.lastErr = err.Error()
-		return err
+		return res, err
 	}
 	f.lastErr = ""
 	if herr == nil && (len(f.commits) == 0 || f.commits[len(f.commits)-1].seq < head) {
@@ -179,7 +199,7 @@ func (p *Primary) ScanFolder(ctx context.Context, id string, paths ...string) er
 	if res.Changed+res.Deleted > 0 {
 		p.log.Debug("scanned", "folder", id, "changed", res.Changed, "deleted", res.Deleted, "hashed", res.Hashed)
 	}
-	return nil
+	return res, nil
 }
 
 // checkRoot refuses to scan a folder root that is empty while the index

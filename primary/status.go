@@ -29,13 +29,22 @@ func (p *Primary) Status(ctx context.Context) (status.Node, error) {
 			return st, err
 		}
 		c := f.scan.Counters()
-		f.mu.Lock()
-		st.Folders = append(st.Folders, status.Folder{
+		fs := status.Folder{
 			ID: id, Path: f.cfg.Path, Seq: head,
 			Files: stats.Files, Dirs: stats.Dirs, Bytes: stats.Bytes,
-			Scans: uint64(c.Scans), LastScan: f.lastScan, FilesHashed: uint64(c.FilesHashed), LastError: f.lastErr,
-		})
+			Scans: uint64(c.Scans), FilesHashed: uint64(c.FilesHashed),
+		}
+		if w := f.watcher.Load(); w != nil {
+			ws := w.Stats()
+			fs.Watched, fs.Overflows, fs.Degraded = uint64(ws.Watched), ws.Overflows, ws.Degraded
+		}
+		f.mu.Lock()
+		fs.LastScan, fs.LastError, fs.AuditFindings = f.lastScan, f.lastErr, f.auditFound
+		if f.watchErr != "" {
+			fs.Degraded = "not watched (rescanned every scan_interval): " + f.watchErr
+		}
 		f.mu.Unlock()
+		st.Folders = append(st.Folders, fs)
 	}
 	p.mu.Lock()
 	names := make([]string, 0, len(p.peers))

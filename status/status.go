@@ -28,6 +28,11 @@ type Folder struct {
 	LastScan    time.Time
 	FilesHashed uint64
 	LastError   string
+	// Primary only: change detection.
+	Watched       uint64 // directories watched with inotify
+	Overflows     uint64 // times events were lost and the folder rescanned
+	Degraded      string // why some or all of the folder is rescanned instead of watched
+	AuditFindings uint64 // changes found by audit scans, which the watcher did not report
 }
 
 // Peer is a replication peer as this node sees it: a secondary on the

@@ -128,7 +128,9 @@ func runDaemon(ctx context.Context, cfg *config.Config, hooks daemonHooks, log *
 	case config.RolePrimary:
 		p, err := primary.New(db, primary.Options{
 			Node: cfg.Node, ClusterID: id.ClusterID, Secondaries: cfg.Secondaries,
-			Folders: cfg.Folders, ScanInterval: cfg.ScanInterval, Log: log,
+			Folders: cfg.Folders, ScanInterval: cfg.ScanInterval,
+			Quiet: cfg.Watch.Quiet, MaxLatency: cfg.Watch.MaxLatency, AuditInterval: cfg.Watch.AuditInterval,
+			Log: log,
 		})
 		if err != nil {
 			ctlLis.Close()

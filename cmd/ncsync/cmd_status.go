@@ -62,9 +62,24 @@ func runStatus(ctx context.Context, o statusOptions, out io.Writer) error {
 func printStatus(out io.Writer, st status.Node, now time.Time) {
 	fmt.Fprintf(out, "node %s (%s), cluster %s, epoch %d, up %s\n", st.Node, st.Role, st.ClusterID, st.Epoch, now.Sub(st.Started).Round(time.Second))
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nFOLDER\tPATH\tSEQ\tFILES\tDIRS\tBYTES\tLAST ERROR")
+	primary := st.Role == "primary"
+	if primary {
+		fmt.Fprintln(tw, "\nFOLDER\tPATH\tSEQ\tFILES\tDIRS\tBYTES\tWATCHED DIRS\tOVERFLOWS\tAUDIT FOUND\tLAST ERROR")
+	} else {
+		fmt.Fprintln(tw, "\nFOLDER\tPATH\tSEQ\tFILES\tDIRS\tBYTES\tLAST ERROR")
+	}
 	for _, f := range st.Folders {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\n", f.ID, f.Path, f.Seq, f.Files, f.Dirs, status.HumanBytes(int64(f.Bytes)), dash(f.LastError))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t", f.ID, f.Path, f.Seq, f.Files, f.Dirs, status.HumanBytes(int64(f.Bytes)))
+		if primary {
+			fmt.Fprintf(tw, "%d\t%d\t%d\t", f.Watched, f.Overflows, f.AuditFindings)
+		}
+		fmt.Fprintf(tw, "%s\n", dash(oneLine(f.LastError)))
+	}
+	tw.Flush()
+	for _, f := range st.Folders {
+		if f.Degraded != "" {
+			fmt.Fprintf(out, "DEGRADED folder %s: %s\n", f.ID, oneLine(f.Degraded))
+		}
 	}
 	fmt.Fprintln(tw, "\nPEER\tROLE\tCONNECTED\tFOLDER\tACKED\tLAG ENTRIES\tLAG BYTES\tLAG\tLAST ERROR")
 	for _, p := range st.Peers {

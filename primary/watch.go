@@ -1,0 +1,205 @@
+package primary
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/ncsync/ncsync/watcher"
+)
+
+// maxBatchPaths bounds the dirty paths gathered into one scan: more
+// batches waiting than that are left for the next scan.
+const maxBatchPaths = 50_000
+
+// watchFolder watches one folder and scans what changes until ctx ends or
+// the watcher stops (its root removed or moved away, which it returns).
+// After the watcher has covered the whole tree (Ready), one full scan
+// brings the index up to date: a stat compare, so unchanged files are not
+// read. From then on only dirty paths are scanned, plus:
+//   - the whole folder when the watcher lost events (queue overflow);
+//   - directories the watcher cannot watch (out of inotify watches), every
+//     ScanInterval;
+//   - the whole folder every AuditInterval, counting what it finds: changes
+//     inotify cannot see, such as writes through mmap.
+func (p *Primary) watchFolder(ctx context.Context, f *folder) error {
+	w, err := watcher.New(watcher.Options{
+		Root:       f.cfg.Path,
+		Ignore:     f.ignore,
+		Quiet:      p.opts.Quiet,
+		MaxLatency: p.opts.MaxLatency,
+		Log:        p.log.With("folder", f.cfg.ID),
+	})
+	if err != nil {
+		return err
+	}
+	wctx, stop := context.WithCancel(ctx)
+	batches := make(chan watcher.Batch)
+	ended := make(chan error, 1)
+	go func() { ended <- w.Run(wctx, batches) }()
+	defer func() {
+		stop()
+		if ended != nil {
+			<-ended
+		}
+	}()
+
+	select {
+	case <-w.Ready():
+	case err := <-ended:
+		ended = nil
+		return err
+	case <-ctx.Done():
+		return nil
+	}
+	f.watcher.Store(w)
+	defer f.watcher.Store(nil)
+	if s := w.Stats(); s.Degraded != "" {
+		p.log.Warn("some directories cannot be watched: rescanning them every scan_interval", "folder", f.cfg.ID,
+			"unwatched", s.Unwatched, "why", s.Degraded, "scan_interval", p.opts.ScanInterval)
+	}
+	p.scan(ctx, f, false, "")
+
+	audit := time.NewTicker(p.opts.AuditInterval)
+	defer audit.Stop()
+	rescan := time.NewTicker(p.opts.ScanInterval)
+	defer rescan.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-ended:
+			ended = nil
+			if ctx.Err() != nil {
+				return nil
+			}
+			if err == nil {
+				err = errors.New("watcher stopped")
+			}
+			return err
+		case b := <-batches:
+			paths, overflow := gather(b, batches)
+			if overflow {
+				p.log.Warn("events were lost (inotify queue overflow): rescanning the folder", "folder", f.cfg.ID)
+				paths = []string{""}
+			}
+			p.scan(ctx, f, false, paths...)
+		case done := <-f.sync:
+			done <- p.scan(ctx, f, false, w.Unwatched()...)
+		case <-rescan.C:
+			if u := w.Unwatched(); len(u) > 0 {
+				p.scan(ctx, f, false, u...)
+			}
+		case <-audit.C:
+			p.scan(ctx, f, true, "")
+		}
+	}
+}
+
+// gather merges b with the batches already waiting, up to maxBatchPaths,
+// so that a burst is scanned in few index transactions.
+func gather(b watcher.Batch, more <-chan watcher.Batch) (paths []string, overflow bool) {
+	paths, overflow = b.Paths, b.Overflow
+	for len(paths) < maxBatchPaths && !overflow {
+		select {
+		case b := <-more:
+			paths = append(paths, b.Paths...)
+			overflow = b.Overflow
+		default:
+			return paths, overflow
+		}
+	}
+	return paths, overflow
+}
+
+// pollFolder is the fallback while a folder cannot be watched: it scans
+// the whole folder every ScanInterval until ctx ends or retry passes.
+func (p *Primary) pollFolder(ctx context.Context, f *folder, retry time.Duration) {
+	t := time.NewTicker(p.opts.ScanInterval)
+	defer t.Stop()
+	deadline := time.After(retry)
+	p.scan(ctx, f, false, "")
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-deadline:
+			return
+		case done := <-f.sync:
+			done <- p.scan(ctx, f, false, "")
+		case <-t.C:
+			p.scan(ctx, f, false, "")
+		}
+	}
+}
+
+// runFolder keeps one folder's change detection going until ctx ends:
+// watching it when it can, polling it while it cannot.
+func (p *Primary) runFolder(ctx context.Context, f *folder) {
+	for ctx.Err() == nil {
+		err := p.watchFolder(ctx, f)
+		if ctx.Err() != nil {
+			return
+		}
+		f.setWatchErr(err)
+		p.log.Error("cannot watch folder: rescanning it every scan_interval, and trying again in a minute",
+			"folder", f.cfg.ID, "err", err, "scan_interval", p.opts.ScanInterval)
+		p.pollFolder(ctx, f, time.Minute)
+		f.setWatchErr(nil)
+	}
+}
+
+// scan scans paths of f, logging a failure (it is shown in status too).
+// An audit scan counts what it found.
+func (p *Primary) scan(ctx context.Context, f *folder, audit bool, paths ...string) error {
+	res, err := p.scanFolder(ctx, f, paths...)
+	if err != nil {
+		if ctx.Err() == nil {
+			p.log.Error("scan failed", "folder", f.cfg.ID, "err", err)
+		}
+		return err
+	}
+	if audit {
+		found := uint64(res.Changed + res.Deleted)
+		f.mu.Lock()
+		f.audits++
+		f.auditFound += found
+		f.mu.Unlock()
+		if found > 0 {
+			p.log.Warn("audit scan found changes the watcher did not report", "folder", f.cfg.ID,
+				"changed", res.Changed, "deleted", res.Deleted)
+		}
+	}
+	return nil
+}
+
+// Flush returns once every change made in any folder before the call is
+// in the journal: it flushes each folder's watcher (events still queued in
+// the kernel included), waits until what it delivered has been scanned,
+// and rescans the directories the watcher cannot watch. A folder that is
+// not being watched is scanned whole.
+func (p *Primary) Flush(ctx context.Context) error {
+	for _, id := range p.order {
+		f := p.folders[id]
+		if w := f.watcher.Load(); w != nil {
+			if err := w.Flush(ctx); err != nil && !errors.Is(err, watcher.ErrNotRunning) {
+				return err
+			}
+		}
+		done := make(chan error, 1)
+		select {
+		case f.sync <- done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
