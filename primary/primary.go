@@ -24,10 +24,10 @@ import (
 
 // Options configure a Primary.
 type Options struct {
-	Node         string
-	ClusterID    string
-	Secondaries  []string // the peers allowed to connect
-	Folders      []config.Folder
+	Node        string
+	ClusterID   string
+	Secondaries []string // the peers allowed to connect
+	Folders     []config.Folder
 	// ScanInterval is how often directories the watcher cannot watch are
 	// rescanned (and whole folders, while a folder cannot be watched at
 	// all). Default config.DefaultScanInterval.
