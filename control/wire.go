@@ -56,7 +56,7 @@ func statusToWire(st nstatus.Node) *ncsyncv1.StatusResponse {
 			LastError: p.LastError, BytesSent: p.BytesSent, BytesReceived: p.BytesReceived}
 		for _, f := range p.Folders {
 			wp.Folders = append(wp.Folders, &ncsyncv1.PeerFolderStatus{FolderId: f.Folder, AckedSequence: f.AckedSeq,
-				LagEntries: f.LagEntries, LagBytes: f.LagBytes, LagNs: int64(f.Lag)})
+				LagEntries: f.LagEntries, LagBytes: f.LagBytes, LagNs: int64(f.Lag), LagAtLeast: f.LagAtLeast})
 		}
 		r.Peers = append(r.Peers, wp)
 	}
@@ -79,7 +79,7 @@ func statusFromWire(r *ncsyncv1.StatusResponse) nstatus.Node {
 			BytesSent: p.GetBytesSent(), BytesReceived: p.GetBytesReceived()}
 		for _, f := range p.GetFolders() {
 			np.Folders = append(np.Folders, nstatus.PeerFolder{Folder: f.GetFolderId(), AckedSeq: f.GetAckedSequence(),
-				LagEntries: f.GetLagEntries(), LagBytes: f.GetLagBytes(), Lag: time.Duration(f.GetLagNs())})
+				LagEntries: f.GetLagEntries(), LagBytes: f.GetLagBytes(), Lag: time.Duration(f.GetLagNs()), LagAtLeast: f.GetLagAtLeast()})
 		}
 		st.Peers = append(st.Peers, np)
 	}

@@ -91,18 +91,39 @@ func (tx *Tx) since(after uint64, fn func(seq uint64, e Entry, section []byte) (
 
 // LagBytes returns how many entries of folder (any kind, tombstones
 // included) have Seq > after, and the total size of the live files among
-// them: what a peer at after still has to apply.
+// them: what a peer at after still has to apply. It reads every such
+// entry; Lag bounds the work.
 func (db *DB) LagBytes(folder string, after uint64) (entries, bytes uint64, err error) {
-	err = db.View(folder, func(tx *Tx) error {
+	l, err := db.Lag(folder, after, 0)
+	return l.Entries, l.Bytes, err
+}
+
+// Lag is what a peer still has to apply (see DB.Lag).
+type Lag struct {
+	Entries, Bytes uint64
+	// Exact is false when the count stopped at the limit: Entries and
+	// Bytes are then lower bounds.
+	Exact bool
+}
+
+// Lag is LagBytes reading at most limit entries (0: no limit), so that a
+// status request stays cheap while a peer is far behind.
+func (db *DB) Lag(folder string, after uint64, limit int) (Lag, error) {
+	l := Lag{Exact: true}
+	err := db.View(folder, func(tx *Tx) error {
 		return tx.since(after, func(_ uint64, e Entry, _ []byte) (bool, error) {
-			entries++
+			if limit > 0 && l.Entries == uint64(limit) {
+				l.Exact = false
+				return false, nil
+			}
+			l.Entries++
 			if hasRows(&e) {
-				bytes += uint64(e.Size)
+				l.Bytes += uint64(e.Size)
 			}
 			return true, nil
 		})
 	})
-	return entries, bytes, err
+	return l, err
 }
 
 // TreeHash returns a BLAKE3 hash over every live entry of folder in path

@@ -31,6 +31,18 @@ func TestLagBytes(t *testing.T) {
 	if e, b, err := db.LagBytes("none", 0); e != 0 || b != 0 || err != nil {
 		t.Errorf("LagBytes on missing folder = %d %d %v", e, b, err)
 	}
+	for _, tc := range []struct {
+		limit int
+		want  Lag
+	}{
+		{0, Lag{4, 3000, true}},
+		{4, Lag{4, 3000, true}},
+		{2, Lag{2, 0, false}}, // journal order: a (1), l (4), b (5), a/x (6)
+	} {
+		if got, err := db.Lag("f", 0, tc.limit); err != nil || got != tc.want {
+			t.Errorf("Lag(0, limit %d) = %+v, %v; want %+v", tc.limit, got, err, tc.want)
+		}
+	}
 }
 
 func TestTreeHash(t *testing.T) {

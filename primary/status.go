@@ -8,6 +8,11 @@ import (
 	"github.com/ncsync/ncsync/status"
 )
 
+// statusLagLimit bounds the journal entries a status request reads per
+// peer and folder to count the lag (about 20 ms of work): beyond it the
+// lag is shown as a lower bound.
+const statusLagLimit = 50_000
+
 // Status reports the folders and every configured or connected secondary.
 func (p *Primary) Status(ctx context.Context) (status.Node, error) {
 	meta, err := p.db.Meta()
@@ -74,10 +79,11 @@ func (p *Primary) Status(ctx context.Context) (status.Node, error) {
 		for _, id := range p.order {
 			pf := status.PeerFolder{Folder: id, AckedSeq: acked[id]}
 			if pf.AckedSeq < heads[id] {
-				pf.LagEntries, pf.LagBytes, err = p.db.LagBytes(id, pf.AckedSeq)
+				lag, err := p.db.Lag(id, pf.AckedSeq, statusLagLimit)
 				if err != nil {
 					return st, err
 				}
+				pf.LagEntries, pf.LagBytes, pf.LagAtLeast = lag.Entries, lag.Bytes, !lag.Exact
 				pf.Lag = p.folders[id].lagSince(pf.AckedSeq, now)
 			}
 			ep.Folders = append(ep.Folders, pf)

@@ -97,8 +97,12 @@ func printStatus(out io.Writer, st status.Node, now time.Time) {
 			if i > 0 {
 				name, conn = "", ""
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", name, p.Role, conn, f.Folder, f.AckedSeq, f.LagEntries,
-				status.HumanBytes(int64(f.LagBytes)), f.Lag.Round(time.Millisecond), dash(oneLine(p.LastError)))
+			atLeast := ""
+			if f.LagAtLeast {
+				atLeast = "≥ "
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s%d\t%s%s\t%s\t%s\n", name, p.Role, conn, f.Folder, f.AckedSeq, atLeast, f.LagEntries,
+				atLeast, status.HumanBytes(int64(f.LagBytes)), f.Lag.Round(time.Millisecond), dash(oneLine(p.LastError)))
 		}
 	}
 	tw.Flush()

@@ -454,7 +454,10 @@ type PeerFolderStatus struct {
 	LagEntries    uint64                 `protobuf:"varint,3,opt,name=lag_entries,json=lagEntries,proto3" json:"lag_entries,omitempty"`
 	LagBytes      uint64                 `protobuf:"varint,4,opt,name=lag_bytes,json=lagBytes,proto3" json:"lag_bytes,omitempty"`
 	// Age of the oldest change the peer has not acknowledged.
-	LagNs         int64 `protobuf:"varint,5,opt,name=lag_ns,json=lagNs,proto3" json:"lag_ns,omitempty"`
+	LagNs int64 `protobuf:"varint,5,opt,name=lag_ns,json=lagNs,proto3" json:"lag_ns,omitempty"`
+	// lag_entries and lag_bytes are lower bounds: the peer is far behind
+	// and counting stopped early.
+	LagAtLeast    bool `protobuf:"varint,6,opt,name=lag_at_least,json=lagAtLeast,proto3" json:"lag_at_least,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -522,6 +525,13 @@ func (x *PeerFolderStatus) GetLagNs() int64 {
 		return x.LagNs
 	}
 	return 0
+}
+
+func (x *PeerFolderStatus) GetLagAtLeast() bool {
+	if x != nil {
+		return x.LagAtLeast
+	}
+	return false
 }
 
 // PauseStatus describes one pause.
@@ -1585,14 +1595,16 @@ const file_ncsync_v1_control_proto_rawDesc = "" +
 	"\n" +
 	"bytes_sent\x18\n" +
 	" \x01(\x04R\tbytesSent\x12%\n" +
-	"\x0ebytes_received\x18\v \x01(\x04R\rbytesReceived\"\xab\x01\n" +
+	"\x0ebytes_received\x18\v \x01(\x04R\rbytesReceived\"\xcd\x01\n" +
 	"\x10PeerFolderStatus\x12\x1b\n" +
 	"\tfolder_id\x18\x01 \x01(\tR\bfolderId\x12%\n" +
 	"\x0eacked_sequence\x18\x02 \x01(\x04R\rackedSequence\x12\x1f\n" +
 	"\vlag_entries\x18\x03 \x01(\x04R\n" +
 	"lagEntries\x12\x1b\n" +
 	"\tlag_bytes\x18\x04 \x01(\x04R\blagBytes\x12\x15\n" +
-	"\x06lag_ns\x18\x05 \x01(\x03R\x05lagNs\"\xd7\x01\n" +
+	"\x06lag_ns\x18\x05 \x01(\x03R\x05lagNs\x12 \n" +
+	"\flag_at_least\x18\x06 \x01(\bR\n" +
+	"lagAtLeast\"\xd7\x01\n" +
 	"\vPauseStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04peer\x18\x02 \x01(\tR\x04peer\x12\"\n" +
