@@ -34,8 +34,17 @@ func (db *DB) Walk(folder, prefix string, fn func(Entry) error) error {
 // none. It runs in one read transaction: fn must copy what it needs and not
 // block on the network nor write to the DB.
 func (db *DB) Since(folder string, after uint64, max int, fn func(Entry) error) (uint64, error) {
-	last := after
-	err := db.View(folder, func(tx *Tx) error {
+	last, _, err := db.SinceHead(folder, after, max, fn)
+	return last, err
+}
+
+// SinceHead is Since that also returns the folder's head in the same
+// snapshot: when last equals head, the entries visited bring a peer at
+// after exactly to the folder's state at head.
+func (db *DB) SinceHead(folder string, after uint64, max int, fn func(Entry) error) (last, head uint64, err error) {
+	last = after
+	err = db.View(folder, func(tx *Tx) error {
+		head = tx.st.Head
 		n := 0
 		return tx.since(after, func(seq uint64, e Entry, section []byte) (bool, error) {
 			if max > 0 && n >= max {
@@ -53,7 +62,7 @@ func (db *DB) Since(folder string, after uint64, max int, fn func(Entry) error) 
 			return true, nil
 		})
 	})
-	return last, err
+	return last, head, err
 }
 
 // since walks the journal after seq, handing fn the header and raw chunk

@@ -59,6 +59,8 @@ type Primary struct {
 
 	mu    sync.Mutex
 	peers map[string]*peer
+
+	pauses pauseBook
 }
 
 type folder struct {
@@ -151,6 +153,14 @@ func New(db *index.DB, opts Options) (*Primary, error) {
 	for _, name := range opts.Secondaries {
 		p.peers[name] = newPeer(name)
 	}
+	recorded, err := db.Pauses()
+	if err != nil {
+		return nil, err
+	}
+	p.pauses.init(recorded)
+	for _, pa := range recorded {
+		p.log.Info("secondary still paused", "peer", pa.Peer, "pause", pa.ID, "hold", pa.Hold, "expires", pa.Expires)
+	}
 	return p, nil
 }
 
@@ -160,6 +170,7 @@ func New(db *index.DB, opts Options) (*Primary, error) {
 // on every audit. Scan errors are logged and shown in status, never fatal.
 func (p *Primary) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
+	wg.Go(func() { p.expirePauses(ctx) })
 	for _, id := range p.order {
 		f := p.folders[id]
 		wg.Go(func() { p.runFolder(ctx, f) })
