@@ -43,7 +43,7 @@ func roleFromWire(r ncsyncv1.Role) string {
 
 func statusToWire(st nstatus.Node) *ncsyncv1.StatusResponse {
 	r := &ncsyncv1.StatusResponse{Node: st.Node, Role: roleToWire(st.Role), ClusterId: st.ClusterID,
-		Epoch: st.Epoch, StartedUnixNs: unixNs(st.Started)}
+		Epoch: st.Epoch, StartedUnixNs: unixNs(st.Started), Pauses: pausesToWire(st.Pauses)}
 	for _, f := range st.Folders {
 		r.Folders = append(r.Folders, &ncsyncv1.FolderStatus{Id: f.ID, Path: f.Path, Sequence: f.Seq,
 			Files: f.Files, Directories: f.Dirs, Bytes: f.Bytes, Scans: f.Scans,
@@ -65,7 +65,7 @@ func statusToWire(st nstatus.Node) *ncsyncv1.StatusResponse {
 
 func statusFromWire(r *ncsyncv1.StatusResponse) nstatus.Node {
 	st := nstatus.Node{Node: r.GetNode(), Role: roleFromWire(r.GetRole()), ClusterID: r.GetClusterId(),
-		Epoch: r.GetEpoch(), Started: fromUnixNs(r.GetStartedUnixNs())}
+		Epoch: r.GetEpoch(), Started: fromUnixNs(r.GetStartedUnixNs()), Pauses: pausesFromWire(r.GetPauses())}
 	for _, f := range r.GetFolders() {
 		st.Folders = append(st.Folders, nstatus.Folder{ID: f.GetId(), Path: f.GetPath(), Seq: f.GetSequence(),
 			Files: f.GetFiles(), Dirs: f.GetDirectories(), Bytes: f.GetBytes(), Scans: f.GetScans(),

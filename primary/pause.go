@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ncsync/ncsync/index"
+	"github.com/ncsync/ncsync/status"
 )
 
 // A pause holds one secondary at a point of each folder's journal where
@@ -112,7 +113,7 @@ func (p *Primary) sentUpTo(peer, folder string, last, head uint64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	pa, ok := b.pauses[peer]
-	if !ok {
+	if !ok || pa.Target == nil { // no pause, or its target is still being taken
 		return
 	}
 	if _, chosen := pa.Hold[folder]; chosen || last < pa.Target[folder] {
@@ -126,7 +127,12 @@ func (p *Primary) sentUpTo(peer, folder string, last, head uint64) {
 // holds it there until Resume or until ttl (DefaultPauseTTL if zero) runs
 // out. It returns the established pause. If ctx ends first, the pause is
 // abandoned and the peer goes on replicating.
-func (p *Primary) Pause(ctx context.Context, peer string, ttl time.Duration) (index.Pause, error) {
+func (p *Primary) Pause(ctx context.Context, peer string, ttl time.Duration) (status.Pause, error) {
+	pa, err := p.pause(ctx, peer, ttl)
+	return statusOfPause(pa), err
+}
+
+func (p *Primary) pause(ctx context.Context, peer string, ttl time.Duration) (index.Pause, error) {
 	if !slices.Contains(p.opts.Secondaries, peer) {
 		return index.Pause{}, fmt.Errorf("pause %q: %w (secondaries: %q)", peer, ErrUnknownPeer, p.opts.Secondaries)
 	}
@@ -243,7 +249,12 @@ func (p *Primary) pauseProgress(peer string, target, hold map[string]uint64) str
 }
 
 // Resume ends peer's pause: it catches up from its hold points.
-func (p *Primary) Resume(peer string) (index.Pause, error) {
+func (p *Primary) Resume(_ context.Context, peer string) (status.Pause, error) {
+	pa, err := p.resume(peer)
+	return statusOfPause(pa), err
+}
+
+func (p *Primary) resume(peer string) (index.Pause, error) {
 	b := &p.pauses
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -258,6 +269,11 @@ func (p *Primary) Resume(peer string) (index.Pause, error) {
 	b.changed()
 	p.log.Info("secondary resumed", "peer", peer, "pause", pa.ID, "paused for", time.Since(pa.Since).Round(time.Second))
 	return *pa, nil
+}
+
+// statusOfPause is pa as status reports it.
+func statusOfPause(pa index.Pause) status.Pause {
+	return status.Pause{ID: pa.ID, Peer: pa.Peer, Since: pa.Since, Expires: pa.Expires, Hold: maps.Clone(pa.Hold)}
 }
 
 // Pauses returns the established pauses, sorted by peer.
@@ -290,7 +306,7 @@ func (p *Primary) expirePauses(ctx context.Context) {
 			for _, pa := range p.Pauses() {
 				if now.After(pa.Expires) {
 					p.log.Warn("pause expired: resuming", "peer", pa.Peer, "pause", pa.ID, "ttl", pa.Expires.Sub(pa.Since))
-					if _, err := p.Resume(pa.Peer); err != nil && !errors.Is(err, ErrNotPaused) {
+					if _, err := p.resume(pa.Peer); err != nil && !errors.Is(err, ErrNotPaused) {
 						p.log.Error("resume expired pause", "peer", pa.Peer, "err", err)
 					}
 				}

@@ -96,7 +96,7 @@ func (p *Primary) Serve(ctx context.Context, pe transport.Peer, h transport.Hell
 		ps.setAcked(id, pos)
 		w := newWindow(p.opts.Window)
 		windows[id] = w
-		g.Go(func() error { return p.sendFolder(ctx, id, pos, w, lockedSend) })
+		g.Go(func() error { return p.sendFolder(ctx, pe.Node, id, pos, w, lockedSend) })
 	}
 	g.Go(func() error {
 		for {
@@ -135,14 +135,25 @@ func (p *Primary) Serve(ctx context.Context, pe transport.Peer, h transport.Hell
 
 var errPeerGone = errors.New("peer closed its session")
 
-func (p *Primary) sendFolder(ctx context.Context, id string, pos uint64, w *window, send func(transport.Batch) error) error {
+// sendFolder streams folder id's journal to peer from pos, within the
+// window and holding where a pause says so (see pause.go).
+func (p *Primary) sendFolder(ctx context.Context, peer, id string, pos uint64, w *window, send func(transport.Batch) error) error {
 	for {
 		if err := w.wait(ctx); err != nil {
 			return err
 		}
+		gate := p.sendGate(peer, id, pos)
+		if gate.hold {
+			select {
+			case <-gate.wake:
+				continue
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
 		b := transport.Batch{Folder: id}
 		var bytes int64
-		last, err := p.db.Since(id, pos, p.opts.BatchEntries, func(e index.Entry) error {
+		last, head, err := p.db.SinceHead(id, pos, p.opts.BatchEntries, func(e index.Entry) error {
 			if len(b.Entries) > 0 && bytes+e.Size > p.opts.BatchBytes {
 				return errBatchFull
 			}
@@ -156,21 +167,45 @@ func (p *Primary) sendFolder(ctx context.Context, id string, pos uint64, w *wind
 			return err
 		}
 		if len(b.Entries) == 0 {
-			if err := p.db.Wait(ctx, id, pos); err != nil {
+			p.sentUpTo(peer, id, pos, head)
+			if err := p.waitJournal(ctx, id, pos, gate.wake); err != nil {
 				return err
 			}
 			continue
 		}
 		last = b.Entries[len(b.Entries)-1].Seq
-		if b.Head, err = p.db.Head(id); err != nil {
-			return err
-		}
+		b.Head = head
 		if err := send(b); err != nil {
 			return err
 		}
 		w.sent(last)
 		pos = last
+		p.sentUpTo(peer, id, last, head)
 	}
+}
+
+// waitJournal waits for the journal of folder id to grow past pos, for
+// wake to close (pauses changed) or for ctx to end, which alone is an
+// error.
+func (p *Primary) waitJournal(ctx context.Context, id string, pos uint64, wake <-chan struct{}) error {
+	wctx, cancel := context.WithCancel(ctx)
+	woken, done := false, make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case <-wake:
+			woken = true
+			cancel()
+		case <-wctx.Done():
+		}
+	}()
+	err := p.db.Wait(wctx, id, pos)
+	cancel()
+	<-done
+	if woken && ctx.Err() == nil {
+		return nil // a pause changed
+	}
+	return err
 }
 
 var errBatchFull = errors.New("batch full")

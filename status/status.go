@@ -14,6 +14,7 @@ type Node struct {
 	Started   time.Time
 	Folders   []Folder
 	Peers     []Peer
+	Pauses    []Pause
 }
 
 // Folder is one replicated folder on this node.

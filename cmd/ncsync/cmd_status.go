@@ -76,6 +76,7 @@ func printStatus(out io.Writer, st status.Node, now time.Time) {
 		fmt.Fprintf(tw, "%s\n", dash(oneLine(f.LastError)))
 	}
 	tw.Flush()
+	printPauses(out, st.Pauses, now)
 	for _, f := range st.Folders {
 		if f.Degraded != "" {
 			fmt.Fprintf(out, "DEGRADED folder %s: %s\n", f.ID, oneLine(f.Degraded))

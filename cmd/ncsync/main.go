@@ -73,7 +73,8 @@ Start with 'ncsync demo' to watch it replicate on this machine, then see
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError("%v (see '%s --help')", err, c.CommandPath())
 	})
-	root.AddCommand(newDemoCmd(), newCertsCmd(), newRunCmd(), newStatusCmd(), newBenchCmd())
+	root.AddCommand(newDemoCmd(), newCertsCmd(), newRunCmd(), newStatusCmd(), newBenchCmd(),
+		newPauseCmd(), newResumeCmd(), newSnapshotCmd())
 	return root
 }
 

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ncsync/ncsync/config"
+	"github.com/ncsync/ncsync/status"
+)
+
+func newSnapshotCmd() *cobra.Command {
+	var o pauseOptions
+	cmd := &cobra.Command{
+		Use:   "snapshot --peer NAME [--ttl D] -- CMD [ARG...]",
+		Short: "Pause a secondary, run a command on its frozen tree, always resume",
+		Long: `Pause the secondary NAME (see 'ncsync pause'), run CMD while its tree holds
+still at a consistent point, then resume it whatever happens: CMD succeeds,
+fails or is killed, or this command is interrupted (SIGINT and SIGTERM are
+passed on to CMD, and the pause ends after it exits). Exits with CMD's exit
+code. --ttl bounds the pause even if this command itself is killed with
+SIGKILL.
+
+CMD runs with these in its environment:
+  NCSYNC_SNAPSHOT_SEQ   the point, per folder: "data=1042 webroot=377"
+  NCSYNC_PAUSE_ID       the pause's id
+  NCSYNC_FOLDERS        the local folder paths, separated by ':'
+  NCSYNC_FOLDER_<ID>    the path of each folder (id upper-cased, '-' as '_')
+
+Run it on the secondary whose tree is backed up, e.g. in a backup job:
+  ncsync snapshot --peer nfs2 -- /usr/local/bin/backup.sh`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if c.ArgsLenAtDash() != 0 {
+				return usageError("put the command after --: ncsync snapshot --peer NAME -- CMD [ARG...]")
+			}
+			return runSnapshot(c.Context(), o, args, c.OutOrStdout(), c.ErrOrStderr())
+		},
+	}
+	o.register(cmd, true)
+	return cmd
+}
+
+func runSnapshot(ctx context.Context, o pauseOptions, args []string, stdout, stderr io.Writer) error {
+	// Signals are handled here from now on: they go to CMD, and the pause
+	// is resumed after it exits.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	ctx = context.WithoutCancel(ctx)
+
+	folders, err := localFolders(o.controlFlags)
+	if err != nil {
+		return err
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	go func() { // an interrupt while pausing abandons the pause
+		select {
+		case <-sigs:
+			cancel()
+		case <-pctx.Done():
+		}
+	}()
+	pa, err := runPause(pctx, o)
+	cancel()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stderr, "ncsync:", describePause(pa))
+	resume := func() error {
+		if err := runResume(ctx, o); err != nil {
+			return fmt.Errorf("resume %s after the snapshot: %w (it resumes by itself at %s; or run `ncsync resume --peer %s`)",
+				o.Peer, err, pa.Expires.Format(time.DateTime), o.Peer)
+		}
+		fmt.Fprintf(stderr, "ncsync: resumed %s\n", o.Peer)
+		return nil
+	}
+
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, stdout, stderr
+	cmd.Env = append(os.Environ(), snapshotEnv(pa, folders)...)
+	if err := cmd.Start(); err != nil {
+		return errors.Join(fmt.Errorf("run %s: %w", args[0], err), resume())
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var waitErr error
+	for wait := true; wait; {
+		select {
+		case s := <-sigs:
+			fmt.Fprintf(stderr, "ncsync: %v: passing it on to %s; resuming once it exits\n", s, args[0])
+			_ = cmd.Process.Signal(s)
+		case waitErr = <-done:
+			wait = false
+		}
+	}
+	rerr := resume()
+	var ee *exec.ExitError
+	switch {
+	case waitErr == nil:
+		if rerr != nil {
+			return rerr
+		}
+		return nil
+	case errors.As(waitErr, &ee):
+		code := ee.ExitCode()
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			code = 128 + int(ws.Signal())
+		}
+		return &exitError{code: code, err: errors.Join(fmt.Errorf("%s: %w", args[0], waitErr), rerr)}
+	default:
+		return errors.Join(fmt.Errorf("%s: %w", args[0], waitErr), rerr)
+	}
+}
+
+// localFolders reads the folder paths of the local daemon's config; with
+// only --socket there are none to give.
+func localFolders(f controlFlags) ([]config.Folder, error) {
+	if f.Socket != "" && f.ConfigPath == defaultConfig {
+		if _, err := os.Stat(f.ConfigPath); err != nil {
+			return nil, nil
+		}
+	}
+	cfg, err := config.Load(f.ConfigPath)
+	if err != nil {
+		return nil, err
+	}
+	return cfg.Folders, nil
+}
+
+// snapshotEnv is what CMD learns about the snapshot.
+func snapshotEnv(pa status.Pause, folders []config.Folder) []string {
+	env := []string{"NCSYNC_SNAPSHOT_SEQ=" + snapshotSeq(pa), "NCSYNC_PAUSE_ID=" + pa.ID}
+	var paths []string
+	for _, f := range folders {
+		paths = append(paths, filepath.Clean(f.Path))
+		env = append(env, "NCSYNC_FOLDER_"+strings.ToUpper(strings.ReplaceAll(f.ID, "-", "_"))+"="+f.Path)
+	}
+	return append(env, "NCSYNC_FOLDERS="+strings.Join(paths, ":"))
+}
