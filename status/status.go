@@ -57,6 +57,6 @@ type PeerFolder struct {
 	AckedSeq   uint64
 	LagEntries uint64
 	LagBytes   uint64
-	LagAtLeast bool // LagEntries and LagBytes are lower bounds (a peer far behind)
+	LagAtLeast bool          // LagEntries and LagBytes are lower bounds (a peer far behind)
 	Lag        time.Duration // age of the oldest unacknowledged change
 }
