@@ -211,3 +211,35 @@ func TestSnapshot(t *testing.T) {
 	}
 	c.waitConsistent(ctx, "nfs2")
 }
+
+// TestPauseFromSecondary: a secondary can pause and resume itself (the
+// backup runs there), and only itself.
+func TestPauseFromSecondary(t *testing.T) {
+	skipShort(t)
+	c := newCluster(t, clusterOptions{})
+	root := c.tree(primaryName, "data")
+	smallTree(t, root, 50, 10)
+	c.start(primaryName)
+	c.start("nfs2")
+	ctx := context.Background()
+	c.waitConsistent(ctx, "nfs2")
+	sec := c.node("nfs2")
+
+	if _, errOut, code, _ := cli(ctx, "pause", "--socket", sec.socket, "--peer", "nfs3"); code == 0 || !strings.Contains(errOut, "only itself") {
+		t.Errorf("nfs2 pausing nfs3: exit %d, %q; want a refusal", code, errOut)
+	}
+	out := c.mustCLI("pause", "--socket", sec.socket, "--peer", "nfs2", "--timeout", "30s")
+	if !strings.Contains(out, "paused nfs2 at data=") {
+		t.Errorf("pause printed %q", out)
+	}
+	if got := pausedOf(c); len(got) != 1 || got[0] != "nfs2" {
+		t.Errorf("the primary shows pauses %v, want [nfs2]", got)
+	}
+	writeFile(t, filepath.Join(root, "after-pause.txt"), []byte("new\n"), 0o644)
+	time.Sleep(time.Second)
+	if _, err := os.Stat(filepath.Join(c.tree("nfs2", "data"), "after-pause.txt")); err == nil {
+		t.Fatal("a change made after the pause reached the paused secondary")
+	}
+	c.mustCLI("resume", "--socket", sec.socket, "--peer", "nfs2")
+	c.waitConsistent(ctx, "nfs2")
+}

@@ -12,8 +12,11 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc/codes"
+
 	"github.com/ncsync/ncsync/index"
 	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/transport"
 )
 
 // A pause holds one secondary at a point of each folder's journal where
@@ -313,4 +316,28 @@ func (p *Primary) expirePauses(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// PauseSelf implements transport.Pauser: a secondary pausing itself.
+func (p *Primary) PauseSelf(ctx context.Context, pe transport.Peer, ttl time.Duration) (transport.PausePoint, error) {
+	pa, err := p.pause(ctx, pe.Node, ttl)
+	if err != nil {
+		return transport.PausePoint{}, refusal(err)
+	}
+	return transport.PausePoint{ID: pa.ID, Since: pa.Since, Expires: pa.Expires, Hold: pa.Hold}, nil
+}
+
+// ResumeSelf implements transport.Pauser.
+func (p *Primary) ResumeSelf(_ context.Context, pe transport.Peer) error {
+	_, err := p.resume(pe.Node)
+	return refusal(err)
+}
+
+// refusal turns the errors a caller can act on into refusals, so that
+// their message reaches the secondary as they are.
+func refusal(err error) error {
+	if errors.Is(err, ErrAlreadyPaused) || errors.Is(err, ErrNotPaused) || errors.Is(err, ErrUnknownPeer) {
+		return &transport.Refusal{Code: codes.FailedPrecondition, Msg: err.Error()}
+	}
+	return err
 }

@@ -1477,6 +1477,196 @@ func (x *TreeHashResponse) GetEntries() uint64 {
 	return 0
 }
 
+// PauseSelfRequest asks the primary to pause the calling secondary.
+type PauseSelfRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How long the pause lasts unless resumed; 0 means the primary's default.
+	TtlNs         int64 `protobuf:"varint,1,opt,name=ttl_ns,json=ttlNs,proto3" json:"ttl_ns,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PauseSelfRequest) Reset() {
+	*x = PauseSelfRequest{}
+	mi := &file_ncsync_v1_replication_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PauseSelfRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PauseSelfRequest) ProtoMessage() {}
+
+func (x *PauseSelfRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ncsync_v1_replication_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PauseSelfRequest.ProtoReflect.Descriptor instead.
+func (*PauseSelfRequest) Descriptor() ([]byte, []int) {
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *PauseSelfRequest) GetTtlNs() int64 {
+	if x != nil {
+		return x.TtlNs
+	}
+	return 0
+}
+
+// PauseSelfResponse is the established pause.
+type PauseSelfResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	SinceUnixNs   int64                  `protobuf:"varint,2,opt,name=since_unix_ns,json=sinceUnixNs,proto3" json:"since_unix_ns,omitempty"`
+	ExpiresUnixNs int64                  `protobuf:"varint,3,opt,name=expires_unix_ns,json=expiresUnixNs,proto3" json:"expires_unix_ns,omitempty"`
+	// The point per folder the caller is held at.
+	Hold          []*FolderPosition `protobuf:"bytes,4,rep,name=hold,proto3" json:"hold,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PauseSelfResponse) Reset() {
+	*x = PauseSelfResponse{}
+	mi := &file_ncsync_v1_replication_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PauseSelfResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PauseSelfResponse) ProtoMessage() {}
+
+func (x *PauseSelfResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ncsync_v1_replication_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PauseSelfResponse.ProtoReflect.Descriptor instead.
+func (*PauseSelfResponse) Descriptor() ([]byte, []int) {
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *PauseSelfResponse) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *PauseSelfResponse) GetSinceUnixNs() int64 {
+	if x != nil {
+		return x.SinceUnixNs
+	}
+	return 0
+}
+
+func (x *PauseSelfResponse) GetExpiresUnixNs() int64 {
+	if x != nil {
+		return x.ExpiresUnixNs
+	}
+	return 0
+}
+
+func (x *PauseSelfResponse) GetHold() []*FolderPosition {
+	if x != nil {
+		return x.Hold
+	}
+	return nil
+}
+
+// ResumeSelfRequest asks the primary to end the calling secondary's pause.
+type ResumeSelfRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResumeSelfRequest) Reset() {
+	*x = ResumeSelfRequest{}
+	mi := &file_ncsync_v1_replication_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResumeSelfRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResumeSelfRequest) ProtoMessage() {}
+
+func (x *ResumeSelfRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ncsync_v1_replication_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResumeSelfRequest.ProtoReflect.Descriptor instead.
+func (*ResumeSelfRequest) Descriptor() ([]byte, []int) {
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{20}
+}
+
+// ResumeSelfResponse confirms a resume.
+type ResumeSelfResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResumeSelfResponse) Reset() {
+	*x = ResumeSelfResponse{}
+	mi := &file_ncsync_v1_replication_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResumeSelfResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResumeSelfResponse) ProtoMessage() {}
+
+func (x *ResumeSelfResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ncsync_v1_replication_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResumeSelfResponse.ProtoReflect.Descriptor instead.
+func (*ResumeSelfResponse) Descriptor() ([]byte, []int) {
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{21}
+}
+
 var File_ncsync_v1_replication_proto protoreflect.FileDescriptor
 
 const file_ncsync_v1_replication_proto_rawDesc = "" +
@@ -1577,7 +1767,16 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\tfolder_id\x18\x01 \x01(\tR\bfolderId\x12\x1a\n" +
 	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12\x12\n" +
 	"\x04hash\x18\x03 \x01(\fR\x04hash\x12\x18\n" +
-	"\aentries\x18\x04 \x01(\x04R\aentries*B\n" +
+	"\aentries\x18\x04 \x01(\x04R\aentries\")\n" +
+	"\x10PauseSelfRequest\x12\x15\n" +
+	"\x06ttl_ns\x18\x01 \x01(\x03R\x05ttlNs\"\x9e\x01\n" +
+	"\x11PauseSelfResponse\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\"\n" +
+	"\rsince_unix_ns\x18\x02 \x01(\x03R\vsinceUnixNs\x12&\n" +
+	"\x0fexpires_unix_ns\x18\x03 \x01(\x03R\rexpiresUnixNs\x12-\n" +
+	"\x04hold\x18\x04 \x03(\v2\x19.ncsync.v1.FolderPositionR\x04hold\"\x13\n" +
+	"\x11ResumeSelfRequest\"\x14\n" +
+	"\x12ResumeSelfResponse*B\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fROLE_PRIMARY\x10\x01\x12\x12\n" +
@@ -1591,11 +1790,14 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\x11CODEC_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tCODEC_RAW\x10\x01\x12\x0e\n" +
 	"\n" +
-	"CODEC_ZSTD\x10\x022\xe6\x01\n" +
+	"CODEC_ZSTD\x10\x022\xf9\x02\n" +
 	"\x12ReplicationService\x12;\n" +
 	"\x04Sync\x12\x16.ncsync.v1.SyncRequest\x1a\x17.ncsync.v1.SyncResponse(\x010\x01\x12N\n" +
 	"\vFetchChunks\x12\x1d.ncsync.v1.FetchChunksRequest\x1a\x1e.ncsync.v1.FetchChunksResponse0\x01\x12C\n" +
-	"\bTreeHash\x12\x1a.ncsync.v1.TreeHashRequest\x1a\x1b.ncsync.v1.TreeHashResponseB3Z1github.com/ncsync/ncsync/proto/ncsync/v1;ncsyncv1b\x06proto3"
+	"\bTreeHash\x12\x1a.ncsync.v1.TreeHashRequest\x1a\x1b.ncsync.v1.TreeHashResponse\x12F\n" +
+	"\tPauseSelf\x12\x1b.ncsync.v1.PauseSelfRequest\x1a\x1c.ncsync.v1.PauseSelfResponse\x12I\n" +
+	"\n" +
+	"ResumeSelf\x12\x1c.ncsync.v1.ResumeSelfRequest\x1a\x1d.ncsync.v1.ResumeSelfResponseB3Z1github.com/ncsync/ncsync/proto/ncsync/v1;ncsyncv1b\x06proto3"
 
 var (
 	file_ncsync_v1_replication_proto_rawDescOnce sync.Once
@@ -1610,7 +1812,7 @@ func file_ncsync_v1_replication_proto_rawDescGZIP() []byte {
 }
 
 var file_ncsync_v1_replication_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_ncsync_v1_replication_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_ncsync_v1_replication_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_ncsync_v1_replication_proto_goTypes = []any{
 	(Role)(0),                   // 0: ncsync.v1.Role
 	(EntryType)(0),              // 1: ncsync.v1.EntryType
@@ -1633,6 +1835,10 @@ var file_ncsync_v1_replication_proto_goTypes = []any{
 	(*ChunkData)(nil),           // 18: ncsync.v1.ChunkData
 	(*TreeHashRequest)(nil),     // 19: ncsync.v1.TreeHashRequest
 	(*TreeHashResponse)(nil),    // 20: ncsync.v1.TreeHashResponse
+	(*PauseSelfRequest)(nil),    // 21: ncsync.v1.PauseSelfRequest
+	(*PauseSelfResponse)(nil),   // 22: ncsync.v1.PauseSelfResponse
+	(*ResumeSelfRequest)(nil),   // 23: ncsync.v1.ResumeSelfRequest
+	(*ResumeSelfResponse)(nil),  // 24: ncsync.v1.ResumeSelfResponse
 }
 var file_ncsync_v1_replication_proto_depIdxs = []int32{
 	3,  // 0: ncsync.v1.EpochMark.start:type_name -> ncsync.v1.FolderPosition
@@ -1654,17 +1860,22 @@ var file_ncsync_v1_replication_proto_depIdxs = []int32{
 	14, // 16: ncsync.v1.Ack.failures:type_name -> ncsync.v1.Failure
 	18, // 17: ncsync.v1.FetchChunksResponse.chunks:type_name -> ncsync.v1.ChunkData
 	2,  // 18: ncsync.v1.ChunkData.codec:type_name -> ncsync.v1.Codec
-	5,  // 19: ncsync.v1.ReplicationService.Sync:input_type -> ncsync.v1.SyncRequest
-	16, // 20: ncsync.v1.ReplicationService.FetchChunks:input_type -> ncsync.v1.FetchChunksRequest
-	19, // 21: ncsync.v1.ReplicationService.TreeHash:input_type -> ncsync.v1.TreeHashRequest
-	6,  // 22: ncsync.v1.ReplicationService.Sync:output_type -> ncsync.v1.SyncResponse
-	17, // 23: ncsync.v1.ReplicationService.FetchChunks:output_type -> ncsync.v1.FetchChunksResponse
-	20, // 24: ncsync.v1.ReplicationService.TreeHash:output_type -> ncsync.v1.TreeHashResponse
-	22, // [22:25] is the sub-list for method output_type
-	19, // [19:22] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	3,  // 19: ncsync.v1.PauseSelfResponse.hold:type_name -> ncsync.v1.FolderPosition
+	5,  // 20: ncsync.v1.ReplicationService.Sync:input_type -> ncsync.v1.SyncRequest
+	16, // 21: ncsync.v1.ReplicationService.FetchChunks:input_type -> ncsync.v1.FetchChunksRequest
+	19, // 22: ncsync.v1.ReplicationService.TreeHash:input_type -> ncsync.v1.TreeHashRequest
+	21, // 23: ncsync.v1.ReplicationService.PauseSelf:input_type -> ncsync.v1.PauseSelfRequest
+	23, // 24: ncsync.v1.ReplicationService.ResumeSelf:input_type -> ncsync.v1.ResumeSelfRequest
+	6,  // 25: ncsync.v1.ReplicationService.Sync:output_type -> ncsync.v1.SyncResponse
+	17, // 26: ncsync.v1.ReplicationService.FetchChunks:output_type -> ncsync.v1.FetchChunksResponse
+	20, // 27: ncsync.v1.ReplicationService.TreeHash:output_type -> ncsync.v1.TreeHashResponse
+	22, // 28: ncsync.v1.ReplicationService.PauseSelf:output_type -> ncsync.v1.PauseSelfResponse
+	24, // 29: ncsync.v1.ReplicationService.ResumeSelf:output_type -> ncsync.v1.ResumeSelfResponse
+	25, // [25:30] is the sub-list for method output_type
+	20, // [20:25] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_ncsync_v1_replication_proto_init() }
@@ -1687,7 +1898,7 @@ func file_ncsync_v1_replication_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ncsync_v1_replication_proto_rawDesc), len(file_ncsync_v1_replication_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   18,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,6 +22,8 @@ const (
 	ReplicationService_Sync_FullMethodName        = "/ncsync.v1.ReplicationService/Sync"
 	ReplicationService_FetchChunks_FullMethodName = "/ncsync.v1.ReplicationService/FetchChunks"
 	ReplicationService_TreeHash_FullMethodName    = "/ncsync.v1.ReplicationService/TreeHash"
+	ReplicationService_PauseSelf_FullMethodName   = "/ncsync.v1.ReplicationService/PauseSelf"
+	ReplicationService_ResumeSelf_FullMethodName  = "/ncsync.v1.ReplicationService/ResumeSelf"
 )
 
 // ReplicationServiceClient is the client API for ReplicationService service.
@@ -42,6 +44,12 @@ type ReplicationServiceClient interface {
 	// TreeHash returns a hash over a folder's whole tree (metadata and file
 	// ids) at the primary's current sequence.
 	TreeHash(ctx context.Context, in *TreeHashRequest, opts ...grpc.CallOption) (*TreeHashResponse, error)
+	// PauseSelf pauses the calling secondary (`ncsync pause` run on the
+	// secondary itself): it returns once the caller is held at a consistent
+	// point, or fails when the call's deadline passes first.
+	PauseSelf(ctx context.Context, in *PauseSelfRequest, opts ...grpc.CallOption) (*PauseSelfResponse, error)
+	// ResumeSelf ends the calling secondary's pause.
+	ResumeSelf(ctx context.Context, in *ResumeSelfRequest, opts ...grpc.CallOption) (*ResumeSelfResponse, error)
 }
 
 type replicationServiceClient struct {
@@ -94,6 +102,26 @@ func (c *replicationServiceClient) TreeHash(ctx context.Context, in *TreeHashReq
 	return out, nil
 }
 
+func (c *replicationServiceClient) PauseSelf(ctx context.Context, in *PauseSelfRequest, opts ...grpc.CallOption) (*PauseSelfResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PauseSelfResponse)
+	err := c.cc.Invoke(ctx, ReplicationService_PauseSelf_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *replicationServiceClient) ResumeSelf(ctx context.Context, in *ResumeSelfRequest, opts ...grpc.CallOption) (*ResumeSelfResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResumeSelfResponse)
+	err := c.cc.Invoke(ctx, ReplicationService_ResumeSelf_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ReplicationServiceServer is the server API for ReplicationService service.
 // All implementations must embed UnimplementedReplicationServiceServer
 // for forward compatibility.
@@ -112,6 +140,12 @@ type ReplicationServiceServer interface {
 	// TreeHash returns a hash over a folder's whole tree (metadata and file
 	// ids) at the primary's current sequence.
 	TreeHash(context.Context, *TreeHashRequest) (*TreeHashResponse, error)
+	// PauseSelf pauses the calling secondary (`ncsync pause` run on the
+	// secondary itself): it returns once the caller is held at a consistent
+	// point, or fails when the call's deadline passes first.
+	PauseSelf(context.Context, *PauseSelfRequest) (*PauseSelfResponse, error)
+	// ResumeSelf ends the calling secondary's pause.
+	ResumeSelf(context.Context, *ResumeSelfRequest) (*ResumeSelfResponse, error)
 	mustEmbedUnimplementedReplicationServiceServer()
 }
 
@@ -130,6 +164,12 @@ func (UnimplementedReplicationServiceServer) FetchChunks(*FetchChunksRequest, gr
 }
 func (UnimplementedReplicationServiceServer) TreeHash(context.Context, *TreeHashRequest) (*TreeHashResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method TreeHash not implemented")
+}
+func (UnimplementedReplicationServiceServer) PauseSelf(context.Context, *PauseSelfRequest) (*PauseSelfResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PauseSelf not implemented")
+}
+func (UnimplementedReplicationServiceServer) ResumeSelf(context.Context, *ResumeSelfRequest) (*ResumeSelfResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResumeSelf not implemented")
 }
 func (UnimplementedReplicationServiceServer) mustEmbedUnimplementedReplicationServiceServer() {}
 func (UnimplementedReplicationServiceServer) testEmbeddedByValue()                            {}
@@ -188,6 +228,42 @@ func _ReplicationService_TreeHash_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ReplicationService_PauseSelf_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PauseSelfRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReplicationServiceServer).PauseSelf(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ReplicationService_PauseSelf_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReplicationServiceServer).PauseSelf(ctx, req.(*PauseSelfRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ReplicationService_ResumeSelf_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResumeSelfRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReplicationServiceServer).ResumeSelf(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ReplicationService_ResumeSelf_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReplicationServiceServer).ResumeSelf(ctx, req.(*ResumeSelfRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ReplicationService_ServiceDesc is the grpc.ServiceDesc for ReplicationService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -198,6 +274,14 @@ var ReplicationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "TreeHash",
 			Handler:    _ReplicationService_TreeHash_Handler,
+		},
+		{
+			MethodName: "PauseSelf",
+			Handler:    _ReplicationService_PauseSelf_Handler,
+		},
+		{
+			MethodName: "ResumeSelf",
+			Handler:    _ReplicationService_ResumeSelf_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -1,0 +1,54 @@
+package secondary
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"time"
+
+	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/transport"
+)
+
+// Pause asks the primary to pause this secondary (`ncsync pause` run on the
+// secondary itself) and returns once it is held at a consistent point. The
+// primary holds it there (see package primary); peer must be this node.
+func (s *Secondary) Pause(ctx context.Context, peer string, ttl time.Duration) (status.Pause, error) {
+	if err := s.isSelf(peer); err != nil {
+		return status.Pause{}, err
+	}
+	c, err := transport.Dial(ctx, s.opts.Primary, s.opts.TLS, s.opts.Limits)
+	if err != nil {
+		return status.Pause{}, err
+	}
+	defer c.Close()
+	pt, err := c.PauseSelf(ctx, ttl)
+	if errors.Is(err, transport.ErrDeadline) {
+		return status.Pause{}, fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
+	}
+	if err != nil {
+		return status.Pause{}, err
+	}
+	return status.Pause{ID: pt.ID, Peer: peer, Since: pt.Since, Expires: pt.Expires, Hold: maps.Clone(pt.Hold)}, nil
+}
+
+// Resume asks the primary to end this secondary's pause.
+func (s *Secondary) Resume(ctx context.Context, peer string) (status.Pause, error) {
+	if err := s.isSelf(peer); err != nil {
+		return status.Pause{}, err
+	}
+	c, err := transport.Dial(ctx, s.opts.Primary, s.opts.TLS, s.opts.Limits)
+	if err != nil {
+		return status.Pause{}, err
+	}
+	defer c.Close()
+	return status.Pause{Peer: peer}, c.ResumeSelf(ctx)
+}
+
+func (s *Secondary) isSelf(peer string) error {
+	if peer != s.opts.Node {
+		return fmt.Errorf("this secondary (%s) can pause and resume only itself: run `ncsync pause --peer %s` on the primary", s.opts.Node, peer)
+	}
+	return nil
+}
