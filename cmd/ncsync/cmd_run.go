@@ -18,6 +18,7 @@ import (
 	"github.com/ncsync/ncsync/pki"
 	"github.com/ncsync/ncsync/primary"
 	"github.com/ncsync/ncsync/secondary"
+	"github.com/ncsync/ncsync/status"
 	"github.com/ncsync/ncsync/transport"
 )
 
@@ -136,13 +137,13 @@ func runDaemon(ctx context.Context, cfg *config.Config, hooks daemonHooks, log *
 			ctlLis.Close()
 			return err
 		}
-		node = p
 		lis, err := net.Listen("tcp", cfg.Listen)
 		if err != nil {
 			ctlLis.Close()
 			return fmt.Errorf("listen %s: %w", cfg.Listen, err)
 		}
 		srv := transport.NewServer(tlsConf, transport.DefaultLimits(), p, log)
+		node = primaryNode{Primary: p, srv: srv}
 		g.Go(func() error { return srv.Serve(lis) })
 		g.Go(func() error { <-ctx.Done(); srv.Stop(); return nil })
 		g.Go(func() error { return p.Run(ctx) })
@@ -195,4 +196,20 @@ func ensureMeta(db *index.DB, cfg *config.Config, id pki.Identity) error {
 		m.Lineage = []index.EpochMark{{Epoch: 1, Node: cfg.Node, Start: map[string]uint64{}, StartedNs: time.Now().UnixNano()}}
 	}
 	return db.SetMeta(m)
+}
+
+// primaryNode is the primary as the control socket sees it: its status
+// with the chunk bytes the transport sent each peer.
+type primaryNode struct {
+	*primary.Primary
+	srv *transport.Server
+}
+
+func (n primaryNode) Status(ctx context.Context) (status.Node, error) {
+	st, err := n.Primary.Status(ctx)
+	sent := n.srv.Stats().Peers
+	for i := range st.Peers {
+		st.Peers[i].BytesSent = sent[st.Peers[i].Node].ChunkBytesWire
+	}
+	return st, err
 }

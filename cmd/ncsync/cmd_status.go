@@ -82,7 +82,7 @@ func printStatus(out io.Writer, st status.Node, now time.Time) {
 			fmt.Fprintf(out, "DEGRADED folder %s: %s\n", f.ID, oneLine(f.Degraded))
 		}
 	}
-	fmt.Fprintln(tw, "\nPEER\tROLE\tCONNECTED\tFOLDER\tACKED\tLAG ENTRIES\tLAG BYTES\tLAG\tLAST ERROR")
+	fmt.Fprintln(tw, "\nPEER\tROLE\tCONNECTED\tDATA\tFOLDER\tACKED\tLAG ENTRIES\tLAG BYTES\tLAG\tLAST ERROR")
 	for _, p := range st.Peers {
 		conn := "no"
 		if p.Connected {
@@ -94,15 +94,20 @@ func printStatus(out io.Writer, st status.Node, now time.Time) {
 		if name == "" {
 			name = p.Address
 		}
+		// Chunk data sent to a secondary, or received from the primary.
+		data := status.HumanBytes(int64(p.BytesSent)) + " sent"
+		if p.Role == "primary" {
+			data = status.HumanBytes(int64(p.BytesReceived)) + " received"
+		}
 		for i, f := range p.Folders {
 			if i > 0 {
-				name, conn = "", ""
+				name, conn, data = "", "", ""
 			}
 			atLeast := ""
 			if f.LagAtLeast {
 				atLeast = "≥ "
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s%d\t%s%s\t%s\t%s\n", name, p.Role, conn, f.Folder, f.AckedSeq, atLeast, f.LagEntries,
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s%d\t%s%s\t%s\t%s\n", name, p.Role, conn, data, f.Folder, f.AckedSeq, atLeast, f.LagEntries,
 				atLeast, status.HumanBytes(int64(f.LagBytes)), f.Lag.Round(time.Millisecond), dash(oneLine(p.LastError)))
 		}
 	}
