@@ -1667,6 +1667,226 @@ func (*ResumeSelfResponse) Descriptor() ([]byte, []int) {
 	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{21}
 }
 
+// ManifestRequest asks for a folder's tree as it is on disk now.
+type ManifestRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	FolderId string                 `protobuf:"bytes,1,opt,name=folder_id,json=folderId,proto3" json:"folder_id,omitempty"`
+	// Only these paths (each with everything below it); empty means the whole
+	// folder.
+	Paths         []string `protobuf:"bytes,2,rep,name=paths,proto3" json:"paths,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ManifestRequest) Reset() {
+	*x = ManifestRequest{}
+	mi := &file_ncsync_v1_replication_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ManifestRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ManifestRequest) ProtoMessage() {}
+
+func (x *ManifestRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ncsync_v1_replication_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ManifestRequest.ProtoReflect.Descriptor instead.
+func (*ManifestRequest) Descriptor() ([]byte, []int) {
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ManifestRequest) GetFolderId() string {
+	if x != nil {
+		return x.FolderId
+	}
+	return ""
+}
+
+func (x *ManifestRequest) GetPaths() []string {
+	if x != nil {
+		return x.Paths
+	}
+	return nil
+}
+
+// ManifestResponse carries consecutive manifest entries in walk order:
+// depth first, the names of each directory in byte order.
+type ManifestResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Entries       []*ManifestEntry       `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ManifestResponse) Reset() {
+	*x = ManifestResponse{}
+	mi := &file_ncsync_v1_replication_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ManifestResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ManifestResponse) ProtoMessage() {}
+
+func (x *ManifestResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ncsync_v1_replication_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ManifestResponse.ProtoReflect.Descriptor instead.
+func (*ManifestResponse) Descriptor() ([]byte, []int) {
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ManifestResponse) GetEntries() []*ManifestEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+// ManifestEntry is one path as it is on the primary's disk.
+type ManifestEntry struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Path          string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	Type          EntryType              `protobuf:"varint,2,opt,name=type,proto3,enum=ncsync.v1.EntryType" json:"type,omitempty"`
+	Mode          uint32                 `protobuf:"varint,3,opt,name=mode,proto3" json:"mode,omitempty"`
+	Uid           uint32                 `protobuf:"varint,4,opt,name=uid,proto3" json:"uid,omitempty"`
+	Gid           uint32                 `protobuf:"varint,5,opt,name=gid,proto3" json:"gid,omitempty"`
+	MtimeNs       int64                  `protobuf:"varint,6,opt,name=mtime_ns,json=mtimeNs,proto3" json:"mtime_ns,omitempty"`
+	Size          uint64                 `protobuf:"varint,7,opt,name=size,proto3" json:"size,omitempty"`
+	SymlinkTarget string                 `protobuf:"bytes,8,opt,name=symlink_target,json=symlinkTarget,proto3" json:"symlink_target,omitempty"`
+	// BLAKE3-256 over the ordered chunk ids of the content read now; files only.
+	FileId []byte `protobuf:"bytes,9,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
+	// Set when the path could not be read (it is then not compared).
+	Error         string `protobuf:"bytes,10,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ManifestEntry) Reset() {
+	*x = ManifestEntry{}
+	mi := &file_ncsync_v1_replication_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ManifestEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ManifestEntry) ProtoMessage() {}
+
+func (x *ManifestEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_ncsync_v1_replication_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ManifestEntry.ProtoReflect.Descriptor instead.
+func (*ManifestEntry) Descriptor() ([]byte, []int) {
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ManifestEntry) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *ManifestEntry) GetType() EntryType {
+	if x != nil {
+		return x.Type
+	}
+	return EntryType_ENTRY_TYPE_UNSPECIFIED
+}
+
+func (x *ManifestEntry) GetMode() uint32 {
+	if x != nil {
+		return x.Mode
+	}
+	return 0
+}
+
+func (x *ManifestEntry) GetUid() uint32 {
+	if x != nil {
+		return x.Uid
+	}
+	return 0
+}
+
+func (x *ManifestEntry) GetGid() uint32 {
+	if x != nil {
+		return x.Gid
+	}
+	return 0
+}
+
+func (x *ManifestEntry) GetMtimeNs() int64 {
+	if x != nil {
+		return x.MtimeNs
+	}
+	return 0
+}
+
+func (x *ManifestEntry) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *ManifestEntry) GetSymlinkTarget() string {
+	if x != nil {
+		return x.SymlinkTarget
+	}
+	return ""
+}
+
+func (x *ManifestEntry) GetFileId() []byte {
+	if x != nil {
+		return x.FileId
+	}
+	return nil
+}
+
+func (x *ManifestEntry) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 var File_ncsync_v1_replication_proto protoreflect.FileDescriptor
 
 const file_ncsync_v1_replication_proto_rawDesc = "" +
@@ -1776,7 +1996,24 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\x0fexpires_unix_ns\x18\x03 \x01(\x03R\rexpiresUnixNs\x12-\n" +
 	"\x04hold\x18\x04 \x03(\v2\x19.ncsync.v1.FolderPositionR\x04hold\"\x13\n" +
 	"\x11ResumeSelfRequest\"\x14\n" +
-	"\x12ResumeSelfResponse*B\n" +
+	"\x12ResumeSelfResponse\"D\n" +
+	"\x0fManifestRequest\x12\x1b\n" +
+	"\tfolder_id\x18\x01 \x01(\tR\bfolderId\x12\x14\n" +
+	"\x05paths\x18\x02 \x03(\tR\x05paths\"F\n" +
+	"\x10ManifestResponse\x122\n" +
+	"\aentries\x18\x01 \x03(\v2\x18.ncsync.v1.ManifestEntryR\aentries\"\x8a\x02\n" +
+	"\rManifestEntry\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12(\n" +
+	"\x04type\x18\x02 \x01(\x0e2\x14.ncsync.v1.EntryTypeR\x04type\x12\x12\n" +
+	"\x04mode\x18\x03 \x01(\rR\x04mode\x12\x10\n" +
+	"\x03uid\x18\x04 \x01(\rR\x03uid\x12\x10\n" +
+	"\x03gid\x18\x05 \x01(\rR\x03gid\x12\x19\n" +
+	"\bmtime_ns\x18\x06 \x01(\x03R\amtimeNs\x12\x12\n" +
+	"\x04size\x18\a \x01(\x04R\x04size\x12%\n" +
+	"\x0esymlink_target\x18\b \x01(\tR\rsymlinkTarget\x12\x17\n" +
+	"\afile_id\x18\t \x01(\fR\x06fileId\x12\x14\n" +
+	"\x05error\x18\n" +
+	" \x01(\tR\x05error*B\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fROLE_PRIMARY\x10\x01\x12\x12\n" +
@@ -1790,14 +2027,15 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\x11CODEC_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tCODEC_RAW\x10\x01\x12\x0e\n" +
 	"\n" +
-	"CODEC_ZSTD\x10\x022\xf9\x02\n" +
+	"CODEC_ZSTD\x10\x022\xc0\x03\n" +
 	"\x12ReplicationService\x12;\n" +
 	"\x04Sync\x12\x16.ncsync.v1.SyncRequest\x1a\x17.ncsync.v1.SyncResponse(\x010\x01\x12N\n" +
 	"\vFetchChunks\x12\x1d.ncsync.v1.FetchChunksRequest\x1a\x1e.ncsync.v1.FetchChunksResponse0\x01\x12C\n" +
 	"\bTreeHash\x12\x1a.ncsync.v1.TreeHashRequest\x1a\x1b.ncsync.v1.TreeHashResponse\x12F\n" +
 	"\tPauseSelf\x12\x1b.ncsync.v1.PauseSelfRequest\x1a\x1c.ncsync.v1.PauseSelfResponse\x12I\n" +
 	"\n" +
-	"ResumeSelf\x12\x1c.ncsync.v1.ResumeSelfRequest\x1a\x1d.ncsync.v1.ResumeSelfResponseB3Z1github.com/ncsync/ncsync/proto/ncsync/v1;ncsyncv1b\x06proto3"
+	"ResumeSelf\x12\x1c.ncsync.v1.ResumeSelfRequest\x1a\x1d.ncsync.v1.ResumeSelfResponse\x12E\n" +
+	"\bManifest\x12\x1a.ncsync.v1.ManifestRequest\x1a\x1b.ncsync.v1.ManifestResponse0\x01B3Z1github.com/ncsync/ncsync/proto/ncsync/v1;ncsyncv1b\x06proto3"
 
 var (
 	file_ncsync_v1_replication_proto_rawDescOnce sync.Once
@@ -1812,7 +2050,7 @@ func file_ncsync_v1_replication_proto_rawDescGZIP() []byte {
 }
 
 var file_ncsync_v1_replication_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_ncsync_v1_replication_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_ncsync_v1_replication_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_ncsync_v1_replication_proto_goTypes = []any{
 	(Role)(0),                   // 0: ncsync.v1.Role
 	(EntryType)(0),              // 1: ncsync.v1.EntryType
@@ -1839,6 +2077,9 @@ var file_ncsync_v1_replication_proto_goTypes = []any{
 	(*PauseSelfResponse)(nil),   // 22: ncsync.v1.PauseSelfResponse
 	(*ResumeSelfRequest)(nil),   // 23: ncsync.v1.ResumeSelfRequest
 	(*ResumeSelfResponse)(nil),  // 24: ncsync.v1.ResumeSelfResponse
+	(*ManifestRequest)(nil),     // 25: ncsync.v1.ManifestRequest
+	(*ManifestResponse)(nil),    // 26: ncsync.v1.ManifestResponse
+	(*ManifestEntry)(nil),       // 27: ncsync.v1.ManifestEntry
 }
 var file_ncsync_v1_replication_proto_depIdxs = []int32{
 	3,  // 0: ncsync.v1.EpochMark.start:type_name -> ncsync.v1.FolderPosition
@@ -1861,21 +2102,25 @@ var file_ncsync_v1_replication_proto_depIdxs = []int32{
 	18, // 17: ncsync.v1.FetchChunksResponse.chunks:type_name -> ncsync.v1.ChunkData
 	2,  // 18: ncsync.v1.ChunkData.codec:type_name -> ncsync.v1.Codec
 	3,  // 19: ncsync.v1.PauseSelfResponse.hold:type_name -> ncsync.v1.FolderPosition
-	5,  // 20: ncsync.v1.ReplicationService.Sync:input_type -> ncsync.v1.SyncRequest
-	16, // 21: ncsync.v1.ReplicationService.FetchChunks:input_type -> ncsync.v1.FetchChunksRequest
-	19, // 22: ncsync.v1.ReplicationService.TreeHash:input_type -> ncsync.v1.TreeHashRequest
-	21, // 23: ncsync.v1.ReplicationService.PauseSelf:input_type -> ncsync.v1.PauseSelfRequest
-	23, // 24: ncsync.v1.ReplicationService.ResumeSelf:input_type -> ncsync.v1.ResumeSelfRequest
-	6,  // 25: ncsync.v1.ReplicationService.Sync:output_type -> ncsync.v1.SyncResponse
-	17, // 26: ncsync.v1.ReplicationService.FetchChunks:output_type -> ncsync.v1.FetchChunksResponse
-	20, // 27: ncsync.v1.ReplicationService.TreeHash:output_type -> ncsync.v1.TreeHashResponse
-	22, // 28: ncsync.v1.ReplicationService.PauseSelf:output_type -> ncsync.v1.PauseSelfResponse
-	24, // 29: ncsync.v1.ReplicationService.ResumeSelf:output_type -> ncsync.v1.ResumeSelfResponse
-	25, // [25:30] is the sub-list for method output_type
-	20, // [20:25] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	27, // 20: ncsync.v1.ManifestResponse.entries:type_name -> ncsync.v1.ManifestEntry
+	1,  // 21: ncsync.v1.ManifestEntry.type:type_name -> ncsync.v1.EntryType
+	5,  // 22: ncsync.v1.ReplicationService.Sync:input_type -> ncsync.v1.SyncRequest
+	16, // 23: ncsync.v1.ReplicationService.FetchChunks:input_type -> ncsync.v1.FetchChunksRequest
+	19, // 24: ncsync.v1.ReplicationService.TreeHash:input_type -> ncsync.v1.TreeHashRequest
+	21, // 25: ncsync.v1.ReplicationService.PauseSelf:input_type -> ncsync.v1.PauseSelfRequest
+	23, // 26: ncsync.v1.ReplicationService.ResumeSelf:input_type -> ncsync.v1.ResumeSelfRequest
+	25, // 27: ncsync.v1.ReplicationService.Manifest:input_type -> ncsync.v1.ManifestRequest
+	6,  // 28: ncsync.v1.ReplicationService.Sync:output_type -> ncsync.v1.SyncResponse
+	17, // 29: ncsync.v1.ReplicationService.FetchChunks:output_type -> ncsync.v1.FetchChunksResponse
+	20, // 30: ncsync.v1.ReplicationService.TreeHash:output_type -> ncsync.v1.TreeHashResponse
+	22, // 31: ncsync.v1.ReplicationService.PauseSelf:output_type -> ncsync.v1.PauseSelfResponse
+	24, // 32: ncsync.v1.ReplicationService.ResumeSelf:output_type -> ncsync.v1.ResumeSelfResponse
+	26, // 33: ncsync.v1.ReplicationService.Manifest:output_type -> ncsync.v1.ManifestResponse
+	28, // [28:34] is the sub-list for method output_type
+	22, // [22:28] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_ncsync_v1_replication_proto_init() }
@@ -1898,7 +2143,7 @@ func file_ncsync_v1_replication_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ncsync_v1_replication_proto_rawDesc), len(file_ncsync_v1_replication_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   22,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,6 +24,7 @@ const (
 	ReplicationService_TreeHash_FullMethodName    = "/ncsync.v1.ReplicationService/TreeHash"
 	ReplicationService_PauseSelf_FullMethodName   = "/ncsync.v1.ReplicationService/PauseSelf"
 	ReplicationService_ResumeSelf_FullMethodName  = "/ncsync.v1.ReplicationService/ResumeSelf"
+	ReplicationService_Manifest_FullMethodName    = "/ncsync.v1.ReplicationService/Manifest"
 )
 
 // ReplicationServiceClient is the client API for ReplicationService service.
@@ -50,6 +51,11 @@ type ReplicationServiceClient interface {
 	PauseSelf(ctx context.Context, in *PauseSelfRequest, opts ...grpc.CallOption) (*PauseSelfResponse, error)
 	// ResumeSelf ends the calling secondary's pause.
 	ResumeSelf(ctx context.Context, in *ResumeSelfRequest, opts ...grpc.CallOption) (*ResumeSelfResponse, error)
+	// Manifest streams what is on the primary's disk in one folder (or below
+	// some of its paths), read now: every entry's metadata and, for files,
+	// the file id computed from the file's current content. `ncsync verify`
+	// compares it with the secondary's own tree.
+	Manifest(ctx context.Context, in *ManifestRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ManifestResponse], error)
 }
 
 type replicationServiceClient struct {
@@ -122,6 +128,25 @@ func (c *replicationServiceClient) ResumeSelf(ctx context.Context, in *ResumeSel
 	return out, nil
 }
 
+func (c *replicationServiceClient) Manifest(ctx context.Context, in *ManifestRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ManifestResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ReplicationService_ServiceDesc.Streams[2], ReplicationService_Manifest_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ManifestRequest, ManifestResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ReplicationService_ManifestClient = grpc.ServerStreamingClient[ManifestResponse]
+
 // ReplicationServiceServer is the server API for ReplicationService service.
 // All implementations must embed UnimplementedReplicationServiceServer
 // for forward compatibility.
@@ -146,6 +171,11 @@ type ReplicationServiceServer interface {
 	PauseSelf(context.Context, *PauseSelfRequest) (*PauseSelfResponse, error)
 	// ResumeSelf ends the calling secondary's pause.
 	ResumeSelf(context.Context, *ResumeSelfRequest) (*ResumeSelfResponse, error)
+	// Manifest streams what is on the primary's disk in one folder (or below
+	// some of its paths), read now: every entry's metadata and, for files,
+	// the file id computed from the file's current content. `ncsync verify`
+	// compares it with the secondary's own tree.
+	Manifest(*ManifestRequest, grpc.ServerStreamingServer[ManifestResponse]) error
 	mustEmbedUnimplementedReplicationServiceServer()
 }
 
@@ -170,6 +200,9 @@ func (UnimplementedReplicationServiceServer) PauseSelf(context.Context, *PauseSe
 }
 func (UnimplementedReplicationServiceServer) ResumeSelf(context.Context, *ResumeSelfRequest) (*ResumeSelfResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ResumeSelf not implemented")
+}
+func (UnimplementedReplicationServiceServer) Manifest(*ManifestRequest, grpc.ServerStreamingServer[ManifestResponse]) error {
+	return status.Error(codes.Unimplemented, "method Manifest not implemented")
 }
 func (UnimplementedReplicationServiceServer) mustEmbedUnimplementedReplicationServiceServer() {}
 func (UnimplementedReplicationServiceServer) testEmbeddedByValue()                            {}
@@ -264,6 +297,17 @@ func _ReplicationService_ResumeSelf_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ReplicationService_Manifest_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ManifestRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ReplicationServiceServer).Manifest(m, &grpc.GenericServerStream[ManifestRequest, ManifestResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ReplicationService_ManifestServer = grpc.ServerStreamingServer[ManifestResponse]
+
 // ReplicationService_ServiceDesc is the grpc.ServiceDesc for ReplicationService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -294,6 +338,11 @@ var ReplicationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "FetchChunks",
 			Handler:       _ReplicationService_FetchChunks_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Manifest",
+			Handler:       _ReplicationService_Manifest_Handler,
 			ServerStreams: true,
 		},
 	},
