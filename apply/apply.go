@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/ncsync/ncsync/chunker"
 	"github.com/ncsync/ncsync/index"
 )
 
@@ -23,6 +24,18 @@ type ChunkReader interface {
 	// Folder verifies the size and BLAKE3 of each against its ChunkRef.
 	Next() ([]byte, error)
 	Close() error
+}
+
+// VerifiedChunkReader is a ChunkReader that checks each chunk itself (a
+// secondary's source verifies every chunk it fetches or copies against the
+// id it asked for). Apply then compares the id it reports with the
+// ChunkRef's instead of hashing the bytes a second time.
+type VerifiedChunkReader interface {
+	ChunkReader
+	// NextVerified returns the next chunk's bytes, valid until the next
+	// call, and the BLAKE3-256 of exactly those bytes. Next is not called
+	// when NextVerified is used.
+	NextVerified() (data []byte, id chunker.ID, err error)
 }
 
 // DirMeta returns the replicated metadata (mode, uid, gid, mtime) of the

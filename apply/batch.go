@@ -24,6 +24,8 @@ type batch struct {
 	// name the directories actually written, whatever was renamed since.
 	dirs map[string]*dirState
 
+	usedFS bool // a group of this batch was synced with syncfs
+
 	pending      []pendingFile       // temp files written, not yet renamed
 	pendingPaths map[string]struct{} // their final paths
 	pendingUnder map[string]int      // directories with pending files beneath
@@ -128,6 +130,23 @@ func (b *batch) conflicts(p string, dirEntry bool) bool {
 		}
 	}
 	return !dirEntry && b.pendingUnder[p] > 0
+}
+
+// syncFS decides whether n objects (the files of a group commit, or the
+// directories at the end) are made durable with one syncfs rather than an
+// fsync each. Under SyncAuto, once a group used syncfs, the directories do
+// too: the renames of a large group dirty many of them.
+func (b *batch) syncFS(n int) bool {
+	switch b.f.opts.Sync {
+	case SyncFS:
+		return true
+	case SyncAuto:
+		if n >= autoFSObjects || b.usedFS {
+			b.usedFS = true
+			return true
+		}
+	}
+	return false
 }
 
 func (b *batch) addPending(pf pendingFile) {

@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ncsync/ncsync/chunker"
 	"github.com/ncsync/ncsync/index"
 )
 
@@ -71,16 +72,31 @@ func (b *batch) stageFile(ctx context.Context, i int) error {
 	return nil
 }
 
+// writebackStep is how many bytes of a large file are written before their
+// writeback is started, so the disk works while the network delivers the
+// rest and the final sync finds little left to do.
+const writebackStep = 8 << 20
+
 // fill writes e's chunks to fd, checking each chunk's size and BLAKE3
 // against its ref before writing it, then sets owner, mode and mtime
 // through fd. ValidateEntry has checked that the refs add up to e.Size and
-// hash to e.FileID, so verified chunks make the announced file.
+// hash to e.FileID, so verified chunks make the announced file. A
+// VerifiedChunkReader's chunks are not hashed again: their id is compared.
 func (b *batch) fill(ctx context.Context, fd int, e *index.Entry, rd ChunkReader) error {
+	vr, _ := rd.(VerifiedChunkReader)
+	var off, started int64 // bytes written; writeback started up to here
 	for k, ref := range e.Chunks {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("write %q: %w", e.Path, err)
 		}
-		data, err := rd.Next()
+		var data []byte
+		var sum chunker.ID
+		var err error
+		if vr != nil {
+			data, sum, err = vr.NextVerified()
+		} else {
+			data, err = rd.Next()
+		}
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
@@ -91,27 +107,37 @@ func (b *batch) fill(ctx context.Context, fd int, e *index.Entry, rd ChunkReader
 			return &RefusedError{Path: e.Path, Err: ErrDataMismatch,
 				Reason: fmt.Sprintf("chunk %d has %d bytes, announced %d", k, len(data), ref.Size)}
 		}
-		if sum := b.f.chunkSum(data); sum != ref.ID {
+		if vr == nil {
+			sum = b.f.chunkSum(data)
+		}
+		if sum != ref.ID {
 			return &RefusedError{Path: e.Path, Err: ErrDataMismatch,
-				Reason: fmt.Sprintf("chunk %d hashes to %x, announced %s", k, sum, ref.ID)}
+				Reason: fmt.Sprintf("chunk %d hashes to %s, announced %s", k, sum, ref.ID)}
 		}
 		if err := writeAll(fd, data); err != nil {
 			return fmt.Errorf("write %q: %w", e.Path, err)
+		}
+		off += int64(len(data))
+		if off-started >= writebackStep {
+			// Only a hint: the sync before the rename reports errors.
+			_ = unix.SyncFileRange(fd, started, off-started, unix.SYNC_FILE_RANGE_WRITE)
+			started = off
 		}
 	}
 	if err := b.setMeta(fd, e.UID, e.GID, e.Mode, e.MtimeNs); err != nil {
 		return fmt.Errorf("set metadata of %q: %w", e.Path, err)
 	}
-	if b.f.opts.Sync == SyncFile && e.Size > 0 {
+	if b.f.opts.Sync == SyncFile && e.Size > started {
 		// Start writeback now, so the group's fsyncs find the data on its
-		// way to disk. Only a hint: fsync reports the errors.
-		_ = unix.SyncFileRange(fd, 0, 0, unix.SYNC_FILE_RANGE_WRITE)
+		// way to disk. Only a hint: fsync reports the errors. (Under
+		// syncfs, one call starts the writeback of the whole group.)
+		_ = unix.SyncFileRange(fd, started, 0, unix.SYNC_FILE_RANGE_WRITE)
 	}
 	return nil
 }
 
 // chunkSum returns the BLAKE3-256 of data with the Folder's reused hasher.
-func (f *Folder) chunkSum(data []byte) [32]byte {
+func (f *Folder) chunkSum(data []byte) chunker.ID {
 	f.hasher.Reset()
 	_, _ = f.hasher.Write(data)
 	f.hasher.Sum(f.sum[:0])
@@ -144,7 +170,7 @@ func (b *batch) flush() {
 		return
 	}
 	errs := make([]error, len(b.pending))
-	if b.f.opts.Sync == SyncFS {
+	if b.syncFS(len(b.pending)) {
 		if err := unix.Syncfs(b.f.root); err != nil {
 			for k := range errs {
 				errs[k] = fmt.Errorf("syncfs: %w", err)

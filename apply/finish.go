@@ -88,7 +88,7 @@ func (b *batch) restoreDir(d *dirState) {
 // syncDirs makes the batch's directory changes durable: an fsync of each
 // directory, or one syncfs.
 func (b *batch) syncDirs(list []*dirState) error {
-	if b.f.opts.Sync == SyncFS {
+	if b.syncFS(len(list)) {
 		if err := unix.Syncfs(b.f.root); err != nil {
 			return fmt.Errorf("syncfs: %w", err)
 		}

@@ -15,12 +15,18 @@ import (
 // SyncMode says how Apply makes a batch durable.
 type SyncMode uint8
 
-// Sync modes. Both keep the order that matters: file data is durable before
+// Sync modes. All keep the order that matters: file data is durable before
 // the renames, and the renames before Apply returns.
 const (
+	// SyncAuto, the default, fsyncs files and directories one by one when
+	// a group commit is small (a few changed files: low latency, nothing
+	// else on the file system waited for) and calls syncfs like SyncFS
+	// when it is large (an initial copy, an upgrade's thousands of files),
+	// where one syncfs costs a fraction of thousands of fsyncs.
+	SyncAuto SyncMode = iota
 	// SyncFile fsyncs each temp file, then renames, then fsyncs each touched
 	// directory once; the fsyncs of a group run concurrently.
-	SyncFile SyncMode = iota
+	SyncFile
 	// SyncFS calls syncfs on the folder's file system once before the
 	// renames and once at the end: cheaper for bulk work (an initial copy,
 	// an upgrade), but it also waits for unrelated writes on that file
@@ -28,8 +34,15 @@ const (
 	SyncFS
 )
 
+// autoFSObjects is SyncAuto's threshold: a group commit of at least this
+// many files, or a batch that touched at least this many directories, is
+// made durable with syncfs.
+const autoFSObjects = 16
+
 func (m SyncMode) String() string {
 	switch m {
+	case SyncAuto:
+		return "auto"
 	case SyncFile:
 		return "file"
 	case SyncFS:
@@ -38,15 +51,17 @@ func (m SyncMode) String() string {
 	return fmt.Sprintf("syncmode(%d)", uint8(m))
 }
 
-// UnmarshalText parses "file" or "fs".
+// UnmarshalText parses "auto", "file" or "fs".
 func (m *SyncMode) UnmarshalText(b []byte) error {
 	switch string(b) {
+	case "auto":
+		*m = SyncAuto
 	case "file":
 		*m = SyncFile
 	case "fs":
 		*m = SyncFS
 	default:
-		return fmt.Errorf("sync mode %q: want \"file\" or \"fs\"", b)
+		return fmt.Errorf("sync mode %q: want \"auto\", \"file\" or \"fs\"", b)
 	}
 	return nil
 }

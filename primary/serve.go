@@ -79,6 +79,7 @@ func (p *Primary) Serve(ctx context.Context, pe transport.Peer, h transport.Hell
 	ps := p.peer(pe.Node)
 	ps.connect(pe.Addr)
 	defer ps.disconnect()
+	defer p.serving().files.closeIdle()
 
 	g, ctx := errgroup.WithContext(ctx)
 	var sendMu sync.Mutex
@@ -175,6 +176,7 @@ func (p *Primary) sendFolder(ctx context.Context, peer, id string, pos uint64, w
 		}
 		last = b.Entries[len(b.Entries)-1].Seq
 		b.Head = head
+		p.serving().sent.remember(id, p.folders[id].cfg.Path, b.Entries)
 		if err := send(b); err != nil {
 			return err
 		}
@@ -256,16 +258,31 @@ func (w *window) wait(ctx context.Context) error {
 	}
 }
 
-// ReadChunk reads a chunk from a live file that holds it, checking that the
-// bytes still hash to the id (the file may have changed since its scan).
+// ReadChunk reads a chunk from a live file that holds it. Chunks of
+// recently sent entries are read where those entries put them, verified by
+// the file's stat (see chunkread.go); others are looked up in the index and
+// their bytes hashed again (the file may have changed since its scan).
 func (p *Primary) ReadChunk(ctx context.Context, folderID string, id chunker.ID, buf []byte) ([]byte, error) {
+	out, _, err := p.ReadChunkHint(ctx, folderID, id, buf)
+	return out, err
+}
+
+// ReadChunkHint implements transport.ChunkHintSource: ReadChunk, and
+// whether the chunk's file type is worth compressing.
+func (p *Primary) ReadChunkHint(ctx context.Context, folderID string, id chunker.ID, buf []byte) ([]byte, bool, error) {
 	f, ok := p.folders[folderID]
 	if !ok {
-		return nil, fmt.Errorf("folder %q: %w", folderID, errNoFolder)
+		return nil, false, fmt.Errorf("folder %q: %w", folderID, errNoFolder)
+	}
+	st := p.serving()
+	if c, ok := st.sent.get(folderID, id); ok {
+		if out, err := st.files.readChunk(c, buf); err == nil {
+			return out, c.file.compress, nil
+		}
 	}
 	locs, err := p.db.LookupChunk(id, 8)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	for _, loc := range locs {
 		if loc.Folder != folderID {
@@ -273,10 +290,10 @@ func (p *Primary) ReadChunk(ctx context.Context, folderID string, id chunker.ID,
 		}
 		out, err := readAt(filepath.Join(f.cfg.Path, filepath.FromSlash(loc.Path)), loc.Offset, int(loc.Size), buf)
 		if err == nil && chunker.Sum(out[len(buf):]) == id {
-			return out, nil
+			return out, worthCompressing(loc.Path), nil
 		}
 	}
-	return nil, transport.ErrChunkMissing
+	return nil, false, transport.ErrChunkMissing
 }
 
 func readAt(name string, off int64, n int, buf []byte) ([]byte, error) {

@@ -48,26 +48,43 @@ type plan struct {
 func newSource(ctx context.Context, s *Secondary, c *transport.Client, folder string, entries []index.Entry) *source {
 	src := &source{ctx: ctx, s: s, c: c, folder: folder, plans: make(map[uint64]*plan),
 		fetched: make(map[uint64]int64), reused: make(map[uint64]int64)}
+	// One read transaction for every lookup of the batch: thousands of
+	// small files cost one transaction, not one each.
+	err := s.db.View(folder, func(tx *index.Tx) error {
+		src.plan(entries, func(id chunker.ID) (index.ChunkLoc, bool) { return s.localChunk(tx, id) })
+		return nil
+	})
+	if err != nil { // without the chunk map, everything comes from the primary
+		src.plans, src.remote = make(map[uint64]*plan), nil
+		src.plan(entries, nil)
+	}
+	return src
+}
+
+// plan decides where each chunk of entries comes from: a local file that
+// lookup finds (nil: none), else the primary.
+func (src *source) plan(entries []index.Entry, lookup func(chunker.ID) (index.ChunkLoc, bool)) {
 	for _, e := range entries {
 		if e.Deleted || e.Kind != index.KindFile || len(e.Chunks) == 0 {
 			continue
 		}
 		p := &plan{local: make([]index.ChunkLoc, len(e.Chunks)), first: len(src.remote)}
 		for i, ref := range e.Chunks {
-			if loc, ok := s.localChunk(ref.ID); ok {
-				p.local[i] = loc
-				continue
+			if lookup != nil {
+				if loc, ok := lookup(ref.ID); ok {
+					p.local[i] = loc
+					continue
+				}
 			}
 			src.remote = append(src.remote, remoteChunk{seq: e.Seq, id: ref.ID})
 		}
 		src.plans[e.Seq] = p
 	}
-	return src
 }
 
 // localChunk finds a live file on this node that holds the chunk.
-func (s *Secondary) localChunk(id chunker.ID) (index.ChunkLoc, bool) {
-	locs, err := s.db.LookupChunk(id, 4)
+func (s *Secondary) localChunk(tx *index.Tx, id chunker.ID) (index.ChunkLoc, bool) {
+	locs, err := tx.LookupChunk(id, 4)
 	if err != nil {
 		return index.ChunkLoc{}, false
 	}
@@ -144,11 +161,19 @@ type reader struct {
 	i   int
 }
 
-// Next returns the next chunk: from a local file when the plan says so and
-// the bytes there still match, otherwise from the primary.
+// Next implements apply.ChunkReader.
 func (r *reader) Next() ([]byte, error) {
+	data, _, err := r.NextVerified()
+	return data, err
+}
+
+// NextVerified implements apply.VerifiedChunkReader: the next chunk, from a
+// local file when the plan says so and the bytes there still hash to the
+// chunk's id, otherwise from the primary (the transport checks that what it
+// receives hashes to the id it asked for).
+func (r *reader) NextVerified() ([]byte, chunker.ID, error) {
 	if r.i >= len(r.e.Chunks) {
-		return nil, io.EOF
+		return nil, chunker.ID{}, io.EOF
 	}
 	i, ref := r.i, r.e.Chunks[r.i]
 	r.i++
@@ -159,24 +184,25 @@ func (r *reader) Next() ([]byte, error) {
 		if err := f.w.ReadAt(loc.Path, loc.Offset, src.buf); err == nil && chunker.Sum(src.buf) == ref.ID {
 			src.reused[r.e.Seq] += int64(ref.Size)
 			src.s.reusedBytes.Add(int64(ref.Size))
-			return src.buf, nil
+			return src.buf, ref.ID, nil
 		}
 		// The local copy changed since it was indexed: fetch this one chunk.
-		return src.fetchOne(r.e.Seq, ref.ID)
+		data, err := src.fetchOne(r.e.Seq, ref.ID)
+		return data, ref.ID, err
 	}
 	ch, err := src.nextRemote()
 	if errors.Is(err, transport.ErrProtocol) {
-		return nil, &apply.RefusedError{Path: r.e.Path, Reason: "bad chunk data from the primary", Err: err}
+		return nil, chunker.ID{}, &apply.RefusedError{Path: r.e.Path, Reason: "bad chunk data from the primary", Err: err}
 	}
 	if err != nil {
-		return nil, err
+		return nil, chunker.ID{}, err
 	}
 	if ch.Missing {
-		return nil, fmt.Errorf("chunk %s of %q: %w", ref.ID, r.e.Path, errChunkGone)
+		return nil, chunker.ID{}, fmt.Errorf("chunk %s of %q: %w", ref.ID, r.e.Path, errChunkGone)
 	}
 	src.fetched[r.e.Seq] += int64(len(ch.Data))
 	src.s.fetchedBytes.Add(int64(len(ch.Data)))
-	return ch.Data, nil
+	return ch.Data, ch.ID, nil
 }
 
 // errChunkGone means the primary's file changed after it journaled the

@@ -139,13 +139,20 @@ func (s *Server) sendChunks(ctx context.Context, folder string, ids []chunker.ID
 }
 
 // prepareChunk reads j's chunk and compresses it when that pays (the result
-// is under ~97% of the input).
+// is under ~97% of the input) and the Source does not say it is pointless.
 func (s *Server) prepareChunk(ctx context.Context, folder string, j *chunkJob) {
 	if err := ctx.Err(); err != nil {
 		j.err = err
 		return
 	}
-	raw, err := s.src.ReadChunk(ctx, folder, j.id, j.raw[:0])
+	var raw []byte
+	var err error
+	compress := true
+	if hs, ok := s.src.(ChunkHintSource); ok {
+		raw, compress, err = hs.ReadChunkHint(ctx, folder, j.id, j.raw[:0])
+	} else {
+		raw, err = s.src.ReadChunk(ctx, folder, j.id, j.raw[:0])
+	}
 	j.raw = raw[:0]
 	switch {
 	case errors.Is(err, ErrChunkMissing):
@@ -159,6 +166,10 @@ func (s *Server) prepareChunk(ctx context.Context, folder string, j *chunkJob) {
 		return
 	}
 	j.size = len(raw)
+	if !compress {
+		j.codec, j.wire = ncsyncv1.Codec_CODEC_RAW, raw
+		return
+	}
 	comp := s.enc.EncodeAll(raw, j.comp[:0])
 	j.comp = comp[:0]
 	if len(comp) < len(raw)-len(raw)/32 {

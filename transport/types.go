@@ -101,6 +101,15 @@ type Source interface {
 	TreeHash(ctx context.Context, folder string) (hash chunker.ID, entries, seq uint64, err error)
 }
 
+// ChunkHintSource may be implemented by a Source that knows which chunks
+// are not worth compressing (those of compressed file formats): the Server
+// then sends them raw without trying.
+type ChunkHintSource interface {
+	// ReadChunkHint is ReadChunk that also reports whether compressing
+	// the chunk is worth trying.
+	ReadChunkHint(ctx context.Context, folder string, id chunker.ID, buf []byte) (data []byte, compress bool, err error)
+}
+
 // Refusal is a deliberate "no" from a peer: a primary refusing a session, or
 // a Source refusing a request. Code is the gRPC status code it travels as
 // (codes.PermissionDenied or codes.FailedPrecondition).
