@@ -35,7 +35,13 @@ type Node interface {
 // socket 0660, both owned by group when one is named (so that members of
 // the ncsync group may use it). A stale socket left by a crash is replaced;
 // a socket with a live daemon behind it is an error.
-func Listen(path, group string) (net.Listener, error) {
+//
+// The file modes keep others out; in addition the server checks every
+// call's peer credentials (SO_PEERCRED): root and the daemon's own user
+// may run every command, members of group every command too (a separate
+// group for mutating commands would need its own config key), anyone else
+// nothing.
+func Listen(path, group string) (*Listener, error) {
 	gid := -1
 	if group != "" {
 		g, err := user.LookupGroup(group)
@@ -86,25 +92,30 @@ func Listen(path, group string) (net.Listener, error) {
 			return nil, fmt.Errorf("control socket: %w", err)
 		}
 	}
-	return lis, nil
+	return &Listener{Listener: lis, access: newAccess(group, gid, uint32(os.Geteuid()))}, nil
 }
 
 // Server serves the control service.
 type Server struct {
 	ncsyncv1.UnimplementedControlServiceServer
-	node Node
-	log  *slog.Logger
-	grpc *grpc.Server
+	node     Node
+	log      *slog.Logger
+	grpc     *grpc.Server
+	barriers barrierBook
 }
 
-// NewServer builds a control server for node.
+// NewServer builds a control server for node. Every call is checked
+// against the policy of the Listener its connection came from (see
+// Listen); calls over connections from any other listener are refused.
 func NewServer(node Node, log *slog.Logger) *Server {
-	s := &Server{node: node, log: log, grpc: grpc.NewServer(grpc.MaxRecvMsgSize(1 << 20))}
+	s := &Server{node: node, log: log}
+	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(1<<20), grpc.Creds(peerCredentials{}),
+		grpc.UnaryInterceptor(s.unaryAuth), grpc.StreamInterceptor(s.streamAuth))
 	ncsyncv1.RegisterControlServiceServer(s.grpc, s)
 	return s
 }
 
-// Serve accepts connections until Stop.
+// Serve accepts connections until Stop. lis should come from Listen.
 func (s *Server) Serve(lis net.Listener) error {
 	err := s.grpc.Serve(lis)
 	if errors.Is(err, grpc.ErrServerStopped) {
@@ -122,6 +133,7 @@ func (s *Server) Status(ctx context.Context, _ *ncsyncv1.StatusRequest) (*ncsync
 	if err != nil {
 		return nil, status.Error(codes.Internal, err.Error())
 	}
+	st.Barriers = s.barriers.list()
 	return statusToWire(st), nil
 }
 

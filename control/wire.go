@@ -43,7 +43,7 @@ func roleFromWire(r ncsyncv1.Role) string {
 
 func statusToWire(st nstatus.Node) *ncsyncv1.StatusResponse {
 	r := &ncsyncv1.StatusResponse{Node: st.Node, Role: roleToWire(st.Role), ClusterId: st.ClusterID,
-		Epoch: st.Epoch, StartedUnixNs: unixNs(st.Started), Pauses: pausesToWire(st.Pauses)}
+		Epoch: st.Epoch, StartedUnixNs: unixNs(st.Started), Pauses: pausesToWire(st.Pauses), Barriers: barriersToWire(st.Barriers)}
 	for _, f := range st.Folders {
 		r.Folders = append(r.Folders, &ncsyncv1.FolderStatus{Id: f.ID, Path: f.Path, Sequence: f.Seq,
 			Files: f.Files, Directories: f.Dirs, Bytes: f.Bytes, Scans: f.Scans,
@@ -53,11 +53,7 @@ func statusToWire(st nstatus.Node) *ncsyncv1.StatusResponse {
 	for _, p := range st.Peers {
 		wp := &ncsyncv1.PeerStatus{Node: p.Node, Role: roleToWire(p.Role), Connected: p.Connected,
 			Address: p.Address, ConnectedSinceUnixNs: unixNs(p.ConnectedSince), LastSeenUnixNs: unixNs(p.LastSeen),
-			LastError: p.LastError, BytesSent: p.BytesSent, BytesReceived: p.BytesReceived}
-		for _, f := range p.Folders {
-			wp.Folders = append(wp.Folders, &ncsyncv1.PeerFolderStatus{FolderId: f.Folder, AckedSequence: f.AckedSeq,
-				LagEntries: f.LagEntries, LagBytes: f.LagBytes, LagNs: int64(f.Lag), LagAtLeast: f.LagAtLeast})
-		}
+			LastError: p.LastError, BytesSent: p.BytesSent, BytesReceived: p.BytesReceived, Folders: peerFoldersToWire(p.Folders)}
 		r.Peers = append(r.Peers, wp)
 	}
 	return r
@@ -65,7 +61,8 @@ func statusToWire(st nstatus.Node) *ncsyncv1.StatusResponse {
 
 func statusFromWire(r *ncsyncv1.StatusResponse) nstatus.Node {
 	st := nstatus.Node{Node: r.GetNode(), Role: roleFromWire(r.GetRole()), ClusterID: r.GetClusterId(),
-		Epoch: r.GetEpoch(), Started: fromUnixNs(r.GetStartedUnixNs()), Pauses: pausesFromWire(r.GetPauses())}
+		Epoch: r.GetEpoch(), Started: fromUnixNs(r.GetStartedUnixNs()), Pauses: pausesFromWire(r.GetPauses()),
+		Barriers: barriersFromWire(r.GetBarriers())}
 	for _, f := range r.GetFolders() {
 		st.Folders = append(st.Folders, nstatus.Folder{ID: f.GetId(), Path: f.GetPath(), Seq: f.GetSequence(),
 			Files: f.GetFiles(), Dirs: f.GetDirectories(), Bytes: f.GetBytes(), Scans: f.GetScans(),
@@ -76,12 +73,26 @@ func statusFromWire(r *ncsyncv1.StatusResponse) nstatus.Node {
 		np := nstatus.Peer{Node: p.GetNode(), Role: roleFromWire(p.GetRole()), Connected: p.GetConnected(),
 			Address: p.GetAddress(), ConnectedSince: fromUnixNs(p.GetConnectedSinceUnixNs()),
 			LastSeen: fromUnixNs(p.GetLastSeenUnixNs()), LastError: p.GetLastError(),
-			BytesSent: p.GetBytesSent(), BytesReceived: p.GetBytesReceived()}
-		for _, f := range p.GetFolders() {
-			np.Folders = append(np.Folders, nstatus.PeerFolder{Folder: f.GetFolderId(), AckedSeq: f.GetAckedSequence(),
-				LagEntries: f.GetLagEntries(), LagBytes: f.GetLagBytes(), Lag: time.Duration(f.GetLagNs()), LagAtLeast: f.GetLagAtLeast()})
-		}
+			BytesSent: p.GetBytesSent(), BytesReceived: p.GetBytesReceived(), Folders: peerFoldersFromWire(p.GetFolders())}
 		st.Peers = append(st.Peers, np)
 	}
 	return st
+}
+
+func peerFoldersToWire(fs []nstatus.PeerFolder) []*ncsyncv1.PeerFolderStatus {
+	var out []*ncsyncv1.PeerFolderStatus
+	for _, f := range fs {
+		out = append(out, &ncsyncv1.PeerFolderStatus{FolderId: f.Folder, AckedSequence: f.AckedSeq,
+			LagEntries: f.LagEntries, LagBytes: f.LagBytes, LagNs: int64(f.Lag), LagAtLeast: f.LagAtLeast})
+	}
+	return out
+}
+
+func peerFoldersFromWire(ws []*ncsyncv1.PeerFolderStatus) []nstatus.PeerFolder {
+	var out []nstatus.PeerFolder
+	for _, f := range ws {
+		out = append(out, nstatus.PeerFolder{Folder: f.GetFolderId(), AckedSeq: f.GetAckedSequence(),
+			LagEntries: f.GetLagEntries(), LagBytes: f.GetLagBytes(), Lag: time.Duration(f.GetLagNs()), LagAtLeast: f.GetLagAtLeast()})
+	}
+	return out
 }

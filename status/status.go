@@ -15,6 +15,7 @@ type Node struct {
 	Folders   []Folder
 	Peers     []Peer
 	Pauses    []Pause
+	Barriers  []Barrier // primary: barriers in progress
 }
 
 // Folder is one replicated folder on this node.

@@ -77,6 +77,7 @@ func printStatus(out io.Writer, st status.Node, now time.Time) {
 	}
 	tw.Flush()
 	printPauses(out, st.Pauses, now)
+	printBarriers(out, st.Barriers, now)
 	for _, f := range st.Folders {
 		if f.Degraded != "" {
 			fmt.Fprintf(out, "DEGRADED folder %s: %s\n", f.ID, oneLine(f.Degraded))

@@ -74,7 +74,7 @@ Start with 'ncsync demo' to watch it replicate on this machine, then see
 		return usageError("%v (see '%s --help')", err, c.CommandPath())
 	})
 	root.AddCommand(newDemoCmd(), newCertsCmd(), newRunCmd(), newStatusCmd(), newBenchCmd(),
-		newPauseCmd(), newResumeCmd(), newSnapshotCmd())
+		newPauseCmd(), newResumeCmd(), newSnapshotCmd(), newBarrierCmd())
 	return root
 }
 
