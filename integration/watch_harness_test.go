@@ -1,0 +1,342 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ncsync/ncsync/status"
+)
+
+// Bounds of the watch tests. With scan_interval and audit_interval at an
+// hour, a change can only reach a secondary through the watcher, so these
+// are only there to fail in bounded time.
+const (
+	watchStepTimeout = 15 * time.Second
+	watchLong        = time.Hour
+)
+
+// inotifyLimits is held for writing while a test has lowered a global
+// inotify limit (fs.inotify.max_queued_events), and for reading by every
+// watch test while its primary creates its inotify instance, so that no
+// other watch test's primary is born with the lowered limit.
+var inotifyLimits sync.RWMutex
+
+// watchConfig is the primary's change detection in a watch test.
+type watchConfig struct {
+	// quiet, maxLatency and audit are the watch: keys; zero leaves a key
+	// out (the daemon's default).
+	quiet, maxLatency, audit time.Duration
+	// scanInterval is scan_interval (degraded rescans); zero means an hour,
+	// so that only the watcher can find changes.
+	scanInterval time.Duration
+	// ignore is the folder's own patterns, after defaultIgnore (and the
+	// Nextcloud defaults, unless noDefaultIgnores).
+	ignore           []string
+	noDefaultIgnores bool
+	// daemonDefaults writes neither scan_interval nor a watch block.
+	daemonDefaults bool
+}
+
+// nodeSpec is everything a node's config file says.
+type nodeSpec struct {
+	name, role       string
+	stateDir, socket string
+	addr             string   // primary: listen; secondary: primary
+	secondaries      []string // primary only
+	tls              [3]string
+	folders          []folderSpec
+	watch            watchConfig // primary only
+}
+
+// folderSpec is one folder of a nodeSpec.
+type folderSpec struct{ id, path string }
+
+// writeNodeConfig writes the config file of a node.
+func writeNodeConfig(tb testing.TB, path string, s nodeSpec) {
+	tb.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "node: %s\nrole: %s\n", s.name, s.role)
+	fmt.Fprintf(&b, "state_dir: %s\n", strconv.Quote(s.stateDir))
+	fmt.Fprintf(&b, "control_socket: %s\n", strconv.Quote(s.socket))
+	w := s.watch
+	if s.role == "primary" {
+		fmt.Fprintf(&b, "listen: %s\n", s.addr)
+		fmt.Fprintf(&b, "secondaries: [%s]\n", strings.Join(s.secondaries, ", "))
+		if !w.daemonDefaults {
+			fmt.Fprintf(&b, "scan_interval: %s\n", cmpDuration(w.scanInterval, watchLong))
+			var keys []string
+			for _, kv := range []struct {
+				key string
+				d   time.Duration
+			}{{"quiet", w.quiet}, {"max_latency", w.maxLatency}, {"audit_interval", cmpDuration(w.audit, watchLong)}} {
+				if kv.d > 0 {
+					keys = append(keys, fmt.Sprintf("%s: %s", kv.key, kv.d))
+				}
+			}
+			fmt.Fprintf(&b, "watch: {%s}\n", strings.Join(keys, ", "))
+		}
+	} else {
+		fmt.Fprintf(&b, "primary: %s\n", s.addr)
+	}
+	fmt.Fprintf(&b, "tls: {ca: %s, cert: %s, key: %s}\n", strconv.Quote(s.tls[0]), strconv.Quote(s.tls[1]), strconv.Quote(s.tls[2]))
+	b.WriteString("folders:\n")
+	for _, f := range s.folders {
+		fmt.Fprintf(&b, "  - id: %s\n    path: %s\n", f.id, strconv.Quote(f.path))
+		var pats []string
+		for _, p := range append(append([]string(nil), defaultIgnore...), w.ignore...) {
+			pats = append(pats, strconv.Quote(p))
+		}
+		fmt.Fprintf(&b, "    ignore: [%s]\n", strings.Join(pats, ", "))
+		if w.noDefaultIgnores {
+			b.WriteString("    no_default_ignores: true\n")
+		}
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func cmpDuration(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
+// watchCluster is a cluster whose primary's config has a watch block.
+type watchCluster struct {
+	*cluster
+	cfg watchConfig
+}
+
+// newWatchCluster sets up a primary and one secondary (nfs2) with folder
+// "data"; nothing is started.
+func newWatchCluster(t *testing.T, cfg watchConfig) *watchCluster {
+	t.Helper()
+	w := &watchCluster{cluster: newCluster(t, clusterOptions{}), cfg: cfg}
+	w.setWatchConfig(cfg)
+	return w
+}
+
+// setWatchConfig rewrites the primary's config with cfg; it takes effect
+// at the primary's next start.
+func (w *watchCluster) setWatchConfig(cfg watchConfig) {
+	w.t.Helper()
+	w.cfg = cfg
+	n := w.node(primaryName)
+	spec := nodeSpec{
+		name: primaryName, role: "primary", stateDir: n.stateDir, socket: n.socket,
+		addr: w.addr, secondaries: w.opts.secondaries, tls: w.tlsFiles(primaryName), watch: cfg,
+	}
+	for _, id := range w.opts.folders {
+		spec.folders = append(spec.folders, folderSpec{id, n.trees[id]})
+	}
+	writeNodeConfig(w.t, n.cfgPath, spec)
+}
+
+// root is the primary's tree of folder data; sec is nfs2's.
+func (w *watchCluster) root() string { return w.tree(primaryName, "data") }
+func (w *watchCluster) sec() string  { return w.tree("nfs2", "data") }
+
+// startPrimary starts the primary and waits until its watcher has covered
+// the tree (see waitWatching).
+func (w *watchCluster) startPrimary() {
+	w.t.Helper()
+	w.startPrimaryWith(nil)
+}
+
+// startPrimaryWith is startPrimary with the daemon's command changed by
+// wrap (nil: as is).
+func (w *watchCluster) startPrimaryWith(wrap func(*exec.Cmd)) {
+	w.t.Helper()
+	inotifyLimits.RLock()
+	defer inotifyLimits.RUnlock()
+	startNodeWith(w.cluster, primaryName, wrap)
+	w.waitReady(primaryName)
+	w.waitWatching()
+}
+
+// waitWatching waits until the primary reports, for every folder, watched
+// directories or why it cannot watch them: its watcher is Ready and the
+// start-up scan has begun.
+func (w *watchCluster) waitWatching() {
+	w.t.Helper()
+	waitFor(w.t, startTimeout, func() string {
+		st, err := w.status(primaryName)
+		return fmt.Sprintf("the primary's watcher is not ready: %+v %v", st.Folders, err)
+	}, func() bool {
+		st, err := w.status(primaryName)
+		if err != nil || len(st.Folders) == 0 {
+			return false
+		}
+		for _, f := range st.Folders {
+			if f.Watched == 0 && f.Degraded == "" {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// folderStatus is the primary's status of folder data.
+func (w *watchCluster) folderStatus() status.Folder {
+	w.t.Helper()
+	st := w.mustStatus(primaryName)
+	for _, f := range st.Folders {
+		if f.ID == "data" {
+			return f
+		}
+	}
+	w.t.Fatalf("no folder data in the primary's status: %+v", st.Folders)
+	return status.Folder{}
+}
+
+// waitSame polls until nfs2 has acknowledged the primary's head and its
+// tree equals the primary's (compareTrees; ignore lists more anchored
+// paths that must be absent from the secondary, keep anchored paths that
+// the primary ignores but the secondary may still hold). It returns how
+// long that took and fails the test after timeout.
+func (w *watchCluster) waitSame(timeout time.Duration, ignore, keep []string) time.Duration {
+	w.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	start := time.Now()
+	ign := append(append([]string(nil), defaultIgnore...), ignore...)
+	ign = append(ign, keep...)
+	var why string
+	for {
+		st, err := w.status(primaryName)
+		switch {
+		case err != nil:
+			why = err.Error()
+		default:
+			if ok, lag := acked(st, w.opts.secondaries); !ok {
+				why = "not acknowledged: " + lag
+				break
+			}
+			diffs := keepOnly(compareTrees(w.t, w.root(), w.sec(), ign), keep)
+			if len(diffs) == 0 {
+				return time.Since(start)
+			}
+			why = fmt.Sprintf("acknowledged, but the trees differ (%d differences):\n  %s", len(diffs), strings.Join(limit(diffs, 40), "\n  "))
+		}
+		select {
+		case <-ctx.Done():
+			w.t.Fatalf("nfs2 not consistent with %s after %s: %s", primaryName, time.Since(start).Round(time.Millisecond), why)
+		case <-time.After(pollEvery):
+		}
+	}
+}
+
+// keepOnly drops from compareTrees' differences the complaints about
+// ignored paths present on the secondary below one of keep.
+func keepOnly(diffs, keep []string) []string {
+	if len(keep) == 0 {
+		return diffs
+	}
+	var out []string
+	for _, d := range diffs {
+		if q, err := strconv.QuotedPrefix(d); err == nil && strings.HasSuffix(d, "ignored path present on the secondary") {
+			if rel, err := strconv.Unquote(q); err == nil && ignoredBy(rel, keep) {
+				continue
+			}
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// startNodeWith is cluster.startNoWait with the command changed by wrap.
+func startNodeWith(c *cluster, name string, wrap func(*exec.Cmd)) {
+	c.t.Helper()
+	n := c.node(name)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd != nil && !closed(n.done) {
+		c.t.Fatalf("start %s: already running", name)
+	}
+	logf, err := os.OpenFile(n.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	fmt.Fprintf(logf, "===== harness: start %s at %s\n", name, time.Now().Format(time.RFC3339Nano))
+	cmd := exec.Command(ncsyncBin, "run", "--config", n.cfgPath, "--log-level", c.opts.logLevel)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if wrap != nil {
+		wrap(cmd)
+	}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		c.t.Fatalf("start %s: %v", name, err)
+	}
+	done := make(chan struct{})
+	n.cmd, n.done, n.err = cmd, done, nil
+	go func() {
+		err := cmd.Wait()
+		logf.Close()
+		n.mu.Lock()
+		n.err = err
+		n.mu.Unlock()
+		close(done)
+	}()
+}
+
+// pid is the process id of the node's running daemon.
+func (c *cluster) pidOf(name string) int {
+	n := c.node(name)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil || n.cmd.Process == nil {
+		c.t.Fatalf("%s is not running", name)
+	}
+	return n.cmd.Process.Pid
+}
+
+// logHas reports whether the node's log contains every one of parts on
+// one line.
+func (c *cluster) logHas(name string, parts ...string) bool {
+	data, err := os.ReadFile(c.node(name).logPath)
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		ok := true
+		for _, p := range parts {
+			if !strings.Contains(line, p) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+// mustRename renames and fails the test on error.
+func mustRename(t *testing.T, from, to string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(from, to); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// mustOK fails the test on a non-nil error.
+func mustOK(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
