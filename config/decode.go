@@ -59,6 +59,9 @@ func decode(data []byte, name string) (*Config, error) {
 	if d.c.ControlSocket == "" {
 		d.c.ControlSocket = DefaultControlSocket
 	}
+	if _, set := d.c.pos["stage_limit"]; !set {
+		d.c.StageLimit = DefaultStageLimit
+	}
 	for _, v := range []struct {
 		dst *time.Duration
 		def time.Duration
@@ -155,6 +158,7 @@ var topFields = map[string]field{
 	"tls":            func(d *decoder, k string, v *yaml.Node) { d.tls(k, v) },
 	"metrics_listen": func(d *decoder, k string, v *yaml.Node) { d.str(k, v, &d.c.MetricsListen) },
 	"scan_interval":  func(d *decoder, k string, v *yaml.Node) { d.duration(k, v, &d.c.ScanInterval) },
+	"stage_limit":    func(d *decoder, k string, v *yaml.Node) { d.size(k, v, &d.c.StageLimit) },
 	"watch":          func(d *decoder, k string, v *yaml.Node) { d.watch(k, v) },
 	"folders":        func(d *decoder, k string, v *yaml.Node) { d.folders(k, v) },
 }

@@ -38,6 +38,13 @@ import (
 //
 // Folders are held independently: each folder's point is one consistent
 // state of that folder.
+//
+// Held is not idle: a peer that announced a stage limit in its Hello is
+// sent the batches past its hold point marked Stage, which it stores
+// without applying them (see package secondary), as long as their bytes
+// fit in its limit; past that the sender holds. When the pause ends the
+// sender sends an ApplyStaged marker first, and the peer applies what it
+// staged before anything new, so resume does not send it all again.
 
 // Errors of Pause and Resume.
 var (
@@ -53,11 +60,20 @@ const DefaultPauseTTL = 2 * time.Hour
 type pauseBook struct {
 	mu     sync.Mutex
 	pauses map[string]*index.Pause // by peer; Hold filled in as points are chosen
+	stages map[string]*stageBudget // by peer, from its latest Hello
 	wake   chan struct{}           // closed and replaced on every change
+}
+
+// stageBudget is what a peer may stage while paused.
+type stageBudget struct {
+	limit  int64             // bytes; 0: the peer does not stage
+	used   int64             // file bytes sent to stage (an upper bound of what it stores)
+	stored map[string]uint64 // bytes its stage holds, per folder, as it last acknowledged
 }
 
 func (b *pauseBook) init(recorded []index.Pause) {
 	b.pauses = make(map[string]*index.Pause)
+	b.stages = make(map[string]*stageBudget)
 	b.wake = make(chan struct{})
 	for _, p := range recorded {
 		b.pauses[p.Peer] = &p
@@ -72,8 +88,11 @@ func (b *pauseBook) changed() {
 
 // gate is what a folder's sender to one peer may do next.
 type gate struct {
-	hold bool            // send nothing now
-	wake <-chan struct{} // closed when pauses change
+	hold  bool            // send nothing now
+	stage bool            // send batches to stage, of at most budget file bytes
+	wake  <-chan struct{} // closed when pauses change
+
+	budget int64
 }
 
 // sendGate tells the sender of folder to peer, at position pos, whether
@@ -92,7 +111,11 @@ func (p *Primary) sendGate(peer, folder string, pos uint64) gate {
 	case !ok:
 		return g // the point is still to be chosen
 	case pos >= hold:
-		g.hold = true
+		if sb := b.stages[peer]; sb != nil && sb.used < sb.limit {
+			g.stage, g.budget = true, sb.limit-sb.used
+		} else {
+			g.hold = true
+		}
 	default:
 		// The peer is behind its hold point: its index was rebuilt or
 		// rolled back. Choose a new point from where it is.
@@ -102,6 +125,41 @@ func (p *Primary) sendGate(peer, folder string, pos uint64) gate {
 		b.changed()
 	}
 	return g
+}
+
+// setStage records what peer staged and may stage, from its Hello.
+func (p *Primary) setStage(peer string, limit, used uint64) {
+	b := &p.pauses
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	// What it holds already counts, under no folder until it acknowledges more.
+	b.stages[peer] = &stageBudget{limit: int64(min(limit, 1<<62)), used: int64(min(used, 1<<62)), stored: map[string]uint64{"": used}}
+	b.changed()
+}
+
+// spendStage counts n file bytes sent to peer to stage; full says its
+// budget has no room for the next batch, so the senders hold.
+func (p *Primary) spendStage(peer string, n int64, full bool) {
+	b := &p.pauses
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if sb := b.stages[peer]; sb != nil {
+		sb.used += n
+		if full {
+			sb.used = max(sb.used, sb.limit)
+		}
+	}
+}
+
+// stagedAck records what peer's stage of folder holds.
+func (p *Primary) stagedAck(peer, folder string, stored uint64) {
+	b := &p.pauses
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if sb := b.stages[peer]; sb != nil {
+		delete(sb.stored, "")
+		sb.stored[folder] = stored
+	}
 }
 
 // sentUpTo tells the pause book that the sender of folder to peer has sent
@@ -269,6 +327,10 @@ func (p *Primary) resume(peer string) (index.Pause, error) {
 		return index.Pause{}, err
 	}
 	delete(b.pauses, peer)
+	if sb := b.stages[peer]; sb != nil { // the peer applies and clears its stage now
+		sb.used = 0
+		clear(sb.stored)
+	}
 	b.changed()
 	p.log.Info("secondary resumed", "peer", peer, "pause", pa.ID, "paused for", time.Since(pa.Since).Round(time.Second))
 	return *pa, nil
@@ -277,6 +339,20 @@ func (p *Primary) resume(peer string) (index.Pause, error) {
 // statusOfPause is pa as status reports it.
 func statusOfPause(pa index.Pause) status.Pause {
 	return status.Pause{ID: pa.ID, Peer: pa.Peer, Since: pa.Since, Expires: pa.Expires, Hold: maps.Clone(pa.Hold)}
+}
+
+// stagedBytes returns what peer's stages hold, as it last acknowledged.
+func (p *Primary) stagedBytes(peer string) uint64 {
+	b := &p.pauses
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var n uint64
+	if sb := b.stages[peer]; sb != nil {
+		for _, v := range sb.stored {
+			n += v
+		}
+	}
+	return n
 }
 
 // Pauses returns the established pauses, sorted by peer.

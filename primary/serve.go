@@ -89,6 +89,7 @@ func (p *Primary) Serve(ctx context.Context, pe transport.Peer, h transport.Hell
 		return send(b)
 	}
 	windows := make(map[string]*window)
+	p.setStage(pe.Node, h.StageLimit, h.StagedBytes)
 	for _, id := range p.order {
 		pos, ok := h.Positions[id]
 		if !ok {
@@ -97,7 +98,11 @@ func (p *Primary) Serve(ctx context.Context, pe transport.Peer, h transport.Hell
 		ps.setAcked(id, pos)
 		w := newWindow(p.opts.Window)
 		windows[id] = w
-		g.Go(func() error { return p.sendFolder(ctx, pe.Node, id, pos, w, lockedSend) })
+		from, staging := pos, false
+		if st := h.Staged[id]; st > pos { // it staged past its position while paused
+			from, staging = st, true
+		}
+		g.Go(func() error { return p.sendFolder(ctx, pe.Node, id, from, staging, w, lockedSend) })
 	}
 	g.Go(func() error {
 		for {
@@ -111,6 +116,11 @@ func (p *Primary) Serve(ctx context.Context, pe transport.Peer, h transport.Hell
 				w, ok := windows[a.Folder]
 				if !ok {
 					return fmt.Errorf("ack for folder %q that was not sent", a.Folder)
+				}
+				if a.Staged { // stored by the paused peer, not applied
+					p.stagedAck(pe.Node, a.Folder, a.StagedBytes)
+					w.ack(a.Seq)
+					continue
 				}
 				if err := p.db.SetPeerAck(pe.Node, a.Folder, a.Seq); err != nil {
 					return err
@@ -137,8 +147,10 @@ func (p *Primary) Serve(ctx context.Context, pe transport.Peer, h transport.Hell
 var errPeerGone = errors.New("peer closed its session")
 
 // sendFolder streams folder id's journal to peer from pos, within the
-// window and holding where a pause says so (see pause.go).
-func (p *Primary) sendFolder(ctx context.Context, peer, id string, pos uint64, w *window, send func(transport.Batch) error) error {
+// window, holding or sending to stage where a pause says so (see
+// pause.go). staging says the peer has staged batches up to pos that it
+// has not applied.
+func (p *Primary) sendFolder(ctx context.Context, peer, id string, pos uint64, staging bool, w *window, send func(transport.Batch) error) error {
 	for {
 		if err := w.wait(ctx); err != nil {
 			return err
@@ -152,10 +164,24 @@ func (p *Primary) sendFolder(ctx context.Context, peer, id string, pos uint64, w
 				return ctx.Err()
 			}
 		}
-		b := transport.Batch{Folder: id}
+		if staging && !gate.stage {
+			// The pause ended: the peer applies what it staged first.
+			if err := send(transport.Batch{Folder: id, ApplyStaged: true}); err != nil {
+				return err
+			}
+			w.sent(pos)
+			staging = false
+			continue
+		}
+		maxBytes := p.opts.BatchBytes
+		if gate.stage {
+			maxBytes = min(maxBytes, gate.budget)
+		}
+		b := transport.Batch{Folder: id, Stage: gate.stage}
 		var bytes int64
 		last, head, err := p.db.SinceHead(id, pos, p.opts.BatchEntries, func(e index.Entry) error {
-			if len(b.Entries) > 0 && bytes+e.Size > p.opts.BatchBytes {
+			// A staged batch must fit the peer's stage even with one entry.
+			if (len(b.Entries) > 0 || gate.stage) && bytes+e.Size > maxBytes {
 				return errBatchFull
 			}
 			b.Entries = append(b.Entries, e)
@@ -167,6 +193,10 @@ func (p *Primary) sendFolder(ctx context.Context, peer, id string, pos uint64, w
 		if err != nil && !errors.Is(err, errBatchFull) {
 			return err
 		}
+		if len(b.Entries) == 0 && gate.stage && errors.Is(err, errBatchFull) {
+			p.spendStage(peer, 0, true) // the next entry does not fit: hold
+			continue
+		}
 		if len(b.Entries) == 0 {
 			p.sentUpTo(peer, id, pos, head)
 			if err := p.waitJournal(ctx, id, pos, gate.wake); err != nil {
@@ -177,6 +207,10 @@ func (p *Primary) sendFolder(ctx context.Context, peer, id string, pos uint64, w
 		last = b.Entries[len(b.Entries)-1].Seq
 		b.Head = head
 		p.serving().sent.remember(id, p.folders[id].cfg.Path, b.Entries)
+		if gate.stage {
+			staging = true
+			p.spendStage(peer, bytes, false)
+		}
 		if err := send(b); err != nil {
 			return err
 		}

@@ -22,7 +22,9 @@ func (p *Primary) Status(ctx context.Context) (status.Node, error) {
 	now := time.Now()
 	st := status.Node{Node: p.opts.Node, Role: "primary", ClusterID: p.opts.ClusterID, Epoch: meta.Epoch, Started: p.started}
 	for _, pa := range p.Pauses() {
-		st.Pauses = append(st.Pauses, statusOfPause(pa))
+		sp := statusOfPause(pa)
+		sp.StagedBytes = p.stagedBytes(pa.Peer)
+		st.Pauses = append(st.Pauses, sp)
 	}
 	heads := make(map[string]uint64)
 	for _, id := range p.order {

@@ -17,6 +17,7 @@ import (
 	"github.com/ncsync/ncsync/apply"
 	"github.com/ncsync/ncsync/config"
 	"github.com/ncsync/ncsync/index"
+	"github.com/ncsync/ncsync/stage"
 	"github.com/ncsync/ncsync/transport"
 )
 
@@ -34,6 +35,12 @@ type Options struct {
 	OnApplied func(Applied)
 	// MinBackoff and MaxBackoff bound the wait between reconnects.
 	MinBackoff, MaxBackoff time.Duration
+	// StageDir, if set, holds the changes that arrive while this node is
+	// paused (one stage per folder, see stage.go), up to StageLimit bytes;
+	// past that the primary holds them back. Without it the primary holds
+	// back everything while paused.
+	StageDir   string
+	StageLimit int64
 }
 
 // Applied describes one applied entry.
@@ -58,6 +65,9 @@ type Secondary struct {
 
 	fetchedBytes atomic.Int64
 	reusedBytes  atomic.Int64
+	stagedBytes  atomic.Int64
+
+	stages map[string]*stage.Stage // by folder; nil without StageDir; used by the session only
 
 	mu        sync.Mutex
 	connected bool
@@ -103,6 +113,12 @@ func New(db *index.DB, opts Options) (*Secondary, error) {
 		s.folders[fc.ID] = &folder{cfg: fc, w: w}
 		s.order = append(s.order, fc.ID)
 	}
+	if opts.StageDir != "" {
+		if err := s.openStages(opts.StageDir); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -111,6 +127,9 @@ func (s *Secondary) Close() error {
 	var errs []error
 	for _, f := range s.folders {
 		errs = append(errs, f.w.Close())
+	}
+	for _, st := range s.stages {
+		errs = append(errs, st.Close())
 	}
 	return errors.Join(errs...)
 }

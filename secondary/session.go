@@ -11,6 +11,7 @@ import (
 	"github.com/ncsync/ncsync/apply"
 	"github.com/ncsync/ncsync/index"
 	"github.com/ncsync/ncsync/pki"
+	"github.com/ncsync/ncsync/stage"
 	"github.com/ncsync/ncsync/transport"
 )
 
@@ -35,6 +36,9 @@ func (s *Secondary) session(ctx context.Context) error {
 		if h.Positions[id], err = s.db.Position(id); err != nil {
 			return err
 		}
+	}
+	if err := s.stageHello(&h); err != nil {
+		return err
 	}
 	sess, w, err := c.Sync(ctx, h)
 	if err != nil {
@@ -89,7 +93,19 @@ func (s *Secondary) session(ctx context.Context) error {
 	})
 	g.Go(func() error {
 		for b := range batches {
-			a, err := s.applyBatch(ctx, c, b)
+			var a transport.Ack
+			var err error
+			switch {
+			case b.ApplyStaged: // acknowledges as it goes
+				if err := s.applyStaged(ctx, c, b.Folder, sess.Ack); err != nil {
+					return err
+				}
+				continue
+			case b.Stage:
+				a, err = s.stageBatch(ctx, c, b)
+			default:
+				a, err = s.applyBatch(ctx, c, b, nil)
+			}
 			if err != nil {
 				return err
 			}
@@ -102,10 +118,10 @@ func (s *Secondary) session(ctx context.Context) error {
 	return g.Wait()
 }
 
-// applyBatch applies one batch and records it durably. It returns the ack
-// to send. Entries refused as bad input are skipped and reported in the ack;
+// applyBatch applies one batch and records it durably, reading chunks
+// from stash first when it is not nil. It returns the ack to send. Entries refused as bad input are skipped and reported in the ack;
 // any other failure stops at the first failed entry, so it is sent again.
-func (s *Secondary) applyBatch(ctx context.Context, c *transport.Client, b transport.Batch) (transport.Ack, error) {
+func (s *Secondary) applyBatch(ctx context.Context, c *transport.Client, b transport.Batch, stash *stage.Stage) (transport.Ack, error) {
 	f, ok := s.folders[b.Folder]
 	if !ok {
 		return transport.Ack{}, fmt.Errorf("primary sent folder %q, which this node does not replicate", b.Folder)
@@ -120,7 +136,7 @@ func (s *Secondary) applyBatch(ctx context.Context, c *transport.Client, b trans
 		}
 	}
 	start := time.Now()
-	src := newSource(ctx, s, c, b.Folder, b.Entries)
+	src := newSource(ctx, s, c, b.Folder, b.Entries, stash)
 	defer src.close()
 	results, err := f.w.Apply(ctx, b.Entries, src, s.dirMeta(b.Folder, b.Entries))
 	if err != nil {

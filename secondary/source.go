@@ -9,6 +9,7 @@ import (
 	"github.com/ncsync/ncsync/apply"
 	"github.com/ncsync/ncsync/chunker"
 	"github.com/ncsync/ncsync/index"
+	"github.com/ncsync/ncsync/stage"
 	"github.com/ncsync/ncsync/transport"
 )
 
@@ -32,7 +33,13 @@ type source struct {
 	fetched map[uint64]int64
 	reused  map[uint64]int64
 	buf     []byte
+
+	stash *stage.Stage // chunks staged while paused; nil outside a resume
 }
+
+// stagedPath marks, in a plan, a chunk read from the stash (no real path
+// holds a NUL).
+const stagedPath = "\x00staged"
 
 type remoteChunk struct {
 	seq uint64
@@ -45,9 +52,9 @@ type plan struct {
 	first int              // index in source.remote of this file's first remote chunk
 }
 
-func newSource(ctx context.Context, s *Secondary, c *transport.Client, folder string, entries []index.Entry) *source {
+func newSource(ctx context.Context, s *Secondary, c *transport.Client, folder string, entries []index.Entry, stash *stage.Stage) *source {
 	src := &source{ctx: ctx, s: s, c: c, folder: folder, plans: make(map[uint64]*plan),
-		fetched: make(map[uint64]int64), reused: make(map[uint64]int64)}
+		fetched: make(map[uint64]int64), reused: make(map[uint64]int64), stash: stash}
 	// One read transaction for every lookup of the batch: thousands of
 	// small files cost one transaction, not one each.
 	err := s.db.View(folder, func(tx *index.Tx) error {
@@ -70,6 +77,10 @@ func (src *source) plan(entries []index.Entry, lookup func(chunker.ID) (index.Ch
 		}
 		p := &plan{local: make([]index.ChunkLoc, len(e.Chunks)), first: len(src.remote)}
 		for i, ref := range e.Chunks {
+			if src.stash != nil && src.stash.Has(ref.ID) {
+				p.local[i] = index.ChunkLoc{Path: stagedPath}
+				continue
+			}
 			if lookup != nil {
 				if loc, ok := lookup(ref.ID); ok {
 					p.local[i] = loc
@@ -178,6 +189,14 @@ func (r *reader) NextVerified() ([]byte, chunker.ID, error) {
 	i, ref := r.i, r.e.Chunks[r.i]
 	r.i++
 	src := r.src
+	if r.p.local[i].Path == stagedPath {
+		data, err := src.stash.ReadChunk(ref.ID, src.buf[:0])
+		if err != nil {
+			return nil, chunker.ID{}, err
+		}
+		src.buf = data
+		return data, ref.ID, nil
+	}
 	if loc := r.p.local[i]; loc.Path != "" {
 		src.buf = growTo(src.buf, int(ref.Size))
 		f := src.s.folders[loc.Folder]

@@ -105,6 +105,9 @@ func helloToWire(h Hello) (*ncsyncv1.Hello, error) {
 		Epoch:           h.Epoch,
 		Positions:       positionsToWire(h.Positions),
 		Lineage:         lineageToWire(h.Lineage),
+		Staged:          positionsToWire(h.Staged),
+		StagedBytes:     h.StagedBytes,
+		StageLimit:      h.StageLimit,
 	}, nil
 }
 
@@ -124,7 +127,12 @@ func helloFromWire(ph *ncsyncv1.Hello) (Hello, error) {
 	if err != nil {
 		return Hello{}, fmt.Errorf("hello: %w", err)
 	}
-	return Hello{ClusterID: ph.GetClusterId(), Node: ph.GetNode(), Role: role, Epoch: ph.GetEpoch(), Positions: pos, Lineage: lin}, nil
+	staged, err := positionsFromWire(ph.GetStaged(), "hello staged")
+	if err != nil {
+		return Hello{}, err
+	}
+	return Hello{ClusterID: ph.GetClusterId(), Node: ph.GetNode(), Role: role, Epoch: ph.GetEpoch(), Positions: pos, Lineage: lin,
+		Staged: staged, StagedBytes: ph.GetStagedBytes(), StageLimit: ph.GetStageLimit()}, nil
 }
 
 func welcomeToWire(w Welcome) *ncsyncv1.Welcome {
@@ -154,7 +162,7 @@ func welcomeFromWire(pw *ncsyncv1.Welcome) (Welcome, error) {
 }
 
 func ackToWire(a Ack) *ncsyncv1.Ack {
-	pa := &ncsyncv1.Ack{FolderId: a.Folder, Sequence: a.Seq}
+	pa := &ncsyncv1.Ack{FolderId: a.Folder, Sequence: a.Seq, Staged: a.Staged, StagedBytes: a.StagedBytes}
 	if len(a.Failures) > 0 {
 		pa.Failures = make([]*ncsyncv1.Failure, len(a.Failures))
 		for i, f := range a.Failures {
@@ -171,7 +179,7 @@ func ackFromWire(pa *ncsyncv1.Ack, lim Limits) (Ack, error) {
 	if len(pa.GetFailures()) > lim.MaxBatchEntries {
 		return Ack{}, protocolErr("ack of %q: %d failures exceed the limit of %d", pa.FolderId, len(pa.Failures), lim.MaxBatchEntries)
 	}
-	a := Ack{Folder: pa.FolderId, Seq: pa.GetSequence()}
+	a := Ack{Folder: pa.FolderId, Seq: pa.GetSequence(), Staged: pa.GetStaged(), StagedBytes: pa.GetStagedBytes()}
 	if len(pa.GetFailures()) > 0 {
 		a.Failures = make([]Failure, len(pa.Failures))
 		for i, f := range pa.Failures {

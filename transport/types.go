@@ -30,6 +30,11 @@ type Hello struct {
 	Epoch           uint64            // newest epoch this node has seen
 	Positions       map[string]uint64 // folder id → last applied sequence
 	Lineage         []index.EpochMark
+	// Staged is the last staged sequence of each folder with batches
+	// staged past its position; StagedBytes what they take; StageLimit
+	// how much the node may stage (0: it does not stage).
+	Staged                  map[string]uint64
+	StagedBytes, StageLimit uint64
 }
 
 // Welcome accepts a session.
@@ -46,6 +51,12 @@ type Batch struct {
 	Folder  string
 	Entries []index.Entry
 	Head    uint64
+	// Stage: the secondary is paused; it stores the entries and their
+	// chunks without applying them and acknowledges them as staged.
+	Stage bool
+	// ApplyStaged: the pause ended; the secondary applies what it staged,
+	// in order, and acknowledges it as applied. Such a batch has no entries.
+	ApplyStaged bool
 }
 
 // Failure is an entry a secondary could not apply.
@@ -61,6 +72,10 @@ type Ack struct {
 	Folder   string
 	Seq      uint64
 	Failures []Failure
+	// Staged: the entries up to Seq are staged, not applied; StagedBytes
+	// is what the folder's stage then holds.
+	Staged      bool
+	StagedBytes uint64
 }
 
 // Chunk is one fetched chunk: its verified bytes, or Missing when the

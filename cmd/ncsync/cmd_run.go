@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -157,6 +158,7 @@ func runDaemon(ctx context.Context, cfg *config.Config, hooks daemonHooks, log *
 			Limits: transport.DefaultLimits(), Folders: cfg.Folders, Log: log,
 			Apply:     apply.Options{Chown: os.Geteuid() == 0, Log: log},
 			OnApplied: hooks.onApplied,
+			StageDir:  filepath.Join(cfg.StateDir, "stage"), StageLimit: cfg.StageLimit,
 		})
 		if err != nil {
 			ctlLis.Close()

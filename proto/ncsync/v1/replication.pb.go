@@ -489,9 +489,17 @@ type Hello struct {
 	Node            string                 `protobuf:"bytes,3,opt,name=node,proto3" json:"node,omitempty"`
 	Role            Role                   `protobuf:"varint,4,opt,name=role,proto3,enum=ncsync.v1.Role" json:"role,omitempty"`
 	// The newest epoch this node has seen.
-	Epoch         uint64            `protobuf:"varint,5,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	Positions     []*FolderPosition `protobuf:"bytes,6,rep,name=positions,proto3" json:"positions,omitempty"`
-	Lineage       []*EpochMark      `protobuf:"bytes,7,rep,name=lineage,proto3" json:"lineage,omitempty"`
+	Epoch     uint64            `protobuf:"varint,5,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Positions []*FolderPosition `protobuf:"bytes,6,rep,name=positions,proto3" json:"positions,omitempty"`
+	Lineage   []*EpochMark      `protobuf:"bytes,7,rep,name=lineage,proto3" json:"lineage,omitempty"`
+	// Folders with batches staged while paused: the last staged sequence
+	// (past the applied position), so the primary goes on from there.
+	Staged []*FolderPosition `protobuf:"bytes,8,rep,name=staged,proto3" json:"staged,omitempty"`
+	// Bytes the staged batches take on this node.
+	StagedBytes uint64 `protobuf:"varint,9,opt,name=staged_bytes,json=stagedBytes,proto3" json:"staged_bytes,omitempty"`
+	// How many bytes this node may stage while paused; 0: it does not stage,
+	// the primary holds changes back instead.
+	StageLimit    uint64 `protobuf:"varint,10,opt,name=stage_limit,json=stageLimit,proto3" json:"stage_limit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -573,6 +581,27 @@ func (x *Hello) GetLineage() []*EpochMark {
 		return x.Lineage
 	}
 	return nil
+}
+
+func (x *Hello) GetStaged() []*FolderPosition {
+	if x != nil {
+		return x.Staged
+	}
+	return nil
+}
+
+func (x *Hello) GetStagedBytes() uint64 {
+	if x != nil {
+		return x.StagedBytes
+	}
+	return 0
+}
+
+func (x *Hello) GetStageLimit() uint64 {
+	if x != nil {
+		return x.StageLimit
+	}
+	return 0
 }
 
 // Welcome accepts a session.
@@ -936,7 +965,13 @@ type EntryBatch struct {
 	FolderId string                 `protobuf:"bytes,1,opt,name=folder_id,json=folderId,proto3" json:"folder_id,omitempty"`
 	Entries  []*Entry               `protobuf:"bytes,2,rep,name=entries,proto3" json:"entries,omitempty"`
 	// The primary's current sequence of the folder, for lag reporting.
-	HeadSequence  uint64 `protobuf:"varint,3,opt,name=head_sequence,json=headSequence,proto3" json:"head_sequence,omitempty"`
+	HeadSequence uint64 `protobuf:"varint,3,opt,name=head_sequence,json=headSequence,proto3" json:"head_sequence,omitempty"`
+	// The secondary is paused: store these entries and their chunks, do not
+	// apply them yet.
+	Stage bool `protobuf:"varint,4,opt,name=stage,proto3" json:"stage,omitempty"`
+	// The pause ended: apply everything staged, in order, then go on. Such a
+	// batch carries no entries.
+	ApplyStaged   bool `protobuf:"varint,5,opt,name=apply_staged,json=applyStaged,proto3" json:"apply_staged,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -990,6 +1025,20 @@ func (x *EntryBatch) GetHeadSequence() uint64 {
 		return x.HeadSequence
 	}
 	return 0
+}
+
+func (x *EntryBatch) GetStage() bool {
+	if x != nil {
+		return x.Stage
+	}
+	return false
+}
+
+func (x *EntryBatch) GetApplyStaged() bool {
+	if x != nil {
+		return x.ApplyStaged
+	}
+	return false
 }
 
 // MoreChunks continues the chunk list of a large file's entry.
@@ -1129,7 +1178,11 @@ type Ack struct {
 	FolderId string                 `protobuf:"bytes,1,opt,name=folder_id,json=folderId,proto3" json:"folder_id,omitempty"`
 	Sequence uint64                 `protobuf:"varint,2,opt,name=sequence,proto3" json:"sequence,omitempty"`
 	// Entries skipped since the last ack because they could not be applied.
-	Failures      []*Failure `protobuf:"bytes,3,rep,name=failures,proto3" json:"failures,omitempty"`
+	Failures []*Failure `protobuf:"bytes,3,rep,name=failures,proto3" json:"failures,omitempty"`
+	// The entries up to sequence are staged (durably stored, not applied).
+	Staged bool `protobuf:"varint,4,opt,name=staged,proto3" json:"staged,omitempty"`
+	// Bytes staged in this folder on the secondary, with a staged ack.
+	StagedBytes   uint64 `protobuf:"varint,5,opt,name=staged_bytes,json=stagedBytes,proto3" json:"staged_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1183,6 +1236,20 @@ func (x *Ack) GetFailures() []*Failure {
 		return x.Failures
 	}
 	return nil
+}
+
+func (x *Ack) GetStaged() bool {
+	if x != nil {
+		return x.Staged
+	}
+	return false
+}
+
+func (x *Ack) GetStagedBytes() uint64 {
+	if x != nil {
+		return x.StagedBytes
+	}
+	return 0
 }
 
 // FetchChunksRequest asks for the data of chunks a secondary lacks.
@@ -1909,7 +1976,7 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\x05batch\x18\x02 \x01(\v2\x15.ncsync.v1.EntryBatchH\x00R\x05batch\x128\n" +
 	"\vmore_chunks\x18\x03 \x01(\v2\x15.ncsync.v1.MoreChunksH\x00R\n" +
 	"moreChunksB\x05\n" +
-	"\x03msg\"\x89\x02\n" +
+	"\x03msg\"\x80\x03\n" +
 	"\x05Hello\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x1d\n" +
 	"\n" +
@@ -1918,7 +1985,12 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\x04role\x18\x04 \x01(\x0e2\x0f.ncsync.v1.RoleR\x04role\x12\x14\n" +
 	"\x05epoch\x18\x05 \x01(\x04R\x05epoch\x127\n" +
 	"\tpositions\x18\x06 \x03(\v2\x19.ncsync.v1.FolderPositionR\tpositions\x12.\n" +
-	"\alineage\x18\a \x03(\v2\x14.ncsync.v1.EpochMarkR\alineage\"\xe2\x01\n" +
+	"\alineage\x18\a \x03(\v2\x14.ncsync.v1.EpochMarkR\alineage\x121\n" +
+	"\x06staged\x18\b \x03(\v2\x19.ncsync.v1.FolderPositionR\x06staged\x12!\n" +
+	"\fstaged_bytes\x18\t \x01(\x04R\vstagedBytes\x12\x1f\n" +
+	"\vstage_limit\x18\n" +
+	" \x01(\x04R\n" +
+	"stageLimit\"\xe2\x01\n" +
 	"\aWelcome\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x1d\n" +
 	"\n" +
@@ -1950,12 +2022,14 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\vchunk_count\x18\f \x01(\x04R\n" +
 	"chunkCount\x12\x18\n" +
 	"\adeleted\x18\r \x01(\bR\adeleted\x12,\n" +
-	"\aversion\x18\x0e \x01(\v2\x12.ncsync.v1.VersionR\aversion\"z\n" +
+	"\aversion\x18\x0e \x01(\v2\x12.ncsync.v1.VersionR\aversion\"\xb3\x01\n" +
 	"\n" +
 	"EntryBatch\x12\x1b\n" +
 	"\tfolder_id\x18\x01 \x01(\tR\bfolderId\x12*\n" +
 	"\aentries\x18\x02 \x03(\v2\x10.ncsync.v1.EntryR\aentries\x12#\n" +
-	"\rhead_sequence\x18\x03 \x01(\x04R\fheadSequence\"\x86\x01\n" +
+	"\rhead_sequence\x18\x03 \x01(\x04R\fheadSequence\x12\x14\n" +
+	"\x05stage\x18\x04 \x01(\bR\x05stage\x12!\n" +
+	"\fapply_staged\x18\x05 \x01(\bR\vapplyStaged\"\x86\x01\n" +
 	"\n" +
 	"MoreChunks\x12\x1b\n" +
 	"\tfolder_id\x18\x01 \x01(\tR\bfolderId\x12\x12\n" +
@@ -1965,11 +2039,13 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\aFailure\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x1a\n" +
 	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage\"n\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"\xa9\x01\n" +
 	"\x03Ack\x12\x1b\n" +
 	"\tfolder_id\x18\x01 \x01(\tR\bfolderId\x12\x1a\n" +
 	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12.\n" +
-	"\bfailures\x18\x03 \x03(\v2\x12.ncsync.v1.FailureR\bfailures\"C\n" +
+	"\bfailures\x18\x03 \x03(\v2\x12.ncsync.v1.FailureR\bfailures\x12\x16\n" +
+	"\x06staged\x18\x04 \x01(\bR\x06staged\x12!\n" +
+	"\fstaged_bytes\x18\x05 \x01(\x04R\vstagedBytes\"C\n" +
 	"\x12FetchChunksRequest\x12\x1b\n" +
 	"\tfolder_id\x18\x01 \x01(\tR\bfolderId\x12\x10\n" +
 	"\x03ids\x18\x02 \x03(\fR\x03ids\"C\n" +
@@ -2091,36 +2167,37 @@ var file_ncsync_v1_replication_proto_depIdxs = []int32{
 	0,  // 6: ncsync.v1.Hello.role:type_name -> ncsync.v1.Role
 	3,  // 7: ncsync.v1.Hello.positions:type_name -> ncsync.v1.FolderPosition
 	4,  // 8: ncsync.v1.Hello.lineage:type_name -> ncsync.v1.EpochMark
-	3,  // 9: ncsync.v1.Welcome.folders:type_name -> ncsync.v1.FolderPosition
-	4,  // 10: ncsync.v1.Welcome.lineage:type_name -> ncsync.v1.EpochMark
-	1,  // 11: ncsync.v1.Entry.type:type_name -> ncsync.v1.EntryType
-	9,  // 12: ncsync.v1.Entry.chunks:type_name -> ncsync.v1.ChunkRef
-	10, // 13: ncsync.v1.Entry.version:type_name -> ncsync.v1.Version
-	11, // 14: ncsync.v1.EntryBatch.entries:type_name -> ncsync.v1.Entry
-	9,  // 15: ncsync.v1.MoreChunks.chunks:type_name -> ncsync.v1.ChunkRef
-	14, // 16: ncsync.v1.Ack.failures:type_name -> ncsync.v1.Failure
-	18, // 17: ncsync.v1.FetchChunksResponse.chunks:type_name -> ncsync.v1.ChunkData
-	2,  // 18: ncsync.v1.ChunkData.codec:type_name -> ncsync.v1.Codec
-	3,  // 19: ncsync.v1.PauseSelfResponse.hold:type_name -> ncsync.v1.FolderPosition
-	27, // 20: ncsync.v1.ManifestResponse.entries:type_name -> ncsync.v1.ManifestEntry
-	1,  // 21: ncsync.v1.ManifestEntry.type:type_name -> ncsync.v1.EntryType
-	5,  // 22: ncsync.v1.ReplicationService.Sync:input_type -> ncsync.v1.SyncRequest
-	16, // 23: ncsync.v1.ReplicationService.FetchChunks:input_type -> ncsync.v1.FetchChunksRequest
-	19, // 24: ncsync.v1.ReplicationService.TreeHash:input_type -> ncsync.v1.TreeHashRequest
-	21, // 25: ncsync.v1.ReplicationService.PauseSelf:input_type -> ncsync.v1.PauseSelfRequest
-	23, // 26: ncsync.v1.ReplicationService.ResumeSelf:input_type -> ncsync.v1.ResumeSelfRequest
-	25, // 27: ncsync.v1.ReplicationService.Manifest:input_type -> ncsync.v1.ManifestRequest
-	6,  // 28: ncsync.v1.ReplicationService.Sync:output_type -> ncsync.v1.SyncResponse
-	17, // 29: ncsync.v1.ReplicationService.FetchChunks:output_type -> ncsync.v1.FetchChunksResponse
-	20, // 30: ncsync.v1.ReplicationService.TreeHash:output_type -> ncsync.v1.TreeHashResponse
-	22, // 31: ncsync.v1.ReplicationService.PauseSelf:output_type -> ncsync.v1.PauseSelfResponse
-	24, // 32: ncsync.v1.ReplicationService.ResumeSelf:output_type -> ncsync.v1.ResumeSelfResponse
-	26, // 33: ncsync.v1.ReplicationService.Manifest:output_type -> ncsync.v1.ManifestResponse
-	28, // [28:34] is the sub-list for method output_type
-	22, // [22:28] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	3,  // 9: ncsync.v1.Hello.staged:type_name -> ncsync.v1.FolderPosition
+	3,  // 10: ncsync.v1.Welcome.folders:type_name -> ncsync.v1.FolderPosition
+	4,  // 11: ncsync.v1.Welcome.lineage:type_name -> ncsync.v1.EpochMark
+	1,  // 12: ncsync.v1.Entry.type:type_name -> ncsync.v1.EntryType
+	9,  // 13: ncsync.v1.Entry.chunks:type_name -> ncsync.v1.ChunkRef
+	10, // 14: ncsync.v1.Entry.version:type_name -> ncsync.v1.Version
+	11, // 15: ncsync.v1.EntryBatch.entries:type_name -> ncsync.v1.Entry
+	9,  // 16: ncsync.v1.MoreChunks.chunks:type_name -> ncsync.v1.ChunkRef
+	14, // 17: ncsync.v1.Ack.failures:type_name -> ncsync.v1.Failure
+	18, // 18: ncsync.v1.FetchChunksResponse.chunks:type_name -> ncsync.v1.ChunkData
+	2,  // 19: ncsync.v1.ChunkData.codec:type_name -> ncsync.v1.Codec
+	3,  // 20: ncsync.v1.PauseSelfResponse.hold:type_name -> ncsync.v1.FolderPosition
+	27, // 21: ncsync.v1.ManifestResponse.entries:type_name -> ncsync.v1.ManifestEntry
+	1,  // 22: ncsync.v1.ManifestEntry.type:type_name -> ncsync.v1.EntryType
+	5,  // 23: ncsync.v1.ReplicationService.Sync:input_type -> ncsync.v1.SyncRequest
+	16, // 24: ncsync.v1.ReplicationService.FetchChunks:input_type -> ncsync.v1.FetchChunksRequest
+	19, // 25: ncsync.v1.ReplicationService.TreeHash:input_type -> ncsync.v1.TreeHashRequest
+	21, // 26: ncsync.v1.ReplicationService.PauseSelf:input_type -> ncsync.v1.PauseSelfRequest
+	23, // 27: ncsync.v1.ReplicationService.ResumeSelf:input_type -> ncsync.v1.ResumeSelfRequest
+	25, // 28: ncsync.v1.ReplicationService.Manifest:input_type -> ncsync.v1.ManifestRequest
+	6,  // 29: ncsync.v1.ReplicationService.Sync:output_type -> ncsync.v1.SyncResponse
+	17, // 30: ncsync.v1.ReplicationService.FetchChunks:output_type -> ncsync.v1.FetchChunksResponse
+	20, // 31: ncsync.v1.ReplicationService.TreeHash:output_type -> ncsync.v1.TreeHashResponse
+	22, // 32: ncsync.v1.ReplicationService.PauseSelf:output_type -> ncsync.v1.PauseSelfResponse
+	24, // 33: ncsync.v1.ReplicationService.ResumeSelf:output_type -> ncsync.v1.ResumeSelfResponse
+	26, // 34: ncsync.v1.ReplicationService.Manifest:output_type -> ncsync.v1.ManifestResponse
+	29, // [29:35] is the sub-list for method output_type
+	23, // [23:29] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_ncsync_v1_replication_proto_init() }
