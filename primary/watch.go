@@ -85,7 +85,13 @@ func (p *Primary) watchFolder(ctx context.Context, f *folder) error {
 			}
 			p.scan(ctx, f, false, paths...)
 		case done := <-f.sync:
-			done <- p.scan(ctx, f, false, w.Unwatched()...)
+			// Dirty paths were handled in order before this request; only
+			// directories without a watch need a look (none: no walk at all).
+			var err error
+			if u := w.Unwatched(); len(u) > 0 {
+				err = p.scan(ctx, f, false, u...)
+			}
+			done <- err
 		case <-rescan.C:
 			if u := w.Unwatched(); len(u) > 0 {
 				p.scan(ctx, f, false, u...)
