@@ -296,6 +296,37 @@ func (c *cluster) sendSignal(name string, sig syscall.Signal) {
 	if err := cmd.Process.Signal(sig); err != nil {
 		c.t.Fatalf("signal %s: %v", name, err)
 	}
+	if sig == syscall.SIGSTOP {
+		waitStopped(c.t, name, cmd.Process.Pid)
+	}
+}
+
+// waitStopped waits until every thread of pid is stopped: a signal takes
+// effect when the target is next scheduled, and a test that stalls a
+// process must not act before it really is stalled.
+func waitStopped(t *testing.T, name string, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+		stopped := len(tasks) > 0
+		for _, f := range tasks {
+			b, err := os.ReadFile(f)
+			// The state follows the command name, which is in parentheses.
+			i := bytes.LastIndexByte(b, ')')
+			if err != nil || i < 0 || i+2 >= len(b) || (b[i+2] != 'T' && b[i+2] != 't') {
+				stopped = false
+				break
+			}
+		}
+		if stopped {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s (pid %d) did not stop within 5s of SIGSTOP", name, pid)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // waitExit waits up to timeout for the node's process to exit and returns

@@ -3,8 +3,11 @@ package primary
 import (
 	"context"
 	"errors"
+	"maps"
+	"slices"
 	"time"
 
+	"github.com/ncsync/ncsync/scanner"
 	"github.com/ncsync/ncsync/watcher"
 )
 
@@ -58,7 +61,17 @@ func (p *Primary) watchFolder(ctx context.Context, f *folder) error {
 		p.log.Warn("some directories cannot be watched: rescanning them every scan_interval", "folder", f.cfg.ID,
 			"unwatched", s.Unwatched, "why", s.Degraded, "scan_interval", p.opts.ScanInterval)
 	}
-	p.scan(ctx, f, false, "")
+	// Files read within the scanner's racy window of their last change are
+	// stored so that their next scan reads them again (scanner.Result.Racy);
+	// that scan is made here once the window has passed, while the tree is
+	// quiet, so that they are not read again after a restart.
+	var rs racySet
+	scan := func(audit bool, paths ...string) error {
+		res, err := p.scan(ctx, f, audit, paths...)
+		rs.add(res.Racy, f.scan.RacyWindow())
+		return err
+	}
+	scan(false, "")
 
 	audit := time.NewTicker(p.opts.AuditInterval)
 	defer audit.Stop()
@@ -83,21 +96,23 @@ func (p *Primary) watchFolder(ctx context.Context, f *folder) error {
 				p.log.Warn("events were lost (inotify queue overflow): rescanning the folder", "folder", f.cfg.ID)
 				paths = []string{""}
 			}
-			p.scan(ctx, f, false, paths...)
+			scan(false, paths...)
 		case done := <-f.sync:
 			// Dirty paths were handled in order before this request; only
 			// directories without a watch need a look (none: no walk at all).
 			var err error
 			if u := w.Unwatched(); len(u) > 0 {
-				err = p.scan(ctx, f, false, u...)
+				err = scan(false, u...)
 			}
 			done <- err
 		case <-rescan.C:
 			if u := w.Unwatched(); len(u) > 0 {
-				p.scan(ctx, f, false, u...)
+				scan(false, u...)
 			}
+		case <-rs.due:
+			scan(false, rs.take()...)
 		case <-audit.C:
-			p.scan(ctx, f, true, "")
+			scan(true, "")
 		}
 	}
 }
@@ -132,7 +147,8 @@ func (p *Primary) pollFolder(ctx context.Context, f *folder, retry time.Duration
 		case <-deadline:
 			return
 		case done := <-f.sync:
-			done <- p.scan(ctx, f, false, "")
+			_, err := p.scan(ctx, f, false, "")
+			done <- err
 		case <-t.C:
 			p.scan(ctx, f, false, "")
 		}
@@ -157,13 +173,13 @@ func (p *Primary) runFolder(ctx context.Context, f *folder) {
 
 // scan scans paths of f, logging a failure (it is shown in status too).
 // An audit scan counts what it found.
-func (p *Primary) scan(ctx context.Context, f *folder, audit bool, paths ...string) error {
+func (p *Primary) scan(ctx context.Context, f *folder, audit bool, paths ...string) (scanner.Result, error) {
 	res, err := p.scanFolder(ctx, f, paths...)
 	if err != nil {
 		if ctx.Err() == nil {
 			p.log.Error("scan failed", "folder", f.cfg.ID, "err", err)
 		}
-		return err
+		return res, err
 	}
 	if audit {
 		found := uint64(res.Changed + res.Deleted)
@@ -176,7 +192,7 @@ func (p *Primary) scan(ctx context.Context, f *folder, audit bool, paths ...stri
 				"changed", res.Changed, "deleted", res.Deleted)
 		}
 	}
-	return nil
+	return res, nil
 }
 
 // Flush returns once every change made in any folder before the call is
@@ -208,4 +224,32 @@ func (p *Primary) Flush(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// racySet gathers racily clean paths to scan again once their window has
+// passed. due fires then; take empties the set.
+type racySet struct {
+	paths map[string]bool
+	due   <-chan time.Time
+}
+
+func (r *racySet) add(paths []string, window time.Duration) {
+	if len(paths) == 0 {
+		return
+	}
+	if r.paths == nil {
+		r.paths = make(map[string]bool, len(paths))
+	}
+	for _, p := range paths {
+		r.paths[p] = true
+	}
+	if r.due == nil {
+		r.due = time.After(window + 10*time.Millisecond)
+	}
+}
+
+func (r *racySet) take() []string {
+	paths := slices.Collect(maps.Keys(r.paths))
+	r.paths, r.due = nil, nil
+	return paths
 }

@@ -107,6 +107,7 @@ func (s *Scanner) commit(ctx context.Context, order <-chan *item) error {
 			}
 		}
 		if it.op == opNone {
+			s.noteRacy(it) // read again but still racy: stored as it was
 			continue
 		}
 		batch = append(batch, it)
@@ -156,5 +157,22 @@ func (s *Scanner) flush(batch []*item) error {
 	}
 	s.ctr.changed.Add(changed)
 	s.ctr.deleted.Add(deleted)
+	for _, it := range batch {
+		s.noteRacy(it)
+	}
 	return nil
+}
+
+// noteRacy adds it to the Scan's Result.Racy if its file is stored racily
+// clean (a zero ctime, which no file has).
+func (s *Scanner) noteRacy(it *item) {
+	e := &it.entry
+	switch {
+	case e.Deleted || e.Stat.CtimeNs != 0 || e.Kind != index.KindFile:
+	case len(s.racyPaths) == 1 && s.racyPaths[0] == "":
+	case len(s.racyPaths) == maxRacy:
+		s.racyPaths = []string{""}
+	default:
+		s.racyPaths = append(s.racyPaths, e.Path)
+	}
 }

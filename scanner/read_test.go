@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"runtime"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -85,7 +86,10 @@ func TestRacilyCleanFileIsReadAgain(t *testing.T) {
 	e := newEnv(t)
 	e.s.racy = time.Hour // every file is "just changed"
 	e.write("f", randomData(5, 5000))
-	e.scan()
+	e.mkdir("d")
+	if r := e.scan(); !slices.Equal(r.Racy, []string{"f"}) {
+		t.Errorf("first scan: Racy = %q, want [f]", r.Racy)
+	}
 	if st := e.entry("f").Stat; st.CtimeNs != 0 {
 		t.Fatalf("racy fingerprint stored with ctime %d, want 0", st.CtimeNs)
 	}
@@ -95,11 +99,16 @@ func TestRacilyCleanFileIsReadAgain(t *testing.T) {
 	if r.Hashed != 1 || r.Changed != 0 || len(e.store.journalFrom(n)) != 0 {
 		t.Fatalf("second scan %+v: want a re-read and nothing journaled", r)
 	}
+	if !slices.Equal(r.Racy, []string{"f"}) { // still racy: still listed
+		t.Errorf("second scan: Racy = %q, want [f]", r.Racy)
+	}
 
 	// Once the change is old enough, the real fingerprint is recorded and
 	// the file is no longer read.
 	e.s.racy = 0
-	e.scan()
+	if r := e.scan(); r.Racy != nil {
+		t.Errorf("settling scan: Racy = %q, want none", r.Racy)
+	}
 	if st := e.entry("f").Stat; st.CtimeNs != e.lstat("f").Ctim.Nano() {
 		t.Fatalf("stat %+v not updated", st)
 	}

@@ -12,6 +12,14 @@ type Result struct {
 	Skipped     int   // special files, invalid names or symlink targets, over-long paths
 	Retried     int   // reads repeated because the file changed while it was read
 	Errors      int   // paths left for the next scan: unreadable, or never settled
+
+	// Racy lists the files stored "racily clean" (see Scanner.smudge):
+	// changed so shortly before they were read that a same-tick write
+	// could hide, so their stored fingerprint makes the next scan read
+	// them again. Scanning them once more after [Scanner.RacyWindow]
+	// settles them, so that they are not read again after a restart.
+	// Past maxRacy paths it is [""]: the whole folder.
+	Racy []string
 }
 
 // Counters are cumulative since New. They are read atomically and may be

@@ -73,7 +73,8 @@ type Scanner struct {
 	mu    sync.Mutex // held for the whole of a Scan
 	ctr   counters
 
-	hashers []*hasher // one per reading goroutine, reused by every Scan (under mu)
+	hashers   []*hasher // one per reading goroutine, reused by every Scan (under mu)
+	racyPaths []string  // this Scan's Result.Racy (under mu, written by the committer)
 
 	// Tunables, fixed after New; tests change them.
 	maxAttempts int                            // reads of a file that keeps changing
@@ -92,7 +93,8 @@ const (
 	defaultRetryDelay  = 10 * time.Millisecond
 	defaultRacy        = 100 * time.Millisecond
 	defaultCacheLimit  = 32 << 10
-	orderQueue         = 256 // items between the walker and the committer
+	maxRacy            = 4096 // Result.Racy paths; more become the whole folder
+	orderQueue         = 256  // items between the walker and the committer
 )
 
 // New returns a Scanner journaling into store. It does not touch the disk:
@@ -163,10 +165,17 @@ func (s *Scanner) Scan(ctx context.Context, paths ...string) (Result, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	before := s.Counters()
+	s.racyPaths = nil
 	err = s.run(ctx, targets)
 	s.ctr.scans.Add(1)
-	return resultOf(before, s.Counters()), err
+	res := resultOf(before, s.Counters())
+	res.Racy = s.racyPaths
+	return res, err
 }
+
+// RacyWindow is how recent a file's ctime must be, when the file is read,
+// for it to be stored racily clean (Result.Racy).
+func (s *Scanner) RacyWindow() time.Duration { return s.racy }
 
 func (s *Scanner) run(ctx context.Context, targets []string) error {
 	root, err := openRoot(s.opts.Root)
