@@ -2,15 +2,11 @@ package control
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
-	"os/user"
-	"strconv"
 	"strings"
-	"sync"
 	"syscall"
-	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/credentials"
@@ -18,10 +14,14 @@ import (
 )
 
 // Caller is the process at the other end of a control connection, as the
-// kernel reports it (SO_PEERCRED): it cannot be forged by the client.
+// kernel reports it (SO_PEERCRED, SO_PEERGROUPS) at connect time: it
+// cannot be forged by the client.
 type Caller struct {
 	UID, GID uint32
 	PID      int32
+	// Groups are the process's supplementary groups; nil when the kernel
+	// could not report them (then the user database is asked instead).
+	Groups []uint32
 }
 
 // Listener is the control socket: every connection it accepts carries the
@@ -31,6 +31,9 @@ type Listener struct {
 	net.Listener
 	access *access
 }
+
+// Policy says who may run what on this socket, for the daemon's log.
+func (l *Listener) Policy() string { return l.access.describe() }
 
 // Accept waits for the next connection and reads its peer credentials.
 func (l *Listener) Accept() (net.Conn, error) {
@@ -71,7 +74,36 @@ func peerCred(c net.Conn) (Caller, error) {
 	if credErr != nil {
 		return Caller{}, fmt.Errorf("read peer credentials: %w", credErr)
 	}
-	return Caller{UID: cred.Uid, GID: cred.Gid, PID: cred.Pid}, nil
+	caller := Caller{UID: cred.Uid, GID: cred.Gid, PID: cred.Pid}
+	if err := raw.Control(func(fd uintptr) { caller.Groups = peerGroups(int(fd)) }); err != nil {
+		return Caller{}, err
+	}
+	return caller, nil
+}
+
+// peerGroups reads SO_PEERGROUPS (Linux 4.13 and later): the supplementary
+// groups of the peer when it connected. It returns nil when the kernel
+// cannot tell (an older kernel, an architecture where the option has
+// another number).
+func peerGroups(fd int) []uint32 {
+	if soPeerGroups < 0 {
+		return nil
+	}
+	buf := make([]uint32, 64)
+	for range 3 {
+		n := uint32(len(buf) * 4)
+		_, _, errno := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, uintptr(soPeerGroups),
+			uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&n)), 0)
+		switch errno {
+		case 0:
+			return append(make([]uint32, 0, n/4), buf[:n/4]...)
+		case unix.ERANGE: // n is the size needed
+			buf = make([]uint32, n/4+1)
+		default:
+			return nil
+		}
+	}
+	return nil
 }
 
 // peerCredentials is the server's gRPC transport credentials: no
@@ -122,125 +154,6 @@ func callerOf(ctx context.Context) (Caller, *access, bool) {
 		return Caller{}, nil, false
 	}
 	return info.caller, info.access, true
-}
-
-// level is what a command may do.
-type level int
-
-const (
-	readOnly level = iota // status, conflicts, verify
-	mutating              // barrier, pause, resume, promote, anything not listed
-)
-
-// access is the policy of one control socket: root and the daemon's own
-// user may do anything; members of the readers group may run read-only
-// commands, members of the admins group mutating ones too. Today both
-// groups are the config's control_group.
-type access struct {
-	self    uint32 // the daemon's effective uid
-	readers group
-	admins  group
-
-	lookup func(uid uint32) ([]uint32, error) // the user's groups from the user database
-	now    func() time.Time
-
-	mu    sync.Mutex
-	cache map[uint32]cachedGroups
-}
-
-// group is a group that the policy admits; gid < 0 means none.
-type group struct {
-	name string
-	gid  int
-}
-
-type cachedGroups struct {
-	gids []uint32
-	err  error
-	at   time.Time
-}
-
-// groupCacheTTL is how long a user's group list is reused: a user added
-// to or removed from the group is seen within this time.
-const groupCacheTTL = 10 * time.Second
-
-func newAccess(name string, gid int, self uint32) *access {
-	g := group{name: name, gid: gid}
-	return &access{self: self, readers: g, admins: g, lookup: userGroups, now: time.Now, cache: make(map[uint32]cachedGroups)}
-}
-
-// userGroups returns the groups of uid in the user database (primary and
-// supplementary).
-func userGroups(uid uint32) ([]uint32, error) {
-	u, err := user.LookupId(strconv.FormatUint(uint64(uid), 10))
-	if err != nil {
-		return nil, err
-	}
-	ids, err := u.GroupIds()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]uint32, 0, len(ids))
-	for _, id := range ids {
-		if n, err := strconv.ParseUint(id, 10, 32); err == nil {
-			out = append(out, uint32(n))
-		}
-	}
-	return out, nil
-}
-
-// errNoCaller: the connection did not come through the control Listener,
-// so who is calling is unknown.
-var errNoCaller = errors.New("cannot identify the caller: control connections must come through the control socket")
-
-// allow decides whether c may run a command of level lv. The error says
-// who was refused and who is allowed.
-func (a *access) allow(c Caller, lv level, command string) error {
-	if c.UID == 0 || c.UID == a.self {
-		return nil
-	}
-	g := a.readers
-	if lv == mutating {
-		g = a.admins
-	}
-	if g.gid >= 0 && a.member(c, uint32(g.gid)) {
-		return nil
-	}
-	who := "root"
-	if a.self != 0 {
-		who = fmt.Sprintf("root and uid %d (the daemon's user)", a.self)
-	}
-	if g.gid >= 0 {
-		who += fmt.Sprintf(" and members of group %q (control_group)", g.name)
-	} else {
-		who += " only (set control_group in the config to admit a group)"
-	}
-	return fmt.Errorf("uid %d (pid %d) may not run %s: this control socket allows %s", c.UID, c.PID, command, who)
-}
-
-// member reports whether c is in gid: its process's group, or the user's
-// groups in the user database (looked up at most every groupCacheTTL).
-func (a *access) member(c Caller, gid uint32) bool {
-	if c.GID == gid {
-		return true
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	cg, ok := a.cache[c.UID]
-	if !ok || a.now().Sub(cg.at) > groupCacheTTL {
-		gids, err := a.lookup(c.UID)
-		cg = cachedGroups{gids: gids, err: err, at: a.now()}
-		if len(a.cache) > 1024 {
-			clear(a.cache)
-		}
-		a.cache[c.UID] = cg
-	}
-	for _, g := range cg.gids {
-		if g == gid {
-			return true
-		}
-	}
-	return false
 }
 
 // commandName turns a full gRPC method name into the command's name

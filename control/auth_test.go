@@ -27,43 +27,59 @@ import (
 )
 
 func TestAccessPolicy(t *testing.T) {
-	const g = 4242
+	const readGID, adminGID = 4242, 4343
 	lookups := 0
-	userDB := map[uint32][]uint32{1001: {100, g}, 1002: {100}}
-	newPolicy := func(gid int) *access {
-		a := newAccess("ncsync", gid, 0)
-		a.lookup = func(uid uint32) ([]uint32, error) {
+	userDB := map[uint32][]uint32{1001: {100, readGID}, 1002: {100}, 1003: {readGID, adminGID}}
+	readers := group{name: "ncsync", gid: readGID, key: "control_group"}
+	admins := group{name: "ncsync-admin", gid: adminGID, key: "control_admin_group"}
+	newPolicy := func(r, a group) *access {
+		p := newAccess(r, a, 0)
+		p.lookup = func(uid uint32) ([]uint32, error) {
 			lookups++
 			if gids, ok := userDB[uid]; ok {
 				return gids, nil
 			}
 			return nil, user.UnknownUserIdError(int(uid))
 		}
-		return a
+		return p
 	}
 	tests := []struct {
-		name   string
-		gid    int // the policy's group; -1 none
-		caller Caller
-		lv     level
-		want   string // "" means allowed; else a substring of the refusal
+		name            string
+		readers, admins group
+		caller          Caller
+		lv              level
+		want            string // "" means allowed; else a substring of the refusal
 	}{
-		{name: "root", gid: -1, caller: Caller{UID: 0, GID: 0}, lv: mutating},
-		{name: "process group", gid: g, caller: Caller{UID: 1000, GID: g}, lv: mutating},
-		{name: "user database group", gid: g, caller: Caller{UID: 1001, GID: 1001}, lv: mutating},
-		{name: "member reads", gid: g, caller: Caller{UID: 1001, GID: 1001}, lv: readOnly},
-		{name: "outsider", gid: g, caller: Caller{UID: 1002, GID: 1002, PID: 77}, lv: readOnly,
-			want: `uid 1002 (pid 77) may not run status: this control socket allows root and members of group "ncsync" (control_group)`},
-		{name: "unknown user", gid: g, caller: Caller{UID: 5000, GID: 5000}, lv: mutating, want: "uid 5000"},
-		{name: "no group", gid: -1, caller: Caller{UID: 1001, GID: g}, lv: readOnly, want: "root only (set control_group"},
+		{name: "root", readers: noGroup, admins: noGroup, caller: Caller{UID: 0, GID: 0}, lv: mutating},
+		{name: "reader reads (process group)", readers: readers, admins: admins, caller: Caller{UID: 1000, GID: readGID}, lv: readOnly},
+		{name: "reader reads (supplementary)", readers: readers, admins: admins, caller: Caller{UID: 1000, GID: 1000, Groups: []uint32{7, readGID}}, lv: readOnly},
+		{name: "reader reads (user database)", readers: readers, admins: admins, caller: Caller{UID: 1001, GID: 1001}, lv: readOnly},
+		{name: "reader may not pause", readers: readers, admins: admins, caller: Caller{UID: 1000, GID: 1000, Groups: []uint32{readGID}, PID: 9}, lv: mutating,
+			want: `uid 1000 (pid 9) may not run pause: this control socket allows root and members of group "ncsync-admin" (control_admin_group); as a member of group "ncsync" (control_group) it may only run status, conflicts and verify`},
+		{name: "reader may not pause without admin group", readers: readers, admins: noGroup, caller: Caller{UID: 1000, GID: readGID}, lv: mutating,
+			want: "allows root only (set control_admin_group in the config to admit a group); as a member of"},
+		{name: "admin pauses (supplementary)", readers: readers, admins: admins, caller: Caller{UID: 1000, GID: 1000, Groups: []uint32{readGID, adminGID}}, lv: mutating},
+		{name: "admin pauses (user database)", readers: readers, admins: admins, caller: Caller{UID: 1003, GID: 1003}, lv: mutating},
+		{name: "admin reads", readers: readers, admins: admins, caller: Caller{UID: 1000, GID: adminGID}, lv: readOnly},
+		{name: "admin group alone", readers: noGroup, admins: admins, caller: Caller{UID: 1000, GID: adminGID}, lv: mutating},
+		{name: "kernel groups win over the user database", readers: readers, admins: admins, caller: Caller{UID: 1003, GID: 1003, Groups: []uint32{}}, lv: readOnly,
+			want: "uid 1003"},
+		{name: "outsider reads", readers: readers, admins: admins, caller: Caller{UID: 1002, GID: 1002, PID: 77, Groups: []uint32{100}}, lv: readOnly,
+			want: `uid 1002 (pid 77) may not run status: this control socket allows root, members of group "ncsync" (control_group) and of group "ncsync-admin" (control_admin_group)`},
+		{name: "outsider pauses", readers: readers, admins: admins, caller: Caller{UID: 1002, GID: 1002, Groups: []uint32{100}}, lv: mutating,
+			want: `members of group "ncsync" (control_group) may run status, conflicts and verify`},
+		{name: "unknown user", readers: readers, admins: admins, caller: Caller{UID: 5000, GID: 5000}, lv: readOnly, want: "uid 5000"},
+		{name: "numeric gid", readers: group{name: "54001", gid: 54001, key: "control_group"}, admins: noGroup, caller: Caller{UID: 5000, GID: 1}, lv: readOnly,
+			want: "members of gid 54001 (control_group)"},
+		{name: "no group", readers: noGroup, admins: noGroup, caller: Caller{UID: 1001, GID: readGID}, lv: readOnly, want: "root only (set control_group and control_admin_group"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cmd := "barrier"
+			cmd := "pause"
 			if tc.lv == readOnly {
 				cmd = "status"
 			}
-			err := newPolicy(tc.gid).allow(tc.caller, tc.lv, cmd)
+			err := newPolicy(tc.readers, tc.admins).allow(tc.caller, tc.lv, cmd)
 			switch {
 			case tc.want == "" && err != nil:
 				t.Fatalf("refused: %v", err)
@@ -73,20 +89,19 @@ func TestAccessPolicy(t *testing.T) {
 		})
 	}
 
-	t.Run("admins apart from readers", func(t *testing.T) {
-		a := newPolicy(g)
-		a.admins = group{name: "ncsync-admin", gid: -1}
-		c := Caller{UID: 1001, GID: 1001}
-		if err := a.allow(c, readOnly, "status"); err != nil {
-			t.Fatalf("status refused: %v", err)
+	t.Run("daemon's own user", func(t *testing.T) {
+		a := newAccess(noGroup, noGroup, 990)
+		if err := a.allow(Caller{UID: 990, GID: 990}, mutating, "promote"); err != nil {
+			t.Fatalf("the daemon's own user refused: %v", err)
 		}
-		if err := a.allow(c, mutating, "pause"); err == nil || !strings.Contains(err.Error(), "may not run pause") {
-			t.Fatalf("pause: got %v, want a refusal", err)
+		err := a.allow(Caller{UID: 991, GID: 991}, readOnly, "status")
+		if err == nil || !strings.Contains(err.Error(), "root and uid 990 (the daemon's user) only") {
+			t.Fatalf("got %v, want a refusal naming the daemon's user", err)
 		}
 	})
 
-	t.Run("groups cached briefly", func(t *testing.T) {
-		a := newPolicy(g)
+	t.Run("user database cached briefly", func(t *testing.T) {
+		a := newPolicy(readers, admins)
 		now := time.Unix(1000, 0)
 		a.now = func() time.Time { return now }
 		lookups = 0
@@ -105,6 +120,56 @@ func TestAccessPolicy(t *testing.T) {
 			t.Fatal("still allowed after leaving the group and the cache time")
 		}
 	})
+}
+
+func TestPolicyDescribed(t *testing.T) {
+	readers := group{name: "ncsync", gid: 4242, key: "control_group"}
+	admins := group{name: "54002", gid: 54002, key: "control_admin_group"}
+	tests := []struct {
+		readers, admins group
+		want            string
+	}{
+		{noGroup, noGroup, "root only"},
+		{readers, noGroup, `root; group "ncsync" (control_group) may run status, conflicts and verify`},
+		{readers, admins, `root; group "ncsync" (control_group) may run status, conflicts and verify; gid 54002 (control_admin_group) may run every command`},
+	}
+	for _, tc := range tests {
+		if got := newAccess(tc.readers, tc.admins, 0).describe(); got != tc.want {
+			t.Errorf("got %q, want %q", got, tc.want)
+		}
+	}
+}
+
+func TestResolveGroup(t *testing.T) {
+	root, err := user.LookupGroupId("0")
+	if err != nil {
+		t.Skipf("no group 0: %v", err)
+	}
+	tests := []struct {
+		name, in string
+		gid      int
+		want     string // error substring
+	}{
+		{name: "none", in: "", gid: -1},
+		{name: "by name", in: root.Name, gid: 0},
+		{name: "numeric, not in the database", in: "54321", gid: 54321},
+		{name: "unknown name", in: "no-such-group-ncsync", gid: -1, want: `control_group "no-such-group-ncsync": no such group`},
+		{name: "number out of range", in: "99999999999", gid: -1, want: "control_group"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			g, err := resolveGroup("control_group", tc.in)
+			if tc.want != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("got %v, %v; want an error containing %q", g, err, tc.want)
+				}
+				return
+			}
+			if err != nil || g.gid != tc.gid {
+				t.Fatalf("got gid %d, %v; want %d", g.gid, err, tc.gid)
+			}
+		})
+	}
 }
 
 // childEnv names the socket a re-executed test binary probes (see
@@ -156,14 +221,14 @@ func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }
 
 // probeAs runs TestAuthChild as uid:gid against the socket at path and
 // returns what it printed: method → "Code message", or "DIAL" → error.
-func probeAs(t *testing.T, bin, path string, uid, gid uint32) map[string]string {
+func probeAs(t *testing.T, bin, path string, uid, gid uint32, groups ...uint32) map[string]string {
 	t.Helper()
 	cmd := exec.Command(bin, "-test.run=^TestAuthChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), childEnv+"="+path)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid, Groups: []uint32{}}}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid, Groups: append([]uint32{}, groups...)}}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("child as %d:%d: %v\n%s", uid, gid, err, out)
+		t.Fatalf("child as %d:%d %v: %v\n%s", uid, gid, groups, err, out)
 	}
 	got := make(map[string]string)
 	sc := bufio.NewScanner(strings.NewReader(string(out)))
@@ -177,17 +242,17 @@ func probeAs(t *testing.T, bin, path string, uid, gid uint32) map[string]string 
 		}
 	}
 	if len(got) == 0 {
-		t.Fatalf("child as %d:%d printed nothing useful:\n%s", uid, gid, out)
+		t.Fatalf("child as %d:%d %v printed nothing useful:\n%s", uid, gid, groups, out)
 	}
-	t.Logf("as %d:%d: %q", uid, gid, got)
+	t.Logf("as %d:%d %v: %q", uid, gid, groups, got)
 	return got
 }
 
-// serveAuth serves a control socket at path for group, with a node that
+// serveAuth serves a control socket at path for groups, with a node that
 // answers Status and Barrier.
-func serveAuth(t *testing.T, path, group string) {
+func serveAuth(t *testing.T, path string, groups Groups) {
 	t.Helper()
-	lis, err := Listen(path, group)
+	lis, err := Listen(path, groups)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,15 +268,17 @@ func serveAuth(t *testing.T, path, group string) {
 }
 
 // TestAuthOverSocket checks the peer-credential policy end to end: real
-// unix sockets, clients running as other users. It needs root.
+// unix sockets, clients running as other users with the groups set by
+// the kernel (uids and gids that need not exist in the user database). It
+// needs root.
 func TestAuthOverSocket(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to run clients as other users")
 	}
-	nogroup, err := user.LookupGroupId("65534")
-	if err != nil {
-		t.Skipf("no group 65534: %v", err)
-	}
+	const (
+		readGID, adminGID = 54001, 54002
+		uid               = 54100 // not in the user database
+	)
 	// Everything the other users need must be reachable by them.
 	dir, err := os.MkdirTemp("", "ncsync-auth-")
 	if err != nil {
@@ -235,25 +302,66 @@ func TestAuthOverSocket(t *testing.T) {
 	}
 
 	grouped := filepath.Join(dir, "g", "control.sock")
-	serveAuth(t, grouped, nogroup.Name)
-	allMethods := []string{"Status", "Barrier", "Pause", "Resume", "Verify", "Promote", "Conflicts"}
-
-	t.Run("group member may run every command", func(t *testing.T) {
-		got := probeAs(t, bin, grouped, 65534, 65534)
-		for _, m := range allMethods {
+	serveAuth(t, grouped, Groups{Read: strconv.Itoa(readGID), Admin: strconv.Itoa(adminGID)})
+	fi, err := os.Stat(grouped)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); st.Gid != readGID || fi.Mode().Perm() != 0o660 {
+		t.Fatalf("socket gid %d mode %o, want %d and 660", st.Gid, fi.Mode().Perm(), readGID)
+	}
+	readOnly := []string{"Status", "Conflicts", "Verify"}
+	changing := []string{"Barrier", "Pause", "Resume", "Promote"}
+	admitted := func(t *testing.T, got map[string]string, methods []string) {
+		t.Helper()
+		for _, m := range methods {
 			if r, ok := got[m]; !ok || strings.HasPrefix(r, "PermissionDenied") {
 				t.Errorf("%s: %q, want it admitted", m, r)
 			}
 		}
+	}
+	refused := func(t *testing.T, got map[string]string, methods []string, with ...string) {
+		t.Helper()
+		for _, m := range methods {
+			r := got[m]
+			want := append([]string{"PermissionDenied", fmt.Sprintf("uid %d (pid ", uid), "may not run " + strings.ToLower(m)}, with...)
+			for _, w := range want {
+				if !strings.Contains(r, w) {
+					t.Errorf("%s: %q, want a refusal containing %q", m, r, w)
+				}
+			}
+		}
+	}
+
+	t.Run("reader reads but may not change anything", func(t *testing.T) {
+		got := probeAs(t, bin, grouped, uid, uid, readGID)
+		admitted(t, got, readOnly)
+		if !strings.HasPrefix(got["Status"], "OK") {
+			t.Errorf("status %q, want OK", got["Status"])
+		}
+		refused(t, got, changing, `gid 54002 (control_admin_group)`, "may only run status")
+	})
+
+	t.Run("admin may run every command", func(t *testing.T) {
+		got := probeAs(t, bin, grouped, uid, uid, readGID, adminGID)
+		admitted(t, got, append(readOnly, changing...))
 		if !strings.HasPrefix(got["Status"], "OK") || !strings.HasPrefix(got["Barrier"], "OK") {
 			t.Errorf("status %q, barrier %q: want both OK", got["Status"], got["Barrier"])
 		}
 	})
 
 	t.Run("outsider cannot even connect", func(t *testing.T) {
-		got := probeAs(t, bin, grouped, 54321, 54321)
+		got := probeAs(t, bin, grouped, uid, uid, 100)
 		if !strings.Contains(got["DIAL"], "permission denied") {
-			t.Fatalf("got %v, want the socket's directory to keep uid 54321 out", got)
+			t.Fatalf("got %v, want the socket's directory to keep uid %d out", got, uid)
+		}
+	})
+
+	t.Run("admin outside control_group cannot connect", func(t *testing.T) {
+		// The socket belongs to control_group: admins need both groups.
+		got := probeAs(t, bin, grouped, uid, uid, adminGID)
+		if !strings.Contains(got["DIAL"], "permission denied") {
+			t.Fatalf("got %v, want the socket's directory to keep uid %d out", got, uid)
 		}
 	})
 
@@ -265,30 +373,20 @@ func TestAuthOverSocket(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		got := probeAs(t, bin, grouped, 54321, 54321)
-		for _, m := range allMethods {
-			want := "PermissionDenied uid 54321 (pid "
-			if r := got[m]; !strings.HasPrefix(r, want) || !strings.Contains(r, "may not run "+strings.ToLower(m)) ||
-				!strings.Contains(r, strconv.Quote(nogroup.Name)) {
-				t.Errorf("%s: %q, want a refusal naming uid 54321, the command and group %q", m, r, nogroup.Name)
-			}
-		}
+		got := probeAs(t, bin, grouped, uid, uid, 100)
+		refused(t, got, append(readOnly, changing...), "gid 54001 (control_group)")
 	})
 
 	t.Run("no group configured: root only", func(t *testing.T) {
 		solo := filepath.Join(dir, "s", "control.sock")
-		serveAuth(t, solo, "")
+		serveAuth(t, solo, Groups{})
 		for p, mode := range map[string]os.FileMode{filepath.Dir(solo): 0o755, solo: 0o666} {
 			if err := os.Chmod(p, mode); err != nil {
 				t.Fatal(err)
 			}
 		}
-		got := probeAs(t, bin, solo, 65534, 65534)
-		for _, m := range allMethods {
-			if r := got[m]; !strings.HasPrefix(r, "PermissionDenied") || !strings.Contains(r, "root only") {
-				t.Errorf("%s: %q, want refused (root only)", m, r)
-			}
-		}
+		got := probeAs(t, bin, solo, uid, readGID, readGID, adminGID)
+		refused(t, got, append(readOnly, changing...), "root only")
 	})
 }
 

@@ -52,7 +52,7 @@ func (n *barrierNode) Barrier(ctx context.Context, req nstatus.BarrierRequest, p
 func serve(t *testing.T, node Node) *Client {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "control.sock")
-	lis, err := Listen(path, "")
+	lis, err := Listen(path, Groups{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 // Package control is the daemon's local control socket: a gRPC service on a
-// unix socket that the ncsync command line uses for status and, later,
-// barrier, pause and the other operator commands.
+// unix socket that the ncsync command line uses for status, barrier, pause
+// and the other operator commands. Every call is checked against the
+// caller's kernel-reported credentials (see Listen).
 package control
 
 import (
@@ -10,9 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -32,25 +31,28 @@ type Node interface {
 }
 
 // Listen creates the control socket at path: its directory 0750 and the
-// socket 0660, both owned by group when one is named (so that members of
-// the ncsync group may use it). A stale socket left by a crash is replaced;
-// a socket with a live daemon behind it is an error.
+// socket 0660, both owned by groups.Read (or groups.Admin when Read is
+// empty) so that members of that group can reach it. A stale socket left
+// by a crash is replaced; a socket with a live daemon behind it is an
+// error.
 //
 // The file modes keep others out; in addition the server checks every
-// call's peer credentials (SO_PEERCRED): root and the daemon's own user
-// may run every command, members of group every command too (a separate
-// group for mutating commands would need its own config key), anyone else
-// nothing.
-func Listen(path, group string) (*Listener, error) {
-	gid := -1
-	if group != "" {
-		g, err := user.LookupGroup(group)
-		if err != nil {
-			return nil, fmt.Errorf("control group %q: %w", group, err)
-		}
-		if gid, err = strconv.Atoi(g.Gid); err != nil {
-			return nil, fmt.Errorf("control group %q: %w", group, err)
-		}
+// call's peer credentials (SO_PEERCRED, SO_PEERGROUPS): root and the
+// daemon's own user may run every command, members of groups.Admin too,
+// members of groups.Read the read-only ones (status, conflicts, verify),
+// anyone else nothing.
+func Listen(path string, groups Groups) (*Listener, error) {
+	readers, err := resolveGroup("control_group", groups.Read)
+	if err != nil {
+		return nil, err
+	}
+	admins, err := resolveGroup("control_admin_group", groups.Admin)
+	if err != nil {
+		return nil, err
+	}
+	gid := readers.gid
+	if gid < 0 {
+		gid = admins.gid
 	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -92,7 +94,7 @@ func Listen(path, group string) (*Listener, error) {
 			return nil, fmt.Errorf("control socket: %w", err)
 		}
 	}
-	return &Listener{Listener: lis, access: newAccess(group, gid, uint32(os.Geteuid()))}, nil
+	return &Listener{Listener: lis, access: newAccess(readers, admins, uint32(os.Geteuid()))}, nil
 }
 
 // Server serves the control service.

@@ -20,7 +20,7 @@ func (f fakeNode) Status(context.Context) (nstatus.Node, error) { return f.st, n
 
 func TestListenModes(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "run", "ncsync", "control.sock")
-	lis, err := Listen(path, "")
+	lis, err := Listen(path, Groups{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +35,7 @@ func TestListenModes(t *testing.T) {
 		}
 	}
 	// A live socket is not taken over.
-	if _, err := Listen(path, ""); err == nil || !strings.Contains(err.Error(), "in use") {
+	if _, err := Listen(path, Groups{}); err == nil || !strings.Contains(err.Error(), "in use") {
 		t.Fatalf("second Listen: %v, want an in-use error", err)
 	}
 }
@@ -48,7 +48,7 @@ func TestListenReplacesStaleSocket(t *testing.T) {
 	}
 	l.(*net.UnixListener).SetUnlinkOnClose(false)
 	l.Close() // leaves the socket file behind, as a crash does
-	lis, err := Listen(path, "")
+	lis, err := Listen(path, Groups{})
 	if err != nil {
 		t.Fatalf("stale socket not replaced: %v", err)
 	}
@@ -60,14 +60,14 @@ func TestListenRefusesNonSocket(t *testing.T) {
 	if err := os.WriteFile(path, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Listen(path, ""); err == nil || !strings.Contains(err.Error(), "not a socket") {
+	if _, err := Listen(path, Groups{}); err == nil || !strings.Contains(err.Error(), "not a socket") {
 		t.Fatalf("got %v, want a not-a-socket error", err)
 	}
 }
 
 func TestStatusRoundTrip(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "control.sock")
-	lis, err := Listen(path, "")
+	lis, err := Listen(path, Groups{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,7 +48,8 @@ func statusToWire(st nstatus.Node) *ncsyncv1.StatusResponse {
 		r.Folders = append(r.Folders, &ncsyncv1.FolderStatus{Id: f.ID, Path: f.Path, Sequence: f.Seq,
 			Files: f.Files, Directories: f.Dirs, Bytes: f.Bytes, Scans: f.Scans,
 			LastScanUnixNs: unixNs(f.LastScan), FilesHashed: f.FilesHashed, LastError: f.LastError,
-			WatchedDirectories: f.Watched, Overflows: f.Overflows, Degraded: f.Degraded, AuditFindings: f.AuditFindings})
+			WatchedDirectories: f.Watched, Overflows: f.Overflows, Degraded: f.Degraded, AuditFindings: f.AuditFindings,
+			LocalChanges: f.LocalChanges})
 	}
 	for _, p := range st.Peers {
 		wp := &ncsyncv1.PeerStatus{Node: p.Node, Role: roleToWire(p.Role), Connected: p.Connected,
@@ -67,7 +68,8 @@ func statusFromWire(r *ncsyncv1.StatusResponse) nstatus.Node {
 		st.Folders = append(st.Folders, nstatus.Folder{ID: f.GetId(), Path: f.GetPath(), Seq: f.GetSequence(),
 			Files: f.GetFiles(), Dirs: f.GetDirectories(), Bytes: f.GetBytes(), Scans: f.GetScans(),
 			LastScan: fromUnixNs(f.GetLastScanUnixNs()), FilesHashed: f.GetFilesHashed(), LastError: f.GetLastError(),
-			Watched: f.GetWatchedDirectories(), Overflows: f.GetOverflows(), Degraded: f.GetDegraded(), AuditFindings: f.GetAuditFindings()})
+			Watched: f.GetWatchedDirectories(), Overflows: f.GetOverflows(), Degraded: f.GetDegraded(), AuditFindings: f.GetAuditFindings(),
+			LocalChanges: f.GetLocalChanges()})
 	}
 	for _, p := range r.GetPeers() {
 		np := nstatus.Peer{Node: p.GetNode(), Role: roleFromWire(p.GetRole()), Connected: p.GetConnected(),
