@@ -73,6 +73,7 @@ type Options struct {
 	StripSetID     bool // strip setuid/setgid bits instead of refusing the entry
 	Log            *slog.Logger
 	Sync           SyncMode
+	Local          LocalKeeper // keeps local changes before they are replaced (local.go); nil: refuse them with ErrLocalChange
 }
 
 // Folder applies entries beneath one folder root. Apply is not safe for

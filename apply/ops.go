@@ -29,7 +29,7 @@ func (b *batch) remove(e *index.Entry) error {
 	if err != nil {
 		return fmt.Errorf("delete %q: %w", e.Path, err)
 	}
-	if err := checkLocal(e, &st); err != nil {
+	if err := b.beforeReplace(d, name, e, &st); err != nil {
 		return err
 	}
 	d.touched = true
@@ -40,6 +40,12 @@ func (b *batch) remove(e *index.Entry) error {
 		err = unix.Unlinkat(d.fd, name, 0)
 		if errors.Is(err, unix.EISDIR) { // replaced by a directory meanwhile
 			b.forget(e.Path)
+			if st, err = lstatAt(d.fd, name); err == nil {
+				err = b.beforeReplace(d, name, e, &st)
+			}
+			if err != nil && !errors.Is(err, unix.ENOENT) {
+				return err
+			}
 			err = removeAll(d.fd, name)
 		}
 	}
@@ -63,7 +69,7 @@ func (b *batch) mkdir(i int) error {
 	case err == nil && isDir(&st):
 	case err == nil || errors.Is(err, unix.ENOENT):
 		if err == nil { // a file or symlink in the way: the type changed
-			if err := checkLocal(e, &st); err != nil {
+			if err := b.beforeReplace(pd, name, e, &st); err != nil {
 				return err
 			}
 			pd.touched = true
@@ -147,8 +153,8 @@ func (b *batch) prepareTarget(d *dirState, name string, e *index.Entry) error {
 	if err != nil {
 		return fmt.Errorf("stat %q: %w", e.Path, err)
 	}
-	if !isDir(&st) {
-		return checkLocal(e, &st)
+	if err := b.beforeReplace(d, name, e, &st); err != nil || !isDir(&st) {
+		return err
 	}
 	b.forget(e.Path)
 	if err := removeAll(d.fd, name); err != nil {

@@ -1,0 +1,212 @@
+package apply
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ncsync/ncsync/conflict"
+	"github.com/ncsync/ncsync/index"
+)
+
+// LocalKeeper preserves what something other than ncsync put at a path
+// (a local edit on a secondary, a file created there) before Apply replaces
+// or removes it. Set it in Options.Local; Apply calls it from its own
+// goroutine, one call at a time.
+//
+// With a LocalKeeper, every entry's Stat must be filled in by the caller:
+// the stat it recorded after its last change to the path (Result.Stat), or
+// zero if ncsync never wrote the path or last removed it. Anything found at
+// a path whose Stat is zero is then a local object.
+type LocalKeeper interface {
+	// Written returns the stat recorded after ncsync's last change to
+	// path; ok is false if ncsync never wrote it or last removed it.
+	// Apply asks it about the objects inside a directory it is about to
+	// remove or replace.
+	Written(path string) (st index.Stat, ok bool)
+	// Keep preserves the object v describes. It must open v.Name in v.Dir
+	// without following a symlink and must not keep v.Dir. An error leaves
+	// the object where it is and fails the entry, which is retried: nothing
+	// local is ever replaced without having been kept first.
+	Keep(v LocalVersion) error
+}
+
+// LocalVersion is an object that changed locally and is about to be
+// replaced or removed.
+type LocalVersion struct {
+	Path    string      // folder-relative path of the object
+	Dir     int         // fd of its directory, valid during Keep only
+	Name    string      // its name in Dir
+	Kind    index.Kind  // what it is
+	Found   index.Stat  // its stat as Apply found it
+	Written index.Stat  // what ncsync last recorded there; zero: never written
+	By      index.Entry // the replicated change that replaces or removes it (for a child of a removed directory, the directory's entry)
+}
+
+// beforeReplace runs before Apply replaces or removes the object st at
+// name in d for entry e. Without a LocalKeeper it refuses a changed
+// non-directory (ErrLocalChange), as before. With one, a changed file or
+// symlink is kept first (conflict.BeforeApply decides), and for a
+// directory every object beneath it that ncsync did not write is kept.
+func (b *batch) beforeReplace(d *dirState, name string, e *index.Entry, st *unix.Stat_t) error {
+	k := b.f.opts.Local
+	if k == nil {
+		return checkLocal(e, st)
+	}
+	if isDir(st) {
+		if e.Kind == index.KindDir && !e.Deleted {
+			return nil // stays a directory
+		}
+		return b.keepTree(k, d.fd, name, e.Path, e)
+	}
+	return b.keepIfChanged(k, d.fd, name, e.Path, b.lastWritten(e.Path, e.Stat, st), e, st)
+}
+
+// keepIfChanged keeps the non-directory st at name in dirfd (path p) if it
+// is not what ncsync last wrote there (written; zero: never written) and
+// differs from what e puts there.
+func (b *batch) keepIfChanged(k LocalKeeper, dirfd int, name, p string, written index.Stat, e *index.Entry, st *unix.Stat_t) error {
+	current := fingerprint(st)
+	w := conflict.Fingerprint{}
+	if written != (index.Stat{}) {
+		// The recorded stat has no type: a changed object has a new ctime,
+		// so taking the current type loses nothing.
+		w = conflict.Fingerprint{Kind: current.Kind, Ino: written.Ino, Size: written.Size,
+			MtimeNs: written.MtimeNs, CtimeNs: written.CtimeNs}
+	}
+	incoming := conflict.Absent
+	if !e.Deleted && e.Path == p {
+		incoming = conflictKind(e.Kind)
+	}
+	if conflict.BeforeApply(w, current, incoming) != conflict.ActionPreserveThenApply {
+		return nil
+	}
+	if e.Path == p && b.sameAsIncoming(dirfd, name, e, st) {
+		// The local object already is what the primary sends (a crash
+		// between rename and index commit, a pre-seeded tree): nothing of
+		// it would be lost.
+		return nil
+	}
+	v := LocalVersion{Path: p, Dir: dirfd, Name: name, Kind: kindOf(st.Mode), Found: toStat(st), Written: written, By: *e}
+	if err := k.Keep(v); err != nil {
+		return fmt.Errorf("apply %q: keep the local version first: %w: %w", p, ErrLocalChange, err)
+	}
+	return nil
+}
+
+// keepTree keeps every object beneath the directory name in dirfd (path
+// p) that ncsync did not write, before e removes or replaces it.
+// Directories themselves have no content to keep; ncsync's own temp files
+// are skipped.
+func (b *batch) keepTree(k LocalKeeper, dirfd int, name, p string, e *index.Entry) error {
+	fd, err := unix.Openat(dirfd, name, dirFlags, 0)
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
+		return nil // gone or no longer a directory: its caller's lstat decides
+	}
+	if err != nil {
+		return fmt.Errorf("apply %q: open directory to check for local files: %w", p, err)
+	}
+	defer unix.Close(fd)
+	return readDir(fd, func(child string, _ uint8) error {
+		if isTemp(child) {
+			return nil
+		}
+		cp := join(p, child)
+		st, err := lstatAt(fd, child)
+		if errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("apply %q: stat %q: %w", e.Path, cp, err)
+		}
+		if isDir(&st) {
+			return b.keepTree(k, fd, child, cp, e)
+		}
+		if kindOf(st.Mode) == 0 {
+			return nil // fifos, sockets, devices: nothing to preserve
+		}
+		written, _ := k.Written(cp)
+		return b.keepIfChanged(k, fd, child, cp, b.lastWritten(cp, written, &st), e, &st)
+	})
+}
+
+// lastWritten returns what ncsync last wrote at p: recorded, from the
+// caller, unless it does not match st and this batch wrote p since (its
+// stat is not in the caller's index yet). The search of the batch is
+// linear, so it is made only on a mismatch.
+func (b *batch) lastWritten(p string, recorded index.Stat, st *unix.Stat_t) index.Stat {
+	if recorded.Ino == st.Ino && recorded.CtimeNs == st.Ctim.Nano() {
+		return recorded
+	}
+	for i := len(b.entries) - 1; i >= 0; i-- {
+		if b.entries[i].Path == p && b.results[i].Err == nil && b.results[i].Stat != (index.Stat{}) {
+			return b.results[i].Stat
+		}
+	}
+	return recorded
+}
+
+// sameAsIncoming reports whether the local object at name already holds
+// e's content: a symlink with e's target, or a file of e's size whose
+// bytes match each of e's chunks. Metadata is not compared.
+func (b *batch) sameAsIncoming(dirfd int, name string, e *index.Entry, st *unix.Stat_t) bool {
+	switch {
+	case e.Deleted:
+		return false
+	case e.Kind == index.KindSymlink && kindOf(st.Mode) == index.KindSymlink:
+		buf := make([]byte, len(e.Target)+1)
+		n, err := unix.Readlinkat(dirfd, name, buf)
+		return err == nil && n == len(e.Target) && string(buf[:n]) == e.Target
+	case e.Kind != index.KindFile || kindOf(st.Mode) != index.KindFile || st.Size != e.Size:
+		return false
+	}
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	var buf []byte
+	var off int64
+	for _, ref := range e.Chunks {
+		buf = growTo(buf, int(ref.Size))
+		if n, err := unix.Pread(fd, buf, off); err != nil || n != len(buf) {
+			return false
+		}
+		if b.f.chunkSum(buf) != ref.ID {
+			return false
+		}
+		off += int64(ref.Size)
+	}
+	var after unix.Stat_t
+	return unix.Fstat(fd, &after) == nil && after.Size == off
+}
+
+// growTo returns a buffer of n bytes, reusing buf when it is large enough.
+func growTo(buf []byte, n int) []byte {
+	if cap(buf) >= n {
+		return buf[:n]
+	}
+	return make([]byte, n)
+}
+
+func fingerprint(st *unix.Stat_t) conflict.Fingerprint {
+	return conflict.Fingerprint{Kind: conflictKind(kindOf(st.Mode)), Ino: st.Ino, Size: st.Size,
+		MtimeNs: st.Mtim.Nano(), CtimeNs: st.Ctim.Nano()}
+}
+
+func conflictKind(k index.Kind) conflict.Kind {
+	switch k {
+	case index.KindFile:
+		return conflict.File
+	case index.KindDir:
+		return conflict.Dir
+	case index.KindSymlink:
+		return conflict.Symlink
+	}
+	return conflict.Absent
+}
+
+// isTemp reports whether name is one of ncsync's own temp files.
+func isTemp(name string) bool { return strings.HasPrefix(name, tempPrefix) }

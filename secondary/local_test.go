@@ -1,0 +1,138 @@
+package secondary
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ncsync/ncsync/apply"
+	"github.com/ncsync/ncsync/config"
+	"github.com/ncsync/ncsync/index"
+	"github.com/ncsync/ncsync/preserve"
+)
+
+func TestLocalKeeper(t *testing.T) {
+	dir := t.TempDir()
+	db, err := index.Open(filepath.Join(dir, "index.db"), index.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	root := filepath.Join(dir, "tree")
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{Node: "nfs2", Folders: []config.Folder{{ID: "data", Path: root}}, ConflictDir: filepath.Join(dir, "conflicts")}
+	s, err := New(db, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	written := index.Stat{Ino: 7, Size: 3, MtimeNs: 11, CtimeNs: 12}
+	if err := db.Update("data", func(tx *index.Tx) error {
+		if err := tx.Store(index.Entry{Path: "a", Seq: 1, Kind: index.KindFile, Size: 3, Stat: written}); err != nil {
+			return err
+		}
+		return tx.Store(index.Entry{Path: "gone", Seq: 2, Kind: index.KindFile, Deleted: true})
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	// fillWritten: the recorded stat, zero for deleted and unknown paths,
+	// whatever the primary sent.
+	entries := []index.Entry{{Path: "a", Stat: index.Stat{Ino: 99}}, {Path: "gone", Stat: index.Stat{Ino: 98}}, {Path: "new"}}
+	if err := s.fillWritten("data", entries); err != nil {
+		t.Fatal(err)
+	}
+	if entries[0].Stat != written || entries[1].Stat != (index.Stat{}) || entries[2].Stat != (index.Stat{}) {
+		t.Fatalf("filled %+v", entries)
+	}
+	k := s.keeper("data").(*localKeeper)
+	if st, ok := k.Written("a"); !ok || st != written {
+		t.Fatalf("Written(a) = %+v, %v", st, ok)
+	}
+	if _, ok := k.Written("gone"); ok {
+		t.Fatal("Written(gone): a deleted path counts as written")
+	}
+
+	// Keep: a durable record with the reason, counted.
+	if err := os.WriteFile(filepath.Join(root, "a"), []byte("local"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(d)
+	v := apply.LocalVersion{Path: "a", Dir: d, Name: "a", Kind: index.KindFile, Written: written,
+		By: index.Entry{Path: "a", Seq: 5, Kind: index.KindFile, Version: index.Version{Epoch: 2}}}
+	if err := k.Keep(v); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.localChanges("data"); n != 1 {
+		t.Fatalf("localChanges = %d, want 1", n)
+	}
+	recs, err := s.Conflicts(t.Context())
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("Conflicts = %+v, %v", recs, err)
+	}
+	r := recs[0]
+	if r.Path != "a" || r.Folder != "data" || r.Node != "nfs2" || r.Cause != preserve.CauseLocalChange || r.Size != 5 ||
+		!strings.Contains(r.Reason, "changed on this node since ncsync wrote it") || !strings.Contains(r.Reason, "sequence 5, epoch 2") {
+		t.Fatalf("record %+v", r)
+	}
+	s.Close()
+
+	// The count is read back from the store.
+	s2, err := New(db, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if n := s2.localChanges("data"); n != 1 {
+		t.Fatalf("after reopening: localChanges = %d, want 1", n)
+	}
+}
+
+func TestLocalReason(t *testing.T) {
+	cases := []struct {
+		v    apply.LocalVersion
+		want string
+	}{
+		{apply.LocalVersion{Path: "d/x", Kind: index.KindFile, By: index.Entry{Path: "d", Kind: index.KindDir, Deleted: true}},
+			`file created on this node, not by ncsync; the primary deleted the directory "d"`},
+		{apply.LocalVersion{Path: "d/x", Kind: index.KindFile, Written: index.Stat{Ino: 1}, By: index.Entry{Path: "d", Kind: index.KindFile}},
+			`file changed on this node since ncsync wrote it; the primary replaced the directory "d" with a file`},
+		{apply.LocalVersion{Path: "l", Kind: index.KindSymlink, Written: index.Stat{Ino: 1}, By: index.Entry{Path: "l", Kind: index.KindSymlink, Deleted: true}},
+			`symlink changed on this node since ncsync wrote it; the primary deleted it`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.want, func(t *testing.T) {
+			if got := localReason(tc.v); !strings.HasPrefix(got, tc.want) {
+				t.Fatalf("got %q", got)
+			}
+		})
+	}
+}
+
+func TestNoConflictDir(t *testing.T) {
+	db, err := index.Open(filepath.Join(t.TempDir(), "index.db"), index.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	s, err := New(db, Options{Node: "nfs2", Folders: []config.Folder{{ID: "data", Path: t.TempDir()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.keeper("data") != nil {
+		t.Fatal("a keeper without a conflict dir")
+	}
+	entries := []index.Entry{{Path: "a", Stat: index.Stat{Ino: 3}}}
+	if err := s.fillWritten("data", entries); err != nil || entries[0].Stat.Ino != 3 {
+		t.Fatalf("fillWritten without a store changed %+v (%v)", entries, err)
+	}
+}
