@@ -54,9 +54,15 @@ type Folder struct {
 type Config struct {
 	Node          string
 	Role          Role
-	StateDir      string        // state_dir, absolute
-	ControlSocket string        // control_socket, absolute
-	ControlGroup  string        // control_group: group allowed on the control socket (optional)
+	StateDir      string // state_dir, absolute
+	ControlSocket string // control_socket, absolute
+	ControlGroup  string // control_group: group whose members may run the read-only control commands (optional)
+
+	// ControlAdminGroup is control_admin_group (optional): its members may
+	// also run the control commands that change replication (barrier,
+	// pause, resume, snapshot, promote).
+	ControlAdminGroup string
+
 	Listen        string        // primary: host:port to listen on
 	Primary       string        // secondary: host:port of the primary
 	Secondaries   []string      // primary: the peer node names a barrier waits for
@@ -66,7 +72,8 @@ type Config struct {
 	Watch         Watch         // watch
 	StageLimit    int64         // stage_limit: secondary: bytes it may stage while paused (0: none)
 	Folders       []Folder
-	Path          string // the file it was loaded from (not a YAML key)
+	Promote       *Promote // promote: secondary only, optional (see promote.go)
+	Path          string   // the file it was loaded from (not a YAML key)
 
 	// pos maps keys ("tls.ca", "folders[1].path") to the lines they were
 	// read from, so that Validate can point at them.

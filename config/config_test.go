@@ -57,6 +57,7 @@ role: secondary
 state_dir: $D/state
 control_socket: $D/state/../ctl.sock
 control_group: ncsync
+control_admin_group: ncsync-admin
 primary: nfs1.example:7300
 tls:
   ca: /etc/ncsync/ca.pem
@@ -118,7 +119,7 @@ func TestParseValid(t *testing.T) {
 	}
 	if c.Role != RoleSecondary || c.Primary != "nfs1.example:7300" || c.ScanInterval != 90*time.Second ||
 		c.Watch != (Watch{Quiet: 20 * time.Millisecond, MaxLatency: time.Second, AuditInterval: 10 * time.Minute}) ||
-		c.ControlSocket != root+"/ctl.sock" || c.ControlGroup != "ncsync" || c.TLS.Key != "/etc/ncsync/nfs2.key" {
+		c.ControlSocket != root+"/ctl.sock" || c.ControlGroup != "ncsync" || c.ControlAdminGroup != "ncsync-admin" || c.TLS.Key != "/etc/ncsync/nfs2.key" {
 		t.Errorf("parsed %+v", c)
 	}
 }
@@ -216,6 +217,8 @@ var errorCases = []struct {
 	{"socket relative", "control_socket: ctl.sock", "control_socket", 10, "must be an absolute path"},
 	{"socket in folder", "control_socket: $D/data/ctl.sock", "control_socket", 10, `is inside folder "data"`},
 	{"group invalid", "control_group: a b", "control_group", 10, `invalid group name "a b"`},
+	{"admin group invalid", "control_admin_group: -admins", "control_admin_group", 10, `invalid group name "-admins"`},
+	{"admin group not a string", "control_admin_group: [a]", "control_admin_group", 10, "must be"},
 	{"listen missing", "-listen", "listen", 2, "required for role primary"},
 	{"listen no port", "listen: 127.0.0.1", "listen", 4, "is not host:port"},
 	{"listen bad port", "listen: :99999", "listen", 4, `port "99999" is not a number`},

@@ -147,20 +147,21 @@ func (d *decoder) document(data []byte) (*yaml.Node, bool) {
 }
 
 var topFields = map[string]field{
-	"node":           func(d *decoder, k string, v *yaml.Node) { d.str(k, v, &d.c.Node) },
-	"role":           func(d *decoder, k string, v *yaml.Node) { d.role(k, v, &d.c.Role) },
-	"state_dir":      func(d *decoder, k string, v *yaml.Node) { d.str(k, v, &d.c.StateDir) },
-	"control_socket": func(d *decoder, k string, v *yaml.Node) { d.str(k, v, &d.c.ControlSocket) },
-	"control_group":  func(d *decoder, k string, v *yaml.Node) { d.str(k, v, &d.c.ControlGroup) },
-	"listen":         func(d *decoder, k string, v *yaml.Node) { d.str(k, v, &d.c.Listen) },
-	"primary":        func(d *decoder, k string, v *yaml.Node) { d.str(k, v, &d.c.Primary) },
-	"secondaries":    func(d *decoder, k string, v *yaml.Node) { d.strList(k, v, &d.c.Secondaries) },
-	"tls":            func(d *decoder, k string, v *yaml.Node) { d.tls(k, v) },
-	"metrics_listen": func(d *decoder, k string, v *yaml.Node) { d.str(k, v, &d.c.MetricsListen) },
-	"scan_interval":  func(d *decoder, k string, v *yaml.Node) { d.duration(k, v, &d.c.ScanInterval) },
-	"stage_limit":    func(d *decoder, k string, v *yaml.Node) { d.size(k, v, &d.c.StageLimit) },
-	"watch":          func(d *decoder, k string, v *yaml.Node) { d.watch(k, v) },
-	"folders":        func(d *decoder, k string, v *yaml.Node) { d.folders(k, v) },
+	"node":                func(d *decoder, k string, v *yaml.Node) { d.str(k, v, &d.c.Node) },
+	"role":                func(d *decoder, k string, v *yaml.Node) { d.role(k, v, &d.c.Role) },
+	"state_dir":           func(d *decoder, k string, v *yaml.Node) { d.str(k, v, &d.c.StateDir) },
+	"control_socket":      func(d *decoder, k string, v *yaml.Node) { d.str(k, v, &d.c.ControlSocket) },
+	"control_group":       func(d *decoder, k string, v *yaml.Node) { d.str(k, v, &d.c.ControlGroup) },
+	"control_admin_group": func(d *decoder, k string, v *yaml.Node) { d.str(k, v, &d.c.ControlAdminGroup) },
+	"listen":              func(d *decoder, k string, v *yaml.Node) { d.str(k, v, &d.c.Listen) },
+	"primary":             func(d *decoder, k string, v *yaml.Node) { d.str(k, v, &d.c.Primary) },
+	"secondaries":         func(d *decoder, k string, v *yaml.Node) { d.strList(k, v, &d.c.Secondaries) },
+	"tls":                 func(d *decoder, k string, v *yaml.Node) { d.tls(k, v) },
+	"metrics_listen":      func(d *decoder, k string, v *yaml.Node) { d.str(k, v, &d.c.MetricsListen) },
+	"scan_interval":       func(d *decoder, k string, v *yaml.Node) { d.duration(k, v, &d.c.ScanInterval) },
+	"stage_limit":         func(d *decoder, k string, v *yaml.Node) { d.size(k, v, &d.c.StageLimit) },
+	"watch":               func(d *decoder, k string, v *yaml.Node) { d.watch(k, v) },
+	"folders":             func(d *decoder, k string, v *yaml.Node) { d.folders(k, v) },
 }
 
 var watchFields = map[string]field{

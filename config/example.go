@@ -11,21 +11,24 @@ import (
 )
 
 // ExampleParams fills in Example. Zero fields get the values of the example
-// in DESIGN.md, except the optional ones (ControlGroup, Secondaries,
-// MetricsListen, ScanInterval), which then appear commented out.
+// in DESIGN.md, except the optional ones (ControlGroup, ControlAdminGroup,
+// Secondaries, MetricsListen, ScanInterval), which then appear commented
+// out.
 type ExampleParams struct {
 	Node          string // default nfs1
 	Role          Role   // default primary
 	StateDir      string // default /var/lib/ncsync
 	ControlSocket string // default DefaultControlSocket
 	ControlGroup  string
-	Listen        string // primary; default 0.0.0.0:7300
-	Primary       string // secondary; default nfs1.example:7300
-	Secondaries   []string
-	TLS           TLS // default /etc/ncsync/{ca,NODE}.pem, NODE.key
-	MetricsListen string
-	ScanInterval  time.Duration
-	Folders       []Folder // default webroot and data, as in DESIGN.md
+	// ControlAdminGroup is control_admin_group.
+	ControlAdminGroup string
+	Listen            string // primary; default 0.0.0.0:7300
+	Primary           string // secondary; default nfs1.example:7300
+	Secondaries       []string
+	TLS               TLS // default /etc/ncsync/{ca,NODE}.pem, NODE.key
+	MetricsListen     string
+	ScanInterval      time.Duration
+	Folders           []Folder // default webroot and data, as in DESIGN.md
 }
 
 func (p *ExampleParams) defaults() {
@@ -82,8 +85,14 @@ func Example(p ExampleParams) string {
 	w("state_dir: %s\n", scalar(p.StateDir))
 	w("# Unix socket of the control commands (status, barrier, pause, ...).\n")
 	w("control_socket: %s\n", scalar(p.ControlSocket))
-	w("# Group whose members may use the control socket besides root.\n")
+	w("# Groups admitted on the control socket besides root (names or numeric\n")
+	w("# gids). Members of control_group may run the read-only commands\n")
+	w("# (status, conflicts, verify); the socket belongs to this group.\n")
 	optional(w, p.ControlGroup != "", "control_group", scalar(p.ControlGroup), "ncsync")
+	w("# Members of control_admin_group may also run the commands that change\n")
+	w("# replication (barrier, pause, resume, snapshot, promote); they must be\n")
+	w("# in control_group too, to reach the socket.\n")
+	optional(w, p.ControlAdminGroup != "", "control_admin_group", scalar(p.ControlAdminGroup), "ncsync-admin")
 	listen := func(set bool) {
 		w("# Where secondaries connect (host:port). Primary only.\n")
 		optional(w, set, "listen", scalar(p.Listen), "0.0.0.0:7300")
@@ -101,6 +110,13 @@ func Example(p ExampleParams) string {
 		primary(true)
 		listen(false)
 	}
+	w("# What this node serves once `ncsync promote` makes it the primary of a\n")
+	w("# new epoch (no restart): listen, secondaries (list the old primary: it\n")
+	w("# rejoins as one) and a primary certificate issued for this node in\n")
+	w("# advance (ncsync certs issue --node %s --role primary); ca: tls.ca.\n", p.Node)
+	w("# Secondary only; without it, promote is refused.\n")
+	w("# promote:\n#   listen: 0.0.0.0:7300\n#   secondaries: [nfs1]\n")
+	w("#   tls: {cert: /etc/ncsync/primary/%s.pem, key: /etc/ncsync/primary/%s.key}\n", p.Node, p.Node)
 	w("# Cluster CA and this node's certificate and key, from\n")
 	w("# `ncsync certs init` and `ncsync certs issue`.\n")
 	w("tls:\n  ca: %s\n  cert: %s\n  key: %s\n", scalar(p.TLS.CA), scalar(p.TLS.Cert), scalar(p.TLS.Key))

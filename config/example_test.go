@@ -17,7 +17,7 @@ func TestExamplePrimaryParses(t *testing.T) {
 	}
 	p := ExampleParams{
 		Node: "nfs1", Role: RolePrimary, StateDir: root + "/state", ControlSocket: root + "/ctl.sock",
-		ControlGroup: "ncsync", Listen: "127.0.0.1:0", Secondaries: []string{"nfs2", "nfs3"},
+		ControlGroup: "ncsync", ControlAdminGroup: "54002", Listen: "127.0.0.1:0", Secondaries: []string{"nfs2", "nfs3"},
 		TLS:           TLS{CA: root + "/ca.pem", Cert: root + "/nfs1.pem", Key: root + "/nfs1.key"},
 		MetricsListen: "127.0.0.1:9300", ScanInterval: 1500 * time.Millisecond,
 		Folders: []Folder{
@@ -31,7 +31,7 @@ func TestExamplePrimaryParses(t *testing.T) {
 		t.Fatalf("%v\n%s", err, src)
 	}
 	if c.Node != p.Node || c.Role != p.Role || c.StateDir != p.StateDir || c.ControlSocket != p.ControlSocket ||
-		c.ControlGroup != p.ControlGroup || c.Listen != p.Listen || !slices.Equal(c.Secondaries, p.Secondaries) ||
+		c.ControlGroup != p.ControlGroup || c.ControlAdminGroup != p.ControlAdminGroup || c.Listen != p.Listen || !slices.Equal(c.Secondaries, p.Secondaries) ||
 		c.TLS != p.TLS || c.MetricsListen != p.MetricsListen || c.ScanInterval != p.ScanInterval || c.Primary != "" {
 		t.Errorf("parsed %+v from\n%s", c, src)
 	}
@@ -59,7 +59,7 @@ func TestExampleSecondaryParses(t *testing.T) {
 		t.Fatalf("%v\n%s", err, src)
 	}
 	if c.Role != RoleSecondary || c.Primary != p.Primary || c.Listen != "" || len(c.Secondaries) != 0 ||
-		c.ScanInterval != DefaultScanInterval || c.MetricsListen != "" || c.ControlGroup != "" {
+		c.ScanInterval != DefaultScanInterval || c.MetricsListen != "" || c.ControlGroup != "" || c.ControlAdminGroup != "" {
 		t.Errorf("parsed %+v from\n%s", c, src)
 	}
 }

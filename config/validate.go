@@ -37,6 +37,9 @@ func (c *Config) validateValues(p *problems) {
 	if c.ControlGroup != "" && !groupNameRe.MatchString(c.ControlGroup) {
 		p.add("control_group", "invalid group name %q", c.ControlGroup)
 	}
+	if c.ControlAdminGroup != "" && !groupNameRe.MatchString(c.ControlAdminGroup) {
+		p.add("control_admin_group", "invalid group name %q", c.ControlAdminGroup)
+	}
 	c.validateTLS(p)
 	if c.MetricsListen != "" {
 		if err := checkHostPort(c.MetricsListen, true); err != nil {
@@ -50,6 +53,7 @@ func (c *Config) validateValues(p *problems) {
 		p.add("watch.max_latency", "%v is shorter than watch.quiet (%v): a changing path would be read before it could ever be quiet", c.Watch.MaxLatency, c.Watch.Quiet)
 	}
 	c.validateFolders(p)
+	c.validatePromote(p)
 }
 
 func (c *Config) validatePrimary(p *problems) {

@@ -174,6 +174,8 @@ var metaCases = []Meta{
 		{Epoch: 1, Node: "n0", StartedNs: 10},
 		{Epoch: 3, Node: "n1", Start: map[string]uint64{"docs": 40, "": 1, "photos": 7}, StartedNs: -1},
 	}},
+	{ClusterID: "c1", Node: "n2", Epoch: 2, Promoted: true, Lineage: []EpochMark{
+		{Epoch: 1, Node: "n1"}, {Epoch: 2, Node: "n2", Start: map[string]uint64{"docs": 9}}}},
 }
 
 func TestMetaRoundTrip(t *testing.T) {
@@ -199,7 +201,14 @@ func FuzzDecodeMeta(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if again := encodeMeta(&m); !bytes.Equal(again, b) {
+		again := encodeMeta(&m)
+		if b[0] == metaVersion1 { // upgraded on write: compare decoded
+			if m2, err := decodeMeta(again); err != nil || !reflect.DeepEqual(m2, m) {
+				t.Fatalf("v1 meta %x re-encoded as %x decodes to %+v, %v", b, again, m2, err)
+			}
+			return
+		}
+		if !bytes.Equal(again, b) {
 			t.Fatalf("encode(decode(x)) != x:\n x %x\n y %x", b, again)
 		}
 	})

@@ -23,9 +23,28 @@ type Meta struct {
 	Node      string
 	Epoch     uint64
 	Lineage   []EpochMark // oldest first
+	// Promoted is set by `ncsync promote` and cleared once the node runs
+	// with a primary config: while it is set, the node's config still
+	// says secondary although the node leads its epoch, and the daemon
+	// refuses to follow anyone with that config.
+	Promoted bool
 }
 
-const metaVersion = 1
+// Leads reports whether node is the primary of m's newest epoch, that is
+// whether m's last epoch mark is node's own term.
+func (m Meta) Leads(node string) bool {
+	n := len(m.Lineage)
+	return n > 0 && m.Lineage[n-1].Node == node && m.Lineage[n-1].Epoch == m.Epoch
+}
+
+// Meta encodings: version 1 has no flags; version 2 adds a flags byte.
+const (
+	metaVersion1 = 1
+	metaVersion  = 2
+)
+
+// Meta flag bits (version 2).
+const metaPromoted = 1
 
 // minMarkLen is the smallest encoded EpochMark: four one-byte fields.
 const minMarkLen = 4
@@ -46,13 +65,18 @@ func encodeMeta(m *Meta) []byte {
 		}
 		b = binary.AppendVarint(b, mk.StartedNs)
 	}
-	return b
+	var flags byte
+	if m.Promoted {
+		flags |= metaPromoted
+	}
+	return append(b, flags)
 }
 
 func decodeMeta(b []byte) (Meta, error) {
 	var m Meta
 	r := reader{b: b}
-	if v := r.byte(); r.err == nil && v != metaVersion {
+	v := r.byte()
+	if r.err == nil && v != metaVersion && v != metaVersion1 {
 		return Meta{}, fmt.Errorf("meta version %d: %w", v, ErrCorrupt)
 	}
 	m.ClusterID = r.string()
@@ -90,6 +114,13 @@ func decodeMeta(b []byte) (Meta, error) {
 		}
 		mk.StartedNs = r.varint()
 		m.Lineage = append(m.Lineage, mk)
+	}
+	if v == metaVersion {
+		flags := r.byte()
+		if r.err == nil && flags&^metaPromoted != 0 {
+			return Meta{}, fmt.Errorf("meta flags %#x: %w", flags, ErrCorrupt)
+		}
+		m.Promoted = flags&metaPromoted != 0
 	}
 	if err := r.done(); err != nil {
 		return Meta{}, err
@@ -129,4 +160,80 @@ func (db *DB) SetMeta(m Meta) error {
 		return fmt.Errorf("write meta in %q: %w", db.path, err)
 	}
 	return nil
+}
+
+// Rewind is one folder's part of a [DB.Rejoin].
+type Rewind struct {
+	// To is the sequence the folder goes back to: every entry journaled
+	// after it is purged (entry, journal key, chunk map rows, counters)
+	// and Head becomes To.
+	To uint64
+	// Position is the applied position to resume from, at most To. It
+	// may be lower than the current position (a full resend).
+	Position uint64
+}
+
+// Rejoin adopts m, the epoch and lineage of a newer primary, and rewinds
+// folders to where this node's history and that primary's meet, all in one
+// durable transaction: a crash leaves either the old state (the rejoin is
+// then worked out again) or the new one. It is how a node that diverged
+// from the current primary (an old primary, or a secondary that had
+// applied entries the new primary never got) resets itself before
+// catching up. The caller preserves whatever it must keep before.
+func (db *DB) Rejoin(m Meta, rewind map[string]Rewind) error {
+	for _, f := range slices.Sorted(maps.Keys(rewind)) {
+		if err := validFolder(f); err != nil {
+			return err
+		}
+		if rw := rewind[f]; rw.Position > rw.To {
+			return fmt.Errorf("rejoin folder %q: position %d after %d: %w", f, rw.Position, rw.To, ErrInvalid)
+		}
+	}
+	err := db.bolt.Update(func(btx *bolt.Tx) error {
+		for _, f := range slices.Sorted(maps.Keys(rewind)) {
+			if err := rewindFolder(btx, db, f, rewind[f]); err != nil {
+				return fmt.Errorf("rewind folder %q: %w", f, err)
+			}
+		}
+		return btx.Bucket(bucketMeta).Put(keyMeta, encodeMeta(&m))
+	})
+	if err != nil {
+		return fmt.Errorf("rejoin in %q: %w", db.path, err)
+	}
+	return nil
+}
+
+// rewindFolder purges folder's entries after rw.To and sets its head and
+// position, inside btx.
+func rewindFolder(btx *bolt.Tx, db *DB, folder string, rw Rewind) error {
+	fb := btx.Bucket(folderBucketName(folder))
+	if fb == nil {
+		return nil // nothing stored: nothing to rewind
+	}
+	tx := &Tx{db: db, folder: folder, btx: btx, writable: true,
+		entries: fb.Bucket(bucketEntries), journal: fb.Bucket(bucketJournal),
+		stateB: fb.Bucket(bucketState), chunks: btx.Bucket(bucketChunks)}
+	if tx.entries == nil || tx.journal == nil || tx.stateB == nil {
+		return fmt.Errorf("folder buckets missing: %w", ErrCorrupt)
+	}
+	var err error
+	if tx.st, err = readState(fb); err != nil {
+		return err
+	}
+	var purge []string
+	if err := tx.since(rw.To, func(_ uint64, e Entry, _ []byte) (bool, error) {
+		purge = append(purge, e.Path)
+		return true, nil
+	}); err != nil {
+		return err
+	}
+	for _, p := range purge {
+		if err := tx.Delete(p); err != nil {
+			return err
+		}
+	}
+	tx.st.Head, tx.st.Position, tx.dirty = rw.To, rw.Position, true
+	err = tx.finish()
+	tx.done = true
+	return err
 }

@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,7 +15,9 @@ import (
 
 // counterWriter keeps rewriting a set of files on the primary, each with
 // an increasing counter, replacing each whole (rename from a staging
-// directory) so that a reader never sees a partial file.
+// directory) so that a reader never sees a partial file. Every few writes
+// it also creates a new file, and deletes the one created a few rounds
+// before, so that a manifest of the tree has creates and deletes too.
 type counterWriter struct {
 	t       *testing.T
 	root    string
@@ -22,9 +25,11 @@ type counterWriter struct {
 	files   int
 	every   time.Duration
 
-	mu   sync.Mutex
-	last []int // per file: the counter of its last completed write
-	n    int   // writes done
+	mu      sync.Mutex
+	last    []int        // per file: the counter of its last completed write
+	n       int          // writes done
+	created []string     // new files, in creation order (each created once)
+	deleted map[int]bool // indexes into created of the files deleted since
 
 	stop chan struct{}
 	done chan struct{}
@@ -36,7 +41,7 @@ func counterFile(i int) string { return fmt.Sprintf("load/c%02d.txt", i) }
 // turn, one every `every`, until stopped.
 func startCounterWriter(t *testing.T, root, staging string, files int, every time.Duration) *counterWriter {
 	w := &counterWriter{t: t, root: root, staging: staging, files: files, every: every,
-		last: make([]int, files), stop: make(chan struct{}), done: make(chan struct{})}
+		last: make([]int, files), deleted: make(map[int]bool), stop: make(chan struct{}), done: make(chan struct{})}
 	if err := os.MkdirAll(filepath.Join(root, "load"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -81,14 +86,92 @@ func (w *counterWriter) run() {
 			w.t.Errorf("writer: %v", err)
 			return
 		}
+		if counter%5 == 0 {
+			if err := w.churn(counter); err != nil {
+				w.t.Errorf("writer: %v", err)
+				return
+			}
+		}
 	}
 }
 
-// snapshot returns the counter of every file's last completed write.
-func (w *counterWriter) snapshot() ([]int, int) {
+// churnKeep is how many of the newest created files churn keeps.
+const churnKeep = 8
+
+// churn creates a new file and deletes the oldest one still there once
+// more than churnKeep exist.
+func (w *counterWriter) churn(counter int) error {
+	name := fmt.Sprintf("load/new/n%06d.txt", counter)
+	if err := os.MkdirAll(filepath.Join(w.root, "load", "new"), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(w.root, name), []byte(name), 0o644); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	w.created = append(w.created, name)
+	victim := len(w.created) - 1 - churnKeep
+	w.mu.Unlock()
+	if victim < 0 {
+		return nil
+	}
+	if err := os.Remove(filepath.Join(w.root, w.created[victim])); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	w.deleted[victim] = true
+	w.mu.Unlock()
+	return nil
+}
+
+// manifest is what the writer had done at one moment: every file's last
+// counter, the files created and those deleted.
+type manifest struct {
+	counters []int
+	writes   int
+	created  []string
+	deleted  map[int]bool
+}
+
+// manifest captures what the writer has completed so far.
+func (w *counterWriter) manifest() manifest {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return append([]int(nil), w.last...), w.n
+	return manifest{counters: append([]int(nil), w.last...), writes: w.n,
+		created: append([]string(nil), w.created...), deleted: maps.Clone(w.deleted)}
+}
+
+// lacking lists what of m the tree at root lacks: a counter older than
+// m's, a created file missing (unless the writer has deleted it since: the
+// tree may hold that newer state; later is read after the tree), a deleted
+// file still there.
+func (m manifest) lacking(root string, later func() manifest) []string {
+	var out []string
+	for i, want := range m.counters {
+		got, err := readCounter(filepath.Join(root, counterFile(i)))
+		if err != nil || got < want {
+			out = append(out, fmt.Sprintf("%s: %d (%v), the primary had %d", counterFile(i), got, err, want))
+		}
+	}
+	var missing []int
+	for i, name := range m.created {
+		_, err := os.Lstat(filepath.Join(root, name))
+		switch {
+		case m.deleted[i] && err == nil:
+			out = append(out, fmt.Sprintf("%s: still there, the primary had deleted it", name))
+		case !m.deleted[i] && err != nil:
+			missing = append(missing, i)
+		}
+	}
+	if len(missing) > 0 {
+		now := later()
+		for _, i := range missing {
+			if !now.deleted[i] {
+				out = append(out, fmt.Sprintf("%s: missing, the primary had created it", m.created[i]))
+			}
+		}
+	}
+	return out
 }
 
 func (w *counterWriter) halt() {
@@ -123,10 +206,12 @@ func (c *cluster) barrierCLI(ctx context.Context, name string, args ...string) (
 	return out, errOut, code, took
 }
 
-// TestBarrierUnderLoad: while a writer keeps rewriting files on the
-// primary, each barrier returns (exit 0) only once every write completed
-// before the barrier started is on the secondary: every file there holds
-// at least the counter it had on the primary when the barrier started.
+// TestBarrierUnderLoad: while a writer keeps rewriting, creating and
+// deleting files on the primary, each barrier returns (exit 0) only once
+// every change completed before the barrier started (T) is on the
+// secondary: against the writer's manifest captured at T, every file
+// there holds at least the counter it had on the primary, the files
+// created before T exist and those deleted before T are gone.
 func TestBarrierUnderLoad(t *testing.T) {
 	skipShort(t)
 	t.Parallel()
@@ -139,23 +224,17 @@ func TestBarrierUnderLoad(t *testing.T) {
 	secondary := c.tree("nfs2", "data")
 	for round := range 4 {
 		time.Sleep(time.Duration(150+100*round) * time.Millisecond)
-		atT, writes := w.snapshot() // T: every write counted here has completed
+		atT := w.manifest() // T: every change recorded here has completed
 		out, errOut, code, took := c.barrierCLI(ctx, primaryName, "--timeout", "30s")
 		if code != 0 {
 			t.Fatalf("round %d: barrier exit %d after %s\nstdout: %s\nstderr: %s", round, code, took, out, errOut)
 		}
-		var behind []string
-		for i, want := range atT {
-			got, err := readCounter(filepath.Join(secondary, counterFile(i)))
-			if err != nil || got < want {
-				behind = append(behind, fmt.Sprintf("%s: %d (%v), primary had %d at T", counterFile(i), got, err, want))
-			}
-		}
-		if len(behind) > 0 {
-			t.Fatalf("round %d: barrier returned 0 after %s but the secondary lacks writes made before it:\n  %s\nstdout: %s",
+		if behind := atT.lacking(secondary, w.manifest); len(behind) > 0 {
+			t.Fatalf("round %d: barrier returned 0 after %s but the secondary lacks changes made before it:\n  %s\nstdout: %s",
 				round, took, strings.Join(behind, "\n  "), out)
 		}
-		t.Logf("round %d: barrier after %d writes took %s: %s", round, writes, took.Round(time.Millisecond), strings.TrimSpace(out))
+		t.Logf("round %d: barrier after %d writes, %d creates, %d deletes took %s: %s", round, atT.writes, len(atT.created),
+			len(atT.deleted), took.Round(time.Millisecond), strings.TrimSpace(out))
 	}
 	w.halt()
 	c.waitConsistent(ctx, "nfs2")
@@ -253,5 +332,42 @@ func TestBarrierStoppedSecondary(t *testing.T) {
 	}
 	if strings.Contains(last, "nfs2") {
 		t.Errorf("the failure names nfs2, which is up to date: %q", last)
+	}
+}
+
+// TestBarrierPausedSecondary: a paused secondary holds a barrier back: it
+// fails within its timeout naming the pause, and succeeds once the pause
+// is resumed; then --verify compares the trees and finds them equal.
+func TestBarrierPausedSecondary(t *testing.T) {
+	skipShort(t)
+	t.Parallel()
+	c := newCluster(t, clusterOptions{})
+	root := c.tree(primaryName, "data")
+	smallTree(t, root, 50, 11)
+	c.start(primaryName)
+	c.start("nfs2")
+	ctx := context.Background()
+	c.waitConsistent(ctx, "nfs2")
+	sock := c.node(primaryName).socket
+
+	c.mustCLI("pause", "--socket", sock, "--peer", "nfs2", "--ttl", "5m", "--timeout", "30s")
+	writeFile(t, filepath.Join(root, "while-paused.txt"), []byte("staged on nfs2, not applied\n"), 0o644)
+	out, errOut, code, took := c.barrierCLI(ctx, primaryName, "--timeout", "2s")
+	if code != 3 || !mentions(errOut, "nfs2 (paused (pause", "ncsync resume --peer nfs2", "folder data at") {
+		t.Errorf("barrier with nfs2 paused: exit %d after %s; want 3 naming the pause\nstdout: %s\nstderr: %s", code, took, out, errOut)
+	}
+
+	c.mustCLI("resume", "--socket", sock, "--peer", "nfs2")
+	out, errOut, code, took = c.barrierCLI(ctx, primaryName, "--timeout", "20s")
+	if code != 0 {
+		t.Fatalf("barrier after resume: exit %d after %s\nstdout: %s\nstderr: %s", code, took, out, errOut)
+	}
+	if got, err := os.ReadFile(filepath.Join(c.tree("nfs2", "data"), "while-paused.txt")); err != nil || !strings.Contains(string(got), "staged") {
+		t.Errorf("barrier returned 0 but nfs2 lacks while-paused.txt: %q, %v", got, err)
+	}
+
+	out, errOut, code, _ = c.barrierCLI(ctx, primaryName, "--verify", "--timeout", "20s")
+	if code != 0 || !mentions(out, "verified") {
+		t.Errorf("barrier --verify on a consistent cluster: exit %d; want 0 saying the trees were verified\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
 }

@@ -49,10 +49,6 @@ const (
 // primary and a peer differ at the target or cannot be compared.
 var ErrVerify = errors.New("barrier verification failed")
 
-// errPeerTreeHash: the replication protocol cannot yet ask a secondary
-// for its tree hash (it has no message for it on the Sync stream).
-var errPeerTreeHash = errors.New("the secondary cannot report its tree hash over this version of the replication protocol")
-
 var (
 	errBarrierTimeout = errors.New("barrier timeout")
 	errStopReading    = errors.New("stop reading")
@@ -131,6 +127,7 @@ type peerProgress struct {
 	acked     map[string]uint64 // folder → durably applied sequence
 	lastSeen  time.Time
 	lastErr   string
+	paused    string // the peer's pause, which holds it back, described; "" if none
 }
 
 // treeHash is a hash over a folder's tree at a sequence (index.DB.TreeHash).
@@ -153,6 +150,11 @@ func (n *primaryBarrierNode) peer(name string) peerProgress {
 	for f, seq := range n.durable[name] {
 		pp.acked[f] = seq
 	}
+	for _, pa := range n.p.Pauses() {
+		if pa.Peer == name {
+			pp.paused = describeHold(pa)
+		}
+	}
 	n.p.mu.Lock()
 	ps := n.p.peers[name]
 	n.p.mu.Unlock()
@@ -170,8 +172,12 @@ func (n *primaryBarrierNode) peer(name string) peerProgress {
 	return pp
 }
 
-func (n *primaryBarrierNode) peerTreeHash(context.Context, string, string, uint64) (treeHash, error) {
-	return treeHash{}, errPeerTreeHash
+func (n *primaryBarrierNode) peerTreeHash(ctx context.Context, name, folder string, _ uint64) (treeHash, error) {
+	r, err := n.p.trees.ask(ctx, name, folder)
+	if err != nil {
+		return treeHash{}, err
+	}
+	return treeHash{hash: r.Hash, entries: r.Entries, seq: r.Seq}, nil
 }
 
 // barrier is one barrier being waited for.
@@ -262,8 +268,12 @@ func (b *barrier) run(ctx context.Context, timeout time.Duration) (status.Barrie
 	}
 	res := b.state()
 	res.Done, res.Reached = true, true
-	res.Message = fmt.Sprintf("barrier reached: %s hold every change up to %s (took %s)",
-		strings.Join(b.names, ", "), positions(res.Target), time.Since(b.started).Round(time.Millisecond))
+	verb := "hold"
+	if len(b.names) == 1 {
+		verb = "holds"
+	}
+	res.Message = fmt.Sprintf("barrier reached: %s %s every change up to %s (took %s)",
+		strings.Join(b.names, ", "), verb, positions(res.Target), time.Since(b.started).Round(time.Millisecond))
 	if len(b.names) == 0 {
 		res.Message = "barrier reached: no secondaries are configured, so there is nothing to wait for"
 	}
@@ -506,9 +516,29 @@ func (b *barrier) laggards() string {
 	return strings.Join(out, "; ")
 }
 
-// peerNote says why a peer may be behind: disconnected, or its last error.
+// describeHold describes a pause for a barrier's laggard list: a paused
+// peer applies nothing past its hold point until it is resumed.
+func describeHold(pa index.Pause) string {
+	hold := make([]status.Position, 0, len(pa.Hold))
+	for f, seq := range pa.Hold {
+		hold = append(hold, status.Position{Folder: f, Seq: seq})
+	}
+	slices.SortFunc(hold, func(a, b status.Position) int { return strings.Compare(a.Folder, b.Folder) })
+	at := "not yet at its point"
+	if len(hold) > 0 {
+		at = "held at " + positions(hold)
+	}
+	return fmt.Sprintf("paused (pause %s since %s, %s, until `ncsync resume --peer %s` or %s)",
+		pa.ID, pa.Since.Format(time.DateTime), at, pa.Peer, pa.Expires.Format(time.DateTime))
+}
+
+// peerNote says why a peer may be behind: paused, disconnected, or its
+// last error.
 func peerNote(pp peerProgress) string {
 	var parts []string
+	if pp.paused != "" {
+		parts = append(parts, pp.paused)
+	}
 	switch {
 	case pp.connected:
 	case pp.lastSeen.IsZero():

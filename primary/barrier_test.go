@@ -53,7 +53,7 @@ func (f *fakeBarrierNode) peerTreeHash(_ context.Context, name, _ string, _ uint
 	defer f.mu.Unlock()
 	th, ok := f.hashes[name]
 	if !ok {
-		return treeHash{}, errPeerTreeHash
+		return treeHash{}, errPeerNotConnected
 	}
 	return th, nil
 }
@@ -260,6 +260,33 @@ func TestBarrierTimeoutNamesLaggard(t *testing.T) {
 	})
 }
 
+// TestBarrierNamesPausedPeer: a paused peer holds a barrier back; the
+// laggard list says so, with the pause and how to end it.
+func TestBarrierNamesPausedPeer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		db := openTestDB(t)
+		head := journal(t, db, "a", "b", "c")
+		node := newFakeBarrierNode()
+		since := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+		node.peers["nfs2"] = peerProgress{connected: true, acked: map[string]uint64{"data": 1},
+			paused: describeHold(index.Pause{ID: "p7", Peer: "nfs2", Since: since, Expires: since.Add(2 * time.Hour),
+				Hold: map[string]uint64{"data": 1, "web": 4}})}
+		res, err := startBarrier(t, db, node, []string{"nfs2"}, time.Minute, nil).wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Reached || head != 3 {
+			t.Fatalf("reached %v (head %d), want a timeout", res.Reached, head)
+		}
+		for _, want := range []string{"nfs2 (paused (pause p7 since 2026-11-22 10:00:00, held at data@1, web@4, until `ncsync resume --peer nfs2` or 2026-11-22 12:00:00))",
+			"folder data at 1 of 3"} {
+			if !strings.Contains(res.Message, want) {
+				t.Errorf("message %q does not contain %q", res.Message, want)
+			}
+		}
+	})
+}
+
 func TestBarrierFlushTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		db := openTestDB(t)
@@ -316,7 +343,7 @@ func TestBarrierVerify(t *testing.T) {
 		{name: "equal", peer: treeHash{hash: hash, entries: entries, seq: head}},
 		{name: "differs", peer: treeHash{hash: other, entries: entries, seq: head}, want: "differs"},
 		{name: "other point", peer: treeHash{hash: hash, entries: entries, seq: head + 1}, want: "not at the barrier point"},
-		{name: "unsupported", missing: true, want: "cannot report its tree hash"},
+		{name: "disconnected", missing: true, want: "not connected"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -464,8 +491,8 @@ func TestPrimaryBarrierUnknownPeer(t *testing.T) {
 }
 
 // BenchmarkBarrierIdle measures a barrier against a real, idle primary
-// whose secondary has acknowledged everything, over trees of several sizes
-// (the watcher flush and the rescans it implies are most of the cost).
+// whose secondary has acknowledged everything, over trees of several sizes,
+// next to its baseline, the watcher flush alone (most of the cost).
 func BenchmarkBarrierIdle(b *testing.B) {
 	for _, n := range []int{0, 20_000} {
 		b.Run(fmt.Sprintf("files=%d", n), func(b *testing.B) {
@@ -510,12 +537,24 @@ func BenchmarkBarrierIdle(b *testing.B) {
 			}
 			head, _ := db.Head("data")
 			p.peer("nfs2").setAcked("data", head)
-			b.ReportAllocs()
-			for b.Loop() {
-				if res, err := p.Barrier(ctx, status.BarrierRequest{}, nil); err != nil || !res.Reached {
-					b.Fatalf("%+v, %v", res, err)
+			// The baseline: the watcher flush alone, which every barrier
+			// starts with.
+			b.Run("flush", func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if err := p.Flush(ctx); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
+			})
+			b.Run("barrier", func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if res, err := p.Barrier(ctx, status.BarrierRequest{}, nil); err != nil || !res.Reached {
+						b.Fatalf("%+v, %v", res, err)
+					}
+				}
+			})
 		})
 	}
 }

@@ -37,26 +37,21 @@ const (
 	maxOpenFiles = 8
 )
 
-// serveState is a Primary's chunk-serving state, created on first use.
+// serveState is a Primary's chunk-serving state.
 type serveState struct {
 	sent  sentChunks
 	files fileCache
 }
 
-// serveStates holds each Primary's serveState (the Primary struct is
-// another file's; see primary.go).
-var serveStates sync.Map // *Primary → *serveState
-
-func (p *Primary) serving() *serveState {
-	if v, ok := serveStates.Load(p); ok {
-		return v.(*serveState)
-	}
-	v, _ := serveStates.LoadOrStore(p, &serveState{
+func newServeState() serveState {
+	return serveState{
 		sent:  sentChunks{m: make(map[chunkKey]sentChunk)},
 		files: fileCache{byKey: make(map[fileKey]*list.Element)},
-	})
-	return v.(*serveState)
+	}
 }
+
+// serving returns p's chunk-serving state.
+func (p *Primary) serving() *serveState { return &p.serve }
 
 // sentFile is a file whose entry was sent: where it is and the stat its
 // chunks were hashed with.

@@ -61,6 +61,9 @@ type Primary struct {
 	peers map[string]*peer
 
 	pauses pauseBook
+	trees  treeQueries // tree hash questions to secondaries (treehash.go)
+
+	serve serveState // chunk-serving state (chunkread.go)
 }
 
 type folder struct {
@@ -125,6 +128,7 @@ func New(db *index.DB, opts Options) (*Primary, error) {
 		folders: make(map[string]*folder),
 		started: time.Now(),
 		peers:   make(map[string]*peer),
+		serve:   newServeState(),
 	}
 	meta, err := db.Meta()
 	if err != nil {

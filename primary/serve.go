@@ -90,6 +90,7 @@ func (p *Primary) Serve(ctx context.Context, pe transport.Peer, h transport.Hell
 	}
 	windows := make(map[string]*window)
 	p.setStage(pe.Node, h.StageLimit, h.StagedBytes)
+	defer p.trees.attach(pe.Node, lockedSend)()
 	for _, id := range p.order {
 		pos, ok := h.Positions[id]
 		if !ok {
@@ -112,6 +113,10 @@ func (p *Primary) Serve(ctx context.Context, pe transport.Peer, h transport.Hell
 			case a, ok := <-acks:
 				if !ok {
 					return errPeerGone
+				}
+				if a.TreeHash != nil { // an answer, not an ack
+					p.trees.answer(*a.TreeHash)
+					continue
 				}
 				w, ok := windows[a.Folder]
 				if !ok {

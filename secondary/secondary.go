@@ -41,6 +41,12 @@ type Options struct {
 	// back everything while paused.
 	StageDir   string
 	StageLimit int64
+	// ConflictDir, if set, is the conflict store (package preserve) where
+	// local changes are kept before the primary's changes replace them
+	// (local.go). Without it such changes fail their entries and wait.
+	// A rejoin (rejoin.go) keeps diverged versions there too, and is
+	// refused without it.
+	ConflictDir string
 }
 
 // Applied describes one applied entry.
@@ -66,8 +72,11 @@ type Secondary struct {
 	fetchedBytes atomic.Int64
 	reusedBytes  atomic.Int64
 	stagedBytes  atomic.Int64
+	probe        atomic.Bool // the next session only asks for the primary's lineage (session.go)
 
-	stages map[string]*stage.Stage // by folder; nil without StageDir; used by the session only
+	stages  map[string]*stage.Stage // by folder; nil without StageDir; used by the session only
+	local   *localState             // conflict store and per-folder keepers; nil without ConflictDir
+	refused refusals                // entries refused since start, for promote (rejoin_handover.go)
 
 	mu        sync.Mutex
 	connected bool
@@ -102,9 +111,13 @@ func New(db *index.DB, opts Options) (*Secondary, error) {
 	}
 	s := &Secondary{opts: opts, db: db, log: opts.Log, folders: make(map[string]*folder),
 		started: time.Now(), heads: make(map[string]uint64)}
+	if err := s.openConflicts(opts.ConflictDir); err != nil {
+		return nil, err
+	}
 	for _, fc := range opts.Folders {
 		ao := opts.Apply
 		ao.Log = opts.Log.With("folder", fc.ID)
+		ao.Local = s.keeper(fc.ID)
 		w, err := apply.Open(fc.Path, ao)
 		if err != nil {
 			s.Close()

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc/codes"
 
 	"github.com/ncsync/ncsync/apply"
 	"github.com/ncsync/ncsync/index"
@@ -37,25 +38,40 @@ func (s *Secondary) session(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := s.stageHello(&h); err != nil {
+	probe := s.probe.Swap(false)
+	if probe {
+		// Only to learn the primary's lineage (see rejoin.go): a Hello
+		// without folders is welcomed whatever our positions are.
+		h.Positions = map[string]uint64{}
+	} else if err := s.stageHello(&h); err != nil {
 		return err
 	}
 	sess, w, err := c.Sync(ctx, h)
 	if err != nil {
+		var r *transport.Refusal
+		if errors.As(err, &r) && r.Code == codes.FailedPrecondition && !probe {
+			// Perhaps ahead of a new primary: look at its lineage next.
+			s.probe.Store(true)
+		}
 		return err
 	}
 	defer sess.Close()
 	if w.ClusterID != s.opts.ClusterID {
 		return fmt.Errorf("primary %q belongs to cluster %s, this node to %s", w.Node, w.ClusterID, s.opts.ClusterID)
 	}
-	if w.Epoch < meta.Epoch {
-		return fmt.Errorf("primary %q is at epoch %d but this node has seen epoch %d: refusing to follow a stale primary", w.Node, w.Epoch, meta.Epoch)
+	next, err := checkLineage(meta, w.Node, w.Epoch, w.Lineage)
+	if err != nil {
+		return err
 	}
-	if w.Epoch > meta.Epoch {
-		meta.Epoch, meta.Lineage = w.Epoch, w.Lineage
-		if err := s.db.SetMeta(meta); err != nil {
-			return err
-		}
+	moved, err := s.adopt(ctx, meta, w, next)
+	if err != nil {
+		return err
+	}
+	if moved || probe {
+		// Start again from the positions now recorded.
+		sess.Close()
+		c.Close()
+		return s.session(ctx)
 	}
 	for _, id := range s.order {
 		if _, ok := w.Folders[id]; !ok {
@@ -101,6 +117,8 @@ func (s *Secondary) session(ctx context.Context) error {
 					return err
 				}
 				continue
+			case b.TreeHashQuery != 0:
+				a = s.treeHashReport(b)
 			case b.Stage:
 				a, err = s.stageBatch(ctx, c, b)
 			default:
@@ -138,7 +156,10 @@ func (s *Secondary) applyBatch(ctx context.Context, c *transport.Client, b trans
 	start := time.Now()
 	src := newSource(ctx, s, c, b.Folder, b.Entries, stash)
 	defer src.close()
-	results, err := f.w.Apply(ctx, b.Entries, src, s.dirMeta(b.Folder, b.Entries))
+	if err := s.fillWritten(b.Folder, b.Entries); err != nil { // local.go
+		return transport.Ack{}, err
+	}
+	results, err := s.applyEntries(ctx, b.Folder, b.Entries, src, s.dirMeta(b.Folder, b.Entries))
 	if err != nil {
 		return transport.Ack{}, fmt.Errorf("apply batch of folder %q: %w", b.Folder, err)
 	}
@@ -156,6 +177,7 @@ func (s *Secondary) applyBatch(ctx context.Context, c *transport.Client, b trans
 			e := b.Entries[i]
 			s.log.Warn("refused entry from primary", "folder", b.Folder, "path", fmt.Sprintf("%q", e.Path), "seq", e.Seq, "err", r.Err)
 			a.Failures = append(a.Failures, transport.Failure{Path: e.Path, Seq: e.Seq, Message: r.Err.Error()})
+			s.refused.note(b.Folder, e.Path, e.Seq, r.Err) // rejoin_handover.go
 		default:
 			n, firstErr = i, r.Err
 		}

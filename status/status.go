@@ -35,6 +35,9 @@ type Folder struct {
 	Overflows     uint64 // times events were lost and the folder rescanned
 	Degraded      string // why some or all of the folder is rescanned instead of watched
 	AuditFindings uint64 // changes found by audit scans, which the watcher did not report
+	// Secondary: local changes (edits, new files made on this node) kept in
+	// the conflict store before the primary's changes replaced them.
+	LocalChanges uint64
 }
 
 // Peer is a replication peer as this node sees it: a secondary on the

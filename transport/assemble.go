@@ -29,10 +29,11 @@ func (a *assembler) start(pb *ncsyncv1.EntryBatch) (done bool, err error) {
 	if n := len(pb.GetEntries()); n > a.lim.MaxBatchEntries {
 		return false, protocolErr("batch of %q: %d entries exceed the limit of %d", pb.FolderId, n, a.lim.MaxBatchEntries)
 	}
-	if pb.GetApplyStaged() && (pb.GetStage() || len(pb.GetEntries()) > 0) {
-		return false, protocolErr("batch of %q: an apply-staged marker with entries or staged", pb.FolderId)
+	marker, query := pb.GetApplyStaged(), pb.GetTreeHashQuery() != 0
+	if (marker || query) && (pb.GetStage() || len(pb.GetEntries()) > 0 || marker && query) {
+		return false, protocolErr("batch of %q: a marker or query with entries, or staged", pb.FolderId)
 	}
-	b := Batch{Folder: pb.FolderId, Head: pb.GetHeadSequence(), Stage: pb.GetStage(), ApplyStaged: pb.GetApplyStaged()}
+	b := Batch{Folder: pb.FolderId, Head: pb.GetHeadSequence(), Stage: pb.GetStage(), ApplyStaged: marker, TreeHashQuery: pb.GetTreeHashQuery()}
 	if len(pb.Entries) > 0 {
 		b.Entries = make([]index.Entry, len(pb.Entries))
 	}

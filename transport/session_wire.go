@@ -163,6 +163,12 @@ func welcomeFromWire(pw *ncsyncv1.Welcome) (Welcome, error) {
 
 func ackToWire(a Ack) *ncsyncv1.Ack {
 	pa := &ncsyncv1.Ack{FolderId: a.Folder, Sequence: a.Seq, Staged: a.Staged, StagedBytes: a.StagedBytes}
+	if r := a.TreeHash; r != nil {
+		pa.TreeHash = &ncsyncv1.TreeHashReport{Query: r.Query, Sequence: r.Seq, Entries: r.Entries, Error: r.Error}
+		if r.Error == "" {
+			pa.TreeHash.Hash = r.Hash[:]
+		}
+	}
 	if len(a.Failures) > 0 {
 		pa.Failures = make([]*ncsyncv1.Failure, len(a.Failures))
 		for i, f := range a.Failures {
@@ -180,6 +186,19 @@ func ackFromWire(pa *ncsyncv1.Ack, lim Limits) (Ack, error) {
 		return Ack{}, protocolErr("ack of %q: %d failures exceed the limit of %d", pa.FolderId, len(pa.Failures), lim.MaxBatchEntries)
 	}
 	a := Ack{Folder: pa.FolderId, Seq: pa.GetSequence(), Staged: pa.GetStaged(), StagedBytes: pa.GetStagedBytes()}
+	if r := pa.GetTreeHash(); r != nil {
+		a.TreeHash = &TreeHashReport{Query: r.GetQuery(), Seq: r.GetSequence(), Entries: r.GetEntries(), Error: r.GetError()}
+		if r.GetError() == "" {
+			h, err := idFromWire(r.GetHash(), "tree hash")
+			if err != nil {
+				return Ack{}, err
+			}
+			a.TreeHash.Hash = h
+		}
+		if len(a.TreeHash.Error) > 4096 {
+			a.TreeHash.Error = a.TreeHash.Error[:4096]
+		}
+	}
 	if len(pa.GetFailures()) > 0 {
 		a.Failures = make([]Failure, len(pa.Failures))
 		for i, f := range pa.Failures {

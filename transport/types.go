@@ -57,6 +57,10 @@ type Batch struct {
 	// ApplyStaged: the pause ended; the secondary applies what it staged,
 	// in order, and acknowledges it as applied. Such a batch has no entries.
 	ApplyStaged bool
+	// TreeHashQuery, if not 0, makes the batch a question: once everything
+	// sent before is applied, the secondary answers with an Ack carrying a
+	// TreeHash for this id. Such a batch has no entries.
+	TreeHashQuery uint64
 }
 
 // Failure is an entry a secondary could not apply.
@@ -76,6 +80,19 @@ type Ack struct {
 	// is what the folder's stage then holds.
 	Staged      bool
 	StagedBytes uint64
+	// TreeHash, if set, answers a TreeHashQuery; the ack then acknowledges
+	// nothing.
+	TreeHash *TreeHashReport
+}
+
+// TreeHashReport is a secondary's tree hash of a folder (index.DB.TreeHash)
+// at its applied position Seq, or the Error that prevented it.
+type TreeHashReport struct {
+	Query   uint64
+	Seq     uint64
+	Hash    chunker.ID
+	Entries uint64
+	Error   string
 }
 
 // Chunk is one fetched chunk: its verified bytes, or Missing when the

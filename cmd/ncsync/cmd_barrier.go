@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -188,8 +189,9 @@ func isTerminal(w io.Writer) bool {
 	return err == nil
 }
 
-// printBarriers adds the barriers in progress to a status report.
-func printBarriers(out io.Writer, bs []status.Barrier, now time.Time) {
+// printBarriers adds the barriers in progress to a status report, each
+// with the positions its peers have acknowledged (from peers).
+func printBarriers(out io.Writer, bs []status.Barrier, peers []status.Peer, now time.Time) {
 	for _, b := range bs {
 		var target []string
 		for _, t := range b.Target {
@@ -199,10 +201,39 @@ func printBarriers(out io.Writer, bs []status.Barrier, now time.Time) {
 		if len(target) > 0 {
 			to = "up to " + strings.Join(target, ", ")
 		}
-		peers := "every secondary"
+		names := "every secondary"
 		if len(b.Peers) > 0 {
-			peers = strings.Join(b.Peers, ", ")
+			names = strings.Join(b.Peers, ", ")
 		}
-		fmt.Fprintf(out, "BARRIER %s waiting %s for %s %s\n", b.ID, now.Sub(b.Since).Round(time.Second), peers, to)
+		fmt.Fprintf(out, "BARRIER %s waiting %s for %s %s\n", b.ID, now.Sub(b.Since).Round(time.Second), names, to)
+		if len(b.Target) == 0 {
+			continue
+		}
+		for _, name := range b.Peers {
+			i := slices.IndexFunc(peers, func(p status.Peer) bool { return p.Node == name })
+			if i < 0 {
+				fmt.Fprintf(out, "  %-12s not in the peer list\n", name)
+				continue
+			}
+			p := peers[i]
+			var acked []string
+			for _, t := range b.Target {
+				j := slices.IndexFunc(p.Folders, func(f status.PeerFolder) bool { return f.Folder == t.Folder })
+				seq := uint64(0)
+				if j >= 0 {
+					seq = p.Folders[j].AckedSeq
+				}
+				behind := ""
+				if seq < t.Seq {
+					behind = fmt.Sprintf(" (%d behind)", t.Seq-seq)
+				}
+				acked = append(acked, fmt.Sprintf("%s@%d%s", t.Folder, seq, behind))
+			}
+			state := ""
+			if !p.Connected {
+				state = "  disconnected"
+			}
+			fmt.Fprintf(out, "  %-12s acknowledged %s%s\n", name, strings.Join(acked, ", "), state)
+		}
 	}
 }

@@ -4,15 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/ncsync/ncsync/apply"
 	"github.com/ncsync/ncsync/config"
 	"github.com/ncsync/ncsync/control"
 	"github.com/ncsync/ncsync/index"
@@ -29,6 +26,7 @@ type runOptions struct {
 	ConfigPath string
 	LogLevel   string
 	LogFormat  string
+	Rejoin     bool
 }
 
 func newRunCmd() *cobra.Command {
@@ -45,7 +43,13 @@ func newRunCmd() *cobra.Command {
              and acknowledges what is durable.
 
 Both sides keep their state in state_dir/index.db and resume from it after
-a restart. SIGINT or SIGTERM stops the daemon cleanly.`,
+a restart. SIGINT or SIGTERM stops the daemon cleanly.
+
+A secondary whose config has a promote section becomes the primary of a
+new epoch in place on 'ncsync promote'; set role: primary in its config
+before its next restart (see 'ncsync promote --help'). An old primary
+started with a secondary config rejoins: its changes since the promotion
+are kept as conflicts, then it copies the new primary's tree.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			log, err := newLogger(os.Stderr, o.LogLevel, o.LogFormat)
@@ -56,12 +60,13 @@ a restart. SIGINT or SIGTERM stops the daemon cleanly.`,
 			if err != nil {
 				return err
 			}
-			return runDaemon(c.Context(), cfg, daemonHooks{}, log)
+			return runDaemon(c.Context(), cfg, daemonHooks{rejoin: o.Rejoin}, log)
 		},
 	}
 	cmd.Flags().StringVar(&o.ConfigPath, "config", defaultConfig, "config file")
 	cmd.Flags().StringVar(&o.LogLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().StringVar(&o.LogFormat, "log-format", "text", "text or json")
+	cmd.Flags().BoolVar(&o.Rejoin, "rejoin", false, "start a node that was promoted with a secondary config: it follows its config's primary (which must be at a newer epoch) and its own changes since become conflicts")
 	return cmd
 }
 
@@ -85,6 +90,9 @@ type daemonHooks struct {
 	onApplied func(secondary.Applied)
 	// ready is called once the daemon serves (primary: with its address).
 	ready func(addr string)
+	// rejoin: a node that was promoted may start with a secondary config
+	// (ncsync run --rejoin).
+	rejoin bool
 }
 
 // runDaemon runs one node until ctx ends.
@@ -114,74 +122,46 @@ func runDaemon(ctx context.Context, cfg *config.Config, hooks daemonHooks, log *
 		return err
 	}
 	defer db.Close()
-	if err := ensureMeta(db, cfg, id); err != nil {
+	if err := ensureMeta(db, cfg, id, hooks.rejoin); err != nil {
 		return err
 	}
 
-	ctlLis, err := control.Listen(cfg.ControlSocket, cfg.ControlGroup)
+	ctlLis, err := control.Listen(cfg.ControlSocket, control.Groups{Read: cfg.ControlGroup, Admin: cfg.ControlAdminGroup})
 	if err != nil {
 		return err
 	}
+	log.Info("control socket", "path", fmt.Sprintf("%q", cfg.ControlSocket), "access", ctlLis.Policy())
 	defer os.Remove(cfg.ControlSocket)
 
+	// The role can change once, from secondary to primary (ncsync
+	// promote): the daemon's run loop owns the switch (daemon_role.go).
+	d := newDaemon(cfg, db, id, hooks, log)
 	g, ctx := errgroup.WithContext(ctx)
-	var node control.Node
-	switch cfg.Role {
-	case config.RolePrimary:
-		p, err := primary.New(db, primary.Options{
-			Node: cfg.Node, ClusterID: id.ClusterID, Secondaries: cfg.Secondaries,
-			Folders: cfg.Folders, ScanInterval: cfg.ScanInterval,
-			Quiet: cfg.Watch.Quiet, MaxLatency: cfg.Watch.MaxLatency, AuditInterval: cfg.Watch.AuditInterval,
-			Log: log,
-		})
-		if err != nil {
-			ctlLis.Close()
-			return err
-		}
-		lis, err := net.Listen("tcp", cfg.Listen)
-		if err != nil {
-			ctlLis.Close()
-			return fmt.Errorf("listen %s: %w", cfg.Listen, err)
-		}
-		srv := transport.NewServer(tlsConf, transport.DefaultLimits(), p, log)
-		node = primaryNode{Primary: p, srv: srv}
-		g.Go(func() error { return srv.Serve(lis) })
-		g.Go(func() error { <-ctx.Done(); srv.Stop(); return nil })
-		g.Go(func() error { return p.Run(ctx) })
-		log.Info("primary serving", "listen", lis.Addr().String(), "secondaries", cfg.Secondaries)
-		if hooks.ready != nil {
-			hooks.ready(lis.Addr().String())
-		}
-	case config.RoleSecondary:
-		s, err := secondary.New(db, secondary.Options{
-			Node: cfg.Node, ClusterID: id.ClusterID, Primary: cfg.Primary, TLS: tlsConf,
-			Limits: transport.DefaultLimits(), Folders: cfg.Folders, Log: log,
-			Apply:     apply.Options{Chown: os.Geteuid() == 0, Log: log},
-			OnApplied: hooks.onApplied,
-			StageDir:  filepath.Join(cfg.StateDir, "stage"), StageLimit: cfg.StageLimit,
-		})
-		if err != nil {
-			ctlLis.Close()
-			return err
-		}
-		defer s.Close()
-		node = s
-		g.Go(func() error { return s.Run(ctx) })
-		if hooks.ready != nil {
-			hooks.ready("")
-		}
-	}
-	ctl := control.NewServer(node, log)
+	ctl := control.NewServer(d, log)
 	g.Go(func() error { return ctl.Serve(ctlLis) })
 	g.Go(func() error { <-ctx.Done(); ctl.Stop(); return nil })
+	g.Go(func() error {
+		if cfg.Role == config.RolePrimary {
+			return d.runPrimary(ctx, primarySetup{listen: cfg.Listen, secondaries: cfg.Secondaries, tls: tlsConf})
+		}
+		return d.runSecondary(ctx, tlsConf)
+	})
 	err = g.Wait()
 	log.Info("stopped")
 	return err
 }
 
 // ensureMeta binds the index to the cluster of the node's certificate and,
-// on a primary's first start, opens epoch 1.
-func ensureMeta(db *index.DB, cfg *config.Config, id pki.Identity) error {
+// on a primary's first start, opens epoch 1. It also keeps the role the
+// index records and the config's role in step (see README, Failover):
+//
+//   - a node that `ncsync promote` made primary refuses to start with its
+//     old secondary config (it would follow someone else and leave the
+//     cluster without its primary), unless rejoin says that is meant;
+//   - a node becomes primary only by its config on first start or by
+//     promote: a config that says primary on a node whose index follows
+//     another node's epoch is refused (a second primary of that epoch).
+func ensureMeta(db *index.DB, cfg *config.Config, id pki.Identity, rejoin bool) error {
 	m, err := db.Meta()
 	if err != nil {
 		return err
@@ -193,9 +173,23 @@ func ensureMeta(db *index.DB, cfg *config.Config, id pki.Identity) error {
 		return fmt.Errorf("the index %s belongs to cluster %s but the certificates to cluster %s: use the right certificates, or another state_dir for a new cluster",
 			cfg.DBPath(), m.ClusterID, id.ClusterID)
 	}
-	if cfg.Role == config.RolePrimary && m.Epoch == 0 {
-		m.Epoch = 1
-		m.Lineage = []index.EpochMark{{Epoch: 1, Node: cfg.Node, Start: map[string]uint64{}, StartedNs: time.Now().UnixNano()}}
+	switch cfg.Role {
+	case config.RolePrimary:
+		if m.Epoch == 0 {
+			m.Epoch = 1
+			m.Lineage = []index.EpochMark{{Epoch: 1, Node: cfg.Node, Start: map[string]uint64{}, StartedNs: time.Now().UnixNano()}}
+		} else if len(m.Lineage) > 0 && !m.Leads(cfg.Node) {
+			last := m.Lineage[len(m.Lineage)-1]
+			return fmt.Errorf("the config says role: primary, but this node's index follows node %q, the primary of epoch %d: starting a second primary would split the cluster. Run this node as a secondary; to make it the primary, run `ncsync promote` on it",
+				last.Node, m.Epoch)
+		}
+		m.Promoted = false // the config now says what promote did
+	case config.RoleSecondary:
+		if m.Promoted && m.Leads(cfg.Node) && !rejoin {
+			return fmt.Errorf("this node was promoted to primary of epoch %d (ncsync promote), but the config %s still says role: secondary. Make it a primary config: role: primary, listen and secondaries from the promote section, tls.cert and tls.key the primary certificate of promote.tls. If this node is meant to follow another, newer primary now, start it once with --rejoin",
+				m.Epoch, cfg.Path)
+		}
+		m.Promoted = false
 	}
 	return db.SetMeta(m)
 }

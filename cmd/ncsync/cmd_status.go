@@ -77,10 +77,15 @@ func printStatus(out io.Writer, st status.Node, now time.Time) {
 	}
 	tw.Flush()
 	printPauses(out, st.Pauses, now)
-	printBarriers(out, st.Barriers, now)
+	printBarriers(out, st.Barriers, st.Peers, now)
 	for _, f := range st.Folders {
 		if f.Degraded != "" {
 			fmt.Fprintf(out, "DEGRADED folder %s: %s\n", f.ID, oneLine(f.Degraded))
+		}
+	}
+	for _, f := range st.Folders {
+		if f.LocalChanges > 0 {
+			fmt.Fprintf(out, "LOCAL CHANGES folder %s: %d kept before the primary's changes replaced them (see 'ncsync conflicts')\n", f.ID, f.LocalChanges)
 		}
 	}
 	fmt.Fprintln(tw, "\nPEER\tROLE\tCONNECTED\tDATA\tFOLDER\tACKED\tLAG ENTRIES\tLAG BYTES\tLAG\tLAST ERROR")

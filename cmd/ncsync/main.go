@@ -75,6 +75,8 @@ Start with 'ncsync demo' to watch it replicate on this machine, then see
 	})
 	root.AddCommand(newDemoCmd(), newCertsCmd(), newRunCmd(), newStatusCmd(), newBenchCmd(),
 		newPauseCmd(), newResumeCmd(), newSnapshotCmd(), newBarrierCmd())
+	root.AddCommand(newConflictsCmd())
+	root.AddCommand(newPromoteCmd())
 	return root
 }
 

@@ -188,8 +188,11 @@ type FolderStatus struct {
 	Degraded           string `protobuf:"bytes,12,opt,name=degraded,proto3" json:"degraded,omitempty"`
 	AuditFindings      uint64 `protobuf:"varint,13,opt,name=audit_findings,json=auditFindings,proto3" json:"audit_findings,omitempty"`
 	LastError          string `protobuf:"bytes,14,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// Secondary: local changes kept in the conflict store before the
+	// primary's changes replaced them.
+	LocalChanges  uint64 `protobuf:"varint,15,opt,name=local_changes,json=localChanges,proto3" json:"local_changes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *FolderStatus) Reset() {
@@ -318,6 +321,13 @@ func (x *FolderStatus) GetLastError() string {
 		return x.LastError
 	}
 	return ""
+}
+
+func (x *FolderStatus) GetLocalChanges() uint64 {
+	if x != nil {
+		return x.LocalChanges
+	}
+	return 0
 }
 
 // PeerStatus is one replication peer as this node sees it.
@@ -1442,8 +1452,23 @@ type Conflict struct {
 	FileId          []byte                 `protobuf:"bytes,8,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
 	KeptAt          string                 `protobuf:"bytes,9,opt,name=kept_at,json=keptAt,proto3" json:"kept_at,omitempty"`
 	Reason          string                 `protobuf:"bytes,10,opt,name=reason,proto3" json:"reason,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// "file", "dir" or "symlink".
+	Kind string `protobuf:"bytes,11,opt,name=kind,proto3" json:"kind,omitempty"`
+	// Why it was kept: "local-change" (edited or created on a secondary),
+	// "rejoin" (an old primary's change after a promotion).
+	Cause string `protobuf:"bytes,12,opt,name=cause,proto3" json:"cause,omitempty"`
+	// The version's journal sequence, when known (rejoin).
+	Seq         uint64 `protobuf:"varint,13,opt,name=seq,proto3" json:"seq,omitempty"`
+	Mode        uint32 `protobuf:"varint,14,opt,name=mode,proto3" json:"mode,omitempty"`
+	Uid         uint32 `protobuf:"varint,15,opt,name=uid,proto3" json:"uid,omitempty"`
+	Gid         uint32 `protobuf:"varint,16,opt,name=gid,proto3" json:"gid,omitempty"`
+	MtimeUnixNs int64  `protobuf:"varint,17,opt,name=mtime_unix_ns,json=mtimeUnixNs,proto3" json:"mtime_unix_ns,omitempty"`
+	// Symlinks: the target.
+	Target string `protobuf:"bytes,18,opt,name=target,proto3" json:"target,omitempty"`
+	// Files: BLAKE3-256 of the kept bytes.
+	Blake3        []byte `protobuf:"bytes,19,opt,name=blake3,proto3" json:"blake3,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Conflict) Reset() {
@@ -1546,6 +1571,69 @@ func (x *Conflict) GetReason() string {
 	return ""
 }
 
+func (x *Conflict) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Conflict) GetCause() string {
+	if x != nil {
+		return x.Cause
+	}
+	return ""
+}
+
+func (x *Conflict) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *Conflict) GetMode() uint32 {
+	if x != nil {
+		return x.Mode
+	}
+	return 0
+}
+
+func (x *Conflict) GetUid() uint32 {
+	if x != nil {
+		return x.Uid
+	}
+	return 0
+}
+
+func (x *Conflict) GetGid() uint32 {
+	if x != nil {
+		return x.Gid
+	}
+	return 0
+}
+
+func (x *Conflict) GetMtimeUnixNs() int64 {
+	if x != nil {
+		return x.MtimeUnixNs
+	}
+	return 0
+}
+
+func (x *Conflict) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *Conflict) GetBlake3() []byte {
+	if x != nil {
+		return x.Blake3
+	}
+	return nil
+}
+
 var File_ncsync_v1_control_proto protoreflect.FileDescriptor
 
 const file_ncsync_v1_control_proto_rawDesc = "" +
@@ -1562,7 +1650,7 @@ const file_ncsync_v1_control_proto_rawDesc = "" +
 	"\x05peers\x18\x06 \x03(\v2\x15.ncsync.v1.PeerStatusR\x05peers\x12&\n" +
 	"\x0fstarted_unix_ns\x18\a \x01(\x03R\rstartedUnixNs\x12.\n" +
 	"\x06pauses\x18\b \x03(\v2\x16.ncsync.v1.PauseStatusR\x06pauses\x124\n" +
-	"\bbarriers\x18\t \x03(\v2\x18.ncsync.v1.BarrierStatusR\bbarriers\"\xb1\x03\n" +
+	"\bbarriers\x18\t \x03(\v2\x18.ncsync.v1.BarrierStatusR\bbarriers\"\xd6\x03\n" +
 	"\fFolderStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x1a\n" +
@@ -1579,7 +1667,8 @@ const file_ncsync_v1_control_proto_rawDesc = "" +
 	"\bdegraded\x18\f \x01(\tR\bdegraded\x12%\n" +
 	"\x0eaudit_findings\x18\r \x01(\x04R\rauditFindings\x12\x1d\n" +
 	"\n" +
-	"last_error\x18\x0e \x01(\tR\tlastError\"\x93\x03\n" +
+	"last_error\x18\x0e \x01(\tR\tlastError\x12#\n" +
+	"\rlocal_changes\x18\x0f \x01(\x04R\flocalChanges\"\x93\x03\n" +
 	"\n" +
 	"PeerStatus\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12#\n" +
@@ -1665,7 +1754,7 @@ const file_ncsync_v1_control_proto_rawDesc = "" +
 	"\x05start\x18\x02 \x03(\v2\x19.ncsync.v1.FolderPositionR\x05start\"\x12\n" +
 	"\x10ConflictsRequest\"F\n" +
 	"\x11ConflictsResponse\x121\n" +
-	"\tconflicts\x18\x01 \x03(\v2\x13.ncsync.v1.ConflictR\tconflicts\"\xff\x01\n" +
+	"\tconflicts\x18\x01 \x03(\v2\x13.ncsync.v1.ConflictR\tconflicts\"\xc7\x03\n" +
 	"\bConflict\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tfolder_id\x18\x02 \x01(\tR\bfolderId\x12\x12\n" +
@@ -1677,7 +1766,16 @@ const file_ncsync_v1_control_proto_rawDesc = "" +
 	"\afile_id\x18\b \x01(\fR\x06fileId\x12\x17\n" +
 	"\akept_at\x18\t \x01(\tR\x06keptAt\x12\x16\n" +
 	"\x06reason\x18\n" +
-	" \x01(\tR\x06reason2\xd9\x03\n" +
+	" \x01(\tR\x06reason\x12\x12\n" +
+	"\x04kind\x18\v \x01(\tR\x04kind\x12\x14\n" +
+	"\x05cause\x18\f \x01(\tR\x05cause\x12\x10\n" +
+	"\x03seq\x18\r \x01(\x04R\x03seq\x12\x12\n" +
+	"\x04mode\x18\x0e \x01(\rR\x04mode\x12\x10\n" +
+	"\x03uid\x18\x0f \x01(\rR\x03uid\x12\x10\n" +
+	"\x03gid\x18\x10 \x01(\rR\x03gid\x12\"\n" +
+	"\rmtime_unix_ns\x18\x11 \x01(\x03R\vmtimeUnixNs\x12\x16\n" +
+	"\x06target\x18\x12 \x01(\tR\x06target\x12\x16\n" +
+	"\x06blake3\x18\x13 \x01(\fR\x06blake32\xd9\x03\n" +
 	"\x0eControlService\x12=\n" +
 	"\x06Status\x12\x18.ncsync.v1.StatusRequest\x1a\x19.ncsync.v1.StatusResponse\x12B\n" +
 	"\aBarrier\x12\x19.ncsync.v1.BarrierRequest\x1a\x1a.ncsync.v1.BarrierResponse0\x01\x12:\n" +

@@ -971,7 +971,11 @@ type EntryBatch struct {
 	Stage bool `protobuf:"varint,4,opt,name=stage,proto3" json:"stage,omitempty"`
 	// The pause ended: apply everything staged, in order, then go on. Such a
 	// batch carries no entries.
-	ApplyStaged   bool `protobuf:"varint,5,opt,name=apply_staged,json=applyStaged,proto3" json:"apply_staged,omitempty"`
+	ApplyStaged bool `protobuf:"varint,5,opt,name=apply_staged,json=applyStaged,proto3" json:"apply_staged,omitempty"`
+	// Not entries but a question (ncsync barrier --verify): once everything
+	// sent before is applied, answer with an Ack carrying tree_hash for this
+	// query id. Such a batch carries no entries.
+	TreeHashQuery uint64 `protobuf:"varint,6,opt,name=tree_hash_query,json=treeHashQuery,proto3" json:"tree_hash_query,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1039,6 +1043,13 @@ func (x *EntryBatch) GetApplyStaged() bool {
 		return x.ApplyStaged
 	}
 	return false
+}
+
+func (x *EntryBatch) GetTreeHashQuery() uint64 {
+	if x != nil {
+		return x.TreeHashQuery
+	}
+	return 0
 }
 
 // MoreChunks continues the chunk list of a large file's entry.
@@ -1182,7 +1193,9 @@ type Ack struct {
 	// The entries up to sequence are staged (durably stored, not applied).
 	Staged bool `protobuf:"varint,4,opt,name=staged,proto3" json:"staged,omitempty"`
 	// Bytes staged in this folder on the secondary, with a staged ack.
-	StagedBytes   uint64 `protobuf:"varint,5,opt,name=staged_bytes,json=stagedBytes,proto3" json:"staged_bytes,omitempty"`
+	StagedBytes uint64 `protobuf:"varint,5,opt,name=staged_bytes,json=stagedBytes,proto3" json:"staged_bytes,omitempty"`
+	// The answer to a tree_hash_query; such an ack acknowledges nothing.
+	TreeHash      *TreeHashReport `protobuf:"bytes,6,opt,name=tree_hash,json=treeHash,proto3" json:"tree_hash,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1252,6 +1265,93 @@ func (x *Ack) GetStagedBytes() uint64 {
 	return 0
 }
 
+func (x *Ack) GetTreeHash() *TreeHashReport {
+	if x != nil {
+		return x.TreeHash
+	}
+	return nil
+}
+
+// TreeHashReport is a secondary's hash over its tree of a folder (the
+// index's tree hash: metadata and file ids of every live entry) at its
+// applied position.
+type TreeHashReport struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Query    uint64                 `protobuf:"varint,1,opt,name=query,proto3" json:"query,omitempty"`
+	Sequence uint64                 `protobuf:"varint,2,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	Hash     []byte                 `protobuf:"bytes,3,opt,name=hash,proto3" json:"hash,omitempty"`
+	Entries  uint64                 `protobuf:"varint,4,opt,name=entries,proto3" json:"entries,omitempty"`
+	// Why there is no hash, if there is none.
+	Error         string `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TreeHashReport) Reset() {
+	*x = TreeHashReport{}
+	mi := &file_ncsync_v1_replication_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TreeHashReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TreeHashReport) ProtoMessage() {}
+
+func (x *TreeHashReport) ProtoReflect() protoreflect.Message {
+	mi := &file_ncsync_v1_replication_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TreeHashReport.ProtoReflect.Descriptor instead.
+func (*TreeHashReport) Descriptor() ([]byte, []int) {
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *TreeHashReport) GetQuery() uint64 {
+	if x != nil {
+		return x.Query
+	}
+	return 0
+}
+
+func (x *TreeHashReport) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *TreeHashReport) GetHash() []byte {
+	if x != nil {
+		return x.Hash
+	}
+	return nil
+}
+
+func (x *TreeHashReport) GetEntries() uint64 {
+	if x != nil {
+		return x.Entries
+	}
+	return 0
+}
+
+func (x *TreeHashReport) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 // FetchChunksRequest asks for the data of chunks a secondary lacks.
 type FetchChunksRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1263,7 +1363,7 @@ type FetchChunksRequest struct {
 
 func (x *FetchChunksRequest) Reset() {
 	*x = FetchChunksRequest{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[13]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1275,7 +1375,7 @@ func (x *FetchChunksRequest) String() string {
 func (*FetchChunksRequest) ProtoMessage() {}
 
 func (x *FetchChunksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[13]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1288,7 +1388,7 @@ func (x *FetchChunksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchChunksRequest.ProtoReflect.Descriptor instead.
 func (*FetchChunksRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{13}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *FetchChunksRequest) GetFolderId() string {
@@ -1315,7 +1415,7 @@ type FetchChunksResponse struct {
 
 func (x *FetchChunksResponse) Reset() {
 	*x = FetchChunksResponse{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[14]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1327,7 +1427,7 @@ func (x *FetchChunksResponse) String() string {
 func (*FetchChunksResponse) ProtoMessage() {}
 
 func (x *FetchChunksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[14]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1340,7 +1440,7 @@ func (x *FetchChunksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchChunksResponse.ProtoReflect.Descriptor instead.
 func (*FetchChunksResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{14}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *FetchChunksResponse) GetChunks() []*ChunkData {
@@ -1367,7 +1467,7 @@ type ChunkData struct {
 
 func (x *ChunkData) Reset() {
 	*x = ChunkData{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[15]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1379,7 +1479,7 @@ func (x *ChunkData) String() string {
 func (*ChunkData) ProtoMessage() {}
 
 func (x *ChunkData) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[15]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1392,7 +1492,7 @@ func (x *ChunkData) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChunkData.ProtoReflect.Descriptor instead.
 func (*ChunkData) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{15}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ChunkData) GetId() []byte {
@@ -1440,7 +1540,7 @@ type TreeHashRequest struct {
 
 func (x *TreeHashRequest) Reset() {
 	*x = TreeHashRequest{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[16]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1452,7 +1552,7 @@ func (x *TreeHashRequest) String() string {
 func (*TreeHashRequest) ProtoMessage() {}
 
 func (x *TreeHashRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[16]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1465,7 +1565,7 @@ func (x *TreeHashRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeHashRequest.ProtoReflect.Descriptor instead.
 func (*TreeHashRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{16}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *TreeHashRequest) GetFolderId() string {
@@ -1488,7 +1588,7 @@ type TreeHashResponse struct {
 
 func (x *TreeHashResponse) Reset() {
 	*x = TreeHashResponse{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[17]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1500,7 +1600,7 @@ func (x *TreeHashResponse) String() string {
 func (*TreeHashResponse) ProtoMessage() {}
 
 func (x *TreeHashResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[17]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1513,7 +1613,7 @@ func (x *TreeHashResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeHashResponse.ProtoReflect.Descriptor instead.
 func (*TreeHashResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{17}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *TreeHashResponse) GetFolderId() string {
@@ -1555,7 +1655,7 @@ type PauseSelfRequest struct {
 
 func (x *PauseSelfRequest) Reset() {
 	*x = PauseSelfRequest{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[18]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1567,7 +1667,7 @@ func (x *PauseSelfRequest) String() string {
 func (*PauseSelfRequest) ProtoMessage() {}
 
 func (x *PauseSelfRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[18]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1580,7 +1680,7 @@ func (x *PauseSelfRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseSelfRequest.ProtoReflect.Descriptor instead.
 func (*PauseSelfRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{18}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PauseSelfRequest) GetTtlNs() int64 {
@@ -1604,7 +1704,7 @@ type PauseSelfResponse struct {
 
 func (x *PauseSelfResponse) Reset() {
 	*x = PauseSelfResponse{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[19]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1616,7 +1716,7 @@ func (x *PauseSelfResponse) String() string {
 func (*PauseSelfResponse) ProtoMessage() {}
 
 func (x *PauseSelfResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[19]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1629,7 +1729,7 @@ func (x *PauseSelfResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseSelfResponse.ProtoReflect.Descriptor instead.
 func (*PauseSelfResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{19}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PauseSelfResponse) GetId() string {
@@ -1669,7 +1769,7 @@ type ResumeSelfRequest struct {
 
 func (x *ResumeSelfRequest) Reset() {
 	*x = ResumeSelfRequest{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[20]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1681,7 +1781,7 @@ func (x *ResumeSelfRequest) String() string {
 func (*ResumeSelfRequest) ProtoMessage() {}
 
 func (x *ResumeSelfRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[20]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1694,7 +1794,7 @@ func (x *ResumeSelfRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeSelfRequest.ProtoReflect.Descriptor instead.
 func (*ResumeSelfRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{20}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{21}
 }
 
 // ResumeSelfResponse confirms a resume.
@@ -1706,7 +1806,7 @@ type ResumeSelfResponse struct {
 
 func (x *ResumeSelfResponse) Reset() {
 	*x = ResumeSelfResponse{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[21]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1718,7 +1818,7 @@ func (x *ResumeSelfResponse) String() string {
 func (*ResumeSelfResponse) ProtoMessage() {}
 
 func (x *ResumeSelfResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[21]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1731,7 +1831,7 @@ func (x *ResumeSelfResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeSelfResponse.ProtoReflect.Descriptor instead.
 func (*ResumeSelfResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{21}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{22}
 }
 
 // ManifestRequest asks for a folder's tree as it is on disk now.
@@ -1747,7 +1847,7 @@ type ManifestRequest struct {
 
 func (x *ManifestRequest) Reset() {
 	*x = ManifestRequest{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[22]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1759,7 +1859,7 @@ func (x *ManifestRequest) String() string {
 func (*ManifestRequest) ProtoMessage() {}
 
 func (x *ManifestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[22]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1772,7 +1872,7 @@ func (x *ManifestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManifestRequest.ProtoReflect.Descriptor instead.
 func (*ManifestRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{22}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ManifestRequest) GetFolderId() string {
@@ -1800,7 +1900,7 @@ type ManifestResponse struct {
 
 func (x *ManifestResponse) Reset() {
 	*x = ManifestResponse{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[23]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1812,7 +1912,7 @@ func (x *ManifestResponse) String() string {
 func (*ManifestResponse) ProtoMessage() {}
 
 func (x *ManifestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[23]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1825,7 +1925,7 @@ func (x *ManifestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManifestResponse.ProtoReflect.Descriptor instead.
 func (*ManifestResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{23}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ManifestResponse) GetEntries() []*ManifestEntry {
@@ -1856,7 +1956,7 @@ type ManifestEntry struct {
 
 func (x *ManifestEntry) Reset() {
 	*x = ManifestEntry{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[24]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1868,7 +1968,7 @@ func (x *ManifestEntry) String() string {
 func (*ManifestEntry) ProtoMessage() {}
 
 func (x *ManifestEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[24]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1881,7 +1981,7 @@ func (x *ManifestEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManifestEntry.ProtoReflect.Descriptor instead.
 func (*ManifestEntry) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{24}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ManifestEntry) GetPath() string {
@@ -2022,14 +2122,15 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\vchunk_count\x18\f \x01(\x04R\n" +
 	"chunkCount\x12\x18\n" +
 	"\adeleted\x18\r \x01(\bR\adeleted\x12,\n" +
-	"\aversion\x18\x0e \x01(\v2\x12.ncsync.v1.VersionR\aversion\"\xb3\x01\n" +
+	"\aversion\x18\x0e \x01(\v2\x12.ncsync.v1.VersionR\aversion\"\xdb\x01\n" +
 	"\n" +
 	"EntryBatch\x12\x1b\n" +
 	"\tfolder_id\x18\x01 \x01(\tR\bfolderId\x12*\n" +
 	"\aentries\x18\x02 \x03(\v2\x10.ncsync.v1.EntryR\aentries\x12#\n" +
 	"\rhead_sequence\x18\x03 \x01(\x04R\fheadSequence\x12\x14\n" +
 	"\x05stage\x18\x04 \x01(\bR\x05stage\x12!\n" +
-	"\fapply_staged\x18\x05 \x01(\bR\vapplyStaged\"\x86\x01\n" +
+	"\fapply_staged\x18\x05 \x01(\bR\vapplyStaged\x12&\n" +
+	"\x0ftree_hash_query\x18\x06 \x01(\x04R\rtreeHashQuery\"\x86\x01\n" +
 	"\n" +
 	"MoreChunks\x12\x1b\n" +
 	"\tfolder_id\x18\x01 \x01(\tR\bfolderId\x12\x12\n" +
@@ -2039,13 +2140,20 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\aFailure\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x1a\n" +
 	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage\"\xa9\x01\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"\xe1\x01\n" +
 	"\x03Ack\x12\x1b\n" +
 	"\tfolder_id\x18\x01 \x01(\tR\bfolderId\x12\x1a\n" +
 	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12.\n" +
 	"\bfailures\x18\x03 \x03(\v2\x12.ncsync.v1.FailureR\bfailures\x12\x16\n" +
 	"\x06staged\x18\x04 \x01(\bR\x06staged\x12!\n" +
-	"\fstaged_bytes\x18\x05 \x01(\x04R\vstagedBytes\"C\n" +
+	"\fstaged_bytes\x18\x05 \x01(\x04R\vstagedBytes\x126\n" +
+	"\ttree_hash\x18\x06 \x01(\v2\x19.ncsync.v1.TreeHashReportR\btreeHash\"\x86\x01\n" +
+	"\x0eTreeHashReport\x12\x14\n" +
+	"\x05query\x18\x01 \x01(\x04R\x05query\x12\x1a\n" +
+	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12\x12\n" +
+	"\x04hash\x18\x03 \x01(\fR\x04hash\x12\x18\n" +
+	"\aentries\x18\x04 \x01(\x04R\aentries\x12\x14\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\"C\n" +
 	"\x12FetchChunksRequest\x12\x1b\n" +
 	"\tfolder_id\x18\x01 \x01(\tR\bfolderId\x12\x10\n" +
 	"\x03ids\x18\x02 \x03(\fR\x03ids\"C\n" +
@@ -2126,7 +2234,7 @@ func file_ncsync_v1_replication_proto_rawDescGZIP() []byte {
 }
 
 var file_ncsync_v1_replication_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_ncsync_v1_replication_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_ncsync_v1_replication_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_ncsync_v1_replication_proto_goTypes = []any{
 	(Role)(0),                   // 0: ncsync.v1.Role
 	(EntryType)(0),              // 1: ncsync.v1.EntryType
@@ -2144,18 +2252,19 @@ var file_ncsync_v1_replication_proto_goTypes = []any{
 	(*MoreChunks)(nil),          // 13: ncsync.v1.MoreChunks
 	(*Failure)(nil),             // 14: ncsync.v1.Failure
 	(*Ack)(nil),                 // 15: ncsync.v1.Ack
-	(*FetchChunksRequest)(nil),  // 16: ncsync.v1.FetchChunksRequest
-	(*FetchChunksResponse)(nil), // 17: ncsync.v1.FetchChunksResponse
-	(*ChunkData)(nil),           // 18: ncsync.v1.ChunkData
-	(*TreeHashRequest)(nil),     // 19: ncsync.v1.TreeHashRequest
-	(*TreeHashResponse)(nil),    // 20: ncsync.v1.TreeHashResponse
-	(*PauseSelfRequest)(nil),    // 21: ncsync.v1.PauseSelfRequest
-	(*PauseSelfResponse)(nil),   // 22: ncsync.v1.PauseSelfResponse
-	(*ResumeSelfRequest)(nil),   // 23: ncsync.v1.ResumeSelfRequest
-	(*ResumeSelfResponse)(nil),  // 24: ncsync.v1.ResumeSelfResponse
-	(*ManifestRequest)(nil),     // 25: ncsync.v1.ManifestRequest
-	(*ManifestResponse)(nil),    // 26: ncsync.v1.ManifestResponse
-	(*ManifestEntry)(nil),       // 27: ncsync.v1.ManifestEntry
+	(*TreeHashReport)(nil),      // 16: ncsync.v1.TreeHashReport
+	(*FetchChunksRequest)(nil),  // 17: ncsync.v1.FetchChunksRequest
+	(*FetchChunksResponse)(nil), // 18: ncsync.v1.FetchChunksResponse
+	(*ChunkData)(nil),           // 19: ncsync.v1.ChunkData
+	(*TreeHashRequest)(nil),     // 20: ncsync.v1.TreeHashRequest
+	(*TreeHashResponse)(nil),    // 21: ncsync.v1.TreeHashResponse
+	(*PauseSelfRequest)(nil),    // 22: ncsync.v1.PauseSelfRequest
+	(*PauseSelfResponse)(nil),   // 23: ncsync.v1.PauseSelfResponse
+	(*ResumeSelfRequest)(nil),   // 24: ncsync.v1.ResumeSelfRequest
+	(*ResumeSelfResponse)(nil),  // 25: ncsync.v1.ResumeSelfResponse
+	(*ManifestRequest)(nil),     // 26: ncsync.v1.ManifestRequest
+	(*ManifestResponse)(nil),    // 27: ncsync.v1.ManifestResponse
+	(*ManifestEntry)(nil),       // 28: ncsync.v1.ManifestEntry
 }
 var file_ncsync_v1_replication_proto_depIdxs = []int32{
 	3,  // 0: ncsync.v1.EpochMark.start:type_name -> ncsync.v1.FolderPosition
@@ -2176,28 +2285,29 @@ var file_ncsync_v1_replication_proto_depIdxs = []int32{
 	11, // 15: ncsync.v1.EntryBatch.entries:type_name -> ncsync.v1.Entry
 	9,  // 16: ncsync.v1.MoreChunks.chunks:type_name -> ncsync.v1.ChunkRef
 	14, // 17: ncsync.v1.Ack.failures:type_name -> ncsync.v1.Failure
-	18, // 18: ncsync.v1.FetchChunksResponse.chunks:type_name -> ncsync.v1.ChunkData
-	2,  // 19: ncsync.v1.ChunkData.codec:type_name -> ncsync.v1.Codec
-	3,  // 20: ncsync.v1.PauseSelfResponse.hold:type_name -> ncsync.v1.FolderPosition
-	27, // 21: ncsync.v1.ManifestResponse.entries:type_name -> ncsync.v1.ManifestEntry
-	1,  // 22: ncsync.v1.ManifestEntry.type:type_name -> ncsync.v1.EntryType
-	5,  // 23: ncsync.v1.ReplicationService.Sync:input_type -> ncsync.v1.SyncRequest
-	16, // 24: ncsync.v1.ReplicationService.FetchChunks:input_type -> ncsync.v1.FetchChunksRequest
-	19, // 25: ncsync.v1.ReplicationService.TreeHash:input_type -> ncsync.v1.TreeHashRequest
-	21, // 26: ncsync.v1.ReplicationService.PauseSelf:input_type -> ncsync.v1.PauseSelfRequest
-	23, // 27: ncsync.v1.ReplicationService.ResumeSelf:input_type -> ncsync.v1.ResumeSelfRequest
-	25, // 28: ncsync.v1.ReplicationService.Manifest:input_type -> ncsync.v1.ManifestRequest
-	6,  // 29: ncsync.v1.ReplicationService.Sync:output_type -> ncsync.v1.SyncResponse
-	17, // 30: ncsync.v1.ReplicationService.FetchChunks:output_type -> ncsync.v1.FetchChunksResponse
-	20, // 31: ncsync.v1.ReplicationService.TreeHash:output_type -> ncsync.v1.TreeHashResponse
-	22, // 32: ncsync.v1.ReplicationService.PauseSelf:output_type -> ncsync.v1.PauseSelfResponse
-	24, // 33: ncsync.v1.ReplicationService.ResumeSelf:output_type -> ncsync.v1.ResumeSelfResponse
-	26, // 34: ncsync.v1.ReplicationService.Manifest:output_type -> ncsync.v1.ManifestResponse
-	29, // [29:35] is the sub-list for method output_type
-	23, // [23:29] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	16, // 18: ncsync.v1.Ack.tree_hash:type_name -> ncsync.v1.TreeHashReport
+	19, // 19: ncsync.v1.FetchChunksResponse.chunks:type_name -> ncsync.v1.ChunkData
+	2,  // 20: ncsync.v1.ChunkData.codec:type_name -> ncsync.v1.Codec
+	3,  // 21: ncsync.v1.PauseSelfResponse.hold:type_name -> ncsync.v1.FolderPosition
+	28, // 22: ncsync.v1.ManifestResponse.entries:type_name -> ncsync.v1.ManifestEntry
+	1,  // 23: ncsync.v1.ManifestEntry.type:type_name -> ncsync.v1.EntryType
+	5,  // 24: ncsync.v1.ReplicationService.Sync:input_type -> ncsync.v1.SyncRequest
+	17, // 25: ncsync.v1.ReplicationService.FetchChunks:input_type -> ncsync.v1.FetchChunksRequest
+	20, // 26: ncsync.v1.ReplicationService.TreeHash:input_type -> ncsync.v1.TreeHashRequest
+	22, // 27: ncsync.v1.ReplicationService.PauseSelf:input_type -> ncsync.v1.PauseSelfRequest
+	24, // 28: ncsync.v1.ReplicationService.ResumeSelf:input_type -> ncsync.v1.ResumeSelfRequest
+	26, // 29: ncsync.v1.ReplicationService.Manifest:input_type -> ncsync.v1.ManifestRequest
+	6,  // 30: ncsync.v1.ReplicationService.Sync:output_type -> ncsync.v1.SyncResponse
+	18, // 31: ncsync.v1.ReplicationService.FetchChunks:output_type -> ncsync.v1.FetchChunksResponse
+	21, // 32: ncsync.v1.ReplicationService.TreeHash:output_type -> ncsync.v1.TreeHashResponse
+	23, // 33: ncsync.v1.ReplicationService.PauseSelf:output_type -> ncsync.v1.PauseSelfResponse
+	25, // 34: ncsync.v1.ReplicationService.ResumeSelf:output_type -> ncsync.v1.ResumeSelfResponse
+	27, // 35: ncsync.v1.ReplicationService.Manifest:output_type -> ncsync.v1.ManifestResponse
+	30, // [30:36] is the sub-list for method output_type
+	24, // [24:30] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_ncsync_v1_replication_proto_init() }
@@ -2220,7 +2330,7 @@ func file_ncsync_v1_replication_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ncsync_v1_replication_proto_rawDesc), len(file_ncsync_v1_replication_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   25,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
