@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -47,5 +48,9 @@ func TestWatchAuditFindsMmapWrite(t *testing.T) {
 	}
 	if fs.AuditFindings > before+1 {
 		t.Errorf("AuditFindings %d → %d: one file changed behind the watcher's back, the audit counted more", before, fs.AuditFindings)
+	}
+	text := w.statusText()
+	if v, ok := statusCell(text, "data", "AUDIT FOUND"); !ok || v != fmt.Sprint(fs.AuditFindings) {
+		t.Errorf("`ncsync status` AUDIT FOUND of folder data is %q (found %v), want %d:\n%s", v, ok, fs.AuditFindings, text)
 	}
 }

@@ -87,12 +87,28 @@ func waitContent(path string, want []byte, timeout time.Duration) error {
 // `ncsync run` with the daemon's default scan and watch settings, one
 // folder (data, holding an empty directory bench), replicated and stopped
 // at the end of the benchmark. The cluster helper takes a *testing.T, so
-// benchmarks use this one.
+// benchmarks use this one. With NCSYNC_BENCH_LOGS=DIR, the daemons log at
+// debug level into DIR/<node>.log, kept after the run.
 type benchPair struct {
-	primary, secondary string // the folder's trees
+	primary, secondary string         // the folder's trees
+	pid                map[string]int // daemon process ids by node name
+	socket             string         // the primary's control socket
+}
+
+// benchPairOptions change startBenchPair's pair.
+type benchPairOptions struct {
+	// populate, if set, fills the primary's tree before the daemons start.
+	populate func(tree string)
+	// syncTimeout bounds the wait for the first sync (default startTimeout).
+	syncTimeout time.Duration
 }
 
 func startBenchPair(b *testing.B) benchPair {
+	b.Helper()
+	return startBenchPairWith(b, benchPairOptions{})
+}
+
+func startBenchPairWith(b *testing.B, opts benchPairOptions) benchPair {
 	b.Helper()
 	dir := b.TempDir()
 	sockDir, err := os.MkdirTemp("", "ncb")
@@ -123,18 +139,29 @@ func startBenchPair(b *testing.B) benchPair {
 		writeNodeConfig(b, filepath.Join(base, "ncsync.yaml"), *specs[n.name])
 	}
 	pair.primary, pair.secondary = specs[primaryName].folders[0].path, specs["nfs2"].folders[0].path
+	pair.pid, pair.socket = map[string]int{}, specs[primaryName].socket
+	if opts.populate != nil {
+		opts.populate(pair.primary)
+	}
 	for _, name := range []string{"nfs2", primaryName} {
 		base := filepath.Join(dir, name)
 		logPath := filepath.Join(base, "daemon.log")
+		args := []string{"run", "--config", filepath.Join(base, "ncsync.yaml")}
+		if d := os.Getenv("NCSYNC_BENCH_LOGS"); d != "" {
+			// Debug logs kept for a look after the run.
+			logPath = filepath.Join(d, name+".log")
+			args = append(args, "--log-level", "debug")
+		}
 		logf, err := os.Create(logPath)
 		if err != nil {
 			b.Fatal(err)
 		}
-		cmd := exec.Command(ncsyncBin, "run", "--config", filepath.Join(base, "ncsync.yaml"))
+		cmd := exec.Command(ncsyncBin, args...)
 		cmd.Stdout, cmd.Stderr = logf, logf
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)
 		}
+		pair.pid[name] = cmd.Process.Pid
 		b.Cleanup(func() {
 			cmd.Process.Kill()
 			cmd.Wait()
@@ -145,7 +172,8 @@ func startBenchPair(b *testing.B) benchPair {
 		})
 	}
 	// Replicated: the secondary has acknowledged the head, bench/ included.
-	deadline := time.Now().Add(startTimeout)
+	wait := cmpDuration(opts.syncTimeout, startTimeout)
+	deadline := time.Now().Add(wait)
 	for {
 		st, err := benchStatus(specs[primaryName].socket)
 		if err == nil && len(st.Peers) == 1 && st.Peers[0].Connected {
@@ -154,7 +182,7 @@ func startBenchPair(b *testing.B) benchPair {
 			}
 		}
 		if time.Now().After(deadline) {
-			b.Fatalf("the pair did not get in sync within %s: %+v %v", startTimeout, st, err)
+			b.Fatalf("the pair did not get in sync within %s: %+v %v", wait, st, err)
 		}
 		time.Sleep(pollEvery)
 	}

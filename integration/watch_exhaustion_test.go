@@ -42,6 +42,11 @@ func TestWatchExhaustion(t *testing.T) {
 	if fs.Degraded == "" || !strings.Contains(fs.Degraded, "max_user_watches") {
 		t.Errorf("status Degraded is %q, want it to say the watch limit (max_user_watches) was reached", fs.Degraded)
 	}
+	// The limit that bit is the namespace's, not the host's sysctl: the
+	// message must say so, or raising the sysctl would not help.
+	if !strings.Contains(fs.Degraded, fmt.Sprintf("max_inotify_watches is %d there", limit)) {
+		t.Errorf("status Degraded is %q, want it to name the user namespace's own limit (max_inotify_watches is %d there)", fs.Degraded, limit)
+	}
 	if fs.Watched > limit {
 		t.Errorf("status says %d directories watched, more than the %d watches the primary has", fs.Watched, limit)
 	}
@@ -64,6 +69,14 @@ func TestWatchExhaustion(t *testing.T) {
 	}
 	if fs := w.folderStatus(); fs.Degraded == "" {
 		t.Errorf("status Degraded is empty, but the tree still needs more than %d watches", limit)
+	}
+	// What a person running `ncsync status` sees.
+	text := w.statusText()
+	if !strings.Contains(text, "DEGRADED folder data:") || !strings.Contains(text, "max_user_watches") {
+		t.Errorf("`ncsync status` does not show the degraded folder and the limit to raise:\n%s", text)
+	}
+	if v, ok := statusCell(text, "data", "WATCHED DIRS"); !ok || v == "0" || v == fmt.Sprint(dirs+1) {
+		t.Errorf("`ncsync status` WATCHED DIRS of folder data is %q (found %v), want some but not all %d directories:\n%s", v, ok, dirs+1, text)
 	}
 }
 

@@ -334,9 +334,35 @@ func mustRename(t *testing.T, from, to string) {
 }
 
 // mustOK fails the test on a non-nil error.
-func mustOK(t *testing.T, err error) {
+func mustOK(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// statusText is the primary's `ncsync status` as a person sees it.
+func (w *watchCluster) statusText() string {
+	w.t.Helper()
+	return w.mustCLI("status", "--socket", w.node(primaryName).socket)
+}
+
+// statusCell reads, from `ncsync status` text, the value in column (a
+// header, such as "AUDIT FOUND") of folder id's row: the table is aligned,
+// so the value starts where its header does.
+func statusCell(text, id, column string) (string, bool) {
+	lines := strings.Split(text, "\n")
+	for i, h := range lines {
+		at := strings.Index(h, column)
+		if !strings.HasPrefix(h, "FOLDER") || at < 0 {
+			continue
+		}
+		for _, row := range lines[i+1:] {
+			if f := strings.Fields(row); len(f) > 0 && f[0] == id && len(row) > at {
+				v, _, _ := strings.Cut(row[at:], " ")
+				return v, true
+			}
+		}
+	}
+	return "", false
 }

@@ -121,6 +121,10 @@ func checkOverflowConverged(t *testing.T, w *watchCluster) {
 	if !w.logHas(primaryName, "overflow") {
 		t.Errorf("the primary's log does not mention the overflow")
 	}
+	text := w.statusText()
+	if v, ok := statusCell(text, "data", "OVERFLOWS"); !ok || v == "0" {
+		t.Errorf("`ncsync status` OVERFLOWS of folder data is %q (found %v), want the overflows counted:\n%s", v, ok, text)
+	}
 }
 
 // startWithQueue starts the primary with fs.inotify.max_queued_events

@@ -110,7 +110,20 @@ func (p *Primary) watchFolder(ctx context.Context, f *folder) error {
 				scan(false, u...)
 			}
 		case <-rs.due:
-			scan(false, rs.take()...)
+			// A racy path the watcher holds dirty (the file is still being
+			// written) is scanned with the watcher's batch, within
+			// max_latency, not once more every racy window.
+			paths := rs.take()
+			if pend := w.Pending(ctx, paths); len(pend) > 0 {
+				skip := make(map[string]bool, len(pend))
+				for _, p := range pend {
+					skip[p] = true
+				}
+				paths = slices.DeleteFunc(paths, func(p string) bool { return skip[p] })
+			}
+			if len(paths) > 0 {
+				scan(false, paths...)
+			}
 		case <-audit.C:
 			scan(true, "")
 		}

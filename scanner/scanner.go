@@ -91,10 +91,13 @@ const (
 
 	defaultMaxAttempts = 5
 	defaultRetryDelay  = 10 * time.Millisecond
-	defaultRacy        = 100 * time.Millisecond
-	defaultCacheLimit  = 32 << 10
-	maxRacy            = 4096 // Result.Racy paths; more become the whole folder
-	orderQueue         = 256  // items between the walker and the committer
+	// defaultRacy is five of the coarsest kernel clock ticks (10 ms), and
+	// shorter than the watcher's quiet window, so that a file read after
+	// its quiet window is not racy and is read once, not twice.
+	defaultRacy       = 50 * time.Millisecond
+	defaultCacheLimit = 32 << 10
+	maxRacy           = 50_000 // Result.Racy paths; more become the whole folder
+	orderQueue        = 256    // items between the walker and the committer
 )
 
 // New returns a Scanner journaling into store. It does not touch the disk:

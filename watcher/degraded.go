@@ -14,6 +14,11 @@ import (
 // procInotify holds the kernel's inotify limits (a variable for tests).
 var procInotify = "/proc/sys/fs/inotify"
 
+// procUserNS holds the limits of the calling process's user namespace
+// (a variable for tests): in a container with its own user namespace, its
+// max_inotify_watches may be lower than the host's sysctl.
+var procUserNS = "/proc/sys/user"
+
 // cause classes of a directory that could not be watched.
 const (
 	causeOther   = iota
@@ -54,11 +59,17 @@ func (d degradation) message() string {
 		if ok {
 			cur = strconv.Itoa(limit)
 		}
-		parts = append(parts, fmt.Sprintf(
+		msg := fmt.Sprintf(
 			"inotify watch limit reached: %d directories need watching (%d of them unwatched) but "+
 				"fs.inotify.max_user_watches is %s, shared by all inotify users of this uid; "+
 				"raise it: sysctl -w fs.inotify.max_user_watches=%d (and persist it in /etc/sysctl.d/)",
-			d.needed, d.watchLimit, cur, suggestLimit(d.needed, limit)))
+			d.needed, d.watchLimit, cur, suggestLimit(d.needed, limit))
+		if ns, nsOK := readInt(filepath.Join(procUserNS, "max_inotify_watches")); nsOK && ok && ns < limit {
+			msg += fmt.Sprintf(", and this process's user namespace (a container) has a lower limit of its own: "+
+				"max_inotify_watches is %d there: raise /proc/sys/user/max_inotify_watches where the "+
+				"namespace is made (the container's sysctls) to at least %d", ns, suggestLimit(d.needed, ns))
+		}
+		parts = append(parts, msg)
 	}
 	if d.fileLimit > 0 {
 		parts = append(parts, fmt.Sprintf(
@@ -93,7 +104,12 @@ func instanceMessage(err error) string {
 
 // readLimit reads one of the kernel's inotify limits.
 func readLimit(name string) (int, bool) {
-	b, err := os.ReadFile(filepath.Join(procInotify, name))
+	return readInt(filepath.Join(procInotify, name))
+}
+
+// readInt reads a file holding one decimal number.
+func readInt(path string) (int, bool) {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0, false
 	}

@@ -2,6 +2,8 @@ package watcher
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -166,4 +168,35 @@ func FuzzRel(f *testing.F) {
 			t.Fatalf("rel(%q) = %q", name, p)
 		}
 	})
+}
+
+// TestDegradedMessageUserNS: in a user namespace whose own watch limit is
+// below the host's sysctl, the message names both, since raising the
+// sysctl alone would not help.
+func TestDegradedMessageUserNS(t *testing.T) {
+	fsDir, nsDir := t.TempDir(), t.TempDir()
+	oldFS, oldNS := procInotify, procUserNS
+	procInotify, procUserNS = fsDir, nsDir
+	t.Cleanup(func() { procInotify, procUserNS = oldFS, oldNS })
+	write := func(dir, name, v string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(v+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := degradation{needed: 51, unwatched: 31, watchLimit: 31}
+
+	write(fsDir, "max_user_watches", "192546")
+	write(nsDir, "max_inotify_watches", "20")
+	got := d.message()
+	for _, w := range []string{"fs.inotify.max_user_watches is 192546", "max_inotify_watches is 20 there", "/proc/sys/user/max_inotify_watches", "at least 262144"} {
+		if !strings.Contains(got, w) {
+			t.Errorf("message %q lacks %q", got, w)
+		}
+	}
+
+	// The usual case, outside containers: both say the same.
+	write(nsDir, "max_inotify_watches", "192546")
+	if got := d.message(); strings.Contains(got, "namespace") {
+		t.Errorf("message %q speaks of a user namespace whose limit equals the sysctl", got)
+	}
 }

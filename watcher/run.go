@@ -82,6 +82,8 @@ func (w *Watcher) openSource(ctx context.Context) (source, bool) {
 				if m.done != nil {
 					m.done <- nil // nothing is watched: Unwatched() is [""]
 				}
+			case r := <-w.pendingCh:
+				r.reply <- nil
 			case <-retry.C:
 				break wait
 			}
@@ -203,6 +205,8 @@ func (l *loop) run(ctx context.Context) error {
 			l.completeFlushes()
 		case m := <-l.w.flushCh:
 			l.handleFlush(m)
+		case r := <-l.w.pendingCh:
+			l.pending(r)
 		case <-l.retryC:
 			l.retryC = nil
 			l.retryUnwatched()

@@ -94,8 +94,8 @@ type Stats struct {
 	Degraded string
 }
 
-// Watcher watches one folder. Run it once; Flush, Stats, Unwatched and
-// Ready are safe to call from any goroutine.
+// Watcher watches one folder. Run it once; Flush, Pending, Stats,
+// Unwatched and Ready are safe to call from any goroutine.
 type Watcher struct {
 	root   string // absolute, symlinks resolved, clean
 	prefix string // root + "/"
@@ -108,6 +108,7 @@ type Watcher struct {
 	initErr   atomic.Pointer[string] // set while no inotify instance exists
 
 	flushCh   chan flushMsg
+	pendingCh chan pendingReq
 	ready     chan struct{}
 	readyOnce sync.Once
 	done      chan struct{}
@@ -173,6 +174,7 @@ func New(opts Options) (*Watcher, error) {
 		log:        log.With("root", root),
 		reg:        newRegistry(),
 		flushCh:    make(chan flushMsg),
+		pendingCh:  make(chan pendingReq),
 		ready:      make(chan struct{}),
 		done:       make(chan struct{}),
 		newSource:  newFsnotifySource,
