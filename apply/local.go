@@ -9,6 +9,7 @@ import (
 
 	"github.com/ncsync/ncsync/conflict"
 	"github.com/ncsync/ncsync/index"
+	"github.com/ncsync/ncsync/internal/fsys"
 )
 
 // LocalKeeper preserves what something other than ncsync put at a path
@@ -89,7 +90,7 @@ func (b *batch) keepIfChanged(k LocalKeeper, dirfd int, name, p string, written 
 		// it would be lost.
 		return nil
 	}
-	v := LocalVersion{Path: p, Dir: dirfd, Name: name, Kind: kindOf(st.Mode), Found: toStat(st), Written: written, By: *e}
+	v := LocalVersion{Path: p, Dir: dirfd, Name: name, Kind: fsys.KindOf(st.Mode), Found: toStat(st), Written: written, By: *e}
 	if err := k.Keep(v); err != nil {
 		return fmt.Errorf("apply %q: keep the local version first: %w: %w", p, ErrLocalChange, err)
 	}
@@ -124,7 +125,7 @@ func (b *batch) keepTree(k LocalKeeper, dirfd int, name, p string, e *index.Entr
 		if isDir(&st) {
 			return b.keepTree(k, fd, child, cp, e)
 		}
-		if kindOf(st.Mode) == 0 {
+		if fsys.KindOf(st.Mode) == 0 {
 			return nil // fifos, sockets, devices: nothing to preserve
 		}
 		written, _ := k.Written(cp)
@@ -155,11 +156,11 @@ func (b *batch) sameAsIncoming(dirfd int, name string, e *index.Entry, st *unix.
 	switch {
 	case e.Deleted:
 		return false
-	case e.Kind == index.KindSymlink && kindOf(st.Mode) == index.KindSymlink:
+	case e.Kind == index.KindSymlink && fsys.KindOf(st.Mode) == index.KindSymlink:
 		buf := make([]byte, len(e.Target)+1)
 		n, err := unix.Readlinkat(dirfd, name, buf)
 		return err == nil && n == len(e.Target) && string(buf[:n]) == e.Target
-	case e.Kind != index.KindFile || kindOf(st.Mode) != index.KindFile || st.Size != e.Size:
+	case e.Kind != index.KindFile || fsys.KindOf(st.Mode) != index.KindFile || st.Size != e.Size:
 		return false
 	}
 	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
@@ -192,7 +193,7 @@ func growTo(buf []byte, n int) []byte {
 }
 
 func fingerprint(st *unix.Stat_t) conflict.Fingerprint {
-	return conflict.Fingerprint{Kind: conflictKind(kindOf(st.Mode)), Ino: st.Ino, Size: st.Size,
+	return conflict.Fingerprint{Kind: conflictKind(fsys.KindOf(st.Mode)), Ino: st.Ino, Size: st.Size,
 		MtimeNs: st.Mtim.Nano(), CtimeNs: st.Ctim.Nano()}
 }
 

@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ncsync/ncsync/index"
+	"github.com/ncsync/ncsync/internal/fsys"
 )
 
 // ReadAt fills buf with the bytes of the regular file at p (beneath the
@@ -88,5 +89,5 @@ func (f *Folder) Stat(p string) (index.Stat, index.Kind, error) {
 	if err != nil {
 		return index.Stat{}, 0, fmt.Errorf("stat %q: %w", p, asEntryError(p, err))
 	}
-	return toStat(&st), kindOf(st.Mode), nil
+	return toStat(&st), fsys.KindOf(st.Mode), nil
 }

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ncsync/ncsync/index"
+	"github.com/ncsync/ncsync/internal/fsys"
 )
 
 // Flags for opening a directory beneath the root: never through a symlink.
@@ -75,7 +76,7 @@ func writeAll(fd int, b []byte) error {
 // lstatAt is fstatat(AT_SYMLINK_NOFOLLOW).
 func lstatAt(dirfd int, name string) (unix.Stat_t, error) {
 	var st unix.Stat_t
-	err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
+	err := fsys.LstatAt(dirfd, name, &st)
 	return st, err
 }
 
@@ -88,19 +89,6 @@ func toStat(st *unix.Stat_t) index.Stat {
 		MtimeNs: st.Mtim.Nano(),
 		CtimeNs: st.Ctim.Nano(),
 	}
-}
-
-// kindOf maps a file type to an entry kind; special files are 0.
-func kindOf(mode uint32) index.Kind {
-	switch mode & unix.S_IFMT {
-	case unix.S_IFREG:
-		return index.KindFile
-	case unix.S_IFDIR:
-		return index.KindDir
-	case unix.S_IFLNK:
-		return index.KindSymlink
-	}
-	return 0
 }
 
 func isDir(st *unix.Stat_t) bool { return st.Mode&unix.S_IFMT == unix.S_IFDIR }

@@ -62,6 +62,7 @@ type Primary struct {
 
 	pauses pauseBook
 	trees  treeQueries // tree hash questions to secondaries (treehash.go)
+	verifs verifyBook  // ncsync verify: manifests asked of secondaries (verify.go)
 
 	serve serveState // chunk-serving state (chunkread.go)
 }

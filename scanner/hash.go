@@ -13,6 +13,7 @@ import (
 
 	"github.com/ncsync/ncsync/chunker"
 	"github.com/ncsync/ncsync/index"
+	"github.com/ncsync/ncsync/internal/fsys"
 )
 
 var (
@@ -100,13 +101,13 @@ func (s *Scanner) readFile(ctx context.Context, root int, h *hasher, p string, a
 	}
 	defer unix.Close(fd)
 	var before, after unix.Stat_t
-	if err := fstat(fd, &before); err != nil {
+	if err := fsys.Fstat(fd, &before); err != nil {
 		return index.Entry{}, fmt.Errorf("stat %q: %w", p, err)
 	}
 	if before.Mode&unix.S_IFMT != unix.S_IFREG {
 		return index.Entry{}, errGone
 	}
-	h.ch.Reset(fdReader(fd))
+	h.ch.Reset(fsys.FDReader(fd))
 	h.fh.Reset()
 	h.refs = h.refs[:0]
 	var n int64
@@ -129,7 +130,7 @@ func (s *Scanner) readFile(ctx context.Context, root int, h *hasher, p string, a
 	if s.afterRead != nil {
 		s.afterRead(p, attempt)
 	}
-	if err := fstat(fd, &after); err != nil {
+	if err := fsys.Fstat(fd, &after); err != nil {
 		return index.Entry{}, fmt.Errorf("stat %q: %w", p, err)
 	}
 	if fingerprint(&before) != fingerprint(&after) || n != after.Size {

@@ -46,6 +46,7 @@ import (
 	"github.com/ncsync/ncsync/chunker"
 	"github.com/ncsync/ncsync/ignore"
 	"github.com/ncsync/ncsync/index"
+	"github.com/ncsync/ncsync/internal/fsys"
 )
 
 // ErrInvalidPath is wrapped by the error Scan returns for a path argument
@@ -245,7 +246,7 @@ func validRel(p string) bool {
 }
 
 func openRoot(root string) (int, error) {
-	fd, err := retryEINTR(func() (int, error) {
+	fd, err := fsys.RetryEINTR(func() (int, error) {
 		return unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	})
 	if err != nil {

@@ -8,37 +8,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ncsync/ncsync/index"
+	"github.com/ncsync/ncsync/internal/fsys"
 )
-
-// retryEINTR repeats a system call interrupted by a signal, as package os
-// does.
-func retryEINTR[T any](call func() (T, error)) (T, error) {
-	for {
-		v, err := call()
-		if !errors.Is(err, unix.EINTR) {
-			return v, err
-		}
-	}
-}
-
-func lstatAt(dirfd int, name string, st *unix.Stat_t) error {
-	_, err := retryEINTR(func() (struct{}, error) {
-		return struct{}{}, unix.Fstatat(dirfd, name, st, unix.AT_SYMLINK_NOFOLLOW)
-	})
-	return err
-}
-
-func fstat(fd int, st *unix.Stat_t) error {
-	_, err := retryEINTR(func() (struct{}, error) { return struct{}{}, unix.Fstat(fd, st) })
-	return err
-}
-
-// openDir opens name in dirfd as a directory, refusing a symlink.
-func openDir(dirfd int, name string) (int, error) {
-	return retryEINTR(func() (int, error) {
-		return unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	})
-}
 
 // noOpenat2 is set once openat2 turns out to be unavailable (kernel before
 // 5.6, or a seccomp filter answering ENOSYS).
@@ -53,7 +24,7 @@ func openFile(root int, rel string) (int, error) {
 	if !noOpenat2.Load() {
 		how := unix.OpenHow{Flags: flags, Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS}
 		for try := 0; ; try++ {
-			fd, err := retryEINTR(func() (int, error) { return unix.Openat2(root, rel, &how) })
+			fd, err := fsys.RetryEINTR(func() (int, error) { return unix.Openat2(root, rel, &how) })
 			if errors.Is(err, unix.EAGAIN) && try < 10 { // a concurrent rename raced the lookup
 				continue
 			}
@@ -66,7 +37,7 @@ func openFile(root int, rel string) (int, error) {
 	}
 	// Fallback: intermediate symlinks are followed, but the final one is not
 	// and the caller checks what it opened with fstat.
-	return retryEINTR(func() (int, error) { return unix.Openat(root, rel, flags, 0) })
+	return fsys.RetryEINTR(func() (int, error) { return unix.Openat(root, rel, flags, 0) })
 }
 
 // readNames lists a directory's names ("." and ".." excluded) into names,
@@ -75,30 +46,7 @@ func readNames(fd int, buf []byte, names []string) ([]string, error) {
 	if _, err := unix.Seek(fd, 0, io.SeekStart); err != nil {
 		return names, err
 	}
-	for {
-		n, err := retryEINTR(func() (int, error) { return unix.Getdents(fd, buf) })
-		if err != nil {
-			return names, err
-		}
-		if n <= 0 {
-			return names, nil
-		}
-		_, _, names = unix.ParseDirent(buf[:n], -1, names)
-	}
-}
-
-// fdReader reads a file descriptor for the chunker.
-type fdReader int
-
-func (r fdReader) Read(p []byte) (int, error) {
-	n, err := retryEINTR(func() (int, error) { return unix.Read(int(r), p) })
-	switch {
-	case err != nil:
-		return 0, err
-	case n == 0 && len(p) > 0:
-		return 0, io.EOF
-	}
-	return n, nil
+	return fsys.ReadNames(fd, buf, names)
 }
 
 // kindOf maps st_mode to an entry kind, or gives the reason the object

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ncsync/ncsync/ignore"
 	"github.com/ncsync/ncsync/index"
+	"github.com/ncsync/ncsync/internal/fsys"
 )
 
 // visitFile decides what a regular file needs: nothing if its stat
@@ -72,7 +73,7 @@ func (w *walker) visitSymlink(dirfd int, name, p string, st *unix.Stat_t, old *i
 			return nil
 		}
 		var after unix.Stat_t
-		if err := lstatAt(dirfd, name, &after); err != nil || after.Mode&unix.S_IFMT != unix.S_IFLNK {
+		if err := fsys.LstatAt(dirfd, name, &after); err != nil || after.Mode&unix.S_IFMT != unix.S_IFLNK {
 			return nil
 		}
 		if fingerprint(&after) != fingerprint(st) {
@@ -95,7 +96,7 @@ func (w *walker) visitSymlink(dirfd int, name, p string, st *unix.Stat_t, old *i
 func readlinkAt(dirfd int, name string) (string, error) {
 	for size := 256; ; size *= 2 {
 		buf := make([]byte, size)
-		n, err := retryEINTR(func() (int, error) { return unix.Readlinkat(dirfd, name, buf) })
+		n, err := fsys.RetryEINTR(func() (int, error) { return unix.Readlinkat(dirfd, name, buf) })
 		if err != nil {
 			return "", err
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ncsync/ncsync/ignore"
 	"github.com/ncsync/ncsync/index"
+	"github.com/ncsync/ncsync/internal/fsys"
 )
 
 // walker is the scan's one reading goroutine. It visits the tree depth
@@ -79,7 +80,7 @@ func (w *walker) target(t string) error {
 		if !isDir {
 			return nil // gone, ignored or no longer a directory: handled above
 		}
-		fd, err := openDir(dirfd, name)
+		fd, err := fsys.OpenDir(dirfd, name)
 		if err != nil {
 			w.fail(p, "open directory", err)
 			return nil
@@ -148,7 +149,7 @@ func (w *walker) visit(dirfd int, parent, name string, old *index.Entry, recurse
 		return false, nil
 	}
 	var st unix.Stat_t
-	if err := lstatAt(dirfd, name, &st); err != nil {
+	if err := fsys.LstatAt(dirfd, name, &st); err != nil {
 		if errors.Is(err, unix.ENOENT) {
 			w.missing(old)
 		} else {
@@ -193,7 +194,7 @@ func (w *walker) visitDir(dirfd int, name, p string, st *unix.Stat_t, old *index
 	if !recurse {
 		return nil
 	}
-	fd, err := openDir(dirfd, name)
+	fd, err := fsys.OpenDir(dirfd, name)
 	if err != nil {
 		w.fail(p, "open directory", err)
 		return nil

@@ -41,8 +41,12 @@ func (s *Secondary) session(ctx context.Context) error {
 	probe := s.probe.Swap(false)
 	if probe {
 		// Only to learn the primary's lineage (see rejoin.go): a Hello
-		// without folders is welcomed whatever our positions are.
+		// without folders is welcomed whatever our positions are, and,
+		// without our epoch, even by a stale primary (which refuses the
+		// full Hello): this node then refuses it itself (checkLineage),
+		// naming both epochs. Nothing is sent for no folders.
 		h.Positions = map[string]uint64{}
+		h.Epoch = 0
 	} else if err := s.stageHello(&h); err != nil {
 		return err
 	}
@@ -119,6 +123,9 @@ func (s *Secondary) session(ctx context.Context) error {
 				continue
 			case b.TreeHashQuery != 0:
 				a = s.treeHashReport(b)
+			case b.Verify != nil: // answered with an upload, not an ack
+				s.startVerify(ctx, c, b, g.Go) // verify.go
+				continue
 			case b.Stage:
 				a, err = s.stageBatch(ctx, c, b)
 			default:
@@ -177,7 +184,6 @@ func (s *Secondary) applyBatch(ctx context.Context, c *transport.Client, b trans
 			e := b.Entries[i]
 			s.log.Warn("refused entry from primary", "folder", b.Folder, "path", fmt.Sprintf("%q", e.Path), "seq", e.Seq, "err", r.Err)
 			a.Failures = append(a.Failures, transport.Failure{Path: e.Path, Seq: e.Seq, Message: r.Err.Error()})
-			s.refused.note(b.Folder, e.Path, e.Seq, r.Err) // rejoin_handover.go
 		default:
 			n, firstErr = i, r.Err
 		}
@@ -188,10 +194,20 @@ func (s *Secondary) applyBatch(ctx context.Context, c *transport.Client, b trans
 	if err := s.db.Update(b.Folder, func(tx *index.Tx) error {
 		for i, e := range b.Entries[:n] {
 			if results[i].Err != nil {
+				// Refused (or superseded): remembered until the path is
+				// stored again, for promote (rejoin_handover.go).
+				if errors.As(results[i].Err, new(*apply.RefusedError)) {
+					if err := tx.NoteRefused(e.Path, e.Seq, results[i].Err.Error()); err != nil {
+						return err
+					}
+				}
 				continue
 			}
 			e.Stat = results[i].Stat
 			if err := tx.Store(e); err != nil {
+				return err
+			}
+			if err := tx.ClearRefused(e.Path); err != nil {
 				return err
 			}
 		}

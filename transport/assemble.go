@@ -30,10 +30,18 @@ func (a *assembler) start(pb *ncsyncv1.EntryBatch) (done bool, err error) {
 		return false, protocolErr("batch of %q: %d entries exceed the limit of %d", pb.FolderId, n, a.lim.MaxBatchEntries)
 	}
 	marker, query := pb.GetApplyStaged(), pb.GetTreeHashQuery() != 0
-	if (marker || query) && (pb.GetStage() || len(pb.GetEntries()) > 0 || marker && query) {
+	verify := pb.GetVerify() != nil // manifest.go
+	if (marker || query || verify) && (pb.GetStage() || len(pb.GetEntries()) > 0 || marker && query || verify && (marker || query)) {
 		return false, protocolErr("batch of %q: a marker or query with entries, or staged", pb.FolderId)
 	}
 	b := Batch{Folder: pb.FolderId, Head: pb.GetHeadSequence(), Stage: pb.GetStage(), ApplyStaged: marker, TreeHashQuery: pb.GetTreeHashQuery()}
+	if verify {
+		q, err := verifyQueryFromWire(pb.GetVerify(), a.lim)
+		if err != nil {
+			return false, fmt.Errorf("batch of %q: %w", pb.FolderId, err)
+		}
+		b.Verify = &q
+	}
 	if len(pb.Entries) > 0 {
 		b.Entries = make([]index.Entry, len(pb.Entries))
 	}

@@ -62,7 +62,7 @@ func (v *service) Sync(stream grpc.BidiStreamingServer[ncsyncv1.SyncRequest, ncs
 	if err := stream.Send(&ncsyncv1.SyncResponse{Msg: &ncsyncv1.SyncResponse_Welcome{Welcome: welcomeToWire(w)}}); err != nil {
 		return err
 	}
-	log.Info("session started", "epoch", h.Epoch)
+	log.Info("session started", "epoch", w.Epoch, "peer_epoch", h.Epoch) // peer_epoch: the newest the peer had seen (0 on its first session)
 
 	// The ack reader ends when the stream does, which returning from this
 	// handler causes (gRPC offers no way to interrupt a Recv otherwise);

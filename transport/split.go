@@ -23,7 +23,8 @@ func splitBatch(b *Batch, lim Limits, emit func(*ncsyncv1.SyncResponse) error) e
 	if b.Folder == "" {
 		return fmt.Errorf("send batch: empty folder id")
 	}
-	if (b.ApplyStaged || b.TreeHashQuery != 0) && (b.Stage || len(b.Entries) > 0 || b.ApplyStaged && b.TreeHashQuery != 0) {
+	if (b.ApplyStaged || b.TreeHashQuery != 0 || b.Verify != nil) && (b.Stage || len(b.Entries) > 0 || b.ApplyStaged && b.TreeHashQuery != 0 ||
+		b.Verify != nil && (b.ApplyStaged || b.TreeHashQuery != 0)) {
 		return fmt.Errorf("send batch of %q: a marker or query carries no entries and is nothing else", b.Folder)
 	}
 	budget := lim.MaxMessageBytes - envelopeReserve - len(b.Folder)
@@ -65,7 +66,8 @@ func splitBatch(b *Batch, lim Limits, emit func(*ncsyncv1.SyncResponse) error) e
 			return fmt.Errorf("send entry %q: %d bytes do not fit in a message of %d", e.Path, es, lim.MaxMessageBytes)
 		}
 		if cur == nil {
-			cur = &ncsyncv1.EntryBatch{FolderId: b.Folder, HeadSequence: b.Head, Stage: b.Stage, ApplyStaged: b.ApplyStaged, TreeHashQuery: b.TreeHashQuery}
+			cur = &ncsyncv1.EntryBatch{FolderId: b.Folder, HeadSequence: b.Head, Stage: b.Stage, ApplyStaged: b.ApplyStaged, TreeHashQuery: b.TreeHashQuery,
+				Verify: verifyQueryToWire(b.Verify)}
 		}
 		cur.Entries = append(cur.Entries, pe)
 		size += es
@@ -94,7 +96,8 @@ func splitBatch(b *Batch, lim Limits, emit func(*ncsyncv1.SyncResponse) error) e
 	}
 	if cur == nil && !sent {
 		// An empty batch still tells the secondary the head.
-		cur = &ncsyncv1.EntryBatch{FolderId: b.Folder, HeadSequence: b.Head, Stage: b.Stage, ApplyStaged: b.ApplyStaged, TreeHashQuery: b.TreeHashQuery}
+		cur = &ncsyncv1.EntryBatch{FolderId: b.Folder, HeadSequence: b.Head, Stage: b.Stage, ApplyStaged: b.ApplyStaged, TreeHashQuery: b.TreeHashQuery,
+			Verify: verifyQueryToWire(b.Verify)}
 	}
 	return flush()
 }

@@ -61,6 +61,10 @@ type Batch struct {
 	// sent before is applied, the secondary answers with an Ack carrying a
 	// TreeHash for this id. Such a batch has no entries.
 	TreeHashQuery uint64
+	// Verify, if set, makes the batch a request (ncsync verify): once
+	// everything sent before is applied, the secondary uploads its
+	// manifest of the folder (manifest.go). Such a batch has no entries.
+	Verify *VerifyQuery
 }
 
 // Failure is an entry a secondary could not apply.

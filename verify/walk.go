@@ -15,6 +15,7 @@ import (
 	"github.com/ncsync/ncsync/chunker"
 	"github.com/ncsync/ncsync/ignore"
 	"github.com/ncsync/ncsync/index"
+	"github.com/ncsync/ncsync/internal/fsys"
 )
 
 // Bounds of a Walker's reads.
@@ -79,7 +80,7 @@ func NewWalker(root string, m *ignore.Matcher, paths []string) (*Walker, error) 
 	if err != nil {
 		return nil, err
 	}
-	fd, err := retryEINTR(func() (int, error) {
+	fd, err := fsys.RetryEINTR(func() (int, error) {
 		return unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	})
 	if err != nil {
@@ -164,7 +165,7 @@ func (w *Walker) target(ctx context.Context, t string) (Entry, bool) {
 		if w.ignore.Match(p, true) {
 			return Entry{}, false
 		}
-		fd, err := openDir(dirfd, c)
+		fd, err := fsys.OpenDir(dirfd, c)
 		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
 			return Entry{}, false
 		}
@@ -189,13 +190,13 @@ func (w *Walker) visit(ctx context.Context, dirfd int, parent, name string) (Ent
 	}
 	for attempt := 0; ; attempt++ {
 		var st unix.Stat_t
-		if err := lstatAt(dirfd, name, &st); err != nil {
+		if err := fsys.LstatAt(dirfd, name, &st); err != nil {
 			if errors.Is(err, unix.ENOENT) {
 				return Entry{}, false
 			}
 			return Entry{Path: p, Err: errText("stat", err)}, true
 		}
-		kind := kindOf(st.Mode)
+		kind := fsys.KindOf(st.Mode)
 		if kind == 0 || w.ignore.Match(p, kind == index.KindDir) {
 			return Entry{}, false
 		}
@@ -205,7 +206,7 @@ func (w *Walker) visit(ctx context.Context, dirfd int, parent, name string) (Ent
 			w.push(dirfd, name, &e)
 		case index.KindSymlink:
 			var err error
-			if e.Target, w.linkBuf, err = readlinkAt(dirfd, name, w.linkBuf); err != nil {
+			if e.Target, w.linkBuf, err = fsys.ReadlinkAt(dirfd, name, w.linkBuf); err != nil {
 				e.Err = errText("read symlink", err)
 			}
 		case index.KindFile:
@@ -235,7 +236,7 @@ var (
 // and metadata (from the stat after the read). The read counts only if
 // the file's stat did not move and the bytes read equal its size.
 func (w *Walker) readFile(ctx context.Context, dirfd int, name string, e *Entry) error {
-	fd, err := openFile(dirfd, name)
+	fd, err := fsys.OpenFile(dirfd, name)
 	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ELOOP) {
 		return errGone
 	}
@@ -244,13 +245,13 @@ func (w *Walker) readFile(ctx context.Context, dirfd int, name string, e *Entry)
 	}
 	defer unix.Close(fd)
 	var before, after unix.Stat_t
-	if err := fstat(fd, &before); err != nil {
+	if err := fsys.Fstat(fd, &before); err != nil {
 		return err
 	}
 	if before.Mode&unix.S_IFMT != unix.S_IFREG {
 		return errUnsettled // swapped for something else since the lstat
 	}
-	w.ch.Reset(fdReader(fd))
+	w.ch.Reset(fsys.FDReader(fd))
 	w.fh.Reset()
 	var n int64
 	for i := 0; ; i++ {
@@ -269,7 +270,7 @@ func (w *Walker) readFile(ctx context.Context, dirfd int, name string, e *Entry)
 		w.bytes += uint64(c.Length)
 	}
 	w.files++
-	if err := fstat(fd, &after); err != nil {
+	if err := fsys.Fstat(fd, &after); err != nil {
 		return err
 	}
 	if !settled(&before, &after) || n != after.Size {
@@ -283,7 +284,7 @@ func (w *Walker) readFile(ctx context.Context, dirfd int, name string, e *Entry)
 // push opens directory name in dirfd and lists it onto the stack; a
 // failure is recorded in e (nothing below it is listed).
 func (w *Walker) push(dirfd int, name string, e *Entry) {
-	fd, err := openDir(dirfd, name)
+	fd, err := fsys.OpenDir(dirfd, name)
 	if err != nil {
 		e.Err = errText("open directory", err)
 		return
@@ -298,7 +299,7 @@ func (w *Walker) push(dirfd int, name string, e *Entry) {
 }
 
 func (w *Walker) list(fd int) ([]string, error) {
-	names, err := readNames(fd, w.dirBuf)
+	names, err := fsys.ReadNames(fd, w.dirBuf, nil)
 	if err != nil {
 		return nil, err
 	}

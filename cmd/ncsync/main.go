@@ -77,6 +77,7 @@ Start with 'ncsync demo' to watch it replicate on this machine, then see
 		newPauseCmd(), newResumeCmd(), newSnapshotCmd(), newBarrierCmd())
 	root.AddCommand(newConflictsCmd())
 	root.AddCommand(newPromoteCmd())
+	root.AddCommand(newVerifyCmd())
 	return root
 }
 

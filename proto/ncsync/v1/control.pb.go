@@ -1114,8 +1114,10 @@ func (x *ResumeResponse) GetStagedEntries() uint64 {
 
 // VerifyRequest asks for a full comparison.
 type VerifyRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Peers         []string               `protobuf:"bytes,1,rep,name=peers,proto3" json:"peers,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Peers []string               `protobuf:"bytes,1,rep,name=peers,proto3" json:"peers,omitempty"`
+	// Do not compare uid and gid (secondaries that cannot set them).
+	IgnoreOwner   bool `protobuf:"varint,2,opt,name=ignore_owner,json=ignoreOwner,proto3" json:"ignore_owner,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1157,18 +1159,49 @@ func (x *VerifyRequest) GetPeers() []string {
 	return nil
 }
 
+func (x *VerifyRequest) GetIgnoreOwner() bool {
+	if x != nil {
+		return x.IgnoreOwner
+	}
+	return false
+}
+
 // VerifyResponse is a difference found, or the summary when done.
 type VerifyResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Peer          string                 `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
-	FolderId      string                 `protobuf:"bytes,2,opt,name=folder_id,json=folderId,proto3" json:"folder_id,omitempty"`
-	Path          string                 `protobuf:"bytes,3,opt,name=path,proto3" json:"path,omitempty"`
-	Difference    string                 `protobuf:"bytes,4,opt,name=difference,proto3" json:"difference,omitempty"`
-	Done          bool                   `protobuf:"varint,5,opt,name=done,proto3" json:"done,omitempty"`
-	Compared      uint64                 `protobuf:"varint,6,opt,name=compared,proto3" json:"compared,omitempty"`
-	Differences   uint64                 `protobuf:"varint,7,opt,name=differences,proto3" json:"differences,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Peer     string                 `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
+	FolderId string                 `protobuf:"bytes,2,opt,name=folder_id,json=folderId,proto3" json:"folder_id,omitempty"`
+	Path     string                 `protobuf:"bytes,3,opt,name=path,proto3" json:"path,omitempty"`
+	// What differs, for a person.
+	Difference  string `protobuf:"bytes,4,opt,name=difference,proto3" json:"difference,omitempty"`
+	Done        bool   `protobuf:"varint,5,opt,name=done,proto3" json:"done,omitempty"`
+	Compared    uint64 `protobuf:"varint,6,opt,name=compared,proto3" json:"compared,omitempty"`
+	Differences uint64 `protobuf:"varint,7,opt,name=differences,proto3" json:"differences,omitempty"`
+	// What this message is: "difference" (confirmed on a second look),
+	// "changing" (still changing when last checked), "resolved" (differed
+	// while changing, equal when checked again), "unchecked" (past the
+	// recheck bound), "progress", "folder" (a folder of a peer is done),
+	// "error" (a folder of a peer could not be verified).
+	Kind string `protobuf:"bytes,8,opt,name=kind,proto3" json:"kind,omitempty"`
+	// Comma separated: missing, extra, type, mode, owner, mtime, size,
+	// content, target, unreadable.
+	Aspects   string         `protobuf:"bytes,9,opt,name=aspects,proto3" json:"aspects,omitempty"`
+	Primary   *ManifestEntry `protobuf:"bytes,10,opt,name=primary,proto3" json:"primary,omitempty"`
+	Secondary *ManifestEntry `protobuf:"bytes,11,opt,name=secondary,proto3" json:"secondary,omitempty"`
+	// The primary's sequence the comparison was made at (a barrier's target).
+	Sequence uint64 `protobuf:"varint,12,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// The pass (1: the full walk, 2 and on: rechecks of what differed).
+	Pass uint32 `protobuf:"varint,13,opt,name=pass,proto3" json:"pass,omitempty"`
+	// Bytes read on the primary so far.
+	BytesRead uint64 `protobuf:"varint,14,opt,name=bytes_read,json=bytesRead,proto3" json:"bytes_read,omitempty"`
+	Changing  uint64 `protobuf:"varint,15,opt,name=changing,proto3" json:"changing,omitempty"`
+	Resolved  uint64 `protobuf:"varint,16,opt,name=resolved,proto3" json:"resolved,omitempty"`
+	Unchecked uint64 `protobuf:"varint,17,opt,name=unchecked,proto3" json:"unchecked,omitempty"`
+	Message   string `protobuf:"bytes,18,opt,name=message,proto3" json:"message,omitempty"`
+	// A folder's last recheck was made at this sequence (pass > 1).
+	RecheckSequence uint64 `protobuf:"varint,19,opt,name=recheck_sequence,json=recheckSequence,proto3" json:"recheck_sequence,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *VerifyResponse) Reset() {
@@ -1246,6 +1279,90 @@ func (x *VerifyResponse) GetCompared() uint64 {
 func (x *VerifyResponse) GetDifferences() uint64 {
 	if x != nil {
 		return x.Differences
+	}
+	return 0
+}
+
+func (x *VerifyResponse) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *VerifyResponse) GetAspects() string {
+	if x != nil {
+		return x.Aspects
+	}
+	return ""
+}
+
+func (x *VerifyResponse) GetPrimary() *ManifestEntry {
+	if x != nil {
+		return x.Primary
+	}
+	return nil
+}
+
+func (x *VerifyResponse) GetSecondary() *ManifestEntry {
+	if x != nil {
+		return x.Secondary
+	}
+	return nil
+}
+
+func (x *VerifyResponse) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *VerifyResponse) GetPass() uint32 {
+	if x != nil {
+		return x.Pass
+	}
+	return 0
+}
+
+func (x *VerifyResponse) GetBytesRead() uint64 {
+	if x != nil {
+		return x.BytesRead
+	}
+	return 0
+}
+
+func (x *VerifyResponse) GetChanging() uint64 {
+	if x != nil {
+		return x.Changing
+	}
+	return 0
+}
+
+func (x *VerifyResponse) GetResolved() uint64 {
+	if x != nil {
+		return x.Resolved
+	}
+	return 0
+}
+
+func (x *VerifyResponse) GetUnchecked() uint64 {
+	if x != nil {
+		return x.Unchecked
+	}
+	return 0
+}
+
+func (x *VerifyResponse) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *VerifyResponse) GetRecheckSequence() uint64 {
+	if x != nil {
+		return x.RecheckSequence
 	}
 	return 0
 }
@@ -1733,9 +1850,10 @@ const file_ncsync_v1_control_proto_rawDesc = "" +
 	"\rResumeRequest\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\tR\x04peer\"7\n" +
 	"\x0eResumeResponse\x12%\n" +
-	"\x0estaged_entries\x18\x01 \x01(\x04R\rstagedEntries\"%\n" +
+	"\x0estaged_entries\x18\x01 \x01(\x04R\rstagedEntries\"H\n" +
 	"\rVerifyRequest\x12\x14\n" +
-	"\x05peers\x18\x01 \x03(\tR\x05peers\"\xc7\x01\n" +
+	"\x05peers\x18\x01 \x03(\tR\x05peers\x12!\n" +
+	"\fignore_owner\x18\x02 \x01(\bR\vignoreOwner\"\xcb\x04\n" +
 	"\x0eVerifyResponse\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\tR\x04peer\x12\x1b\n" +
 	"\tfolder_id\x18\x02 \x01(\tR\bfolderId\x12\x12\n" +
@@ -1745,7 +1863,21 @@ const file_ncsync_v1_control_proto_rawDesc = "" +
 	"difference\x12\x12\n" +
 	"\x04done\x18\x05 \x01(\bR\x04done\x12\x1a\n" +
 	"\bcompared\x18\x06 \x01(\x04R\bcompared\x12 \n" +
-	"\vdifferences\x18\a \x01(\x04R\vdifferences\"M\n" +
+	"\vdifferences\x18\a \x01(\x04R\vdifferences\x12\x12\n" +
+	"\x04kind\x18\b \x01(\tR\x04kind\x12\x18\n" +
+	"\aaspects\x18\t \x01(\tR\aaspects\x122\n" +
+	"\aprimary\x18\n" +
+	" \x01(\v2\x18.ncsync.v1.ManifestEntryR\aprimary\x126\n" +
+	"\tsecondary\x18\v \x01(\v2\x18.ncsync.v1.ManifestEntryR\tsecondary\x12\x1a\n" +
+	"\bsequence\x18\f \x01(\x04R\bsequence\x12\x12\n" +
+	"\x04pass\x18\r \x01(\rR\x04pass\x12\x1d\n" +
+	"\n" +
+	"bytes_read\x18\x0e \x01(\x04R\tbytesRead\x12\x1a\n" +
+	"\bchanging\x18\x0f \x01(\x04R\bchanging\x12\x1a\n" +
+	"\bresolved\x18\x10 \x01(\x04R\bresolved\x12\x1c\n" +
+	"\tunchecked\x18\x11 \x01(\x04R\tunchecked\x12\x18\n" +
+	"\amessage\x18\x12 \x01(\tR\amessage\x12)\n" +
+	"\x10recheck_sequence\x18\x13 \x01(\x04R\x0frecheckSequence\"M\n" +
 	"\x0ePromoteRequest\x12%\n" +
 	"\x0eexpected_epoch\x18\x01 \x01(\x04R\rexpectedEpoch\x12\x14\n" +
 	"\x05force\x18\x02 \x01(\bR\x05force\"X\n" +
@@ -1822,6 +1954,7 @@ var file_ncsync_v1_control_proto_goTypes = []any{
 	(*Conflict)(nil),          // 20: ncsync.v1.Conflict
 	(Role)(0),                 // 21: ncsync.v1.Role
 	(*FolderPosition)(nil),    // 22: ncsync.v1.FolderPosition
+	(*ManifestEntry)(nil),     // 23: ncsync.v1.ManifestEntry
 }
 var file_ncsync_v1_control_proto_depIdxs = []int32{
 	21, // 0: ncsync.v1.StatusResponse.role:type_name -> ncsync.v1.Role
@@ -1837,27 +1970,29 @@ var file_ncsync_v1_control_proto_depIdxs = []int32{
 	9,  // 10: ncsync.v1.BarrierResponse.peers:type_name -> ncsync.v1.BarrierPeer
 	4,  // 11: ncsync.v1.BarrierPeer.folders:type_name -> ncsync.v1.PeerFolderStatus
 	5,  // 12: ncsync.v1.PauseResponse.pause:type_name -> ncsync.v1.PauseStatus
-	22, // 13: ncsync.v1.PromoteResponse.start:type_name -> ncsync.v1.FolderPosition
-	20, // 14: ncsync.v1.ConflictsResponse.conflicts:type_name -> ncsync.v1.Conflict
-	0,  // 15: ncsync.v1.ControlService.Status:input_type -> ncsync.v1.StatusRequest
-	7,  // 16: ncsync.v1.ControlService.Barrier:input_type -> ncsync.v1.BarrierRequest
-	10, // 17: ncsync.v1.ControlService.Pause:input_type -> ncsync.v1.PauseRequest
-	12, // 18: ncsync.v1.ControlService.Resume:input_type -> ncsync.v1.ResumeRequest
-	14, // 19: ncsync.v1.ControlService.Verify:input_type -> ncsync.v1.VerifyRequest
-	16, // 20: ncsync.v1.ControlService.Promote:input_type -> ncsync.v1.PromoteRequest
-	18, // 21: ncsync.v1.ControlService.Conflicts:input_type -> ncsync.v1.ConflictsRequest
-	1,  // 22: ncsync.v1.ControlService.Status:output_type -> ncsync.v1.StatusResponse
-	8,  // 23: ncsync.v1.ControlService.Barrier:output_type -> ncsync.v1.BarrierResponse
-	11, // 24: ncsync.v1.ControlService.Pause:output_type -> ncsync.v1.PauseResponse
-	13, // 25: ncsync.v1.ControlService.Resume:output_type -> ncsync.v1.ResumeResponse
-	15, // 26: ncsync.v1.ControlService.Verify:output_type -> ncsync.v1.VerifyResponse
-	17, // 27: ncsync.v1.ControlService.Promote:output_type -> ncsync.v1.PromoteResponse
-	19, // 28: ncsync.v1.ControlService.Conflicts:output_type -> ncsync.v1.ConflictsResponse
-	22, // [22:29] is the sub-list for method output_type
-	15, // [15:22] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	23, // 13: ncsync.v1.VerifyResponse.primary:type_name -> ncsync.v1.ManifestEntry
+	23, // 14: ncsync.v1.VerifyResponse.secondary:type_name -> ncsync.v1.ManifestEntry
+	22, // 15: ncsync.v1.PromoteResponse.start:type_name -> ncsync.v1.FolderPosition
+	20, // 16: ncsync.v1.ConflictsResponse.conflicts:type_name -> ncsync.v1.Conflict
+	0,  // 17: ncsync.v1.ControlService.Status:input_type -> ncsync.v1.StatusRequest
+	7,  // 18: ncsync.v1.ControlService.Barrier:input_type -> ncsync.v1.BarrierRequest
+	10, // 19: ncsync.v1.ControlService.Pause:input_type -> ncsync.v1.PauseRequest
+	12, // 20: ncsync.v1.ControlService.Resume:input_type -> ncsync.v1.ResumeRequest
+	14, // 21: ncsync.v1.ControlService.Verify:input_type -> ncsync.v1.VerifyRequest
+	16, // 22: ncsync.v1.ControlService.Promote:input_type -> ncsync.v1.PromoteRequest
+	18, // 23: ncsync.v1.ControlService.Conflicts:input_type -> ncsync.v1.ConflictsRequest
+	1,  // 24: ncsync.v1.ControlService.Status:output_type -> ncsync.v1.StatusResponse
+	8,  // 25: ncsync.v1.ControlService.Barrier:output_type -> ncsync.v1.BarrierResponse
+	11, // 26: ncsync.v1.ControlService.Pause:output_type -> ncsync.v1.PauseResponse
+	13, // 27: ncsync.v1.ControlService.Resume:output_type -> ncsync.v1.ResumeResponse
+	15, // 28: ncsync.v1.ControlService.Verify:output_type -> ncsync.v1.VerifyResponse
+	17, // 29: ncsync.v1.ControlService.Promote:output_type -> ncsync.v1.PromoteResponse
+	19, // 30: ncsync.v1.ControlService.Conflicts:output_type -> ncsync.v1.ConflictsResponse
+	24, // [24:31] is the sub-list for method output_type
+	17, // [17:24] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_ncsync_v1_control_proto_init() }

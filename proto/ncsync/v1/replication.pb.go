@@ -976,6 +976,10 @@ type EntryBatch struct {
 	// sent before is applied, answer with an Ack carrying tree_hash for this
 	// query id. Such a batch carries no entries.
 	TreeHashQuery uint64 `protobuf:"varint,6,opt,name=tree_hash_query,json=treeHashQuery,proto3" json:"tree_hash_query,omitempty"`
+	// Not entries but a request (ncsync verify): once everything sent before
+	// is applied, read the tree from disk and send it with UploadManifest.
+	// Such a batch carries no entries.
+	Verify        *VerifyQuery `protobuf:"bytes,7,opt,name=verify,proto3" json:"verify,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1052,6 +1056,79 @@ func (x *EntryBatch) GetTreeHashQuery() uint64 {
 	return 0
 }
 
+func (x *EntryBatch) GetVerify() *VerifyQuery {
+	if x != nil {
+		return x.Verify
+	}
+	return nil
+}
+
+// VerifyQuery asks a secondary for its manifest of a folder.
+type VerifyQuery struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Non-zero; the upload names it.
+	Id uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Only these paths (each with everything below it); empty means the whole
+	// folder.
+	Paths []string `protobuf:"bytes,2,rep,name=paths,proto3" json:"paths,omitempty"`
+	// The primary's ignore patterns of the folder: the secondary skips what
+	// the primary does not replicate.
+	Ignore        []string `protobuf:"bytes,3,rep,name=ignore,proto3" json:"ignore,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyQuery) Reset() {
+	*x = VerifyQuery{}
+	mi := &file_ncsync_v1_replication_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyQuery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyQuery) ProtoMessage() {}
+
+func (x *VerifyQuery) ProtoReflect() protoreflect.Message {
+	mi := &file_ncsync_v1_replication_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyQuery.ProtoReflect.Descriptor instead.
+func (*VerifyQuery) Descriptor() ([]byte, []int) {
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *VerifyQuery) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *VerifyQuery) GetPaths() []string {
+	if x != nil {
+		return x.Paths
+	}
+	return nil
+}
+
+func (x *VerifyQuery) GetIgnore() []string {
+	if x != nil {
+		return x.Ignore
+	}
+	return nil
+}
+
 // MoreChunks continues the chunk list of a large file's entry.
 type MoreChunks struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1065,7 +1142,7 @@ type MoreChunks struct {
 
 func (x *MoreChunks) Reset() {
 	*x = MoreChunks{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[10]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1077,7 +1154,7 @@ func (x *MoreChunks) String() string {
 func (*MoreChunks) ProtoMessage() {}
 
 func (x *MoreChunks) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[10]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1090,7 +1167,7 @@ func (x *MoreChunks) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MoreChunks.ProtoReflect.Descriptor instead.
 func (*MoreChunks) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{10}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *MoreChunks) GetFolderId() string {
@@ -1133,7 +1210,7 @@ type Failure struct {
 
 func (x *Failure) Reset() {
 	*x = Failure{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[11]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1145,7 +1222,7 @@ func (x *Failure) String() string {
 func (*Failure) ProtoMessage() {}
 
 func (x *Failure) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[11]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1158,7 +1235,7 @@ func (x *Failure) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Failure.ProtoReflect.Descriptor instead.
 func (*Failure) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{11}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Failure) GetPath() string {
@@ -1202,7 +1279,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[12]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1214,7 +1291,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[12]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1227,7 +1304,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{12}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Ack) GetFolderId() string {
@@ -1289,7 +1366,7 @@ type TreeHashReport struct {
 
 func (x *TreeHashReport) Reset() {
 	*x = TreeHashReport{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[13]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1301,7 +1378,7 @@ func (x *TreeHashReport) String() string {
 func (*TreeHashReport) ProtoMessage() {}
 
 func (x *TreeHashReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[13]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1314,7 +1391,7 @@ func (x *TreeHashReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeHashReport.ProtoReflect.Descriptor instead.
 func (*TreeHashReport) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{13}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *TreeHashReport) GetQuery() uint64 {
@@ -1363,7 +1440,7 @@ type FetchChunksRequest struct {
 
 func (x *FetchChunksRequest) Reset() {
 	*x = FetchChunksRequest{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[14]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1375,7 +1452,7 @@ func (x *FetchChunksRequest) String() string {
 func (*FetchChunksRequest) ProtoMessage() {}
 
 func (x *FetchChunksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[14]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1388,7 +1465,7 @@ func (x *FetchChunksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchChunksRequest.ProtoReflect.Descriptor instead.
 func (*FetchChunksRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{14}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *FetchChunksRequest) GetFolderId() string {
@@ -1415,7 +1492,7 @@ type FetchChunksResponse struct {
 
 func (x *FetchChunksResponse) Reset() {
 	*x = FetchChunksResponse{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[15]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1427,7 +1504,7 @@ func (x *FetchChunksResponse) String() string {
 func (*FetchChunksResponse) ProtoMessage() {}
 
 func (x *FetchChunksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[15]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1440,7 +1517,7 @@ func (x *FetchChunksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchChunksResponse.ProtoReflect.Descriptor instead.
 func (*FetchChunksResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{15}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *FetchChunksResponse) GetChunks() []*ChunkData {
@@ -1467,7 +1544,7 @@ type ChunkData struct {
 
 func (x *ChunkData) Reset() {
 	*x = ChunkData{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[16]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1479,7 +1556,7 @@ func (x *ChunkData) String() string {
 func (*ChunkData) ProtoMessage() {}
 
 func (x *ChunkData) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[16]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1492,7 +1569,7 @@ func (x *ChunkData) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChunkData.ProtoReflect.Descriptor instead.
 func (*ChunkData) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{16}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ChunkData) GetId() []byte {
@@ -1540,7 +1617,7 @@ type TreeHashRequest struct {
 
 func (x *TreeHashRequest) Reset() {
 	*x = TreeHashRequest{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[17]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1552,7 +1629,7 @@ func (x *TreeHashRequest) String() string {
 func (*TreeHashRequest) ProtoMessage() {}
 
 func (x *TreeHashRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[17]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1565,7 +1642,7 @@ func (x *TreeHashRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeHashRequest.ProtoReflect.Descriptor instead.
 func (*TreeHashRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{17}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *TreeHashRequest) GetFolderId() string {
@@ -1588,7 +1665,7 @@ type TreeHashResponse struct {
 
 func (x *TreeHashResponse) Reset() {
 	*x = TreeHashResponse{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[18]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1600,7 +1677,7 @@ func (x *TreeHashResponse) String() string {
 func (*TreeHashResponse) ProtoMessage() {}
 
 func (x *TreeHashResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[18]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1613,7 +1690,7 @@ func (x *TreeHashResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeHashResponse.ProtoReflect.Descriptor instead.
 func (*TreeHashResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{18}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *TreeHashResponse) GetFolderId() string {
@@ -1655,7 +1732,7 @@ type PauseSelfRequest struct {
 
 func (x *PauseSelfRequest) Reset() {
 	*x = PauseSelfRequest{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[19]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1667,7 +1744,7 @@ func (x *PauseSelfRequest) String() string {
 func (*PauseSelfRequest) ProtoMessage() {}
 
 func (x *PauseSelfRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[19]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1680,7 +1757,7 @@ func (x *PauseSelfRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseSelfRequest.ProtoReflect.Descriptor instead.
 func (*PauseSelfRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{19}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PauseSelfRequest) GetTtlNs() int64 {
@@ -1704,7 +1781,7 @@ type PauseSelfResponse struct {
 
 func (x *PauseSelfResponse) Reset() {
 	*x = PauseSelfResponse{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[20]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1716,7 +1793,7 @@ func (x *PauseSelfResponse) String() string {
 func (*PauseSelfResponse) ProtoMessage() {}
 
 func (x *PauseSelfResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[20]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1729,7 +1806,7 @@ func (x *PauseSelfResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseSelfResponse.ProtoReflect.Descriptor instead.
 func (*PauseSelfResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{20}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PauseSelfResponse) GetId() string {
@@ -1769,7 +1846,7 @@ type ResumeSelfRequest struct {
 
 func (x *ResumeSelfRequest) Reset() {
 	*x = ResumeSelfRequest{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[21]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1781,7 +1858,7 @@ func (x *ResumeSelfRequest) String() string {
 func (*ResumeSelfRequest) ProtoMessage() {}
 
 func (x *ResumeSelfRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[21]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1794,7 +1871,7 @@ func (x *ResumeSelfRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeSelfRequest.ProtoReflect.Descriptor instead.
 func (*ResumeSelfRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{21}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{22}
 }
 
 // ResumeSelfResponse confirms a resume.
@@ -1806,7 +1883,7 @@ type ResumeSelfResponse struct {
 
 func (x *ResumeSelfResponse) Reset() {
 	*x = ResumeSelfResponse{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[22]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1818,7 +1895,7 @@ func (x *ResumeSelfResponse) String() string {
 func (*ResumeSelfResponse) ProtoMessage() {}
 
 func (x *ResumeSelfResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[22]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1831,7 +1908,7 @@ func (x *ResumeSelfResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeSelfResponse.ProtoReflect.Descriptor instead.
 func (*ResumeSelfResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{22}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{23}
 }
 
 // ManifestRequest asks for a folder's tree as it is on disk now.
@@ -1847,7 +1924,7 @@ type ManifestRequest struct {
 
 func (x *ManifestRequest) Reset() {
 	*x = ManifestRequest{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[23]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1859,7 +1936,7 @@ func (x *ManifestRequest) String() string {
 func (*ManifestRequest) ProtoMessage() {}
 
 func (x *ManifestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[23]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1872,7 +1949,7 @@ func (x *ManifestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManifestRequest.ProtoReflect.Descriptor instead.
 func (*ManifestRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{23}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ManifestRequest) GetFolderId() string {
@@ -1900,7 +1977,7 @@ type ManifestResponse struct {
 
 func (x *ManifestResponse) Reset() {
 	*x = ManifestResponse{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[24]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1912,7 +1989,7 @@ func (x *ManifestResponse) String() string {
 func (*ManifestResponse) ProtoMessage() {}
 
 func (x *ManifestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[24]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1925,7 +2002,7 @@ func (x *ManifestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManifestResponse.ProtoReflect.Descriptor instead.
 func (*ManifestResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{24}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ManifestResponse) GetEntries() []*ManifestEntry {
@@ -1956,7 +2033,7 @@ type ManifestEntry struct {
 
 func (x *ManifestEntry) Reset() {
 	*x = ManifestEntry{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[25]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1968,7 +2045,7 @@ func (x *ManifestEntry) String() string {
 func (*ManifestEntry) ProtoMessage() {}
 
 func (x *ManifestEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[25]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1981,7 +2058,7 @@ func (x *ManifestEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManifestEntry.ProtoReflect.Descriptor instead.
 func (*ManifestEntry) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{25}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ManifestEntry) GetPath() string {
@@ -2054,6 +2131,114 @@ func (x *ManifestEntry) GetError() string {
 	return ""
 }
 
+// UploadManifestRequest carries consecutive entries of a secondary's manifest in
+// walk order. The first message names the query and folder.
+type UploadManifestRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Query    uint64                 `protobuf:"varint,1,opt,name=query,proto3" json:"query,omitempty"`
+	FolderId string                 `protobuf:"bytes,2,opt,name=folder_id,json=folderId,proto3" json:"folder_id,omitempty"`
+	Entries  []*ManifestEntry       `protobuf:"bytes,3,rep,name=entries,proto3" json:"entries,omitempty"`
+	// Set (in the last message) when the secondary could not list its tree.
+	Error         string `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UploadManifestRequest) Reset() {
+	*x = UploadManifestRequest{}
+	mi := &file_ncsync_v1_replication_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UploadManifestRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UploadManifestRequest) ProtoMessage() {}
+
+func (x *UploadManifestRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ncsync_v1_replication_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UploadManifestRequest.ProtoReflect.Descriptor instead.
+func (*UploadManifestRequest) Descriptor() ([]byte, []int) {
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *UploadManifestRequest) GetQuery() uint64 {
+	if x != nil {
+		return x.Query
+	}
+	return 0
+}
+
+func (x *UploadManifestRequest) GetFolderId() string {
+	if x != nil {
+		return x.FolderId
+	}
+	return ""
+}
+
+func (x *UploadManifestRequest) GetEntries() []*ManifestEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *UploadManifestRequest) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+// UploadManifestResponse ends an upload.
+type UploadManifestResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UploadManifestResponse) Reset() {
+	*x = UploadManifestResponse{}
+	mi := &file_ncsync_v1_replication_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UploadManifestResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UploadManifestResponse) ProtoMessage() {}
+
+func (x *UploadManifestResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ncsync_v1_replication_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UploadManifestResponse.ProtoReflect.Descriptor instead.
+func (*UploadManifestResponse) Descriptor() ([]byte, []int) {
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{28}
+}
+
 var File_ncsync_v1_replication_proto protoreflect.FileDescriptor
 
 const file_ncsync_v1_replication_proto_rawDesc = "" +
@@ -2122,7 +2307,7 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\vchunk_count\x18\f \x01(\x04R\n" +
 	"chunkCount\x12\x18\n" +
 	"\adeleted\x18\r \x01(\bR\adeleted\x12,\n" +
-	"\aversion\x18\x0e \x01(\v2\x12.ncsync.v1.VersionR\aversion\"\xdb\x01\n" +
+	"\aversion\x18\x0e \x01(\v2\x12.ncsync.v1.VersionR\aversion\"\x8b\x02\n" +
 	"\n" +
 	"EntryBatch\x12\x1b\n" +
 	"\tfolder_id\x18\x01 \x01(\tR\bfolderId\x12*\n" +
@@ -2130,7 +2315,12 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\rhead_sequence\x18\x03 \x01(\x04R\fheadSequence\x12\x14\n" +
 	"\x05stage\x18\x04 \x01(\bR\x05stage\x12!\n" +
 	"\fapply_staged\x18\x05 \x01(\bR\vapplyStaged\x12&\n" +
-	"\x0ftree_hash_query\x18\x06 \x01(\x04R\rtreeHashQuery\"\x86\x01\n" +
+	"\x0ftree_hash_query\x18\x06 \x01(\x04R\rtreeHashQuery\x12.\n" +
+	"\x06verify\x18\a \x01(\v2\x16.ncsync.v1.VerifyQueryR\x06verify\"K\n" +
+	"\vVerifyQuery\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
+	"\x05paths\x18\x02 \x03(\tR\x05paths\x12\x16\n" +
+	"\x06ignore\x18\x03 \x03(\tR\x06ignore\"\x86\x01\n" +
 	"\n" +
 	"MoreChunks\x12\x1b\n" +
 	"\tfolder_id\x18\x01 \x01(\tR\bfolderId\x12\x12\n" +
@@ -2197,7 +2387,13 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\x0esymlink_target\x18\b \x01(\tR\rsymlinkTarget\x12\x17\n" +
 	"\afile_id\x18\t \x01(\fR\x06fileId\x12\x14\n" +
 	"\x05error\x18\n" +
-	" \x01(\tR\x05error*B\n" +
+	" \x01(\tR\x05error\"\x94\x01\n" +
+	"\x15UploadManifestRequest\x12\x14\n" +
+	"\x05query\x18\x01 \x01(\x04R\x05query\x12\x1b\n" +
+	"\tfolder_id\x18\x02 \x01(\tR\bfolderId\x122\n" +
+	"\aentries\x18\x03 \x03(\v2\x18.ncsync.v1.ManifestEntryR\aentries\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\"\x18\n" +
+	"\x16UploadManifestResponse*B\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fROLE_PRIMARY\x10\x01\x12\x12\n" +
@@ -2211,7 +2407,7 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\x11CODEC_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tCODEC_RAW\x10\x01\x12\x0e\n" +
 	"\n" +
-	"CODEC_ZSTD\x10\x022\xc0\x03\n" +
+	"CODEC_ZSTD\x10\x022\x99\x04\n" +
 	"\x12ReplicationService\x12;\n" +
 	"\x04Sync\x12\x16.ncsync.v1.SyncRequest\x1a\x17.ncsync.v1.SyncResponse(\x010\x01\x12N\n" +
 	"\vFetchChunks\x12\x1d.ncsync.v1.FetchChunksRequest\x1a\x1e.ncsync.v1.FetchChunksResponse0\x01\x12C\n" +
@@ -2219,7 +2415,8 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\tPauseSelf\x12\x1b.ncsync.v1.PauseSelfRequest\x1a\x1c.ncsync.v1.PauseSelfResponse\x12I\n" +
 	"\n" +
 	"ResumeSelf\x12\x1c.ncsync.v1.ResumeSelfRequest\x1a\x1d.ncsync.v1.ResumeSelfResponse\x12E\n" +
-	"\bManifest\x12\x1a.ncsync.v1.ManifestRequest\x1a\x1b.ncsync.v1.ManifestResponse0\x01B3Z1github.com/ncsync/ncsync/proto/ncsync/v1;ncsyncv1b\x06proto3"
+	"\bManifest\x12\x1a.ncsync.v1.ManifestRequest\x1a\x1b.ncsync.v1.ManifestResponse0\x01\x12W\n" +
+	"\x0eUploadManifest\x12 .ncsync.v1.UploadManifestRequest\x1a!.ncsync.v1.UploadManifestResponse(\x01B3Z1github.com/ncsync/ncsync/proto/ncsync/v1;ncsyncv1b\x06proto3"
 
 var (
 	file_ncsync_v1_replication_proto_rawDescOnce sync.Once
@@ -2234,45 +2431,48 @@ func file_ncsync_v1_replication_proto_rawDescGZIP() []byte {
 }
 
 var file_ncsync_v1_replication_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_ncsync_v1_replication_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_ncsync_v1_replication_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_ncsync_v1_replication_proto_goTypes = []any{
-	(Role)(0),                   // 0: ncsync.v1.Role
-	(EntryType)(0),              // 1: ncsync.v1.EntryType
-	(Codec)(0),                  // 2: ncsync.v1.Codec
-	(*FolderPosition)(nil),      // 3: ncsync.v1.FolderPosition
-	(*EpochMark)(nil),           // 4: ncsync.v1.EpochMark
-	(*SyncRequest)(nil),         // 5: ncsync.v1.SyncRequest
-	(*SyncResponse)(nil),        // 6: ncsync.v1.SyncResponse
-	(*Hello)(nil),               // 7: ncsync.v1.Hello
-	(*Welcome)(nil),             // 8: ncsync.v1.Welcome
-	(*ChunkRef)(nil),            // 9: ncsync.v1.ChunkRef
-	(*Version)(nil),             // 10: ncsync.v1.Version
-	(*Entry)(nil),               // 11: ncsync.v1.Entry
-	(*EntryBatch)(nil),          // 12: ncsync.v1.EntryBatch
-	(*MoreChunks)(nil),          // 13: ncsync.v1.MoreChunks
-	(*Failure)(nil),             // 14: ncsync.v1.Failure
-	(*Ack)(nil),                 // 15: ncsync.v1.Ack
-	(*TreeHashReport)(nil),      // 16: ncsync.v1.TreeHashReport
-	(*FetchChunksRequest)(nil),  // 17: ncsync.v1.FetchChunksRequest
-	(*FetchChunksResponse)(nil), // 18: ncsync.v1.FetchChunksResponse
-	(*ChunkData)(nil),           // 19: ncsync.v1.ChunkData
-	(*TreeHashRequest)(nil),     // 20: ncsync.v1.TreeHashRequest
-	(*TreeHashResponse)(nil),    // 21: ncsync.v1.TreeHashResponse
-	(*PauseSelfRequest)(nil),    // 22: ncsync.v1.PauseSelfRequest
-	(*PauseSelfResponse)(nil),   // 23: ncsync.v1.PauseSelfResponse
-	(*ResumeSelfRequest)(nil),   // 24: ncsync.v1.ResumeSelfRequest
-	(*ResumeSelfResponse)(nil),  // 25: ncsync.v1.ResumeSelfResponse
-	(*ManifestRequest)(nil),     // 26: ncsync.v1.ManifestRequest
-	(*ManifestResponse)(nil),    // 27: ncsync.v1.ManifestResponse
-	(*ManifestEntry)(nil),       // 28: ncsync.v1.ManifestEntry
+	(Role)(0),                      // 0: ncsync.v1.Role
+	(EntryType)(0),                 // 1: ncsync.v1.EntryType
+	(Codec)(0),                     // 2: ncsync.v1.Codec
+	(*FolderPosition)(nil),         // 3: ncsync.v1.FolderPosition
+	(*EpochMark)(nil),              // 4: ncsync.v1.EpochMark
+	(*SyncRequest)(nil),            // 5: ncsync.v1.SyncRequest
+	(*SyncResponse)(nil),           // 6: ncsync.v1.SyncResponse
+	(*Hello)(nil),                  // 7: ncsync.v1.Hello
+	(*Welcome)(nil),                // 8: ncsync.v1.Welcome
+	(*ChunkRef)(nil),               // 9: ncsync.v1.ChunkRef
+	(*Version)(nil),                // 10: ncsync.v1.Version
+	(*Entry)(nil),                  // 11: ncsync.v1.Entry
+	(*EntryBatch)(nil),             // 12: ncsync.v1.EntryBatch
+	(*VerifyQuery)(nil),            // 13: ncsync.v1.VerifyQuery
+	(*MoreChunks)(nil),             // 14: ncsync.v1.MoreChunks
+	(*Failure)(nil),                // 15: ncsync.v1.Failure
+	(*Ack)(nil),                    // 16: ncsync.v1.Ack
+	(*TreeHashReport)(nil),         // 17: ncsync.v1.TreeHashReport
+	(*FetchChunksRequest)(nil),     // 18: ncsync.v1.FetchChunksRequest
+	(*FetchChunksResponse)(nil),    // 19: ncsync.v1.FetchChunksResponse
+	(*ChunkData)(nil),              // 20: ncsync.v1.ChunkData
+	(*TreeHashRequest)(nil),        // 21: ncsync.v1.TreeHashRequest
+	(*TreeHashResponse)(nil),       // 22: ncsync.v1.TreeHashResponse
+	(*PauseSelfRequest)(nil),       // 23: ncsync.v1.PauseSelfRequest
+	(*PauseSelfResponse)(nil),      // 24: ncsync.v1.PauseSelfResponse
+	(*ResumeSelfRequest)(nil),      // 25: ncsync.v1.ResumeSelfRequest
+	(*ResumeSelfResponse)(nil),     // 26: ncsync.v1.ResumeSelfResponse
+	(*ManifestRequest)(nil),        // 27: ncsync.v1.ManifestRequest
+	(*ManifestResponse)(nil),       // 28: ncsync.v1.ManifestResponse
+	(*ManifestEntry)(nil),          // 29: ncsync.v1.ManifestEntry
+	(*UploadManifestRequest)(nil),  // 30: ncsync.v1.UploadManifestRequest
+	(*UploadManifestResponse)(nil), // 31: ncsync.v1.UploadManifestResponse
 }
 var file_ncsync_v1_replication_proto_depIdxs = []int32{
 	3,  // 0: ncsync.v1.EpochMark.start:type_name -> ncsync.v1.FolderPosition
 	7,  // 1: ncsync.v1.SyncRequest.hello:type_name -> ncsync.v1.Hello
-	15, // 2: ncsync.v1.SyncRequest.ack:type_name -> ncsync.v1.Ack
+	16, // 2: ncsync.v1.SyncRequest.ack:type_name -> ncsync.v1.Ack
 	8,  // 3: ncsync.v1.SyncResponse.welcome:type_name -> ncsync.v1.Welcome
 	12, // 4: ncsync.v1.SyncResponse.batch:type_name -> ncsync.v1.EntryBatch
-	13, // 5: ncsync.v1.SyncResponse.more_chunks:type_name -> ncsync.v1.MoreChunks
+	14, // 5: ncsync.v1.SyncResponse.more_chunks:type_name -> ncsync.v1.MoreChunks
 	0,  // 6: ncsync.v1.Hello.role:type_name -> ncsync.v1.Role
 	3,  // 7: ncsync.v1.Hello.positions:type_name -> ncsync.v1.FolderPosition
 	4,  // 8: ncsync.v1.Hello.lineage:type_name -> ncsync.v1.EpochMark
@@ -2283,31 +2483,35 @@ var file_ncsync_v1_replication_proto_depIdxs = []int32{
 	9,  // 13: ncsync.v1.Entry.chunks:type_name -> ncsync.v1.ChunkRef
 	10, // 14: ncsync.v1.Entry.version:type_name -> ncsync.v1.Version
 	11, // 15: ncsync.v1.EntryBatch.entries:type_name -> ncsync.v1.Entry
-	9,  // 16: ncsync.v1.MoreChunks.chunks:type_name -> ncsync.v1.ChunkRef
-	14, // 17: ncsync.v1.Ack.failures:type_name -> ncsync.v1.Failure
-	16, // 18: ncsync.v1.Ack.tree_hash:type_name -> ncsync.v1.TreeHashReport
-	19, // 19: ncsync.v1.FetchChunksResponse.chunks:type_name -> ncsync.v1.ChunkData
-	2,  // 20: ncsync.v1.ChunkData.codec:type_name -> ncsync.v1.Codec
-	3,  // 21: ncsync.v1.PauseSelfResponse.hold:type_name -> ncsync.v1.FolderPosition
-	28, // 22: ncsync.v1.ManifestResponse.entries:type_name -> ncsync.v1.ManifestEntry
-	1,  // 23: ncsync.v1.ManifestEntry.type:type_name -> ncsync.v1.EntryType
-	5,  // 24: ncsync.v1.ReplicationService.Sync:input_type -> ncsync.v1.SyncRequest
-	17, // 25: ncsync.v1.ReplicationService.FetchChunks:input_type -> ncsync.v1.FetchChunksRequest
-	20, // 26: ncsync.v1.ReplicationService.TreeHash:input_type -> ncsync.v1.TreeHashRequest
-	22, // 27: ncsync.v1.ReplicationService.PauseSelf:input_type -> ncsync.v1.PauseSelfRequest
-	24, // 28: ncsync.v1.ReplicationService.ResumeSelf:input_type -> ncsync.v1.ResumeSelfRequest
-	26, // 29: ncsync.v1.ReplicationService.Manifest:input_type -> ncsync.v1.ManifestRequest
-	6,  // 30: ncsync.v1.ReplicationService.Sync:output_type -> ncsync.v1.SyncResponse
-	18, // 31: ncsync.v1.ReplicationService.FetchChunks:output_type -> ncsync.v1.FetchChunksResponse
-	21, // 32: ncsync.v1.ReplicationService.TreeHash:output_type -> ncsync.v1.TreeHashResponse
-	23, // 33: ncsync.v1.ReplicationService.PauseSelf:output_type -> ncsync.v1.PauseSelfResponse
-	25, // 34: ncsync.v1.ReplicationService.ResumeSelf:output_type -> ncsync.v1.ResumeSelfResponse
-	27, // 35: ncsync.v1.ReplicationService.Manifest:output_type -> ncsync.v1.ManifestResponse
-	30, // [30:36] is the sub-list for method output_type
-	24, // [24:30] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	13, // 16: ncsync.v1.EntryBatch.verify:type_name -> ncsync.v1.VerifyQuery
+	9,  // 17: ncsync.v1.MoreChunks.chunks:type_name -> ncsync.v1.ChunkRef
+	15, // 18: ncsync.v1.Ack.failures:type_name -> ncsync.v1.Failure
+	17, // 19: ncsync.v1.Ack.tree_hash:type_name -> ncsync.v1.TreeHashReport
+	20, // 20: ncsync.v1.FetchChunksResponse.chunks:type_name -> ncsync.v1.ChunkData
+	2,  // 21: ncsync.v1.ChunkData.codec:type_name -> ncsync.v1.Codec
+	3,  // 22: ncsync.v1.PauseSelfResponse.hold:type_name -> ncsync.v1.FolderPosition
+	29, // 23: ncsync.v1.ManifestResponse.entries:type_name -> ncsync.v1.ManifestEntry
+	1,  // 24: ncsync.v1.ManifestEntry.type:type_name -> ncsync.v1.EntryType
+	29, // 25: ncsync.v1.UploadManifestRequest.entries:type_name -> ncsync.v1.ManifestEntry
+	5,  // 26: ncsync.v1.ReplicationService.Sync:input_type -> ncsync.v1.SyncRequest
+	18, // 27: ncsync.v1.ReplicationService.FetchChunks:input_type -> ncsync.v1.FetchChunksRequest
+	21, // 28: ncsync.v1.ReplicationService.TreeHash:input_type -> ncsync.v1.TreeHashRequest
+	23, // 29: ncsync.v1.ReplicationService.PauseSelf:input_type -> ncsync.v1.PauseSelfRequest
+	25, // 30: ncsync.v1.ReplicationService.ResumeSelf:input_type -> ncsync.v1.ResumeSelfRequest
+	27, // 31: ncsync.v1.ReplicationService.Manifest:input_type -> ncsync.v1.ManifestRequest
+	30, // 32: ncsync.v1.ReplicationService.UploadManifest:input_type -> ncsync.v1.UploadManifestRequest
+	6,  // 33: ncsync.v1.ReplicationService.Sync:output_type -> ncsync.v1.SyncResponse
+	19, // 34: ncsync.v1.ReplicationService.FetchChunks:output_type -> ncsync.v1.FetchChunksResponse
+	22, // 35: ncsync.v1.ReplicationService.TreeHash:output_type -> ncsync.v1.TreeHashResponse
+	24, // 36: ncsync.v1.ReplicationService.PauseSelf:output_type -> ncsync.v1.PauseSelfResponse
+	26, // 37: ncsync.v1.ReplicationService.ResumeSelf:output_type -> ncsync.v1.ResumeSelfResponse
+	28, // 38: ncsync.v1.ReplicationService.Manifest:output_type -> ncsync.v1.ManifestResponse
+	31, // 39: ncsync.v1.ReplicationService.UploadManifest:output_type -> ncsync.v1.UploadManifestResponse
+	33, // [33:40] is the sub-list for method output_type
+	26, // [26:33] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_ncsync_v1_replication_proto_init() }
@@ -2330,7 +2534,7 @@ func file_ncsync_v1_replication_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ncsync_v1_replication_proto_rawDesc), len(file_ncsync_v1_replication_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   26,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,12 +19,13 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ReplicationService_Sync_FullMethodName        = "/ncsync.v1.ReplicationService/Sync"
-	ReplicationService_FetchChunks_FullMethodName = "/ncsync.v1.ReplicationService/FetchChunks"
-	ReplicationService_TreeHash_FullMethodName    = "/ncsync.v1.ReplicationService/TreeHash"
-	ReplicationService_PauseSelf_FullMethodName   = "/ncsync.v1.ReplicationService/PauseSelf"
-	ReplicationService_ResumeSelf_FullMethodName  = "/ncsync.v1.ReplicationService/ResumeSelf"
-	ReplicationService_Manifest_FullMethodName    = "/ncsync.v1.ReplicationService/Manifest"
+	ReplicationService_Sync_FullMethodName           = "/ncsync.v1.ReplicationService/Sync"
+	ReplicationService_FetchChunks_FullMethodName    = "/ncsync.v1.ReplicationService/FetchChunks"
+	ReplicationService_TreeHash_FullMethodName       = "/ncsync.v1.ReplicationService/TreeHash"
+	ReplicationService_PauseSelf_FullMethodName      = "/ncsync.v1.ReplicationService/PauseSelf"
+	ReplicationService_ResumeSelf_FullMethodName     = "/ncsync.v1.ReplicationService/ResumeSelf"
+	ReplicationService_Manifest_FullMethodName       = "/ncsync.v1.ReplicationService/Manifest"
+	ReplicationService_UploadManifest_FullMethodName = "/ncsync.v1.ReplicationService/UploadManifest"
 )
 
 // ReplicationServiceClient is the client API for ReplicationService service.
@@ -56,6 +57,10 @@ type ReplicationServiceClient interface {
 	// the file id computed from the file's current content. `ncsync verify`
 	// compares it with the secondary's own tree.
 	Manifest(ctx context.Context, in *ManifestRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ManifestResponse], error)
+	// UploadManifest is a secondary's answer to a verify query
+	// (EntryBatch.verify): its own tree of the folder as it is on its disk
+	// now, in walk order, for the primary to compare with its own tree.
+	UploadManifest(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[UploadManifestRequest, UploadManifestResponse], error)
 }
 
 type replicationServiceClient struct {
@@ -147,6 +152,19 @@ func (c *replicationServiceClient) Manifest(ctx context.Context, in *ManifestReq
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ReplicationService_ManifestClient = grpc.ServerStreamingClient[ManifestResponse]
 
+func (c *replicationServiceClient) UploadManifest(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[UploadManifestRequest, UploadManifestResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ReplicationService_ServiceDesc.Streams[3], ReplicationService_UploadManifest_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[UploadManifestRequest, UploadManifestResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ReplicationService_UploadManifestClient = grpc.ClientStreamingClient[UploadManifestRequest, UploadManifestResponse]
+
 // ReplicationServiceServer is the server API for ReplicationService service.
 // All implementations must embed UnimplementedReplicationServiceServer
 // for forward compatibility.
@@ -176,6 +194,10 @@ type ReplicationServiceServer interface {
 	// the file id computed from the file's current content. `ncsync verify`
 	// compares it with the secondary's own tree.
 	Manifest(*ManifestRequest, grpc.ServerStreamingServer[ManifestResponse]) error
+	// UploadManifest is a secondary's answer to a verify query
+	// (EntryBatch.verify): its own tree of the folder as it is on its disk
+	// now, in walk order, for the primary to compare with its own tree.
+	UploadManifest(grpc.ClientStreamingServer[UploadManifestRequest, UploadManifestResponse]) error
 	mustEmbedUnimplementedReplicationServiceServer()
 }
 
@@ -203,6 +225,9 @@ func (UnimplementedReplicationServiceServer) ResumeSelf(context.Context, *Resume
 }
 func (UnimplementedReplicationServiceServer) Manifest(*ManifestRequest, grpc.ServerStreamingServer[ManifestResponse]) error {
 	return status.Error(codes.Unimplemented, "method Manifest not implemented")
+}
+func (UnimplementedReplicationServiceServer) UploadManifest(grpc.ClientStreamingServer[UploadManifestRequest, UploadManifestResponse]) error {
+	return status.Error(codes.Unimplemented, "method UploadManifest not implemented")
 }
 func (UnimplementedReplicationServiceServer) mustEmbedUnimplementedReplicationServiceServer() {}
 func (UnimplementedReplicationServiceServer) testEmbeddedByValue()                            {}
@@ -308,6 +333,13 @@ func _ReplicationService_Manifest_Handler(srv interface{}, stream grpc.ServerStr
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ReplicationService_ManifestServer = grpc.ServerStreamingServer[ManifestResponse]
 
+func _ReplicationService_UploadManifest_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(ReplicationServiceServer).UploadManifest(&grpc.GenericServerStream[UploadManifestRequest, UploadManifestResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ReplicationService_UploadManifestServer = grpc.ClientStreamingServer[UploadManifestRequest, UploadManifestResponse]
+
 // ReplicationService_ServiceDesc is the grpc.ServiceDesc for ReplicationService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -344,6 +376,11 @@ var ReplicationService_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "Manifest",
 			Handler:       _ReplicationService_Manifest_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "UploadManifest",
+			Handler:       _ReplicationService_UploadManifest_Handler,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "ncsync/v1/replication.proto",

@@ -1,0 +1,111 @@
+// Package fsys holds the small system-call helpers that the packages
+// reading a folder tree share (EINTR retries, *at calls that never follow
+// symlinks, getdents listing, a descriptor reader), so that each does not
+// keep its own copy.
+package fsys
+
+import (
+	"errors"
+	"io"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ncsync/ncsync/index"
+)
+
+// RetryEINTR repeats a system call interrupted by a signal.
+func RetryEINTR[T any](call func() (T, error)) (T, error) {
+	for {
+		v, err := call()
+		if !errors.Is(err, unix.EINTR) {
+			return v, err
+		}
+	}
+}
+
+// LstatAt stats name in dirfd without following a symlink.
+func LstatAt(dirfd int, name string, st *unix.Stat_t) error {
+	_, err := RetryEINTR(func() (struct{}, error) {
+		return struct{}{}, unix.Fstatat(dirfd, name, st, unix.AT_SYMLINK_NOFOLLOW)
+	})
+	return err
+}
+
+// Fstat stats an open descriptor.
+func Fstat(fd int, st *unix.Stat_t) error {
+	_, err := RetryEINTR(func() (struct{}, error) { return struct{}{}, unix.Fstat(fd, st) })
+	return err
+}
+
+// OpenDir opens name in dirfd as a directory, refusing a symlink.
+func OpenDir(dirfd int, name string) (int, error) {
+	return RetryEINTR(func() (int, error) {
+		return unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	})
+}
+
+// OpenFile opens name in dirfd for reading, refusing a symlink; O_NONBLOCK
+// keeps a fifo swapped in for the file from blocking the open.
+func OpenFile(dirfd int, name string) (int, error) {
+	return RetryEINTR(func() (int, error) {
+		return unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	})
+}
+
+// ReadNames appends a directory's names ("." and ".." excluded) to names,
+// using buf for getdents.
+func ReadNames(fd int, buf []byte, names []string) ([]string, error) {
+	for {
+		n, err := RetryEINTR(func() (int, error) { return unix.Getdents(fd, buf) })
+		if err != nil {
+			return nil, err
+		}
+		if n <= 0 {
+			return names, nil
+		}
+		_, _, names = unix.ParseDirent(buf[:n], -1, names)
+	}
+}
+
+// ReadlinkAt reads the target of the symlink name in dirfd, growing buf
+// (returned for reuse) until the target fits.
+func ReadlinkAt(dirfd int, name string, buf []byte) (string, []byte, error) {
+	for {
+		n, err := RetryEINTR(func() (int, error) { return unix.Readlinkat(dirfd, name, buf) })
+		if err != nil {
+			return "", buf, err
+		}
+		if n < len(buf) {
+			return string(buf[:n]), buf, nil
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
+
+// FDReader reads a file descriptor as an io.Reader (io.EOF at the end).
+type FDReader int
+
+func (r FDReader) Read(p []byte) (int, error) {
+	n, err := RetryEINTR(func() (int, error) { return unix.Read(int(r), p) })
+	switch {
+	case err != nil:
+		return 0, err
+	case n == 0 && len(p) > 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// KindOf maps st_mode to an entry kind; special files (fifos, sockets,
+// devices) are 0.
+func KindOf(mode uint32) index.Kind {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		return index.KindFile
+	case unix.S_IFDIR:
+		return index.KindDir
+	case unix.S_IFLNK:
+		return index.KindSymlink
+	}
+	return 0
+}

@@ -1,0 +1,61 @@
+package secondary
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/ncsync/ncsync/ignore"
+	"github.com/ncsync/ncsync/transport"
+	"github.com/ncsync/ncsync/verify"
+)
+
+// startVerify answers a primary's verify request (ncsync verify, run on
+// the primary): it walks this node's tree of the folder below the
+// requested paths, reading every file, and streams the entries to the
+// primary with UploadManifest, in a goroutine started with spawn (the
+// session's group) so that applying goes on meanwhile. The session's
+// apply loop calls it in stream order: everything the primary sent
+// before the request is applied when the walk starts. A failed upload
+// only ends that verify (the primary reports it), not the session.
+func (s *Secondary) startVerify(ctx context.Context, c *transport.Client, b transport.Batch, spawn func(func() error)) {
+	q := *b.Verify
+	f, ok := s.folders[b.Folder]
+	log := s.log.With("folder", b.Folder, "query", q.ID)
+	spawn(func() error {
+		err := func() error {
+			if !ok {
+				return c.UploadManifest(ctx, q.ID, b.Folder, failed{fmt.Errorf("this node does not replicate folder %q", b.Folder)})
+			}
+			m, err := ignore.New(q.Ignore)
+			if err != nil {
+				return c.UploadManifest(ctx, q.ID, b.Folder, failed{fmt.Errorf("the primary's ignore patterns: %w", err)})
+			}
+			w, err := verify.NewWalker(f.cfg.Path, m, q.Paths)
+			if err != nil {
+				return c.UploadManifest(ctx, q.ID, b.Folder, failed{err})
+			}
+			defer w.Close()
+			log.Info("verify: sending this node's tree to the primary", "paths", len(q.Paths))
+			if err := c.UploadManifest(ctx, q.ID, b.Folder, w); err != nil {
+				return err
+			}
+			log.Info("verify: tree sent", "files", w.Files(), "bytes", w.Bytes())
+			return nil
+		}()
+		if err != nil && ctx.Err() == nil {
+			log.Warn("verify: could not send this node's tree", "err", err)
+		}
+		return nil
+	})
+}
+
+// failed is a verify.Source that fails at once.
+type failed struct{ err error }
+
+func (f failed) Next(context.Context) (verify.Entry, error) {
+	if f.err == nil {
+		return verify.Entry{}, errors.New("failed")
+	}
+	return verify.Entry{}, f.err
+}
