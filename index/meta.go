@@ -232,6 +232,9 @@ func rewindFolder(btx *bolt.Tx, db *DB, folder string, rw Rewind) error {
 			return err
 		}
 	}
+	if err := clearRefusedAfter(btx, folder, rw.Position); err != nil {
+		return err
+	}
 	tx.st.Head, tx.st.Position, tx.dirty = rw.To, rw.Position, true
 	err = tx.finish()
 	tx.done = true

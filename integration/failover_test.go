@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // failover is a cluster after a failover: nfs1 was the primary of nfs2 and
@@ -240,8 +239,9 @@ func TestFailoverRejoin(t *testing.T) {
 
 // TestFailoverStalePrimaryRefused: the old primary started again as a
 // primary while nfs2 is primary at epoch 2. nfs3, which has seen epoch 2,
-// refuses to follow it with an error naming both epochs, and keeps its
-// tree; nfs2 refuses to be started as a secondary of nothing newer either.
+// refuses to follow it with an error naming both epochs (and nfs1 refuses
+// nfs3), and keeps its tree; the promoted nfs2 refuses to start again with
+// its old secondary config.
 func TestFailoverStalePrimaryRefused(t *testing.T) {
 	skipShort(t)
 	f := setupFailover(t)
@@ -259,7 +259,7 @@ func TestFailoverStalePrimaryRefused(t *testing.T) {
 	// reports the refusal, naming both epochs.
 	wants := []string{"epoch 1", "epoch 2", "stale", "nfs1"}
 	var lastErr string
-	waitFor(t, 15*time.Second, func() string {
+	waitFor(t, convergeTimeout, func() string {
 		return fmt.Sprintf("nfs3 does not report refusing nfs1 (last error %q)", lastErr)
 	}, func() bool {
 		st, err := c.status("nfs3")
@@ -274,6 +274,20 @@ func TestFailoverStalePrimaryRefused(t *testing.T) {
 		}
 		return true
 	})
+	// Both refusals happen: nfs1 refuses nfs3's Hello (it has seen a
+	// newer epoch), and nfs3, having learnt nfs1's lineage from a probe,
+	// refuses nfs1 itself.
+	for _, w := range []struct{ node, msg string }{
+		{"nfs3", "it is at epoch 1 but this node has seen epoch 2: it is stale"},
+		{primaryName, "has seen epoch 2 but this primary (nfs1) is at epoch 1: this primary is stale"},
+	} {
+		waitFor(t, convergeTimeout, func() string {
+			return fmt.Sprintf("%s's log does not say %q:\n%s", w.node, w.msg, tail(c.node(w.node).logPath, 20))
+		}, func() bool {
+			data, err := os.ReadFile(c.node(w.node).logPath)
+			return err == nil && strings.Contains(string(data), w.msg)
+		})
+	}
 	if st := c.mustStatus("nfs3"); st.Epoch != 2 {
 		t.Errorf("nfs3 epoch %d after refusing the stale primary, want 2", st.Epoch)
 	}

@@ -124,6 +124,11 @@ func (k *localKeeper) Keep(v apply.LocalVersion) error {
 	k.s.mu.Lock()
 	epoch := k.s.epoch
 	k.s.mu.Unlock()
+	if epoch == 0 { // before the first session (a rejoin): the index knows
+		if m, err := k.s.db.Meta(); err == nil {
+			epoch = m.Epoch
+		}
+	}
 	it := preserve.Item{Folder: k.folder, Path: v.Path, Epoch: epoch, Node: k.s.opts.Node,
 		Cause: preserve.CauseLocalChange, Reason: localReason(v)}
 	rec, err := k.store.SaveAt(context.Background(), it, v.Dir, v.Name)

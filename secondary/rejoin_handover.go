@@ -1,37 +1,18 @@
 package secondary
 
-import (
-	"fmt"
-	"sync"
-)
+import "fmt"
 
 // Handing over to a primary (`ncsync promote`): the daemon stops Run, asks
 // Unsettled what this node holds that is not a verified copy of its old
 // primary's tree, and then starts the primary on the same index.
 
-// maxRefusals bounds the refused entries remembered for Unsettled.
-const maxRefusals = 100
-
-// refusals remembers the entries this node refused since it started.
-type refusals struct {
-	mu    sync.Mutex
-	items []string
-	more  int // refusals beyond maxRefusals
-}
-
-func (r *refusals) note(folder, path string, seq uint64, err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.items) >= maxRefusals {
-		r.more++
-		return
-	}
-	r.items = append(r.items, fmt.Sprintf("folder %q: %q (seq %d) was refused: %v", folder, path, seq, err))
-}
+// maxListed bounds the refused entries Unsettled lists one by one.
+const maxListed = 100
 
 // Unsettled lists what would make this node an unfaithful primary: entries
-// it refused or failed to apply, and batches staged during a pause and
-// never applied. Call it after Run has returned (it reads the stages the
+// it refused (recorded in the index until the path is stored again, so a
+// restart does not forget them) or failed to apply, and batches staged
+// during a pause and never applied. Call it after Run has returned (it reads the stages the
 // session owns).
 func (s *Secondary) Unsettled() ([]string, error) {
 	var out []string
@@ -53,12 +34,17 @@ func (s *Secondary) Unsettled() ([]string, error) {
 			}
 		}
 	}
-	s.refused.mu.Lock()
-	out = append(out, s.refused.items...)
-	if s.refused.more > 0 {
-		out = append(out, fmt.Sprintf("and %d more refused entries (see the log)", s.refused.more))
+	refused, err := s.db.Refused()
+	if err != nil {
+		return nil, err
 	}
-	s.refused.mu.Unlock()
+	for i, r := range refused {
+		if i == maxListed {
+			out = append(out, fmt.Sprintf("and %d more refused entries (see the log)", len(refused)-i))
+			break
+		}
+		out = append(out, fmt.Sprintf("folder %q: %q (seq %d) was refused: %s", r.Folder, r.Path, r.Seq, r.Msg))
+	}
 	return out, nil
 }
 

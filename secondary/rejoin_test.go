@@ -167,3 +167,42 @@ func TestRejoinNothingDiverged(t *testing.T) {
 		t.Errorf("position %d, want %d", p, start)
 	}
 }
+
+// TestRejoinKeepsOnce: a secondary ahead of the new primary whose diverged
+// file was also edited locally after ncsync wrote it (its index stat is
+// stale) keeps that file once, as a rejoin record: the removal that
+// follows compares with the stat seen when it was kept, not with the
+// index's, so the local-change check does not keep it a second time.
+func TestRejoinKeepsOnce(t *testing.T) {
+	s, root, start := oldPrimary(t, true)
+	ctx := context.Background()
+	meta, _ := s.db.Meta()
+	writeTestFile(t, filepath.Join(root, "late.txt"), "got from the old primary only\n")
+	if err := s.scanOwnChanges(ctx, meta); err != nil { // journaled after start, stat recorded
+		t.Fatal(err)
+	}
+	// This node followed "p" (it does not lead its epoch), and the file
+	// was then edited locally: the index's stat no longer matches.
+	meta.Lineage = []index.EpochMark{{Epoch: 1, Node: "p"}}
+	if err := s.db.SetMeta(meta); err != nil {
+		t.Fatal(err)
+	}
+	writeTestFile(t, filepath.Join(root, "late.txt"), "edited here afterwards, a different size\n")
+	mk := index.EpochMark{Epoch: 2, Node: "p2", Start: map[string]uint64{"f": start}}
+	w := transport.Welcome{ClusterID: "c", Node: "p2", Epoch: 2, Folders: map[string]uint64{"f": start},
+		Lineage: []index.EpochMark{{Epoch: 1, Node: "p"}, mk}}
+	if moved, err := s.adopt(ctx, meta, w, &mk); err != nil || !moved {
+		t.Fatalf("adopt = %v, %v", moved, err)
+	}
+	recs, err := s.Conflicts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0].Path != "late.txt" || recs[0].Cause != preserve.CauseRejoin ||
+		recs[0].Size != int64(len("edited here afterwards, a different size\n")) {
+		t.Fatalf("records %+v, want one rejoin record of the edited late.txt", recs)
+	}
+	if _, err := os.Lstat(filepath.Join(root, "late.txt")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("late.txt still in the tree: %v", err)
+	}
+}

@@ -74,9 +74,8 @@ type Secondary struct {
 	stagedBytes  atomic.Int64
 	probe        atomic.Bool // the next session only asks for the primary's lineage (session.go)
 
-	stages  map[string]*stage.Stage // by folder; nil without StageDir; used by the session only
-	local   *localState             // conflict store and per-folder keepers; nil without ConflictDir
-	refused refusals                // entries refused since start, for promote (rejoin_handover.go)
+	stages map[string]*stage.Stage // by folder; nil without StageDir; used by the session only
+	local  *localState             // conflict store and per-folder keepers; nil without ConflictDir
 
 	mu        sync.Mutex
 	connected bool

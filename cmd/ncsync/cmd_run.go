@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -27,6 +28,7 @@ type runOptions struct {
 	LogLevel   string
 	LogFormat  string
 	Rejoin     bool
+	CPUProfile string
 }
 
 func newRunCmd() *cobra.Command {
@@ -60,12 +62,24 @@ are kept as conflicts, then it copies the new primary's tree.`,
 			if err != nil {
 				return err
 			}
+			if o.CPUProfile != "" {
+				f, err := os.Create(o.CPUProfile)
+				if err != nil {
+					return fmt.Errorf("--cpuprofile: %w", err)
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return fmt.Errorf("--cpuprofile: %w", err)
+				}
+				defer pprof.StopCPUProfile()
+			}
 			return runDaemon(c.Context(), cfg, daemonHooks{rejoin: o.Rejoin}, log)
 		},
 	}
 	cmd.Flags().StringVar(&o.ConfigPath, "config", defaultConfig, "config file")
 	cmd.Flags().StringVar(&o.LogLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().StringVar(&o.LogFormat, "log-format", "text", "text or json")
+	cmd.Flags().StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile to FILE until the daemon stops (read it with go tool pprof)")
 	cmd.Flags().BoolVar(&o.Rejoin, "rejoin", false, "start a node that was promoted with a secondary config: it follows its config's primary (which must be at a newer epoch) and its own changes since become conflicts")
 	return cmd
 }
