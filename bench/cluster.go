@@ -68,6 +68,7 @@ type folderConfig struct {
 // daemon is one running `ncsync run`.
 type daemon struct {
 	name   string
+	config string
 	cmd    *exec.Cmd
 	socket string
 	log    string
@@ -89,6 +90,10 @@ type clusterSpec struct {
 	sockDir      string // short path for the control sockets
 	src, dst     string
 	scanInterval time.Duration // 0: the daemon's default
+	tn           *targetNet    // where the secondary runs; nil: loopback
+	// profileDir, when set, gets a CPU profile of each daemon, named after
+	// dir and the node (`ncsync run --cpuprofile`).
+	profileDir string
 }
 
 // startCluster writes both configs and starts both daemons; the clock of a
@@ -99,7 +104,7 @@ func startCluster(cs clusterSpec) (*cluster, error) {
 		return nil, err
 	}
 	listen := fmt.Sprintf("127.0.0.1:%d", port)
-	proxy, err := StartProxy(listen)
+	proxy, err := StartProxyOn(cs.tn.hostIP(), listen)
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +130,15 @@ func startCluster(cs clusterSpec) (*cluster, error) {
 	sc.Primary = proxy.Addr()
 	for _, nc := range []nodeConfig{pc, sc} {
 		os.Remove(nc.ControlSocket) // a stale one from an earlier run
-		d, err := startDaemon(cs.bin, cs.dir, nc)
+		tn := cs.tn
+		if nc.Role == "primary" {
+			tn = nil
+		}
+		var prof string
+		if cs.profileDir != "" {
+			prof = filepath.Join(cs.profileDir, filepath.Base(cs.dir)+"-"+nc.Node+".pprof")
+		}
+		d, err := startDaemon(cs.bin, cs.dir, nc, tn, prof)
 		if err != nil {
 			c.stop()
 			return nil, err
@@ -139,7 +152,7 @@ func startCluster(cs clusterSpec) (*cluster, error) {
 	return c, nil
 }
 
-func startDaemon(bin, dir string, nc nodeConfig) (*daemon, error) {
+func startDaemon(bin, dir string, nc nodeConfig, tn *targetNet, profile string) (*daemon, error) {
 	b, err := yaml.Marshal(nc)
 	if err != nil {
 		return nil, err
@@ -154,12 +167,16 @@ func startDaemon(bin, dir string, nc nodeConfig) (*daemon, error) {
 		return nil, fmt.Errorf("create %q: %w", logPath, err)
 	}
 	defer logf.Close() // the child has its own descriptor
-	cmd := exec.Command(bin, "run", "--config", cfg)
+	args := []string{"run", "--config", cfg}
+	if profile != "" {
+		args = append(args, "--cpuprofile", profile)
+	}
+	cmd := tn.command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", nc.Node, err)
 	}
-	d := &daemon{name: nc.Node, cmd: cmd, socket: nc.ControlSocket, log: logPath, done: make(chan struct{})}
+	d := &daemon{name: nc.Node, config: cfg, cmd: cmd, socket: nc.ControlSocket, log: logPath, done: make(chan struct{})}
 	go func() { // joined through d.done in stop
 		d.err = cmd.Wait()
 		close(d.done)

@@ -1,14 +1,26 @@
-// Package bench is ncsync's benchmark harness: a deterministic workload
-// generator (GenerateTree, TreeHash) and runners that copy the same tree
-// with rsync and with real ncsync daemons, measuring wall time, bytes on
-// the wire, CPU seconds and peak memory of each tool's processes (Run).
+// Package bench is ncsync's benchmark harness: deterministic,
+// Nextcloud-shaped workloads (GenerateTree: a webroot of text files, a data
+// directory of photos, videos, documents and notes; mutations: an upgrade,
+// an edit and an insert in a large file, a burst of new files, a directory
+// rename, single-file writes) and runners that measure ncsync and its peers
+// — rsync to an rsync daemon, lsyncd, Syncthing — on the same data in one
+// run (Run).
 //
-// Both tools run as separate processes on loopback: rsync as a client
-// against an rsync daemon, ncsync as `ncsync run` primary and secondary
-// with mutual TLS. Each tool's connection goes through a counting TCP proxy
-// in the harness, so bytes on the wire are measured the same way for both.
-// A run ends when the target is verified equal to the source: every entry's
-// content, mode and mtime in nanoseconds.
+// Every tool runs as real processes: a source side (ncsync's primary, the
+// rsync client, lsyncd, Syncthing's send-only instance) and a target side
+// (the secondary, the rsync daemon, Syncthing's receive-only instance).
+// Running as root, the target side runs in a network namespace of its own
+// behind a veth pair, and bytes on the wire are the veth's counters;
+// otherwise both sides share loopback and a counting TCP proxy in the
+// harness counts the payload. A measurement ends when the target is
+// verified equal to the source: every entry's content, mode and mtime in
+// nanoseconds (directory mtimes in whole seconds for the rsync-based
+// tools, not at all for Syncthing, which does not replicate them).
 //
-// `ncsync bench` (cmd/ncsync) is the command-line front end.
+// Per scenario and tool a Report holds wall seconds, bytes on the wire,
+// CPU seconds and peak resident memory of both sides; WriteTable prints it
+// with ncsync's ratio to each peer and the issue's targets (Targets).
+//
+// `ncsync bench` (cmd/ncsync) is the command-line front end;
+// tools/install-bench-peers.sh installs the peers.
 package bench

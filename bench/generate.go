@@ -17,12 +17,18 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
+// generatorVersion changes whenever the same spec and seed would give a
+// different tree: a cached tree of another version is regenerated.
+const generatorVersion = 2
+
 // Manifest lists what GenerateTree wrote.
 type Manifest struct {
-	Spec  string `json:"spec"`
-	Seed  uint64 `json:"seed"`
-	Dirs  int    `json:"dirs"` // directories below the root
-	Files []File `json:"files"`
+	Spec    string   `json:"spec"`
+	Seed    uint64   `json:"seed"`
+	Version int      `json:"generator_version"`
+	Dirs    int      `json:"dirs"` // directories below the root
+	DirList []string `json:"dir_list"`
+	Files   []File   `json:"files"`
 }
 
 // File is one generated file.
@@ -31,6 +37,38 @@ type File struct {
 	Size int64       `json:"size"`
 	Mode fs.FileMode `json:"mode"`
 	Text bool        `json:"text,omitempty"`
+	// Kind is what the file stands for: KindCode (the webroot's text),
+	// KindPhoto, KindVideo, KindDoc, KindNote, or KindBlob (the random
+	// files of BinaryFiles).
+	Kind string `json:"kind"`
+}
+
+// Kinds of generated files.
+const (
+	KindCode  = "code"
+	KindPhoto = "photo"
+	KindVideo = "video"
+	KindDoc   = "doc"
+	KindNote  = "note"
+	KindBlob  = "blob"
+)
+
+// Under counts the files, directories and bytes below prefix (a
+// slash-separated directory relative to the root; "" for everything).
+func (m Manifest) Under(prefix string) (files, dirs int, bytes int64) {
+	in := func(p string) bool { return prefix == "" || strings.HasPrefix(p, prefix+"/") }
+	for _, f := range m.Files {
+		if in(f.Path) {
+			files++
+			bytes += f.Size
+		}
+	}
+	for _, d := range m.DirList {
+		if in(d) {
+			dirs++
+		}
+	}
+	return files, dirs, bytes
 }
 
 // Bytes returns the total size of the text and of the binary files.
@@ -72,6 +110,10 @@ type filePlan struct {
 	lang  lang
 	mtime time.Time
 }
+
+// docTextShare is the compressible share of an office document (its XML
+// or text stream); the rest is random, like deflated zip members.
+const docTextShare = 0.3
 
 // GenerateTree fills dir (created if missing; it should be empty) with a tree
 // built from spec. The same spec and seed give the same tree, content,
@@ -129,7 +171,10 @@ func GenerateTree(dir string, spec Spec, seed uint64) (Manifest, error) {
 			return Manifest{}, fmt.Errorf("set mtime %q: %w", p, err)
 		}
 	}
-	m := Manifest{Spec: spec.Name, Seed: seed, Dirs: len(dirs), Files: make([]File, len(files))}
+	m := Manifest{Spec: spec.Name, Seed: seed, Version: generatorVersion, Dirs: len(dirs), Files: make([]File, len(files))}
+	for _, d := range dirs {
+		m.DirList = append(m.DirList, d.path)
+	}
 	for i, f := range files {
 		m.Files[i] = f.File
 	}
@@ -143,10 +188,17 @@ func writeFile(root string, f filePlan, r *rand.Rand, buf []byte) ([]byte, error
 	if err != nil {
 		return buf, fmt.Errorf("create %q: %w", p, err)
 	}
-	if f.Text {
+	switch f.Kind {
+	case KindCode, KindNote:
 		buf = appendText(buf[:0], f.lang, int(f.Size), r)
 		_, err = out.Write(buf)
-	} else {
+	case KindDoc:
+		text := int64(float64(f.Size) * docTextShare)
+		buf = appendText(buf[:0], langJSON, int(text), r)
+		if _, err = out.Write(buf); err == nil {
+			err = writeRandom(out, f.Size-text, r, &buf)
+		}
+	default:
 		err = writeRandom(out, f.Size, r, &buf)
 	}
 	if cerr := out.Close(); err == nil {
@@ -286,7 +338,7 @@ func plan(spec Spec, seed uint64) ([]dirPlan, []filePlan) {
 			mode = 0o640
 		}
 		p := unique(textDirs[r.IntN(len(textDirs))], identifier(r, langCSS)+langExt[l])
-		files = append(files, filePlan{File: File{Path: p, Size: int64(size), Mode: mode, Text: true}, lang: l, mtime: when()})
+		files = append(files, filePlan{File: File{Path: p, Size: int64(size), Mode: mode, Text: true, Kind: KindCode}, lang: l, mtime: when()})
 	}
 	if spec.BinaryFiles > 0 {
 		for _, p := range []string{BinaryDir, BinaryDir + "/alice", BinaryDir + "/alice/files", BinaryDir + "/alice/files/Media"} {
@@ -295,9 +347,10 @@ func plan(spec Spec, seed uint64) ([]dirPlan, []filePlan) {
 		}
 		for i := range spec.BinaryFiles {
 			p := fmt.Sprintf("%s/alice/files/Media/clip-%02d.mp4", BinaryDir, i+1)
-			files = append(files, filePlan{File: File{Path: p, Size: spec.BinarySize, Mode: 0o640}, mtime: when()})
+			files = append(files, filePlan{File: File{Path: p, Size: spec.BinarySize, Mode: 0o640, Kind: KindBlob}, mtime: when()})
 		}
 	}
+	dirs, files = planData(spec.Data, r, when, names, dirs, files)
 	return dirs, files
 }
 

@@ -26,6 +26,8 @@ type ncsyncRun struct {
 	bin, pki, sockDir string
 	scanInterval      time.Duration
 	timeout           time.Duration
+	profileDir        string     // CPU profiles of the daemons; "" for none
+	tn                *targetNet // where the secondary runs
 	// progress, when set, gets a line every progressEvery while waiting.
 	progress func(format string, args ...any)
 }
@@ -69,7 +71,8 @@ func (n ncsyncRun) idle(ctx context.Context, src, dir string, window time.Durati
 	if err != nil {
 		return s, err
 	}
-	up0, down0 := c.proxy.Bytes()
+	meter := n.meter(c)
+	t0, s0 := meter.read()
 	start := time.Now()
 	select {
 	case <-ctx.Done():
@@ -81,14 +84,14 @@ func (n ncsyncRun) idle(ctx context.Context, src, dir string, window time.Durati
 		return s, err
 	}
 	el := time.Since(start)
-	up1, down1 := c.proxy.Bytes()
+	t1, s1 := meter.read()
 	pct := func(a, b procSample) float64 { return 100 * (b.CPU - a.CPU).Seconds() / el.Seconds() }
 	s.IdleWindow = el.Seconds()
 	s.IdleCPUSource, s.IdleCPUTarget = pct(before[0], after[0]), pct(before[1], after[1])
 	s.RSSSource, s.RSSTarget = after[0].RSS, after[1].RSS
 	s.AnonSource, s.AnonTarget = after[0].Anon, after[1].Anon
 	s.PeakRSSSource, s.PeakRSSTarget = after[0].HWM, after[1].HWM
-	s.IdleWire = up1 - up0 + down1 - down0
+	s.IdleWire = t1 - t0 + s1 - s0
 	if err := c.running(); err != nil {
 		return s, err
 	}
@@ -119,12 +122,14 @@ func (n ncsyncRun) startAndWait(ctx context.Context, src, dir string) (*cluster,
 	}
 	ctx, cancel := context.WithTimeout(ctx, n.timeout)
 	defer cancel()
+	w0t, w0s := wireMeter{tn: n.tn}.read()
 	start := time.Now()
 	c, err := startCluster(clusterSpec{bin: n.bin, pki: n.pki, dir: dir, sockDir: n.sockDir,
-		src: src, dst: dst, scanInterval: n.scanInterval})
+		src: src, dst: dst, scanInterval: n.scanInterval, tn: n.tn, profileDir: n.profileDir})
 	if err != nil {
 		return nil, consistent{}, err
 	}
+	meter := n.meter(c)
 	pcl, err := dialControl(ctx, c, c.primary)
 	if err != nil {
 		return c, consistent{}, err
@@ -157,7 +162,8 @@ func (n ncsyncRun) startAndWait(ctx context.Context, src, dir string) (*cluster,
 				return c, consistent{}, fmt.Errorf("status of %s: %w", primaryNode, err)
 			case err == nil && caughtUp(st):
 				got := consistent{wall: time.Since(start), status: st}
-				got.toSource, got.toTarget = c.proxy.Bytes() // the secondary dials
+				got.toTarget, got.toSource = meter.read()
+				got.toTarget, got.toSource = got.toTarget-w0t, got.toSource-w0s
 				procs, err := readBoth(c)
 				if err != nil {
 					return c, consistent{}, err
@@ -197,6 +203,15 @@ func (n ncsyncRun) startAndWait(ctx context.Context, src, dir string) (*cluster,
 		case <-time.After(pollInterval):
 		}
 	}
+}
+
+// meter reads the bytes on the wire of c: the veth's counters, or its
+// proxy's (the secondary dials, so "up" is toward the primary).
+func (n ncsyncRun) meter(c *cluster) wireMeter {
+	return wireMeter{tn: n.tn, proxy: func() (int64, int64) {
+		up, down := c.proxy.Bytes()
+		return down, up
+	}}
 }
 
 // statusOf asks for a daemon's status. The call's own deadline is not the

@@ -29,7 +29,12 @@ type Proxy struct {
 // StartProxy listens on a free loopback port and forwards each connection
 // to target. Close stops it and waits for its goroutines.
 func StartProxy(target string) (*Proxy, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return StartProxyOn("127.0.0.1", target)
+}
+
+// StartProxyOn is StartProxy listening on a free port of host.
+func StartProxyOn(host, target string) (*Proxy, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return nil, fmt.Errorf("proxy listen: %w", err)
 	}

@@ -3,8 +3,10 @@ package bench
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/ncsync/ncsync/status"
 )
@@ -12,15 +14,30 @@ import (
 // WriteTable prints the report's medians: one table for the initial
 // scenario (with ncsync's ratios to rsync from the same run), one for idle.
 func (r *Report) WriteTable(w io.Writer) {
-	fmt.Fprintf(w, "ncsync bench %s on %s (%d CPUs, %s), seed %d, median of %d run(s)\n",
-		r.Started.Format("2006-01-02 15:04"), r.Host, r.CPUs, r.GoVersion, r.Seed, r.Runs)
+	fmt.Fprintf(w, "ncsync bench %s on %s (%d CPUs, %s, %s), seed %d, initial copies: median of %d run(s)\n",
+		r.Started.Format("2006-01-02 15:04 MST"), r.Host, r.CPUs, r.CPUModel, r.GoVersion, r.Seed, r.Runs)
+	if r.Command != "" {
+		fmt.Fprintf(w, "command: %s\n", r.Command)
+	}
+	if r.Elapsed > 0 {
+		fmt.Fprintf(w, "took %s; load average (1, 5, 15 min) %s at the start, %s at the end\n",
+			time.Duration(r.Elapsed*float64(time.Second)).Round(time.Second), r.LoadStart, r.LoadEnd)
+	}
+	var names []string
+	for n := range r.Peers {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "peer %s: %s\n", n, r.Peers[n])
+	}
 	var failures []string
 	initial := false
 	for _, row := range r.Rows {
 		initial = initial || row.Scenario == ScenarioInitial
 	}
 	if initial {
-		fmt.Fprintln(w, "\ninitial copy into an empty target (ratios: ncsync ÷ rsync)")
+		fmt.Fprintln(w, "\ninitial copy into an empty target (ratios: tool ÷ rsync)")
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "SCENARIO\tWORKLOAD\tTOOL\tRUNS\tWALL s\tON THE WIRE\tCPU s (src+dst)\tPEAK RSS (src+dst)\tEQUAL\tWALL ×\tWIRE ×\tCPU ×\tRSS ×")
 		for _, row := range r.Rows {
@@ -56,6 +73,8 @@ func (r *Report) WriteTable(w io.Writer) {
 		}
 		tw.Flush()
 	}
+	r.writeSessions(w, &failures)
+	r.writeRatios(w)
 	for _, row := range r.Rows {
 		if row.Scenario != ScenarioIdle {
 			continue
@@ -87,6 +106,7 @@ func (r *Report) WriteTable(w io.Writer) {
 		fmt.Fprintf(w, "initial copy of this tree until equal: %.2f s, %.2f CPU s (%.2f+%.2f), %s on the wire; at rest %s on the wire; equal %s\n",
 			m.Wall, m.CPU(), m.CPUSource, m.CPUTarget, status.HumanBytes(m.Wire()), status.HumanBytes(m.IdleWire), yesNo(m.Equal))
 	}
+	r.writeTargets(w)
 	if len(failures) > 0 {
 		fmt.Fprintln(w, "\nfailures:")
 		for _, f := range failures {

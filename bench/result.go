@@ -36,6 +36,21 @@ type Sample struct {
 	AnonTarget    int64   `json:"rss_anon_target_bytes,omitempty"` // without mapped files`
 	IdleWire      int64   `json:"idle_wire_bytes,omitempty"`
 
+	// Latency scenario only: the slowest write (Wall is the median) and
+	// every write's time until whole on the target.
+	LatencyMax float64   `json:"latency_max_s,omitempty"`
+	Latencies  []float64 `json:"latencies_s,omitempty"`
+	// Barrier scenario only: how long `ncsync barrier` itself ran (Wall
+	// is from the upgrade's start).
+	BarrierCall float64 `json:"barrier_call_s,omitempty"`
+	// Mutation scenarios: how long the mutation itself took to write
+	// (Wall includes it; Wall − Mutation is the lag behind the last write).
+	Mutation float64 `json:"mutation_s,omitempty"`
+
+	// Passes is how many times rsync was run until the target was equal
+	// (rsync in the mutation scenarios only; 0 or 1 is one pass).
+	Passes int `json:"rsync_passes,omitempty"`
+
 	// Equal is whether the target was verified equal to the source
 	// (TreeHash: content, mode, mtime ns of every entry).
 	Equal bool   `json:"equal"`
@@ -76,8 +91,22 @@ type Report struct {
 	GoVersion string    `json:"go_version"`
 	Seed      uint64    `json:"seed"`
 	Runs      int       `json:"runs"`
-	Rows      []Row     `json:"rows"`
-	Notes     []string  `json:"notes"`
+	// CPUModel is the processor's model name; Peers the version of each
+	// peer tool found; Network where the receiving side ran.
+	CPUModel string            `json:"cpu_model,omitempty"`
+	Peers    map[string]string `json:"peer_versions,omitempty"`
+	Network  string            `json:"network,omitempty"`
+	// LoadStart and LoadEnd are /proc/loadavg when the run started and
+	// ended: other work on the machine shows there.
+	LoadStart string `json:"loadavg_start,omitempty"`
+	LoadEnd   string `json:"loadavg_end,omitempty"`
+	// Elapsed is the whole run's wall seconds.
+	Elapsed float64 `json:"elapsed_s,omitempty"`
+	Command string  `json:"command,omitempty"`
+	// Checks are the issue's targets checked on Rows (see Targets).
+	Checks []TargetCheck `json:"targets,omitempty"`
+	Rows   []Row         `json:"rows"`
+	Notes  []string      `json:"notes"`
 }
 
 // OK reports whether every ncsync run ended with the target equal.
@@ -139,6 +168,10 @@ func (row *Row) summarize() {
 		AnonSource:    i(func(s Sample) int64 { return s.AnonSource }),
 		AnonTarget:    i(func(s Sample) int64 { return s.AnonTarget }),
 		IdleWire:      i(func(s Sample) int64 { return s.IdleWire }),
+		LatencyMax:    f(func(s Sample) float64 { return s.LatencyMax }),
+		BarrierCall:   f(func(s Sample) float64 { return s.BarrierCall }),
+		Mutation:      f(func(s Sample) float64 { return s.Mutation }),
+		Passes:        int(f(func(s Sample) float64 { return float64(s.Passes) })),
 		Equal:         equal,
 	}
 }

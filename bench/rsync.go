@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -20,6 +19,7 @@ import (
 type rsyncRun struct {
 	rsync   string // the rsync binary
 	timeout time.Duration
+	tn      *targetNet // where the daemon runs
 }
 
 // findRsync returns the rsync binary, or an error saying how to get it.
@@ -39,39 +39,19 @@ func (r rsyncRun) initial(ctx context.Context, src, dir string) (Sample, error) 
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	port, err := freePort()
+	d, err := startRsyncDaemon(ctx, r.rsync, dir, dst, r.tn)
 	if err != nil {
 		return Sample{}, err
 	}
-	conf := filepath.Join(dir, "rsyncd.conf")
-	text := fmt.Sprintf("use chroot = no\nlog file = %s\n\n[bench]\n\tpath = %s\n\tread only = no\n\tuid = root\n\tgid = root\n\tuse chroot = no\n",
-		filepath.Join(dir, "rsyncd.log"), dst)
-	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
-		return Sample{}, fmt.Errorf("write %q: %w", conf, err)
+	// Stopping the daemon gives its usage, which includes the reaped
+	// per-connection children.
+	daemonUsage := func() usage {
+		d.stop()
+		return usageOf(d.cmd.ProcessState)
 	}
-	d := exec.Command(r.rsync, "--daemon", "--no-detach", "--config="+conf, "--address=127.0.0.1", "--port="+strconv.Itoa(port))
-	var dout bytes.Buffer
-	d.Stdout, d.Stderr = &dout, &dout
-	if err := d.Start(); err != nil {
-		return Sample{}, fmt.Errorf("start rsync daemon: %w", err)
-	}
-	daemonUsage := func() usage { // stops it: its usage includes the reaped per-connection children
-		d.Process.Signal(syscall.SIGTERM)
-		d.Wait()
-		return usageOf(d.ProcessState)
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	if err := waitListening(ctx, addr); err != nil {
-		daemonUsage()
-		return Sample{}, fmt.Errorf("rsync daemon: %w: %s", err, dout.String())
-	}
-	proxy, err := StartProxy(addr)
-	if err != nil {
-		daemonUsage()
-		return Sample{}, err
-	}
-	defer proxy.Close()
-	client := exec.CommandContext(ctx, r.rsync, "-a", "--delete", "--stats", src+"/", "rsync://"+proxy.Addr()+"/bench/")
+	meter := wireMeter{tn: r.tn, proxy: d.proxy.Bytes}
+	w0t, w0s := meter.read()
+	client := exec.CommandContext(ctx, r.rsync, "-a", "--delete", "--stats", src+"/", d.url())
 	var out bytes.Buffer
 	client.Stdout, client.Stderr = &out, &out
 	start := time.Now()
@@ -79,7 +59,7 @@ func (r rsyncRun) initial(ctx context.Context, src, dir string) (Sample, error) 
 		daemonUsage()
 		return Sample{}, fmt.Errorf("start rsync: %w", err)
 	}
-	peaks := trackPeaks(20*time.Millisecond, client.Process.Pid, d.Process.Pid)
+	peaks := trackPeaks(20*time.Millisecond, client.Process.Pid, d.cmd.Process.Pid)
 	err = client.Wait()
 	wall := time.Since(start)
 	peak := peaks.Stop()
@@ -87,17 +67,15 @@ func (r rsyncRun) initial(ctx context.Context, src, dir string) (Sample, error) 
 		daemonUsage()
 		return Sample{}, fmt.Errorf("rsync: %w: %s", err, lastLines(out.String(), 5))
 	}
-	toTarget, toSource := proxy.Bytes()
+	w1t, w1s := meter.read()
 	// The daemon's connection child exits after the client: wait until the
 	// daemon has reaped it, so its CPU is in the daemon's accounting.
-	for deadline := time.Now().Add(10 * time.Second); len(childPIDs(d.Process.Pid)) > 0 && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
-	}
+	d.settle()
 	du := daemonUsage()
 	cu := usageOf(client.ProcessState)
 	s := Sample{
 		Wall:         wall.Seconds(),
-		WireToTarget: toTarget, WireToSource: toSource,
+		WireToTarget: w1t - w0t, WireToSource: w1s - w0s,
 		ToolBytes: statsBytes(out.String()),
 		CPUSource: cu.CPU.Seconds(), CPUTarget: du.CPU.Seconds(),
 		PeakRSSSource: peak[0], PeakRSSTarget: peak[1],

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -18,20 +19,63 @@ import (
 
 // Scenarios and tools.
 const (
-	// ScenarioInitial copies a tree into an empty target, once the whole
-	// workload and once its text part alone, with each tool.
+	// ScenarioInitial copies a tree into an empty target with each tool.
 	ScenarioInitial = "initial"
 	// ScenarioIdle measures ncsync's daemons at rest on a large tree.
 	ScenarioIdle = "idle"
+	// The mutation scenarios run in one session per tool: the tool copies
+	// the session tree, then each mutation is applied to the source and
+	// measured until the target is verified equal again.
+	ScenarioUpgrade = "upgrade" // ~25% of the webroot edited, files added and deleted, a directory renamed
+	ScenarioBigEdit = "bigedit" // 4 KiB overwritten inside a large file
+	ScenarioInsert  = "insert"  // 4 KiB inserted at the front of a large file
+	ScenarioBurst   = "burst"   // 10,000 new small files (an untar)
+	ScenarioRename  = "rename"  // a directory with many files renamed
+	ScenarioLatency = "latency" // single small files, each until whole on the target
+	// ScenarioBarrier is ncsync's alone: another upgrade, then `ncsync
+	// barrier`; wall is until the barrier returns, from the upgrade's start.
+	ScenarioBarrier = "barrier"
 
 	ToolRsync  = "rsync"
 	ToolNcsync = "ncsync"
+	// lsyncd with default.rsync to the rsync daemon: its default delay
+	// (15 s) and delay = 1.
+	ToolLsyncd   = "lsyncd"
+	ToolLsyncd1s = "lsyncd-1s"
+	// Syncthing, send-only to receive-only: its default watcher delay
+	// (10 s) and fsWatcherDelayS = 1.
+	ToolSyncthing   = "syncthing"
+	ToolSyncthing1s = "syncthing-1s"
 )
 
-// Workloads of the initial scenario.
+// AllScenarios in the order they run.
+var AllScenarios = []string{ScenarioInitial, ScenarioUpgrade, ScenarioBigEdit, ScenarioInsert,
+	ScenarioBurst, ScenarioRename, ScenarioLatency, ScenarioBarrier, ScenarioIdle}
+
+// DefaultScenarios are the side-by-side ones: all but idle (ncsync's
+// alone), which runs when named.
+var DefaultScenarios = AllScenarios[:len(AllScenarios)-1]
+
+// AllTools in the order they run (ncsync first, then its peers).
+var AllTools = []string{ToolNcsync, ToolRsync, ToolLsyncd, ToolLsyncd1s, ToolSyncthing, ToolSyncthing1s}
+
+// slowTools wait out a delay of 10–15 s before they copy a change.
+var slowTools = []string{ToolLsyncd, ToolSyncthing}
+
+// slowInitial are the tools whose initial copy is repeated at most
+// SlowRuns times.
+var slowInitial = []string{ToolSyncthing, ToolSyncthing1s}
+
+// mutationScenarios run in a session; barrier needs one too.
+var mutationScenarios = []string{ScenarioUpgrade, ScenarioBigEdit, ScenarioInsert, ScenarioBurst,
+	ScenarioRename, ScenarioLatency}
+
+// Workloads of the initial scenario: parts of the generated tree.
 const (
-	WorkloadMix  = "mix"  // the whole generated tree
-	WorkloadText = "text" // its TextDir alone
+	WorkloadWebroot = "webroot" // TextDir
+	WorkloadData    = "data"    // BinaryDir
+	WorkloadMix     = "mix"     // the whole generated tree
+	WorkloadText    = "text"    // TextDir (older name of webroot)
 )
 
 // Options configure Run.
@@ -42,51 +86,92 @@ type Options struct {
 	// same spec and seed) and one directory per run.
 	Dir       string
 	Scenarios []string
-	// Tools to run in the initial scenario (default both; the idle
-	// scenario is ncsync's alone).
+	// Tools to compare (default AllTools; the idle and barrier scenarios
+	// are ncsync's alone). Tools that are not installed are skipped with a
+	// note.
 	Tools []string
-	// Workloads of the initial scenario to run (default both: WorkloadMix,
-	// WorkloadText).
+	// Workloads of the initial scenario to run (default WorkloadWebroot and
+	// WorkloadData).
 	Workloads []string
-	// Spec is the initial scenario's workload, IdleSpec the idle one's.
-	Spec     Spec
-	IdleSpec Spec
+	// Spec is the initial scenario's tree, SessionSpec the mutation
+	// scenarios' and IdleSpec the idle one's.
+	Spec        Spec
+	SessionSpec Spec
+	IdleSpec    Spec
+	// BurstFiles is how many files the burst scenario creates (default
+	// 10,000); LatencyWrites how many single files the latency scenario
+	// writes (default 10).
+	BurstFiles    int
+	LatencyWrites int
+	// SlowLatencyWrites is how many writes the latency scenario makes
+	// with the default-delay peers (lsyncd, syncthing), each of which
+	// waits out their delay (10–15 s) by design (default LatencyWrites,
+	// at most 5).
+	SlowLatencyWrites int
 	// IdleWindow is how long the daemons are watched at rest.
 	IdleWindow time.Duration
-	// Runs is how often each measurement is repeated.
-	Runs int
-	Seed uint64
+	// Runs is how often each initial measurement is repeated;
+	// SessionRuns how often each tool's mutation session is (default 1).
+	Runs        int
+	SessionRuns int
+	// SlowRuns caps the repetitions of Syncthing's initial copies, which
+	// take many times rsync's (default 1).
+	SlowRuns int
+	Seed     uint64
 	// Timeout bounds one run until consistent.
 	Timeout time.Duration
 	// ScanInterval, when set, is written to both daemons' configs.
 	ScanInterval time.Duration
 	// KeepRuns keeps each run's directory (targets, configs, logs).
 	KeepRuns bool
+	// ProfileDir, when set, receives a CPU profile of every ncsync daemon
+	// (<run>-<node>.pprof, for go tool pprof).
+	ProfileDir string
+	// NoNetns keeps the target side on loopback even when running as root.
+	NoNetns bool
 	// Progress receives one line per step; nil discards.
 	Progress io.Writer
 }
 
 func (o *Options) defaults() {
 	if len(o.Scenarios) == 0 {
-		o.Scenarios = []string{ScenarioInitial, ScenarioIdle}
+		o.Scenarios = DefaultScenarios
 	}
 	if len(o.Tools) == 0 {
-		o.Tools = []string{ToolRsync, ToolNcsync}
+		o.Tools = AllTools
 	}
 	if len(o.Workloads) == 0 {
-		o.Workloads = []string{WorkloadMix, WorkloadText}
+		o.Workloads = []string{WorkloadWebroot, WorkloadData}
 	}
 	if o.Spec.Name == "" {
-		o.Spec = Mix1GiB
+		o.Spec = Nextcloud
+	}
+	if o.SessionSpec.Name == "" {
+		o.SessionSpec = Session
 	}
 	if o.IdleSpec.Name == "" {
 		o.IdleSpec = Idle100k
+	}
+	if o.BurstFiles <= 0 {
+		o.BurstFiles = 10000
+	}
+	if o.LatencyWrites <= 0 {
+		o.LatencyWrites = 10
+	}
+	if o.SlowLatencyWrites <= 0 {
+		o.SlowLatencyWrites = min(o.LatencyWrites, 5)
 	}
 	if o.IdleWindow <= 0 {
 		o.IdleWindow = 30 * time.Second
 	}
 	if o.Runs <= 0 {
 		o.Runs = 1
+	}
+	if o.SlowRuns <= 0 {
+		o.SlowRuns = 1
+	}
+	if o.SessionRuns <= 0 {
+		o.SessionRuns = 1
 	}
 	if o.Seed == 0 {
 		o.Seed = 1
@@ -102,24 +187,26 @@ func (o *Options) defaults() {
 // Validate reports options Run cannot work with.
 func (o Options) Validate() error {
 	for _, s := range o.Scenarios {
-		if s != ScenarioInitial && s != ScenarioIdle {
-			return fmt.Errorf("unknown scenario %q: use %s or %s", s, ScenarioInitial, ScenarioIdle)
+		if !slices.Contains(AllScenarios, s) {
+			return fmt.Errorf("unknown scenario %q: use %s", s, strings.Join(AllScenarios, ", "))
 		}
 	}
 	for _, t := range o.Tools {
-		if t != ToolRsync && t != ToolNcsync {
-			return fmt.Errorf("unknown tool %q: use %s or %s", t, ToolRsync, ToolNcsync)
+		if !slices.Contains(AllTools, t) {
+			return fmt.Errorf("unknown tool %q: use %s", t, strings.Join(AllTools, ", "))
 		}
 	}
 	for _, w := range o.Workloads {
-		if w != WorkloadMix && w != WorkloadText {
-			return fmt.Errorf("unknown workload %q: use %s or %s", w, WorkloadMix, WorkloadText)
+		if w != WorkloadWebroot && w != WorkloadData && w != WorkloadMix && w != WorkloadText {
+			return fmt.Errorf("unknown workload %q: use %s, %s or %s", w, WorkloadWebroot, WorkloadData, WorkloadMix)
 		}
 	}
 	if o.Dir == "" {
 		return errors.New("no work directory")
 	}
-	if o.Binary == "" && (slices.Contains(o.Tools, ToolNcsync) || slices.Contains(o.Scenarios, ScenarioIdle)) {
+	needsNcsync := slices.Contains(o.Tools, ToolNcsync) || slices.Contains(o.Scenarios, ScenarioIdle) ||
+		slices.Contains(o.Scenarios, ScenarioBarrier)
+	if o.Binary == "" && needsNcsync {
 		return errors.New("no ncsync binary")
 	}
 	return nil
@@ -133,6 +220,11 @@ type harness struct {
 	rsync  rsyncRun
 	rsErr  error    // why rsync cannot run
 	trash  []string // run directories to remove at the end
+	// missing says why a selected tool cannot run; lsyncd and syncthing
+	// are the peers' binaries.
+	missing           map[string]string
+	lsyncd, syncthing string
+	tn                *targetNet // where target sides run
 }
 
 // Run generates the workloads (or reuses them from o.Dir) and measures the
@@ -146,16 +238,32 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	host, _ := os.Hostname()
 	h := &harness{o: o, report: &Report{Started: time.Now(), Host: host, CPUs: runtime.NumCPU(),
 		GoVersion: runtime.Version(), Seed: o.Seed, Runs: o.Runs}}
+	h.report.LoadStart = loadAvg()
+	defer func() {
+		h.report.LoadEnd = loadAvg()
+		h.report.Elapsed = time.Since(h.report.Started).Seconds()
+	}()
+	h.tn = &targetNet{disabled: "--no-netns"}
+	if !o.NoNetns {
+		h.tn = setupTargetNet()
+	}
+	defer h.tn.teardown()
+	if h.tn.disabled != "" {
+		h.logf("receiving side on loopback: %s", h.tn.disabled)
+	} else {
+		h.logf("receiving side in network namespace %q over a veth pair", h.tn.ns)
+	}
+	h.report.Network = h.tn.describe()
 	h.report.Notes = append(h.report.Notes,
-		"bytes on the wire: TCP payload both ways through a counting proxy in the harness, on loopback (TLS and protocol framing included, TCP/IP headers not)",
-		"wall: from the start of the tool (rsync client; both ncsync daemons) until the target is complete; ncsync's end is the first status poll (the secondary every 50 ms, then the primary to confirm) that shows the secondary caught up and after which the trees compare equal; the proxy holds a connection that arrives before the primary listens until it does, so the secondary's reconnect backoff at start is not measured",
-		"CPU and peak RSS: both sides' processes (rsync client + daemon and its children; ncsync primary + secondary); the proxy's own cost is not counted",
-		"source trees are in the page cache; rsync fsyncs nothing, ncsync makes every file durable before acknowledging it; each run writes a fresh target on the same file system, and targets are removed only at the end (ext4 creates files slowly for a while after many were deleted)")
-	if slices.Contains(o.Tools, ToolRsync) {
+		h.tn.describe(),
+		"wall: from the start of the tool (rsync client; both daemons of the others) until the target is complete; ncsync's initial copy ends at the first status poll (the secondary every 50 ms, then the primary to confirm) that shows the secondary caught up and after which the trees compare equal; lsyncd's and Syncthing's, and every mutation scenario, end when the harness's polling (touched paths every 5 ms, then a walk of the target) first sees the target equal, confirmed by a content compare",
+		"CPU and peak RSS: both sides' processes (rsync client + daemon and its children; lsyncd and the rsync processes it runs + the rsync daemon; ncsync primary + secondary; both Syncthing instances); the harness's proxy and polling are not counted",
+		"source trees are in the page cache; rsync, lsyncd and Syncthing's defaults fsync little or nothing, ncsync makes every file durable before acknowledging it; each run writes a fresh target on the same file system, and targets are removed only at the end (ext4 creates files slowly for a while after many were deleted)")
+	if slices.ContainsFunc(o.Tools, func(t string) bool { return t == ToolRsync || t == ToolLsyncd || t == ToolLsyncd1s }) {
 		if p, err := findRsync(); err != nil {
 			h.rsErr = err
 		} else {
-			h.rsync = rsyncRun{rsync: p, timeout: o.Timeout}
+			h.rsync = rsyncRun{rsync: p, timeout: o.Timeout, tn: h.tn}
 		}
 	}
 	if o.Binary != "" {
@@ -170,22 +278,38 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 				return nil, err
 			}
 		}
-		h.ncsync = ncsyncRun{bin: o.Binary, pki: pki, sockDir: sockDir, scanInterval: o.ScanInterval, timeout: o.Timeout, progress: h.logf}
+		h.ncsync = ncsyncRun{bin: o.Binary, pki: pki, sockDir: sockDir, scanInterval: o.ScanInterval, timeout: o.Timeout, progress: h.logf, tn: h.tn, profileDir: o.ProfileDir}
 	}
+	h.findTools()
+	h.peerVersions()
 	defer h.emptyTrash()
-	for _, s := range o.Scenarios {
-		var err error
-		switch s {
-		case ScenarioInitial:
-			err = h.initialScenario(ctx)
-		case ScenarioIdle:
-			err = h.idleScenario(ctx)
+	steps := []struct {
+		on  bool
+		run func(context.Context) error
+	}{
+		{slices.Contains(o.Scenarios, ScenarioInitial), h.initialScenario},
+		{true, h.sessionScenarios},
+		{slices.Contains(o.Scenarios, ScenarioIdle), h.idleScenario},
+	}
+	for _, s := range steps {
+		if !s.on {
+			continue
 		}
-		if err != nil {
+		if err := s.run(ctx); err != nil {
 			return h.report, err
 		}
 	}
 	return h.report, nil
+}
+
+// loadAvg is the first three fields of /proc/loadavg, or "".
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:min(3, len(f))], " ")
 }
 
 func (h *harness) logf(format string, args ...any) {
@@ -198,7 +322,7 @@ func (h *harness) tree(spec Spec) (string, Manifest, error) {
 	mpath := base + ".manifest.json"
 	if b, err := os.ReadFile(mpath); err == nil {
 		var m Manifest
-		if json.Unmarshal(b, &m) == nil && m.Spec == spec.Name && m.Seed == h.o.Seed {
+		if json.Unmarshal(b, &m) == nil && m.Spec == spec.Name && m.Seed == h.o.Seed && m.Version == generatorVersion {
 			h.logf("reusing %s tree %q", spec.Name, base)
 			return base, m, nil
 		}

@@ -3,8 +3,11 @@ package bench
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/ncsync/ncsync/status"
 )
@@ -18,6 +21,12 @@ type workload struct {
 	bytes int64
 }
 
+// sameInitial maps a peer's short-delay variant to its default one: both
+// make the initial copy the same way (lsyncd's startup rsync, Syncthing's
+// startup scan), so the initial scenario runs only the default when both
+// are selected.
+var sameInitial = map[string]string{ToolLsyncd1s: ToolLsyncd, ToolSyncthing1s: ToolSyncthing}
+
 // initialScenario copies the workload and its text part into empty
 // targets with each tool, Runs times, alternating which tool goes first.
 func (h *harness) initialScenario(ctx context.Context) error {
@@ -25,14 +34,14 @@ func (h *harness) initialScenario(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	text, bin := m.Bytes()
 	var loads []workload
-	if slices.Contains(h.o.Workloads, WorkloadMix) {
-		loads = append(loads, workload{name: WorkloadMix, src: src, files: len(m.Files), dirs: m.Dirs, bytes: text + bin})
-	}
-	if slices.Contains(h.o.Workloads, WorkloadText) && text > 0 && (bin > 0 || len(loads) == 0) {
-		loads = append(loads, workload{name: WorkloadText, src: filepath.Join(src, TextDir),
-			files: m.TextFiles(), dirs: h.o.Spec.TextDirs - 1, bytes: text})
+	for _, name := range h.o.Workloads {
+		prefix := map[string]string{WorkloadMix: "", WorkloadWebroot: TextDir, WorkloadText: TextDir, WorkloadData: BinaryDir}[name]
+		files, dirs, bytes := m.Under(prefix)
+		if files == 0 || slices.ContainsFunc(loads, func(w workload) bool { return w.name == name }) {
+			continue
+		}
+		loads = append(loads, workload{name: name, src: filepath.Join(src, filepath.FromSlash(prefix)), files: files, dirs: dirs, bytes: bytes})
 	}
 	first := len(h.report.Rows)
 	defer func() { // also when interrupted: report what was measured
@@ -43,9 +52,11 @@ func (h *harness) initialScenario(ctx context.Context) error {
 	for _, w := range loads {
 		for _, t := range h.o.Tools {
 			row := Row{Scenario: ScenarioInitial, Workload: w.name, Tool: t, Files: w.files, Dirs: w.dirs, Bytes: w.bytes}
-			if t == ToolRsync && h.rsErr != nil {
-				row.Skipped = h.rsErr.Error()
-				h.logf("skipping rsync: %v", h.rsErr)
+			if why := h.unavailable(t); why != "" {
+				row.Skipped = why
+				h.logf("skipping %s: %s", t, why)
+			} else if base := sameInitial[t]; slices.Contains(h.o.Tools, base) && h.unavailable(base) == "" {
+				row.Skipped = fmt.Sprintf("copies like %s: the delay only applies to changes after the start", base)
 			}
 			h.report.Rows = append(h.report.Rows, row)
 		}
@@ -64,6 +75,9 @@ func (h *harness) initialScenario(ctx context.Context) error {
 				}
 				if len(row.Runs) > 0 && row.Runs[len(row.Runs)-1].Error != "" {
 					continue // failed before: do not spend the timeout again
+				}
+				if slices.Contains(slowInitial, t) && len(row.Runs) >= h.o.SlowRuns {
+					continue
 				}
 				name := fmt.Sprintf("initial-%s-%s-%d", w.name, t, r+1)
 				h.logf("initial %s (%d files, %s): %s run %d/%d", w.name, w.files, status.HumanBytes(w.bytes), t, r+1, h.o.Runs)
@@ -91,10 +105,57 @@ func (h *harness) initialOnce(ctx context.Context, tool, src, name string) (s Sa
 		return Sample{}, err
 	}
 	defer func() { done(err != nil && ctx.Err() == nil) }()
-	if tool == ToolRsync {
+	switch tool {
+	case ToolRsync:
 		return h.rsync.initial(ctx, src, dir)
+	case ToolNcsync:
+		return h.ncsync.initial(ctx, src, dir)
 	}
-	return h.ncsync.initial(ctx, src, dir)
+	return h.replicaInitial(ctx, tool, src, dir)
+}
+
+// replicaInitial measures a continuous peer (lsyncd, Syncthing) from its
+// start on src and an empty target until the target is seen equal.
+func (h *harness) replicaInitial(ctx context.Context, tool, src, dir string) (Sample, error) {
+	ctx, cancel := context.WithTimeout(ctx, h.o.Timeout)
+	defer cancel()
+	dst := filepath.Join(dir, "target")
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return Sample{}, err
+	}
+	if tool == ToolSyncthing || tool == ToolSyncthing1s {
+		// Syncthing puts its marker into the folder it sends: give it a
+		// tree of its own (new directories, the same files hard-linked),
+		// not the cached source.
+		own := filepath.Join(dir, "source")
+		if out, err := exec.CommandContext(ctx, "cp", "-al", src, own).CombinedOutput(); err != nil {
+			return Sample{}, fmt.Errorf("link %q: %w: %s", src, err, out)
+		}
+		src = own
+	}
+	rep := h.newReplica(tool)
+	h.addNote(rep.note())
+	defer rep.stop()
+	w0t, w0s := wireMeter{tn: h.tn}.read()
+	start := time.Now()
+	if err := rep.start(ctx, src, dst, dir); err != nil {
+		return Sample{}, err
+	}
+	rss := startRSSSampler(rep, rssInterval)
+	defer rss.stop()
+	if err := rep.sync(ctx); err != nil {
+		return Sample{}, err
+	}
+	at, err := waitEqual(ctx, src, dst, nil, rep.compare(), rep.alive, h.logf)
+	if err != nil {
+		return Sample{}, err
+	}
+	after := readResources(rep, h.tn)
+	var s Sample
+	s.fill(resources{toTarget: w0t, toSource: w0s}, after, rss.take(rep))
+	s.Wall = at.Sub(start).Seconds()
+	s.Equal = true
+	return s, nil
 }
 
 // idleScenario starts ncsync on the idle tree and watches it at rest.

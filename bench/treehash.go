@@ -3,6 +3,7 @@ package bench
 import (
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -77,14 +78,54 @@ func hashNodes(nodes []node) Hash {
 // missing on one side, or differing in type, mode, mtime, size, target or,
 // with content, in their bytes). An empty list means equal.
 func CompareTrees(a, b string, content bool, max int) ([]string, error) {
-	na, err := walkTree(a, content)
+	return compareTreesWith(a, b, content, max, exact)
+}
+
+// compareOptions say what a comparison leaves out: a tool's own marker and
+// temporary files, and directory mtimes for tools that do not keep them.
+type compareOptions struct {
+	// skip reports names (base names) to leave out, with what is below.
+	skip func(name string) bool
+	// noDirMtime leaves out directories' mtimes.
+	noDirMtime bool
+	// dirMtimeSec compares directories' mtimes in whole seconds: rsync
+	// (protocol 31) sets a directory's mtime only when the whole seconds
+	// differ, so a directory changed within the second of the copy keeps
+	// the copy's nanoseconds.
+	dirMtimeSec bool
+}
+
+// rsyncCompare is how rsync-based tools' targets are compared.
+var rsyncCompare = compareOptions{dirMtimeSec: true}
+
+// dirMtime applies opt to a directory's mtime in ns.
+func (opt compareOptions) dirMtime(ns int64) int64 {
+	switch {
+	case opt.noDirMtime:
+		return 0
+	case opt.dirMtimeSec:
+		return ns - ns%1e9
+	}
+	return ns
+}
+
+// exact compares everything.
+var exact = compareOptions{}
+
+func compareTreesWith(a, b string, content bool, max int, opt compareOptions) ([]string, error) {
+	na, err := walkTreeWith(a, content, opt)
 	if err != nil {
 		return nil, err
 	}
-	nb, err := walkTree(b, content)
+	nb, err := walkTreeWith(b, content, opt)
 	if err != nil {
 		return nil, err
 	}
+	return diffNodes(na, nb, max), nil
+}
+
+// diffNodes lists up to max differences between two sorted listings.
+func diffNodes(na, nb []node, max int) []string {
 	var diffs []string
 	add := func(format string, args ...any) bool {
 		diffs = append(diffs, fmt.Sprintf(format, args...))
@@ -95,12 +136,12 @@ func CompareTrees(a, b string, content bool, max int) ([]string, error) {
 		switch {
 		case j == len(nb) || (i < len(na) && na[i].path < nb[j].path):
 			if add("only in source: %q", na[i].path) {
-				return diffs, nil
+				return diffs
 			}
 			i++
 		case i == len(na) || nb[j].path < na[i].path:
 			if add("only in target: %q", nb[j].path) {
-				return diffs, nil
+				return diffs
 			}
 			j++
 		default:
@@ -108,29 +149,45 @@ func CompareTrees(a, b string, content bool, max int) ([]string, error) {
 			if x.mode != y.mode || x.mtime != y.mtime || x.size != y.size || x.link != y.link || x.sum != y.sum {
 				if add("differs: %q: source %v size %d mtime %d, target %v size %d mtime %d, content equal %v",
 					x.path, x.mode, x.size, x.mtime, y.mode, y.size, y.mtime, x.sum == y.sum) {
-					return diffs, nil
+					return diffs
 				}
 			}
 			i++
 			j++
 		}
 	}
-	return diffs, nil
+	return diffs
 }
 
 // walkTree lists the entries below dir in lexical order of their
 // slash-separated paths, hashing file content (in parallel: on a busy disk
 // the latency of opening many small files dominates) when content is set.
 func walkTree(dir string, content bool) ([]node, error) {
+	return walkTreeWith(dir, content, exact)
+}
+
+func walkTreeWith(dir string, content bool, opt compareOptions) ([]node, error) {
 	var nodes []node
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && p != dir {
+				return nil // removed by the tool while walking
+			}
 			return fmt.Errorf("walk %q: %w", p, err)
 		}
 		if p == dir {
 			return nil
 		}
+		if opt.skip != nil && opt.skip(d.Name()) {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
 		fi, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
 		if err != nil {
 			return fmt.Errorf("stat %q: %w", p, err)
 		}
@@ -139,6 +196,9 @@ func walkTree(dir string, content bool) ([]node, error) {
 			return err
 		}
 		n := node{path: filepath.ToSlash(rel), mode: fi.Mode(), mtime: mtimeNs(fi)}
+		if fi.IsDir() {
+			n.mtime = opt.dirMtime(n.mtime)
+		}
 		switch {
 		case fi.Mode().IsRegular():
 			n.size = fi.Size()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,18 +18,28 @@ import (
 )
 
 type benchOptions struct {
-	Quick        bool
-	Scenarios    []string
-	Tools        []string
-	Workloads    []string
-	Runs         int
+	Quick         bool
+	Scenarios     []string
+	Tools         []string
+	Workloads     []string
+	Runs          int
+	SessionRuns   int
+	BurstFiles    int
+	LatencyWrites int
+	NoNetns       bool
+	ProfileDir    string
+	// ToolsSet says --tools was given (else --quick picks its own).
+	ToolsSet     bool
 	JSON         string
+	Markdown     string
 	Dir          string
 	Keep         bool
 	Seed         uint64
 	IdleFor      time.Duration
 	Timeout      time.Duration
 	ScanInterval time.Duration
+	// Command is the command line, for the report.
+	Command string
 	// Binary is the ncsync executable the daemons run (default: this one).
 	Binary string
 	// Progress receives progress lines (stderr from the command line).
@@ -37,48 +49,83 @@ type benchOptions struct {
 func newBenchCmd() *cobra.Command {
 	var o benchOptions
 	cmd := &cobra.Command{
-		Use:   "bench [--quick] [--scenario initial,idle] [--runs N] [--json FILE] [--dir DIR] [--keep]",
-		Short: "Measure ncsync against rsync on a generated Nextcloud-like tree",
-		Long: `Generate a deterministic workload and measure real processes on this machine.
+		Use:   "bench [--quick] [--scenario S,...] [--tools T,...] [--runs N] [--json FILE] [--dir DIR] [--keep]",
+		Short: "Measure ncsync side by side with rsync, lsyncd and Syncthing on generated Nextcloud-like trees",
+		Long: `Generate deterministic Nextcloud-shaped workloads and measure real processes on
+this machine, every tool in the same run on the same data.
+
+Workloads (same seed, same trees):
+  webroot  ~20,000 PHP/JS/CSS/JSON-like text files (log-normal around 4 KiB,
+           60 of them 64 KiB–1 MiB, ~4x zstd ratio) in 2,000 directories
+  data     3 users: photos 1–8 MiB, 2 videos 256 MiB–1 GiB, office documents,
+           3,000 tiny notes (~1.2 GiB)
 
 Scenarios:
-  initial  copy a tree into an empty target, with rsync and with ncsync, in
-           the same run: the whole tree ("mix": ~20,000 PHP/JS/CSS/JSON-like
-           text files in ~2,000 directories plus 6 random files of 128 MiB,
-           about 1 GiB) and, separately, its text part alone ("text").
-           rsync: 'rsync -a --delete SRC/ rsync://...' to an rsync daemon the
-           harness starts. ncsync: a fresh primary and secondary ('ncsync
-           run'), measured from their start until the primary reports the
-           secondary caught up and the two trees compare equal.
-  idle     ncsync only: 100,000 tiny files in 5,000 directories; once the
-           secondary is consistent, the daemons' CPU (% of one core) and
-           resident memory over 30 s at rest.
+  initial  copy webroot and data (each its own run) into an empty target
+  upgrade  small edits in ~25% of the webroot, 1.5% added and 1.5% deleted,
+           one directory renamed
+  bigedit  4 KiB overwritten inside a 256 MiB file
+  insert   4 KiB inserted at the front of that file
+  burst    10,000 new small files, written like an untar
+  rename   a directory holding 1–10% of the webroot renamed
+  latency  single 1 KiB files, each from its write until whole on the target
+           (median and max over --latency-writes)
+  barrier  ncsync only: another upgrade, then 'ncsync barrier'; the time from
+           the upgrade's start until the barrier returns
+  idle     ncsync only, when named: 100,000 tiny files; CPU and memory at rest
+The mutation scenarios run one after the other in one session per tool,
+after the tool's own initial copy of the webroot plus the 256 MiB file.
+lsyncd and Syncthing with their default delays wait 10–15 s per change by
+design: their latency scenario makes at most 5 writes. The delay does not
+change how they make an initial copy: the initial scenario runs lsyncd-1s
+and syncthing-1s only when the default variant is not selected.
 
-Measured per run, then the median of --runs runs is shown:
-  wall s        start of the tool until the target is verified equal
-  on the wire   TCP payload in both directions, counted by a proxy in the
-                harness that each tool's connection goes through on loopback
-                (127.0.0.1), so TLS and protocol framing count, IP headers not
-  CPU s         user + system seconds of both sides' processes
-  peak RSS      peak resident memory of both sides' processes (VmHWM)
-  ratios        ncsync ÷ rsync, from the same run
-Every target is compared with its source (content, mode and mtime in ns of
-every entry); the command fails if an ncsync secondary ends unequal.
+Tools (those not installed are skipped with a note; install them with
+tools/install-bench-peers.sh):
+  ncsync        'ncsync run' primary and secondary, mutual TLS
+  rsync         'rsync -a --delete' to an rsync daemon, run after each
+                mutation: the floor of any rsync-based tool
+  lsyncd        default.rsync to the rsync daemon, default delay (15 s);
+  lsyncd-1s     and delay = 1
+  syncthing     send-only folder to receive-only folder, default watcher
+  syncthing-1s  delay (10 s) and fsWatcherDelayS = 1
 
-Progress goes to stderr, the table to stdout. rsync comes from the
-distribution (tools/install-test-deps.sh); without it rsync is skipped.`,
+Measured, per scenario and tool: wall seconds until the target is verified
+equal (content, mode, mtime in ns of every entry), bytes on the wire, CPU
+seconds of both sides' processes, peak RSS of both sides. Running as root,
+the receiving side runs in a network namespace of its own behind a veth
+pair and bytes on the wire are the veth's counters; otherwise (or with
+--no-netns) it is loopback and a counting proxy counts TCP payload.
+
+Output: progress on stderr; on stdout a table per scenario, ncsync's figure
+with its ratio to each peer, and the issue's targets met or missed. The
+command fails if an ncsync secondary ends unequal to its primary.
+--quick (about a minute) uses small trees and, unless --tools is given,
+only the fast tools; the full run takes about 15 minutes on 2 cores.
+
+Reproduce the README's table (as root, peers installed):
+  tools/install-bench-peers.sh
+  go build -o /tmp/ncsync ./cmd/ncsync && /tmp/ncsync bench --json bench.json --markdown bench.md`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			o.Progress = c.ErrOrStderr()
+			o.ToolsSet = c.Flags().Changed("tools")
+			o.Command = "ncsync " + strings.Join(os.Args[1:], " ")
 			return runBench(c.Context(), o, c.OutOrStdout())
 		},
 	}
 	f := cmd.Flags()
-	f.BoolVar(&o.Quick, "quick", false, "small workloads for CI: ~50 MiB initial tree, 10,000 files and 10 s for idle, 1 run")
-	f.StringSliceVar(&o.Scenarios, "scenario", []string{bench.ScenarioInitial, bench.ScenarioIdle}, "scenarios to run: initial, idle (comma-separated)")
-	f.StringSliceVar(&o.Tools, "tools", []string{bench.ToolRsync, bench.ToolNcsync}, "tools for the initial scenario: rsync, ncsync")
-	f.StringSliceVar(&o.Workloads, "workload", []string{bench.WorkloadMix, bench.WorkloadText}, "workloads of the initial scenario: mix (the whole tree), text (its text part alone)")
-	f.IntVar(&o.Runs, "runs", 0, "repetitions of each measurement; the table shows medians (default 3, or 1 with --quick)")
+	f.BoolVar(&o.Quick, "quick", false, "small workloads for CI (about a minute): 2,000-file webroot, ~50 MiB data, 1,000-file burst, 5 latency writes, 10,000 files and 10 s for idle, 1 run; tools rsync, ncsync, lsyncd-1s, syncthing-1s unless --tools says otherwise")
+	f.StringSliceVar(&o.Scenarios, "scenario", bench.DefaultScenarios, "scenarios to run (comma-separated): "+strings.Join(bench.AllScenarios, ", "))
+	f.StringSliceVar(&o.Tools, "tools", bench.AllTools, "tools to compare (comma-separated; those not installed are skipped): "+strings.Join(bench.AllTools, ", "))
+	f.StringSliceVar(&o.Workloads, "workload", []string{bench.WorkloadWebroot, bench.WorkloadData}, "workloads of the initial scenario: webroot, data, mix (both in one tree)")
+	f.IntVar(&o.Runs, "runs", 0, "repetitions of each initial copy, Syncthing's excepted (once: each takes many times rsync's); the table shows medians (default 3, or 1 with --quick)")
+	f.IntVar(&o.SessionRuns, "session-runs", 1, "repetitions of each tool's mutation session (upgrade … latency, barrier)")
+	f.IntVar(&o.BurstFiles, "burst-files", 0, "files the burst scenario creates (default 10,000, or 1,000 with --quick)")
+	f.IntVar(&o.LatencyWrites, "latency-writes", 0, "single-file writes of the latency scenario (default 10, or 5 with --quick)")
+	f.BoolVar(&o.NoNetns, "no-netns", false, "keep the receiving side on loopback even when running as root (default: its own network namespace when root)")
+	f.StringVar(&o.ProfileDir, "profile", "", "write a CPU profile of every ncsync daemon into DIR (<run>-<node>.pprof; read with go tool pprof)")
+	f.StringVar(&o.Markdown, "markdown", "", "also write the medians, ratios and targets as a Markdown table (the README's) to FILE")
 	f.StringVar(&o.JSON, "json", "", "also write every run's numbers and the medians as JSON to FILE")
 	f.StringVar(&o.Dir, "dir", "", "work directory; generated trees stay there and are reused by later runs with the same workload and seed (default: a temporary directory, removed at the end)")
 	f.BoolVar(&o.Keep, "keep", false, "keep the work directory and every run's target, configs and daemon logs")
@@ -90,18 +137,36 @@ distribution (tools/install-test-deps.sh); without it rsync is skipped.`,
 }
 
 func runBench(ctx context.Context, o benchOptions, out io.Writer) error {
-	if o.Runs < 0 {
-		return usageError("--runs %d: must be at least 1", o.Runs)
+	if o.Runs < 0 || o.SessionRuns < 0 {
+		return usageError("--runs %d, --session-runs %d: must be at least 1", o.Runs, o.SessionRuns)
 	}
 	bo := bench.Options{
 		Binary: o.Binary, Scenarios: o.Scenarios, Tools: o.Tools, Workloads: o.Workloads, Runs: o.Runs, Seed: o.Seed,
+		SessionRuns: o.SessionRuns, BurstFiles: o.BurstFiles, LatencyWrites: o.LatencyWrites, NoNetns: o.NoNetns, ProfileDir: o.ProfileDir,
 		IdleWindow: o.IdleFor, Timeout: o.Timeout, ScanInterval: o.ScanInterval, KeepRuns: o.Keep,
-		Spec: bench.Mix1GiB, IdleSpec: bench.Idle100k, Progress: o.Progress,
+		Spec: bench.Nextcloud, SessionSpec: bench.Session, IdleSpec: bench.Idle100k, Progress: o.Progress,
+	}
+	if len(bo.Tools) == 0 {
+		bo.Tools = bench.AllTools
+	}
+	if len(bo.Scenarios) == 0 {
+		bo.Scenarios = bench.DefaultScenarios
 	}
 	if o.Quick {
-		bo.Spec, bo.IdleSpec = bench.Quick, bench.IdleQuick
+		bo.Spec, bo.SessionSpec, bo.IdleSpec = bench.NextcloudQuick, bench.SessionQuick, bench.IdleQuick
 		if bo.IdleWindow == 0 {
 			bo.IdleWindow = 10 * time.Second
+		}
+		if bo.BurstFiles == 0 {
+			bo.BurstFiles = 1000
+		}
+		if bo.LatencyWrites == 0 {
+			bo.LatencyWrites = 5
+		}
+		if !o.ToolsSet {
+			// The default-delay peers need 10–15 s per change by design:
+			// too slow for a one-minute run.
+			bo.Tools = []string{bench.ToolNcsync, bench.ToolRsync, bench.ToolLsyncd1s, bench.ToolSyncthing1s}
 		}
 	}
 	if bo.Runs == 0 {
@@ -135,6 +200,14 @@ func runBench(ctx context.Context, o benchOptions, out io.Writer) error {
 		return err
 	}
 	bo.Dir = dir
+	if bo.ProfileDir != "" {
+		if bo.ProfileDir, err = filepath.Abs(bo.ProfileDir); err == nil {
+			err = os.MkdirAll(bo.ProfileDir, 0o755)
+		}
+		if err != nil {
+			return fmt.Errorf("--profile: %w", err)
+		}
+	}
 	if err := bo.Validate(); err != nil {
 		return usageError("%v", err)
 	}
@@ -143,10 +216,19 @@ func runBench(ctx context.Context, o benchOptions, out io.Writer) error {
 	}
 	rep, err := bench.Run(ctx, bo)
 	if rep != nil {
+		rep.Command = o.Command
+		rep.Checks = rep.Targets()
 		rep.WriteTable(out)
 		if o.JSON != "" {
 			if jerr := writeBenchJSON(o.JSON, rep); jerr != nil {
 				err = errors.Join(err, jerr)
+			}
+		}
+		if o.Markdown != "" {
+			var b bytes.Buffer
+			rep.WriteMarkdown(&b)
+			if merr := os.WriteFile(o.Markdown, b.Bytes(), 0o644); merr != nil {
+				err = errors.Join(err, fmt.Errorf("--markdown: %w", merr))
 			}
 		}
 	}

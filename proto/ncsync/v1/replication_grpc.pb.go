@@ -52,10 +52,11 @@ type ReplicationServiceClient interface {
 	PauseSelf(ctx context.Context, in *PauseSelfRequest, opts ...grpc.CallOption) (*PauseSelfResponse, error)
 	// ResumeSelf ends the calling secondary's pause.
 	ResumeSelf(ctx context.Context, in *ResumeSelfRequest, opts ...grpc.CallOption) (*ResumeSelfResponse, error)
-	// Manifest streams what is on the primary's disk in one folder (or below
-	// some of its paths), read now: every entry's metadata and, for files,
-	// the file id computed from the file's current content. `ncsync verify`
-	// compares it with the secondary's own tree.
+	// Manifest would stream what is on the primary's disk in one folder, for
+	// a verify started on a secondary. It is not served (the primary answers
+	// Unimplemented): `ncsync verify` runs on the primary, and the secondary
+	// sends its tree with UploadManifest. Kept so the schema stays
+	// compatible with the version that declared it.
 	Manifest(ctx context.Context, in *ManifestRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ManifestResponse], error)
 	// UploadManifest is a secondary's answer to a verify query
 	// (EntryBatch.verify): its own tree of the folder as it is on its disk
@@ -189,10 +190,11 @@ type ReplicationServiceServer interface {
 	PauseSelf(context.Context, *PauseSelfRequest) (*PauseSelfResponse, error)
 	// ResumeSelf ends the calling secondary's pause.
 	ResumeSelf(context.Context, *ResumeSelfRequest) (*ResumeSelfResponse, error)
-	// Manifest streams what is on the primary's disk in one folder (or below
-	// some of its paths), read now: every entry's metadata and, for files,
-	// the file id computed from the file's current content. `ncsync verify`
-	// compares it with the secondary's own tree.
+	// Manifest would stream what is on the primary's disk in one folder, for
+	// a verify started on a secondary. It is not served (the primary answers
+	// Unimplemented): `ncsync verify` runs on the primary, and the secondary
+	// sends its tree with UploadManifest. Kept so the schema stays
+	// compatible with the version that declared it.
 	Manifest(*ManifestRequest, grpc.ServerStreamingServer[ManifestResponse]) error
 	// UploadManifest is a secondary's answer to a verify query
 	// (EntryBatch.verify): its own tree of the folder as it is on its disk
