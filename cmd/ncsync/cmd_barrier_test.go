@@ -4,13 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/ncsync/ncsync/control"
 	"github.com/ncsync/ncsync/status"
 )
 
@@ -29,26 +26,6 @@ func (d *barrierDaemon) Status(context.Context) (status.Node, error) {
 func (d *barrierDaemon) Barrier(_ context.Context, _ status.BarrierRequest, progress func(status.BarrierProgress)) (status.BarrierProgress, error) {
 	progress(d.progress)
 	return d.outcome, d.err
-}
-
-// serveBarrier serves d on a control socket and returns its path.
-func serveBarrier(t *testing.T, d *barrierDaemon) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "control.sock")
-	lis, err := control.Listen(path, control.Groups{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := control.NewServer(d, slog.New(slog.DiscardHandler))
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(lis) }()
-	t.Cleanup(func() {
-		srv.Stop()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-	return path
 }
 
 var lagging = status.BarrierProgress{
@@ -88,7 +65,7 @@ func TestRunBarrier(t *testing.T) {
 				o.Timeout = 10 * time.Second
 			}
 			if tc.daemon != nil {
-				o.Socket = serveBarrier(t, tc.daemon)
+				o.Socket = serveControl(t, tc.daemon)
 			}
 			var out, errOut bytes.Buffer
 			err := runBarrier(context.Background(), o, &out, &errOut, false)

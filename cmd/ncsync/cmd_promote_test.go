@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ncsync/ncsync/config"
-	"github.com/ncsync/ncsync/control"
 	"github.com/ncsync/ncsync/index"
 	"github.com/ncsync/ncsync/pki"
 	"github.com/ncsync/ncsync/status"
@@ -35,25 +33,6 @@ func (d *promoteDaemon) Promote(_ context.Context, expected uint64, _ bool) (map
 	return map[string]uint64{"data": 40}, d.err
 }
 
-func servePromote(t *testing.T, d *promoteDaemon) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "control.sock")
-	lis, err := control.Listen(path, control.Groups{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := control.NewServer(d, slog.New(slog.DiscardHandler))
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(lis) }()
-	t.Cleanup(func() {
-		srv.Stop()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-	return path
-}
-
 func TestRunPromote(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
@@ -75,7 +54,7 @@ func TestRunPromote(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			d := &promoteDaemon{role: tc.role, err: tc.nodeErr}
 			o := promoteOptions{Yes: tc.yes, Timeout: 5 * time.Second}
-			o.Socket = servePromote(t, d)
+			o.Socket = serveControl(t, d)
 			var out bytes.Buffer
 			err := runPromote(context.Background(), o, strings.NewReader(tc.input), &out)
 			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {

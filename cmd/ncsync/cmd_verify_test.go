@@ -5,13 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/ncsync/ncsync/chunker"
-	"github.com/ncsync/ncsync/control"
 	"github.com/ncsync/ncsync/index"
 	"github.com/ncsync/ncsync/status"
 	"github.com/ncsync/ncsync/verify"
@@ -36,19 +33,6 @@ func (d *verifyDaemon) Verify(_ context.Context, _ verify.Request, report func(v
 		}
 	}
 	return d.clean, d.err
-}
-
-func serveVerify(t *testing.T, d *verifyDaemon) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "control.sock")
-	lis, err := control.Listen(path, control.Groups{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := control.NewServer(d, slog.New(slog.DiscardHandler))
-	go srv.Serve(lis)
-	t.Cleanup(srv.Stop)
-	return path
 }
 
 func folderDone(peer string, res verify.Result) verify.Report {
@@ -86,7 +70,7 @@ func TestRunVerify(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := verifyOptions{JSON: tc.json}
-			o.Socket = serveVerify(t, tc.daemon)
+			o.Socket = serveControl(t, tc.daemon)
 			var out, errOut bytes.Buffer
 			tty := tc.name == "equal" // progress is shown on a terminal only
 			err := runVerify(context.Background(), o, &out, &errOut, tty)
