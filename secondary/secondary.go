@@ -33,7 +33,10 @@ type Options struct {
 	Log       *slog.Logger
 	// OnApplied, if set, is called after each durable batch (for the demo).
 	OnApplied func(Applied)
-	// MinBackoff and MaxBackoff bound the wait between reconnects.
+	// MinBackoff and MaxBackoff bound the wait between reconnects; default
+	// 0.5 s and 10 s: a secondary started before its primary is following
+	// it within 10 s of the primary coming up, and a primary that is down
+	// costs one refused dial (and one log line) every 5–10 s.
 	MinBackoff, MaxBackoff time.Duration
 	// StageDir, if set, holds the changes that arrive while this node is
 	// paused (one stage per folder, see stage.go), up to StageLimit bytes;
@@ -103,7 +106,7 @@ func New(db *index.DB, opts Options) (*Secondary, error) {
 		opts.MinBackoff = 500 * time.Millisecond
 	}
 	if opts.MaxBackoff <= 0 {
-		opts.MaxBackoff = 30 * time.Second
+		opts.MaxBackoff = 10 * time.Second
 	}
 	if opts.Limits == (transport.Limits{}) {
 		opts.Limits = transport.DefaultLimits()
