@@ -156,12 +156,14 @@ var topFields = map[string]field{
 	"listen":              func(d *decoder, k string, v *yaml.Node) { d.str(k, v, &d.c.Listen) },
 	"primary":             func(d *decoder, k string, v *yaml.Node) { d.str(k, v, &d.c.Primary) },
 	"secondaries":         func(d *decoder, k string, v *yaml.Node) { d.strList(k, v, &d.c.Secondaries) },
-	"tls":                 func(d *decoder, k string, v *yaml.Node) { d.tls(k, v) },
-	"metrics_listen":      func(d *decoder, k string, v *yaml.Node) { d.str(k, v, &d.c.MetricsListen) },
-	"scan_interval":       func(d *decoder, k string, v *yaml.Node) { d.duration(k, v, &d.c.ScanInterval) },
-	"stage_limit":         func(d *decoder, k string, v *yaml.Node) { d.size(k, v, &d.c.StageLimit) },
-	"watch":               func(d *decoder, k string, v *yaml.Node) { d.watch(k, v) },
-	"folders":             func(d *decoder, k string, v *yaml.Node) { d.folders(k, v) },
+	"tls": func(d *decoder, k string, v *yaml.Node) {
+		d.tls(k, v, &d.c.TLS, "{ca: FILE, cert: FILE, key: FILE}")
+	},
+	"metrics_listen": func(d *decoder, k string, v *yaml.Node) { d.str(k, v, &d.c.MetricsListen) },
+	"scan_interval":  func(d *decoder, k string, v *yaml.Node) { d.duration(k, v, &d.c.ScanInterval) },
+	"stage_limit":    func(d *decoder, k string, v *yaml.Node) { d.size(k, v, &d.c.StageLimit) },
+	"watch":          func(d *decoder, k string, v *yaml.Node) { d.watch(k, v) },
+	"folders":        func(d *decoder, k string, v *yaml.Node) { d.folders(k, v) },
 }
 
 var watchFields = map[string]field{
@@ -181,21 +183,21 @@ func (d *decoder) watch(key string, v *yaml.Node) {
 	d.mapping(v, key, watchFields)
 }
 
-var tlsFields = map[string]field{
-	"ca":   func(d *decoder, k string, v *yaml.Node) { d.str(k, v, &d.c.TLS.CA) },
-	"cert": func(d *decoder, k string, v *yaml.Node) { d.str(k, v, &d.c.TLS.Cert) },
-	"key":  func(d *decoder, k string, v *yaml.Node) { d.str(k, v, &d.c.TLS.Key) },
-}
-
-func (d *decoder) tls(key string, v *yaml.Node) {
+// tls decodes a mapping of TLS files into dst; want describes the
+// mapping expected, for the error when v is not one.
+func (d *decoder) tls(key string, v *yaml.Node, dst *TLS, want string) {
 	if isNull(v) {
 		return
 	}
 	if v.Kind != yaml.MappingNode {
-		d.at(v.Line, key, "must be a mapping {ca: FILE, cert: FILE, key: FILE}, not %s", describe(v))
+		d.at(v.Line, key, "must be a mapping %s, not %s", want, describe(v))
 		return
 	}
-	d.mapping(v, key, tlsFields)
+	d.mapping(v, key, map[string]field{
+		"ca":   func(d *decoder, k string, v *yaml.Node) { d.str(k, v, &dst.CA) },
+		"cert": func(d *decoder, k string, v *yaml.Node) { d.str(k, v, &dst.Cert) },
+		"key":  func(d *decoder, k string, v *yaml.Node) { d.str(k, v, &dst.Key) },
+	})
 }
 
 // folderFields decode into the folder being read, the last in d.c.Folders.

@@ -35,21 +35,8 @@ var promoteFields = map[string]field{
 	"listen":      func(d *decoder, k string, v *yaml.Node) { d.str(k, v, &d.c.Promote.Listen) },
 	"secondaries": func(d *decoder, k string, v *yaml.Node) { d.strList(k, v, &d.c.Promote.Secondaries) },
 	"tls": func(d *decoder, k string, v *yaml.Node) {
-		if isNull(v) {
-			return
-		}
-		if v.Kind != yaml.MappingNode {
-			d.at(v.Line, k, "must be a mapping {cert: FILE, key: FILE}, not %s", describe(v))
-			return
-		}
-		d.mapping(v, k, promoteTLSFields)
+		d.tls(k, v, &d.c.Promote.TLS, "{cert: FILE, key: FILE}")
 	},
-}
-
-var promoteTLSFields = map[string]field{
-	"ca":   func(d *decoder, k string, v *yaml.Node) { d.str(k, v, &d.c.Promote.TLS.CA) },
-	"cert": func(d *decoder, k string, v *yaml.Node) { d.str(k, v, &d.c.Promote.TLS.Cert) },
-	"key":  func(d *decoder, k string, v *yaml.Node) { d.str(k, v, &d.c.Promote.TLS.Key) },
 }
 
 func (d *decoder) promote(key string, v *yaml.Node) {
