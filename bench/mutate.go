@@ -223,29 +223,14 @@ const editSize = 4 << 10
 // bigEdit overwrites editSize bytes in the middle half of root/rel in place.
 func bigEdit(root, rel string, seed uint64) (change, error) {
 	r := mutationRand(seed, "bigedit")
-	p := filepath.Join(root, filepath.FromSlash(rel))
-	f, err := os.OpenFile(p, os.O_RDWR, 0)
-	if err != nil {
-		return change{}, fmt.Errorf("open %q: %w", p, err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return change{}, err
-	}
-	if fi.Size() < 4*editSize {
-		return change{}, fmt.Errorf("bigedit: %q has only %d bytes", p, fi.Size())
-	}
-	at := fi.Size()/4 + r.Int64N(fi.Size()/2)
-	if _, err := f.WriteAt(randomBytes(r, editSize), at); err != nil {
-		return change{}, fmt.Errorf("write %q: %w", p, err)
-	}
-	if err := f.Close(); err != nil {
-		return change{}, fmt.Errorf("close %q: %w", p, err)
-	}
-	c := change{files: 1, bytes: editSize}
-	c.touch(rel)
-	return c.finish(), nil
+	return editInPlace(root, rel, func(f *os.File, size int64) error {
+		if size < 4*editSize {
+			return fmt.Errorf("bigedit: %q has only %d bytes", f.Name(), size)
+		}
+		at := size/4 + r.Int64N(size/2)
+		_, err := f.WriteAt(randomBytes(r, editSize), at)
+		return err
+	})
 }
 
 // insertFront inserts editSize new bytes at the front of root/rel, in
@@ -253,6 +238,27 @@ func bigEdit(root, rel string, seed uint64) (change, error) {
 // stays small for any file size).
 func insertFront(root, rel string, seed uint64) (change, error) {
 	r := mutationRand(seed, "insert")
+	return editInPlace(root, rel, func(f *os.File, size int64) error {
+		buf := make([]byte, 1<<20)
+		for end := size; end > 0; {
+			start := max(0, end-int64(len(buf)))
+			b := buf[:end-start]
+			if _, err := f.ReadAt(b, start); err != nil && err != io.EOF {
+				return err
+			}
+			if _, err := f.WriteAt(b, start+editSize); err != nil {
+				return err
+			}
+			end = start
+		}
+		_, err := f.WriteAt(randomBytes(r, editSize), 0)
+		return err
+	})
+}
+
+// editInPlace opens root/rel for writing, runs edit with its size, and
+// closes it: a change of editSize bytes in one file.
+func editInPlace(root, rel string, edit func(f *os.File, size int64) error) (change, error) {
 	p := filepath.Join(root, filepath.FromSlash(rel))
 	f, err := os.OpenFile(p, os.O_RDWR, 0)
 	if err != nil {
@@ -263,20 +269,8 @@ func insertFront(root, rel string, seed uint64) (change, error) {
 	if err != nil {
 		return change{}, err
 	}
-	buf := make([]byte, 1<<20)
-	for end := fi.Size(); end > 0; {
-		start := max(0, end-int64(len(buf)))
-		b := buf[:end-start]
-		if _, err := f.ReadAt(b, start); err != nil && err != io.EOF {
-			return change{}, fmt.Errorf("read %q: %w", p, err)
-		}
-		if _, err := f.WriteAt(b, start+editSize); err != nil {
-			return change{}, fmt.Errorf("write %q: %w", p, err)
-		}
-		end = start
-	}
-	if _, err := f.WriteAt(randomBytes(r, editSize), 0); err != nil {
-		return change{}, fmt.Errorf("write %q: %w", p, err)
+	if err := edit(f, fi.Size()); err != nil {
+		return change{}, fmt.Errorf("edit %q: %w", p, err)
 	}
 	if err := f.Close(); err != nil {
 		return change{}, fmt.Errorf("close %q: %w", p, err)
