@@ -152,6 +152,16 @@ func (s *sentChunks) get(folder string, id chunker.ID) (sentChunk, bool) {
 	return c, ok
 }
 
+// ChunkInfo implements transport.ChunkInfoSource from the chunks of sent
+// entries.
+func (p *Primary) ChunkInfo(folder string, id chunker.ID) (size int, compress, ok bool) {
+	c, ok := p.serving().sent.get(folder, id)
+	if !ok {
+		return 0, false, false
+	}
+	return int(c.size), c.file.compress, true
+}
+
 // trustworthy reports whether a recorded stat can vouch for a file's
 // bytes: the scanner stores a zero ctime for a file written in the same
 // clock tick as it was read ("racily clean"), and no file has ctime zero.

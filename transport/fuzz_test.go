@@ -2,6 +2,7 @@ package transport
 
 import (
 	"encoding/binary"
+	"slices"
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
@@ -102,9 +103,10 @@ func FuzzAssemble(f *testing.F) {
 	})
 }
 
-// FuzzDecodeChunk feeds arbitrary chunk data to the secondary's chunk
-// decoder: it must not panic, and what it accepts must be the chunk.
-func FuzzDecodeChunk(f *testing.F) {
+// FuzzDecodeResponse feeds arbitrary chunk responses to the secondary's
+// decoder: it must not panic, and every chunk it accepts must be the one
+// requested, within the limits.
+func FuzzDecodeResponse(f *testing.F) {
 	lim := fuzzLimits()
 	dec, err := zstd.NewReader(nil, zstd.WithDecoderMaxWindow(lim.ZstdMaxWindow),
 		zstd.WithDecoderMaxMemory(lim.ZstdMaxMemory), zstd.WithDecodeAllCapLimit(true))
@@ -116,32 +118,38 @@ func FuzzDecodeChunk(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	text := textChunk(1, 5000)
-	f.Add(text, uint32(len(text)), int32(ncsyncv1.Codec_CODEC_RAW), false, false)
-	f.Add(enc.EncodeAll(text, nil), uint32(len(text)), int32(ncsyncv1.Codec_CODEC_ZSTD), false, false)
-	f.Add(enc.EncodeAll(text, nil), uint32(100), int32(ncsyncv1.Codec_CODEC_ZSTD), false, false)
-	f.Add([]byte{}, uint32(0), int32(0), true, false)
-	f.Add([]byte("x"), uint32(1), int32(ncsyncv1.Codec_CODEC_RAW), false, true)
+	a, b, r := textChunk(1, 300), textChunk(2, 200), randomChunk(3, 100)
+	ids := []chunker.ID{chunker.Sum(a), chunker.Sum(b), chunker.Sum(r)}
+	rawCD := func(i int, data []byte) *ncsyncv1.ChunkData {
+		return &ncsyncv1.ChunkData{Id: ids[i][:], Codec: ncsyncv1.Codec_CODEC_RAW, Size: uint32(len(data)), Data: data}
+	}
+	inFrame := func(i int, data []byte) *ncsyncv1.ChunkData {
+		return &ncsyncv1.ChunkData{Id: ids[i][:], Codec: ncsyncv1.Codec_CODEC_IN_FRAME, Size: uint32(len(data))}
+	}
+	for _, m := range []*ncsyncv1.FetchChunksResponse{
+		{Chunks: []*ncsyncv1.ChunkData{rawCD(0, a), rawCD(1, b), rawCD(2, r)}},
+		{Chunks: []*ncsyncv1.ChunkData{inFrame(0, a), inFrame(1, b), rawCD(2, r)}, Frame: enc.EncodeAll(append(slices.Clone(a), b...), nil)},
+		{Chunks: []*ncsyncv1.ChunkData{
+			{Id: ids[0][:], Codec: ncsyncv1.Codec_CODEC_ZSTD, Size: uint32(len(a)), Data: enc.EncodeAll(a, nil)},
+			{Id: ids[1][:], Missing: true}, inFrame(2, r)}, Frame: enc.EncodeAll(r, nil)},
+	} {
+		data, err := proto.Marshal(m)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
 	enc.Close()
-	f.Fuzz(func(t *testing.T, data []byte, size uint32, codec int32, missing, wrongID bool) {
-		// The id is the hash of what the data would decode to, so that
-		// valid inputs pass.
-		want := text
-		if ncsyncv1.Codec(codec) == ncsyncv1.Codec_CODEC_RAW {
-			want = data
-		}
-		id := chunker.Sum(want)
-		if wrongID {
-			id[0] ^= 1
-		}
-		cd := &ncsyncv1.ChunkData{Id: id[:], Codec: ncsyncv1.Codec(codec), Size: size, Data: data, Missing: missing}
-		var buf []byte
-		got, isMissing, err := decodeChunk(dec, cd, id, lim.MaxChunkBytes, &buf)
-		if err != nil || isMissing {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m := &ncsyncv1.FetchChunksResponse{}
+		if proto.Unmarshal(data, m) != nil || len(m.Chunks) != len(ids) {
 			return
 		}
-		if len(got) != int(size) || chunker.Sum(got) != id || len(got) > lim.MaxChunkBytes {
-			t.Fatalf("accepted %d bytes (announced %d) that do not match", len(got), size)
+		chunks, _, _ := decodeResponse(dec, m, ids, lim.MaxChunkBytes, nil)
+		for i, ch := range chunks {
+			if ch.ID != ids[i] || !ch.Missing && (chunker.Sum(ch.Data) != ids[i] || len(ch.Data) > lim.MaxChunkBytes) {
+				t.Fatalf("accepted chunk %d: %d bytes that are not %s", i, len(ch.Data), ids[i])
+			}
 		}
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -91,7 +92,12 @@ func TestFetchChunksMalicious(t *testing.T) {
 	one := func(cd *ncsyncv1.ChunkData) []*ncsyncv1.FetchChunksResponse {
 		return []*ncsyncv1.FetchChunksResponse{{Chunks: []*ncsyncv1.ChunkData{cd}}}
 	}
-	zst, raw := ncsyncv1.Codec_CODEC_ZSTD, ncsyncv1.Codec_CODEC_RAW
+	framed := func(frame []byte, cds ...*ncsyncv1.ChunkData) []*ncsyncv1.FetchChunksResponse {
+		return []*ncsyncv1.FetchChunksResponse{{Chunks: cds, Frame: frame}}
+	}
+	repeatID := func(id chunker.ID, n int) []chunker.ID { return slices.Repeat([]chunker.ID{id}, n) }
+	repeatCD := func(cd *ncsyncv1.ChunkData, n int) []*ncsyncv1.ChunkData { return slices.Repeat([]*ncsyncv1.ChunkData{cd}, n) }
+	zst, raw, inFrame := ncsyncv1.Codec_CODEC_ZSTD, ncsyncv1.Codec_CODEC_RAW, ncsyncv1.Codec_CODEC_IN_FRAME
 	clientLim := Limits{MaxMessageBytes: 1 << 20, MaxChunkBytes: 256 << 10}
 	tests := []struct {
 		name   string
@@ -119,7 +125,27 @@ func TestFetchChunksMalicious(t *testing.T) {
 		{"size over MaxChunkBytes", []chunker.ID{textID},
 			one(&ncsyncv1.ChunkData{Id: textID[:], Codec: zst, Size: 256<<10 + 1, Data: zstdFrame(t, text)}), "outside 1..262144", 0},
 		{"unknown codec", []chunker.ID{textID},
-			one(&ncsyncv1.ChunkData{Id: textID[:], Codec: 3, Size: 64 << 10, Data: text}), "unknown codec 3", 0},
+			one(&ncsyncv1.ChunkData{Id: textID[:], Codec: 9, Size: 64 << 10, Data: text}), "unknown codec 9", 0},
+		{"frame expands past announced size", []chunker.ID{textID},
+			framed(zstdFrame(t, append(slices.Clone(text), text...)), &ncsyncv1.ChunkData{Id: textID[:], Codec: inFrame, Size: 64 << 10}), "frame: zstd (announced 65536 bytes)", 0},
+		{"frame bomb", []chunker.ID{zerosID},
+			framed(bomb, &ncsyncv1.ChunkData{Id: zerosID[:], Codec: inFrame, Size: 64 << 10}), "frame: zstd (announced 65536 bytes)", 0},
+		{"frame shorter than announced", []chunker.ID{textID, textID},
+			framed(zstdFrame(t, text), &ncsyncv1.ChunkData{Id: textID[:], Codec: inFrame, Size: 64 << 10},
+				&ncsyncv1.ChunkData{Id: textID[:], Codec: inFrame, Size: 64 << 10}), "decoded 65536 bytes, announced 131072", 0},
+		{"frame bytes left over", []chunker.ID{textID, textID},
+			framed(zstdFrame(t, append(slices.Clone(text), text...)), &ncsyncv1.ChunkData{Id: textID[:], Codec: inFrame, Size: 64 << 10},
+				&ncsyncv1.ChunkData{Id: textID[:], Missing: true, Codec: inFrame, Size: 64 << 10}), "bytes left after its chunks", 0},
+		{"frame larger than MaxFrameBytes", repeatID(textID, 17),
+			framed(zstdFrame(t, text), repeatCD(&ncsyncv1.ChunkData{Id: textID[:], Codec: inFrame, Size: 256 << 10}, 17)...), "more than 4194304", 0},
+		{"frame without chunks in it", []chunker.ID{textID},
+			framed(zstdFrame(t, text), &ncsyncv1.ChunkData{Id: textID[:], Codec: raw, Size: 64 << 10, Data: text}), "a frame that no chunk is in", 0},
+		{"in-frame chunk without a frame", []chunker.ID{textID},
+			one(&ncsyncv1.ChunkData{Id: textID[:], Codec: inFrame, Size: 64 << 10}), "chunks in a frame, but no frame", 0},
+		{"in-frame chunk with data", []chunker.ID{textID},
+			framed(zstdFrame(t, text), &ncsyncv1.ChunkData{Id: textID[:], Codec: inFrame, Size: 64 << 10, Data: text}), "in the frame but has data", 0},
+		{"frame of another chunk", []chunker.ID{textID},
+			framed(zstdFrame(t, textChunk(9, 64<<10)), &ncsyncv1.ChunkData{Id: textID[:], Codec: inFrame, Size: 64 << 10}), "does not hash to its id", 0},
 		{"missing with data", []chunker.ID{textID},
 			one(&ncsyncv1.ChunkData{Id: textID[:], Missing: true, Data: text}), "missing but has data", 0},
 		{"wrong order", []chunker.ID{textID, randomID}, []*ncsyncv1.FetchChunksResponse{{Chunks: []*ncsyncv1.ChunkData{

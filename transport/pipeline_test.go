@@ -18,8 +18,10 @@ func TestPackChunksSendsWhenStarved(t *testing.T) {
 	budget := &byteBudget{limit: 1 << 20, freed: make(chan struct{}, 1)}
 	order := make(chan *chunkJob, 64)
 	for i := range 32 { // 32 × 64 KiB = 2 MiB read, 32 × 100 bytes to send
-		j := getJob(chunker.ID{byte(i)})
-		j.size, j.codec, j.wire = 64<<10, ncsyncv1.Codec_CODEC_ZSTD, make([]byte, 100)
+		j := getJob(false)
+		j.ids = append(j.ids, chunker.ID{byte(i)})
+		j.raw, j.comp = make([]byte, 64<<10), make([]byte, 100)
+		j.parts = append(j.parts, part{size: 64 << 10, codec: ncsyncv1.Codec_CODEC_ZSTD, wire: j.comp})
 		budget.add(j.cost())
 		j.done <- struct{}{}
 		order <- j

@@ -146,6 +146,16 @@ type ChunkHintSource interface {
 	ReadChunkHint(ctx context.Context, folder string, id chunker.ID, buf []byte) (data []byte, compress bool, err error)
 }
 
+// ChunkInfoSource may be implemented by a Source that knows, without
+// reading, the size of a chunk it is about to serve and whether
+// compressing it is worth trying: the Server then lets runs of small
+// compressible chunks share one zstd frame.
+type ChunkInfoSource interface {
+	// ChunkInfo returns the size of chunk id of folder and whether it is
+	// worth compressing; ok is false when the Source cannot say cheaply.
+	ChunkInfo(folder string, id chunker.ID) (size int, compress, ok bool)
+}
+
 // Refusal is a deliberate "no" from a peer: a primary refusing a session, or
 // a Source refusing a request. Code is the gRPC status code it travels as
 // (codes.PermissionDenied or codes.FailedPrecondition).

@@ -133,6 +133,9 @@ const (
 	Codec_CODEC_RAW Codec = 1
 	// CODEC_ZSTD is one zstd frame that decodes to the chunk's bytes.
 	Codec_CODEC_ZSTD Codec = 2
+	// CODEC_IN_FRAME: the chunk's bytes are the next size bytes of its
+	// message's decoded frame (FetchChunksResponse.frame); data is empty.
+	Codec_CODEC_IN_FRAME Codec = 3
 )
 
 // Enum value maps for Codec.
@@ -141,11 +144,13 @@ var (
 		0: "CODEC_UNSPECIFIED",
 		1: "CODEC_RAW",
 		2: "CODEC_ZSTD",
+		3: "CODEC_IN_FRAME",
 	}
 	Codec_value = map[string]int32{
 		"CODEC_UNSPECIFIED": 0,
 		"CODEC_RAW":         1,
 		"CODEC_ZSTD":        2,
+		"CODEC_IN_FRAME":    3,
 	}
 )
 
@@ -1431,9 +1436,12 @@ func (x *TreeHashReport) GetError() string {
 
 // FetchChunksRequest asks for the data of chunks a secondary lacks.
 type FetchChunksRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	FolderId      string                 `protobuf:"bytes,1,opt,name=folder_id,json=folderId,proto3" json:"folder_id,omitempty"`
-	Ids           [][]byte               `protobuf:"bytes,2,rep,name=ids,proto3" json:"ids,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	FolderId string                 `protobuf:"bytes,1,opt,name=folder_id,json=folderId,proto3" json:"folder_id,omitempty"`
+	Ids      [][]byte               `protobuf:"bytes,2,rep,name=ids,proto3" json:"ids,omitempty"`
+	// The requester decodes FetchChunksResponse.frame: compressible chunks
+	// may share one zstd frame (better ratio, far less CPU per small chunk).
+	AcceptFrames  bool `protobuf:"varint,3,opt,name=accept_frames,json=acceptFrames,proto3" json:"accept_frames,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1482,10 +1490,21 @@ func (x *FetchChunksRequest) GetIds() [][]byte {
 	return nil
 }
 
+func (x *FetchChunksRequest) GetAcceptFrames() bool {
+	if x != nil {
+		return x.AcceptFrames
+	}
+	return false
+}
+
 // FetchChunksResponse carries some of the requested chunks, in order.
 type FetchChunksResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Chunks        []*ChunkData           `protobuf:"bytes,1,rep,name=chunks,proto3" json:"chunks,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Chunks []*ChunkData           `protobuf:"bytes,1,rep,name=chunks,proto3" json:"chunks,omitempty"`
+	// One zstd frame that decodes to the bytes of every chunk of this
+	// message whose codec is CODEC_IN_FRAME, concatenated in order. Sent only
+	// to a requester that set accept_frames.
+	Frame         []byte `protobuf:"bytes,2,opt,name=frame,proto3" json:"frame,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1523,6 +1542,13 @@ func (*FetchChunksResponse) Descriptor() ([]byte, []int) {
 func (x *FetchChunksResponse) GetChunks() []*ChunkData {
 	if x != nil {
 		return x.Chunks
+	}
+	return nil
+}
+
+func (x *FetchChunksResponse) GetFrame() []byte {
+	if x != nil {
+		return x.Frame
 	}
 	return nil
 }
@@ -2343,12 +2369,14 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12\x12\n" +
 	"\x04hash\x18\x03 \x01(\fR\x04hash\x12\x18\n" +
 	"\aentries\x18\x04 \x01(\x04R\aentries\x12\x14\n" +
-	"\x05error\x18\x05 \x01(\tR\x05error\"C\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\"h\n" +
 	"\x12FetchChunksRequest\x12\x1b\n" +
 	"\tfolder_id\x18\x01 \x01(\tR\bfolderId\x12\x10\n" +
-	"\x03ids\x18\x02 \x03(\fR\x03ids\"C\n" +
+	"\x03ids\x18\x02 \x03(\fR\x03ids\x12#\n" +
+	"\raccept_frames\x18\x03 \x01(\bR\facceptFrames\"Y\n" +
 	"\x13FetchChunksResponse\x12,\n" +
-	"\x06chunks\x18\x01 \x03(\v2\x14.ncsync.v1.ChunkDataR\x06chunks\"\x85\x01\n" +
+	"\x06chunks\x18\x01 \x03(\v2\x14.ncsync.v1.ChunkDataR\x06chunks\x12\x14\n" +
+	"\x05frame\x18\x02 \x01(\fR\x05frame\"\x85\x01\n" +
 	"\tChunkData\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\fR\x02id\x12&\n" +
 	"\x05codec\x18\x02 \x01(\x0e2\x10.ncsync.v1.CodecR\x05codec\x12\x12\n" +
@@ -2402,12 +2430,13 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\x16ENTRY_TYPE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fENTRY_TYPE_FILE\x10\x01\x12\x18\n" +
 	"\x14ENTRY_TYPE_DIRECTORY\x10\x02\x12\x16\n" +
-	"\x12ENTRY_TYPE_SYMLINK\x10\x03*=\n" +
+	"\x12ENTRY_TYPE_SYMLINK\x10\x03*Q\n" +
 	"\x05Codec\x12\x15\n" +
 	"\x11CODEC_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tCODEC_RAW\x10\x01\x12\x0e\n" +
 	"\n" +
-	"CODEC_ZSTD\x10\x022\x99\x04\n" +
+	"CODEC_ZSTD\x10\x02\x12\x12\n" +
+	"\x0eCODEC_IN_FRAME\x10\x032\x99\x04\n" +
 	"\x12ReplicationService\x12;\n" +
 	"\x04Sync\x12\x16.ncsync.v1.SyncRequest\x1a\x17.ncsync.v1.SyncResponse(\x010\x01\x12N\n" +
 	"\vFetchChunks\x12\x1d.ncsync.v1.FetchChunksRequest\x1a\x1e.ncsync.v1.FetchChunksResponse0\x01\x12C\n" +
