@@ -96,7 +96,9 @@ func TestFetchChunksMalicious(t *testing.T) {
 		return []*ncsyncv1.FetchChunksResponse{{Chunks: cds, Frame: frame}}
 	}
 	repeatID := func(id chunker.ID, n int) []chunker.ID { return slices.Repeat([]chunker.ID{id}, n) }
-	repeatCD := func(cd *ncsyncv1.ChunkData, n int) []*ncsyncv1.ChunkData { return slices.Repeat([]*ncsyncv1.ChunkData{cd}, n) }
+	repeatCD := func(cd *ncsyncv1.ChunkData, n int) []*ncsyncv1.ChunkData {
+		return slices.Repeat([]*ncsyncv1.ChunkData{cd}, n)
+	}
 	zst, raw, inFrame := ncsyncv1.Codec_CODEC_ZSTD, ncsyncv1.Codec_CODEC_RAW, ncsyncv1.Codec_CODEC_IN_FRAME
 	clientLim := Limits{MaxMessageBytes: 1 << 20, MaxChunkBytes: 256 << 10}
 	tests := []struct {
