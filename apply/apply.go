@@ -83,6 +83,8 @@ func (f *Folder) Apply(ctx context.Context, entries []index.Entry, src ChunkSour
 		return results, err
 	}
 	b := newBatch(f, entries, results, src, dirs)
+	b.stager = newStager()
+	defer b.stager.stop()
 	var stopped error
 	for i := range entries {
 		if stopped = ctx.Err(); stopped != nil {

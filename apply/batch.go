@@ -8,7 +8,9 @@ import (
 	"github.com/ncsync/ncsync/index"
 )
 
-// maxPending bounds the temp files of one group commit (and the fds held).
+// maxPending bounds the temp files of one group commit. Two groups may be
+// open at once (one committing while the next is written), so this also
+// bounds the fds held to twice as many.
 const maxPending = 256
 
 // batch is the state of one Apply call.
@@ -26,9 +28,17 @@ type batch struct {
 
 	usedFS bool // a group of this batch was synced with syncfs
 
-	pending      []pendingFile       // temp files written, not yet renamed
-	pendingPaths map[string]struct{} // their final paths
-	pendingUnder map[string]int      // directories with pending files beneath
+	stager *stager // writes small files in the background; nil: none
+
+	pending      []*pendingFile      // the group being written: temp files, not yet renamed
+	pendingPaths map[string]struct{} // final paths of pending and committing files
+	pendingUnder map[string]int      // directories with pending or committing files beneath
+
+	// The group being committed by a goroutine of its own while the next
+	// one is written (commitAsync); nil if none.
+	committing []*pendingFile
+	committed  chan struct{} // closed when committing is done
+	forgets    []string      // directories the commit replaced: forget them
 }
 
 // dirState is one directory the batch holds open.
@@ -118,7 +128,7 @@ func (d *dirState) close() {
 // or, unless p is a directory entry (whose metadata waits for the end),
 // pending files beneath p. Such an entry waits for the group to commit.
 func (b *batch) conflicts(p string, dirEntry bool) bool {
-	if len(b.pending) == 0 {
+	if len(b.pending) == 0 && b.committing == nil {
 		return false
 	}
 	if _, ok := b.pendingPaths[p]; ok {
@@ -149,7 +159,7 @@ func (b *batch) syncFS(n int) bool {
 	return false
 }
 
-func (b *batch) addPending(pf pendingFile) {
+func (b *batch) addPending(pf *pendingFile) {
 	b.pending = append(b.pending, pf)
 	p := b.entries[pf.i].Path
 	b.pendingPaths[p] = struct{}{}
@@ -158,8 +168,33 @@ func (b *batch) addPending(pf pendingFile) {
 	}
 }
 
-func (b *batch) clearPending() {
-	b.pending = b.pending[:0]
-	clear(b.pendingPaths)
-	clear(b.pendingUnder)
+// dropFailed waits for the stagers writing files of g, fails the entries
+// whose temp file could not be written and returns the others (g itself
+// is left as it is: its paths are unmarked later).
+func (b *batch) dropFailed(g []*pendingFile) []*pendingFile {
+	ok := make([]*pendingFile, 0, len(g))
+	for _, pf := range g {
+		if pf.staged != nil {
+			<-pf.staged
+		}
+		if pf.err != nil {
+			b.fail(pf.i, pf.err)
+			continue
+		}
+		ok = append(ok, pf)
+	}
+	return ok
+}
+
+// unmark drops g's paths from the pending maps.
+func (b *batch) unmark(g []*pendingFile) {
+	for _, pf := range g {
+		p := b.entries[pf.i].Path
+		delete(b.pendingPaths, p)
+		for d, _ := split(p); d != ""; d, _ = split(d) {
+			if b.pendingUnder[d]--; b.pendingUnder[d] == 0 {
+				delete(b.pendingUnder, d)
+			}
+		}
+	}
 }

@@ -18,11 +18,17 @@ type pendingFile struct {
 	dir  *dirState // where the temp file and the target live
 	name string    // target name in dir
 	tmp  string    // temp name in dir
-	fd   int       // the temp file, open for writing
+	fd   int       // the temp file, open for writing; -1 if it failed
+
+	staged chan struct{} // closed once a stager wrote it; nil if written in line
+	err    error         // why the stager could not write it
 }
 
 // stageFile writes entries[i] to a temp file next to its target, verified
-// and with its metadata set, and queues it for the group commit.
+// and with its metadata set, and queues it for the group commit. A small
+// file's chunks are read and verified here and written by a stager
+// goroutine, so that creating and writing files overlaps with receiving
+// the next ones.
 func (b *batch) stageFile(ctx context.Context, i int) error {
 	e := &b.entries[i]
 	parent, name := split(e.Path)
@@ -39,35 +45,65 @@ func (b *batch) stageFile(ctx context.Context, i int) error {
 			return fmt.Errorf("read chunks of %q: %w", e.Path, err)
 		}
 	}
-	pf := pendingFile{i: i, dir: d, name: name, fd: -1}
+	pf := &pendingFile{i: i, dir: d, name: name, fd: -1}
+	if e.Size <= maxStagedBytes && b.stager != nil {
+		d.touched = true // as if written: its mtime is restored at the end
+		buf, err := b.collect(ctx, e, rd)
+		if err != nil {
+			return err
+		}
+		pf.staged = make(chan struct{})
+		b.addPending(pf)
+		b.stager.run(func() {
+			defer close(pf.staged)
+			defer putBuf(buf)
+			if pf.err = b.createTemp(pf, e); pf.err == nil {
+				pf.err = b.writeSmall(pf.fd, e, *buf)
+			}
+			if pf.err != nil && pf.fd >= 0 {
+				pf.discard()
+			}
+		})
+	} else {
+		if err := b.createTemp(pf, e); err != nil {
+			if rd != nil {
+				_ = rd.Close()
+			}
+			return err
+		}
+		d.touched = true
+		err = b.fill(ctx, pf.fd, e, rd)
+		if rd != nil {
+			if cerr := rd.Close(); cerr != nil && err == nil {
+				err = fmt.Errorf("read chunks of %q: %w", e.Path, cerr)
+			}
+		}
+		if err != nil {
+			pf.discard()
+			return err
+		}
+		b.addPending(pf)
+	}
+	if len(b.pending) >= maxPending {
+		b.commitAsync()
+	}
+	return nil
+}
+
+// createTemp creates pf's temp file in its directory.
+func (b *batch) createTemp(pf *pendingFile, e *index.Entry) error {
+	var err error
 	for range tempAttempts {
 		pf.tmp = tempName()
-		pf.fd, err = unix.Openat(d.fd, pf.tmp,
+		pf.fd, err = unix.Openat(pf.dir.fd, pf.tmp,
 			unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 		if !errors.Is(err, unix.EEXIST) {
 			break
 		}
 	}
-	if err == nil {
-		d.touched = true
-		err = b.fill(ctx, pf.fd, e, rd)
-	} else {
-		err = fmt.Errorf("create temp file for %q: %w", e.Path, err)
-	}
-	if rd != nil {
-		if cerr := rd.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("read chunks of %q: %w", e.Path, cerr)
-		}
-	}
 	if err != nil {
-		if pf.fd >= 0 {
-			pf.discard()
-		}
-		return err
-	}
-	b.addPending(pf)
-	if len(b.pending) >= maxPending {
-		b.flush()
+		pf.fd = -1
+		return fmt.Errorf("create temp file for %q: %w", e.Path, err)
 	}
 	return nil
 }
@@ -77,42 +113,18 @@ func (b *batch) stageFile(ctx context.Context, i int) error {
 // rest and the final sync finds little left to do.
 const writebackStep = 8 << 20
 
-// fill writes e's chunks to fd, checking each chunk's size and BLAKE3
-// against its ref before writing it, then sets owner, mode and mtime
-// through fd. ValidateEntry has checked that the refs add up to e.Size and
-// hash to e.FileID, so verified chunks make the announced file. A
-// VerifiedChunkReader's chunks are not hashed again: their id is compared.
+// fill writes e's chunks to fd as they come, then sets owner, mode and
+// mtime through fd.
 func (b *batch) fill(ctx context.Context, fd int, e *index.Entry, rd ChunkReader) error {
 	vr, _ := rd.(VerifiedChunkReader)
 	var off, started int64 // bytes written; writeback started up to here
-	for k, ref := range e.Chunks {
+	for k := range e.Chunks {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("write %q: %w", e.Path, err)
 		}
-		var data []byte
-		var sum chunker.ID
-		var err error
-		if vr != nil {
-			data, sum, err = vr.NextVerified()
-		} else {
-			data, err = rd.Next()
-		}
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
+		data, err := b.nextChunk(e, k, rd, vr)
 		if err != nil {
-			return fmt.Errorf("read chunk %d of %q: %w", k, e.Path, err)
-		}
-		if len(data) != int(ref.Size) {
-			return &RefusedError{Path: e.Path, Err: ErrDataMismatch,
-				Reason: fmt.Sprintf("chunk %d has %d bytes, announced %d", k, len(data), ref.Size)}
-		}
-		if vr == nil {
-			sum = b.f.chunkSum(data)
-		}
-		if sum != ref.ID {
-			return &RefusedError{Path: e.Path, Err: ErrDataMismatch,
-				Reason: fmt.Sprintf("chunk %d hashes to %s, announced %s", k, sum, ref.ID)}
+			return err
 		}
 		if err := writeAll(fd, data); err != nil {
 			return fmt.Errorf("write %q: %w", e.Path, err)
@@ -124,6 +136,80 @@ func (b *batch) fill(ctx context.Context, fd int, e *index.Entry, rd ChunkReader
 			started = off
 		}
 	}
+	return b.finishFile(fd, e, started)
+}
+
+// collect reads e's chunks, verified, into a pooled buffer (putBuf) and
+// closes rd.
+func (b *batch) collect(ctx context.Context, e *index.Entry, rd ChunkReader) (*[]byte, error) {
+	buf := getBuf(int(e.Size))
+	err := ctx.Err()
+	if rd != nil {
+		vr, _ := rd.(VerifiedChunkReader)
+		for k := 0; k < len(e.Chunks) && err == nil; k++ {
+			var data []byte
+			if data, err = b.nextChunk(e, k, rd, vr); err == nil {
+				*buf = append(*buf, data...)
+			}
+		}
+		if cerr := rd.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("read chunks of %q: %w", e.Path, cerr)
+		}
+	}
+	if err != nil {
+		putBuf(buf)
+		return nil, err
+	}
+	return buf, nil
+}
+
+// writeSmall writes a small file's verified bytes to fd and sets its
+// metadata.
+func (b *batch) writeSmall(fd int, e *index.Entry, data []byte) error {
+	if err := writeAll(fd, data); err != nil {
+		return fmt.Errorf("write %q: %w", e.Path, err)
+	}
+	return b.finishFile(fd, e, 0)
+}
+
+// nextChunk returns chunk k of e from rd, checking its size and BLAKE3
+// against its ref. ValidateEntry has checked that the refs add up to
+// e.Size and hash to e.FileID, so verified chunks make the announced file.
+// A VerifiedChunkReader's chunks are not hashed again: their id is
+// compared.
+func (b *batch) nextChunk(e *index.Entry, k int, rd ChunkReader, vr VerifiedChunkReader) ([]byte, error) {
+	ref := e.Chunks[k]
+	var data []byte
+	var sum chunker.ID
+	var err error
+	if vr != nil {
+		data, sum, err = vr.NextVerified()
+	} else {
+		data, err = rd.Next()
+	}
+	if errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read chunk %d of %q: %w", k, e.Path, err)
+	}
+	if len(data) != int(ref.Size) {
+		return nil, &RefusedError{Path: e.Path, Err: ErrDataMismatch,
+			Reason: fmt.Sprintf("chunk %d has %d bytes, announced %d", k, len(data), ref.Size)}
+	}
+	if vr == nil {
+		sum = b.f.chunkSum(data)
+	}
+	if sum != ref.ID {
+		return nil, &RefusedError{Path: e.Path, Err: ErrDataMismatch,
+			Reason: fmt.Sprintf("chunk %d hashes to %s, announced %s", k, sum, ref.ID)}
+	}
+	return data, nil
+}
+
+// finishFile sets owner, mode and mtime through fd, whose data is written
+// and whose writeback was started up to started.
+func (b *batch) finishFile(fd int, e *index.Entry, started int64) error {
 	if err := b.setMeta(fd, e.UID, e.GID, e.Mode, e.MtimeNs); err != nil {
 		return fmt.Errorf("set metadata of %q: %w", e.Path, err)
 	}
@@ -161,24 +247,72 @@ func (b *batch) setMeta(fd int, uid, gid, mode uint32, mtimeNs int64) error {
 	return nil
 }
 
-// flush commits the pending group: every temp file's data is made durable
-// (fsync each, or one syncfs), then each is renamed over its target in
-// entry order. A temp file whose sync fails is deleted, never synced again.
-// The directories are synced by finish.
+// commitAsync hands the pending group to a goroutine that commits it
+// while the batch goes on writing the next group, after the previous
+// commit ended. Its paths stay marked pending until then: an entry that
+// conflicts with them waits (flush).
+func (b *batch) commitAsync() {
+	b.waitCommit()
+	g := b.pending
+	b.pending = nil
+	done := make(chan struct{})
+	b.committing, b.committed = g, done
+	go func() {
+		defer close(done)
+		b.commit(g, &b.forgets)
+	}()
+}
+
+// waitCommit waits for the group being committed, if any.
+func (b *batch) waitCommit() {
+	if b.committed == nil {
+		return
+	}
+	<-b.committed
+	b.unmark(b.committing)
+	for _, p := range b.forgets {
+		b.forget(p)
+	}
+	b.committing, b.committed, b.forgets = nil, nil, nil
+}
+
+// flush commits every pending file before it returns.
 func (b *batch) flush() {
+	b.waitCommit()
 	if len(b.pending) == 0 {
 		return
 	}
-	errs := make([]error, len(b.pending))
-	if b.syncFS(len(b.pending)) {
+	g := b.pending
+	b.pending = nil
+	var forgets []string
+	b.commit(g, &forgets)
+	b.unmark(g)
+	for _, p := range forgets {
+		b.forget(p)
+	}
+}
+
+// commit commits group g: every temp file's data is made durable (fsync
+// each, or one syncfs), then each is renamed over its target in entry
+// order. A temp file whose sync fails is deleted, never synced again. The
+// directories are synced by finish. Directories removed to make room for
+// a file are added to forgets, for the batch to forget (commit may run
+// beside the batch's goroutine, which alone touches its directory cache).
+func (b *batch) commit(g []*pendingFile, forgets *[]string) {
+	g = b.dropFailed(g)
+	if len(g) == 0 {
+		return
+	}
+	errs := make([]error, len(g))
+	if b.syncFS(len(g)) {
 		if err := unix.Syncfs(b.f.root); err != nil {
 			for k := range errs {
 				errs[k] = fmt.Errorf("syncfs: %w", err)
 			}
 		}
 	} else {
-		fds := make([]int, len(b.pending))
-		for k, pf := range b.pending {
+		fds := make([]int, len(g))
+		for k, pf := range g {
 			fds[k] = pf.fd
 		}
 		for k, err := range fsyncAll(fds) {
@@ -187,12 +321,11 @@ func (b *batch) flush() {
 			}
 		}
 	}
-	for k := range b.pending {
-		pf := &b.pending[k]
+	for k, pf := range g {
 		e := &b.entries[pf.i]
 		err := errs[k]
 		if err == nil {
-			err = b.place(pf, e)
+			err = b.place(pf, e, forgets)
 		} else {
 			err = fmt.Errorf("write %q: %w", e.Path, err)
 		}
@@ -203,15 +336,14 @@ func (b *batch) flush() {
 		}
 		_ = unix.Close(pf.fd)
 	}
-	b.clearPending()
 }
 
 // place renames a synced temp file over its target and records the stat.
-func (b *batch) place(pf *pendingFile, e *index.Entry) error {
+func (b *batch) place(pf *pendingFile, e *index.Entry, forgets *[]string) error {
 	if pf.dir.fd < 0 {
 		return fmt.Errorf("write %q: directory was replaced during the batch", e.Path)
 	}
-	if err := b.prepareTarget(pf.dir, pf.name, e); err != nil {
+	if err := b.prepareTarget(pf.dir, pf.name, e, forgets); err != nil {
 		return err
 	}
 	if err := unix.Renameat(pf.dir.fd, pf.tmp, pf.dir.fd, pf.name); err != nil {
@@ -235,10 +367,16 @@ func (pf *pendingFile) discard() {
 
 // abort deletes the pending temp files, failing their entries with err.
 func (b *batch) abort(err error) {
-	for k := range b.pending {
-		pf := &b.pending[k]
-		pf.discard()
+	b.waitCommit()
+	for _, pf := range b.pending {
+		if pf.staged != nil {
+			<-pf.staged
+		}
+		if pf.fd >= 0 {
+			pf.discard()
+		}
 		b.results[pf.i].Err = fmt.Errorf("apply %q: %w", b.entries[pf.i].Path, err)
 	}
-	b.clearPending()
+	b.unmark(b.pending)
+	b.pending = nil
 }

@@ -133,7 +133,12 @@ func (b *batch) placeSymlink(d *dirState, tmp, name string, e *index.Entry) erro
 	if err := lutimens(d.fd, tmp, e.MtimeNs); err != nil {
 		return fmt.Errorf("set mtime of symlink %q: %w", e.Path, err)
 	}
-	if err := b.prepareTarget(d, name, e); err != nil {
+	var forgets []string
+	err := b.prepareTarget(d, name, e, &forgets)
+	for _, p := range forgets {
+		b.forget(p)
+	}
+	if err != nil {
 		return err
 	}
 	if err := unix.Renameat(d.fd, tmp, d.fd, name); err != nil {
@@ -143,9 +148,10 @@ func (b *batch) placeSymlink(d *dirState, tmp, name string, e *index.Entry) erro
 }
 
 // prepareTarget readies name in d to be renamed over with e: a directory
-// there is removed with its contents (the type changed on the primary), a
-// non-directory must still be what the caller last recorded.
-func (b *batch) prepareTarget(d *dirState, name string, e *index.Entry) error {
+// there is removed with its contents (the type changed on the primary;
+// its path is added to forgets, for the batch's goroutine to drop from its
+// cache), a non-directory must still be what the caller last recorded.
+func (b *batch) prepareTarget(d *dirState, name string, e *index.Entry, forgets *[]string) error {
 	st, err := lstatAt(d.fd, name)
 	if errors.Is(err, unix.ENOENT) {
 		return nil
@@ -156,7 +162,7 @@ func (b *batch) prepareTarget(d *dirState, name string, e *index.Entry) error {
 	if err := b.beforeReplace(d, name, e, &st); err != nil || !isDir(&st) {
 		return err
 	}
-	b.forget(e.Path)
+	*forgets = append(*forgets, e.Path)
 	if err := removeAll(d.fd, name); err != nil {
 		return fmt.Errorf("remove directory %q to replace it: %w", e.Path, err)
 	}

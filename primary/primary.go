@@ -114,7 +114,7 @@ func New(db *index.DB, opts Options) (*Primary, error) {
 		opts.Window = 4
 	}
 	if opts.BatchEntries <= 0 {
-		opts.BatchEntries = 1024
+		opts.BatchEntries = 4096
 	}
 	if opts.BatchBytes <= 0 {
 		opts.BatchBytes = 256 << 20

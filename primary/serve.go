@@ -219,6 +219,7 @@ func (p *Primary) sendFolder(ctx context.Context, peer, id string, pos uint64, s
 		if err := send(b); err != nil {
 			return err
 		}
+		p.log.Debug("sent batch", "peer", peer, "folder", id, "entries", len(b.Entries), "seq", last, "head", head, "bytes", bytes)
 		w.sent(last)
 		pos = last
 		p.sentUpTo(peer, id, last, head)

@@ -191,6 +191,7 @@ func (s *Secondary) applyBatch(ctx context.Context, c *transport.Client, b trans
 			break
 		}
 	}
+	applied := time.Since(start)
 	if err := s.db.Update(b.Folder, func(tx *index.Tx) error {
 		for i, e := range b.Entries[:n] {
 			if results[i].Err != nil {
@@ -219,6 +220,7 @@ func (s *Secondary) applyBatch(ctx context.Context, c *transport.Client, b trans
 		return transport.Ack{}, err
 	}
 	took := time.Since(start)
+	s.log.Debug("applied batch", "folder", b.Folder, "entries", n, "seq", b.Entries[len(b.Entries)-1].Seq, "head", b.Head, "took", took, "applied", applied, "waited", src.waited)
 	if s.opts.OnApplied != nil {
 		for i, e := range b.Entries[:n] {
 			s.opts.OnApplied(Applied{Folder: b.Folder, Entry: e, Err: results[i].Err,

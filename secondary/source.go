@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/ncsync/ncsync/apply"
 	"github.com/ncsync/ncsync/chunker"
@@ -35,6 +36,8 @@ type source struct {
 	buf     []byte
 
 	stash *stage.Stage // chunks staged while paused; nil outside a resume
+
+	waited time.Duration // blocked on the primary's chunk stream
 }
 
 // stagedPath marks, in a plan, a chunk read from the stash (no real path
@@ -141,7 +144,9 @@ func (src *source) nextRemote() (transport.Chunk, error) {
 		}
 		src.stream = st
 	}
+	t0 := time.Now()
 	ch, err := src.stream.Next()
+	src.waited += time.Since(t0)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF

@@ -65,14 +65,30 @@ func (c *Client) FetchChunks(ctx context.Context, folder string, ids []chunker.I
 		close(cs.ready)
 		return cs, nil
 	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		cancel()
+		return nil, fmt.Errorf("fetch chunks of %q: %w", folder, errClientClosed)
+	}
+	c.streams.Add(1)
+	c.mu.Unlock()
 	first, err := cs.open(0)
 	if err != nil {
 		cancel()
+		c.streams.Done()
 		return nil, err
 	}
-	go cs.receive(first)
+	go func() {
+		defer c.streams.Done()
+		defer context.AfterFunc(c.stop, cancel)()
+		cs.receive(first)
+	}()
 	return cs, nil
 }
+
+// errClientClosed is returned by FetchChunks after Close.
+var errClientClosed = errors.New("client closed")
 
 // open starts the request for the ids from start on; nil when none are
 // left.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"sync"
 
 	"github.com/klauspost/compress/zstd"
 	"google.golang.org/grpc"
@@ -30,6 +31,14 @@ type Client struct {
 	dec      *zstd.Decoder
 	hs       *handshakeState
 	counters chunkCounters
+
+	// Chunk streams decode on goroutines of their own: Close ends them
+	// (stop) and waits for them before it closes the decoder.
+	stop    context.Context
+	stopAll context.CancelFunc
+	mu      sync.Mutex
+	closed  bool
+	streams sync.WaitGroup
 }
 
 // Dial returns a client of the primary at addr, using tlsConf (from
@@ -74,12 +83,19 @@ func Dial(ctx context.Context, addr string, tlsConf *tls.Config, lim Limits) (*C
 		_ = conn.Close()
 		return nil, fmt.Errorf("dial %q: zstd decoder: %w", addr, err)
 	}
-	return &Client{addr: addr, lim: lim, conn: conn, rpc: ncsyncv1.NewReplicationServiceClient(conn), dec: dec, hs: hs}, nil
+	c := &Client{addr: addr, lim: lim, conn: conn, rpc: ncsyncv1.NewReplicationServiceClient(conn), dec: dec, hs: hs}
+	c.stop, c.stopAll = context.WithCancel(context.Background())
+	return c, nil
 }
 
 // Close closes the connection; sessions and chunk streams of c fail.
 func (c *Client) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.stopAll()
 	err := c.conn.Close()
+	c.streams.Wait()
 	c.dec.Close()
 	if err != nil {
 		return fmt.Errorf("close connection to %q: %w", c.addr, err)

@@ -1,0 +1,63 @@
+package apply
+
+import (
+	"runtime"
+	"sync"
+)
+
+// maxStagedBytes is the largest file written by a stager: its bytes are
+// held in memory from the moment they are read until they are written.
+const maxStagedBytes = 1 << 20
+
+// stager runs the writes of small files on a few goroutines, so that
+// creating temp files and writing them (most of a small file's cost, much
+// of it in the kernel) overlaps with reading the next files' chunks. At
+// most 2 × workers writes wait, which bounds the memory they hold.
+type stager struct {
+	tasks chan func()
+}
+
+// newStager starts a stager with a worker per CPU (2 to 4), or returns nil
+// on a single CPU, where a stager would only add switches.
+func newStager() *stager {
+	n := min(runtime.GOMAXPROCS(0), 4)
+	if n < 2 {
+		return nil
+	}
+	s := &stager{tasks: make(chan func(), 2*n)}
+	for range n {
+		go func() {
+			for t := range s.tasks {
+				t()
+			}
+		}()
+	}
+	return s
+}
+
+// run queues t, waiting while the queue is full.
+func (s *stager) run(t func()) {
+	s.tasks <- t
+}
+
+// stop ends the workers after the queued tasks.
+func (s *stager) stop() {
+	if s != nil {
+		close(s.tasks)
+	}
+}
+
+// bufPool holds the buffers of small files between reading and writing.
+var bufPool = sync.Pool{New: func() any { return new([]byte) }}
+
+// getBuf returns an empty pooled buffer with room for n bytes.
+func getBuf(n int) *[]byte {
+	b := bufPool.Get().(*[]byte)
+	if cap(*b) < n {
+		*b = make([]byte, 0, n)
+	}
+	*b = (*b)[:0]
+	return b
+}
+
+func putBuf(b *[]byte) { bufPool.Put(b) }
