@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -15,6 +16,11 @@ import (
 	"github.com/ncsync/ncsync/stage"
 	"github.com/ncsync/ncsync/transport"
 )
+
+// idleRelease is how long after the last batch the secondary returns its
+// free heap to the system (measured at rest with 100,000 files: 72 MiB
+// anonymous memory before, see README "At rest").
+const idleRelease = 10 * time.Second
 
 // session runs one connection to the primary: handshake, then receive and
 // apply batches, acknowledging each once durable.
@@ -111,8 +117,14 @@ func (s *Secondary) session(ctx context.Context) error {
 			}
 		}
 	})
+	// Once batches stop coming, hand the heap of the last ones back to
+	// the system: an idle daemon allocates next to nothing, so the
+	// runtime would return it only slowly.
+	idle := time.AfterFunc(idleRelease, debug.FreeOSMemory)
+	defer idle.Stop()
 	g.Go(func() error {
 		for b := range batches {
+			idle.Reset(idleRelease)
 			var a transport.Ack
 			var err error
 			switch {
