@@ -276,6 +276,7 @@ func (s *Server) packChunks(ctx context.Context, order <-chan *chunkJob, budget 
 		msg    ncsyncv1.FetchChunksResponse
 		datas  []ncsyncv1.ChunkData
 		held   []*chunkJob
+		nparts int // chunks of the held jobs
 		nbytes int
 		framed bool // a held job brings the message's frame
 	)
@@ -292,10 +293,8 @@ func (s *Server) packChunks(ctx context.Context, order <-chan *chunkJob, budget 
 			for i, p := range j.parts {
 				cd := &datas[n]
 				n++
+				// A missing part has no codec, size or bytes.
 				cd.Id, cd.Codec, cd.Size, cd.Data, cd.Missing = j.ids[i][:], p.codec, uint32(p.size), p.wire, p.missing
-				if p.missing {
-					cd.Codec, cd.Size = ncsyncv1.Codec_CODEC_UNSPECIFIED, 0
-				}
 				msg.Chunks = append(msg.Chunks, cd)
 			}
 		}
@@ -316,7 +315,7 @@ func (s *Server) packChunks(ctx context.Context, order <-chan *chunkJob, budget 
 			budget.release(j.cost())
 			jobPool.Put(j)
 		}
-		held, nbytes, framed, msg.Frame = held[:0], 0, false, nil
+		held, nparts, nbytes, framed, msg.Frame = held[:0], 0, 0, false, nil
 		return err
 	}
 	for {
@@ -361,7 +360,8 @@ func (s *Server) packChunks(ctx context.Context, order <-chan *chunkJob, budget 
 				return err
 			}
 		}
-		for len(datas) < countParts(held)+len(j.parts) {
+		nparts += len(j.parts)
+		for len(datas) < nparts {
 			datas = append(datas, ncsyncv1.ChunkData{})
 		}
 		framed = framed || j.framed != nil
@@ -372,12 +372,4 @@ func (s *Server) packChunks(ctx context.Context, order <-chan *chunkJob, budget 
 		return err
 	}
 	return flush()
-}
-
-func countParts(jobs []*chunkJob) int {
-	n := 0
-	for _, j := range jobs {
-		n += len(j.parts)
-	}
-	return n
 }

@@ -42,6 +42,30 @@ func (f *fakeSource) add(data []byte) chunker.ID {
 	return id
 }
 
+// fetchAll fetches ids from folder "webroot" and checks that every chunk
+// is src's, or missing where src lacks it.
+func fetchAll(t *testing.T, c *Client, src *fakeSource, ids []chunker.ID) {
+	t.Helper()
+	cs, err := c.FetchChunks(context.Background(), "webroot", ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	got, err := readAll(cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(ids) {
+		t.Fatalf("%d chunks, want %d", len(got), len(ids))
+	}
+	for i, ch := range got {
+		want, ok := src.chunks[ids[i]]
+		if ch.ID != ids[i] || ch.Missing == ok || !bytes.Equal(ch.Data, want) {
+			t.Errorf("chunk %d: id %s missing %v, %d bytes; want %s missing %v, %d bytes", i, ch.ID, ch.Missing, len(ch.Data), ids[i], !ok, len(want))
+		}
+	}
+}
+
 func TestFetchChunks(t *testing.T) {
 	p := cluster(t)
 	src := newFakeSource()
@@ -55,24 +79,7 @@ func TestFetchChunks(t *testing.T) {
 
 	fetch := func(t *testing.T, ids ...chunker.ID) {
 		t.Helper()
-		cs, err := c.FetchChunks(context.Background(), "webroot", ids)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cs.Close()
-		got, err := readAll(cs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(got) != len(ids) {
-			t.Fatalf("%d chunks, want %d", len(got), len(ids))
-		}
-		for i, ch := range got {
-			want, ok := src.chunks[ids[i]]
-			if ch.ID != ids[i] || ch.Missing == ok || !bytes.Equal(ch.Data, want) {
-				t.Errorf("chunk %d: id %s missing %v, %d bytes; want %s missing %v, %d bytes", i, ch.ID, ch.Missing, len(ch.Data), ids[i], !ok, len(want))
-			}
-		}
+		fetchAll(t, c, src, ids)
 	}
 	delta := func(t *testing.T, ids ...chunker.ID) (ClientStats, PeerStats) {
 		t.Helper()
