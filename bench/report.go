@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -23,11 +24,7 @@ func (r *Report) WriteTable(w io.Writer) {
 		fmt.Fprintf(w, "took %s; load average (1, 5, 15 min) %s at the start, %s at the end\n",
 			time.Duration(r.Elapsed*float64(time.Second)).Round(time.Second), r.LoadStart, r.LoadEnd)
 	}
-	var names []string
-	for n := range r.Peers {
-		names = append(names, n)
-	}
-	slices.Sort(names)
+	names := slices.Sorted(maps.Keys(r.Peers))
 	for _, n := range names {
 		fmt.Fprintf(w, "peer %s: %s\n", n, r.Peers[n])
 	}
@@ -147,4 +144,20 @@ func thousands(n int64) string {
 		s = s[:i] + "," + s[i:]
 	}
 	return s
+}
+
+// comparedRows returns the first row of each scenario and workload, the
+// idle scenario left out: one per line of the comparisons.
+func (r *Report) comparedRows() []Row {
+	var rows []Row
+	seen := map[string]bool{}
+	for _, row := range r.Rows {
+		key := row.Scenario + "/" + row.Workload
+		if row.Scenario == ScenarioIdle || seen[key] {
+			continue
+		}
+		seen[key] = true
+		rows = append(rows, row)
+	}
+	return rows
 }

@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -20,11 +21,7 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 		fmt.Fprintf(w, "The run took %s; load average %s at its start, %s at its end (other work shared the machine).\n",
 			time.Duration(r.Elapsed*float64(time.Second)).Round(time.Second), r.LoadStart, r.LoadEnd)
 	}
-	var names []string
-	for n := range r.Peers {
-		names = append(names, n)
-	}
-	slices.Sort(names)
+	names := slices.Sorted(maps.Keys(r.Peers))
 	var vs []string
 	for _, n := range names {
 		vs = append(vs, "`"+r.Peers[n]+"`")
@@ -83,13 +80,7 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 		{"CPU s (both sides)", func(s Sample) float64 { return s.CPU() }, cpu},
 		{"peak RSS (both sides)", func(s Sample) float64 { return float64(s.PeakRSS()) }, byt},
 	}
-	seen := map[string]bool{}
-	for _, row := range r.Rows {
-		key := row.Scenario + "/" + row.Workload
-		if row.Scenario == ScenarioIdle || seen[key] {
-			continue
-		}
-		seen[key] = true
+	for _, row := range r.comparedRows() {
 		label := row.Scenario
 		if row.Scenario == ScenarioInitial {
 			label += fmt.Sprintf(" %s (%s files, %s)", row.Workload, thousands(int64(row.Files)), status.HumanBytes(row.Bytes))

@@ -90,13 +90,7 @@ func (r *Report) writeRatios(w io.Writer) {
 	wire := func(s Sample) float64 { return float64(s.Wire()) }
 	cpus := func(s Sample) float64 { return s.CPU() }
 	var lines []line
-	seen := map[string]bool{}
-	for _, row := range r.Rows {
-		key := row.Scenario + "/" + row.Workload
-		if row.Scenario == ScenarioIdle || seen[key] {
-			continue
-		}
-		seen[key] = true
+	for _, row := range r.comparedRows() {
 		name := row.Scenario
 		if row.Scenario == ScenarioInitial {
 			name += " " + row.Workload

@@ -260,9 +260,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		"wall: from the start of the tool (rsync client; both daemons of the others) until the target is complete; ncsync's initial copy ends at the first status poll (the secondary every 50 ms, then the primary to confirm) that shows the secondary caught up and after which the trees compare equal; lsyncd's and Syncthing's, and every mutation scenario, end when the harness's polling (touched paths every 5 ms, then a walk of the target) first sees the target equal, confirmed by a content compare",
 		"CPU and peak RSS: both sides' processes (rsync client + daemon and its children; lsyncd and the rsync processes it runs + the rsync daemon; ncsync primary + secondary; both Syncthing instances); the harness's proxy and polling are not counted",
 		"source trees are in the page cache; rsync, lsyncd and Syncthing's defaults fsync little or nothing, ncsync makes every file durable before acknowledging it; each run writes a fresh target on the same file system, and targets are removed only at the end (ext4 creates files slowly for a while after many were deleted)")
-	if dropped := dropCaches(); dropped != "" {
-		h.logf("%s", dropped)
-		h.report.Notes = append(h.report.Notes, dropped)
+	if dropCaches() {
+		h.logf("%s", droppedNote)
+		h.report.Notes = append(h.report.Notes, droppedNote)
 	}
 	if slices.ContainsFunc(o.Tools, func(t string) bool { return t == ToolRsync || t == ToolLsyncd || t == ToolLsyncd1s }) {
 		if p, err := findRsync(); err != nil {
@@ -314,16 +314,17 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 // targets (measured here: 10,000 creates in 1.26 s before, 0.24 s after);
 // without the drop a run's speed would depend on what ran before it.
 // Source trees are read back into the cache before they are used (warm).
-func dropCaches() string {
+// It reports whether it dropped the cache.
+func dropCaches() bool {
 	if os.Geteuid() != 0 {
-		return ""
+		return false
 	}
 	syscall.Sync()
-	if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("1"), 0); err != nil {
-		return ""
-	}
-	return "page cache dropped at the start and before every initial copy (sync; echo 1 > /proc/sys/vm/drop_caches), then the source tree read back in: files freed by earlier runs no longer slow down ext4's inode allocation, and every copy starts with the same page cache"
+	return os.WriteFile("/proc/sys/vm/drop_caches", []byte("1"), 0) == nil
 }
+
+// droppedNote is the report's note when dropCaches works.
+const droppedNote = "page cache dropped at the start and before every initial copy (sync; echo 1 > /proc/sys/vm/drop_caches), then the source tree read back in: files freed by earlier runs no longer slow down ext4's inode allocation, and every copy starts with the same page cache"
 
 // warm reads every file under dir, so the source tree is in the page
 // cache for every tool alike.

@@ -110,7 +110,7 @@ func (h *harness) initialOnce(ctx context.Context, tool, src, name string) (s Sa
 	// tools paid for reclaiming them unevenly (ncsync's data-set copy took
 	// 4.4 s right after a drop and 6.1 s two runs later; rsync's did not
 	// change).
-	if dropCaches() != "" {
+	if dropCaches() {
 		if err := warm(src); err != nil {
 			return Sample{}, err
 		}
