@@ -24,12 +24,17 @@ type targetNet struct {
 // loopback is the target side on 127.0.0.1.
 var loopback = &targetNet{}
 
-// Addresses of the veth pair: link-local, on no network but this
-// machine's own namespaces.
-const (
-	vethHostIP   = "169.254.213.1"
-	vethTargetIP = "169.254.213.2"
-)
+// vethAddrs returns the addresses of the veth pair of the harness with
+// process id pid: link-local (on no network but this machine's own
+// namespaces), in a /30 of 169.254.1.0–169.254.250.255 chosen by pid, so
+// that harnesses running at once (the test packages of `go test ./...`)
+// do not claim the same host address on two interfaces, which leaves one
+// of them unreachable.
+func vethAddrs(pid int) (host, target string) {
+	n := pid % (250 * 64)
+	a, b := 1+n/64, n%64*4
+	return fmt.Sprintf("169.254.%d.%d", a, b+1), fmt.Sprintf("169.254.%d.%d", a, b+2)
+}
 
 // setupTargetNet creates a network namespace joined to the host by a
 // veth pair. It needs root and iproute2; otherwise it returns loopback
@@ -42,7 +47,8 @@ func setupTargetNet() *targetNet {
 		return &targetNet{disabled: "iproute2 (ip) is not installed"}
 	}
 	id := strconv.Itoa(os.Getpid() % 100000)
-	t := &targetNet{ns: "ncbench-" + id, host: vethHostIP, target: vethTargetIP, hostIf: "ncbh" + id}
+	host, target := vethAddrs(os.Getpid())
+	t := &targetNet{ns: "ncbench-" + id, host: host, target: target, hostIf: "ncbh" + id}
 	tgtIf := "ncbt" + id
 	steps := [][]string{
 		{"netns", "add", t.ns},
