@@ -25,7 +25,7 @@ type failover struct {
 	deletedP string            // the file nfs1 deleted while stopped
 }
 
-// setupFailover builds the failover scenario of issue 7 up to "nfs3
+// setupFailover builds the failover scenario up to "nfs3
 // follows nfs2".
 func setupFailover(t *testing.T) *failover {
 	t.Helper()

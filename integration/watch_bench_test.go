@@ -22,8 +22,8 @@ import (
 // file written on the primary takes to be on the secondary whole and
 // verified (its bytes read back and compared). Files are written one at a
 // time, each after the previous one arrived; it reports the median, 90th
-// percentile and maximum. For issue 4's numbers (median ≤ 150 ms, max ≤
-// 500 ms) run it with 50 writes:
+// percentile and maximum. For the watcher's targets (median ≤ 150 ms, max
+// ≤ 500 ms) run it with 50 writes:
 //
 //	go test -run '^$' -bench WatchLatency -benchtime 50x ./integration/
 func BenchmarkWatchLatency(b *testing.B) {

@@ -17,7 +17,7 @@ import (
 const maxQueuedEvents = "/proc/sys/fs/inotify/max_queued_events"
 
 // overflowConverge is how soon after a burst that overflowed the queue the
-// secondary must be equal again (issue 4).
+// secondary must be equal again.
 const overflowConverge = 2 * time.Second
 
 // TestWatchOverflow loses inotify events on purpose and requires the

@@ -20,7 +20,7 @@ import (
 // and content, compared with compareTrees). Its baseline, measured in the
 // same iteration, is `rsync -a` copying the same tree (already extracted,
 // page cache warm) into an empty directory of the same file system:
-// issue 4 wants ncsync within 2× of that. Each iteration untars into a new
+// the target is ncsync within 2× of that. Each iteration untars into a new
 // directory, then removes it (and waits until the secondary has too).
 //
 //	go test -run '^$' -bench WatchUntar -benchtime 3x -timeout 30m ./integration/
@@ -157,7 +157,7 @@ var idleFor = flag.Duration("watch.idle", time.Minute, "how long BenchmarkWatchI
 // in sync and has settled (the start-up scan and the re-reads of files
 // written within the scanner's racy window are done), then reads each
 // daemon's CPU time (utime+stime, /proc/PID/stat) over -watch.idle (a
-// minute) of nothing changing. Issue 4 wants the primary under 1% of a
+// minute) of nothing changing. The target is the primary under 1% of a
 // core. It measures once, whatever b.N:
 //
 //	go test -run '^$' -bench WatchIdleCPU -benchtime 1x -timeout 30m ./integration/

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"runtime/debug"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at link time by packaging (-ldflags "-X main.version=1.2.3");
+// a plain build reports the module version from the build info instead.
+var version = ""
+
+// buildInfo is what 'ncsync version' prints.
+type buildInfo struct {
+	Version   string
+	Commit    string
+	Modified  bool
+	GoVersion string
+}
+
+func readBuildInfo() buildInfo {
+	bi := buildInfo{Version: version, Commit: "unknown", GoVersion: "unknown"}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		if bi.Version == "" {
+			bi.Version = "unknown"
+		}
+		return bi
+	}
+	bi.GoVersion = info.GoVersion
+	if bi.Version == "" {
+		bi.Version = info.Main.Version
+	}
+	if bi.Version == "" || bi.Version == "(devel)" {
+		bi.Version = "devel"
+	}
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			bi.Commit = s.Value
+		case "vcs.modified":
+			bi.Modified = s.Value == "true"
+		}
+	}
+	return bi
+}
+
+func (bi buildInfo) write(w io.Writer) {
+	commit := bi.Commit
+	if bi.Modified {
+		commit += " (modified)"
+	}
+	fmt.Fprintf(w, "ncsync %s\ncommit %s\n%s\n", bi.Version, commit, bi.GoVersion)
+}
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version, the commit it was built from and the Go version",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			readBuildInfo().write(c.OutOrStdout())
+			return nil
+		},
+	}
+}
