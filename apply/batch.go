@@ -147,7 +147,7 @@ func (b *batch) conflicts(p string, dirEntry bool) bool {
 // fsync each. Under SyncAuto, once a group used syncfs, the directories do
 // too: the renames of a large group dirty many of them.
 func (b *batch) syncFS(n int) bool {
-	switch b.f.opts.Sync {
+	switch b.f.mode {
 	case SyncFS:
 		return true
 	case SyncAuto:

@@ -213,7 +213,7 @@ func (b *batch) finishFile(fd int, e *index.Entry, started int64) error {
 	if err := b.setMeta(fd, e.UID, e.GID, e.Mode, e.MtimeNs); err != nil {
 		return fmt.Errorf("set metadata of %q: %w", e.Path, err)
 	}
-	if b.f.opts.Sync == SyncFile && e.Size > started {
+	if b.f.mode == SyncFile && e.Size > started {
 		// Start writeback now, so the group's fsyncs find the data on its
 		// way to disk. Only a hint: fsync reports the errors. (Under
 		// syncfs, one call starts the writeback of the whole group.)

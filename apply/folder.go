@@ -34,6 +34,9 @@ const (
 	SyncFS
 )
 
+// Under SyncAuto and SyncFS, syncfs is used only on a file system known to
+// honour it (see syncfsHonoured); a folder anywhere else gets SyncFile.
+
 // autoFSObjects is SyncAuto's threshold: a group commit of at least this
 // many files, or a batch that touched at least this many directories, is
 // made durable with syncfs.
@@ -84,6 +87,7 @@ type Folder struct {
 	root    int // O_DIRECTORY fd of the root, held until Close
 	opts    Options
 	log     *slog.Logger
+	mode    SyncMode       // opts.Sync, or SyncFile where syncfs does not reach the storage
 	openat2 bool           // the kernel has openat2 (Linux ≥ 5.6, not filtered)
 	hasher  *blake3.Hasher // chunk ids, reused
 	sum     [32]byte
@@ -108,7 +112,15 @@ func Open(root string, opts Options) (*Folder, error) {
 	case err != nil:
 		return nil, fmt.Errorf("open folder root %q: %w", root, err)
 	}
-	f := &Folder{path: root, root: fd, opts: opts, log: opts.Log, hasher: blake3.New()}
+	fss, err := probeSync(fd)
+	if err != nil {
+		_ = unix.Close(fd)
+		return nil, fmt.Errorf("open folder root %q: %w", root, err)
+	}
+	f := &Folder{path: root, root: fd, opts: opts, log: opts.Log, mode: opts.Sync, hasher: blake3.New()}
+	if !fss.syncfs {
+		f.mode = SyncFile
+	}
 	f.openat2 = probeOpenat2(fd)
 	start := time.Now()
 	n, err := f.removeTemps()
@@ -117,6 +129,7 @@ func Open(root string, opts Options) (*Folder, error) {
 		return nil, fmt.Errorf("open folder root %q: %w", root, err)
 	}
 	f.log.Info("opened folder", "root", fmt.Sprintf("%q", root), "openat2", f.openat2,
+		"fs", fss.fsType, "sync", f.mode,
 		"leftover_temps_removed", n, "scan", time.Since(start).Round(time.Millisecond))
 	return f, nil
 }
