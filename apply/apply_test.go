@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ncsync/ncsync/index"
+	"github.com/ncsync/ncsync/internal/fsys"
 )
 
 func TestApplyCreateReplaceDelete(t *testing.T) {
@@ -28,8 +29,8 @@ func TestApplyCreateReplaceDelete(t *testing.T) {
 			t.Fatal("file content differs")
 		}
 		st := lstat(t, filepath.Join(root, "d/f"))
-		if res[1].Stat != toStat(&st) {
-			t.Errorf("Result.Stat %+v, disk %+v", res[1].Stat, toStat(&st))
+		if res[1].Stat != fsys.StatOf(&st) {
+			t.Errorf("Result.Stat %+v, disk %+v", res[1].Stat, fsys.StatOf(&st))
 		}
 		if tgt, _ := os.Readlink(filepath.Join(root, "d/l")); tgt != "f" {
 			t.Errorf("symlink target %q", tgt)
@@ -459,8 +460,8 @@ func TestStatAndReadAt(t *testing.T) {
 				t.Errorf("Stat(%q) = %v, %v; want kind %v", c.p, k, err, c.kind)
 			}
 			disk := lstat(t, filepath.Join(root, c.p))
-			if st != toStat(&disk) {
-				t.Errorf("Stat(%q) = %+v, disk %+v", c.p, st, toStat(&disk))
+			if st != fsys.StatOf(&disk) {
+				t.Errorf("Stat(%q) = %+v, disk %+v", c.p, st, fsys.StatOf(&disk))
 			}
 		}
 		if _, _, err := f.Stat("missing/x"); !errors.Is(err, os.ErrNotExist) {

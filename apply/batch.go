@@ -6,6 +6,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ncsync/ncsync/index"
+	"github.com/ncsync/ncsync/internal/fsys"
 )
 
 // maxPending bounds the temp files of one group commit. Two groups may be
@@ -68,8 +69,8 @@ func (b *batch) dir(rel string, create bool) (*dirState, error) {
 	if d, ok := b.dirs[rel]; ok {
 		return d, nil
 	}
-	if b.f.openat2 {
-		if fd, err := openat2Dir(b.f.root, rel); err == nil {
+	if fsys.HasOpenat2() {
+		if fd, err := fsys.OpenBeneath(b.f.root, rel, unix.O_RDONLY|unix.O_DIRECTORY); err == nil {
 			d := &dirState{path: rel, fd: fd}
 			b.dirs[rel] = d
 			return d, nil

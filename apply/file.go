@@ -10,6 +10,7 @@ import (
 
 	"github.com/ncsync/ncsync/chunker"
 	"github.com/ncsync/ncsync/index"
+	"github.com/ncsync/ncsync/internal/fsys"
 )
 
 // pendingFile is a verified temp file waiting for its group to commit.
@@ -351,7 +352,7 @@ func (b *batch) place(pf *pendingFile, e *index.Entry, forgets *[]string) error 
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(pf.fd, &st); err == nil {
-		b.results[pf.i].Stat = toStat(&st)
+		b.results[pf.i].Stat = fsys.StatOf(&st)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ncsync/ncsync/index"
+	"github.com/ncsync/ncsync/internal/fsys"
 )
 
 // finish ends a batch: it sets directory metadata, deepest first and after
@@ -46,7 +47,7 @@ func (b *batch) finish() {
 		var st unix.Stat_t
 		if unix.Fstat(d.fd, &st) == nil {
 			for _, i := range d.entries {
-				b.results[i].Stat = toStat(&st)
+				b.results[i].Stat = fsys.StatOf(&st)
 			}
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ncsync/ncsync/chunker"
+	"github.com/ncsync/ncsync/internal/fsys"
 )
 
 // SyncMode says how Apply makes a batch durable.
@@ -83,14 +84,13 @@ type Options struct {
 // concurrent use; ReadAt and Stat may be called at any time (also from a
 // ChunkSource during Apply, or from other goroutines) until Close.
 type Folder struct {
-	path    string
-	root    int // O_DIRECTORY fd of the root, held until Close
-	opts    Options
-	log     *slog.Logger
-	mode    SyncMode       // opts.Sync, or SyncFile where syncfs does not reach the storage
-	openat2 bool           // the kernel has openat2 (Linux ≥ 5.6, not filtered)
-	hasher  *blake3.Hasher // chunk ids, reused
-	sum     [32]byte
+	path   string
+	root   int // O_DIRECTORY fd of the root, held until Close
+	opts   Options
+	log    *slog.Logger
+	mode   SyncMode       // opts.Sync, or SyncFile where syncfs does not reach the storage
+	hasher *blake3.Hasher // chunk ids, reused
+	sum    [32]byte
 	// fileHasher checks file ids, reused.
 	fileHasher chunker.FileHasher
 }
@@ -121,28 +121,16 @@ func Open(root string, opts Options) (*Folder, error) {
 	if !fss.syncfs {
 		f.mode = SyncFile
 	}
-	f.openat2 = probeOpenat2(fd)
 	start := time.Now()
 	n, err := f.removeTemps()
 	if err != nil {
 		_ = unix.Close(fd)
 		return nil, fmt.Errorf("open folder root %q: %w", root, err)
 	}
-	f.log.Info("opened folder", "root", fmt.Sprintf("%q", root), "openat2", f.openat2,
+	f.log.Info("opened folder", "root", fmt.Sprintf("%q", root), "openat2", fsys.HasOpenat2(),
 		"fs", fss.fsType, "sync", f.mode,
 		"leftover_temps_removed", n, "scan", time.Since(start).Round(time.Millisecond))
 	return f, nil
-}
-
-// probeOpenat2 reports whether openat2 works here: it is missing before
-// Linux 5.6 and seccomp filters often answer EPERM or ENOSYS for it.
-func probeOpenat2(root int) bool {
-	fd, err := unix.Openat2(root, ".", &unix.OpenHow{Flags: dirFlags, Resolve: resolveFlags})
-	if err != nil {
-		return false
-	}
-	_ = unix.Close(fd)
-	return true
 }
 
 // Close releases the root.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ncsync/ncsync/chunker"
 	"github.com/ncsync/ncsync/index"
+	"github.com/ncsync/ncsync/internal/fsys"
 )
 
 // testCfg cuts small test files into several chunks.
@@ -124,16 +125,18 @@ func content(seed byte, n int) []byte {
 }
 
 // openTest opens a fresh folder in a temp dir. walk forces the
-// component-by-component resolver instead of openat2.
+// component-by-component resolver instead of openat2 (for the whole
+// process, until the test ends).
 func openTest(t testing.TB, opts Options, walk bool) (*Folder, string) {
 	t.Helper()
+	if walk {
+		was := fsys.UseOpenat2(false)
+		t.Cleanup(func() { fsys.UseOpenat2(was) })
+	}
 	root := t.TempDir()
 	f, err := Open(root, opts)
 	if err != nil {
 		t.Fatal(err)
-	}
-	if walk {
-		f.openat2 = false
 	}
 	t.Cleanup(func() { f.Close() })
 	return f, root

@@ -90,7 +90,7 @@ func (b *batch) keepIfChanged(k LocalKeeper, dirfd int, name, p string, written 
 		// it would be lost.
 		return nil
 	}
-	v := LocalVersion{Path: p, Dir: dirfd, Name: name, Kind: fsys.KindOf(st.Mode), Found: toStat(st), Written: written, By: *e}
+	v := LocalVersion{Path: p, Dir: dirfd, Name: name, Kind: fsys.KindOf(st.Mode), Found: fsys.StatOf(st), Written: written, By: *e}
 	if err := k.Keep(v); err != nil {
 		return fmt.Errorf("apply %q: keep the local version first: %w: %w", p, ErrLocalChange, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ncsync/ncsync/index"
+	"github.com/ncsync/ncsync/internal/fsys"
 )
 
 // remove applies a tombstone: the object at e.Path goes, a directory with
@@ -120,7 +121,7 @@ func (b *batch) symlink(i int) error {
 	if err != nil {
 		return fmt.Errorf("stat %q: %w", e.Path, err)
 	}
-	b.results[i].Stat = toStat(&st)
+	b.results[i].Stat = fsys.StatOf(&st)
 	return nil
 }
 
@@ -176,7 +177,7 @@ func checkLocal(e *index.Entry, st *unix.Stat_t) error {
 	if e.Stat == (index.Stat{}) || isDir(st) {
 		return nil
 	}
-	if toStat(st) != e.Stat {
+	if fsys.StatOf(st) != e.Stat {
 		return fmt.Errorf("apply %q: %w", e.Path, ErrLocalChange)
 	}
 	return nil

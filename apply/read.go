@@ -45,18 +45,7 @@ func (f *Folder) ReadAt(p string, off int64, buf []byte) error {
 // openFile opens the regular file p for reading, confined. O_NONBLOCK keeps
 // a fifo planted at p from blocking the open.
 func (f *Folder) openFile(p string) (int, error) {
-	const flags = unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC
-	var fd int
-	var err error
-	if f.openat2 {
-		fd, err = unix.Openat2(f.root, p, &unix.OpenHow{Flags: flags, Resolve: resolveFlags})
-	} else {
-		dir, name := split(p)
-		err = f.withDir(dir, func(dirfd int) error {
-			fd, err = unix.Openat(dirfd, name, flags, 0)
-			return err
-		})
-	}
+	fd, err := fsys.OpenBeneath(f.root, p, unix.O_RDONLY|unix.O_NONBLOCK)
 	if err != nil {
 		return -1, err
 	}
@@ -89,5 +78,5 @@ func (f *Folder) Stat(p string) (index.Stat, index.Kind, error) {
 	if err != nil {
 		return index.Stat{}, 0, fmt.Errorf("stat %q: %w", p, asEntryError(p, err))
 	}
-	return toStat(&st), fsys.KindOf(st.Mode), nil
+	return fsys.StatOf(&st), fsys.KindOf(st.Mode), nil
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ncsync/ncsync/internal/fsys"
 )
 
 // split returns the parent directory ("" for the root) and the last
@@ -26,27 +28,13 @@ func join(dir, name string) string {
 	return dir + "/" + name
 }
 
-// openat2Dir opens the directory rel beneath root in one call, refusing any
-// symlink on the way. EAGAIN (a concurrent rename during resolution) is
-// retried a few times.
-func openat2Dir(root int, rel string) (int, error) {
-	how := unix.OpenHow{Flags: dirFlags, Resolve: resolveFlags}
-	for range 4 {
-		fd, err := unix.Openat2(root, rel, &how)
-		if !errors.Is(err, unix.EAGAIN) {
-			return fd, err
-		}
-	}
-	return -1, unix.EAGAIN
-}
-
 // stepDir opens the directory name in dirfd (rel is its path, for errors)
 // without following a symlink. If create is set, a missing directory is
 // created with mode 0700 (its own entry fixes the mode later); created says
 // whether this call created it.
 func stepDir(dirfd int, rel, name string, create bool) (fd int, created bool, err error) {
 	for range 4 {
-		fd, err = unix.Openat(dirfd, name, dirFlags, 0)
+		fd, err = fsys.OpenDir(dirfd, name)
 		switch {
 		case err == nil:
 			return fd, created, nil
@@ -97,12 +85,10 @@ func notDir(dirfd int, rel, name string) error {
 // openDir opens the directory rel ("" is not allowed) beneath the root
 // without following symlinks and without creating anything.
 func (f *Folder) openDir(rel string) (int, error) {
-	if f.openat2 {
-		if fd, err := openat2Dir(f.root, rel); err == nil {
-			return fd, nil
-		}
-		// Walk to find out which component is missing or unsafe.
+	if fd, err := fsys.OpenBeneath(f.root, rel, unix.O_RDONLY|unix.O_DIRECTORY); err == nil {
+		return fd, nil
 	}
+	// Walk to find out which component is missing or unsafe.
 	cur := f.root
 	for i := 0; ; {
 		j := strings.IndexByte(rel[i:], '/')

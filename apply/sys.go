@@ -9,14 +9,12 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ncsync/ncsync/index"
 	"github.com/ncsync/ncsync/internal/fsys"
 )
 
 // Flags for opening a directory beneath the root: never through a symlink.
 const (
 	dirFlags     = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
-	resolveFlags = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS
 	tempAttempts = 16 // names tried before giving up on a temp file
 )
 
@@ -78,17 +76,6 @@ func lstatAt(dirfd int, name string) (unix.Stat_t, error) {
 	var st unix.Stat_t
 	err := fsys.LstatAt(dirfd, name, &st)
 	return st, err
-}
-
-// toStat converts a kernel stat to the index's local stat.
-func toStat(st *unix.Stat_t) index.Stat {
-	return index.Stat{
-		Dev:     st.Dev,
-		Ino:     st.Ino,
-		Size:    st.Size,
-		MtimeNs: st.Mtim.Nano(),
-		CtimeNs: st.Ctim.Nano(),
-	}
 }
 
 func isDir(st *unix.Stat_t) bool { return st.Mode&unix.S_IFMT == unix.S_IFDIR }

@@ -2,12 +2,13 @@ package preserve
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ncsync/ncsync/internal/fsys"
 )
 
 // SaveBeneath preserves the object at rel (a clean, slash-separated path)
@@ -26,7 +27,7 @@ func (s *Store) SaveBeneath(ctx context.Context, it Item, root, rel string) (Rec
 	}
 	defer unix.Close(rfd)
 	dir, name := path.Split(rel)
-	dfd, err := openBeneath(rfd, strings.TrimSuffix(dir, "/"))
+	dfd, err := fsys.OpenDirBeneath(rfd, strings.TrimSuffix(dir, "/"))
 	if err != nil {
 		return Record{}, fmt.Errorf("preserve %q: %w", rel, err)
 	}
@@ -34,31 +35,4 @@ func (s *Store) SaveBeneath(ctx context.Context, it Item, root, rel string) (Rec
 		defer unix.Close(dfd)
 	}
 	return s.SaveAt(ctx, it, dfd, name)
-}
-
-// openBeneath opens the directory rel ("" is root itself, returned as is)
-// beneath rfd, with openat2 where the kernel has it, else one component at
-// a time with O_NOFOLLOW.
-func openBeneath(rfd int, rel string) (int, error) {
-	if rel == "" {
-		return rfd, nil
-	}
-	const flags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
-	fd, err := unix.Openat2(rfd, rel, &unix.OpenHow{Flags: flags,
-		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS})
-	if !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EPERM) {
-		return fd, err
-	}
-	cur := rfd
-	for c := range strings.SplitSeq(rel, "/") {
-		next, err := unix.Openat(cur, c, flags, 0)
-		if cur != rfd {
-			unix.Close(cur)
-		}
-		if err != nil {
-			return -1, err
-		}
-		cur = next
-	}
-	return cur, nil
 }

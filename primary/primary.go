@@ -141,7 +141,7 @@ func New(db *index.DB, opts Options) (*Primary, error) {
 			return nil, fmt.Errorf("folder %q: %w", fc.ID, err)
 		}
 		epoch, node := meta.Epoch, opts.Node
-		sc, err := scanner.New(folderStore{db: db, folder: fc.ID}, scanner.Options{
+		sc, err := scanner.New(scanner.IndexStore(db, fc.ID), scanner.Options{
 			Root:    fc.Path,
 			Folder:  fc.ID,
 			Ignore:  m,
@@ -261,20 +261,6 @@ func (f *folder) lagSince(seq uint64, now time.Time) time.Duration {
 		}
 	}
 	return 0
-}
-
-// folderStore binds the index to one folder for the scanner.
-type folderStore struct {
-	db     *index.DB
-	folder string
-}
-
-func (s folderStore) Update(fn func(scanner.Txn) error) error {
-	return s.db.Update(s.folder, func(tx *index.Tx) error { return fn(tx) })
-}
-
-func (s folderStore) View(fn func(scanner.Txn) error) error {
-	return s.db.View(s.folder, func(tx *index.Tx) error { return fn(tx) })
 }
 
 var errNoFolder = errors.New("no such folder")

@@ -10,23 +10,6 @@ import (
 	"github.com/ncsync/ncsync/index"
 )
 
-// folderStore is the adapter the daemon uses (see Store's doc): it binds an
-// *index.DB to one folder.
-type folderStore struct {
-	db     *index.DB
-	folder string
-}
-
-func (s folderStore) Update(fn func(Txn) error) error {
-	return s.db.Update(s.folder, func(tx *index.Tx) error { return fn(tx) })
-}
-
-func (s folderStore) View(fn func(Txn) error) error {
-	return s.db.View(s.folder, func(tx *index.Tx) error { return fn(tx) })
-}
-
-var _ Txn = (*index.Tx)(nil)
-
 // TestWithIndexDB runs a scenario against the real index and the fake and
 // expects the same entries: the fake's semantics are the index's, and the
 // walker's reads alongside the committer's writes do not deadlock bbolt.
@@ -39,7 +22,7 @@ func TestWithIndexDB(t *testing.T) {
 
 	fake := newEnv(t, func(o *Options) { o.BatchSize = 50 })
 	real := newEnv(t, func(o *Options) { o.BatchSize = 50 })
-	real.s.store = folderStore{db: db, folder: "data"}
+	real.s.store = IndexStore(db, "data")
 	for _, e := range []*env{fake, real} {
 		for d := range 10 {
 			for f := range 60 {

@@ -37,7 +37,7 @@ func BenchmarkScanUnchangedIndexDB(b *testing.B) {
 	}
 	defer db.Close()
 	e := newEnv(b)
-	e.s.store = folderStore{db: db, folder: "bench"}
+	e.s.store = IndexStore(db, "bench")
 	benchTree(b, e)
 	benchRescan(b, e)
 }

@@ -16,13 +16,6 @@ import (
 	"github.com/ncsync/ncsync/internal/fsys"
 )
 
-var (
-	// errUnsettled: the file's stat moved while it was read.
-	errUnsettled = errors.New("changed while being read")
-	// errGone: the path no longer names a regular file beneath the root.
-	errGone = errors.New("no longer a regular file")
-)
-
 // hasher is one reading goroutine's reusable state.
 type hasher struct {
 	ch   *chunker.Chunker
@@ -49,7 +42,7 @@ func (s *Scanner) hashItem(ctx context.Context, root int, h *hasher, it *item) {
 	for attempt := range s.maxAttempts {
 		if attempt > 0 {
 			s.ctr.retried.Add(1)
-			if !sleep(ctx, s.retryDelay<<(attempt-1)) {
+			if !fsys.Sleep(ctx, s.retryDelay<<(attempt-1)) {
 				return
 			}
 		}
@@ -58,11 +51,11 @@ func (s *Scanner) hashItem(ctx context.Context, root int, h *hasher, it *item) {
 		case err == nil:
 			it.op, it.entry = settle(it, e)
 			return
-		case errors.Is(err, errUnsettled):
+		case errors.Is(err, fsys.ErrUnsettled):
 			continue
 		case ctx.Err() != nil:
 			return
-		case errors.Is(err, errGone):
+		case errors.Is(err, fsys.ErrGone):
 			s.log.Debug("file went away before it was read; left for the next scan", "path", strconv.Quote(p))
 			return
 		default:
@@ -89,13 +82,13 @@ func settle(it *item, e index.Entry) (opKind, index.Entry) {
 // readFile reads p through the chunker once. The entry's metadata comes
 // from an fstat of the same descriptor after the read, and the read counts
 // only if that fstat equals the one before it (inode, size, mtime, ctime)
-// and the bytes read equal the size; otherwise errUnsettled.
+// and the bytes read equal the size; otherwise fsys.ErrUnsettled.
 func (s *Scanner) readFile(ctx context.Context, root int, h *hasher, p string, attempt int) (index.Entry, error) {
-	fd, err := openFile(root, p)
+	fd, err := fsys.OpenBeneath(root, p, unix.O_RDONLY|unix.O_NONBLOCK)
 	if err != nil {
 		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) ||
 			errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EXDEV) {
-			return index.Entry{}, errGone
+			return index.Entry{}, fsys.ErrGone
 		}
 		return index.Entry{}, fmt.Errorf("open %q: %w", p, err)
 	}
@@ -105,7 +98,7 @@ func (s *Scanner) readFile(ctx context.Context, root int, h *hasher, p string, a
 		return index.Entry{}, fmt.Errorf("stat %q: %w", p, err)
 	}
 	if before.Mode&unix.S_IFMT != unix.S_IFREG {
-		return index.Entry{}, errGone
+		return index.Entry{}, fsys.ErrGone
 	}
 	h.ch.Reset(fsys.FDReader(fd))
 	h.fh.Reset()
@@ -133,8 +126,8 @@ func (s *Scanner) readFile(ctx context.Context, root int, h *hasher, p string, a
 	if err := fsys.Fstat(fd, &after); err != nil {
 		return index.Entry{}, fmt.Errorf("stat %q: %w", p, err)
 	}
-	if fingerprint(&before) != fingerprint(&after) || n != after.Size {
-		return index.Entry{}, errUnsettled
+	if fsys.StatOf(&before) != fsys.StatOf(&after) || n != after.Size {
+		return index.Entry{}, fsys.ErrUnsettled
 	}
 	e := entryOf(p, index.KindFile, &after)
 	if len(h.refs) > 0 {
@@ -159,18 +152,6 @@ func (s *Scanner) smudge(st index.Stat) index.Stat {
 		st.CtimeNs = 0
 	}
 	return st
-}
-
-// sleep waits d or until ctx ends; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 func (s *Scanner) fail(p, op string, err error) {

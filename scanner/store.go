@@ -23,24 +23,31 @@ type Txn interface {
 // writing), so an implementation must allow a read transaction to run
 // alongside a write transaction; the scanner never blocks inside a View
 // waiting for an Update, so bbolt's rule against dependent read and write
-// transactions holds. The lead's adapter for *index.DB:
-//
-//	type folderStore struct {
-//		db     *index.DB
-//		folder string
-//	}
-//
-//	func (s folderStore) Update(fn func(scanner.Txn) error) error {
-//		return s.db.Update(s.folder, func(tx *index.Tx) error { return fn(tx) })
-//	}
-//
-//	func (s folderStore) View(fn func(scanner.Txn) error) error {
-//		return s.db.View(s.folder, func(tx *index.Tx) error { return fn(tx) })
-//	}
+// transactions holds. IndexStore is the implementation over the index.
 type Store interface {
 	// Update runs fn in one write transaction, durable when Update returns
 	// nil. If fn fails nothing is written and its error is returned.
 	Update(fn func(Txn) error) error
 	// View runs fn in one read transaction. The scanner only reads in it.
 	View(fn func(Txn) error) error
+}
+
+// IndexStore binds one folder of the index to the scanner.
+func IndexStore(db *index.DB, folder string) Store {
+	return indexStore{db: db, folder: folder}
+}
+
+type indexStore struct {
+	db     *index.DB
+	folder string
+}
+
+var _ Txn = (*index.Tx)(nil)
+
+func (s indexStore) Update(fn func(Txn) error) error {
+	return s.db.Update(s.folder, func(tx *index.Tx) error { return fn(tx) })
+}
+
+func (s indexStore) View(fn func(Txn) error) error {
+	return s.db.View(s.folder, func(tx *index.Tx) error { return fn(tx) })
 }

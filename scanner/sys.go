@@ -1,44 +1,13 @@
 package scanner
 
 import (
-	"errors"
 	"io"
-	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/ncsync/ncsync/index"
 	"github.com/ncsync/ncsync/internal/fsys"
 )
-
-// noOpenat2 is set once openat2 turns out to be unavailable (kernel before
-// 5.6, or a seccomp filter answering ENOSYS).
-var noOpenat2 atomic.Bool
-
-// openFile opens the file at rel beneath root for reading without
-// following any symlink on the way, so a directory swapped for a symlink
-// while the scan runs cannot make it read outside the tree. O_NONBLOCK
-// keeps a fifo swapped in for the file from blocking the open.
-func openFile(root int, rel string) (int, error) {
-	const flags = unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NOFOLLOW | unix.O_NONBLOCK
-	if !noOpenat2.Load() {
-		how := unix.OpenHow{Flags: flags, Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS}
-		for try := 0; ; try++ {
-			fd, err := fsys.RetryEINTR(func() (int, error) { return unix.Openat2(root, rel, &how) })
-			if errors.Is(err, unix.EAGAIN) && try < 10 { // a concurrent rename raced the lookup
-				continue
-			}
-			if !errors.Is(err, unix.ENOSYS) {
-				return fd, err
-			}
-			noOpenat2.Store(true)
-			break
-		}
-	}
-	// Fallback: intermediate symlinks are followed, but the final one is not
-	// and the caller checks what it opened with fstat.
-	return fsys.RetryEINTR(func() (int, error) { return unix.Openat(root, rel, flags, 0) })
-}
 
 // readNames lists a directory's names ("." and ".." excluded) into names,
 // using buf for getdents. It reads from offset 0 whatever was read before.
@@ -47,39 +16,6 @@ func readNames(fd int, buf []byte, names []string) ([]string, error) {
 		return names, err
 	}
 	return fsys.ReadNames(fd, buf, names)
-}
-
-// kindOf maps st_mode to an entry kind, or gives the reason the object
-// cannot be replicated.
-func kindOf(mode uint32) (index.Kind, string) {
-	switch mode & unix.S_IFMT {
-	case unix.S_IFREG:
-		return index.KindFile, ""
-	case unix.S_IFDIR:
-		return index.KindDir, ""
-	case unix.S_IFLNK:
-		return index.KindSymlink, ""
-	case unix.S_IFIFO:
-		return 0, "fifo"
-	case unix.S_IFSOCK:
-		return 0, "socket"
-	case unix.S_IFCHR:
-		return 0, "character device"
-	case unix.S_IFBLK:
-		return 0, "block device"
-	}
-	return 0, "unknown file type"
-}
-
-// fingerprint is what the index remembers of a path's stat.
-func fingerprint(st *unix.Stat_t) index.Stat {
-	return index.Stat{
-		Dev:     uint64(st.Dev),
-		Ino:     uint64(st.Ino),
-		Size:    st.Size,
-		MtimeNs: st.Mtim.Nano(),
-		CtimeNs: st.Ctim.Nano(),
-	}
 }
 
 // entryOf fills the replicated metadata of a path from its stat. Mode keeps
@@ -94,7 +30,7 @@ func entryOf(p string, kind index.Kind, st *unix.Stat_t) index.Entry {
 		UID:     st.Uid,
 		GID:     st.Gid,
 		MtimeNs: st.Mtim.Nano(),
-		Stat:    fingerprint(st),
+		Stat:    fsys.StatOf(st),
 	}
 	if kind == index.KindFile {
 		e.Size = st.Size

@@ -26,7 +26,7 @@ import (
 // only the stat is updated. The remaining blind spot, a chmod together with
 // a same-size rewrite that restores the mtime, is accepted.
 func (w *walker) visitFile(p string, st *unix.Stat_t, old *index.Entry) error {
-	if old != nil && old.Stat == fingerprint(st) {
+	if old != nil && old.Stat == fsys.StatOf(st) {
 		return nil
 	}
 	if old != nil && metadataOnly(old, st) {
@@ -49,7 +49,7 @@ func (w *walker) visitFile(p string, st *unix.Stat_t, old *index.Entry) error {
 }
 
 func metadataOnly(old *index.Entry, st *unix.Stat_t) bool {
-	o, now := old.Stat, fingerprint(st)
+	o, now := old.Stat, fsys.StatOf(st)
 	return o.CtimeNs != 0 && // not smudged (see Scanner.smudge)
 		o.Dev == now.Dev && o.Ino == now.Ino && o.Size == now.Size && o.MtimeNs == now.MtimeNs &&
 		old.Size == now.Size && old.MtimeNs == now.MtimeNs &&
@@ -60,7 +60,7 @@ func metadataOnly(old *index.Entry, st *unix.Stat_t) bool {
 // followed. The link is stat'ed again after readlink so that a link
 // replaced in between is not recorded with the other link's target.
 func (w *walker) visitSymlink(dirfd int, name, p string, st *unix.Stat_t, old *index.Entry) error {
-	if old != nil && old.Stat == fingerprint(st) {
+	if old != nil && old.Stat == fsys.StatOf(st) {
 		return nil
 	}
 	for range w.s.maxAttempts {
@@ -76,7 +76,7 @@ func (w *walker) visitSymlink(dirfd int, name, p string, st *unix.Stat_t, old *i
 		if err := fsys.LstatAt(dirfd, name, &after); err != nil || after.Mode&unix.S_IFMT != unix.S_IFLNK {
 			return nil
 		}
-		if fingerprint(&after) != fingerprint(st) {
+		if fsys.StatOf(&after) != fsys.StatOf(st) {
 			*st = after
 			continue
 		}
@@ -89,7 +89,7 @@ func (w *walker) visitSymlink(dirfd int, name, p string, st *unix.Stat_t, old *i
 		e.Target = target
 		return w.decide(e, old)
 	}
-	w.fail(p, "readlink", errUnsettled)
+	w.fail(p, "readlink", fsys.ErrUnsettled)
 	return nil
 }
 

@@ -157,12 +157,12 @@ func (w *walker) visit(dirfd int, parent, name string, old *index.Entry, recurse
 		}
 		return false, nil
 	}
-	kind, special := kindOf(st.Mode)
+	kind := fsys.KindOf(st.Mode)
 	if w.s.opts.Ignore.Match(p, kind == index.KindDir) {
 		return false, nil
 	}
-	if special != "" {
-		w.skip(p, special, slog.LevelInfo)
+	if kind == 0 {
+		w.skip(p, fsys.TypeName(st.Mode), slog.LevelInfo)
 		w.missing(old)
 		return false, nil
 	}

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ncsync/ncsync/index"
+	"github.com/ncsync/ncsync/internal/fsys"
 	"github.com/ncsync/ncsync/preserve"
 	"github.com/ncsync/ncsync/transport"
 )
@@ -211,26 +212,22 @@ func (s *Secondary) removeDiverged(ctx context.Context, id string, diverged []in
 // its stat from just before it was copied. The parent is resolved beneath
 // root without following symlinks (openat2), and the object itself is not
 // followed either. A path that is gone is not an error: kept is then
-// false.
+// false. Kernels without openat2 resolve the parent through fsys's walk.
 func preserveAt(ctx context.Context, store *preserve.Store, root string, it preserve.Item) (st index.Stat, kept bool, err error) {
 	rootfd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return index.Stat{}, false, fmt.Errorf("open folder root %q: %w", root, err)
 	}
 	defer unix.Close(rootfd)
-	dirfd := rootfd
 	parent, name := path.Split(it.Path)
-	if parent = strings.TrimSuffix(parent, "/"); parent != "" {
-		dirfd, err = unix.Openat2(rootfd, parent, &unix.OpenHow{
-			Flags:   unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC,
-			Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
-		})
-		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
-			return index.Stat{}, false, nil
-		}
-		if err != nil {
-			return index.Stat{}, false, fmt.Errorf("open parent of %q: %w", it.Path, err)
-		}
+	dirfd, err := fsys.OpenDirBeneath(rootfd, strings.TrimSuffix(parent, "/"))
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
+		return index.Stat{}, false, nil
+	}
+	if err != nil {
+		return index.Stat{}, false, fmt.Errorf("open parent of %q: %w", it.Path, err)
+	}
+	if dirfd != rootfd {
 		defer unix.Close(dirfd)
 	}
 	var ks unix.Stat_t
@@ -246,5 +243,5 @@ func preserveAt(ctx context.Context, store *preserve.Store, root string, it pres
 		}
 		return index.Stat{}, false, err
 	}
-	return index.Stat{Dev: ks.Dev, Ino: ks.Ino, Size: ks.Size, MtimeNs: ks.Mtim.Nano(), CtimeNs: ks.Ctim.Nano()}, true, nil
+	return fsys.StatOf(&ks), true, nil
 }

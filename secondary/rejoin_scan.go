@@ -23,7 +23,7 @@ func (s *Secondary) scanOwnChanges(ctx context.Context, meta index.Meta) error {
 		if err != nil {
 			return fmt.Errorf("folder %q: %w", id, err)
 		}
-		sc, err := scanner.New(scanStore{db: s.db, folder: id}, scanner.Options{
+		sc, err := scanner.New(scanner.IndexStore(s.db, id), scanner.Options{
 			Root: fc.Path, Folder: id, Ignore: m, Chunker: chunker.DefaultConfig(),
 			Version: func() index.Version { return version },
 			Log:     s.log.With("folder", id),
@@ -40,18 +40,4 @@ func (s *Secondary) scanOwnChanges(ctx context.Context, meta index.Meta) error {
 		}
 	}
 	return nil
-}
-
-// scanStore binds the index to one folder for the scanner.
-type scanStore struct {
-	db     *index.DB
-	folder string
-}
-
-func (s scanStore) Update(fn func(scanner.Txn) error) error {
-	return s.db.Update(s.folder, func(tx *index.Tx) error { return fn(tx) })
-}
-
-func (s scanStore) View(fn func(scanner.Txn) error) error {
-	return s.db.View(s.folder, func(tx *index.Tx) error { return fn(tx) })
 }

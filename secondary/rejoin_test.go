@@ -12,6 +12,7 @@ import (
 	"github.com/ncsync/ncsync/apply"
 	"github.com/ncsync/ncsync/config"
 	"github.com/ncsync/ncsync/index"
+	"github.com/ncsync/ncsync/internal/fsys/fsystest"
 	"github.com/ncsync/ncsync/preserve"
 	"github.com/ncsync/ncsync/transport"
 )
@@ -205,4 +206,10 @@ func TestRejoinKeepsOnce(t *testing.T) {
 	if _, err := os.Lstat(filepath.Join(root, "late.txt")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("late.txt still in the tree: %v", err)
 	}
+}
+
+// TestRejoinWithoutOpenat2: on a kernel without openat2 (Linux before
+// 5.6: RHEL 8, Ubuntu 18.04) a rejoin still preserves and rewinds.
+func TestRejoinWithoutOpenat2(t *testing.T) {
+	fsystest.RunWithoutOpenat2(t, "TestRejoinPreservesAndRewinds")
 }

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ncsync/ncsync/internal/fsys"
 )
 
 // Remote is the secondary of a comparison, as the primary reaches it.
@@ -263,7 +265,7 @@ func (r *runner) finding(k EventKind, pass int, seq uint64, d Difference) error 
 
 // unsettled reports whether a side of d was being written while read.
 func unsettled(d Difference) bool {
-	return strings.Contains(d.Primary.Err, errUnsettled.Error()) || strings.Contains(d.Local.Err, errUnsettled.Error())
+	return strings.Contains(d.Primary.Err, fsys.ErrUnsettled.Error()) || strings.Contains(d.Local.Err, fsys.ErrUnsettled.Error())
 }
 
 // sig is what a pass keeps of a primary entry to tell whether it changed

@@ -212,13 +212,15 @@ func (w *Walker) visit(ctx context.Context, dirfd int, parent, name string) (Ent
 		case index.KindFile:
 			err := w.readFile(ctx, dirfd, name, &e)
 			switch {
-			case errors.Is(err, errGone):
+			case errors.Is(err, fsys.ErrGone):
 				return Entry{}, false
-			case errors.Is(err, errUnsettled) && attempt+1 < readAttempts:
-				if !sleep(ctx, retryDelay<<attempt) {
+			case errors.Is(err, fsys.ErrUnsettled) && attempt+1 < readAttempts:
+				if !fsys.Sleep(ctx, retryDelay<<attempt) {
 					return Entry{Path: p, Err: errText("read", ctx.Err())}, true
 				}
 				continue
+			case errors.Is(err, fsys.ErrUnsettled):
+				e = Entry{Path: p, Kind: kind, Err: errText("read", fmt.Errorf("%w (tried %d times)", err, readAttempts))}
 			case err != nil:
 				e = Entry{Path: p, Kind: kind, Err: errText("read", err)}
 			}
@@ -227,18 +229,13 @@ func (w *Walker) visit(ctx context.Context, dirfd int, parent, name string) (Ent
 	}
 }
 
-var (
-	errGone      = errors.New("no longer a regular file")
-	errUnsettled = errors.New("changed while being read (tried 3 times)")
-)
-
 // readFile reads name in dirfd through the chunker and sets e's file id
 // and metadata (from the stat after the read). The read counts only if
 // the file's stat did not move and the bytes read equal its size.
 func (w *Walker) readFile(ctx context.Context, dirfd int, name string, e *Entry) error {
 	fd, err := fsys.OpenFile(dirfd, name)
 	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ELOOP) {
-		return errGone
+		return fsys.ErrGone
 	}
 	if err != nil {
 		return err
@@ -249,7 +246,7 @@ func (w *Walker) readFile(ctx context.Context, dirfd int, name string, e *Entry)
 		return err
 	}
 	if before.Mode&unix.S_IFMT != unix.S_IFREG {
-		return errUnsettled // swapped for something else since the lstat
+		return fsys.ErrUnsettled // swapped for something else since the lstat
 	}
 	w.ch.Reset(fsys.FDReader(fd))
 	w.fh.Reset()
@@ -274,7 +271,7 @@ func (w *Walker) readFile(ctx context.Context, dirfd int, name string, e *Entry)
 		return err
 	}
 	if !settled(&before, &after) || n != after.Size {
-		return errUnsettled
+		return fsys.ErrUnsettled
 	}
 	*e = entryOf(e.Path, index.KindFile, &after)
 	e.FileID = w.fh.Sum()
@@ -330,16 +327,4 @@ func errText(op string, err error) string {
 		s = strings.ToValidUTF8(s[:maxErrLen], "") + "…"
 	}
 	return s
-}
-
-// sleep waits d or until ctx ends; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

@@ -1,7 +1,9 @@
-// Package fsys holds the small system-call helpers that the packages
-// reading a folder tree share (EINTR retries, *at calls that never follow
-// symlinks, getdents listing, a descriptor reader), so that each does not
-// keep its own copy.
+// Package fsys owns the file-system rules every package working in a folder
+// tree shares: confined opens beneath a root that never follow a symlink
+// (openat2, or a component walk where it is missing; beneath.go), the stat
+// fingerprint and kind of an object, and the small system-call helpers
+// (EINTR retries, *at calls, getdents listing, a descriptor reader), so
+// that no package keeps its own copy.
 package fsys
 
 import (
@@ -9,8 +11,6 @@ import (
 	"io"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/ncsync/ncsync/index"
 )
 
 // RetryEINTR repeats a system call interrupted by a signal.
@@ -94,18 +94,4 @@ func (r FDReader) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	return n, nil
-}
-
-// KindOf maps st_mode to an entry kind; special files (fifos, sockets,
-// devices) are 0.
-func KindOf(mode uint32) index.Kind {
-	switch mode & unix.S_IFMT {
-	case unix.S_IFREG:
-		return index.KindFile
-	case unix.S_IFDIR:
-		return index.KindDir
-	case unix.S_IFLNK:
-		return index.KindSymlink
-	}
-	return 0
 }
