@@ -42,6 +42,18 @@ const (
 // (FetchChunksResponse.frame); a client refuses a larger one.
 const MaxFrameBytes = 4 << 20
 
+// MaxResponseDecoded bounds what the zstd chunks of one
+// FetchChunksResponse decode to, by their announced sizes: the room a
+// client sets aside before decoding. A server packs messages within it (a
+// single chunk of up to MaxChunkBytes always fits); a client refuses a
+// response announcing more, so that a peer's claim of, say, 4,096 chunks
+// of 16 MiB in one small message is refused instead of allocated.
+const MaxResponseDecoded = 16 << 20
+
+// maxResponseDecoded is MaxResponseDecoded, or one chunk of maxChunk if
+// that is larger.
+func maxResponseDecoded(maxChunk int) int { return max(MaxResponseDecoded, maxChunk) }
+
 // chunkJob is one requested chunk, or a run of small compressible chunks
 // that share one zstd frame, on its way from the Source to the wire. Jobs
 // and their buffers are pooled.
@@ -75,6 +87,18 @@ func getJob(frame bool) *chunkJob {
 // cost is what the job holds against the in-flight budget: the chunks
 // read and what was compressed.
 func (j *chunkJob) cost() int64 { return int64(len(j.raw) + len(j.comp)) }
+
+// decodedBytes is what the job's compressed chunks decode to at the
+// client: the frame, or one zstd chunk.
+func (j *chunkJob) decodedBytes() int {
+	n := 0
+	for _, p := range j.parts {
+		if p.codec == ncsyncv1.Codec_CODEC_ZSTD {
+			n += p.size
+		}
+	}
+	return n
+}
 
 // wireBytes is the job's size in a message.
 func (j *chunkJob) wireBytes() int {
@@ -268,7 +292,9 @@ func (s *Server) prepareJob(ctx context.Context, folder string, j *chunkJob) {
 func shrinks(n, raw int) bool { return n < raw-raw/32 }
 
 // packChunks takes finished jobs in request order and sends them in
-// messages of about targetMessageBytes, at most one frame per message. It
+// messages of about targetMessageBytes, at most one frame per message and
+// zstd chunks of at most MaxResponseDecoded decoded bytes (a client
+// refuses more). It
 // sends a partial message early when the next job is not ready, so the
 // wire does not wait for workers.
 func (s *Server) packChunks(ctx context.Context, order <-chan *chunkJob, budget *byteBudget, ctr *chunkCounters, send func(*ncsyncv1.FetchChunksResponse) error) error {
@@ -278,6 +304,7 @@ func (s *Server) packChunks(ctx context.Context, order <-chan *chunkJob, budget 
 		held   []*chunkJob
 		nparts int // chunks of the held jobs
 		nbytes int
+		ndec   int  // decoded bytes of the held zstd chunks
 		framed bool // a held job brings the message's frame
 	)
 	flush := func() error {
@@ -315,7 +342,7 @@ func (s *Server) packChunks(ctx context.Context, order <-chan *chunkJob, budget 
 			budget.release(j.cost())
 			jobPool.Put(j)
 		}
-		held, nparts, nbytes, framed, msg.Frame = held[:0], 0, 0, false, nil
+		held, nparts, nbytes, ndec, framed, msg.Frame = held[:0], 0, 0, 0, false, nil
 		return err
 	}
 	for {
@@ -354,8 +381,8 @@ func (s *Server) packChunks(ctx context.Context, order <-chan *chunkJob, budget 
 		if j.err != nil {
 			return j.err
 		}
-		size := j.wireBytes()
-		if nbytes > 0 && (nbytes+size > targetMessageBytes || j.framed != nil && framed) {
+		size, dec := j.wireBytes(), j.decodedBytes()
+		if nbytes > 0 && (nbytes+size > targetMessageBytes || j.framed != nil && framed || ndec+dec > MaxResponseDecoded) {
 			if err := flush(); err != nil {
 				return err
 			}
@@ -367,6 +394,7 @@ func (s *Server) packChunks(ctx context.Context, order <-chan *chunkJob, budget 
 		framed = framed || j.framed != nil
 		held = append(held, j)
 		nbytes += size
+		ndec += dec
 	}
 	if err := ctx.Err(); err != nil {
 		return err

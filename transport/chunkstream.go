@@ -257,7 +257,9 @@ func (cs *ChunkStream) Close() {
 // them into buf (reused if large enough). It returns the good chunks up to
 // the first bad one and, with them, the error for that one. Every chunk
 // must hash to its id; decoded output is bounded by the announced sizes
-// while decoding: each at most maxChunk, a frame's at most MaxFrameBytes.
+// while decoding: each at most maxChunk, a frame's at most MaxFrameBytes,
+// and the zstd chunks' together at most maxResponseDecoded, checked
+// before anything is allocated for them.
 func decodeResponse(dec *zstd.Decoder, m *ncsyncv1.FetchChunksResponse, ids []chunker.ID, maxChunk int, buf []byte) ([]Chunk, []byte, error) {
 	if len(m.GetChunks()) != len(ids) {
 		return nil, buf, protocolErr("%d chunks in a response for %d ids", len(m.GetChunks()), len(ids))
@@ -275,6 +277,9 @@ func decodeResponse(dec *zstd.Decoder, m *ncsyncv1.FetchChunksResponse, ids []ch
 		case ncsyncv1.Codec_CODEC_IN_FRAME:
 			inFrame += size
 		}
+	}
+	if limit := maxResponseDecoded(maxChunk); need > limit {
+		return nil, buf, protocolErr("zstd chunks announcing %d bytes in one response, more than %d", need, limit)
 	}
 	if inFrame > MaxFrameBytes {
 		return nil, buf, protocolErr("a frame of %d bytes, more than %d", inFrame, MaxFrameBytes)

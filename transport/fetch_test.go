@@ -195,3 +195,19 @@ func TestFetchChunksCompressible(t *testing.T) {
 		t.Errorf("stats %+v: want a ratio over 50", st)
 	}
 }
+
+// TestFetchChunksDecodedBound fetches large chunks that compress so well
+// that a message of targetMessageBytes on the wire would decode to far
+// more than a client accepts (MaxResponseDecoded): the server packs them
+// within that bound, and the client takes them all.
+func TestFetchChunksDecodedBound(t *testing.T) {
+	p := cluster(t)
+	src := newFakeSource()
+	var ids []chunker.ID
+	for i := range 40 {
+		ids = append(ids, src.add(bytes.Repeat([]byte(fmt.Sprintf("chunk %d repeats\n", i)), (1<<20)/16)))
+	}
+	_, addr := startServer(t, p.serverTLS(t, "p1"), Limits{}, src)
+	c := dial(t, addr, p.clientTLS(t, "s1"), Limits{})
+	fetchAll(t, c, src, ids)
+}

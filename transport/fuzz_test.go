@@ -1,7 +1,9 @@
 package transport
 
 import (
+	"bytes"
 	"encoding/binary"
+	"fmt"
 	"slices"
 	"testing"
 
@@ -74,6 +76,26 @@ func FuzzAssemble(f *testing.F) {
 		}
 		f.Add(encodeMsgs(f, msgs))
 	}
+	// Counts announced near and past the limits.
+	batch := func(pb *ncsyncv1.EntryBatch) *ncsyncv1.SyncResponse {
+		return &ncsyncv1.SyncResponse{Msg: &ncsyncv1.SyncResponse_Batch{Batch: pb}}
+	}
+	file := func(seq, count uint64) *ncsyncv1.Entry {
+		return &ncsyncv1.Entry{Path: fmt.Sprintf("f%d", seq), Sequence: seq, Type: ncsyncv1.EntryType_ENTRY_TYPE_FILE, ChunkCount: count, Size: count << 24}
+	}
+	id := chunker.Sum(nil)
+	for _, count := range []uint64{uint64(lim.MaxEntryChunks), uint64(lim.MaxEntryChunks) + 1, 1 << 40, 1<<64 - 1} {
+		f.Add(encodeMsgs(f, []*ncsyncv1.SyncResponse{batch(&ncsyncv1.EntryBatch{FolderId: "f", Entries: []*ncsyncv1.Entry{file(1, count)}}),
+			{Msg: &ncsyncv1.SyncResponse_MoreChunks{MoreChunks: &ncsyncv1.MoreChunks{FolderId: "f", Path: "f1", Sequence: 1,
+				Chunks: []*ncsyncv1.ChunkRef{{Id: id[:], Size: 1 << 24}, {Id: id[:], Size: 1<<32 - 1}}}}}}))
+	}
+	for _, n := range []int{lim.MaxBatchEntries, lim.MaxBatchEntries + 1} {
+		pb := &ncsyncv1.EntryBatch{FolderId: "f"}
+		for i := range n {
+			pb.Entries = append(pb.Entries, file(uint64(i+1), uint64(lim.MaxEntryChunks/n+1)))
+		}
+		f.Add(encodeMsgs(f, []*ncsyncv1.SyncResponse{batch(pb)}))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		batches, _ := assemble(lim, decodeMsgs(data))
 		for _, b := range batches {
@@ -87,15 +109,11 @@ func FuzzAssemble(f *testing.F) {
 				if e.Size < 0 || len(e.Chunks) > lim.MaxEntryChunks {
 					t.Fatalf("accepted size %d, %d chunks", e.Size, len(e.Chunks))
 				}
-				if e.Kind == index.KindFile && !e.Deleted {
-					var sum int64
-					ids := make([]chunker.ID, len(e.Chunks))
-					for j, c := range e.Chunks {
-						sum += int64(c.Size)
-						ids[j] = c.ID
-					}
-					if sum != e.Size || chunker.FileID(ids) != e.FileID {
-						t.Fatalf("accepted inconsistent file %q", e.Path)
+				// Whether a file's chunks add up to its size and id is the
+				// writer's check (apply.ValidateEntry), per entry.
+				for _, c := range e.Chunks {
+					if c.Size == 0 || int64(c.Size) > int64(lim.MaxChunkBytes) {
+						t.Fatalf("accepted a chunk of %d bytes", c.Size)
 					}
 				}
 			}
@@ -171,6 +189,23 @@ func FuzzServerDecode(f *testing.F) {
 		}
 		f.Add(b)
 	}
+	// Counts near and past the limits.
+	id := chunker.Sum(nil)
+	for _, n := range []int{lim.MaxBatchEntries, lim.MaxBatchEntries + 1} {
+		b, err := proto.Marshal(&ncsyncv1.SyncRequest{Msg: &ncsyncv1.SyncRequest_Ack{Ack: &ncsyncv1.Ack{FolderId: "a", Sequence: 3,
+			Failures: slices.Repeat([]*ncsyncv1.Failure{{Path: "x", Message: "m"}}, n)}}})
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	for _, n := range []int{lim.MaxFetchIDs, lim.MaxFetchIDs + 1} {
+		b, err := proto.Marshal(&ncsyncv1.FetchChunksRequest{FolderId: "a", Ids: slices.Repeat([][]byte{id[:]}, n)})
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m := &ncsyncv1.SyncRequest{}
 		if proto.Unmarshal(data, m) != nil {
@@ -193,6 +228,56 @@ func FuzzServerDecode(f *testing.F) {
 			ids, err := fetchRequestFromWire(req, lim)
 			if err == nil && (len(ids) == 0 || len(ids) > lim.MaxFetchIDs) {
 				t.Fatalf("accepted %d ids", len(ids))
+			}
+		}
+	})
+}
+
+// FuzzDecodeResponseSizes feeds the secondary's decoder responses of
+// count chunks that each announce size decoded bytes, near and past the
+// limits (seeded with a small message announcing 4,096 chunks of 16 MiB):
+// it must refuse a response announcing more than maxResponseDecoded in
+// zstd chunks before setting room aside, and never hold more than that
+// plus one frame.
+func FuzzDecodeResponseSizes(f *testing.F) {
+	lim := DefaultLimits()
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderMaxWindow(lim.ZstdMaxWindow),
+		zstd.WithDecoderMaxMemory(lim.ZstdMaxMemory), zstd.WithDecodeAllCapLimit(true))
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer dec.Close()
+	a := textChunk(1, 300)
+	comp := zstdFrame(f, a)
+	zst, inFrame := uint8(ncsyncv1.Codec_CODEC_ZSTD), uint8(ncsyncv1.Codec_CODEC_IN_FRAME)
+	f.Add(uint16(1), uint32(len(a)), zst, comp, []byte(nil))
+	f.Add(uint16(3), uint32(len(a)), inFrame, []byte(nil), zstdFrame(f, slices.Concat(a, a, a)))
+	for _, c := range []struct {
+		n    uint16
+		size uint32
+	}{{4096, 16 << 20}, {1, 16 << 20}, {1, 16<<20 + 1}, {2, 8 << 20}, {2, 8<<20 + 1}, {17, 1 << 20}, {4096, 1<<32 - 1}} {
+		f.Add(c.n, c.size, zst, comp, []byte(nil))
+		f.Add(c.n, c.size, inFrame, []byte(nil), comp)
+	}
+	f.Fuzz(func(t *testing.T, n uint16, size uint32, codec uint8, data, frame []byte) {
+		n = min(n, uint16(lim.MaxFetchIDs))
+		if n == 0 {
+			return
+		}
+		id := chunker.Sum(a)
+		cd := &ncsyncv1.ChunkData{Id: id[:], Codec: ncsyncv1.Codec(codec), Size: size, Data: data}
+		m := &ncsyncv1.FetchChunksResponse{Chunks: slices.Repeat([]*ncsyncv1.ChunkData{cd}, int(n)), Frame: frame}
+		chunks, buf, err := decodeResponse(dec, m, slices.Repeat([]chunker.ID{id}, int(n)), lim.MaxChunkBytes, nil)
+		announced := uint64(n) * uint64(size)
+		if cd.Codec == ncsyncv1.Codec_CODEC_ZSTD && size <= uint32(lim.MaxChunkBytes) && announced > uint64(maxResponseDecoded(lim.MaxChunkBytes)) && (err == nil || len(chunks) > 0) {
+			t.Fatalf("accepted %d chunks announcing %d bytes", len(chunks), announced)
+		}
+		if c := cap(buf); c > maxResponseDecoded(lim.MaxChunkBytes)+MaxFrameBytes {
+			t.Fatalf("set %d bytes aside", c)
+		}
+		for _, ch := range chunks {
+			if !bytes.Equal(ch.Data, a) {
+				t.Fatalf("accepted %d bytes that are not the chunk", len(ch.Data))
 			}
 		}
 	})

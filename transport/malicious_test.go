@@ -69,7 +69,7 @@ func zstdStream(t *testing.T, data []byte) []byte {
 	return buf.Bytes()
 }
 
-func zstdFrame(t *testing.T, data []byte) []byte {
+func zstdFrame(t testing.TB, data []byte) []byte {
 	t.Helper()
 	enc, err := zstd.NewWriter(nil)
 	if err != nil {

@@ -167,6 +167,9 @@ func (v *service) UploadManifest(stream grpc.ClientStreamingServer[ncsyncv1.Uplo
 	if first.GetQuery() == 0 || first.GetFolderId() == "" {
 		return status.Error(codes.InvalidArgument, "a manifest upload must name its query and folder in its first message")
 	}
+	if err := checkManifestPage(first); err != nil {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
 	r := &manifestReader{stream: stream, page: first}
 	if err := sink.AcceptManifest(ctx, peerFrom(ctx), first.GetQuery(), first.GetFolderId(), r); err != nil {
 		return statusOf(ctx, "manifest upload", err)
@@ -210,13 +213,22 @@ func (r *manifestReader) Next(ctx context.Context) (verify.Entry, error) {
 			r.err = err // io.EOF: the end of the manifest
 			break
 		}
-		if len(page.GetEntries()) > manifestPageEntries {
-			r.err = protocolErr("manifest page of %d entries exceeds %d", len(page.GetEntries()), manifestPageEntries)
+		if err := checkManifestPage(page); err != nil {
+			r.err = err
 			break
 		}
 		r.page, r.i = page, 0
 	}
 	return verify.Entry{}, r.err
+}
+
+// checkManifestPage refuses a page of more than manifestPageEntries
+// entries.
+func checkManifestPage(page *ncsyncv1.UploadManifestRequest) error {
+	if n := len(page.GetEntries()); n > manifestPageEntries {
+		return protocolErr("manifest page of %d entries exceeds %d", n, manifestPageEntries)
+	}
+	return nil
 }
 
 // UploadManifest streams this secondary's manifest for query of folder

@@ -1,7 +1,15 @@
 package transport
 
 import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
 	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/ncsync/ncsync/chunker"
 	"github.com/ncsync/ncsync/index"
@@ -63,5 +71,52 @@ func TestManifestEntryWire(t *testing.T) {
 		if _, err := manifestEntryFromWire(pe); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// sinkSource takes manifest uploads.
+type sinkSource struct {
+	*fakeSource
+	accepted int
+}
+
+func (s *sinkSource) AcceptManifest(ctx context.Context, _ Peer, _ uint64, _ string, m ManifestStream) error {
+	s.accepted++
+	for {
+		if _, err := m.Next(ctx); err != nil {
+			return nil
+		}
+	}
+}
+
+// pageStream is an UploadManifest call whose pages the test chose.
+type pageStream struct {
+	grpc.ServerStream
+	pages []*ncsyncv1.UploadManifestRequest
+}
+
+func (p *pageStream) Context() context.Context { return context.Background() }
+func (p *pageStream) Recv() (*ncsyncv1.UploadManifestRequest, error) {
+	if len(p.pages) == 0 {
+		return nil, io.EOF
+	}
+	m := p.pages[0]
+	p.pages = p.pages[1:]
+	return m, nil
+}
+func (p *pageStream) SendAndClose(*ncsyncv1.UploadManifestResponse) error { return nil }
+
+// TestUploadManifestPageLimit: a page of more than manifestPageEntries
+// entries is refused, the first page included, before the verify sees it.
+func TestUploadManifestPageLimit(t *testing.T) {
+	entries := make([]*ncsyncv1.ManifestEntry, manifestPageEntries+1)
+	for i := range entries {
+		entries[i] = &ncsyncv1.ManifestEntry{Path: fmt.Sprintf("d%05d", i), Type: ncsyncv1.EntryType_ENTRY_TYPE_DIRECTORY}
+	}
+	src := &sinkSource{fakeSource: newFakeSource()}
+	v := &service{s: &Server{src: src, stopping: context.Background()}}
+	err := v.UploadManifest(&pageStream{pages: []*ncsyncv1.UploadManifestRequest{{Query: 1, FolderId: "f", Entries: entries}}})
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "exceeds 1024") || src.accepted != 0 {
+		t.Errorf("first page of %d entries: %v, accepted %d", len(entries), err, src.accepted)
 	}
 }

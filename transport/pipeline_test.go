@@ -44,3 +44,38 @@ func TestPackChunksSendsWhenStarved(t *testing.T) {
 		t.Errorf("packChunks: %v after %d chunks in %d messages", err, sent, msgs)
 	}
 }
+
+// TestPackChunksDecodedBound checks that the sender never packs zstd
+// chunks that decode to more than MaxResponseDecoded into one message,
+// however small they are on the wire: a client refuses such a message.
+func TestPackChunksDecodedBound(t *testing.T) {
+	s := &Server{lim: DefaultLimits()}
+	budget := &byteBudget{limit: 1 << 40, freed: make(chan struct{}, 1)}
+	order := make(chan *chunkJob, 64)
+	sizes := []int{7 << 20, 15 << 20, 1 << 20, 16 << 20, 16 << 20, 4 << 20, 4 << 20, 4 << 20, 4 << 20, 1}
+	for i, size := range sizes { // all ready: nothing makes the sender flush early
+		j := getJob(false)
+		j.ids = append(j.ids, chunker.ID{byte(i)})
+		j.comp = make([]byte, 100)
+		j.parts = append(j.parts, part{size: size, codec: ncsyncv1.Codec_CODEC_ZSTD, wire: j.comp})
+		j.done <- struct{}{}
+		order <- j
+	}
+	close(order)
+	var sent, msgs int
+	err := s.packChunks(context.Background(), order, budget, &chunkCounters{}, func(m *ncsyncv1.FetchChunksResponse) error {
+		decoded := 0
+		for _, cd := range m.Chunks {
+			decoded += int(cd.Size)
+		}
+		if decoded > MaxResponseDecoded {
+			t.Errorf("message %d: %d chunks decode to %d bytes, more than %d", msgs, len(m.Chunks), decoded, MaxResponseDecoded)
+		}
+		sent += len(m.Chunks)
+		msgs++
+		return nil
+	})
+	if err != nil || sent != len(sizes) {
+		t.Errorf("packChunks: %v after %d chunks in %d messages", err, sent, msgs)
+	}
+}
