@@ -14,6 +14,7 @@ import (
 	"github.com/ncsync/ncsync/config"
 	"github.com/ncsync/ncsync/control"
 	"github.com/ncsync/ncsync/index"
+	"github.com/ncsync/ncsync/internal/sdnotify"
 	"github.com/ncsync/ncsync/pki"
 	"github.com/ncsync/ncsync/primary"
 	"github.com/ncsync/ncsync/secondary"
@@ -154,6 +155,7 @@ func runDaemon(ctx context.Context, cfg *config.Config, hooks daemonHooks, log *
 	ctl := control.NewServer(d, log)
 	g.Go(func() error { return ctl.Serve(ctlLis) })
 	g.Go(func() error { <-ctx.Done(); ctl.Stop(); return nil })
+	g.Go(func() error { superviseService(ctx, d, sdnotify.FromEnv(), log); return nil })
 	g.Go(func() error {
 		if cfg.Role == config.RolePrimary {
 			return d.runPrimary(ctx, primarySetup{listen: cfg.Listen, secondaries: cfg.Secondaries, tls: tlsConf})

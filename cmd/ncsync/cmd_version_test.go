@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -30,5 +32,23 @@ func TestVersionFromLinker(t *testing.T) {
 	version = "9.8.7"
 	if got := readBuildInfo().Version; got != "9.8.7" {
 		t.Errorf("version %q, want the one set at link time", got)
+	}
+}
+
+func TestManpages(t *testing.T) {
+	dir := t.TempDir()
+	cmd := newRootCmd()
+	cmd.SetArgs([]string{"manpages", "--dir", dir})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"ncsync.1", "ncsync-run.1", "ncsync-barrier.1", "ncsync-version.1"} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(b, []byte(".TH")) {
+			t.Errorf("%s is not a man page:\n%.200s", name, b)
+		}
 	}
 }

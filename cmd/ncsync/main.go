@@ -78,7 +78,7 @@ Start with 'ncsync demo' to watch it replicate on this machine, then see
 	root.AddCommand(newConflictsCmd())
 	root.AddCommand(newPromoteCmd())
 	root.AddCommand(newVerifyCmd())
-	root.AddCommand(newVersionCmd())
+	root.AddCommand(newVersionCmd(), newManpagesCmd())
 	return root
 }
 
