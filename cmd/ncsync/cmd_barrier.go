@@ -94,10 +94,10 @@ func runBarrier(ctx context.Context, o barrierOptions, out, errOut io.Writer, tt
 	case err != nil:
 		return fmt.Errorf("barrier: %w", err)
 	case !res.Reached:
-		return &exitError{code: exitTimeout, err: errors.New(res.Message +
+		return &exitError{code: exitTimeout, err: errors.New(escapeLines(res.Message) +
 			"\n(see `ncsync status` on the primary and the laggards' logs; rerun the barrier once they have caught up)")}
 	}
-	fmt.Fprintln(out, res.Message)
+	fmt.Fprintln(out, escapeLines(res.Message))
 	return nil
 }
 
@@ -156,7 +156,7 @@ func barrierLines(p status.BarrierProgress) []string {
 		case !pp.Connected:
 			state = "DISCONNECTED"
 		}
-		l := fmt.Sprintf("  %-12s %-12s", pp.Node, state)
+		l := fmt.Sprintf("  %-12s %-12s", status.Escape(pp.Node), state)
 		if !pp.Reached {
 			for _, f := range pp.Folders {
 				atLeast := ""
@@ -171,7 +171,7 @@ func barrierLines(p status.BarrierProgress) []string {
 					atLeast, f.LagEntries, atLeast, status.HumanBytes(int64(f.LagBytes)))
 			}
 			if pp.Message != "" {
-				l += "  (" + oneLine(pp.Message) + ")"
+				l += "  (" + status.Escape(pp.Message) + ")"
 			}
 		}
 		lines = append(lines, l)

@@ -169,7 +169,7 @@ func printConflicts(out io.Writer, recs []preserve.Record) {
 		fmt.Fprintf(out, "    %s, %s, mode %04o, mtime %s\n", r.Kind, describeSize(r), r.Mode,
 			time.Unix(0, r.MtimeNs).UTC().Format(time.RFC3339Nano))
 		fmt.Fprintf(out, "    kept %s from node %s (epoch %d), %s: %s\n", r.Preserved.UTC().Format(time.DateTime+" MST"),
-			r.Node, r.Epoch, r.Cause, r.Reason)
+			status.Escape(r.Node), r.Epoch, status.Escape(string(r.Cause)), status.Escape(r.Reason))
 		fmt.Fprintf(out, "    at %s\n", r.KeptAt)
 	}
 	fmt.Fprintf(out, "%d preserved version(s); copy one out with: ncsync conflicts restore ID --to PATH\n", len(recs))

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -73,14 +72,14 @@ func printStatus(out io.Writer, st status.Node, now time.Time) {
 		if primary {
 			fmt.Fprintf(tw, "%d\t%d\t%d\t", f.Watched, f.Overflows, f.AuditFindings)
 		}
-		fmt.Fprintf(tw, "%s\n", dash(oneLine(f.LastError)))
+		fmt.Fprintf(tw, "%s\n", dash(status.Escape(f.LastError)))
 	}
 	tw.Flush()
 	printPauses(out, st.Pauses, now)
 	printBarriers(out, st.Barriers, st.Peers, now)
 	for _, f := range st.Folders {
 		if f.Degraded != "" {
-			fmt.Fprintf(out, "DEGRADED folder %s: %s\n", f.ID, oneLine(f.Degraded))
+			fmt.Fprintf(out, "DEGRADED folder %s: %s\n", f.ID, status.Escape(f.Degraded))
 		}
 	}
 	for _, f := range st.Folders {
@@ -96,9 +95,9 @@ func printStatus(out io.Writer, st status.Node, now time.Time) {
 		} else if !p.LastSeen.IsZero() {
 			conn = "no, last seen " + p.LastSeen.Format(time.DateTime)
 		}
-		name := p.Node
+		name := status.Escape(p.Node)
 		if name == "" {
-			name = p.Address
+			name = status.Escape(p.Address)
 		}
 		// Chunk data sent to a secondary, or received from the primary.
 		data := status.HumanBytes(int64(p.BytesSent)) + " sent"
@@ -114,7 +113,7 @@ func printStatus(out io.Writer, st status.Node, now time.Time) {
 				atLeast = "≥ "
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s%d\t%s%s\t%s\t%s\n", name, p.Role, conn, data, f.Folder, f.AckedSeq, atLeast, f.LagEntries,
-				atLeast, status.HumanBytes(int64(f.LagBytes)), f.Lag.Round(time.Millisecond), dash(oneLine(p.LastError)))
+				atLeast, status.HumanBytes(int64(f.LagBytes)), f.Lag.Round(time.Millisecond), dash(status.Escape(p.LastError)))
 		}
 	}
 	tw.Flush()
@@ -127,4 +126,3 @@ func dash(s string) string {
 	return s
 }
 
-func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }

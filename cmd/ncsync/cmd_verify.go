@@ -172,7 +172,7 @@ func summaryLine(s control.VerifySummary) string {
 
 // verifyLine is one report for a person.
 func verifyLine(r verify.Report) string {
-	where := r.Peer + ":" + r.Folder
+	where := status.Escape(r.Peer + ":" + r.Folder)
 	switch r.Kind {
 	case verify.KindFolder:
 		res := r.Result
@@ -194,7 +194,7 @@ func verifyLine(r verify.Report) string {
 		}
 		return s + ": " + strings.Join(parts, ", ")
 	case verify.KindError:
-		return fmt.Sprintf("%s: NOT VERIFIED: %s", where, r.Error)
+		return fmt.Sprintf("%s: NOT VERIFIED: %s", where, status.Escape(r.Error))
 	}
 	label := map[verify.EventKind]string{
 		verify.KindDifference: "differs", verify.KindChanging: "changing", verify.KindResolved: "resolved", verify.KindUnchecked: "differs?",
@@ -208,15 +208,16 @@ func verifyLine(r verify.Report) string {
 	case verify.KindUnchecked:
 		detail += " (not checked again: too many differences; run verify again once they are fixed)"
 	}
-	return fmt.Sprintf("%-8s %s/%s  %s", label, where, showPath(r.Path), detail)
+	return fmt.Sprintf("%-8s %s/%s  %s", label, where, showPath(r.Path), status.Escape(detail))
 }
 
-// showPath quotes a path with spaces or control characters.
+// showPath escapes a path (status.Escape) and quotes it if it holds
+// spaces.
 func showPath(p string) string {
-	if strings.ContainsFunc(p, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
-		return strconv.Quote(p)
+	if strings.ContainsRune(p, ' ') {
+		return `"` + status.Escape(p) + `"`
 	}
-	return p
+	return status.Escape(p)
 }
 
 func verifyJSON(r verify.Report) map[string]any {

@@ -7,9 +7,13 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/ncsync/ncsync/chunker"
 	"github.com/ncsync/ncsync/index"
+	"github.com/ncsync/ncsync/preserve"
 	"github.com/ncsync/ncsync/status"
 	"github.com/ncsync/ncsync/verify"
 )
@@ -104,5 +108,31 @@ func TestRunVerify(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPeerStringsEscaped: what a secondary sends (paths, symlink targets,
+// error texts) reaches the terminal with every non-printable rune escaped:
+// C0 and C1 controls, DEL, bidirectional overrides, invalid UTF-8.
+func TestPeerStringsEscaped(t *testing.T) {
+	const evil = "a\x1b]0;owned\x07\u009b2J\u202egnp.php\x7f\xff"
+	link := verify.Entry{Path: "x" + evil, Kind: index.KindSymlink, Mode: 0o777, Target: "t" + evil}
+	lines := []string{
+		verifyLine(verify.Report{Peer: "nfs2", Event: verify.Event{Kind: verify.KindDifference, Folder: "data",
+			Difference: verify.Difference{Path: "x" + evil, Aspects: verify.Target, Primary: link, Local: verify.Entry{Path: link.Path, Kind: index.KindSymlink, Mode: 0o777, Target: "u"}}}}),
+		verifyLine(verify.Report{Peer: "nfs2", Event: verify.Event{Kind: verify.KindError, Folder: "data"}, Error: "walk: " + evil}),
+	}
+	var out bytes.Buffer
+	printStatus(&out, status.Node{Node: "nfs1", Role: "secondary", Folders: []status.Folder{{ID: "data", LastError: evil, Degraded: evil}},
+		Peers: []status.Peer{{Node: "p" + evil, Role: "primary", LastError: evil, Folders: []status.PeerFolder{{Folder: "data"}}}}}, time.Now())
+	lines = append(lines, out.String())
+	lines = append(lines, barrierLines(status.BarrierProgress{Peers: []status.BarrierPeer{{Node: "n" + evil, Message: evil}}})...)
+	var conf bytes.Buffer
+	printConflicts(&conf, []preserve.Record{{Folder: "data", Path: "x" + evil, Node: "n" + evil, Cause: preserve.Cause(evil), Reason: evil}})
+	lines = append(lines, conf.String())
+	for _, l := range lines {
+		if i := strings.IndexFunc(l, func(r rune) bool { return r != '\n' && (r == utf8.RuneError || !unicode.IsPrint(r)) }); i >= 0 {
+			t.Errorf("unescaped %q in %q", l[i:], l)
+		}
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/ncsync/ncsync/status"
 )
 
 // Exit codes (DESIGN.md): 0 success, 1 failure, 2 usage, 3 timeout.
@@ -44,7 +46,7 @@ func main() {
 	if err == nil {
 		return
 	}
-	fmt.Fprintln(os.Stderr, "ncsync:", err)
+	fmt.Fprintln(os.Stderr, "ncsync:", escapeLines(err.Error()))
 	var ee *exitError
 	switch {
 	case errors.As(err, &ee):
@@ -91,4 +93,14 @@ func isCobraUsage(err error) bool {
 		}
 	}
 	return false
+}
+
+// escapeLines escapes each line of a message for the terminal
+// (status.Escape), keeping its line breaks.
+func escapeLines(msg string) string {
+	lines := strings.Split(msg, "\n")
+	for i, l := range lines {
+		lines[i] = status.Escape(l)
+	}
+	return strings.Join(lines, "\n")
 }
