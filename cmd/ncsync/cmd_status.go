@@ -125,4 +125,3 @@ func dash(s string) string {
 	}
 	return s
 }
-
