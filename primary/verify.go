@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -28,8 +29,15 @@ import (
 // once asked.
 const uploadStartTimeout = 2 * time.Minute
 
+// ErrVerifyRunning refuses a verify while another runs on this daemon: a
+// verify reads every file on every node, and two would only compete for
+// the same disks.
+var ErrVerifyRunning = errors.New("verify already running on this primary (one at a time: it reads every file on every node); wait for it to finish, or stop it")
+
 // verifyBook holds the manifest requests waiting for their upload.
 type verifyBook struct {
+	running atomic.Bool // a Verify holds the one slot
+
 	mu      sync.Mutex
 	last    uint64
 	pending map[uint64]*manifestWait
@@ -98,6 +106,10 @@ func (p *Primary) AcceptManifest(ctx context.Context, pe transport.Peer, query u
 // anything differed or could not be verified. See verify.Run for how
 // changes made during the verify are told from differences.
 func (p *Primary) Verify(ctx context.Context, o verify.Request, report func(verify.Report) error) (clean bool, err error) {
+	if !p.verifs.running.CompareAndSwap(false, true) {
+		return false, ErrVerifyRunning
+	}
+	defer p.verifs.running.Store(false)
 	peers, err := p.barrierPeers(o.Peers)
 	if err != nil {
 		return false, fmt.Errorf("verify: %w", err)
