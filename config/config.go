@@ -48,6 +48,13 @@ type Folder struct {
 	Ignore []string // gitignore-style patterns (package ignore), after the defaults
 	// NoDefaultIgnores turns off the built-in ignore patterns.
 	NoDefaultIgnores bool `yaml:"no_default_ignores"`
+	// RefuseSymlinks makes a secondary refuse every symlink the primary
+	// sends for this folder (a Nextcloud data directory holds none).
+	RefuseSymlinks bool `yaml:"refuse_symlinks"`
+	// StripSetID makes a secondary write files and directories that have
+	// setuid or setgid bits on the primary without them; by default such
+	// entries are refused.
+	StripSetID bool `yaml:"strip_setid"`
 }
 
 // Config is one node's configuration.

@@ -71,6 +71,8 @@ watch:
 folders:
   - id: data
     path: $D/data
+    refuse_symlinks: true
+    strip_setid: true
 `
 
 func TestParseValid(t *testing.T) {
@@ -119,7 +121,8 @@ func TestParseValid(t *testing.T) {
 	}
 	if c.Role != RoleSecondary || c.Primary != "nfs1.example:7300" || c.ScanInterval != 90*time.Second ||
 		c.Watch != (Watch{Quiet: 20 * time.Millisecond, MaxLatency: time.Second, AuditInterval: 10 * time.Minute}) ||
-		c.ControlSocket != root+"/ctl.sock" || c.ControlGroup != "ncsync" || c.ControlAdminGroup != "ncsync-admin" || c.TLS.Key != "/etc/ncsync/nfs2.key" {
+		c.ControlSocket != root+"/ctl.sock" || c.ControlGroup != "ncsync" || c.ControlAdminGroup != "ncsync-admin" || c.TLS.Key != "/etc/ncsync/nfs2.key" ||
+		!c.Folders[0].RefuseSymlinks || !c.Folders[0].StripSetID {
 		t.Errorf("parsed %+v", c)
 	}
 }
@@ -192,6 +195,8 @@ var errorCases = []struct {
 	{"ignore scalar", "folders:\n  - ignore: '*.part'\n", "folders[0].ignore", 2, "must be a list of strings"},
 	{"no_default_ignores string", "folders:\n  - no_default_ignores: maybe\n", "folders[0].no_default_ignores", 2, "must be true or false"},
 	{"no_default_ignores number", "folders:\n  - no_default_ignores: 1\n", "folders[0].no_default_ignores", 2, "must be true or false"},
+	{"refuse_symlinks string", "folders:\n  - refuse_symlinks: maybe\n", "folders[0].refuse_symlinks", 2, "must be true or false"},
+	{"strip_setid number", "folders:\n  - strip_setid: 1\n", "folders[0].strip_setid", 2, "must be true or false"},
 	{"role invalid", "role: master\n", "role", 1, `invalid role "master": want primary or secondary`},
 	{"duration garbage", "scan_interval: 2x\n", "scan_interval", 1, `invalid duration "2x"`},
 	{"duration no unit", "scan_interval: 2\n", "scan_interval", 1, `invalid duration "2"`},

@@ -206,6 +206,8 @@ var folderFields = map[string]field{
 	"path":               func(d *decoder, k string, v *yaml.Node) { d.str(k, v, &d.folder().Path) },
 	"ignore":             func(d *decoder, k string, v *yaml.Node) { d.strList(k, v, &d.folder().Ignore) },
 	"no_default_ignores": func(d *decoder, k string, v *yaml.Node) { d.bool(k, v, &d.folder().NoDefaultIgnores) },
+	"refuse_symlinks":    func(d *decoder, k string, v *yaml.Node) { d.bool(k, v, &d.folder().RefuseSymlinks) },
+	"strip_setid":        func(d *decoder, k string, v *yaml.Node) { d.bool(k, v, &d.folder().StripSetID) },
 }
 
 func (d *decoder) folder() *Folder { return &d.c.Folders[len(d.c.Folders)-1] }

@@ -136,6 +136,10 @@ func Example(p ExampleParams) string {
 	w("# The replicated directory trees. The id names a folder on every node;\n")
 	w("# ignore holds gitignore-style patterns relative to the folder root;\n")
 	w("# no_default_ignores: true turns off the built-in patterns.\n")
+	w("# On a secondary, refuse_symlinks: true refuses every symlink sent for\n")
+	w("# the folder (recommended for the data directory), and strip_setid: true\n")
+	w("# writes setuid/setgid files without those bits instead of refusing\n")
+	w("# them. Both default to false.\n")
 	w("folders:\n")
 	for _, f := range p.Folders {
 		w("  - id: %s\n", scalar(f.ID))
@@ -145,6 +149,12 @@ func Example(p ExampleParams) string {
 		}
 		if f.NoDefaultIgnores {
 			w("    no_default_ignores: true\n")
+		}
+		if f.RefuseSymlinks {
+			w("    refuse_symlinks: true\n")
+		}
+		if f.StripSetID {
+			w("    strip_setid: true\n")
 		}
 	}
 	return b.String()

@@ -90,7 +90,7 @@ func TestExampleDefaults(t *testing.T) {
 			t.Errorf("key %q missing or without a comment in\n%s", key, src)
 		}
 	}
-	for _, key := range []string{"ignore:", "no_default_ignores"} {
+	for _, key := range []string{"ignore:", "no_default_ignores", "refuse_symlinks", "strip_setid"} {
 		if !strings.Contains(src, key) {
 			t.Errorf("%s is not explained", key)
 		}

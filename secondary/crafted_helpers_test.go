@@ -238,6 +238,11 @@ type craftedEnvOptions struct {
 	// Script is the primary's first script; nil means env.welcome(1,
 	// env.cluster).
 	Script func(env *craftedEnv) craftedScript
+	// Folder is the test folder's configuration; its id and path are set.
+	Folder config.Folder
+	// Stage gives the secondary a stage directory, with StageLimit.
+	Stage      bool
+	StageLimit int64
 }
 
 // newCraftedEnv starts a crafted primary and a real secondary following it.
@@ -315,12 +320,17 @@ func newCraftedEnv(t *testing.T, o craftedEnvOptions) *craftedEnv {
 			t.Fatal(err)
 		}
 	}
+	folder := o.Folder
+	folder.ID, folder.Path = craftedFolder, env.root
 	env.opts = secondary.Options{
 		Node: "s1", ClusterID: cluster, Primary: lis.Addr().String(), TLS: clientTLS,
-		Folders:    []config.Folder{{ID: craftedFolder, Path: env.root}},
+		Folders:    []config.Folder{folder},
 		Apply:      apply.Options{Chown: os.Geteuid() == 0},
 		Log:        slog.New(env.log),
 		MinBackoff: craftedBackoff, MaxBackoff: 2 * craftedBackoff,
+	}
+	if o.Stage {
+		env.opts.StageDir, env.opts.StageLimit = filepath.Join(env.base, "stage"), o.StageLimit
 	}
 	env.sec, err = secondary.New(env.db, env.opts)
 	if err != nil {

@@ -120,6 +120,7 @@ func New(db *index.DB, opts Options) (*Secondary, error) {
 		ao := opts.Apply
 		ao.Log = opts.Log.With("folder", fc.ID)
 		ao.Local = s.keeper(fc.ID)
+		ao.RefuseSymlinks, ao.StripSetID = fc.RefuseSymlinks, fc.StripSetID
 		w, err := apply.Open(fc.Path, ao)
 		if err != nil {
 			s.Close()
