@@ -82,7 +82,7 @@ func (b *batch) restoreDir(d *dirState) {
 		err = futimens(d.fd, m.MtimeNs)
 	}
 	if err != nil {
-		b.f.log.Warn("could not restore directory metadata", "path", fmt.Sprintf("%q", d.path), "err", err)
+		b.f.log.Warn("could not restore directory metadata", "path", d.path, "err", err)
 	}
 }
 

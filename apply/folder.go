@@ -127,7 +127,7 @@ func Open(root string, opts Options) (*Folder, error) {
 		_ = unix.Close(fd)
 		return nil, fmt.Errorf("open folder root %q: %w", root, err)
 	}
-	f.log.Info("opened folder", "root", fmt.Sprintf("%q", root), "openat2", fsys.HasOpenat2(),
+	f.log.Info("opened folder", "root", root, "openat2", fsys.HasOpenat2(),
 		"fs", fss.fsType, "sync", f.mode,
 		"leftover_temps_removed", n, "scan", time.Since(start).Round(time.Millisecond))
 	return f, nil

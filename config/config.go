@@ -77,6 +77,7 @@ type Config struct {
 	MetricsListen string        // metrics_listen: host:port (optional)
 	ScanInterval  time.Duration // scan_interval: rescans of directories the watcher cannot watch, > 0
 	Watch         Watch         // watch
+	Log           Log           // log
 	StageLimit    int64         // stage_limit: secondary: bytes it may stage while paused (0: none)
 	Folders       []Folder
 	Promote       *Promote // promote: secondary only, optional (see promote.go)

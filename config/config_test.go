@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -505,6 +506,30 @@ func TestEditDistanceSuggest(t *testing.T) {
 		got := suggest(tc.name, topFields)
 		if tc.want == "" && got != "" || tc.want != "" && got != ` (did you mean "`+tc.want+`"?)` {
 			t.Errorf("suggest(%q) = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestLogKeys(t *testing.T) {
+	root := tree(t)
+	base := expand(validPrimary, root)
+	c, err := Parse([]byte(base), "ncsync.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Log.Format != "text" || c.Log.Level != slog.LevelInfo {
+		t.Errorf("defaults: %+v", c.Log)
+	}
+	c, err = Parse([]byte(base+"log: {format: json, level: debug}\n"), "ncsync.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Log.Format != "json" || c.Log.Level != slog.LevelDebug {
+		t.Errorf("log: %+v", c.Log)
+	}
+	for _, bad := range []string{"log: {format: xml}\n", "log: {level: loud}\n", "log: text\n", "log: {colour: red}\n"} {
+		if _, err := Parse([]byte(base+bad), "ncsync.yaml"); err == nil || !strings.Contains(err.Error(), "log") {
+			t.Errorf("%q: err %v, want one naming the log key", bad, err)
 		}
 	}
 }

@@ -59,6 +59,9 @@ func decode(data []byte, name string) (*Config, error) {
 	if d.c.ControlSocket == "" {
 		d.c.ControlSocket = DefaultControlSocket
 	}
+	if d.c.Log.Format == "" {
+		d.c.Log.Format = DefaultLogFormat
+	}
 	if _, set := d.c.pos["stage_limit"]; !set {
 		d.c.StageLimit = DefaultStageLimit
 	}
@@ -163,6 +166,7 @@ var topFields = map[string]field{
 	"scan_interval":  func(d *decoder, k string, v *yaml.Node) { d.duration(k, v, &d.c.ScanInterval) },
 	"stage_limit":    func(d *decoder, k string, v *yaml.Node) { d.size(k, v, &d.c.StageLimit) },
 	"watch":          func(d *decoder, k string, v *yaml.Node) { d.watch(k, v) },
+	"log":            func(d *decoder, k string, v *yaml.Node) { d.log(k, v) },
 	"folders":        func(d *decoder, k string, v *yaml.Node) { d.folders(k, v) },
 }
 

@@ -79,7 +79,7 @@ type Entry struct {
 // LogValue keeps log lines short: path, kind, sequence and size.
 func (e Entry) LogValue() slog.Value {
 	attrs := []slog.Attr{
-		slog.String("path", fmt.Sprintf("%q", e.Path)),
+		slog.String("path", e.Path),
 		slog.String("kind", e.Kind.String()),
 		slog.Uint64("seq", e.Seq),
 	}

@@ -134,7 +134,7 @@ func (p *Primary) Serve(ctx context.Context, pe transport.Peer, h transport.Hell
 				w.ack(a.Seq)
 				for _, f := range a.Failures {
 					p.log.Warn("secondary refused an entry", "peer", pe.Node, "folder", a.Folder,
-						"path", fmt.Sprintf("%q", f.Path), "seq", f.Seq, "err", f.Message)
+						"path", f.Path, "seq", f.Seq, "err", f.Message)
 				}
 			}
 		}

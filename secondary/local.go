@@ -44,7 +44,7 @@ func (s *Secondary) openConflicts(dir string) error {
 	if n, err := st.Sweep(); err != nil {
 		return err
 	} else if n > 0 {
-		s.log.Info("removed unfinished conflict records left by a crash", "dir", fmt.Sprintf("%q", dir), "count", n)
+		s.log.Info("removed unfinished conflict records left by a crash", "dir", dir, "count", n)
 	}
 	l := &localState{store: st, keepers: make(map[string]*localKeeper, len(s.opts.Folders))}
 	for _, fc := range s.opts.Folders {
@@ -58,7 +58,7 @@ func (s *Secondary) openConflicts(dir string) error {
 		return nil
 	})
 	if err != nil {
-		s.log.Warn("some conflict records cannot be read", "dir", fmt.Sprintf("%q", dir), "err", err)
+		s.log.Warn("some conflict records cannot be read", "dir", dir, "err", err)
 	}
 	return nil
 }
@@ -133,12 +133,12 @@ func (k *localKeeper) Keep(v apply.LocalVersion) error {
 		Cause: preserve.CauseLocalChange, Reason: localReason(v)}
 	rec, err := k.store.SaveAt(context.Background(), it, v.Dir, v.Name)
 	if err != nil {
-		k.log.Error("could not keep a local change; the primary's change waits", "path", fmt.Sprintf("%q", v.Path), "err", err)
+		k.log.Error("could not keep a local change; the primary's change waits", "path", v.Path, "err", err)
 		return err
 	}
 	k.kept.Add(1)
-	k.log.Warn("local change kept before applying the primary's change", "path", fmt.Sprintf("%q", v.Path),
-		"id", rec.ID, "kept_at", fmt.Sprintf("%q", rec.KeptAt), "size", rec.Size, "reason", rec.Reason)
+	k.log.Warn("local change kept before applying the primary's change", "path", v.Path,
+		"id", rec.ID, "kept_at", rec.KeptAt, "size", rec.Size, "reason", rec.Reason)
 	return nil
 }
 

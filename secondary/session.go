@@ -191,10 +191,10 @@ func (s *Secondary) applyBatch(ctx context.Context, c *transport.Client, b trans
 		case r.Err == nil:
 		case errors.Is(r.Err, errChunkGone):
 			// Superseded on the primary: the newer entry has a higher sequence.
-			s.log.Info("skipped an entry the primary has since changed", "folder", b.Folder, "path", fmt.Sprintf("%q", b.Entries[i].Path))
+			s.log.Info("skipped an entry the primary has since changed", "folder", b.Folder, "path", b.Entries[i].Path)
 		case errors.As(r.Err, &refused):
 			e := b.Entries[i]
-			s.log.Warn("refused entry from primary", "folder", b.Folder, "path", fmt.Sprintf("%q", e.Path), "seq", e.Seq, "err", r.Err)
+			s.log.Warn("refused entry from primary", "folder", b.Folder, "path", e.Path, "seq", e.Seq, "err", r.Err)
 			a.Failures = append(a.Failures, transport.Failure{Path: e.Path, Seq: e.Seq, Message: r.Err.Error()})
 		default:
 			n, firstErr = i, r.Err

@@ -14,6 +14,7 @@ import (
 	"github.com/ncsync/ncsync/config"
 	"github.com/ncsync/ncsync/control"
 	"github.com/ncsync/ncsync/index"
+	"github.com/ncsync/ncsync/internal/ratelog"
 	"github.com/ncsync/ncsync/internal/sdnotify"
 	"github.com/ncsync/ncsync/pki"
 	"github.com/ncsync/ncsync/primary"
@@ -55,13 +56,21 @@ started with a secondary config rejoins: its changes since the promotion
 are kept as conflicts, then it copies the new primary's tree.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			log, err := newLogger(os.Stderr, o.LogLevel, o.LogFormat)
-			if err != nil {
-				return usageError("%v", err)
-			}
 			cfg, err := config.Load(o.ConfigPath)
 			if err != nil {
 				return err
+			}
+			// The flags, when given, override the config's log settings.
+			level, format := cfg.Log.Level.String(), cfg.Log.Format
+			if o.LogLevel != "" {
+				level = o.LogLevel
+			}
+			if o.LogFormat != "" {
+				format = o.LogFormat
+			}
+			log, err := newLogger(os.Stderr, level, format)
+			if err != nil {
+				return usageError("%v", err)
 			}
 			if o.CPUProfile != "" {
 				f, err := os.Create(o.CPUProfile)
@@ -78,8 +87,8 @@ are kept as conflicts, then it copies the new primary's tree.`,
 		},
 	}
 	cmd.Flags().StringVar(&o.ConfigPath, "config", defaultConfig, "config file")
-	cmd.Flags().StringVar(&o.LogLevel, "log-level", "info", "debug, info, warn or error")
-	cmd.Flags().StringVar(&o.LogFormat, "log-format", "text", "text or json")
+	cmd.Flags().StringVar(&o.LogLevel, "log-level", "", "debug, info, warn or error (default: the config's log.level, info)")
+	cmd.Flags().StringVar(&o.LogFormat, "log-format", "", "text or json (default: the config's log.format, text)")
 	cmd.Flags().StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile to FILE until the daemon stops (read it with go tool pprof)")
 	cmd.Flags().BoolVar(&o.Rejoin, "rejoin", false, "start a node that was promoted with a secondary config: it follows its config's primary (which must be at a newer epoch) and its own changes since become conflicts")
 	return cmd
@@ -91,13 +100,17 @@ func newLogger(w *os.File, level, format string) (*slog.Logger, error) {
 		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
 	}
 	ho := &slog.HandlerOptions{Level: lv}
+	var h slog.Handler
 	switch format {
 	case "text":
-		return slog.New(slog.NewTextHandler(w, ho)), nil
+		h = slog.NewTextHandler(w, ho)
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, ho)), nil
+		h = slog.NewJSONHandler(w, ho)
+	default:
+		return nil, fmt.Errorf("--log-format %q: use text or json", format)
 	}
-	return nil, fmt.Errorf("--log-format %q: use text or json", format)
+	// A peer that stays unreachable must not flood the log.
+	return slog.New(ratelog.New(h, slog.LevelWarn, ratelog.DefaultInterval)), nil
 }
 
 // daemonHooks let the demo and tests observe a daemon run in-process.
@@ -145,7 +158,7 @@ func runDaemon(ctx context.Context, cfg *config.Config, hooks daemonHooks, log *
 	if err != nil {
 		return err
 	}
-	log.Info("control socket", "path", fmt.Sprintf("%q", cfg.ControlSocket), "access", ctlLis.Policy())
+	log.Info("control socket", "path", cfg.ControlSocket, "access", ctlLis.Policy())
 	defer os.Remove(cfg.ControlSocket)
 
 	// The role can change once, from secondary to primary (ncsync
