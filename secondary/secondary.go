@@ -16,6 +16,7 @@ import (
 
 	"github.com/ncsync/ncsync/apply"
 	"github.com/ncsync/ncsync/config"
+	"github.com/ncsync/ncsync/ignore"
 	"github.com/ncsync/ncsync/index"
 	"github.com/ncsync/ncsync/stage"
 	"github.com/ncsync/ncsync/transport"
@@ -90,8 +91,10 @@ type Secondary struct {
 }
 
 type folder struct {
-	cfg config.Folder
-	w   *apply.Folder
+	cfg     config.Folder
+	w       *apply.Folder
+	ignore  *ignore.Matcher // this node's patterns (ignored.go)
+	ignored atomic.Uint64   // entries refused because they match them
 
 	mu      sync.Mutex
 	lastErr string
@@ -121,12 +124,17 @@ func New(db *index.DB, opts Options) (*Secondary, error) {
 		ao.Log = opts.Log.With("folder", fc.ID)
 		ao.Local = s.keeper(fc.ID)
 		ao.RefuseSymlinks, ao.StripSetID = fc.RefuseSymlinks, fc.StripSetID
+		m, err := ignore.New(fc.IgnorePatterns())
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("folder %q: ignore: %w", fc.ID, err)
+		}
 		w, err := apply.Open(fc.Path, ao)
 		if err != nil {
 			s.Close()
 			return nil, fmt.Errorf("folder %q: %w", fc.ID, err)
 		}
-		s.folders[fc.ID] = &folder{cfg: fc, w: w}
+		s.folders[fc.ID] = &folder{cfg: fc, w: w, ignore: m}
 		s.order = append(s.order, fc.ID)
 	}
 	if opts.StageDir != "" {

@@ -173,14 +173,18 @@ func (s *Secondary) applyBatch(ctx context.Context, c *transport.Client, b trans
 		}
 	}
 	start := time.Now()
-	src := newSource(ctx, s, c, b.Folder, b.Entries, stash)
+	work, results := f.skipIgnored(b.Entries) // ignored.go
+	src := newSource(ctx, s, c, b.Folder, work, stash)
 	defer src.close()
-	if err := s.fillWritten(b.Folder, b.Entries); err != nil { // local.go
+	if err := s.fillWritten(b.Folder, work); err != nil { // local.go
 		return transport.Ack{}, err
 	}
-	results, err := s.applyEntries(ctx, b.Folder, b.Entries, src, s.dirMeta(b.Folder, b.Entries))
-	if err != nil {
-		return transport.Ack{}, fmt.Errorf("apply batch of folder %q: %w", b.Folder, err)
+	if len(work) > 0 {
+		rs, err := s.applyEntries(ctx, b.Folder, work, src, s.dirMeta(b.Folder, b.Entries))
+		if err != nil {
+			return transport.Ack{}, fmt.Errorf("apply batch of folder %q: %w", b.Folder, err)
+		}
+		results = mergeResults(results, rs)
 	}
 	a := transport.Ack{Folder: b.Folder}
 	n := len(b.Entries) // entries to commit: all, or up to the first transient failure
@@ -192,6 +196,12 @@ func (s *Secondary) applyBatch(ctx context.Context, c *transport.Client, b trans
 		case errors.Is(r.Err, errChunkGone):
 			// Superseded on the primary: the newer entry has a higher sequence.
 			s.log.Info("skipped an entry the primary has since changed", "folder", b.Folder, "path", b.Entries[i].Path)
+		case errors.Is(r.Err, errIgnoredHere):
+			e := b.Entries[i]
+			s.log.Warn("refused an entry that matches this node's ignore patterns; the local path is kept", "folder", b.Folder,
+				"path", e.Path, "seq", e.Seq)
+			a.Failures = append(a.Failures, transport.Failure{Path: e.Path, Seq: e.Seq, Message: r.Err.Error()})
+			f.ignored.Add(1)
 		case errors.As(r.Err, &refused):
 			e := b.Entries[i]
 			s.log.Warn("refused entry from primary", "folder", b.Folder, "path", e.Path, "seq", e.Seq, "err", r.Err)

@@ -38,6 +38,9 @@ type Folder struct {
 	// Secondary: local changes (edits, new files made on this node) kept in
 	// the conflict store before the primary's changes replaced them.
 	LocalChanges uint64
+	// Secondary: entries the primary sent for paths that match this
+	// node's ignore patterns (node-local paths), refused since start.
+	IgnoredHere uint64
 }
 
 // Peer is a replication peer as this node sees it: a secondary on the

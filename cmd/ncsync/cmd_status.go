@@ -83,6 +83,11 @@ func printStatus(out io.Writer, st status.Node, now time.Time) {
 		}
 	}
 	for _, f := range st.Folders {
+		if f.IgnoredHere > 0 {
+			fmt.Fprintf(out, "IGNORED HERE folder %s: %d entries from the primary refused: they match this node's ignore patterns (node-local paths, kept as they are)\n", f.ID, f.IgnoredHere)
+		}
+	}
+	for _, f := range st.Folders {
 		if f.LocalChanges > 0 {
 			fmt.Fprintf(out, "LOCAL CHANGES folder %s: %d kept before the primary's changes replaced them (see 'ncsync conflicts')\n", f.ID, f.LocalChanges)
 		}

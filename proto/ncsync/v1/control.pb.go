@@ -190,7 +190,10 @@ type FolderStatus struct {
 	LastError          string `protobuf:"bytes,14,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
 	// Secondary: local changes kept in the conflict store before the
 	// primary's changes replaced them.
-	LocalChanges  uint64 `protobuf:"varint,15,opt,name=local_changes,json=localChanges,proto3" json:"local_changes,omitempty"`
+	LocalChanges uint64 `protobuf:"varint,15,opt,name=local_changes,json=localChanges,proto3" json:"local_changes,omitempty"`
+	// Secondary: entries from the primary refused since start because they
+	// match this node's ignore patterns (node-local paths).
+	IgnoredHere   uint64 `protobuf:"varint,16,opt,name=ignored_here,json=ignoredHere,proto3" json:"ignored_here,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -326,6 +329,13 @@ func (x *FolderStatus) GetLastError() string {
 func (x *FolderStatus) GetLocalChanges() uint64 {
 	if x != nil {
 		return x.LocalChanges
+	}
+	return 0
+}
+
+func (x *FolderStatus) GetIgnoredHere() uint64 {
+	if x != nil {
+		return x.IgnoredHere
 	}
 	return 0
 }
@@ -1767,7 +1777,7 @@ const file_ncsync_v1_control_proto_rawDesc = "" +
 	"\x05peers\x18\x06 \x03(\v2\x15.ncsync.v1.PeerStatusR\x05peers\x12&\n" +
 	"\x0fstarted_unix_ns\x18\a \x01(\x03R\rstartedUnixNs\x12.\n" +
 	"\x06pauses\x18\b \x03(\v2\x16.ncsync.v1.PauseStatusR\x06pauses\x124\n" +
-	"\bbarriers\x18\t \x03(\v2\x18.ncsync.v1.BarrierStatusR\bbarriers\"\xd6\x03\n" +
+	"\bbarriers\x18\t \x03(\v2\x18.ncsync.v1.BarrierStatusR\bbarriers\"\xf9\x03\n" +
 	"\fFolderStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x1a\n" +
@@ -1785,7 +1795,8 @@ const file_ncsync_v1_control_proto_rawDesc = "" +
 	"\x0eaudit_findings\x18\r \x01(\x04R\rauditFindings\x12\x1d\n" +
 	"\n" +
 	"last_error\x18\x0e \x01(\tR\tlastError\x12#\n" +
-	"\rlocal_changes\x18\x0f \x01(\x04R\flocalChanges\"\x93\x03\n" +
+	"\rlocal_changes\x18\x0f \x01(\x04R\flocalChanges\x12!\n" +
+	"\fignored_here\x18\x10 \x01(\x04R\vignoredHere\"\x93\x03\n" +
 	"\n" +
 	"PeerStatus\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12#\n" +
