@@ -1,9 +1,16 @@
 package apply
 
 import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ncsync/ncsync/index"
+	"github.com/ncsync/ncsync/internal/lazyfs"
 )
 
 // TestSyncFor: syncfs only where the file system honours it; FUSE, NFS
@@ -50,5 +57,58 @@ func TestOpenKeepsSyncModeWhereHonoured(t *testing.T) {
 		if f.mode != mode {
 			t.Errorf("Open on %s with %s: mode %s", fss.fsType, mode, f.mode)
 		}
+	}
+}
+
+// TestApplyDurableOnFUSE applies batches on a FUSE file system that keeps
+// what was not made durable in memory, then cuts the power: every file
+// Apply reported applied must be there, whole, with its metadata. Under
+// SyncAuto and SyncFS a large group used to be synced with syncfs, which a
+// FUSE server never receives: the files were lost.
+func TestApplyDurableOnFUSE(t *testing.T) {
+	if err := lazyfs.Available(); err != nil {
+		t.Skipf("lazyfs: %v", err)
+	}
+	for _, mode := range []SyncMode{SyncAuto, SyncFile, SyncFS} {
+		t.Run(mode.String(), func(t *testing.T) {
+			backing, mnt := t.TempDir(), t.TempDir()
+			lfs, err := lazyfs.Mount(backing, mnt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = lfs.Unmount() })
+			f, err := Open(mnt, Options{Sync: mode})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if f.mode != SyncFile {
+				t.Errorf("mode on FUSE: %s, want file", f.mode)
+			}
+			src := newSource()
+			want := map[string][]byte{}
+			var entries []index.Entry
+			for i := range 3 * autoFSObjects { // large enough for syncfs under SyncAuto
+				p := fmt.Sprintf("d%d/f%d", i%5, i)
+				data := content(byte(i), 100+i*37)
+				entries = append(entries, fileEntry(t, src, p, data, 0o640))
+				want[p] = data
+			}
+			mustApply(t, f, src, nil, entries...)
+			mustApply(t, f, src, nil, fileEntry(t, src, "single", content(9, 99), 0o600))
+			want["single"] = content(9, 99)
+			f.Close()
+			if err := lfs.Cut(); err != nil {
+				t.Fatal(err)
+			}
+			for p, data := range want {
+				got, err := os.ReadFile(filepath.Join(backing, p))
+				if err != nil || !bytes.Equal(got, data) {
+					t.Errorf("%s after the cut: %d bytes, %v; want %d bytes", p, len(got), err, len(data))
+					continue
+				}
+				checkMeta(t, filepath.Join(backing, p), map[bool]uint32{true: 0o600, false: 0o640}[p == "single"], mtime)
+			}
+		})
 	}
 }
