@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -129,6 +131,11 @@ func Open(path string, opts Options) (*DB, error) {
 		}
 		return nil
 	})
+	if err == nil && !opts.NoSync {
+		// bbolt syncs its file but never the directory: a power loss
+		// could take the new file's name, and the whole index with it.
+		err = syncDir(filepath.Dir(path))
+	}
 	if err != nil {
 		_ = bdb.Close()
 		return nil, fmt.Errorf("open index %q: %w", path, err)
@@ -187,6 +194,19 @@ func validFolder(folder string) error {
 func validPath(path string) error {
 	if path == "" || len(path) > MaxPathLen || strings.IndexByte(path, 0) >= 0 {
 		return fmt.Errorf("path %q: %w", path, ErrInvalid)
+	}
+	return nil
+}
+
+// syncDir fsyncs the directory dir.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("fsync directory %q: %w", dir, err)
 	}
 	return nil
 }
