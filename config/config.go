@@ -78,6 +78,7 @@ type Config struct {
 	ScanInterval  time.Duration // scan_interval: rescans of directories the watcher cannot watch, > 0
 	Watch         Watch         // watch
 	Log           Log           // log
+	Limits        Limits        // limits
 	StageLimit    int64         // stage_limit: secondary: bytes it may stage while paused (0: none)
 	Folders       []Folder
 	Promote       *Promote // promote: secondary only, optional (see promote.go)

@@ -533,3 +533,24 @@ func TestLogKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestLimitsKeys(t *testing.T) {
+	root := tree(t)
+	base := expand(validPrimary, root)
+	c, err := Parse([]byte(base+"limits: {bandwidth: 10MB/s, bandwidth_per_peer: 4MiB/s, cpu: 1, nice: 10, ionice: \"best-effort:7\"}\n"), "ncsync.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Limits{Bandwidth: 10e6, BandwidthPerPeer: 4 << 20, CPU: 1, Nice: 10, IONice: "best-effort:7"}
+	if c.Limits != want {
+		t.Errorf("limits %+v, want %+v", c.Limits, want)
+	}
+	for _, bad := range []string{
+		"limits: {bandwidth: fast}\n", "limits: {cpu: -1}\n", "limits: {cpu: two}\n", "limits: {nice: 20}\n",
+		"limits: {nice: -5}\n", "limits: {ionice: realtime}\n", "limits: {ionice: \"best-effort:9\"}\n", "limits: 5\n",
+	} {
+		if _, err := Parse([]byte(base+bad), "ncsync.yaml"); err == nil || !strings.Contains(err.Error(), "limits") {
+			t.Errorf("%q: err %v, want one naming the limits key", bad, err)
+		}
+	}
+}

@@ -167,6 +167,7 @@ var topFields = map[string]field{
 	"stage_limit":    func(d *decoder, k string, v *yaml.Node) { d.size(k, v, &d.c.StageLimit) },
 	"watch":          func(d *decoder, k string, v *yaml.Node) { d.watch(k, v) },
 	"log":            func(d *decoder, k string, v *yaml.Node) { d.log(k, v) },
+	"limits":         func(d *decoder, k string, v *yaml.Node) { d.limits(k, v) },
 	"folders":        func(d *decoder, k string, v *yaml.Node) { d.folders(k, v) },
 }
 

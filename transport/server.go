@@ -57,6 +57,8 @@ type Server struct {
 	stopping context.Context
 	stop     context.CancelFunc
 
+	bw bandwidth // caps on the chunk bytes sent (SetBandwidth)
+
 	mu    sync.Mutex
 	peers map[string]*peerState
 }
@@ -68,6 +70,7 @@ func NewServer(tlsConf *tls.Config, lim Limits, src Source, log *slog.Logger) *S
 	lim = lim.withDefaults()
 	s := &Server{lim: lim, src: src, log: log, peers: make(map[string]*peerState)}
 	s.stopping, s.stop = context.WithCancel(context.Background())
+	s.bw.init()
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

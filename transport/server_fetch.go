@@ -29,7 +29,8 @@ func (v *service) FetchChunks(req *ncsyncv1.FetchChunksRequest, stream grpc.Serv
 		return status.Error(codes.Unavailable, errServerStopping.Error())
 	}
 	defer func() { <-ps.fetches }()
-	if err := s.sendChunks(ctx, req.FolderId, ids, req.AcceptFrames, &ps.counters, stream.Send); err != nil {
+	send := limitSend(ctx, &s.bw, peer.Node, stream.Send)
+	if err := s.sendChunks(ctx, req.FolderId, ids, req.AcceptFrames, &ps.counters, send); err != nil {
 		if ctx.Err() == nil {
 			s.log.Warn("fetch chunks failed", "peer", peer.Node, "folder", req.FolderId, "err", err)
 		}

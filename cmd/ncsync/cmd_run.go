@@ -126,6 +126,9 @@ type daemonHooks struct {
 // runDaemon runs one node until ctx ends.
 func runDaemon(ctx context.Context, cfg *config.Config, hooks daemonHooks, log *slog.Logger) error {
 	log = log.With("node", cfg.Node)
+	if err := applyLimits(cfg.Limits, log); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return fmt.Errorf("state_dir: %w", err)
 	}

@@ -95,6 +95,7 @@ func (d *daemon) runPrimary(ctx context.Context, ps primarySetup) error {
 		return fmt.Errorf("listen %s: %w", ps.listen, err)
 	}
 	srv := transport.NewServer(ps.tls, transport.DefaultLimits(), p, d.log)
+	srv.SetBandwidth(d.cfg.Limits.Bandwidth, d.cfg.Limits.BandwidthPerPeer)
 	d.setNode(primaryNode{Primary: p, srv: srv})
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Serve(lis) })
