@@ -102,7 +102,7 @@ func TestEveryPackageHasDoc(t *testing.T) {
 }
 
 // history matches words about how the project was built rather than what it
-// is: work sessions, issue numbers, closing notes.
+// is: the work sessions, ticket numbers and the notes that closed them.
 var history = regexp.MustCompile(`\b([Ss]ession [0-9]|[Ii]ssues? #?[0-9]|[Cc]losing notes?\b)`)
 
 func TestSpeaksOfItself(t *testing.T) {
