@@ -49,7 +49,7 @@ func statusToWire(st nstatus.Node) *ncsyncv1.StatusResponse {
 			Files: f.Files, Directories: f.Dirs, Bytes: f.Bytes, Scans: f.Scans,
 			LastScanUnixNs: unixNs(f.LastScan), FilesHashed: f.FilesHashed, LastError: f.LastError,
 			WatchedDirectories: f.Watched, Overflows: f.Overflows, Degraded: f.Degraded, AuditFindings: f.AuditFindings,
-			LocalChanges: f.LocalChanges, IgnoredHere: f.IgnoredHere})
+			LocalChanges: f.LocalChanges, IgnoredHere: f.IgnoredHere, ScanError: scanErrorToWire(f.ScanError)})
 	}
 	for _, p := range st.Peers {
 		wp := &ncsyncv1.PeerStatus{Node: p.Node, Role: roleToWire(p.Role), Connected: p.Connected,
@@ -69,7 +69,7 @@ func statusFromWire(r *ncsyncv1.StatusResponse) nstatus.Node {
 			Files: f.GetFiles(), Dirs: f.GetDirectories(), Bytes: f.GetBytes(), Scans: f.GetScans(),
 			LastScan: fromUnixNs(f.GetLastScanUnixNs()), FilesHashed: f.GetFilesHashed(), LastError: f.GetLastError(),
 			Watched: f.GetWatchedDirectories(), Overflows: f.GetOverflows(), Degraded: f.GetDegraded(), AuditFindings: f.GetAuditFindings(),
-			LocalChanges: f.GetLocalChanges(), IgnoredHere: f.GetIgnoredHere()})
+			LocalChanges: f.GetLocalChanges(), IgnoredHere: f.GetIgnoredHere(), ScanError: scanErrorFromWire(f.GetScanError())})
 	}
 	for _, p := range r.GetPeers() {
 		np := nstatus.Peer{Node: p.GetNode(), Role: roleFromWire(p.GetRole()), Connected: p.GetConnected(),
@@ -85,7 +85,8 @@ func peerFoldersToWire(fs []nstatus.PeerFolder) []*ncsyncv1.PeerFolderStatus {
 	var out []*ncsyncv1.PeerFolderStatus
 	for _, f := range fs {
 		out = append(out, &ncsyncv1.PeerFolderStatus{FolderId: f.Folder, AckedSequence: f.AckedSeq,
-			LagEntries: f.LagEntries, LagBytes: f.LagBytes, LagNs: int64(f.Lag), LagAtLeast: f.LagAtLeast})
+			LagEntries: f.LagEntries, LagBytes: f.LagBytes, LagNs: int64(f.Lag), LagAtLeast: f.LagAtLeast,
+			ApplyError: f.ApplyError})
 	}
 	return out
 }
@@ -94,7 +95,24 @@ func peerFoldersFromWire(ws []*ncsyncv1.PeerFolderStatus) []nstatus.PeerFolder {
 	var out []nstatus.PeerFolder
 	for _, f := range ws {
 		out = append(out, nstatus.PeerFolder{Folder: f.GetFolderId(), AckedSeq: f.GetAckedSequence(),
-			LagEntries: f.GetLagEntries(), LagBytes: f.GetLagBytes(), Lag: time.Duration(f.GetLagNs()), LagAtLeast: f.GetLagAtLeast()})
+			LagEntries: f.GetLagEntries(), LagBytes: f.GetLagBytes(), Lag: time.Duration(f.GetLagNs()), LagAtLeast: f.GetLagAtLeast(),
+			ApplyError: f.GetApplyError()})
 	}
 	return out
+}
+
+func scanErrorToWire(e *nstatus.ScanError) *ncsyncv1.ScanErrorStatus {
+	if e == nil {
+		return nil
+	}
+	return &ncsyncv1.ScanErrorStatus{Error: e.Error, SinceUnixNs: unixNs(e.Since), PendingPaths: e.Pending,
+		Retries: e.Retries, NextRetryUnixNs: unixNs(e.NextRetry)}
+}
+
+func scanErrorFromWire(w *ncsyncv1.ScanErrorStatus) *nstatus.ScanError {
+	if w == nil {
+		return nil
+	}
+	return &nstatus.ScanError{Error: w.GetError(), Since: fromUnixNs(w.GetSinceUnixNs()), Pending: w.GetPendingPaths(),
+		Retries: w.GetRetries(), NextRetry: fromUnixNs(w.GetNextRetryUnixNs())}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -127,7 +128,8 @@ type peerProgress struct {
 	acked     map[string]uint64 // folder → durably applied sequence
 	lastSeen  time.Time
 	lastErr   string
-	paused    string // the peer's pause, which holds it back, described; "" if none
+	applyErr  map[string]string // folder → why the peer cannot apply it; nil if none
+	paused    string            // the peer's pause, which holds it back, described; "" if none
 }
 
 // treeHash is a hash over a folder's tree at a sequence (index.DB.TreeHash).
@@ -164,6 +166,9 @@ func (n *primaryBarrierNode) peer(name string) peerProgress {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	pp.connected, pp.lastSeen, pp.lastErr = ps.sessions > 0, ps.lastSeen, ps.lastErr
+	if len(ps.applyErr) > 0 {
+		pp.applyErr = maps.Clone(ps.applyErr)
+	}
 	// The session's positions win over the index's: a secondary rebuilt
 	// from scratch starts again from 0.
 	for f, seq := range ps.acked {
@@ -362,7 +367,7 @@ func (b *barrier) observe() (bool, error) {
 			continue
 		}
 		now := b.node.peer(bp.name)
-		changed = changed || now.connected != bp.last.connected
+		changed = changed || now.connected != bp.last.connected || !maps.Equal(now.applyErr, bp.last.applyErr)
 		bp.last = now
 		for i, pr := range bp.pairs {
 			if pr.reached {
@@ -545,6 +550,9 @@ func peerNote(pp peerProgress) string {
 		parts = append(parts, "disconnected, not seen since the primary started")
 	default:
 		parts = append(parts, "disconnected, last seen "+pp.lastSeen.Format(time.DateTime))
+	}
+	for _, f := range slices.Sorted(maps.Keys(pp.applyErr)) {
+		parts = append(parts, fmt.Sprintf("cannot apply folder %s: %s", f, pp.applyErr[f]))
 	}
 	if pp.lastErr != "" {
 		parts = append(parts, "last error: "+pp.lastErr)

@@ -74,9 +74,10 @@ type folder struct {
 	watcher atomic.Pointer[watcher.Watcher] // nil while the folder is not watched
 	sync    chan chan error                 // Flush's requests to the folder's loop
 
+	retry *scanRetry // paths whose scan failed (retry.go)
+
 	mu         sync.Mutex
 	lastScan   time.Time
-	lastErr    string
 	watchErr   string   // why the folder is not watched, if it is not
 	audits     uint64   // audit scans done
 	auditFound uint64   // changes the audit scans found
@@ -152,7 +153,8 @@ func New(db *index.DB, opts Options) (*Primary, error) {
 		if err != nil {
 			return nil, fmt.Errorf("folder %q: %w", fc.ID, err)
 		}
-		p.folders[fc.ID] = &folder{cfg: fc, ignore: m, scan: sc, sync: make(chan chan error)}
+		p.folders[fc.ID] = &folder{cfg: fc, ignore: m, scan: sc, sync: make(chan chan error),
+			retry: newScanRetry(opts.ScanInterval)}
 		p.order = append(p.order, fc.ID)
 	}
 	for _, name := range opts.Secondaries {
@@ -172,7 +174,8 @@ func New(db *index.DB, opts Options) (*Primary, error) {
 // Run keeps every folder's journal up to date until ctx ends: each folder
 // is watched (see watchFolder), fully scanned at start (a stat compare
 // against the index: files that did not change are not read again) and
-// on every audit. Scan errors are logged and shown in status, never fatal.
+// on every audit. Scan errors are logged and shown in status, never fatal:
+// their paths stay pending and are retried (retry.go).
 func (p *Primary) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { p.expirePauses(ctx) })
@@ -190,9 +193,6 @@ func (p *Primary) scanFolder(ctx context.Context, f *folder, paths ...string) (s
 	id := f.cfg.ID
 	if len(paths) == 0 || slices.Contains(paths, "") {
 		if err := p.checkRoot(f); err != nil {
-			f.mu.Lock()
-			f.lastErr = err.Error()
-			f.mu.Unlock()
 			return scanner.Result{}, err
 		}
 	}
@@ -202,10 +202,8 @@ func (p *Primary) scanFolder(ctx context.Context, f *folder, paths ...string) (s
 	defer f.mu.Unlock()
 	f.lastScan = time.Now()
 	if err != nil {
-		f.lastErr = err.Error()
 		return res, err
 	}
-	f.lastErr = ""
 	if herr == nil && (len(f.commits) == 0 || f.commits[len(f.commits)-1].seq < head) {
 		f.commits = append(f.commits, commit{seq: head, at: time.Now()})
 		if len(f.commits) > 4096 {

@@ -30,9 +30,12 @@ type peer struct {
 	lastSeen time.Time
 	lastErr  string
 	acked    map[string]uint64
+	applyErr map[string]string // folder → why the peer cannot apply it, until it acks without error
 }
 
-func newPeer(node string) *peer { return &peer{node: node, acked: make(map[string]uint64)} }
+func newPeer(node string) *peer {
+	return &peer{node: node, acked: make(map[string]uint64), applyErr: make(map[string]string)}
+}
 
 // Welcome admits a secondary that is configured, of this cluster, and not
 // from a newer epoch than ours.
@@ -121,6 +124,12 @@ func (p *Primary) Serve(ctx context.Context, pe transport.Peer, h transport.Hell
 				w, ok := windows[a.Folder]
 				if !ok {
 					return fmt.Errorf("ack for folder %q that was not sent", a.Folder)
+				}
+				if a.ApplyError != "" { // it retries; the batch stays in flight
+					if ps.setApplyErr(a.Folder, a.ApplyError) {
+						p.log.Warn("secondary cannot apply", "peer", pe.Node, "folder", a.Folder, "err", a.ApplyError)
+					}
+					continue
 				}
 				if a.Staged { // stored by the paused peer, not applied
 					p.stagedAck(pe.Node, a.Folder, a.StagedBytes)
@@ -397,6 +406,7 @@ func (ps *peer) ack(a transport.Ack) {
 	if a.Seq > ps.acked[a.Folder] {
 		ps.acked[a.Folder] = a.Seq
 	}
+	delete(ps.applyErr, a.Folder)
 	ps.lastSeen = time.Now()
 	if len(a.Failures) > 0 {
 		f := a.Failures[len(a.Failures)-1]
@@ -408,4 +418,16 @@ func (ps *peer) setErr(err error) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	ps.lastErr = err.Error()
+}
+
+// setApplyErr records that the peer cannot apply folder, and reports
+// whether the error is new.
+func (ps *peer) setApplyErr(folder, msg string) bool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.applyErr[folder] == msg {
+		return false
+	}
+	ps.applyErr[folder] = msg
+	return true
 }

@@ -2,6 +2,7 @@ package primary
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"time"
 
@@ -48,8 +49,11 @@ func (p *Primary) Status(ctx context.Context) (status.Node, error) {
 			ws := w.Stats()
 			fs.Watched, fs.Overflows, fs.Degraded = uint64(ws.Watched), ws.Overflows, ws.Degraded
 		}
+		if fs.ScanError = f.retry.status(); fs.ScanError != nil {
+			fs.LastError = fs.ScanError.Error
+		}
 		f.mu.Lock()
-		fs.LastScan, fs.LastError, fs.AuditFindings = f.lastScan, f.lastErr, f.auditFound
+		fs.LastScan, fs.AuditFindings = f.lastScan, f.auditFound
 		if f.watchErr != "" {
 			fs.Degraded = "not watched (rescanned every scan_interval): " + f.watchErr
 		}
@@ -80,9 +84,10 @@ func (p *Primary) Status(ctx context.Context) (status.Node, error) {
 				acked[f] = seq
 			}
 		}
+		applyErr := maps.Clone(ps.applyErr)
 		ps.mu.Unlock()
 		for _, id := range p.order {
-			pf := status.PeerFolder{Folder: id, AckedSeq: acked[id]}
+			pf := status.PeerFolder{Folder: id, AckedSeq: acked[id], ApplyError: applyErr[id]}
 			if pf.AckedSeq < heads[id] {
 				lag, err := p.db.Lag(id, pf.AckedSeq, statusLagLimit)
 				if err != nil {

@@ -24,7 +24,8 @@ const maxBatchPaths = 50_000
 //   - directories the watcher cannot watch (out of inotify watches), every
 //     ScanInterval;
 //   - the whole folder every AuditInterval, counting what it finds: changes
-//     inotify cannot see, such as writes through mmap.
+//     inotify cannot see, such as writes through mmap;
+//   - the paths whose scan failed, with backoff (retry.go).
 func (p *Primary) watchFolder(ctx context.Context, f *folder) error {
 	w, err := watcher.New(watcher.Options{
 		Root:       f.cfg.Path,
@@ -77,7 +78,10 @@ func (p *Primary) watchFolder(ctx context.Context, f *folder) error {
 	defer audit.Stop()
 	rescan := time.NewTicker(p.opts.ScanInterval)
 	defer rescan.Stop()
+	var rt retryTimer
+	defer rt.stop()
 	for {
+		rt.arm(f.retry)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -99,12 +103,17 @@ func (p *Primary) watchFolder(ctx context.Context, f *folder) error {
 			scan(false, paths...)
 		case done := <-f.sync:
 			// Dirty paths were handled in order before this request; only
-			// directories without a watch need a look (none: no walk at all).
-			var err error
-			if u := w.Unwatched(); len(u) > 0 {
-				err = scan(false, u...)
+			// directories without a watch, and paths whose scan failed,
+			// need a look (none: no walk at all).
+			if u := append(w.Unwatched(), f.retry.pending()...); len(u) > 0 {
+				scan(false, u...)
 			}
-			done <- err
+			done <- f.retry.failure(f.cfg.ID)
+		case <-rt.c:
+			rt.fired()
+			if paths := f.retry.take(time.Now()); len(paths) > 0 {
+				scan(false, paths...)
+			}
 		case <-rescan.C:
 			if u := w.Unwatched(); len(u) > 0 {
 				scan(false, u...)
@@ -160,9 +169,10 @@ func (p *Primary) pollFolder(ctx context.Context, f *folder, retry time.Duration
 		case <-deadline:
 			return
 		case done := <-f.sync:
-			_, err := p.scan(ctx, f, false, "")
-			done <- err
+			p.scan(ctx, f, false, "")
+			done <- f.retry.failure(f.cfg.ID)
 		case <-t.C:
+			// The whole folder, failed paths included.
 			p.scan(ctx, f, false, "")
 		}
 	}
@@ -184,14 +194,22 @@ func (p *Primary) runFolder(ctx context.Context, f *folder) {
 	}
 }
 
-// scan scans paths of f, logging a failure (it is shown in status too).
-// An audit scan counts what it found.
+// scan scans paths of f. What fails stays pending in f.retry, and is
+// logged and shown in status. An audit scan counts what it found.
 func (p *Primary) scan(ctx context.Context, f *folder, audit bool, paths ...string) (scanner.Result, error) {
 	res, err := p.scanFolder(ctx, f, paths...)
+	if ctx.Err() != nil {
+		return res, err // stopping: a restart scans the whole folder
+	}
+	was := f.retry.status()
+	if f.retry.record(paths, res, err, time.Now()) {
+		p.log.Info("scan recovered: the paths that failed are journaled", "folder", f.cfg.ID,
+			"failing_since", was.Since.Format(time.DateTime), "retries", was.Retries)
+	} else if now := f.retry.status(); now != nil && (was == nil || was.Error != now.Error) {
+		p.log.Error("scan failed: the paths stay pending and are retried, at least every scan_interval",
+			"folder", f.cfg.ID, "pending", now.Pending, "err", now.Error, "scan_interval", p.opts.ScanInterval)
+	}
 	if err != nil {
-		if ctx.Err() == nil {
-			p.log.Error("scan failed", "folder", f.cfg.ID, "err", err)
-		}
 		return res, err
 	}
 	if audit {
@@ -211,8 +229,10 @@ func (p *Primary) scan(ctx context.Context, f *folder, audit bool, paths ...stri
 // Flush returns once every change made in any folder before the call is
 // in the journal: it flushes each folder's watcher (events still queued in
 // the kernel included), waits until what it delivered has been scanned,
-// and rescans the directories the watcher cannot watch. A folder that is
-// not being watched is scanned whole.
+// and rescans the directories the watcher cannot watch and the paths whose
+// scan failed. A folder that is not being watched is scanned whole. While
+// paths of a folder still fail it returns a *ScanFailedError: the journal
+// lacks their changes.
 func (p *Primary) Flush(ctx context.Context) error {
 	for _, id := range p.order {
 		f := p.folders[id]
@@ -265,4 +285,37 @@ func (r *racySet) take() []string {
 	paths := slices.Collect(maps.Keys(r.paths))
 	r.paths, r.due = nil, nil
 	return paths
+}
+
+// retryTimer fires when a folder's failed paths are due for a retry.
+type retryTimer struct {
+	t *time.Timer
+	c <-chan time.Time // nil while not armed
+}
+
+// arm sets the timer for r's next retry unless it is set already, and
+// stops it when nothing is pending.
+func (rt *retryTimer) arm(r *scanRetry) {
+	d, ok := r.due(time.Now())
+	switch {
+	case !ok:
+		rt.stop()
+	case rt.c == nil:
+		if rt.t == nil {
+			rt.t = time.NewTimer(d)
+		} else {
+			rt.t.Reset(d)
+		}
+		rt.c = rt.t.C
+	}
+}
+
+// fired records that the timer's value was received.
+func (rt *retryTimer) fired() { rt.c = nil }
+
+func (rt *retryTimer) stop() {
+	if rt.c != nil {
+		rt.t.Stop()
+		rt.c = nil
+	}
 }

@@ -35,8 +35,8 @@ func (s *Scanner) hashLoop(ctx context.Context, root int, h *hasher, jobs <-chan
 
 // hashItem reads one file, retrying with a doubling backoff while it
 // changes under the reader, and decides what to write. A file that never
-// settles is logged and left as it is in the index: a mix of two versions
-// is never journaled.
+// settles is logged, left as it is in the index and reported in
+// Result.Failed: a mix of two versions is never journaled.
 func (s *Scanner) hashItem(ctx context.Context, root int, h *hasher, it *item) {
 	p := it.entry.Path
 	for attempt := range s.maxAttempts {
@@ -64,7 +64,8 @@ func (s *Scanner) hashItem(ctx context.Context, root int, h *hasher, it *item) {
 		}
 	}
 	s.ctr.errors.Add(1)
-	s.log.Warn("file keeps changing while it is read; left for the next scan",
+	s.noteFailed(p, fmt.Errorf("read %q: %w (%d attempts)", p, fsys.ErrUnsettled, s.maxAttempts))
+	s.log.Warn("file keeps changing while it is read; it stays pending",
 		"path", strconv.Quote(p), "attempts", s.maxAttempts)
 }
 
@@ -154,7 +155,24 @@ func (s *Scanner) smudge(st index.Stat) index.Stat {
 	return st
 }
 
+// fail records that p could not be scanned: counted, logged and listed
+// in Result.Failed.
 func (s *Scanner) fail(p, op string, err error) {
 	s.ctr.errors.Add(1)
-	s.log.Warn("cannot scan path; left for the next scan", "path", strconv.Quote(p), "op", op, "err", err)
+	s.noteFailed(p, fmt.Errorf("%s %q: %w", op, p, err))
+	s.log.Warn("cannot scan path; it stays pending", "path", strconv.Quote(p), "op", op, "err", err)
+}
+
+// noteFailed adds p to the Scan's Result.Failed.
+func (s *Scanner) noteFailed(p string, err error) {
+	s.failMu.Lock()
+	defer s.failMu.Unlock()
+	s.failErr = err
+	switch {
+	case len(s.failed) == 1 && s.failed[0] == "":
+	case len(s.failed) == maxFailed:
+		s.failed = []string{""}
+	default:
+		s.failed = append(s.failed, p)
+	}
 }

@@ -3,12 +3,15 @@ package scanner
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"runtime"
 	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ncsync/ncsync/internal/fsys"
 )
 
 func appendTo(t *testing.T, path, data string) {
@@ -62,6 +65,9 @@ func TestFileThatNeverSettlesIsLeft(t *testing.T) {
 	if r.Errors != 1 || r.Retried != e.s.maxAttempts-1 || int(reads.Load()) != e.s.maxAttempts {
 		t.Errorf("result %+v reads %d, want %d attempts and one error", r, reads.Load(), e.s.maxAttempts)
 	}
+	if !slices.Equal(r.Failed, []string{"busy"}) || !errors.Is(r.FailErr, fsys.ErrUnsettled) {
+		t.Errorf("Failed %q (%v), want [busy] changed while being read", r.Failed, r.FailErr)
+	}
 	if _, ok := e.store.get("busy"); ok {
 		t.Error("a file that never settled was journaled")
 	}
@@ -74,7 +80,7 @@ func TestFileThatNeverSettlesIsLeft(t *testing.T) {
 
 	// Once it is quiet, the next scan picks it up.
 	e.s.afterRead = nil
-	if r := e.scan(); r.Changed != 1 || r.Errors != 0 {
+	if r := e.scan(); r.Changed != 1 || r.Errors != 0 || r.Failed != nil || r.FailErr != nil {
 		t.Errorf("next scan %+v", r)
 	}
 	if e.entry("busy").Size != int64(len("start")+4*e.s.maxAttempts) {
@@ -175,5 +181,20 @@ func waitGoroutines(t *testing.T, base int) {
 			t.Fatalf("goroutines leaked: %d > %d\n%s", runtime.NumGoroutine(), base, buf[:runtime.Stack(buf, true)])
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Past maxFailed failed paths, the whole folder is to be scanned again.
+func TestFailedCollapsesToWholeFolder(t *testing.T) {
+	e := newEnv(t)
+	for i := range maxFailed + 1 {
+		e.s.noteFailed(fmt.Sprintf("f%d", i), fsys.ErrUnsettled)
+	}
+	if !slices.Equal(e.s.failed, []string{""}) {
+		t.Errorf("after %d failures Failed holds %d paths, want the whole folder", maxFailed+1, len(e.s.failed))
+	}
+	e.s.noteFailed("another", fsys.ErrUnsettled)
+	if !slices.Equal(e.s.failed, []string{""}) {
+		t.Errorf("a failure after the collapse gives %q", e.s.failed)
 	}
 }

@@ -11,7 +11,7 @@ type Result struct {
 	Deleted     int   // tombstones journaled
 	Skipped     int   // special files, invalid names or symlink targets, over-long paths
 	Retried     int   // reads repeated because the file changed while it was read
-	Errors      int   // paths left for the next scan: unreadable, or never settled
+	Errors      int   // paths that failed (see Failed)
 
 	// Racy lists the files stored "racily clean" (see Scanner.smudge):
 	// changed so shortly before they were read that a same-tick write
@@ -20,6 +20,15 @@ type Result struct {
 	// settles them, so that they are not read again after a restart.
 	// Past maxRacy paths it is [""]: the whole folder.
 	Racy []string
+
+	// Failed lists the paths whose scan failed: a file or directory that
+	// could not be read (EACCES, EIO), a file that kept changing while
+	// it was read. Their changes are not journaled, so the caller must
+	// scan them again (a directory stands for its subtree) until they
+	// succeed. Past maxFailed paths it is [""]: the whole folder.
+	Failed []string
+	// FailErr is the error of the last of Failed; nil when Failed is empty.
+	FailErr error
 }
 
 // Counters are cumulative since New. They are read atomically and may be

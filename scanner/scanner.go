@@ -22,7 +22,7 @@
 //
 // A file is journaled only from a read whose fstat before and after agree
 // (inode, size, mtime, ctime); one that changes while read is retried with
-// backoff and, if it never settles, left for the next scan. A fingerprint
+// backoff and, if it never settles, reported in Result.Failed. A fingerprint
 // taken within the kernel's timestamp granularity of a change is stored
 // "smudged" so that the next scan reads the file again (see smudge).
 package scanner
@@ -77,6 +77,10 @@ type Scanner struct {
 	hashers   []*hasher // one per reading goroutine, reused by every Scan (under mu)
 	racyPaths []string  // this Scan's Result.Racy (under mu, written by the committer)
 
+	failMu  sync.Mutex // the walker and the hashers record failures
+	failed  []string   // this Scan's Result.Failed
+	failErr error      // and its FailErr
+
 	// Tunables, fixed after New; tests change them.
 	maxAttempts int                            // reads of a file that keeps changing
 	retryDelay  time.Duration                  // first backoff; doubles per attempt
@@ -98,6 +102,7 @@ const (
 	defaultRacy       = 50 * time.Millisecond
 	defaultCacheLimit = 32 << 10
 	maxRacy           = 50_000 // Result.Racy paths; more become the whole folder
+	maxFailed         = 50_000 // Result.Failed paths; more become the whole folder
 	orderQueue        = 256    // items between the walker and the committer
 )
 
@@ -157,10 +162,10 @@ func New(store Store, opts Options) (*Scanner, error) {
 // journal never holds a child without its parent.
 //
 // Problems with single paths (a file that cannot be read, one that keeps
-// changing while read) are logged, counted in Result.Errors and left for
-// the next scan. Scan fails on a bad argument, when the root cannot be
+// changing while read) are logged and listed in Result.Failed: the caller
+// scans them again. Scan fails on a bad argument, when the root cannot be
 // opened, when the index fails, or when ctx ends; what was committed before
-// stays committed, and the next scan finishes the work.
+// stays committed, and a scan of the same paths again finishes the work.
 func (s *Scanner) Scan(ctx context.Context, paths ...string) (Result, error) {
 	targets, err := targetsOf(paths)
 	if err != nil {
@@ -170,10 +175,17 @@ func (s *Scanner) Scan(ctx context.Context, paths ...string) (Result, error) {
 	defer s.mu.Unlock()
 	before := s.Counters()
 	s.racyPaths = nil
+	s.failMu.Lock()
+	s.failed, s.failErr = nil, nil
+	s.failMu.Unlock()
 	err = s.run(ctx, targets)
 	s.ctr.scans.Add(1)
 	res := resultOf(before, s.Counters())
 	res.Racy = s.racyPaths
+	s.failMu.Lock()
+	res.Failed, res.FailErr = s.failed, s.failErr
+	s.failed, s.failErr = nil, nil
+	s.failMu.Unlock()
 	return res, err
 }
 

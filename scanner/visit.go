@@ -73,8 +73,11 @@ func (w *walker) visitSymlink(dirfd int, name, p string, st *unix.Stat_t, old *i
 			return nil
 		}
 		var after unix.Stat_t
-		if err := fsys.LstatAt(dirfd, name, &after); err != nil || after.Mode&unix.S_IFMT != unix.S_IFLNK {
+		if err := fsys.LstatAt(dirfd, name, &after); err != nil && !errors.Is(err, unix.ENOENT) {
+			w.fail(p, "stat", err)
 			return nil
+		} else if err != nil || after.Mode&unix.S_IFMT != unix.S_IFLNK {
+			return nil // gone or replaced: the next scan sees what it became
 		}
 		if fsys.StatOf(&after) != fsys.StatOf(st) {
 			*st = after

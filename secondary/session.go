@@ -130,6 +130,7 @@ func (s *Secondary) session(ctx context.Context) error {
 			switch {
 			case b.ApplyStaged: // acknowledges as it goes
 				if err := s.applyStaged(ctx, c, b.Folder, sess.Ack); err != nil {
+					s.applyFailed(ctx, b.Folder, err, sess.Ack)
 					return err
 				}
 				continue
@@ -141,9 +142,10 @@ func (s *Secondary) session(ctx context.Context) error {
 			case b.Stage:
 				a, err = s.stageBatch(ctx, c, b)
 			default:
-				a, err = s.applyBatch(ctx, c, b, nil)
+				a, err = s.applyRetrying(ctx, c, b, sess.Ack) // retry.go
 			}
 			if err != nil {
+				s.applyFailed(ctx, b.Folder, err, sess.Ack)
 				return err
 			}
 			if err := sess.Ack(a); err != nil {

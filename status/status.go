@@ -35,12 +35,28 @@ type Folder struct {
 	Overflows     uint64 // times events were lost and the folder rescanned
 	Degraded      string // why some or all of the folder is rescanned instead of watched
 	AuditFindings uint64 // changes found by audit scans, which the watcher did not report
+	// ScanError is set while paths whose scan failed wait for a retry:
+	// until it clears, the journal may lack their changes, and barrier,
+	// pause, snapshot and verify fail.
+	ScanError *ScanError `json:",omitempty"`
 	// Secondary: local changes (edits, new files made on this node) kept in
 	// the conflict store before the primary's changes replaced them.
 	LocalChanges uint64
 	// Secondary: entries the primary sent for paths that match this
 	// node's ignore patterns (node-local paths), refused since start.
 	IgnoredHere uint64
+}
+
+// ScanError is a primary folder's scan failure state: a failed scan (the
+// index could not be written, a file or directory could not be read)
+// leaves its paths pending, and they are retried with backoff, at least
+// every scan_interval.
+type ScanError struct {
+	Error     string    // the last failure
+	Since     time.Time // when the oldest path still failing first failed
+	Pending   uint64    // paths waiting for a retry ("" — the whole folder — counts as one)
+	Retries   uint64    // retries made since Since
+	NextRetry time.Time
 }
 
 // Peer is a replication peer as this node sees it: a secondary on the
@@ -66,4 +82,8 @@ type PeerFolder struct {
 	LagBytes   uint64
 	LagAtLeast bool          // LagEntries and LagBytes are lower bounds (a peer far behind)
 	Lag        time.Duration // age of the oldest unacknowledged change
+	// ApplyError is why the peer cannot apply this folder's changes, as it
+	// last reported (a full disk, an I/O error); empty once it applies
+	// again.
+	ApplyError string `json:",omitempty"`
 }

@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/ncsync/ncsync/index"
 	"github.com/ncsync/ncsync/pki"
@@ -162,7 +164,8 @@ func welcomeFromWire(pw *ncsyncv1.Welcome) (Welcome, error) {
 }
 
 func ackToWire(a Ack) *ncsyncv1.Ack {
-	pa := &ncsyncv1.Ack{FolderId: a.Folder, Sequence: a.Seq, Staged: a.Staged, StagedBytes: a.StagedBytes}
+	pa := &ncsyncv1.Ack{FolderId: a.Folder, Sequence: a.Seq, Staged: a.Staged, StagedBytes: a.StagedBytes,
+		ApplyError: truncate(a.ApplyError, maxErrorLen)}
 	if r := a.TreeHash; r != nil {
 		pa.TreeHash = &ncsyncv1.TreeHashReport{Query: r.Query, Sequence: r.Seq, Entries: r.Entries, Error: r.Error}
 		if r.Error == "" {
@@ -185,7 +188,8 @@ func ackFromWire(pa *ncsyncv1.Ack, lim Limits) (Ack, error) {
 	if len(pa.GetFailures()) > lim.MaxBatchEntries {
 		return Ack{}, protocolErr("ack of %q: %d failures exceed the limit of %d", pa.FolderId, len(pa.Failures), lim.MaxBatchEntries)
 	}
-	a := Ack{Folder: pa.FolderId, Seq: pa.GetSequence(), Staged: pa.GetStaged(), StagedBytes: pa.GetStagedBytes()}
+	a := Ack{Folder: pa.FolderId, Seq: pa.GetSequence(), Staged: pa.GetStaged(), StagedBytes: pa.GetStagedBytes(),
+		ApplyError: truncate(pa.GetApplyError(), maxErrorLen)}
 	if r := pa.GetTreeHash(); r != nil {
 		a.TreeHash = &TreeHashReport{Query: r.GetQuery(), Seq: r.GetSequence(), Entries: r.GetEntries(), Error: r.GetError()}
 		if r.GetError() == "" {
@@ -195,9 +199,7 @@ func ackFromWire(pa *ncsyncv1.Ack, lim Limits) (Ack, error) {
 			}
 			a.TreeHash.Hash = h
 		}
-		if len(a.TreeHash.Error) > 4096 {
-			a.TreeHash.Error = a.TreeHash.Error[:4096]
-		}
+		a.TreeHash.Error = truncate(a.TreeHash.Error, maxErrorLen)
 	}
 	if len(pa.GetFailures()) > 0 {
 		a.Failures = make([]Failure, len(pa.Failures))
@@ -206,4 +208,19 @@ func ackFromWire(pa *ncsyncv1.Ack, lim Limits) (Ack, error) {
 		}
 	}
 	return a, nil
+}
+
+// maxErrorLen bounds an error message a peer reports.
+const maxErrorLen = 4096
+
+// truncate cuts s to at most n bytes of valid UTF-8, on a rune boundary.
+func truncate(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

@@ -87,6 +87,11 @@ type Ack struct {
 	// TreeHash, if set, answers a TreeHashQuery; the ack then acknowledges
 	// nothing.
 	TreeHash *TreeHashReport
+	// ApplyError, if set, says why the secondary could not apply the
+	// folder's next batch (a full disk, an I/O error); it retries. Seq is
+	// then its durable position, which an older primary takes as an
+	// ordinary ack.
+	ApplyError string
 }
 
 // TreeHashReport is a secondary's tree hash of a folder (index.DB.TreeHash)

@@ -78,6 +78,12 @@ func printStatus(out io.Writer, st status.Node, now time.Time) {
 	printPauses(out, st.Pauses, now)
 	printBarriers(out, st.Barriers, st.Peers, now)
 	for _, f := range st.Folders {
+		if e := f.ScanError; e != nil {
+			fmt.Fprintf(out, "SCAN ERROR folder %s: %s (%d paths pending since %s, %d retries, next in %s; barrier, pause, snapshot and verify fail until it clears)\n",
+				f.ID, status.Escape(e.Error), e.Pending, e.Since.Format(time.DateTime), e.Retries, max(e.NextRetry.Sub(now), 0).Round(time.Millisecond))
+		}
+	}
+	for _, f := range st.Folders {
 		if f.Degraded != "" {
 			fmt.Fprintf(out, "DEGRADED folder %s: %s\n", f.ID, status.Escape(f.Degraded))
 		}
@@ -118,10 +124,19 @@ func printStatus(out io.Writer, st status.Node, now time.Time) {
 				atLeast = "≥ "
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s%d\t%s%s\t%s\t%s\n", name, p.Role, conn, data, f.Folder, f.AckedSeq, atLeast, f.LagEntries,
-				atLeast, status.HumanBytes(int64(f.LagBytes)), f.Lag.Round(time.Millisecond), dash(status.Escape(p.LastError)))
+				atLeast, status.HumanBytes(int64(f.LagBytes)), f.Lag.Round(time.Millisecond), dash(status.Escape(peerError(p, f))))
 		}
 	}
 	tw.Flush()
+}
+
+// peerError is what a peer row shows as its error: why the peer cannot
+// apply the folder, else the peer's last error.
+func peerError(p status.Peer, f status.PeerFolder) string {
+	if f.ApplyError != "" {
+		return "cannot apply: " + f.ApplyError
+	}
+	return p.LastError
 }
 
 func dash(s string) string {

@@ -193,7 +193,10 @@ type FolderStatus struct {
 	LocalChanges uint64 `protobuf:"varint,15,opt,name=local_changes,json=localChanges,proto3" json:"local_changes,omitempty"`
 	// Secondary: entries from the primary refused since start because they
 	// match this node's ignore patterns (node-local paths).
-	IgnoredHere   uint64 `protobuf:"varint,16,opt,name=ignored_here,json=ignoredHere,proto3" json:"ignored_here,omitempty"`
+	IgnoredHere uint64 `protobuf:"varint,16,opt,name=ignored_here,json=ignoredHere,proto3" json:"ignored_here,omitempty"`
+	// Primary: set while paths whose scan failed wait for a retry; the
+	// journal may lack their changes until it clears.
+	ScanError     *ScanErrorStatus `protobuf:"bytes,17,opt,name=scan_error,json=scanError,proto3" json:"scan_error,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -340,6 +343,94 @@ func (x *FolderStatus) GetIgnoredHere() uint64 {
 	return 0
 }
 
+func (x *FolderStatus) GetScanError() *ScanErrorStatus {
+	if x != nil {
+		return x.ScanError
+	}
+	return nil
+}
+
+// ScanErrorStatus is a primary folder's scan failure state.
+type ScanErrorStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The last failure.
+	Error string `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	// When the oldest path still failing first failed.
+	SinceUnixNs int64 `protobuf:"varint,2,opt,name=since_unix_ns,json=sinceUnixNs,proto3" json:"since_unix_ns,omitempty"`
+	// Paths waiting for a retry (one may stand for the whole folder).
+	PendingPaths uint64 `protobuf:"varint,3,opt,name=pending_paths,json=pendingPaths,proto3" json:"pending_paths,omitempty"`
+	// Retries made since the failure began.
+	Retries         uint64 `protobuf:"varint,4,opt,name=retries,proto3" json:"retries,omitempty"`
+	NextRetryUnixNs int64  `protobuf:"varint,5,opt,name=next_retry_unix_ns,json=nextRetryUnixNs,proto3" json:"next_retry_unix_ns,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ScanErrorStatus) Reset() {
+	*x = ScanErrorStatus{}
+	mi := &file_ncsync_v1_control_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScanErrorStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScanErrorStatus) ProtoMessage() {}
+
+func (x *ScanErrorStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_ncsync_v1_control_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScanErrorStatus.ProtoReflect.Descriptor instead.
+func (*ScanErrorStatus) Descriptor() ([]byte, []int) {
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ScanErrorStatus) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *ScanErrorStatus) GetSinceUnixNs() int64 {
+	if x != nil {
+		return x.SinceUnixNs
+	}
+	return 0
+}
+
+func (x *ScanErrorStatus) GetPendingPaths() uint64 {
+	if x != nil {
+		return x.PendingPaths
+	}
+	return 0
+}
+
+func (x *ScanErrorStatus) GetRetries() uint64 {
+	if x != nil {
+		return x.Retries
+	}
+	return 0
+}
+
+func (x *ScanErrorStatus) GetNextRetryUnixNs() int64 {
+	if x != nil {
+		return x.NextRetryUnixNs
+	}
+	return 0
+}
+
 // PeerStatus is one replication peer as this node sees it.
 type PeerStatus struct {
 	state                protoimpl.MessageState `protogen:"open.v1"`
@@ -361,7 +452,7 @@ type PeerStatus struct {
 
 func (x *PeerStatus) Reset() {
 	*x = PeerStatus{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[3]
+	mi := &file_ncsync_v1_control_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -373,7 +464,7 @@ func (x *PeerStatus) String() string {
 func (*PeerStatus) ProtoMessage() {}
 
 func (x *PeerStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[3]
+	mi := &file_ncsync_v1_control_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -386,7 +477,7 @@ func (x *PeerStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerStatus.ProtoReflect.Descriptor instead.
 func (*PeerStatus) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{3}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *PeerStatus) GetNode() string {
@@ -477,14 +568,17 @@ type PeerFolderStatus struct {
 	LagNs int64 `protobuf:"varint,5,opt,name=lag_ns,json=lagNs,proto3" json:"lag_ns,omitempty"`
 	// lag_entries and lag_bytes are lower bounds: the peer is far behind
 	// and counting stopped early.
-	LagAtLeast    bool `protobuf:"varint,6,opt,name=lag_at_least,json=lagAtLeast,proto3" json:"lag_at_least,omitempty"`
+	LagAtLeast bool `protobuf:"varint,6,opt,name=lag_at_least,json=lagAtLeast,proto3" json:"lag_at_least,omitempty"`
+	// Why the peer cannot apply this folder's changes, as it last reported;
+	// empty once it applies again.
+	ApplyError    string `protobuf:"bytes,7,opt,name=apply_error,json=applyError,proto3" json:"apply_error,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PeerFolderStatus) Reset() {
 	*x = PeerFolderStatus{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[4]
+	mi := &file_ncsync_v1_control_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -496,7 +590,7 @@ func (x *PeerFolderStatus) String() string {
 func (*PeerFolderStatus) ProtoMessage() {}
 
 func (x *PeerFolderStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[4]
+	mi := &file_ncsync_v1_control_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -509,7 +603,7 @@ func (x *PeerFolderStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerFolderStatus.ProtoReflect.Descriptor instead.
 func (*PeerFolderStatus) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{4}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *PeerFolderStatus) GetFolderId() string {
@@ -554,6 +648,13 @@ func (x *PeerFolderStatus) GetLagAtLeast() bool {
 	return false
 }
 
+func (x *PeerFolderStatus) GetApplyError() string {
+	if x != nil {
+		return x.ApplyError
+	}
+	return ""
+}
+
 // PauseStatus describes one pause.
 type PauseStatus struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -569,7 +670,7 @@ type PauseStatus struct {
 
 func (x *PauseStatus) Reset() {
 	*x = PauseStatus{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[5]
+	mi := &file_ncsync_v1_control_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -581,7 +682,7 @@ func (x *PauseStatus) String() string {
 func (*PauseStatus) ProtoMessage() {}
 
 func (x *PauseStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[5]
+	mi := &file_ncsync_v1_control_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -594,7 +695,7 @@ func (x *PauseStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseStatus.ProtoReflect.Descriptor instead.
 func (*PauseStatus) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{5}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *PauseStatus) GetId() string {
@@ -652,7 +753,7 @@ type BarrierStatus struct {
 
 func (x *BarrierStatus) Reset() {
 	*x = BarrierStatus{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[6]
+	mi := &file_ncsync_v1_control_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -664,7 +765,7 @@ func (x *BarrierStatus) String() string {
 func (*BarrierStatus) ProtoMessage() {}
 
 func (x *BarrierStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[6]
+	mi := &file_ncsync_v1_control_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -677,7 +778,7 @@ func (x *BarrierStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BarrierStatus.ProtoReflect.Descriptor instead.
 func (*BarrierStatus) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{6}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *BarrierStatus) GetId() string {
@@ -722,7 +823,7 @@ type BarrierRequest struct {
 
 func (x *BarrierRequest) Reset() {
 	*x = BarrierRequest{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[7]
+	mi := &file_ncsync_v1_control_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -734,7 +835,7 @@ func (x *BarrierRequest) String() string {
 func (*BarrierRequest) ProtoMessage() {}
 
 func (x *BarrierRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[7]
+	mi := &file_ncsync_v1_control_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -747,7 +848,7 @@ func (x *BarrierRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BarrierRequest.ProtoReflect.Descriptor instead.
 func (*BarrierRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{7}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *BarrierRequest) GetPeers() []string {
@@ -786,7 +887,7 @@ type BarrierResponse struct {
 
 func (x *BarrierResponse) Reset() {
 	*x = BarrierResponse{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[8]
+	mi := &file_ncsync_v1_control_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -798,7 +899,7 @@ func (x *BarrierResponse) String() string {
 func (*BarrierResponse) ProtoMessage() {}
 
 func (x *BarrierResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[8]
+	mi := &file_ncsync_v1_control_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -811,7 +912,7 @@ func (x *BarrierResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BarrierResponse.ProtoReflect.Descriptor instead.
 func (*BarrierResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{8}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *BarrierResponse) GetTarget() []*FolderPosition {
@@ -863,7 +964,7 @@ type BarrierPeer struct {
 
 func (x *BarrierPeer) Reset() {
 	*x = BarrierPeer{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[9]
+	mi := &file_ncsync_v1_control_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -875,7 +976,7 @@ func (x *BarrierPeer) String() string {
 func (*BarrierPeer) ProtoMessage() {}
 
 func (x *BarrierPeer) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[9]
+	mi := &file_ncsync_v1_control_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -888,7 +989,7 @@ func (x *BarrierPeer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BarrierPeer.ProtoReflect.Descriptor instead.
 func (*BarrierPeer) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{9}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *BarrierPeer) GetNode() string {
@@ -938,7 +1039,7 @@ type PauseRequest struct {
 
 func (x *PauseRequest) Reset() {
 	*x = PauseRequest{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[10]
+	mi := &file_ncsync_v1_control_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -950,7 +1051,7 @@ func (x *PauseRequest) String() string {
 func (*PauseRequest) ProtoMessage() {}
 
 func (x *PauseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[10]
+	mi := &file_ncsync_v1_control_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -963,7 +1064,7 @@ func (x *PauseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseRequest.ProtoReflect.Descriptor instead.
 func (*PauseRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{10}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PauseRequest) GetPeer() string {
@@ -997,7 +1098,7 @@ type PauseResponse struct {
 
 func (x *PauseResponse) Reset() {
 	*x = PauseResponse{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[11]
+	mi := &file_ncsync_v1_control_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1009,7 +1110,7 @@ func (x *PauseResponse) String() string {
 func (*PauseResponse) ProtoMessage() {}
 
 func (x *PauseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[11]
+	mi := &file_ncsync_v1_control_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1022,7 +1123,7 @@ func (x *PauseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseResponse.ProtoReflect.Descriptor instead.
 func (*PauseResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{11}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PauseResponse) GetPause() *PauseStatus {
@@ -1042,7 +1143,7 @@ type ResumeRequest struct {
 
 func (x *ResumeRequest) Reset() {
 	*x = ResumeRequest{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[12]
+	mi := &file_ncsync_v1_control_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1054,7 +1155,7 @@ func (x *ResumeRequest) String() string {
 func (*ResumeRequest) ProtoMessage() {}
 
 func (x *ResumeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[12]
+	mi := &file_ncsync_v1_control_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1067,7 +1168,7 @@ func (x *ResumeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeRequest.ProtoReflect.Descriptor instead.
 func (*ResumeRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{12}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ResumeRequest) GetPeer() string {
@@ -1087,7 +1188,7 @@ type ResumeResponse struct {
 
 func (x *ResumeResponse) Reset() {
 	*x = ResumeResponse{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[13]
+	mi := &file_ncsync_v1_control_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1099,7 +1200,7 @@ func (x *ResumeResponse) String() string {
 func (*ResumeResponse) ProtoMessage() {}
 
 func (x *ResumeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[13]
+	mi := &file_ncsync_v1_control_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1112,7 +1213,7 @@ func (x *ResumeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeResponse.ProtoReflect.Descriptor instead.
 func (*ResumeResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{13}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ResumeResponse) GetStagedEntries() uint64 {
@@ -1134,7 +1235,7 @@ type VerifyRequest struct {
 
 func (x *VerifyRequest) Reset() {
 	*x = VerifyRequest{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[14]
+	mi := &file_ncsync_v1_control_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1146,7 +1247,7 @@ func (x *VerifyRequest) String() string {
 func (*VerifyRequest) ProtoMessage() {}
 
 func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[14]
+	mi := &file_ncsync_v1_control_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1159,7 +1260,7 @@ func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyRequest.ProtoReflect.Descriptor instead.
 func (*VerifyRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{14}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *VerifyRequest) GetPeers() []string {
@@ -1216,7 +1317,7 @@ type VerifyResponse struct {
 
 func (x *VerifyResponse) Reset() {
 	*x = VerifyResponse{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[15]
+	mi := &file_ncsync_v1_control_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1228,7 +1329,7 @@ func (x *VerifyResponse) String() string {
 func (*VerifyResponse) ProtoMessage() {}
 
 func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[15]
+	mi := &file_ncsync_v1_control_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1241,7 +1342,7 @@ func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyResponse.ProtoReflect.Descriptor instead.
 func (*VerifyResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{15}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *VerifyResponse) GetPeer() string {
@@ -1389,7 +1490,7 @@ type PromoteRequest struct {
 
 func (x *PromoteRequest) Reset() {
 	*x = PromoteRequest{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[16]
+	mi := &file_ncsync_v1_control_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1401,7 +1502,7 @@ func (x *PromoteRequest) String() string {
 func (*PromoteRequest) ProtoMessage() {}
 
 func (x *PromoteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[16]
+	mi := &file_ncsync_v1_control_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1414,7 +1515,7 @@ func (x *PromoteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PromoteRequest.ProtoReflect.Descriptor instead.
 func (*PromoteRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{16}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PromoteRequest) GetExpectedEpoch() uint64 {
@@ -1442,7 +1543,7 @@ type PromoteResponse struct {
 
 func (x *PromoteResponse) Reset() {
 	*x = PromoteResponse{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[17]
+	mi := &file_ncsync_v1_control_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1454,7 +1555,7 @@ func (x *PromoteResponse) String() string {
 func (*PromoteResponse) ProtoMessage() {}
 
 func (x *PromoteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[17]
+	mi := &file_ncsync_v1_control_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1467,7 +1568,7 @@ func (x *PromoteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PromoteResponse.ProtoReflect.Descriptor instead.
 func (*PromoteResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{17}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *PromoteResponse) GetEpoch() uint64 {
@@ -1493,7 +1594,7 @@ type ConflictsRequest struct {
 
 func (x *ConflictsRequest) Reset() {
 	*x = ConflictsRequest{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[18]
+	mi := &file_ncsync_v1_control_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1505,7 +1606,7 @@ func (x *ConflictsRequest) String() string {
 func (*ConflictsRequest) ProtoMessage() {}
 
 func (x *ConflictsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[18]
+	mi := &file_ncsync_v1_control_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1518,7 +1619,7 @@ func (x *ConflictsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConflictsRequest.ProtoReflect.Descriptor instead.
 func (*ConflictsRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{18}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{19}
 }
 
 // ConflictsResponse lists preserved conflict versions.
@@ -1531,7 +1632,7 @@ type ConflictsResponse struct {
 
 func (x *ConflictsResponse) Reset() {
 	*x = ConflictsResponse{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[19]
+	mi := &file_ncsync_v1_control_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1543,7 +1644,7 @@ func (x *ConflictsResponse) String() string {
 func (*ConflictsResponse) ProtoMessage() {}
 
 func (x *ConflictsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[19]
+	mi := &file_ncsync_v1_control_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1556,7 +1657,7 @@ func (x *ConflictsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConflictsResponse.ProtoReflect.Descriptor instead.
 func (*ConflictsResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{19}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ConflictsResponse) GetConflicts() []*Conflict {
@@ -1600,7 +1701,7 @@ type Conflict struct {
 
 func (x *Conflict) Reset() {
 	*x = Conflict{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[20]
+	mi := &file_ncsync_v1_control_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1612,7 +1713,7 @@ func (x *Conflict) String() string {
 func (*Conflict) ProtoMessage() {}
 
 func (x *Conflict) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[20]
+	mi := &file_ncsync_v1_control_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1625,7 +1726,7 @@ func (x *Conflict) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Conflict.ProtoReflect.Descriptor instead.
 func (*Conflict) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{20}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Conflict) GetId() string {
@@ -1777,7 +1878,7 @@ const file_ncsync_v1_control_proto_rawDesc = "" +
 	"\x05peers\x18\x06 \x03(\v2\x15.ncsync.v1.PeerStatusR\x05peers\x12&\n" +
 	"\x0fstarted_unix_ns\x18\a \x01(\x03R\rstartedUnixNs\x12.\n" +
 	"\x06pauses\x18\b \x03(\v2\x16.ncsync.v1.PauseStatusR\x06pauses\x124\n" +
-	"\bbarriers\x18\t \x03(\v2\x18.ncsync.v1.BarrierStatusR\bbarriers\"\xf9\x03\n" +
+	"\bbarriers\x18\t \x03(\v2\x18.ncsync.v1.BarrierStatusR\bbarriers\"\xb4\x04\n" +
 	"\fFolderStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x1a\n" +
@@ -1796,7 +1897,15 @@ const file_ncsync_v1_control_proto_rawDesc = "" +
 	"\n" +
 	"last_error\x18\x0e \x01(\tR\tlastError\x12#\n" +
 	"\rlocal_changes\x18\x0f \x01(\x04R\flocalChanges\x12!\n" +
-	"\fignored_here\x18\x10 \x01(\x04R\vignoredHere\"\x93\x03\n" +
+	"\fignored_here\x18\x10 \x01(\x04R\vignoredHere\x129\n" +
+	"\n" +
+	"scan_error\x18\x11 \x01(\v2\x1a.ncsync.v1.ScanErrorStatusR\tscanError\"\xb7\x01\n" +
+	"\x0fScanErrorStatus\x12\x14\n" +
+	"\x05error\x18\x01 \x01(\tR\x05error\x12\"\n" +
+	"\rsince_unix_ns\x18\x02 \x01(\x03R\vsinceUnixNs\x12#\n" +
+	"\rpending_paths\x18\x03 \x01(\x04R\fpendingPaths\x12\x18\n" +
+	"\aretries\x18\x04 \x01(\x04R\aretries\x12+\n" +
+	"\x12next_retry_unix_ns\x18\x05 \x01(\x03R\x0fnextRetryUnixNs\"\x93\x03\n" +
 	"\n" +
 	"PeerStatus\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12#\n" +
@@ -1812,7 +1921,7 @@ const file_ncsync_v1_control_proto_rawDesc = "" +
 	"\n" +
 	"bytes_sent\x18\n" +
 	" \x01(\x04R\tbytesSent\x12%\n" +
-	"\x0ebytes_received\x18\v \x01(\x04R\rbytesReceived\"\xcd\x01\n" +
+	"\x0ebytes_received\x18\v \x01(\x04R\rbytesReceived\"\xee\x01\n" +
 	"\x10PeerFolderStatus\x12\x1b\n" +
 	"\tfolder_id\x18\x01 \x01(\tR\bfolderId\x12%\n" +
 	"\x0eacked_sequence\x18\x02 \x01(\x04R\rackedSequence\x12\x1f\n" +
@@ -1821,7 +1930,9 @@ const file_ncsync_v1_control_proto_rawDesc = "" +
 	"\tlag_bytes\x18\x04 \x01(\x04R\blagBytes\x12\x15\n" +
 	"\x06lag_ns\x18\x05 \x01(\x03R\x05lagNs\x12 \n" +
 	"\flag_at_least\x18\x06 \x01(\bR\n" +
-	"lagAtLeast\"\xd7\x01\n" +
+	"lagAtLeast\x12\x1f\n" +
+	"\vapply_error\x18\a \x01(\tR\n" +
+	"applyError\"\xd7\x01\n" +
 	"\vPauseStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04peer\x18\x02 \x01(\tR\x04peer\x12\"\n" +
@@ -1940,70 +2051,72 @@ func file_ncsync_v1_control_proto_rawDescGZIP() []byte {
 	return file_ncsync_v1_control_proto_rawDescData
 }
 
-var file_ncsync_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_ncsync_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_ncsync_v1_control_proto_goTypes = []any{
 	(*StatusRequest)(nil),     // 0: ncsync.v1.StatusRequest
 	(*StatusResponse)(nil),    // 1: ncsync.v1.StatusResponse
 	(*FolderStatus)(nil),      // 2: ncsync.v1.FolderStatus
-	(*PeerStatus)(nil),        // 3: ncsync.v1.PeerStatus
-	(*PeerFolderStatus)(nil),  // 4: ncsync.v1.PeerFolderStatus
-	(*PauseStatus)(nil),       // 5: ncsync.v1.PauseStatus
-	(*BarrierStatus)(nil),     // 6: ncsync.v1.BarrierStatus
-	(*BarrierRequest)(nil),    // 7: ncsync.v1.BarrierRequest
-	(*BarrierResponse)(nil),   // 8: ncsync.v1.BarrierResponse
-	(*BarrierPeer)(nil),       // 9: ncsync.v1.BarrierPeer
-	(*PauseRequest)(nil),      // 10: ncsync.v1.PauseRequest
-	(*PauseResponse)(nil),     // 11: ncsync.v1.PauseResponse
-	(*ResumeRequest)(nil),     // 12: ncsync.v1.ResumeRequest
-	(*ResumeResponse)(nil),    // 13: ncsync.v1.ResumeResponse
-	(*VerifyRequest)(nil),     // 14: ncsync.v1.VerifyRequest
-	(*VerifyResponse)(nil),    // 15: ncsync.v1.VerifyResponse
-	(*PromoteRequest)(nil),    // 16: ncsync.v1.PromoteRequest
-	(*PromoteResponse)(nil),   // 17: ncsync.v1.PromoteResponse
-	(*ConflictsRequest)(nil),  // 18: ncsync.v1.ConflictsRequest
-	(*ConflictsResponse)(nil), // 19: ncsync.v1.ConflictsResponse
-	(*Conflict)(nil),          // 20: ncsync.v1.Conflict
-	(Role)(0),                 // 21: ncsync.v1.Role
-	(*FolderPosition)(nil),    // 22: ncsync.v1.FolderPosition
-	(*ManifestEntry)(nil),     // 23: ncsync.v1.ManifestEntry
+	(*ScanErrorStatus)(nil),   // 3: ncsync.v1.ScanErrorStatus
+	(*PeerStatus)(nil),        // 4: ncsync.v1.PeerStatus
+	(*PeerFolderStatus)(nil),  // 5: ncsync.v1.PeerFolderStatus
+	(*PauseStatus)(nil),       // 6: ncsync.v1.PauseStatus
+	(*BarrierStatus)(nil),     // 7: ncsync.v1.BarrierStatus
+	(*BarrierRequest)(nil),    // 8: ncsync.v1.BarrierRequest
+	(*BarrierResponse)(nil),   // 9: ncsync.v1.BarrierResponse
+	(*BarrierPeer)(nil),       // 10: ncsync.v1.BarrierPeer
+	(*PauseRequest)(nil),      // 11: ncsync.v1.PauseRequest
+	(*PauseResponse)(nil),     // 12: ncsync.v1.PauseResponse
+	(*ResumeRequest)(nil),     // 13: ncsync.v1.ResumeRequest
+	(*ResumeResponse)(nil),    // 14: ncsync.v1.ResumeResponse
+	(*VerifyRequest)(nil),     // 15: ncsync.v1.VerifyRequest
+	(*VerifyResponse)(nil),    // 16: ncsync.v1.VerifyResponse
+	(*PromoteRequest)(nil),    // 17: ncsync.v1.PromoteRequest
+	(*PromoteResponse)(nil),   // 18: ncsync.v1.PromoteResponse
+	(*ConflictsRequest)(nil),  // 19: ncsync.v1.ConflictsRequest
+	(*ConflictsResponse)(nil), // 20: ncsync.v1.ConflictsResponse
+	(*Conflict)(nil),          // 21: ncsync.v1.Conflict
+	(Role)(0),                 // 22: ncsync.v1.Role
+	(*FolderPosition)(nil),    // 23: ncsync.v1.FolderPosition
+	(*ManifestEntry)(nil),     // 24: ncsync.v1.ManifestEntry
 }
 var file_ncsync_v1_control_proto_depIdxs = []int32{
-	21, // 0: ncsync.v1.StatusResponse.role:type_name -> ncsync.v1.Role
+	22, // 0: ncsync.v1.StatusResponse.role:type_name -> ncsync.v1.Role
 	2,  // 1: ncsync.v1.StatusResponse.folders:type_name -> ncsync.v1.FolderStatus
-	3,  // 2: ncsync.v1.StatusResponse.peers:type_name -> ncsync.v1.PeerStatus
-	5,  // 3: ncsync.v1.StatusResponse.pauses:type_name -> ncsync.v1.PauseStatus
-	6,  // 4: ncsync.v1.StatusResponse.barriers:type_name -> ncsync.v1.BarrierStatus
-	21, // 5: ncsync.v1.PeerStatus.role:type_name -> ncsync.v1.Role
-	4,  // 6: ncsync.v1.PeerStatus.folders:type_name -> ncsync.v1.PeerFolderStatus
-	22, // 7: ncsync.v1.PauseStatus.snapshot:type_name -> ncsync.v1.FolderPosition
-	22, // 8: ncsync.v1.BarrierStatus.target:type_name -> ncsync.v1.FolderPosition
-	22, // 9: ncsync.v1.BarrierResponse.target:type_name -> ncsync.v1.FolderPosition
-	9,  // 10: ncsync.v1.BarrierResponse.peers:type_name -> ncsync.v1.BarrierPeer
-	4,  // 11: ncsync.v1.BarrierPeer.folders:type_name -> ncsync.v1.PeerFolderStatus
-	5,  // 12: ncsync.v1.PauseResponse.pause:type_name -> ncsync.v1.PauseStatus
-	23, // 13: ncsync.v1.VerifyResponse.primary:type_name -> ncsync.v1.ManifestEntry
-	23, // 14: ncsync.v1.VerifyResponse.secondary:type_name -> ncsync.v1.ManifestEntry
-	22, // 15: ncsync.v1.PromoteResponse.start:type_name -> ncsync.v1.FolderPosition
-	20, // 16: ncsync.v1.ConflictsResponse.conflicts:type_name -> ncsync.v1.Conflict
-	0,  // 17: ncsync.v1.ControlService.Status:input_type -> ncsync.v1.StatusRequest
-	7,  // 18: ncsync.v1.ControlService.Barrier:input_type -> ncsync.v1.BarrierRequest
-	10, // 19: ncsync.v1.ControlService.Pause:input_type -> ncsync.v1.PauseRequest
-	12, // 20: ncsync.v1.ControlService.Resume:input_type -> ncsync.v1.ResumeRequest
-	14, // 21: ncsync.v1.ControlService.Verify:input_type -> ncsync.v1.VerifyRequest
-	16, // 22: ncsync.v1.ControlService.Promote:input_type -> ncsync.v1.PromoteRequest
-	18, // 23: ncsync.v1.ControlService.Conflicts:input_type -> ncsync.v1.ConflictsRequest
-	1,  // 24: ncsync.v1.ControlService.Status:output_type -> ncsync.v1.StatusResponse
-	8,  // 25: ncsync.v1.ControlService.Barrier:output_type -> ncsync.v1.BarrierResponse
-	11, // 26: ncsync.v1.ControlService.Pause:output_type -> ncsync.v1.PauseResponse
-	13, // 27: ncsync.v1.ControlService.Resume:output_type -> ncsync.v1.ResumeResponse
-	15, // 28: ncsync.v1.ControlService.Verify:output_type -> ncsync.v1.VerifyResponse
-	17, // 29: ncsync.v1.ControlService.Promote:output_type -> ncsync.v1.PromoteResponse
-	19, // 30: ncsync.v1.ControlService.Conflicts:output_type -> ncsync.v1.ConflictsResponse
-	24, // [24:31] is the sub-list for method output_type
-	17, // [17:24] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	4,  // 2: ncsync.v1.StatusResponse.peers:type_name -> ncsync.v1.PeerStatus
+	6,  // 3: ncsync.v1.StatusResponse.pauses:type_name -> ncsync.v1.PauseStatus
+	7,  // 4: ncsync.v1.StatusResponse.barriers:type_name -> ncsync.v1.BarrierStatus
+	3,  // 5: ncsync.v1.FolderStatus.scan_error:type_name -> ncsync.v1.ScanErrorStatus
+	22, // 6: ncsync.v1.PeerStatus.role:type_name -> ncsync.v1.Role
+	5,  // 7: ncsync.v1.PeerStatus.folders:type_name -> ncsync.v1.PeerFolderStatus
+	23, // 8: ncsync.v1.PauseStatus.snapshot:type_name -> ncsync.v1.FolderPosition
+	23, // 9: ncsync.v1.BarrierStatus.target:type_name -> ncsync.v1.FolderPosition
+	23, // 10: ncsync.v1.BarrierResponse.target:type_name -> ncsync.v1.FolderPosition
+	10, // 11: ncsync.v1.BarrierResponse.peers:type_name -> ncsync.v1.BarrierPeer
+	5,  // 12: ncsync.v1.BarrierPeer.folders:type_name -> ncsync.v1.PeerFolderStatus
+	6,  // 13: ncsync.v1.PauseResponse.pause:type_name -> ncsync.v1.PauseStatus
+	24, // 14: ncsync.v1.VerifyResponse.primary:type_name -> ncsync.v1.ManifestEntry
+	24, // 15: ncsync.v1.VerifyResponse.secondary:type_name -> ncsync.v1.ManifestEntry
+	23, // 16: ncsync.v1.PromoteResponse.start:type_name -> ncsync.v1.FolderPosition
+	21, // 17: ncsync.v1.ConflictsResponse.conflicts:type_name -> ncsync.v1.Conflict
+	0,  // 18: ncsync.v1.ControlService.Status:input_type -> ncsync.v1.StatusRequest
+	8,  // 19: ncsync.v1.ControlService.Barrier:input_type -> ncsync.v1.BarrierRequest
+	11, // 20: ncsync.v1.ControlService.Pause:input_type -> ncsync.v1.PauseRequest
+	13, // 21: ncsync.v1.ControlService.Resume:input_type -> ncsync.v1.ResumeRequest
+	15, // 22: ncsync.v1.ControlService.Verify:input_type -> ncsync.v1.VerifyRequest
+	17, // 23: ncsync.v1.ControlService.Promote:input_type -> ncsync.v1.PromoteRequest
+	19, // 24: ncsync.v1.ControlService.Conflicts:input_type -> ncsync.v1.ConflictsRequest
+	1,  // 25: ncsync.v1.ControlService.Status:output_type -> ncsync.v1.StatusResponse
+	9,  // 26: ncsync.v1.ControlService.Barrier:output_type -> ncsync.v1.BarrierResponse
+	12, // 27: ncsync.v1.ControlService.Pause:output_type -> ncsync.v1.PauseResponse
+	14, // 28: ncsync.v1.ControlService.Resume:output_type -> ncsync.v1.ResumeResponse
+	16, // 29: ncsync.v1.ControlService.Verify:output_type -> ncsync.v1.VerifyResponse
+	18, // 30: ncsync.v1.ControlService.Promote:output_type -> ncsync.v1.PromoteResponse
+	20, // 31: ncsync.v1.ControlService.Conflicts:output_type -> ncsync.v1.ConflictsResponse
+	25, // [25:32] is the sub-list for method output_type
+	18, // [18:25] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_ncsync_v1_control_proto_init() }
@@ -2018,7 +2131,7 @@ func file_ncsync_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ncsync_v1_control_proto_rawDesc), len(file_ncsync_v1_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

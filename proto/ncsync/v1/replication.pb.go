@@ -1277,7 +1277,11 @@ type Ack struct {
 	// Bytes staged in this folder on the secondary, with a staged ack.
 	StagedBytes uint64 `protobuf:"varint,5,opt,name=staged_bytes,json=stagedBytes,proto3" json:"staged_bytes,omitempty"`
 	// The answer to a tree_hash_query; such an ack acknowledges nothing.
-	TreeHash      *TreeHashReport `protobuf:"bytes,6,opt,name=tree_hash,json=treeHash,proto3" json:"tree_hash,omitempty"`
+	TreeHash *TreeHashReport `protobuf:"bytes,6,opt,name=tree_hash,json=treeHash,proto3" json:"tree_hash,omitempty"`
+	// Set when the secondary could not apply the folder's next batch (a
+	// full disk, an I/O error): it retries, and the primary shows the error
+	// until an ack without one. sequence is then the durable position.
+	ApplyError    string `protobuf:"bytes,7,opt,name=apply_error,json=applyError,proto3" json:"apply_error,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1352,6 +1356,13 @@ func (x *Ack) GetTreeHash() *TreeHashReport {
 		return x.TreeHash
 	}
 	return nil
+}
+
+func (x *Ack) GetApplyError() string {
+	if x != nil {
+		return x.ApplyError
+	}
+	return ""
 }
 
 // TreeHashReport is a secondary's hash over its tree of a folder (the
@@ -2356,14 +2367,16 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\aFailure\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x1a\n" +
 	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage\"\xe1\x01\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"\x82\x02\n" +
 	"\x03Ack\x12\x1b\n" +
 	"\tfolder_id\x18\x01 \x01(\tR\bfolderId\x12\x1a\n" +
 	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12.\n" +
 	"\bfailures\x18\x03 \x03(\v2\x12.ncsync.v1.FailureR\bfailures\x12\x16\n" +
 	"\x06staged\x18\x04 \x01(\bR\x06staged\x12!\n" +
 	"\fstaged_bytes\x18\x05 \x01(\x04R\vstagedBytes\x126\n" +
-	"\ttree_hash\x18\x06 \x01(\v2\x19.ncsync.v1.TreeHashReportR\btreeHash\"\x86\x01\n" +
+	"\ttree_hash\x18\x06 \x01(\v2\x19.ncsync.v1.TreeHashReportR\btreeHash\x12\x1f\n" +
+	"\vapply_error\x18\a \x01(\tR\n" +
+	"applyError\"\x86\x01\n" +
 	"\x0eTreeHashReport\x12\x14\n" +
 	"\x05query\x18\x01 \x01(\x04R\x05query\x12\x1a\n" +
 	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12\x12\n" +
