@@ -61,9 +61,10 @@ func localFailure(err error) bool {
 }
 
 // applyFailed makes a batch that could not be applied or staged visible:
-// in this node's status, and to the primary, in an ack of the durable
-// position that carries the error. It returns an error only when the ack
-// cannot be sent (the session broke).
+// in this node's status, and, for a local failure, to the primary, in an
+// ack of the durable position that carries the error (any other failure
+// ends the session without acknowledging anything). It returns an error
+// only when the ack cannot be sent (the session broke).
 func (s *Secondary) applyFailed(ctx context.Context, folder string, err error, ack func(transport.Ack) error) error {
 	if ctx.Err() != nil {
 		return nil // the session is ending anyway: not the batch's fault
@@ -72,6 +73,9 @@ func (s *Secondary) applyFailed(ctx context.Context, folder string, err error, a
 		f.mu.Lock()
 		f.lastErr = err.Error()
 		f.mu.Unlock()
+	}
+	if !localFailure(err) {
+		return nil
 	}
 	pos, perr := s.db.Position(folder)
 	if perr != nil {
