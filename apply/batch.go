@@ -92,7 +92,7 @@ func (b *batch) dir(rel string, create bool) (*dirState, error) {
 	}
 	for c := range strings.SplitSeq(rest, "/") {
 		p := join(cur.path, c)
-		fd, created, err := stepDir(cur.fd, p, c, create)
+		fd, created, err := b.f.stepDir(cur.fd, p, c, create)
 		if err != nil {
 			return nil, err
 		}

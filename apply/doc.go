@@ -1,8 +1,10 @@
 // Package apply is the confined writer of a secondary: it applies replicated
 // entries beneath a folder root without ever following a symlink or leaving
-// the root, builds files in hidden temp files that are verified, fsynced and
-// renamed into place, and restores the primary's modes, owners and mtimes
-// exactly (Nextcloud detects outside changes by mtime).
+// the root, builds files, symlinks and directories in a private directory
+// (temp.go) and renames them into place (files verified and fsynced first),
+// and restores the primary's modes, owners and mtimes exactly, through fds
+// opened in that private directory (Nextcloud detects outside changes by
+// mtime).
 //
 // It is Linux only: every operation is relative to a directory fd resolved
 // with openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS), or

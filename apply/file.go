@@ -15,17 +15,18 @@ import (
 
 // pendingFile is a verified temp file waiting for its group to commit.
 type pendingFile struct {
-	i    int       // entry index
-	dir  *dirState // where the temp file and the target live
-	name string    // target name in dir
-	tmp  string    // temp name in dir
-	fd   int       // the temp file, open for writing; -1 if it failed
+	i      int       // entry index
+	dir    *dirState // where the target lives
+	name   string    // target name in dir
+	tmpdir int       // the private directory holding the temp file
+	tmp    string    // temp name in tmpdir
+	fd     int       // the temp file, open for writing; -1 if it failed
 
 	staged chan struct{} // closed once a stager wrote it; nil if written in line
 	err    error         // why the stager could not write it
 }
 
-// stageFile writes entries[i] to a temp file next to its target, verified
+// stageFile writes entries[i] to a temp file (temp.go), verified
 // and with its metadata set, and queues it for the group commit. A small
 // file's chunks are read and verified here and written by a stager
 // goroutine, so that creating and writing files overlaps with receiving
@@ -91,19 +92,11 @@ func (b *batch) stageFile(ctx context.Context, i int) error {
 	return nil
 }
 
-// createTemp creates pf's temp file in its directory.
+// createTemp creates pf's temp file in the private directory, to be
+// renamed into pf.dir.
 func (b *batch) createTemp(pf *pendingFile, e *index.Entry) error {
 	var err error
-	for range tempAttempts {
-		pf.tmp = tempName()
-		pf.fd, err = unix.Openat(pf.dir.fd, pf.tmp,
-			unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-		if !errors.Is(err, unix.EEXIST) {
-			break
-		}
-	}
-	if err != nil {
-		pf.fd = -1
+	if pf.tmpdir, pf.tmp, pf.fd, err = b.f.createTempFile(pf.dir.fd); err != nil {
 		return fmt.Errorf("create temp file for %q: %w", e.Path, err)
 	}
 	return nil
@@ -347,7 +340,7 @@ func (b *batch) place(pf *pendingFile, e *index.Entry, forgets *[]string) error 
 	if err := b.prepareTarget(pf.dir, pf.name, e, forgets); err != nil {
 		return err
 	}
-	if err := unix.Renameat(pf.dir.fd, pf.tmp, pf.dir.fd, pf.name); err != nil {
+	if err := unix.Renameat(pf.tmpdir, pf.tmp, pf.dir.fd, pf.name); err != nil {
 		return fmt.Errorf("rename into place %q: %w", e.Path, err)
 	}
 	var st unix.Stat_t
@@ -361,9 +354,7 @@ func (b *batch) place(pf *pendingFile, e *index.Entry, forgets *[]string) error 
 func (pf *pendingFile) discard() {
 	_ = unix.Close(pf.fd)
 	pf.fd = -1
-	if pf.dir.fd >= 0 {
-		_ = unix.Unlinkat(pf.dir.fd, pf.tmp, 0)
-	}
+	_ = unix.Unlinkat(pf.tmpdir, pf.tmp, 0)
 }
 
 // abort deletes the pending temp files, failing their entries with err.

@@ -89,6 +89,7 @@ type Folder struct {
 	opts   Options
 	log    *slog.Logger
 	mode   SyncMode       // opts.Sync, or SyncFile where syncfs does not reach the storage
+	temps  tempDirs       // private directories for temp objects (temp.go)
 	hasher *blake3.Hasher // chunk ids, reused
 	sum    [32]byte
 	// fileHasher checks file ids, reused.
@@ -96,7 +97,8 @@ type Folder struct {
 }
 
 // Open opens the folder root, which must exist and be a directory, not a
-// symlink, and removes the temp files a crash left anywhere beneath it.
+// symlink, removes the temp objects a crash left anywhere beneath it and
+// makes a fresh private directory for new ones (temp.go).
 func Open(root string, opts Options) (*Folder, error) {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
@@ -123,6 +125,9 @@ func Open(root string, opts Options) (*Folder, error) {
 	}
 	start := time.Now()
 	n, err := f.removeTemps()
+	if err == nil {
+		err = f.openTempDirs()
+	}
 	if err != nil {
 		_ = unix.Close(fd)
 		return nil, fmt.Errorf("open folder root %q: %w", root, err)
@@ -138,6 +143,7 @@ func (f *Folder) Close() error {
 	if f.root < 0 {
 		return nil
 	}
+	f.closeTempDirs()
 	err := unix.Close(f.root)
 	f.root = -1
 	if err != nil {

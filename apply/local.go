@@ -3,7 +3,6 @@ package apply
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -208,6 +207,3 @@ func conflictKind(k index.Kind) conflict.Kind {
 	}
 	return conflict.Absent
 }
-
-// isTemp reports whether name is one of ncsync's own temp files.
-func isTemp(name string) bool { return strings.HasPrefix(name, tempPrefix) }

@@ -79,7 +79,12 @@ func (b *batch) mkdir(i int) error {
 			}
 		}
 		pd.touched = true
-		if err := unix.Mkdirat(pd.fd, name, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
+		fd, err := b.f.makeDir(pd.fd, name)
+		switch {
+		case err == nil:
+			b.forget(e.Path)
+			b.dirs[e.Path] = &dirState{path: e.Path, fd: fd}
+		case !errors.Is(err, unix.EEXIST):
 			return fmt.Errorf("create directory %q: %w", e.Path, err)
 		}
 	default:
@@ -93,7 +98,8 @@ func (b *batch) mkdir(i int) error {
 	return nil
 }
 
-// symlink creates entries[i] as a temp symlink with its owner and mtime and
+// symlink creates entries[i] as a temp symlink in the private directory,
+// sets its owner and mtime there (where no one else can reach the name) and
 // renames it over the target, so the path never goes missing.
 func (b *batch) symlink(i int) error {
 	e := &b.entries[i]
@@ -102,19 +108,15 @@ func (b *batch) symlink(i int) error {
 	if err != nil {
 		return err
 	}
-	var tmp string
-	for range tempAttempts {
-		tmp = tempName()
-		if err = unix.Symlinkat(e.Target, d.fd, tmp); !errors.Is(err, unix.EEXIST) {
-			break
-		}
-	}
+	tmpdir, tmp, err := b.f.newTemp(d.fd, func(tmpdir int, tmp string) error {
+		return unix.Symlinkat(e.Target, tmpdir, tmp)
+	})
 	if err != nil {
 		return fmt.Errorf("create temp symlink for %q: %w", e.Path, err)
 	}
 	d.touched = true
-	if err := b.placeSymlink(d, tmp, name, e); err != nil {
-		_ = unix.Unlinkat(d.fd, tmp, 0)
+	if err := b.placeSymlink(d, tmpdir, tmp, name, e); err != nil {
+		_ = unix.Unlinkat(tmpdir, tmp, 0)
 		return err
 	}
 	st, err := lstatAt(d.fd, name)
@@ -125,13 +127,13 @@ func (b *batch) symlink(i int) error {
 	return nil
 }
 
-func (b *batch) placeSymlink(d *dirState, tmp, name string, e *index.Entry) error {
+func (b *batch) placeSymlink(d *dirState, tmpdir int, tmp, name string, e *index.Entry) error {
 	if b.f.opts.Chown {
-		if err := unix.Fchownat(d.fd, tmp, int(e.UID), int(e.GID), unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		if err := unix.Fchownat(tmpdir, tmp, int(e.UID), int(e.GID), unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			return fmt.Errorf("chown symlink %q: %w", e.Path, err)
 		}
 	}
-	if err := lutimens(d.fd, tmp, e.MtimeNs); err != nil {
+	if err := lutimens(tmpdir, tmp, e.MtimeNs); err != nil {
 		return fmt.Errorf("set mtime of symlink %q: %w", e.Path, err)
 	}
 	var forgets []string
@@ -142,7 +144,7 @@ func (b *batch) placeSymlink(d *dirState, tmp, name string, e *index.Entry) erro
 	if err != nil {
 		return err
 	}
-	if err := unix.Renameat(d.fd, tmp, d.fd, name); err != nil {
+	if err := unix.Renameat(tmpdir, tmp, d.fd, name); err != nil {
 		return fmt.Errorf("rename symlink into place %q: %w", e.Path, err)
 	}
 	return nil

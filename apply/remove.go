@@ -5,9 +5,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ncsync/ncsync/internal/fsys"
 )
 
 // removeAll removes name in dirfd and, if it is a directory, everything
@@ -89,8 +90,10 @@ func readDir(fd int, fn func(name string, typ uint8) error) error {
 	}
 }
 
-// removeTemps removes every temp file and directory ncsync left beneath
-// the root (a crash between creating and renaming). The walk is confined:
+// removeTemps removes every temp object ncsync left beneath the root (a
+// crash between creating and renaming): the private directories with
+// everything in them, and temp files older versions made next to their
+// targets. The walk is confined:
 // it never follows a symlink. It returns how many it removed.
 func (f *Folder) removeTemps() (int, error) {
 	fd, err := unix.Openat(f.root, ".", dirFlags, 0)
@@ -108,7 +111,12 @@ func removeTempsIn(fd int, rel string, n *int) error {
 	defer unix.Close(fd)
 	return readDir(fd, func(name string, typ uint8) error {
 		p := join(rel, name)
-		if strings.HasPrefix(name, tempPrefix) {
+		if rel == "" && name == tempDirName {
+			// The root's private directory is emptied, not removed,
+			// so that the root's mtime stays the primary's.
+			return emptyTempDir(fd, n)
+		}
+		if isTemp(name) {
 			if err := removeAll(fd, name); err != nil {
 				return fmt.Errorf("remove leftover temp %q: %w", p, err)
 			}
@@ -127,5 +135,28 @@ func removeTempsIn(fd int, rel string, n *int) error {
 			return fmt.Errorf("open directory %q: %w", p, err)
 		}
 		return removeTempsIn(child, p, n)
+	})
+}
+
+// emptyTempDir removes what is in the private directory at the root rootfd,
+// or whatever else stands at its name.
+func emptyTempDir(rootfd int, n *int) error {
+	fd, err := fsys.OpenDir(rootfd, tempDirName)
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return nil
+	case errors.Is(err, unix.ENOTDIR), errors.Is(err, unix.ELOOP):
+		*n++
+		return removeAll(rootfd, tempDirName)
+	case err != nil:
+		return fmt.Errorf("open %s: %w", tempDirName, err)
+	}
+	defer unix.Close(fd)
+	return readDir(fd, func(name string, _ uint8) error {
+		if err := removeAll(fd, name); err != nil {
+			return fmt.Errorf("remove leftover temp %q: %w", tempDirName+"/"+name, err)
+		}
+		*n++
+		return nil
 	})
 }

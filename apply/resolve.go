@@ -30,19 +30,20 @@ func join(dir, name string) string {
 
 // stepDir opens the directory name in dirfd (rel is its path, for errors)
 // without following a symlink. If create is set, a missing directory is
-// created with mode 0700 (its own entry fixes the mode later); created says
-// whether this call created it.
-func stepDir(dirfd int, rel, name string, create bool) (fd int, created bool, err error) {
+// created with mode 0700 (its own entry fixes the mode later, through the
+// fd returned); created says whether this call created it.
+func (f *Folder) stepDir(dirfd int, rel, name string, create bool) (fd int, created bool, err error) {
 	for range 4 {
 		fd, err = fsys.OpenDir(dirfd, name)
 		switch {
 		case err == nil:
 			return fd, created, nil
 		case errors.Is(err, unix.ENOENT) && create:
-			err = unix.Mkdirat(dirfd, name, 0o700)
+			fd, err = f.makeDir(dirfd, name)
 			if err == nil {
-				created = true
-			} else if !errors.Is(err, unix.EEXIST) {
+				return fd, true, nil
+			}
+			if !errors.Is(err, unix.EEXIST) {
 				return -1, false, fmt.Errorf("create directory %q: %w", rel, err)
 			}
 		case errors.Is(err, unix.ELOOP), errors.Is(err, unix.ENOTDIR):
@@ -96,7 +97,7 @@ func (f *Folder) openDir(rel string) (int, error) {
 		if j >= 0 {
 			end = i + j
 		}
-		fd, _, err := stepDir(cur, rel[:end], rel[i:end], false)
+		fd, _, err := f.stepDir(cur, rel[:end], rel[i:end], false)
 		if cur != f.root {
 			_ = unix.Close(cur)
 		}

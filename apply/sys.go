@@ -2,8 +2,6 @@ package apply
 
 import (
 	"errors"
-	"math/rand/v2"
-	"strconv"
 	"sync"
 	"unsafe"
 
@@ -17,11 +15,6 @@ const (
 	dirFlags     = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
 	tempAttempts = 16 // names tried before giving up on a temp file
 )
-
-// tempName returns a fresh temp name; collisions are caught by O_EXCL.
-func tempName() string {
-	return tempPrefix + strconv.FormatUint(rand.Uint64(), 36)
-}
 
 // timespec converts nanoseconds since the epoch to a Timespec with
 // 0 <= Nsec < 1e9, as utimensat requires (also before 1970).

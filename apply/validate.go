@@ -25,11 +25,6 @@ const (
 // end of int64 nanoseconds (year 2262), before the nominal limit of 2500.
 var minMtimeNs = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
 
-// tempPrefix starts the name of every temp file and directory this package
-// creates. It is a reserved name, so no replicated path can collide with it,
-// and it never matches *.config.php.
-const tempPrefix = ignore.ReservedPrefix + "tmp-"
-
 // ValidatePath reports whether p may be applied beneath a folder root: it
 // must be relative, clean (path.Clean(p) == p), not empty or ".", free of
 // ".." components, NUL bytes and invalid UTF-8, with components of at most

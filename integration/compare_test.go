@@ -16,9 +16,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// tempPrefix starts the names of the temp files a secondary assembles
-// files in; none may be left after convergence.
-const tempPrefix = ".ncsync-tmp-"
+// tempPrefix starts the names of the temp objects a secondary builds in its
+// private directory tempDirName (at the folder root); none may be left
+// after convergence. The directory itself stays.
+const (
+	tempPrefix  = ".ncsync-tmp-"
+	tempDirName = ".ncsync-tmp"
+)
 
 // statInfo is what compareTrees compares of one path.
 type statInfo struct {
@@ -160,7 +164,7 @@ func compareTrees(t testing.TB, a, b string, ignore []string) []string {
 		diffs = append(diffs, fmt.Sprintf("%q: %s", rel, fmt.Sprintf(format, args...)))
 	}
 	for rel, x := range ta {
-		if ignoredBy(rel, ignore) {
+		if ignoredBy(rel, ignore) || rel == tempDirName {
 			continue
 		}
 		y, ok := tb[rel]
@@ -208,6 +212,7 @@ func compareTrees(t testing.TB, a, b string, ignore []string) []string {
 	}
 	for rel, y := range tb {
 		switch {
+		case rel == tempDirName:
 		case strings.HasPrefix(filepath.Base(rel), tempPrefix):
 			add(rel, "temp file left on the secondary (%s, %d bytes)", y.kind(), y.size)
 		case ignoredBy(rel, ignore):
