@@ -67,7 +67,7 @@ type pauseBook struct {
 // stageBudget is what a peer may stage while paused.
 type stageBudget struct {
 	limit  int64             // bytes; 0: the peer does not stage
-	used   int64             // file bytes sent to stage (an upper bound of what it stores)
+	used   int64             // stage.EntryCost of what was sent to stage (an upper bound of what it stores)
 	stored map[string]uint64 // bytes its stage holds, per folder, as it last acknowledged
 }
 
@@ -89,10 +89,11 @@ func (b *pauseBook) changed() {
 // gate is what a folder's sender to one peer may do next.
 type gate struct {
 	hold  bool            // send nothing now
-	stage bool            // send batches to stage, of at most budget file bytes
+	stage bool            // send batches to stage, costing at most budget (stage.EntryCost)
 	wake  <-chan struct{} // closed when pauses change
 
 	budget int64
+	heldAt uint64 // with stage: the hold point, which the batches name
 }
 
 // sendGate tells the sender of folder to peer, at position pos, whether
@@ -112,7 +113,7 @@ func (p *Primary) sendGate(peer, folder string, pos uint64) gate {
 		return g // the point is still to be chosen
 	case pos >= hold:
 		if sb := b.stages[peer]; sb != nil && sb.used < sb.limit {
-			g.stage, g.budget = true, sb.limit-sb.used
+			g.stage, g.budget, g.heldAt = true, sb.limit-sb.used, hold
 		} else {
 			g.hold = true
 		}
@@ -137,7 +138,7 @@ func (p *Primary) setStage(peer string, limit, used uint64) {
 	b.changed()
 }
 
-// spendStage counts n file bytes sent to peer to stage; full says its
+// spendStage counts n bytes (stage.EntryCost) sent to peer to stage; full says its
 // budget has no room for the next batch, so the senders hold.
 func (p *Primary) spendStage(peer string, n int64, full bool) {
 	b := &p.pauses

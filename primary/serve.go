@@ -16,6 +16,7 @@ import (
 
 	"github.com/ncsync/ncsync/chunker"
 	"github.com/ncsync/ncsync/index"
+	"github.com/ncsync/ncsync/stage"
 	"github.com/ncsync/ncsync/transport"
 )
 
@@ -191,17 +192,22 @@ func (p *Primary) sendFolder(ctx context.Context, peer, id string, pos uint64, s
 		if gate.stage {
 			maxBytes = min(maxBytes, gate.budget)
 		}
-		b := transport.Batch{Folder: id, Stage: gate.stage}
+		b := transport.Batch{Folder: id, Stage: gate.stage, HeldAt: gate.heldAt}
 		var bytes int64
 		last, head, err := p.db.SinceHead(id, pos, p.opts.BatchEntries, func(e index.Entry) error {
+			var size int64
+			switch {
+			case gate.stage: // what the peer may store of it
+				size = stage.EntryCost(&e)
+			case e.Kind == index.KindFile && !e.Deleted:
+				size = e.Size
+			}
 			// A staged batch must fit the peer's stage even with one entry.
-			if (len(b.Entries) > 0 || gate.stage) && bytes+e.Size > maxBytes {
+			if (len(b.Entries) > 0 || gate.stage) && bytes+size > maxBytes {
 				return errBatchFull
 			}
 			b.Entries = append(b.Entries, e)
-			if e.Kind == index.KindFile && !e.Deleted {
-				bytes += e.Size
-			}
+			bytes += size
 			return nil
 		})
 		if err != nil && !errors.Is(err, errBatchFull) {

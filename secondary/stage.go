@@ -85,10 +85,21 @@ func (s *Secondary) stageHello(h *transport.Hello) error {
 }
 
 // stageBatch stores a batch received while paused and returns its ack.
+// It refuses (ending the session, so nothing is acknowledged) a batch this
+// node does not stage: with stage_limit 0, while it is not held at the
+// batch's hold point (not paused there), or past its stage_limit.
 func (s *Secondary) stageBatch(ctx context.Context, c *transport.Client, b transport.Batch) (transport.Ack, error) {
 	st := s.stages[b.Folder]
-	if st == nil {
-		return transport.Ack{}, fmt.Errorf("primary sent a batch to stage in folder %q, but this node does not stage", b.Folder)
+	if st == nil || s.opts.StageLimit <= 0 {
+		return transport.Ack{}, fmt.Errorf("%w: the primary sent a batch to stage in folder %q, but this node does not stage (stage_limit is 0)", errStageRefused, b.Folder)
+	}
+	pos, err := s.db.Position(b.Folder)
+	if err != nil {
+		return transport.Ack{}, err
+	}
+	if pos != b.HeldAt {
+		return transport.Ack{}, fmt.Errorf("%w: the primary sent a batch to stage in folder %q for a pause holding this node at sequence %d, but it has applied up to %d: it is not paused there",
+			errStageRefused, b.Folder, b.HeldAt, pos)
 	}
 	entries := b.Entries
 	for len(entries) > 0 && entries[0].Seq <= st.Last() {
@@ -96,6 +107,15 @@ func (s *Secondary) stageBatch(ctx context.Context, c *transport.Client, b trans
 	}
 	if len(entries) == 0 {
 		return transport.Ack{Folder: b.Folder, Seq: st.Last(), Staged: true, StagedBytes: uint64(st.Bytes())}, nil
+	}
+	var cost int64
+	for i := range entries {
+		cost += stage.EntryCost(&entries[i])
+	}
+	s.countStaged()
+	if held := s.stagedBytes.Load(); held+cost > s.opts.StageLimit {
+		return transport.Ack{}, fmt.Errorf("%w: the primary sent up to %d bytes to stage in folder %q, and %d are staged already: more than this node's stage_limit of %d",
+			errStageRefused, cost, b.Folder, held, s.opts.StageLimit)
 	}
 	need, err := s.chunksToStage(b.Folder, st, entries)
 	if err != nil {
@@ -107,7 +127,7 @@ func (s *Secondary) stageBatch(ctx context.Context, c *transport.Client, b trans
 			return transport.Ack{}, err
 		}
 		defer pack.Abort()
-		if err := s.fetchInto(ctx, c, b.Folder, need, pack); err != nil {
+		if err := s.fetchInto(ctx, c, b.Folder, need, pack, cost); err != nil {
 			return transport.Ack{}, err
 		}
 	}
@@ -118,6 +138,10 @@ func (s *Secondary) stageBatch(ctx context.Context, c *transport.Client, b trans
 	s.noteHead(b)
 	return transport.Ack{Folder: b.Folder, Seq: st.Last(), Staged: true, StagedBytes: uint64(st.Bytes())}, nil
 }
+
+// errStageRefused is wrapped by the error of a batch this node refuses to
+// stage.
+var errStageRefused = errors.New("refused to stage")
 
 // chunksToStage lists, once each, the chunks of entries that neither the
 // stage nor a live file on this node holds. (A local file may change
@@ -146,9 +170,10 @@ func (s *Secondary) chunksToStage(folder string, st *stage.Stage, entries []inde
 }
 
 // fetchInto fetches chunks from the primary (the transport verifies each
-// against its id) into pack. A chunk the primary no longer holds is left
-// out: its file changed, and a newer entry follows.
-func (s *Secondary) fetchInto(ctx context.Context, c *transport.Client, folder string, ids []chunker.ID, pack *stage.Pack) error {
+// against its id) into pack, at most maxBytes of it. A chunk the primary
+// no longer holds is left out: its file changed, and a newer entry
+// follows.
+func (s *Secondary) fetchInto(ctx context.Context, c *transport.Client, folder string, ids []chunker.ID, pack *stage.Pack, maxBytes int64) error {
 	stream, err := c.FetchChunks(ctx, folder, ids)
 	if err != nil {
 		return err
@@ -164,6 +189,9 @@ func (s *Secondary) fetchInto(ctx context.Context, c *transport.Client, folder s
 		}
 		if err := pack.Add(ch.ID, ch.Data); err != nil {
 			return err
+		}
+		if pack.Bytes() > maxBytes {
+			return fmt.Errorf("%w: chunks to stage in folder %q are larger than their entries announced", errStageRefused, folder)
 		}
 		s.fetchedBytes.Add(int64(len(ch.Data)))
 	}

@@ -222,6 +222,26 @@ func scanPack(r io.Reader, size int64, fn func(id chunker.ID, off int64, n uint3
 	return nil
 }
 
+// entryFixed bounds the encoding of an entry's fixed fields (varints at
+// their longest, the file id, the record's entry length) and its share of
+// a record's header.
+const entryFixed = 256
+
+// EntryCost bounds what staging e adds to a stage on disk: its part of a
+// log record and, for a file, each of its chunks in a pack (whether or not
+// one is held already). The primary spends a paused secondary's stage
+// limit by it and the secondary checks batches against its limit by it,
+// so that a batch the primary fits is never refused.
+func EntryCost(e *index.Entry) int64 {
+	n := int64(entryFixed + len(e.Path) + len(e.Target) + len(e.Version.Node) + len(e.Chunks)*(len(chunker.ID{})+binary.MaxVarintLen32))
+	if e.Kind == index.KindFile && !e.Deleted {
+		for _, c := range e.Chunks {
+			n += packHead + int64(c.Size)
+		}
+	}
+	return n
+}
+
 // Last returns the highest staged sequence, 0 when nothing is staged.
 func (s *Stage) Last() uint64 { return s.last }
 

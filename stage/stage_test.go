@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/ncsync/ncsync/chunker"
@@ -262,4 +263,48 @@ func FuzzScanPack(f *testing.F) {
 			t.Fatalf("scan accepted %d of %d bytes", end, len(b))
 		}
 	})
+}
+
+// TestEntryCostBounds: what Append adds to a stage never exceeds the sum
+// of EntryCost of the batch's entries, whatever their shape.
+func TestEntryCostBounds(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	long := strings.Repeat("x", 4000)
+	chunk := []byte("chunk data")
+	id := chunker.Sum(chunk)
+	batches := [][]index.Entry{
+		{{Path: "d", Seq: 1, Kind: index.KindDir, Mode: 0o755, UID: 1 << 31, GID: 1 << 31, MtimeNs: -1 << 62, Version: index.Version{Epoch: 1 << 62, Seq: 1 << 62, Node: long}}},
+		{{Path: long + "/l", Seq: 2, Kind: index.KindSymlink, Target: long, MtimeNs: 1 << 62, Stat: index.Stat{Dev: 1 << 62, Ino: 1 << 62, Size: -1 << 62, MtimeNs: -1 << 62, CtimeNs: -1 << 62}}},
+		{{Path: "f", Seq: 3, Kind: index.KindFile, Size: int64(len(chunk)), FileID: chunker.FileID([]chunker.ID{id}), Chunks: []index.ChunkRef{{ID: id, Size: uint32(len(chunk))}}},
+			{Path: "g", Seq: 1 << 62, Kind: index.KindFile, Deleted: true}},
+	}
+	for _, b := range batches {
+		before := s.Bytes()
+		var pack *Pack
+		var cost int64
+		for i := range b {
+			cost += EntryCost(&b[i])
+			for _, c := range b[i].Chunks {
+				if pack == nil {
+					if pack, err = s.NewPack(); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := pack.Add(c.ID, chunk); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := s.Append(b, pack); err != nil {
+			t.Fatal(err)
+		}
+		if added := s.Bytes() - before; added > cost {
+			t.Errorf("batch %q added %d bytes, EntryCost says at most %d", b[0].Path[:min(len(b[0].Path), 10)], added, cost)
+		}
+	}
 }

@@ -34,7 +34,10 @@ func (a *assembler) start(pb *ncsyncv1.EntryBatch) (done bool, err error) {
 	if (marker || query || verify) && (pb.GetStage() || len(pb.GetEntries()) > 0 || marker && query || verify && (marker || query)) {
 		return false, protocolErr("batch of %q: a marker or query with entries, or staged", pb.FolderId)
 	}
-	b := Batch{Folder: pb.FolderId, Head: pb.GetHeadSequence(), Stage: pb.GetStage(), ApplyStaged: marker, TreeHashQuery: pb.GetTreeHashQuery()}
+	if pb.GetHeldAt() != 0 && !pb.GetStage() {
+		return false, protocolErr("batch of %q: a hold point on a batch not to stage", pb.FolderId)
+	}
+	b := Batch{Folder: pb.FolderId, Head: pb.GetHeadSequence(), Stage: pb.GetStage(), HeldAt: pb.GetHeldAt(), ApplyStaged: marker, TreeHashQuery: pb.GetTreeHashQuery()}
 	if verify {
 		q, err := verifyQueryFromWire(pb.GetVerify(), a.lim)
 		if err != nil {

@@ -66,7 +66,7 @@ func splitBatch(b *Batch, lim Limits, emit func(*ncsyncv1.SyncResponse) error) e
 			return fmt.Errorf("send entry %q: %d bytes do not fit in a message of %d", e.Path, es, lim.MaxMessageBytes)
 		}
 		if cur == nil {
-			cur = &ncsyncv1.EntryBatch{FolderId: b.Folder, HeadSequence: b.Head, Stage: b.Stage, ApplyStaged: b.ApplyStaged, TreeHashQuery: b.TreeHashQuery,
+			cur = &ncsyncv1.EntryBatch{FolderId: b.Folder, HeadSequence: b.Head, Stage: b.Stage, HeldAt: b.HeldAt, ApplyStaged: b.ApplyStaged, TreeHashQuery: b.TreeHashQuery,
 				Verify: verifyQueryToWire(b.Verify)}
 		}
 		cur.Entries = append(cur.Entries, pe)
@@ -96,7 +96,7 @@ func splitBatch(b *Batch, lim Limits, emit func(*ncsyncv1.SyncResponse) error) e
 	}
 	if cur == nil && !sent {
 		// An empty batch still tells the secondary the head.
-		cur = &ncsyncv1.EntryBatch{FolderId: b.Folder, HeadSequence: b.Head, Stage: b.Stage, ApplyStaged: b.ApplyStaged, TreeHashQuery: b.TreeHashQuery,
+		cur = &ncsyncv1.EntryBatch{FolderId: b.Folder, HeadSequence: b.Head, Stage: b.Stage, HeldAt: b.HeldAt, ApplyStaged: b.ApplyStaged, TreeHashQuery: b.TreeHashQuery,
 			Verify: verifyQueryToWire(b.Verify)}
 	}
 	return flush()

@@ -34,14 +34,14 @@ func TestStageFieldsRoundTrip(t *testing.T) {
 
 	lim := DefaultLimits()
 	lim.MaxBatchEntries = 1 // one message per entry: every part must carry the flag
-	b := Batch{Folder: "f", Stage: true, Head: 10, Entries: []index.Entry{fileEntry("a", 1, 1, 1), fileEntry("b", 2, 1, 1)}}
+	b := Batch{Folder: "f", Stage: true, HeldAt: 4, Head: 10, Entries: []index.Entry{fileEntry("a", 1, 1, 1), fileEntry("b", 2, 1, 1)}}
 	parts, err := assemble(lim, collect(t, b, lim))
 	if err != nil || len(parts) != 2 {
 		t.Fatalf("%d parts, %v", len(parts), err)
 	}
 	for _, p := range parts {
-		if !p.Stage || p.ApplyStaged {
-			t.Errorf("part of a staged batch arrived with stage %v apply %v", p.Stage, p.ApplyStaged)
+		if !p.Stage || p.HeldAt != 4 || p.ApplyStaged {
+			t.Errorf("part of a staged batch arrived with stage %v held at %d apply %v", p.Stage, p.HeldAt, p.ApplyStaged)
 		}
 	}
 	marker := Batch{Folder: "f", ApplyStaged: true, Head: 10}

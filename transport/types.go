@@ -53,7 +53,10 @@ type Batch struct {
 	Head    uint64
 	// Stage: the secondary is paused; it stores the entries and their
 	// chunks without applying them and acknowledges them as staged.
-	Stage bool
+	// HeldAt is the point the pause holds it at in the folder: it stages
+	// only while its applied position is that point.
+	Stage  bool
+	HeldAt uint64
 	// ApplyStaged: the pause ended; the secondary applies what it staged,
 	// in order, and acknowledges it as applied. Such a batch has no entries.
 	ApplyStaged bool

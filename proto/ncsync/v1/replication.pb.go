@@ -984,7 +984,11 @@ type EntryBatch struct {
 	// Not entries but a request (ncsync verify): once everything sent before
 	// is applied, read the tree from disk and send it with UploadManifest.
 	// Such a batch carries no entries.
-	Verify        *VerifyQuery `protobuf:"bytes,7,opt,name=verify,proto3" json:"verify,omitempty"`
+	Verify *VerifyQuery `protobuf:"bytes,7,opt,name=verify,proto3" json:"verify,omitempty"`
+	// With stage: the sequence the pause holds this secondary at in the
+	// folder. The secondary stages only while its applied position is that
+	// point (it is held there); otherwise it refuses the batch.
+	HeldAt        uint64 `protobuf:"varint,8,opt,name=held_at,json=heldAt,proto3" json:"held_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1066,6 +1070,13 @@ func (x *EntryBatch) GetVerify() *VerifyQuery {
 		return x.Verify
 	}
 	return nil
+}
+
+func (x *EntryBatch) GetHeldAt() uint64 {
+	if x != nil {
+		return x.HeldAt
+	}
+	return 0
 }
 
 // VerifyQuery asks a secondary for its manifest of a folder.
@@ -2344,7 +2355,7 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\vchunk_count\x18\f \x01(\x04R\n" +
 	"chunkCount\x12\x18\n" +
 	"\adeleted\x18\r \x01(\bR\adeleted\x12,\n" +
-	"\aversion\x18\x0e \x01(\v2\x12.ncsync.v1.VersionR\aversion\"\x8b\x02\n" +
+	"\aversion\x18\x0e \x01(\v2\x12.ncsync.v1.VersionR\aversion\"\xa4\x02\n" +
 	"\n" +
 	"EntryBatch\x12\x1b\n" +
 	"\tfolder_id\x18\x01 \x01(\tR\bfolderId\x12*\n" +
@@ -2353,7 +2364,8 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\x05stage\x18\x04 \x01(\bR\x05stage\x12!\n" +
 	"\fapply_staged\x18\x05 \x01(\bR\vapplyStaged\x12&\n" +
 	"\x0ftree_hash_query\x18\x06 \x01(\x04R\rtreeHashQuery\x12.\n" +
-	"\x06verify\x18\a \x01(\v2\x16.ncsync.v1.VerifyQueryR\x06verify\"K\n" +
+	"\x06verify\x18\a \x01(\v2\x16.ncsync.v1.VerifyQueryR\x06verify\x12\x17\n" +
+	"\aheld_at\x18\b \x01(\x04R\x06heldAt\"K\n" +
 	"\vVerifyQuery\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
 	"\x05paths\x18\x02 \x03(\tR\x05paths\x12\x16\n" +
