@@ -55,6 +55,9 @@ type Folder struct {
 	// setuid or setgid bits on the primary without them; by default such
 	// entries are refused.
 	StripSetID bool `yaml:"strip_setid"`
+	// ConflictsDir is conflicts.dir: where this folder's conflict store
+	// lives, outside every folder (optional; see preserve.PlaceFor).
+	ConflictsDir string
 }
 
 // Config is one node's configuration.
@@ -80,6 +83,7 @@ type Config struct {
 	Log           Log           // log
 	Limits        Limits        // limits
 	StageLimit    int64         // stage_limit: secondary: bytes it may stage while paused (0: none)
+	Conflicts     Conflicts     // conflicts: limits of each conflict store (conflicts.go)
 	Folders       []Folder
 	Promote       *Promote // promote: secondary only, optional (see promote.go)
 	Path          string   // the file it was loaded from (not a YAML key)
@@ -147,6 +151,7 @@ func (c *Config) Validate() error {
 	p := &problems{file: c.file, pos: c.pos}
 	c.validateValues(p)
 	c.checkFileSystem(p)
+	c.checkConflictDirs(p)
 	return p.err()
 }
 

@@ -78,6 +78,7 @@ func decode(data []byte, name string) (*Config, error) {
 			*v.dst = v.def
 		}
 	}
+	d.c.conflictDefaults()
 	d.c.clean()
 	if err := d.err(); err != nil {
 		return nil, err

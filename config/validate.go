@@ -53,6 +53,7 @@ func (c *Config) validateValues(p *problems) {
 		p.add("watch.max_latency", "%v is shorter than watch.quiet (%v): a changing path would be read before it could ever be quiet", c.Watch.MaxLatency, c.Watch.Quiet)
 	}
 	c.validateFolders(p)
+	c.validateConflicts(p)
 	c.validatePromote(p)
 }
 

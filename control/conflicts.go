@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"errors"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -87,4 +88,69 @@ func conflictFromWire(w *ncsyncv1.Conflict) preserve.Record {
 		GID: w.GetGid(), MtimeNs: w.GetMtimeUnixNs(), Target: w.GetTarget(), Size: int64(min(w.GetSize(), 1<<62))}
 	copy(r.Hash[:], w.GetBlake3())
 	return r
+}
+
+// ConflictPruner is a Node that can remove preserved versions by age.
+// PruneConflicts is called concurrently with everything else; the daemon
+// is the one writer of its stores.
+type ConflictPruner interface {
+	// PruneConflicts removes every version preserved before cutoff (with
+	// dryRun, only lists them). Records it could not read or remove are
+	// named in the error, after the others were pruned.
+	PruneConflicts(ctx context.Context, cutoff time.Time, dryRun bool) ([]preserve.Pruned, error)
+}
+
+// PruneResult is what PruneConflicts removed, or would remove in a dry run.
+type PruneResult struct {
+	Pruned  []preserve.Pruned
+	Warning string // records that could not be read or removed
+}
+
+// PruneConflicts implements ncsyncv1.ControlServiceServer. It is a
+// mutating command (authz.go), dry run included.
+func (s *Server) PruneConflicts(ctx context.Context, req *ncsyncv1.PruneConflictsRequest) (*ncsyncv1.PruneConflictsResponse, error) {
+	p, ok := s.node.(ConflictPruner)
+	if !ok {
+		return nil, status.Error(codes.Unimplemented, ErrNoConflictStore.Error())
+	}
+	if req.GetOlderThanNs() < 0 {
+		return nil, status.Error(codes.InvalidArgument, "older than: a negative duration")
+	}
+	cutoff := time.Now().Add(-time.Duration(req.GetOlderThanNs()))
+	pruned, err := p.PruneConflicts(ctx, cutoff, req.GetDryRun())
+	if err != nil && len(pruned) == 0 {
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	r := &ncsyncv1.PruneConflictsResponse{}
+	if err != nil {
+		r.Warning = err.Error()
+		s.log.Warn("some preserved versions were not pruned", "err", err)
+	}
+	for _, pr := range pruned {
+		r.Pruned = append(r.Pruned, &ncsyncv1.PrunedConflict{Conflict: conflictToWire(pr.Record), Bytes: uint64(max(pr.Bytes, 0))})
+	}
+	if !req.GetDryRun() {
+		s.log.Info("pruned preserved versions", "count", len(pruned), "older_than", time.Duration(req.GetOlderThanNs()))
+	}
+	return r, nil
+}
+
+// PruneConflicts removes the versions preserved more than olderThan ago
+// (with dryRun, only lists them). It fails with ErrNoConflictStore if the
+// daemon keeps none.
+func (c *Client) PruneConflicts(ctx context.Context, olderThan time.Duration, dryRun bool) (PruneResult, error) {
+	r, err := c.rpc.PruneConflicts(ctx, &ncsyncv1.PruneConflictsRequest{OlderThanNs: int64(olderThan), DryRun: dryRun},
+		grpc.MaxCallRecvMsgSize(maxConflictsMsg))
+	if status.Code(err) == codes.Unimplemented {
+		return PruneResult{}, ErrNoConflictStore
+	}
+	if err != nil {
+		return PruneResult{}, fromRPC(err)
+	}
+	out := PruneResult{Warning: r.GetWarning()}
+	for _, w := range r.GetPruned() {
+		out.Pruned = append(out.Pruned, preserve.Pruned{Record: conflictFromWire(w.GetConflict()),
+			Bytes: int64(min(w.GetBytes(), 1<<62))})
+	}
+	return out, nil
 }

@@ -49,7 +49,8 @@ func statusToWire(st nstatus.Node) *ncsyncv1.StatusResponse {
 			Files: f.Files, Directories: f.Dirs, Bytes: f.Bytes, Scans: f.Scans,
 			LastScanUnixNs: unixNs(f.LastScan), FilesHashed: f.FilesHashed, LastError: f.LastError,
 			WatchedDirectories: f.Watched, Overflows: f.Overflows, Degraded: f.Degraded, AuditFindings: f.AuditFindings,
-			LocalChanges: f.LocalChanges, IgnoredHere: f.IgnoredHere, ScanError: scanErrorToWire(f.ScanError)})
+			LocalChanges: f.LocalChanges, IgnoredHere: f.IgnoredHere, ScanError: scanErrorToWire(f.ScanError),
+			ConflictStoreFull: storeFullToWire(f.ConflictStoreFull)})
 	}
 	for _, p := range st.Peers {
 		wp := &ncsyncv1.PeerStatus{Node: p.Node, Role: roleToWire(p.Role), Connected: p.Connected,
@@ -69,7 +70,8 @@ func statusFromWire(r *ncsyncv1.StatusResponse) nstatus.Node {
 			Files: f.GetFiles(), Dirs: f.GetDirectories(), Bytes: f.GetBytes(), Scans: f.GetScans(),
 			LastScan: fromUnixNs(f.GetLastScanUnixNs()), FilesHashed: f.GetFilesHashed(), LastError: f.GetLastError(),
 			Watched: f.GetWatchedDirectories(), Overflows: f.GetOverflows(), Degraded: f.GetDegraded(), AuditFindings: f.GetAuditFindings(),
-			LocalChanges: f.GetLocalChanges(), IgnoredHere: f.GetIgnoredHere(), ScanError: scanErrorFromWire(f.GetScanError())})
+			LocalChanges: f.GetLocalChanges(), IgnoredHere: f.GetIgnoredHere(), ScanError: scanErrorFromWire(f.GetScanError()),
+			ConflictStoreFull: storeFullFromWire(f.GetConflictStoreFull())})
 	}
 	for _, p := range r.GetPeers() {
 		np := nstatus.Peer{Node: p.GetNode(), Role: roleFromWire(p.GetRole()), Connected: p.GetConnected(),
@@ -115,4 +117,23 @@ func scanErrorFromWire(w *ncsyncv1.ScanErrorStatus) *nstatus.ScanError {
 	}
 	return &nstatus.ScanError{Error: w.GetError(), Since: fromUnixNs(w.GetSinceUnixNs()), Pending: w.GetPendingPaths(),
 		Retries: w.GetRetries(), NextRetry: fromUnixNs(w.GetNextRetryUnixNs())}
+}
+
+func storeFullToWire(f *nstatus.ConflictStoreFull) *ncsyncv1.ConflictStoreFull {
+	if f == nil {
+		return nil
+	}
+	return &ncsyncv1.ConflictStoreFull{Path: f.Path, Sequence: f.Seq, KeptPath: f.KeptPath, Store: f.Store,
+		UsedBytes: uint64(max(f.UsedBytes, 0)), MaxBytes: uint64(max(f.MaxBytes, 0)), NeedBytes: uint64(max(f.NeedBytes, 0)),
+		UsedFiles: uint64(max(f.UsedFiles, 0)), MaxFiles: uint64(max(f.MaxFiles, 0)), Message: f.Message}
+}
+
+func storeFullFromWire(w *ncsyncv1.ConflictStoreFull) *nstatus.ConflictStoreFull {
+	if w == nil {
+		return nil
+	}
+	return &nstatus.ConflictStoreFull{Path: w.GetPath(), Seq: w.GetSequence(), KeptPath: w.GetKeptPath(), Store: w.GetStore(),
+		UsedBytes: int64(min(w.GetUsedBytes(), 1<<62)), MaxBytes: int64(min(w.GetMaxBytes(), 1<<62)),
+		NeedBytes: int64(min(w.GetNeedBytes(), 1<<62)), UsedFiles: int(min(w.GetUsedFiles(), 1<<31)),
+		MaxFiles: int(min(w.GetMaxFiles(), 1<<31)), Message: w.GetMessage()}
 }

@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // Get returns the record id.
@@ -15,13 +16,14 @@ func (s *Store) Get(id ID) (Record, error) {
 	if _, err := ParseID(string(id)); err != nil {
 		return Record{}, fmt.Errorf("%w: %w", ErrNotFound, err)
 	}
-	f, err := os.Open(filepath.Join(s.dir, string(id), metaName))
-	if errors.Is(err, os.ErrNotExist) {
+	fd, err := unix.Openat(s.fd, string(id)+"/"+metaName, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if errors.Is(err, unix.ENOENT) {
 		return Record{}, fmt.Errorf("preserved version %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
 		return Record{}, fmt.Errorf("preserved version %s: %w", id, err)
 	}
+	f := os.NewFile(uintptr(fd), metaName)
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, maxMetaSize+1))
 	if err != nil {
@@ -77,29 +79,35 @@ func (s *Store) List() ([]Record, error) {
 
 // ids returns the record names in the store, sorted (oldest first).
 func (s *Store) ids() ([]ID, error) {
-	d, err := os.Open(s.dir)
+	names, err := s.names()
 	if err != nil {
 		return nil, fmt.Errorf("list conflict store %q: %w", s.dir, err)
 	}
-	defer d.Close()
 	var ids []ID
-	for {
-		names, err := d.Readdirnames(1024)
-		for _, n := range names {
-			if strings.HasPrefix(n, ".") {
-				continue
-			}
-			if id, perr := ParseID(n); perr == nil {
-				ids = append(ids, id)
-			}
+	for _, n := range names {
+		if strings.HasPrefix(n, ".") {
+			continue
 		}
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("list conflict store %q: %w", s.dir, err)
+		if id, perr := ParseID(n); perr == nil {
+			ids = append(ids, id)
 		}
 	}
 	slices.Sort(ids)
 	return ids, nil
+}
+
+// ListAll lists the records of several stores, oldest first, and an error
+// naming what could not be read (the rest is listed).
+func ListAll(stores []*Store) ([]Record, error) {
+	var out []Record
+	var errs []error
+	for _, s := range stores {
+		recs, err := s.List()
+		out = append(out, recs...)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Record) int { return strings.Compare(string(a.ID), string(b.ID)) })
+	return out, errors.Join(errs...)
 }

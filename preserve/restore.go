@@ -64,7 +64,7 @@ func (s *Store) Restore(ctx context.Context, id ID, to string) (Record, error) {
 }
 
 func (s *Store) restoreFile(ctx context.Context, rec Record, dfd int, name string) error {
-	src, err := os.Open(rec.KeptAt)
+	src, err := s.openData(rec.ID)
 	if err != nil {
 		return fmt.Errorf("%w: kept data: %w", ErrCorrupt, err)
 	}

@@ -16,7 +16,7 @@ import (
 
 func openStore(t *testing.T) *Store {
 	t.Helper()
-	s, err := Open(filepath.Join(t.TempDir(), "conflicts"))
+	s, err := Open(filepath.Join(t.TempDir(), "conflicts"), Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,65 +2,115 @@ package secondary
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	"github.com/ncsync/ncsync/apply"
 	"github.com/ncsync/ncsync/index"
 	"github.com/ncsync/ncsync/preserve"
+	"github.com/ncsync/ncsync/status"
 )
 
 // localKeeper is one folder's apply.LocalKeeper: it answers what ncsync
 // last wrote at a path from the index, and keeps local versions in the
-// conflict store before the primary's change replaces them.
+// folder's conflict store before the primary's change replaces them.
 type localKeeper struct {
 	s      *Secondary
 	folder string
-	store  *preserve.Store
+	store  *preserve.Store // nil when it could not be opened: storeErr says why
 	log    *slog.Logger
 	kept   atomic.Uint64 // records of local changes of this folder in the store
+
+	storeErr error
 }
 
-// localState is the conflict store and the folders' keepers; nil without
+// localState is the conflict stores and the folders' keepers; nil without
 // Options.ConflictDir (local changes then fail their entries with
 // apply.ErrLocalChange and are retried).
 type localState struct {
-	store   *preserve.Store
+	stores  []*preserve.Store       // each once, in folder order
 	keepers map[string]*localKeeper // by folder
 }
 
-// openConflicts opens the conflict store at dir (none if dir is ""),
-// sweeps what a crash left there, and gives every folder a keeper counting
-// the local changes already kept.
-func (s *Secondary) openConflicts(dir string) error {
-	if dir == "" {
+// openConflicts opens each folder's conflict store (none if
+// Options.ConflictDir is ""): the folder's conflicts.dir, or the store
+// under the state directory when it is on the folder's file system, or
+// else the folder's own store at its root (preserve.PlaceFor). It sweeps
+// what a crash left there, and gives every folder a keeper counting the
+// local changes already kept. A folder whose store cannot be opened keeps
+// a keeper that fails every Keep with the reason: its local changes wait,
+// and the others replicate.
+func (s *Secondary) openConflicts() error {
+	if s.opts.ConflictDir == "" {
 		return nil
 	}
-	st, err := preserve.Open(dir)
-	if err != nil {
-		return err
-	}
-	if n, err := st.Sweep(); err != nil {
-		return err
-	} else if n > 0 {
-		s.log.Info("removed unfinished conflict records left by a crash", "dir", dir, "count", n)
-	}
-	l := &localState{store: st, keepers: make(map[string]*localKeeper, len(s.opts.Folders))}
+	l := &localState{keepers: make(map[string]*localKeeper, len(s.opts.Folders))}
+	byDir := map[string]*preserve.Store{}
 	for _, fc := range s.opts.Folders {
-		l.keepers[fc.ID] = &localKeeper{s: s, folder: fc.ID, store: st, log: s.log.With("folder", fc.ID)}
+		k := &localKeeper{s: s, folder: fc.ID, log: s.log.With("folder", fc.ID)}
+		l.keepers[fc.ID] = k
+		place, err := preserve.PlaceFor(s.opts.ConflictDir, fc.Path, fc.ConflictsDir)
+		if err != nil {
+			k.storeErr = err
+			k.log.Error("no conflict store: local changes in this folder wait", "err", err)
+			continue
+		}
+		st := byDir[place.Dir]
+		if st == nil {
+			if st, err = s.openStore(place); err != nil {
+				k.storeErr = err
+				k.log.Error("no conflict store: local changes in this folder wait", "err", err)
+				continue
+			}
+			byDir[place.Dir] = st
+			l.stores = append(l.stores, st)
+		}
+		k.store = st
 	}
 	s.local = l
-	err = st.Each(func(r preserve.Record) error {
-		if k := l.keepers[r.Folder]; k != nil && r.Cause == preserve.CauseLocalChange {
-			k.kept.Add(1)
+	for _, st := range l.stores {
+		err := st.Each(func(r preserve.Record) error {
+			if k := l.keepers[r.Folder]; k != nil && r.Cause == preserve.CauseLocalChange {
+				k.kept.Add(1)
+			}
+			return nil
+		})
+		if err != nil {
+			s.log.Warn("some conflict records cannot be read", "dir", st.Dir(), "err", err)
 		}
-		return nil
-	})
-	if err != nil {
-		s.log.Warn("some conflict records cannot be read", "dir", dir, "err", err)
 	}
 	return nil
+}
+
+// openStore opens the store at place and sweeps what a crash left there.
+func (s *Secondary) openStore(place preserve.Place) (*preserve.Store, error) {
+	st, err := place.Open(s.opts.ConflictLimits)
+	if err != nil {
+		return nil, err
+	}
+	if n, err := st.Sweep(); err != nil {
+		st.Close()
+		return nil, err
+	} else if n > 0 {
+		s.log.Info("removed unfinished conflict records left by a crash", "dir", st.Dir(), "count", n)
+	}
+	if place.Root != "" {
+		s.log.Info("conflict store kept at the folder root: state_dir is on another file system", "dir", st.Dir())
+	}
+	return st, nil
+}
+
+// closeConflicts releases the stores.
+func (s *Secondary) closeConflicts() {
+	if s.local == nil {
+		return
+	}
+	for _, st := range s.local.stores {
+		st.Close()
+	}
 }
 
 // keeper returns folder's LocalKeeper, nil without a conflict store.
@@ -79,12 +129,30 @@ func (s *Secondary) localChanges(folder string) uint64 {
 	return s.local.keepers[folder].kept.Load()
 }
 
-// Conflicts lists the versions kept in the conflict store, oldest first.
+// Conflicts lists the versions kept in the conflict stores, oldest first.
 func (s *Secondary) Conflicts(context.Context) ([]preserve.Record, error) {
 	if s.local == nil {
 		return nil, nil
 	}
-	return s.local.store.List()
+	return preserve.ListAll(s.local.stores)
+}
+
+// PruneConflicts removes (or, with dryRun, lists) the versions kept before
+// cutoff from every conflict store. A folder waiting for room applies on
+// its next attempt.
+func (s *Secondary) PruneConflicts(ctx context.Context, cutoff time.Time, dryRun bool) ([]preserve.Pruned, error) {
+	if s.local == nil {
+		return nil, nil
+	}
+	out, err := preserve.PruneAll(ctx, s.local.stores, cutoff, dryRun)
+	if !dryRun {
+		for _, p := range out {
+			if k := s.local.keepers[p.Record.Folder]; k != nil && p.Record.Cause == preserve.CauseLocalChange {
+				k.kept.Add(^uint64(0))
+			}
+		}
+	}
+	return out, err
 }
 
 // fillWritten sets each entry's Stat to what this node recorded after its
@@ -131,6 +199,9 @@ func (k *localKeeper) Keep(v apply.LocalVersion) error {
 	}
 	it := preserve.Item{Folder: k.folder, Path: v.Path, Epoch: epoch, Node: k.s.opts.Node,
 		Cause: preserve.CauseLocalChange, Reason: localReason(v)}
+	if k.store == nil {
+		return fmt.Errorf("no conflict store: %w", k.storeErr)
+	}
 	rec, err := k.store.SaveAt(context.Background(), it, v.Dir, v.Name)
 	if err != nil {
 		k.log.Error("could not keep a local change; the primary's change waits", "path", v.Path, "err", err)
@@ -161,4 +232,17 @@ func localReason(v apply.LocalVersion) string {
 		change = fmt.Sprintf("the primary's %s replaced it", by.Kind)
 	}
 	return fmt.Sprintf("%s %s; %s (sequence %d, epoch %d)", v.Kind, what, change, by.Seq, by.Version.Epoch)
+}
+
+// storeFull describes entry e waiting because err, its failure, is a
+// conflict store without room; nil for any other failure.
+func storeFull(e index.Entry, err error) *status.ConflictStoreFull {
+	var full *preserve.FullError
+	if !errors.As(err, &full) {
+		return nil
+	}
+	u := full.Usage
+	return &status.ConflictStoreFull{Path: e.Path, Seq: e.Seq, KeptPath: full.Path, Store: u.Dir,
+		UsedBytes: u.Bytes, MaxBytes: u.MaxBytes, NeedBytes: full.Need, UsedFiles: u.Files, MaxFiles: u.MaxFiles,
+		Message: full.Error()}
 }

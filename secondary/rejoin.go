@@ -139,7 +139,11 @@ func (s *Secondary) divergeFolder(ctx context.Context, id string, start uint64, 
 		if it.Node == "" {
 			it.Node = s.opts.Node
 		}
-		st, kept, err := preserveAt(ctx, s.local.store, f.cfg.Path, it)
+		k := s.local.keepers[id]
+		if k.store == nil {
+			return n, fmt.Errorf("rejoin folder %q: %w: %w", id, errNoStore, k.storeErr)
+		}
+		st, kept, err := preserveAt(ctx, k.store, f.cfg.Path, it)
 		if err != nil {
 			return n, fmt.Errorf("rejoin folder %q: %w", id, err)
 		}
@@ -242,6 +246,14 @@ func preserveAt(ctx context.Context, store *preserve.Store, root string, it pres
 			return index.Stat{}, false, nil
 		}
 		return index.Stat{}, false, err
+	}
+	// Kept by a hard link, the object has a new ctime (and link count)
+	// but is the same version: take its stat as it is now, so that its
+	// removal does not take it for a local change and keep it again.
+	var now unix.Stat_t
+	if err := unix.Fstatat(dirfd, name, &now, unix.AT_SYMLINK_NOFOLLOW); err == nil &&
+		now.Ino == ks.Ino && now.Size == ks.Size && now.Mtim == ks.Mtim {
+		ks = now
 	}
 	return fsys.StatOf(&ks), true, nil
 }

@@ -18,7 +18,9 @@ import (
 	"github.com/ncsync/ncsync/config"
 	"github.com/ncsync/ncsync/ignore"
 	"github.com/ncsync/ncsync/index"
+	"github.com/ncsync/ncsync/preserve"
 	"github.com/ncsync/ncsync/stage"
+	"github.com/ncsync/ncsync/status"
 	"github.com/ncsync/ncsync/transport"
 )
 
@@ -49,8 +51,13 @@ type Options struct {
 	// local changes are kept before the primary's changes replace them
 	// (local.go). Without it such changes fail their entries and wait.
 	// A rejoin (rejoin.go) keeps diverged versions there too, and is
-	// refused without it.
+	// refused without it. A folder on another file system keeps its own
+	// store instead (its conflicts.dir, or one at its root: see
+	// preserve.PlaceFor), so that local files are kept by a hard link.
 	ConflictDir string
+	// ConflictLimits bound each conflict store: a version that would not
+	// fit is not kept, and its entry waits (status shows it).
+	ConflictLimits preserve.Limits
 }
 
 // Applied describes one applied entry.
@@ -96,8 +103,9 @@ type folder struct {
 	ignore  *ignore.Matcher // this node's patterns (ignored.go)
 	ignored atomic.Uint64   // entries refused because they match them
 
-	mu      sync.Mutex
-	lastErr string
+	mu        sync.Mutex
+	lastErr   string
+	storeFull *status.ConflictStoreFull // the entry waiting for room in the conflict store; nil if none
 }
 
 // New opens the folders (cleaning temp files left by a crash).
@@ -116,7 +124,7 @@ func New(db *index.DB, opts Options) (*Secondary, error) {
 	}
 	s := &Secondary{opts: opts, db: db, log: opts.Log, folders: make(map[string]*folder),
 		started: time.Now(), heads: make(map[string]uint64)}
-	if err := s.openConflicts(opts.ConflictDir); err != nil {
+	if err := s.openConflicts(); err != nil {
 		return nil, err
 	}
 	for _, fc := range opts.Folders {
@@ -155,6 +163,7 @@ func (s *Secondary) Close() error {
 	for _, st := range s.stages {
 		errs = append(errs, st.Close())
 	}
+	s.closeConflicts()
 	return errors.Join(errs...)
 }
 

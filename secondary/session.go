@@ -263,6 +263,10 @@ func (s *Secondary) applyBatch(ctx context.Context, c *transport.Client, b trans
 	} else if len(a.Failures) == 0 {
 		f.lastErr = ""
 	}
+	f.storeFull = nil
+	if firstErr != nil {
+		f.storeFull = storeFull(b.Entries[n], firstErr) // local.go
+	}
 	f.mu.Unlock()
 	if firstErr != nil {
 		e := b.Entries[n]

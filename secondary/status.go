@@ -37,7 +37,8 @@ func (s *Secondary) Status(ctx context.Context) (status.Node, error) {
 		f.mu.Lock()
 		st.Folders = append(st.Folders, status.Folder{ID: id, Path: f.cfg.Path, Seq: pos,
 			Files: stats.Files, Dirs: stats.Dirs, Bytes: stats.Bytes, LastError: f.lastErr,
-			LocalChanges: s.localChanges(id), IgnoredHere: f.ignored.Load()})
+			LocalChanges: s.localChanges(id), IgnoredHere: f.ignored.Load(),
+			ConflictStoreFull: f.storeFull})
 		f.mu.Unlock()
 		pf := status.PeerFolder{Folder: id, AckedSeq: pos}
 		if h := heads[id]; h > pos {

@@ -45,6 +45,9 @@ type Folder struct {
 	// Secondary: entries the primary sent for paths that match this
 	// node's ignore patterns (node-local paths), refused since start.
 	IgnoredHere uint64
+	// Secondary: the entry the folder waits at because its conflict store
+	// has no room for the local version it replaces; nil when none.
+	ConflictStoreFull *ConflictStoreFull `json:",omitempty"`
 }
 
 // ScanError is a primary folder's scan failure state: a failed scan (the
@@ -57,6 +60,23 @@ type ScanError struct {
 	Pending   uint64    // paths waiting for a retry ("" — the whole folder — counts as one)
 	Retries   uint64    // retries made since Since
 	NextRetry time.Time
+}
+
+// ConflictStoreFull is a folder held back at one entry: keeping the local
+// version the entry replaces would take the conflict store past its
+// limits (conflicts.max_bytes, conflicts.max_files). The entry and those
+// after it wait, and are applied once there is room.
+type ConflictStoreFull struct {
+	Path      string // the entry that waits
+	Seq       uint64
+	KeptPath  string // the local version not kept: Path, or beneath it
+	Store     string // the store's directory
+	UsedBytes int64
+	MaxBytes  int64
+	NeedBytes int64
+	UsedFiles int
+	MaxFiles  int
+	Message   string // in words, with what to do
 }
 
 // Peer is a replication peer as this node sees it: a secondary on the

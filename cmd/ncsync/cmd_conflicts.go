@@ -20,8 +20,61 @@ import (
 )
 
 // conflictDir is where a node keeps preserved versions: under its state
-// directory, never inside a replicated tree.
+// directory, never inside a replicated tree. A folder on another file
+// system keeps its own store (see conflictPlaces).
 func conflictDir(cfg *config.Config) string { return filepath.Join(cfg.StateDir, "conflicts") }
+
+// conflictLimits are the config's bounds of each conflict store.
+func conflictLimits(cfg *config.Config) preserve.Limits {
+	return preserve.Limits{MaxBytes: cfg.Conflicts.MaxBytes, MaxBytesPercent: cfg.Conflicts.MaxPercent,
+		MaxFiles: cfg.Conflicts.MaxFiles}
+}
+
+// conflictPlaces lists every store that may hold this node's preserved
+// versions: the one under state_dir and, for each folder, its
+// conflicts.dir or its own store at its root (which the daemon uses when
+// state_dir is on another file system).
+func conflictPlaces(cfg *config.Config) []preserve.Place {
+	places := []preserve.Place{{Dir: conflictDir(cfg)}}
+	for _, f := range cfg.Folders {
+		if f.ConflictsDir != "" {
+			places = append(places, preserve.Place{Dir: f.ConflictsDir})
+		} else {
+			places = append(places, preserve.Place{Dir: filepath.Join(f.Path, preserve.FolderStoreName), Root: f.Path})
+		}
+	}
+	return places
+}
+
+// openConflictStores opens the stores of conflictPlaces that exist (none
+// is created). The stores it could open are returned with the error.
+func openConflictStores(cfg *config.Config) ([]*preserve.Store, error) {
+	var stores []*preserve.Store
+	var errs []error
+	seen := map[string]bool{}
+	for _, p := range conflictPlaces(cfg) {
+		if seen[p.Dir] {
+			continue
+		}
+		seen[p.Dir] = true
+		if _, err := os.Lstat(p.Dir); errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		st, err := p.Open(conflictLimits(cfg))
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		stores = append(stores, st)
+	}
+	return stores, errors.Join(errs...)
+}
+
+func closeStores(stores []*preserve.Store) {
+	for _, st := range stores {
+		st.Close()
+	}
+}
 
 type conflictsOptions struct {
 	controlFlags
@@ -41,13 +94,16 @@ func newConflictsCmd() *cobra.Command {
 		Long: `List the preserved versions: local changes on a secondary (a file edited or
 created there, not by ncsync) that the primary's changes replaced, and an
 old primary's changes that lost to a new primary when it rejoined. Each is
-kept under state_dir/conflicts, outside the replicated tree, with its path,
-folder, node, epoch, size and BLAKE3 hash.
+kept in a conflict store outside the replicated tree (state_dir/conflicts,
+or, for a folder on another file system than state_dir, the folder's
+conflicts.dir or its own hidden .ncsync-conflicts at its root), with its
+path, folder, node, epoch, size and BLAKE3 hash.
 
 The list comes from the local daemon over its control socket; if the daemon
-is not running (or keeps no store of its own), it is read from the state
-directory named in --config. Copy one back out with
-'ncsync conflicts restore ID --to PATH'.`,
+is not running (or keeps no store of its own), the stores named by
+--config are read directly. Copy one back out with
+'ncsync conflicts restore ID --to PATH'; remove old ones with
+'ncsync conflicts prune --older-than D'.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return runConflicts(c.Context(), o, c.OutOrStdout(), c.ErrOrStderr())
@@ -55,7 +111,7 @@ directory named in --config. Copy one back out with
 	}
 	o.register(cmd)
 	cmd.Flags().BoolVar(&o.JSON, "json", false, "print JSON")
-	cmd.AddCommand(newConflictsRestoreCmd())
+	cmd.AddCommand(newConflictsRestoreCmd(), newConflictsPruneCmd())
 	return cmd
 }
 
@@ -70,7 +126,7 @@ PATH, fsynced and moved into place without replacing anything; mode, mtime
 and (as root) owner are those kept, without setuid/setgid bits.
 
 This runs in this process, with your own permissions, reading the conflict
-store under the state_dir of --config directly: the daemon may be running
+stores of --config directly: the daemon may be running
 (it never changes a record once written) or not. The record stays listed.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -112,22 +168,13 @@ func listConflicts(ctx context.Context, o conflictsOptions, errOut io.Writer) ([
 	}
 	cfg, cerr := config.Load(o.ConfigPath)
 	if cerr != nil {
-		return nil, fmt.Errorf("%w; reading the conflict store directly needs the node's config: %w", err, cerr)
+		return nil, fmt.Errorf("%w; reading the conflict stores directly needs the node's config: %w", err, cerr)
 	}
-	fmt.Fprintf(errOut, "ncsync: %v; reading %s directly\n", err, conflictDir(cfg))
-	return readConflicts(conflictDir(cfg))
-}
-
-// readConflicts lists the store at dir; a missing store has no records.
-func readConflicts(dir string) ([]preserve.Record, error) {
-	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	st, err := preserve.Open(dir)
-	if err != nil {
-		return nil, err
-	}
-	return st.List()
+	fmt.Fprintf(errOut, "ncsync: %v; reading the conflict stores of %s directly\n", err, o.ConfigPath)
+	stores, oerr := openConflictStores(cfg)
+	defer closeStores(stores)
+	recs, lerr := preserve.ListAll(stores)
+	return recs, errors.Join(oerr, lerr)
 }
 
 func runConflictsRestore(ctx context.Context, o restoreOptions, id string, out io.Writer) error {
@@ -139,7 +186,7 @@ func runConflictsRestore(ctx context.Context, o restoreOptions, id string, out i
 	if err != nil {
 		return err
 	}
-	rec, err := restoreConflict(ctx, conflictDir(cfg), pid, o.To)
+	rec, err := restoreConflict(ctx, cfg, pid, o.To)
 	if err != nil {
 		return err
 	}
@@ -147,16 +194,21 @@ func runConflictsRestore(ctx context.Context, o restoreOptions, id string, out i
 	return nil
 }
 
-// restoreConflict copies record id of the store at dir out to to.
-func restoreConflict(ctx context.Context, dir string, id preserve.ID, to string) (preserve.Record, error) {
-	if _, err := os.Stat(dir); err != nil {
-		return preserve.Record{}, fmt.Errorf("conflict store %s: %w", dir, err)
+// restoreConflict copies record id, from whichever store of cfg holds
+// it, out to to.
+func restoreConflict(ctx context.Context, cfg *config.Config, id preserve.ID, to string) (preserve.Record, error) {
+	stores, err := openConflictStores(cfg)
+	defer closeStores(stores)
+	for _, st := range stores {
+		if _, gerr := st.Get(id); errors.Is(gerr, preserve.ErrNotFound) {
+			continue
+		}
+		return st.Restore(ctx, id, to)
 	}
-	st, err := preserve.Open(dir)
 	if err != nil {
-		return preserve.Record{}, err
+		return preserve.Record{}, fmt.Errorf("preserved version %s: %w (and %w)", id, preserve.ErrNotFound, err)
 	}
-	return st.Restore(ctx, id, to)
+	return preserve.Record{}, fmt.Errorf("preserved version %s: %w", id, preserve.ErrNotFound)
 }
 
 func printConflicts(out io.Writer, recs []preserve.Record) {
@@ -211,16 +263,25 @@ type conflictJSON struct {
 func printConflictsJSON(out io.Writer, recs []preserve.Record) error {
 	list := make([]conflictJSON, 0, len(recs))
 	for _, r := range recs {
-		j := conflictJSON{ID: string(r.ID), Folder: r.Folder, Path: r.Path, Kind: string(r.Kind),
-			Preserved: r.Preserved.UTC(), Epoch: r.Epoch, Node: r.Node, Seq: r.Seq, Cause: string(r.Cause),
-			Reason: r.Reason, Size: r.Size, Mode: fmt.Sprintf("%04o", r.Mode), UID: r.UID, GID: r.GID,
-			Mtime: time.Unix(0, r.MtimeNs).UTC(), Target: r.Target, KeptAt: r.KeptAt}
-		if r.Kind == preserve.KindFile {
-			j.BLAKE3 = hex.EncodeToString(r.Hash[:])
-		}
-		list = append(list, j)
+		list = append(list, toConflictJSON(r))
 	}
+	return printJSON(out, list)
+}
+
+func toConflictJSON(r preserve.Record) conflictJSON {
+	j := conflictJSON{ID: string(r.ID), Folder: r.Folder, Path: r.Path, Kind: string(r.Kind),
+		Preserved: r.Preserved.UTC(), Epoch: r.Epoch, Node: r.Node, Seq: r.Seq, Cause: string(r.Cause),
+		Reason: r.Reason, Size: r.Size, Mode: fmt.Sprintf("%04o", r.Mode), UID: r.UID, GID: r.GID,
+		Mtime: time.Unix(0, r.MtimeNs).UTC(), Target: r.Target, KeptAt: r.KeptAt}
+	if r.Kind == preserve.KindFile {
+		j.BLAKE3 = hex.EncodeToString(r.Hash[:])
+	}
+	return j
+}
+
+// printJSON prints v as indented JSON.
+func printJSON(out io.Writer, v any) error {
 	enc := json.NewEncoder(out)
 	enc.SetIndent("", "  ")
-	return enc.Encode(list)
+	return enc.Encode(v)
 }

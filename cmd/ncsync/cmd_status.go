@@ -98,6 +98,11 @@ func printStatus(out io.Writer, st status.Node, now time.Time) {
 			fmt.Fprintf(out, "LOCAL CHANGES folder %s: %d kept before the primary's changes replaced them (see 'ncsync conflicts')\n", f.ID, f.LocalChanges)
 		}
 	}
+	for _, f := range st.Folders {
+		if w := f.ConflictStoreFull; w != nil {
+			fmt.Fprintf(out, "WAITING folder %s at %q (sequence %d): %s\n", f.ID, w.Path, w.Seq, status.Escape(w.Message))
+		}
+	}
 	fmt.Fprintln(tw, "\nPEER\tROLE\tCONNECTED\tDATA\tFOLDER\tACKED\tLAG ENTRIES\tLAG BYTES\tLAG\tLAST ERROR")
 	for _, p := range st.Peers {
 		conn := "no"

@@ -117,7 +117,7 @@ func (d *daemon) runSecondary(ctx context.Context, tlsConf *tls.Config) error {
 		Apply:     apply.Options{Chown: os.Geteuid() == 0, Log: d.log},
 		OnApplied: d.hooks.onApplied,
 		StageDir:  filepath.Join(d.cfg.StateDir, "stage"), StageLimit: d.cfg.StageLimit,
-		ConflictDir: conflictDir(d.cfg),
+		ConflictDir: conflictDir(d.cfg), ConflictLimits: conflictLimits(d.cfg),
 	})
 	if err != nil {
 		return err
@@ -292,19 +292,29 @@ func (d *daemon) Barrier(ctx context.Context, req status.BarrierRequest, progres
 }
 
 // Conflicts implements control.ConflictLister: the current node's, or,
-// on a node without one (a primary, also after a promotion), the store
-// under state_dir as it is on disk.
+// on a node without one (a primary, also after a promotion), the stores of
+// the config as they are on disk.
 func (d *daemon) Conflicts(ctx context.Context) ([]preserve.Record, error) {
 	if l, ok := d.current().(control.ConflictLister); ok {
 		return l.Conflicts(ctx)
 	}
-	dir := conflictDir(d.cfg)
-	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	st, err := preserve.Open(dir)
+	stores, err := openConflictStores(d.cfg)
+	defer closeStores(stores)
 	if err != nil {
 		return nil, err
 	}
-	return st.List()
+	return preserve.ListAll(stores)
+}
+
+// PruneConflicts implements control.ConflictPruner like Conflicts.
+func (d *daemon) PruneConflicts(ctx context.Context, cutoff time.Time, dryRun bool) ([]preserve.Pruned, error) {
+	if p, ok := d.current().(control.ConflictPruner); ok {
+		return p.PruneConflicts(ctx, cutoff, dryRun)
+	}
+	stores, err := openConflictStores(d.cfg)
+	defer closeStores(stores)
+	if err != nil {
+		return nil, err
+	}
+	return preserve.PruneAll(ctx, stores, cutoff, dryRun)
 }

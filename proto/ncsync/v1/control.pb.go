@@ -196,9 +196,12 @@ type FolderStatus struct {
 	IgnoredHere uint64 `protobuf:"varint,16,opt,name=ignored_here,json=ignoredHere,proto3" json:"ignored_here,omitempty"`
 	// Primary: set while paths whose scan failed wait for a retry; the
 	// journal may lack their changes until it clears.
-	ScanError     *ScanErrorStatus `protobuf:"bytes,17,opt,name=scan_error,json=scanError,proto3" json:"scan_error,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ScanError *ScanErrorStatus `protobuf:"bytes,17,opt,name=scan_error,json=scanError,proto3" json:"scan_error,omitempty"`
+	// Secondary: the entry that waits because the conflict store has no
+	// room for the local version it would replace; unset when none.
+	ConflictStoreFull *ConflictStoreFull `protobuf:"bytes,18,opt,name=conflict_store_full,json=conflictStoreFull,proto3" json:"conflict_store_full,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *FolderStatus) Reset() {
@@ -350,6 +353,13 @@ func (x *FolderStatus) GetScanError() *ScanErrorStatus {
 	return nil
 }
 
+func (x *FolderStatus) GetConflictStoreFull() *ConflictStoreFull {
+	if x != nil {
+		return x.ConflictStoreFull
+	}
+	return nil
+}
+
 // ScanErrorStatus is a primary folder's scan failure state.
 type ScanErrorStatus struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -431,6 +441,129 @@ func (x *ScanErrorStatus) GetNextRetryUnixNs() int64 {
 	return 0
 }
 
+// ConflictStoreFull is a folder held back at one entry: keeping the local
+// version it replaces would take a conflict store past its limits.
+type ConflictStoreFull struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The entry that waits, and its sequence.
+	Path     string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	Sequence uint64 `protobuf:"varint,2,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// The local version that was not kept (the entry's path, or a path
+	// beneath a directory the entry removes).
+	KeptPath string `protobuf:"bytes,3,opt,name=kept_path,json=keptPath,proto3" json:"kept_path,omitempty"`
+	// The store and what it holds.
+	Store     string `protobuf:"bytes,4,opt,name=store,proto3" json:"store,omitempty"`
+	UsedBytes uint64 `protobuf:"varint,5,opt,name=used_bytes,json=usedBytes,proto3" json:"used_bytes,omitempty"`
+	MaxBytes  uint64 `protobuf:"varint,6,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
+	NeedBytes uint64 `protobuf:"varint,7,opt,name=need_bytes,json=needBytes,proto3" json:"need_bytes,omitempty"`
+	UsedFiles uint64 `protobuf:"varint,8,opt,name=used_files,json=usedFiles,proto3" json:"used_files,omitempty"`
+	MaxFiles  uint64 `protobuf:"varint,9,opt,name=max_files,json=maxFiles,proto3" json:"max_files,omitempty"`
+	// In words, with what to do.
+	Message       string `protobuf:"bytes,10,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConflictStoreFull) Reset() {
+	*x = ConflictStoreFull{}
+	mi := &file_ncsync_v1_control_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConflictStoreFull) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConflictStoreFull) ProtoMessage() {}
+
+func (x *ConflictStoreFull) ProtoReflect() protoreflect.Message {
+	mi := &file_ncsync_v1_control_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConflictStoreFull.ProtoReflect.Descriptor instead.
+func (*ConflictStoreFull) Descriptor() ([]byte, []int) {
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ConflictStoreFull) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *ConflictStoreFull) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *ConflictStoreFull) GetKeptPath() string {
+	if x != nil {
+		return x.KeptPath
+	}
+	return ""
+}
+
+func (x *ConflictStoreFull) GetStore() string {
+	if x != nil {
+		return x.Store
+	}
+	return ""
+}
+
+func (x *ConflictStoreFull) GetUsedBytes() uint64 {
+	if x != nil {
+		return x.UsedBytes
+	}
+	return 0
+}
+
+func (x *ConflictStoreFull) GetMaxBytes() uint64 {
+	if x != nil {
+		return x.MaxBytes
+	}
+	return 0
+}
+
+func (x *ConflictStoreFull) GetNeedBytes() uint64 {
+	if x != nil {
+		return x.NeedBytes
+	}
+	return 0
+}
+
+func (x *ConflictStoreFull) GetUsedFiles() uint64 {
+	if x != nil {
+		return x.UsedFiles
+	}
+	return 0
+}
+
+func (x *ConflictStoreFull) GetMaxFiles() uint64 {
+	if x != nil {
+		return x.MaxFiles
+	}
+	return 0
+}
+
+func (x *ConflictStoreFull) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 // PeerStatus is one replication peer as this node sees it.
 type PeerStatus struct {
 	state                protoimpl.MessageState `protogen:"open.v1"`
@@ -452,7 +585,7 @@ type PeerStatus struct {
 
 func (x *PeerStatus) Reset() {
 	*x = PeerStatus{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[4]
+	mi := &file_ncsync_v1_control_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -464,7 +597,7 @@ func (x *PeerStatus) String() string {
 func (*PeerStatus) ProtoMessage() {}
 
 func (x *PeerStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[4]
+	mi := &file_ncsync_v1_control_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -477,7 +610,7 @@ func (x *PeerStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerStatus.ProtoReflect.Descriptor instead.
 func (*PeerStatus) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{4}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *PeerStatus) GetNode() string {
@@ -578,7 +711,7 @@ type PeerFolderStatus struct {
 
 func (x *PeerFolderStatus) Reset() {
 	*x = PeerFolderStatus{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[5]
+	mi := &file_ncsync_v1_control_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -590,7 +723,7 @@ func (x *PeerFolderStatus) String() string {
 func (*PeerFolderStatus) ProtoMessage() {}
 
 func (x *PeerFolderStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[5]
+	mi := &file_ncsync_v1_control_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -603,7 +736,7 @@ func (x *PeerFolderStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerFolderStatus.ProtoReflect.Descriptor instead.
 func (*PeerFolderStatus) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{5}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *PeerFolderStatus) GetFolderId() string {
@@ -670,7 +803,7 @@ type PauseStatus struct {
 
 func (x *PauseStatus) Reset() {
 	*x = PauseStatus{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[6]
+	mi := &file_ncsync_v1_control_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -682,7 +815,7 @@ func (x *PauseStatus) String() string {
 func (*PauseStatus) ProtoMessage() {}
 
 func (x *PauseStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[6]
+	mi := &file_ncsync_v1_control_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -695,7 +828,7 @@ func (x *PauseStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseStatus.ProtoReflect.Descriptor instead.
 func (*PauseStatus) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{6}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PauseStatus) GetId() string {
@@ -753,7 +886,7 @@ type BarrierStatus struct {
 
 func (x *BarrierStatus) Reset() {
 	*x = BarrierStatus{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[7]
+	mi := &file_ncsync_v1_control_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -765,7 +898,7 @@ func (x *BarrierStatus) String() string {
 func (*BarrierStatus) ProtoMessage() {}
 
 func (x *BarrierStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[7]
+	mi := &file_ncsync_v1_control_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -778,7 +911,7 @@ func (x *BarrierStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BarrierStatus.ProtoReflect.Descriptor instead.
 func (*BarrierStatus) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{7}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *BarrierStatus) GetId() string {
@@ -823,7 +956,7 @@ type BarrierRequest struct {
 
 func (x *BarrierRequest) Reset() {
 	*x = BarrierRequest{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[8]
+	mi := &file_ncsync_v1_control_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -835,7 +968,7 @@ func (x *BarrierRequest) String() string {
 func (*BarrierRequest) ProtoMessage() {}
 
 func (x *BarrierRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[8]
+	mi := &file_ncsync_v1_control_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -848,7 +981,7 @@ func (x *BarrierRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BarrierRequest.ProtoReflect.Descriptor instead.
 func (*BarrierRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{8}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *BarrierRequest) GetPeers() []string {
@@ -887,7 +1020,7 @@ type BarrierResponse struct {
 
 func (x *BarrierResponse) Reset() {
 	*x = BarrierResponse{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[9]
+	mi := &file_ncsync_v1_control_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -899,7 +1032,7 @@ func (x *BarrierResponse) String() string {
 func (*BarrierResponse) ProtoMessage() {}
 
 func (x *BarrierResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[9]
+	mi := &file_ncsync_v1_control_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -912,7 +1045,7 @@ func (x *BarrierResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BarrierResponse.ProtoReflect.Descriptor instead.
 func (*BarrierResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{9}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *BarrierResponse) GetTarget() []*FolderPosition {
@@ -964,7 +1097,7 @@ type BarrierPeer struct {
 
 func (x *BarrierPeer) Reset() {
 	*x = BarrierPeer{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[10]
+	mi := &file_ncsync_v1_control_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -976,7 +1109,7 @@ func (x *BarrierPeer) String() string {
 func (*BarrierPeer) ProtoMessage() {}
 
 func (x *BarrierPeer) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[10]
+	mi := &file_ncsync_v1_control_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -989,7 +1122,7 @@ func (x *BarrierPeer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BarrierPeer.ProtoReflect.Descriptor instead.
 func (*BarrierPeer) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{10}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *BarrierPeer) GetNode() string {
@@ -1039,7 +1172,7 @@ type PauseRequest struct {
 
 func (x *PauseRequest) Reset() {
 	*x = PauseRequest{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[11]
+	mi := &file_ncsync_v1_control_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1051,7 +1184,7 @@ func (x *PauseRequest) String() string {
 func (*PauseRequest) ProtoMessage() {}
 
 func (x *PauseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[11]
+	mi := &file_ncsync_v1_control_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1064,7 +1197,7 @@ func (x *PauseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseRequest.ProtoReflect.Descriptor instead.
 func (*PauseRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{11}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PauseRequest) GetPeer() string {
@@ -1098,7 +1231,7 @@ type PauseResponse struct {
 
 func (x *PauseResponse) Reset() {
 	*x = PauseResponse{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[12]
+	mi := &file_ncsync_v1_control_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1110,7 +1243,7 @@ func (x *PauseResponse) String() string {
 func (*PauseResponse) ProtoMessage() {}
 
 func (x *PauseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[12]
+	mi := &file_ncsync_v1_control_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1123,7 +1256,7 @@ func (x *PauseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseResponse.ProtoReflect.Descriptor instead.
 func (*PauseResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{12}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PauseResponse) GetPause() *PauseStatus {
@@ -1143,7 +1276,7 @@ type ResumeRequest struct {
 
 func (x *ResumeRequest) Reset() {
 	*x = ResumeRequest{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[13]
+	mi := &file_ncsync_v1_control_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1155,7 +1288,7 @@ func (x *ResumeRequest) String() string {
 func (*ResumeRequest) ProtoMessage() {}
 
 func (x *ResumeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[13]
+	mi := &file_ncsync_v1_control_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1168,7 +1301,7 @@ func (x *ResumeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeRequest.ProtoReflect.Descriptor instead.
 func (*ResumeRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{13}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ResumeRequest) GetPeer() string {
@@ -1188,7 +1321,7 @@ type ResumeResponse struct {
 
 func (x *ResumeResponse) Reset() {
 	*x = ResumeResponse{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[14]
+	mi := &file_ncsync_v1_control_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1200,7 +1333,7 @@ func (x *ResumeResponse) String() string {
 func (*ResumeResponse) ProtoMessage() {}
 
 func (x *ResumeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[14]
+	mi := &file_ncsync_v1_control_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1213,7 +1346,7 @@ func (x *ResumeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeResponse.ProtoReflect.Descriptor instead.
 func (*ResumeResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{14}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ResumeResponse) GetStagedEntries() uint64 {
@@ -1235,7 +1368,7 @@ type VerifyRequest struct {
 
 func (x *VerifyRequest) Reset() {
 	*x = VerifyRequest{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[15]
+	mi := &file_ncsync_v1_control_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1247,7 +1380,7 @@ func (x *VerifyRequest) String() string {
 func (*VerifyRequest) ProtoMessage() {}
 
 func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[15]
+	mi := &file_ncsync_v1_control_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1260,7 +1393,7 @@ func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyRequest.ProtoReflect.Descriptor instead.
 func (*VerifyRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{15}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *VerifyRequest) GetPeers() []string {
@@ -1317,7 +1450,7 @@ type VerifyResponse struct {
 
 func (x *VerifyResponse) Reset() {
 	*x = VerifyResponse{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[16]
+	mi := &file_ncsync_v1_control_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1329,7 +1462,7 @@ func (x *VerifyResponse) String() string {
 func (*VerifyResponse) ProtoMessage() {}
 
 func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[16]
+	mi := &file_ncsync_v1_control_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1342,7 +1475,7 @@ func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyResponse.ProtoReflect.Descriptor instead.
 func (*VerifyResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{16}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *VerifyResponse) GetPeer() string {
@@ -1490,7 +1623,7 @@ type PromoteRequest struct {
 
 func (x *PromoteRequest) Reset() {
 	*x = PromoteRequest{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[17]
+	mi := &file_ncsync_v1_control_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1502,7 +1635,7 @@ func (x *PromoteRequest) String() string {
 func (*PromoteRequest) ProtoMessage() {}
 
 func (x *PromoteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[17]
+	mi := &file_ncsync_v1_control_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1515,7 +1648,7 @@ func (x *PromoteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PromoteRequest.ProtoReflect.Descriptor instead.
 func (*PromoteRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{17}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *PromoteRequest) GetExpectedEpoch() uint64 {
@@ -1543,7 +1676,7 @@ type PromoteResponse struct {
 
 func (x *PromoteResponse) Reset() {
 	*x = PromoteResponse{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[18]
+	mi := &file_ncsync_v1_control_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1555,7 +1688,7 @@ func (x *PromoteResponse) String() string {
 func (*PromoteResponse) ProtoMessage() {}
 
 func (x *PromoteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[18]
+	mi := &file_ncsync_v1_control_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1568,7 +1701,7 @@ func (x *PromoteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PromoteResponse.ProtoReflect.Descriptor instead.
 func (*PromoteResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{18}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PromoteResponse) GetEpoch() uint64 {
@@ -1594,7 +1727,7 @@ type ConflictsRequest struct {
 
 func (x *ConflictsRequest) Reset() {
 	*x = ConflictsRequest{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[19]
+	mi := &file_ncsync_v1_control_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1606,7 +1739,7 @@ func (x *ConflictsRequest) String() string {
 func (*ConflictsRequest) ProtoMessage() {}
 
 func (x *ConflictsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[19]
+	mi := &file_ncsync_v1_control_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1619,7 +1752,7 @@ func (x *ConflictsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConflictsRequest.ProtoReflect.Descriptor instead.
 func (*ConflictsRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{19}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{20}
 }
 
 // ConflictsResponse lists preserved conflict versions.
@@ -1632,7 +1765,7 @@ type ConflictsResponse struct {
 
 func (x *ConflictsResponse) Reset() {
 	*x = ConflictsResponse{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[20]
+	mi := &file_ncsync_v1_control_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1644,7 +1777,7 @@ func (x *ConflictsResponse) String() string {
 func (*ConflictsResponse) ProtoMessage() {}
 
 func (x *ConflictsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[20]
+	mi := &file_ncsync_v1_control_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1657,7 +1790,7 @@ func (x *ConflictsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConflictsResponse.ProtoReflect.Descriptor instead.
 func (*ConflictsResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{20}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ConflictsResponse) GetConflicts() []*Conflict {
@@ -1665,6 +1798,169 @@ func (x *ConflictsResponse) GetConflicts() []*Conflict {
 		return x.Conflicts
 	}
 	return nil
+}
+
+// PruneConflictsRequest removes preserved versions by age.
+type PruneConflictsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Versions preserved longer ago than this (nanoseconds) are removed.
+	OlderThanNs int64 `protobuf:"varint,1,opt,name=older_than_ns,json=olderThanNs,proto3" json:"older_than_ns,omitempty"`
+	// Only list what would be removed.
+	DryRun        bool `protobuf:"varint,2,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PruneConflictsRequest) Reset() {
+	*x = PruneConflictsRequest{}
+	mi := &file_ncsync_v1_control_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PruneConflictsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PruneConflictsRequest) ProtoMessage() {}
+
+func (x *PruneConflictsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ncsync_v1_control_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PruneConflictsRequest.ProtoReflect.Descriptor instead.
+func (*PruneConflictsRequest) Descriptor() ([]byte, []int) {
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *PruneConflictsRequest) GetOlderThanNs() int64 {
+	if x != nil {
+		return x.OlderThanNs
+	}
+	return 0
+}
+
+func (x *PruneConflictsRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+// PruneConflictsResponse lists the versions removed (or, in a dry run,
+// that would be).
+type PruneConflictsResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Pruned []*PrunedConflict      `protobuf:"bytes,1,rep,name=pruned,proto3" json:"pruned,omitempty"`
+	// Records that could not be read or removed; the others were pruned.
+	Warning       string `protobuf:"bytes,2,opt,name=warning,proto3" json:"warning,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PruneConflictsResponse) Reset() {
+	*x = PruneConflictsResponse{}
+	mi := &file_ncsync_v1_control_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PruneConflictsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PruneConflictsResponse) ProtoMessage() {}
+
+func (x *PruneConflictsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ncsync_v1_control_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PruneConflictsResponse.ProtoReflect.Descriptor instead.
+func (*PruneConflictsResponse) Descriptor() ([]byte, []int) {
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *PruneConflictsResponse) GetPruned() []*PrunedConflict {
+	if x != nil {
+		return x.Pruned
+	}
+	return nil
+}
+
+func (x *PruneConflictsResponse) GetWarning() string {
+	if x != nil {
+		return x.Warning
+	}
+	return ""
+}
+
+// PrunedConflict is one pruned version and the space it took.
+type PrunedConflict struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Conflict      *Conflict              `protobuf:"bytes,1,opt,name=conflict,proto3" json:"conflict,omitempty"`
+	Bytes         uint64                 `protobuf:"varint,2,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PrunedConflict) Reset() {
+	*x = PrunedConflict{}
+	mi := &file_ncsync_v1_control_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PrunedConflict) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PrunedConflict) ProtoMessage() {}
+
+func (x *PrunedConflict) ProtoReflect() protoreflect.Message {
+	mi := &file_ncsync_v1_control_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PrunedConflict.ProtoReflect.Descriptor instead.
+func (*PrunedConflict) Descriptor() ([]byte, []int) {
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *PrunedConflict) GetConflict() *Conflict {
+	if x != nil {
+		return x.Conflict
+	}
+	return nil
+}
+
+func (x *PrunedConflict) GetBytes() uint64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
 }
 
 // Conflict is one preserved version of a path that lost a conflict.
@@ -1701,7 +1997,7 @@ type Conflict struct {
 
 func (x *Conflict) Reset() {
 	*x = Conflict{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[21]
+	mi := &file_ncsync_v1_control_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1713,7 +2009,7 @@ func (x *Conflict) String() string {
 func (*Conflict) ProtoMessage() {}
 
 func (x *Conflict) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[21]
+	mi := &file_ncsync_v1_control_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1726,7 +2022,7 @@ func (x *Conflict) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Conflict.ProtoReflect.Descriptor instead.
 func (*Conflict) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{21}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Conflict) GetId() string {
@@ -1878,7 +2174,7 @@ const file_ncsync_v1_control_proto_rawDesc = "" +
 	"\x05peers\x18\x06 \x03(\v2\x15.ncsync.v1.PeerStatusR\x05peers\x12&\n" +
 	"\x0fstarted_unix_ns\x18\a \x01(\x03R\rstartedUnixNs\x12.\n" +
 	"\x06pauses\x18\b \x03(\v2\x16.ncsync.v1.PauseStatusR\x06pauses\x124\n" +
-	"\bbarriers\x18\t \x03(\v2\x18.ncsync.v1.BarrierStatusR\bbarriers\"\xb4\x04\n" +
+	"\bbarriers\x18\t \x03(\v2\x18.ncsync.v1.BarrierStatusR\bbarriers\"\x82\x05\n" +
 	"\fFolderStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x1a\n" +
@@ -1899,13 +2195,29 @@ const file_ncsync_v1_control_proto_rawDesc = "" +
 	"\rlocal_changes\x18\x0f \x01(\x04R\flocalChanges\x12!\n" +
 	"\fignored_here\x18\x10 \x01(\x04R\vignoredHere\x129\n" +
 	"\n" +
-	"scan_error\x18\x11 \x01(\v2\x1a.ncsync.v1.ScanErrorStatusR\tscanError\"\xb7\x01\n" +
+	"scan_error\x18\x11 \x01(\v2\x1a.ncsync.v1.ScanErrorStatusR\tscanError\x12L\n" +
+	"\x13conflict_store_full\x18\x12 \x01(\v2\x1c.ncsync.v1.ConflictStoreFullR\x11conflictStoreFull\"\xb7\x01\n" +
 	"\x0fScanErrorStatus\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\tR\x05error\x12\"\n" +
 	"\rsince_unix_ns\x18\x02 \x01(\x03R\vsinceUnixNs\x12#\n" +
 	"\rpending_paths\x18\x03 \x01(\x04R\fpendingPaths\x12\x18\n" +
 	"\aretries\x18\x04 \x01(\x04R\aretries\x12+\n" +
-	"\x12next_retry_unix_ns\x18\x05 \x01(\x03R\x0fnextRetryUnixNs\"\x93\x03\n" +
+	"\x12next_retry_unix_ns\x18\x05 \x01(\x03R\x0fnextRetryUnixNs\"\xa7\x02\n" +
+	"\x11ConflictStoreFull\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x1a\n" +
+	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12\x1b\n" +
+	"\tkept_path\x18\x03 \x01(\tR\bkeptPath\x12\x14\n" +
+	"\x05store\x18\x04 \x01(\tR\x05store\x12\x1d\n" +
+	"\n" +
+	"used_bytes\x18\x05 \x01(\x04R\tusedBytes\x12\x1b\n" +
+	"\tmax_bytes\x18\x06 \x01(\x04R\bmaxBytes\x12\x1d\n" +
+	"\n" +
+	"need_bytes\x18\a \x01(\x04R\tneedBytes\x12\x1d\n" +
+	"\n" +
+	"used_files\x18\b \x01(\x04R\tusedFiles\x12\x1b\n" +
+	"\tmax_files\x18\t \x01(\x04R\bmaxFiles\x12\x18\n" +
+	"\amessage\x18\n" +
+	" \x01(\tR\amessage\"\x93\x03\n" +
 	"\n" +
 	"PeerStatus\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12#\n" +
@@ -2008,7 +2320,16 @@ const file_ncsync_v1_control_proto_rawDesc = "" +
 	"\x05start\x18\x02 \x03(\v2\x19.ncsync.v1.FolderPositionR\x05start\"\x12\n" +
 	"\x10ConflictsRequest\"F\n" +
 	"\x11ConflictsResponse\x121\n" +
-	"\tconflicts\x18\x01 \x03(\v2\x13.ncsync.v1.ConflictR\tconflicts\"\xc7\x03\n" +
+	"\tconflicts\x18\x01 \x03(\v2\x13.ncsync.v1.ConflictR\tconflicts\"T\n" +
+	"\x15PruneConflictsRequest\x12\"\n" +
+	"\rolder_than_ns\x18\x01 \x01(\x03R\volderThanNs\x12\x17\n" +
+	"\adry_run\x18\x02 \x01(\bR\x06dryRun\"e\n" +
+	"\x16PruneConflictsResponse\x121\n" +
+	"\x06pruned\x18\x01 \x03(\v2\x19.ncsync.v1.PrunedConflictR\x06pruned\x12\x18\n" +
+	"\awarning\x18\x02 \x01(\tR\awarning\"W\n" +
+	"\x0ePrunedConflict\x12/\n" +
+	"\bconflict\x18\x01 \x01(\v2\x13.ncsync.v1.ConflictR\bconflict\x12\x14\n" +
+	"\x05bytes\x18\x02 \x01(\x04R\x05bytes\"\xc7\x03\n" +
 	"\bConflict\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tfolder_id\x18\x02 \x01(\tR\bfolderId\x12\x12\n" +
@@ -2029,7 +2350,7 @@ const file_ncsync_v1_control_proto_rawDesc = "" +
 	"\x03gid\x18\x10 \x01(\rR\x03gid\x12\"\n" +
 	"\rmtime_unix_ns\x18\x11 \x01(\x03R\vmtimeUnixNs\x12\x16\n" +
 	"\x06target\x18\x12 \x01(\tR\x06target\x12\x16\n" +
-	"\x06blake3\x18\x13 \x01(\fR\x06blake32\xd9\x03\n" +
+	"\x06blake3\x18\x13 \x01(\fR\x06blake32\xb0\x04\n" +
 	"\x0eControlService\x12=\n" +
 	"\x06Status\x12\x18.ncsync.v1.StatusRequest\x1a\x19.ncsync.v1.StatusResponse\x12B\n" +
 	"\aBarrier\x12\x19.ncsync.v1.BarrierRequest\x1a\x1a.ncsync.v1.BarrierResponse0\x01\x12:\n" +
@@ -2037,7 +2358,8 @@ const file_ncsync_v1_control_proto_rawDesc = "" +
 	"\x06Resume\x12\x18.ncsync.v1.ResumeRequest\x1a\x19.ncsync.v1.ResumeResponse\x12?\n" +
 	"\x06Verify\x12\x18.ncsync.v1.VerifyRequest\x1a\x19.ncsync.v1.VerifyResponse0\x01\x12@\n" +
 	"\aPromote\x12\x19.ncsync.v1.PromoteRequest\x1a\x1a.ncsync.v1.PromoteResponse\x12F\n" +
-	"\tConflicts\x12\x1b.ncsync.v1.ConflictsRequest\x1a\x1c.ncsync.v1.ConflictsResponseB3Z1github.com/ncsync/ncsync/proto/ncsync/v1;ncsyncv1b\x06proto3"
+	"\tConflicts\x12\x1b.ncsync.v1.ConflictsRequest\x1a\x1c.ncsync.v1.ConflictsResponse\x12U\n" +
+	"\x0ePruneConflicts\x12 .ncsync.v1.PruneConflictsRequest\x1a!.ncsync.v1.PruneConflictsResponseB3Z1github.com/ncsync/ncsync/proto/ncsync/v1;ncsyncv1b\x06proto3"
 
 var (
 	file_ncsync_v1_control_proto_rawDescOnce sync.Once
@@ -2051,72 +2373,81 @@ func file_ncsync_v1_control_proto_rawDescGZIP() []byte {
 	return file_ncsync_v1_control_proto_rawDescData
 }
 
-var file_ncsync_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_ncsync_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_ncsync_v1_control_proto_goTypes = []any{
-	(*StatusRequest)(nil),     // 0: ncsync.v1.StatusRequest
-	(*StatusResponse)(nil),    // 1: ncsync.v1.StatusResponse
-	(*FolderStatus)(nil),      // 2: ncsync.v1.FolderStatus
-	(*ScanErrorStatus)(nil),   // 3: ncsync.v1.ScanErrorStatus
-	(*PeerStatus)(nil),        // 4: ncsync.v1.PeerStatus
-	(*PeerFolderStatus)(nil),  // 5: ncsync.v1.PeerFolderStatus
-	(*PauseStatus)(nil),       // 6: ncsync.v1.PauseStatus
-	(*BarrierStatus)(nil),     // 7: ncsync.v1.BarrierStatus
-	(*BarrierRequest)(nil),    // 8: ncsync.v1.BarrierRequest
-	(*BarrierResponse)(nil),   // 9: ncsync.v1.BarrierResponse
-	(*BarrierPeer)(nil),       // 10: ncsync.v1.BarrierPeer
-	(*PauseRequest)(nil),      // 11: ncsync.v1.PauseRequest
-	(*PauseResponse)(nil),     // 12: ncsync.v1.PauseResponse
-	(*ResumeRequest)(nil),     // 13: ncsync.v1.ResumeRequest
-	(*ResumeResponse)(nil),    // 14: ncsync.v1.ResumeResponse
-	(*VerifyRequest)(nil),     // 15: ncsync.v1.VerifyRequest
-	(*VerifyResponse)(nil),    // 16: ncsync.v1.VerifyResponse
-	(*PromoteRequest)(nil),    // 17: ncsync.v1.PromoteRequest
-	(*PromoteResponse)(nil),   // 18: ncsync.v1.PromoteResponse
-	(*ConflictsRequest)(nil),  // 19: ncsync.v1.ConflictsRequest
-	(*ConflictsResponse)(nil), // 20: ncsync.v1.ConflictsResponse
-	(*Conflict)(nil),          // 21: ncsync.v1.Conflict
-	(Role)(0),                 // 22: ncsync.v1.Role
-	(*FolderPosition)(nil),    // 23: ncsync.v1.FolderPosition
-	(*ManifestEntry)(nil),     // 24: ncsync.v1.ManifestEntry
+	(*StatusRequest)(nil),          // 0: ncsync.v1.StatusRequest
+	(*StatusResponse)(nil),         // 1: ncsync.v1.StatusResponse
+	(*FolderStatus)(nil),           // 2: ncsync.v1.FolderStatus
+	(*ScanErrorStatus)(nil),        // 3: ncsync.v1.ScanErrorStatus
+	(*ConflictStoreFull)(nil),      // 4: ncsync.v1.ConflictStoreFull
+	(*PeerStatus)(nil),             // 5: ncsync.v1.PeerStatus
+	(*PeerFolderStatus)(nil),       // 6: ncsync.v1.PeerFolderStatus
+	(*PauseStatus)(nil),            // 7: ncsync.v1.PauseStatus
+	(*BarrierStatus)(nil),          // 8: ncsync.v1.BarrierStatus
+	(*BarrierRequest)(nil),         // 9: ncsync.v1.BarrierRequest
+	(*BarrierResponse)(nil),        // 10: ncsync.v1.BarrierResponse
+	(*BarrierPeer)(nil),            // 11: ncsync.v1.BarrierPeer
+	(*PauseRequest)(nil),           // 12: ncsync.v1.PauseRequest
+	(*PauseResponse)(nil),          // 13: ncsync.v1.PauseResponse
+	(*ResumeRequest)(nil),          // 14: ncsync.v1.ResumeRequest
+	(*ResumeResponse)(nil),         // 15: ncsync.v1.ResumeResponse
+	(*VerifyRequest)(nil),          // 16: ncsync.v1.VerifyRequest
+	(*VerifyResponse)(nil),         // 17: ncsync.v1.VerifyResponse
+	(*PromoteRequest)(nil),         // 18: ncsync.v1.PromoteRequest
+	(*PromoteResponse)(nil),        // 19: ncsync.v1.PromoteResponse
+	(*ConflictsRequest)(nil),       // 20: ncsync.v1.ConflictsRequest
+	(*ConflictsResponse)(nil),      // 21: ncsync.v1.ConflictsResponse
+	(*PruneConflictsRequest)(nil),  // 22: ncsync.v1.PruneConflictsRequest
+	(*PruneConflictsResponse)(nil), // 23: ncsync.v1.PruneConflictsResponse
+	(*PrunedConflict)(nil),         // 24: ncsync.v1.PrunedConflict
+	(*Conflict)(nil),               // 25: ncsync.v1.Conflict
+	(Role)(0),                      // 26: ncsync.v1.Role
+	(*FolderPosition)(nil),         // 27: ncsync.v1.FolderPosition
+	(*ManifestEntry)(nil),          // 28: ncsync.v1.ManifestEntry
 }
 var file_ncsync_v1_control_proto_depIdxs = []int32{
-	22, // 0: ncsync.v1.StatusResponse.role:type_name -> ncsync.v1.Role
+	26, // 0: ncsync.v1.StatusResponse.role:type_name -> ncsync.v1.Role
 	2,  // 1: ncsync.v1.StatusResponse.folders:type_name -> ncsync.v1.FolderStatus
-	4,  // 2: ncsync.v1.StatusResponse.peers:type_name -> ncsync.v1.PeerStatus
-	6,  // 3: ncsync.v1.StatusResponse.pauses:type_name -> ncsync.v1.PauseStatus
-	7,  // 4: ncsync.v1.StatusResponse.barriers:type_name -> ncsync.v1.BarrierStatus
+	5,  // 2: ncsync.v1.StatusResponse.peers:type_name -> ncsync.v1.PeerStatus
+	7,  // 3: ncsync.v1.StatusResponse.pauses:type_name -> ncsync.v1.PauseStatus
+	8,  // 4: ncsync.v1.StatusResponse.barriers:type_name -> ncsync.v1.BarrierStatus
 	3,  // 5: ncsync.v1.FolderStatus.scan_error:type_name -> ncsync.v1.ScanErrorStatus
-	22, // 6: ncsync.v1.PeerStatus.role:type_name -> ncsync.v1.Role
-	5,  // 7: ncsync.v1.PeerStatus.folders:type_name -> ncsync.v1.PeerFolderStatus
-	23, // 8: ncsync.v1.PauseStatus.snapshot:type_name -> ncsync.v1.FolderPosition
-	23, // 9: ncsync.v1.BarrierStatus.target:type_name -> ncsync.v1.FolderPosition
-	23, // 10: ncsync.v1.BarrierResponse.target:type_name -> ncsync.v1.FolderPosition
-	10, // 11: ncsync.v1.BarrierResponse.peers:type_name -> ncsync.v1.BarrierPeer
-	5,  // 12: ncsync.v1.BarrierPeer.folders:type_name -> ncsync.v1.PeerFolderStatus
-	6,  // 13: ncsync.v1.PauseResponse.pause:type_name -> ncsync.v1.PauseStatus
-	24, // 14: ncsync.v1.VerifyResponse.primary:type_name -> ncsync.v1.ManifestEntry
-	24, // 15: ncsync.v1.VerifyResponse.secondary:type_name -> ncsync.v1.ManifestEntry
-	23, // 16: ncsync.v1.PromoteResponse.start:type_name -> ncsync.v1.FolderPosition
-	21, // 17: ncsync.v1.ConflictsResponse.conflicts:type_name -> ncsync.v1.Conflict
-	0,  // 18: ncsync.v1.ControlService.Status:input_type -> ncsync.v1.StatusRequest
-	8,  // 19: ncsync.v1.ControlService.Barrier:input_type -> ncsync.v1.BarrierRequest
-	11, // 20: ncsync.v1.ControlService.Pause:input_type -> ncsync.v1.PauseRequest
-	13, // 21: ncsync.v1.ControlService.Resume:input_type -> ncsync.v1.ResumeRequest
-	15, // 22: ncsync.v1.ControlService.Verify:input_type -> ncsync.v1.VerifyRequest
-	17, // 23: ncsync.v1.ControlService.Promote:input_type -> ncsync.v1.PromoteRequest
-	19, // 24: ncsync.v1.ControlService.Conflicts:input_type -> ncsync.v1.ConflictsRequest
-	1,  // 25: ncsync.v1.ControlService.Status:output_type -> ncsync.v1.StatusResponse
-	9,  // 26: ncsync.v1.ControlService.Barrier:output_type -> ncsync.v1.BarrierResponse
-	12, // 27: ncsync.v1.ControlService.Pause:output_type -> ncsync.v1.PauseResponse
-	14, // 28: ncsync.v1.ControlService.Resume:output_type -> ncsync.v1.ResumeResponse
-	16, // 29: ncsync.v1.ControlService.Verify:output_type -> ncsync.v1.VerifyResponse
-	18, // 30: ncsync.v1.ControlService.Promote:output_type -> ncsync.v1.PromoteResponse
-	20, // 31: ncsync.v1.ControlService.Conflicts:output_type -> ncsync.v1.ConflictsResponse
-	25, // [25:32] is the sub-list for method output_type
-	18, // [18:25] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	4,  // 6: ncsync.v1.FolderStatus.conflict_store_full:type_name -> ncsync.v1.ConflictStoreFull
+	26, // 7: ncsync.v1.PeerStatus.role:type_name -> ncsync.v1.Role
+	6,  // 8: ncsync.v1.PeerStatus.folders:type_name -> ncsync.v1.PeerFolderStatus
+	27, // 9: ncsync.v1.PauseStatus.snapshot:type_name -> ncsync.v1.FolderPosition
+	27, // 10: ncsync.v1.BarrierStatus.target:type_name -> ncsync.v1.FolderPosition
+	27, // 11: ncsync.v1.BarrierResponse.target:type_name -> ncsync.v1.FolderPosition
+	11, // 12: ncsync.v1.BarrierResponse.peers:type_name -> ncsync.v1.BarrierPeer
+	6,  // 13: ncsync.v1.BarrierPeer.folders:type_name -> ncsync.v1.PeerFolderStatus
+	7,  // 14: ncsync.v1.PauseResponse.pause:type_name -> ncsync.v1.PauseStatus
+	28, // 15: ncsync.v1.VerifyResponse.primary:type_name -> ncsync.v1.ManifestEntry
+	28, // 16: ncsync.v1.VerifyResponse.secondary:type_name -> ncsync.v1.ManifestEntry
+	27, // 17: ncsync.v1.PromoteResponse.start:type_name -> ncsync.v1.FolderPosition
+	25, // 18: ncsync.v1.ConflictsResponse.conflicts:type_name -> ncsync.v1.Conflict
+	24, // 19: ncsync.v1.PruneConflictsResponse.pruned:type_name -> ncsync.v1.PrunedConflict
+	25, // 20: ncsync.v1.PrunedConflict.conflict:type_name -> ncsync.v1.Conflict
+	0,  // 21: ncsync.v1.ControlService.Status:input_type -> ncsync.v1.StatusRequest
+	9,  // 22: ncsync.v1.ControlService.Barrier:input_type -> ncsync.v1.BarrierRequest
+	12, // 23: ncsync.v1.ControlService.Pause:input_type -> ncsync.v1.PauseRequest
+	14, // 24: ncsync.v1.ControlService.Resume:input_type -> ncsync.v1.ResumeRequest
+	16, // 25: ncsync.v1.ControlService.Verify:input_type -> ncsync.v1.VerifyRequest
+	18, // 26: ncsync.v1.ControlService.Promote:input_type -> ncsync.v1.PromoteRequest
+	20, // 27: ncsync.v1.ControlService.Conflicts:input_type -> ncsync.v1.ConflictsRequest
+	22, // 28: ncsync.v1.ControlService.PruneConflicts:input_type -> ncsync.v1.PruneConflictsRequest
+	1,  // 29: ncsync.v1.ControlService.Status:output_type -> ncsync.v1.StatusResponse
+	10, // 30: ncsync.v1.ControlService.Barrier:output_type -> ncsync.v1.BarrierResponse
+	13, // 31: ncsync.v1.ControlService.Pause:output_type -> ncsync.v1.PauseResponse
+	15, // 32: ncsync.v1.ControlService.Resume:output_type -> ncsync.v1.ResumeResponse
+	17, // 33: ncsync.v1.ControlService.Verify:output_type -> ncsync.v1.VerifyResponse
+	19, // 34: ncsync.v1.ControlService.Promote:output_type -> ncsync.v1.PromoteResponse
+	21, // 35: ncsync.v1.ControlService.Conflicts:output_type -> ncsync.v1.ConflictsResponse
+	23, // 36: ncsync.v1.ControlService.PruneConflicts:output_type -> ncsync.v1.PruneConflictsResponse
+	29, // [29:37] is the sub-list for method output_type
+	21, // [21:29] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_ncsync_v1_control_proto_init() }
@@ -2131,7 +2462,7 @@ func file_ncsync_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ncsync_v1_control_proto_rawDesc), len(file_ncsync_v1_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,13 +19,14 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ControlService_Status_FullMethodName    = "/ncsync.v1.ControlService/Status"
-	ControlService_Barrier_FullMethodName   = "/ncsync.v1.ControlService/Barrier"
-	ControlService_Pause_FullMethodName     = "/ncsync.v1.ControlService/Pause"
-	ControlService_Resume_FullMethodName    = "/ncsync.v1.ControlService/Resume"
-	ControlService_Verify_FullMethodName    = "/ncsync.v1.ControlService/Verify"
-	ControlService_Promote_FullMethodName   = "/ncsync.v1.ControlService/Promote"
-	ControlService_Conflicts_FullMethodName = "/ncsync.v1.ControlService/Conflicts"
+	ControlService_Status_FullMethodName         = "/ncsync.v1.ControlService/Status"
+	ControlService_Barrier_FullMethodName        = "/ncsync.v1.ControlService/Barrier"
+	ControlService_Pause_FullMethodName          = "/ncsync.v1.ControlService/Pause"
+	ControlService_Resume_FullMethodName         = "/ncsync.v1.ControlService/Resume"
+	ControlService_Verify_FullMethodName         = "/ncsync.v1.ControlService/Verify"
+	ControlService_Promote_FullMethodName        = "/ncsync.v1.ControlService/Promote"
+	ControlService_Conflicts_FullMethodName      = "/ncsync.v1.ControlService/Conflicts"
+	ControlService_PruneConflicts_FullMethodName = "/ncsync.v1.ControlService/PruneConflicts"
 )
 
 // ControlServiceClient is the client API for ControlService service.
@@ -51,6 +52,9 @@ type ControlServiceClient interface {
 	Promote(ctx context.Context, in *PromoteRequest, opts ...grpc.CallOption) (*PromoteResponse, error)
 	// Conflicts lists preserved versions that lost a conflict.
 	Conflicts(ctx context.Context, in *ConflictsRequest, opts ...grpc.CallOption) (*ConflictsResponse, error)
+	// PruneConflicts removes the preserved versions kept longer than a
+	// given time (or only lists them).
+	PruneConflicts(ctx context.Context, in *PruneConflictsRequest, opts ...grpc.CallOption) (*PruneConflictsResponse, error)
 }
 
 type controlServiceClient struct {
@@ -149,6 +153,16 @@ func (c *controlServiceClient) Conflicts(ctx context.Context, in *ConflictsReque
 	return out, nil
 }
 
+func (c *controlServiceClient) PruneConflicts(ctx context.Context, in *PruneConflictsRequest, opts ...grpc.CallOption) (*PruneConflictsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PruneConflictsResponse)
+	err := c.cc.Invoke(ctx, ControlService_PruneConflicts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ControlServiceServer is the server API for ControlService service.
 // All implementations must embed UnimplementedControlServiceServer
 // for forward compatibility.
@@ -172,6 +186,9 @@ type ControlServiceServer interface {
 	Promote(context.Context, *PromoteRequest) (*PromoteResponse, error)
 	// Conflicts lists preserved versions that lost a conflict.
 	Conflicts(context.Context, *ConflictsRequest) (*ConflictsResponse, error)
+	// PruneConflicts removes the preserved versions kept longer than a
+	// given time (or only lists them).
+	PruneConflicts(context.Context, *PruneConflictsRequest) (*PruneConflictsResponse, error)
 	mustEmbedUnimplementedControlServiceServer()
 }
 
@@ -202,6 +219,9 @@ func (UnimplementedControlServiceServer) Promote(context.Context, *PromoteReques
 }
 func (UnimplementedControlServiceServer) Conflicts(context.Context, *ConflictsRequest) (*ConflictsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Conflicts not implemented")
+}
+func (UnimplementedControlServiceServer) PruneConflicts(context.Context, *PruneConflictsRequest) (*PruneConflictsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PruneConflicts not implemented")
 }
 func (UnimplementedControlServiceServer) mustEmbedUnimplementedControlServiceServer() {}
 func (UnimplementedControlServiceServer) testEmbeddedByValue()                        {}
@@ -336,6 +356,24 @@ func _ControlService_Conflicts_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ControlService_PruneConflicts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PruneConflictsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServiceServer).PruneConflicts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControlService_PruneConflicts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServiceServer).PruneConflicts(ctx, req.(*PruneConflictsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ControlService_ServiceDesc is the grpc.ServiceDesc for ControlService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -362,6 +400,10 @@ var ControlService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Conflicts",
 			Handler:    _ControlService_Conflicts_Handler,
+		},
+		{
+			MethodName: "PruneConflicts",
+			Handler:    _ControlService_PruneConflicts_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
