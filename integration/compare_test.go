@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ncsync/ncsync/preserve"
 )
 
 // tempPrefix starts the names of the temp objects a secondary builds in its
@@ -66,12 +68,15 @@ var hashCache = struct {
 // slash-separated relative path.
 func scanTree(root string) (map[string]statInfo, error) {
 	out := map[string]statInfo{}
-	err := filepath.WalkDir(root, func(p string, _ fs.DirEntry, err error) error {
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if p == root {
 			return nil
+		}
+		if d.IsDir() && d.Name() == preserve.FolderStoreName && filepath.Dir(p) == root {
+			return fs.SkipDir // a secondary's own conflict store, never replicated
 		}
 		var st unix.Stat_t
 		if err := unix.Lstat(p, &st); err != nil {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ncsync/ncsync/preserve"
 	"github.com/ncsync/ncsync/status"
 )
 
@@ -54,33 +55,64 @@ func allocatedUnder(t *testing.T, dir string) int64 {
 // TestConflictStoreSparseFile: a local user puts a 256 MiB sparse file (no
 // blocks) at a path the primary then replaces. The secondary keeps it, but
 // the conflict store grows by about nothing: the version is kept by a hard
-// link on the folder's file system (or copied hole for hole elsewhere),
-// never written out in full.
+// link on the folder's file system, never written out in full. With
+// state_dir on another file system, the folder keeps its own store at its
+// root for that, hidden from the primary and from the tree's comparison.
 func TestConflictStoreSparseFile(t *testing.T) {
 	skipShort(t)
-	c := newCluster(t, clusterOptions{})
-	pri, sec := c.tree(primaryName, "data"), c.tree("nfs2", "data")
-	writeFile(t, filepath.Join(pri, "f.txt"), []byte("version 1\n"), 0o644)
-	c.start(primaryName)
-	c.start("nfs2")
-	c.waitConsistent(context.Background(), "nfs2")
+	for _, elsewhere := range []bool{false, true} {
+		name := "state_dir on the folder's file system"
+		if elsewhere {
+			name = "state_dir on another file system"
+		}
+		t.Run(name, func(t *testing.T) {
+			c := newCluster(t, clusterOptions{})
+			pri, sec := c.tree(primaryName, "data"), c.tree("nfs2", "data")
+			store := filepath.Join(c.node("nfs2").stateDir, "conflicts")
+			if elsewhere {
+				mountTmpfs(t, c.node("nfs2").stateDir)
+				store = filepath.Join(sec, preserve.FolderStoreName)
+			}
+			writeFile(t, filepath.Join(pri, "f.txt"), []byte("version 1\n"), 0o644)
+			c.start(primaryName)
+			c.start("nfs2")
+			c.waitConsistent(context.Background(), "nfs2")
 
-	store := filepath.Join(c.node("nfs2").stateDir, "conflicts")
-	before := allocatedUnder(t, store)
-	const size = 256 << 20
-	if err := os.Truncate(filepath.Join(sec, "f.txt"), size); err != nil {
+			before := allocatedUnder(t, store)
+			const size = 256 << 20
+			if err := os.Truncate(filepath.Join(sec, "f.txt"), size); err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, filepath.Join(pri, "f.txt"), []byte("version 2\n"), 0o644)
+			c.waitConsistent(context.Background(), "nfs2")
+
+			list := c.conflicts("nfs2")
+			if len(list) != 1 || list[0].Path != "f.txt" || list[0].Size != size || !strings.HasPrefix(list[0].KeptAt, store+"/") {
+				t.Fatalf("preserved %+v, want f.txt of %d bytes in %s", list, size, store)
+			}
+			if grew := allocatedUnder(t, store) - before; grew > 1<<20 {
+				t.Fatalf("the conflict store grew by %d bytes to keep a sparse file with no data", grew)
+			}
+			if _, err := os.Lstat(filepath.Join(pri, preserve.FolderStoreName)); !os.IsNotExist(err) {
+				t.Fatalf("the secondary's conflict store reached the primary (%v)", err)
+			}
+		})
+	}
+}
+
+// mountTmpfs mounts a tmpfs on dir (created) until the test ends.
+func mountTmpfs(t *testing.T, dir string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, filepath.Join(pri, "f.txt"), []byte("version 2\n"), 0o644)
-	c.waitConsistent(context.Background(), "nfs2")
-
-	list := c.conflicts("nfs2")
-	if len(list) != 1 || list[0].Path != "f.txt" || list[0].Size != size {
-		t.Fatalf("preserved %+v, want f.txt of %d bytes", list, size)
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=64m,mode=0700"); err != nil {
+		t.Skipf("cannot mount a tmpfs here: %v", err)
 	}
-	if grew := allocatedUnder(t, store) - before; grew > 1<<20 {
-		t.Fatalf("the conflict store grew by %d bytes to keep a sparse file with no data", grew)
-	}
+	t.Cleanup(func() { _ = syscall.Unmount(dir, syscall.MNT_DETACH) })
 }
 
 // TestConflictStoreLimit: with conflicts.max_bytes reached, a local

@@ -75,7 +75,16 @@ func OpenInFolder(root string, lim Limits) (*Store, error) {
 		return nil, fmt.Errorf("open conflict store %q: folder root: %w", dir, err)
 	}
 	defer unix.Close(rfd)
-	if err := unix.Mkdirat(rfd, FolderStoreName, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
+	var rs unix.Stat_t
+	if err := unix.Fstat(rfd, &rs); err != nil {
+		return nil, fmt.Errorf("open conflict store %q: folder root: %w", dir, err)
+	}
+	err = unix.Mkdirat(rfd, FolderStoreName, 0o700)
+	if err == nil {
+		// The root keeps the mtime it had: the primary's, which Nextcloud
+		// and verify compare.
+		_ = futimens(rfd, rs.Mtim.Nano())
+	} else if !errors.Is(err, unix.EEXIST) {
 		return nil, fmt.Errorf("open conflict store %q: %w", dir, err)
 	}
 	fd, err := unix.Openat(rfd, FolderStoreName, dirFlags, 0)

@@ -261,11 +261,18 @@ func TestPrune(t *testing.T) {
 
 func TestOpenInFolder(t *testing.T) {
 	root := t.TempDir()
+	mtime := time.Date(2021, 5, 6, 7, 8, 9, 10, time.UTC)
+	if err := os.Chtimes(root, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
 	s, err := OpenInFolder(root, Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
+	if fi, err := os.Stat(root); err != nil || !fi.ModTime().Equal(mtime) {
+		t.Fatalf("making the store changed the root's mtime to %v (%v)", fi.ModTime(), err)
+	}
 	var st unix.Stat_t
 	if err := unix.Lstat(filepath.Join(root, FolderStoreName), &st); err != nil || st.Mode&0o7777 != 0o700 {
 		t.Fatalf("store mode %o, %v; want 0700", st.Mode&0o7777, err)
