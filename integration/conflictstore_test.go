@@ -70,7 +70,7 @@ func TestConflictStoreSparseFile(t *testing.T) {
 			pri, sec := c.tree(primaryName, "data"), c.tree("nfs2", "data")
 			store := filepath.Join(c.node("nfs2").stateDir, "conflicts")
 			if elsewhere {
-				mountTmpfs(t, c.node("nfs2").stateDir)
+				mountTmpfs(t, c.node("nfs2").stateDir, 64<<20)
 				store = filepath.Join(sec, preserve.FolderStoreName)
 			}
 			writeFile(t, filepath.Join(pri, "f.txt"), []byte("version 1\n"), 0o644)
@@ -98,21 +98,6 @@ func TestConflictStoreSparseFile(t *testing.T) {
 			}
 		})
 	}
-}
-
-// mountTmpfs mounts a tmpfs on dir (created) until the test ends.
-func mountTmpfs(t *testing.T, dir string) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs needs root")
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=64m,mode=0700"); err != nil {
-		t.Skipf("cannot mount a tmpfs here: %v", err)
-	}
-	t.Cleanup(func() { _ = syscall.Unmount(dir, syscall.MNT_DETACH) })
 }
 
 // TestConflictStoreLimit: with conflicts.max_bytes reached, a local
