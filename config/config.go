@@ -81,6 +81,8 @@ type Config struct {
 	ScanInterval  time.Duration // scan_interval: rescans of directories the watcher cannot watch, > 0
 	Watch         Watch         // watch
 	Log           Log           // log
+	HealthListen  string        // health_listen: host:port of the health check (optional)
+	Health        Health        // health
 	Limits        Limits        // limits
 	StageLimit    int64         // stage_limit: secondary: bytes it may stage while paused (0: none)
 	Conflicts     Conflicts     // conflicts: limits of each conflict store (conflicts.go)

@@ -73,6 +73,8 @@ func decode(data []byte, name string) (*Config, error) {
 		{&d.c.Watch.Quiet, DefaultQuiet},
 		{&d.c.Watch.MaxLatency, DefaultMaxLatency},
 		{&d.c.Watch.AuditInterval, DefaultAudit},
+		{&d.c.Health.MaxLag, DefaultHealthMaxLag},
+		{&d.c.Health.MaxDisconnected, DefaultHealthMaxDisconnected},
 	} {
 		if *v.dst == 0 {
 			*v.dst = v.def
@@ -168,6 +170,8 @@ var topFields = map[string]field{
 	"stage_limit":    func(d *decoder, k string, v *yaml.Node) { d.size(k, v, &d.c.StageLimit) },
 	"watch":          func(d *decoder, k string, v *yaml.Node) { d.watch(k, v) },
 	"log":            func(d *decoder, k string, v *yaml.Node) { d.log(k, v) },
+	"health_listen":  func(d *decoder, k string, v *yaml.Node) { d.str(k, v, &d.c.HealthListen) },
+	"health":         func(d *decoder, k string, v *yaml.Node) { d.health(k, v) },
 	"limits":         func(d *decoder, k string, v *yaml.Node) { d.limits(k, v) },
 	"folders":        func(d *decoder, k string, v *yaml.Node) { d.folders(k, v) },
 }

@@ -46,6 +46,7 @@ func (c *Config) validateValues(p *problems) {
 			p.add("metrics_listen", "%v", err)
 		}
 	}
+	c.validateHealth(p)
 	if c.ScanInterval <= 0 {
 		p.add("scan_interval", "must be greater than zero, not %v", c.ScanInterval)
 	}

@@ -43,6 +43,8 @@ type clusterOptions struct {
 	folders      []string      // folder ids; default data
 	scanInterval time.Duration // primary rescan interval; default 200ms
 	logLevel     string        // daemon --log-level; default $NCSYNC_IT_LOG_LEVEL or info
+	// extraConfig returns YAML lines appended to node name's config.
+	extraConfig func(name string) string
 }
 
 // cluster is a primary and its secondaries, each a real `ncsync run`
@@ -173,6 +175,9 @@ func (c *cluster) addNode(name, role string, tls [3]string) *node {
 			b.WriteString(strconv.Quote(p))
 		}
 		b.WriteString("]\n")
+	}
+	if c.opts.extraConfig != nil {
+		b.WriteString(c.opts.extraConfig(name))
 	}
 	if err := os.WriteFile(n.cfgPath, []byte(b.String()), 0o600); err != nil {
 		c.t.Fatal(err)

@@ -94,7 +94,13 @@ type Secondary struct {
 	lastSeen  time.Time
 	lastErr   string
 	epoch     uint64
-	heads     map[string]uint64
+	heads     map[string]uint64 // the primary's head per folder, as last heard
+	// catchUp is the head per folder when the current session began: the
+	// folder catches up until it holds that much (see Status).
+	catchUp map[string]uint64
+	// behind is when the folder last fell behind the head it knew of: the
+	// age of its oldest change not yet applied.
+	behind map[string]time.Time
 }
 
 type folder struct {
@@ -123,7 +129,8 @@ func New(db *index.DB, opts Options) (*Secondary, error) {
 		opts.Limits = transport.DefaultLimits()
 	}
 	s := &Secondary{opts: opts, db: db, log: opts.Log, folders: make(map[string]*folder),
-		started: time.Now(), heads: make(map[string]uint64)}
+		started: time.Now(), heads: make(map[string]uint64), catchUp: make(map[string]uint64),
+		behind: make(map[string]time.Time)}
 	if err := s.openConflicts(); err != nil {
 		return nil, err
 	}

@@ -91,7 +91,13 @@ func (s *Secondary) session(ctx context.Context) error {
 	s.mu.Lock()
 	s.connected, s.since, s.lastSeen, s.lastErr, s.epoch = true, time.Now(), time.Now(), "", w.Epoch
 	for id, head := range w.Folders {
+		if pos, err := s.db.Position(id); err == nil && pos < head {
+			if _, ok := s.behind[id]; !ok || pos >= s.heads[id] {
+				s.behind[id] = time.Now()
+			}
+		}
 		s.heads[id] = head
+		s.catchUp[id] = head
 	}
 	s.mu.Unlock()
 	s.log.Info("following primary", "primary", w.Node, "addr", s.opts.Primary, "epoch", w.Epoch)
@@ -251,12 +257,7 @@ func (s *Secondary) applyBatch(ctx context.Context, c *transport.Client, b trans
 				Fetched: src.fetched[e.Seq], Reused: src.reused[e.Seq], Took: took})
 		}
 	}
-	s.mu.Lock()
-	s.lastSeen = time.Now()
-	if b.Head > s.heads[b.Folder] {
-		s.heads[b.Folder] = b.Head
-	}
-	s.mu.Unlock()
+	s.noteHead(b)
 	f.mu.Lock()
 	if firstErr != nil {
 		f.lastErr = firstErr.Error()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/ncsync/ncsync/chunker"
 	"github.com/ncsync/ncsync/index"
@@ -236,11 +237,19 @@ func (s *Secondary) applyStaged(ctx context.Context, c *transport.Client, folder
 	return ack(transport.Ack{Folder: folder, Seq: pos})
 }
 
-// noteHead records the primary's head sent with a batch.
+// noteHead records the primary's head sent with a batch, and when the
+// folder fell behind it: if everything up to the head known before was
+// applied, the oldest change not applied is one first heard of now.
 func (s *Secondary) noteHead(b transport.Batch) {
+	pos, err := s.db.Position(b.Folder)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if b.Head > s.heads[b.Folder] {
-		s.heads[b.Folder] = b.Head
+	s.lastSeen = time.Now()
+	if b.Head <= s.heads[b.Folder] {
+		return
 	}
+	if err == nil && pos >= s.heads[b.Folder] {
+		s.behind[b.Folder] = s.lastSeen
+	}
+	s.heads[b.Folder] = b.Head
 }

@@ -2,6 +2,8 @@ package secondary
 
 import (
 	"context"
+	"maps"
+	"time"
 
 	"github.com/ncsync/ncsync/status"
 )
@@ -19,11 +21,9 @@ func (s *Secondary) Status(ctx context.Context) (status.Node, error) {
 	if s.connected {
 		pr.ConnectedSince = s.since
 	}
-	heads := make(map[string]uint64, len(s.heads))
-	for k, v := range s.heads {
-		heads[k] = v
-	}
+	heads, catchUp, behind := maps.Clone(s.heads), maps.Clone(s.catchUp), maps.Clone(s.behind)
 	s.mu.Unlock()
+	now := time.Now()
 	for _, id := range s.order {
 		f := s.folders[id]
 		pos, err := s.db.Position(id)
@@ -43,7 +43,12 @@ func (s *Secondary) Status(ctx context.Context) (status.Node, error) {
 		pf := status.PeerFolder{Folder: id, AckedSeq: pos}
 		if h := heads[id]; h > pos {
 			pf.LagEntries = h - pos // an upper bound: the journal is sparse
+			if t, ok := behind[id]; ok {
+				pf.Lag = now.Sub(t)
+			}
 		}
+		target, began := catchUp[id]
+		pf.CatchingUp, pf.CatchUpTo = !began || pos < target, target
 		pr.Folders = append(pr.Folders, pf)
 	}
 	st.Peers = append(st.Peers, pr)

@@ -16,6 +16,9 @@ type Node struct {
 	Peers     []Peer
 	Pauses    []Pause
 	Barriers  []Barrier // primary: barriers in progress
+	// Paused: a secondary held still for a snapshot (its tree is an
+	// earlier, consistent state of the primary's).
+	Paused bool
 }
 
 // Folder is one replicated folder on this node.
@@ -106,4 +109,9 @@ type PeerFolder struct {
 	// last reported (a full disk, an I/O error); empty once it applies
 	// again.
 	ApplyError string `json:",omitempty"`
+	// Secondary: CatchingUp is true from start until the folder holds
+	// everything the primary had when the session began (CatchUpTo; 0
+	// while no session has begun).
+	CatchingUp bool
+	CatchUpTo  uint64
 }

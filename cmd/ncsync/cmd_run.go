@@ -157,6 +157,13 @@ func runDaemon(ctx context.Context, cfg *config.Config, hooks daemonHooks, log *
 		return err
 	}
 
+	healthLis, err := listenHealth(cfg)
+	if err != nil {
+		return err
+	}
+	if healthLis != nil {
+		defer healthLis.Close()
+	}
 	ctlLis, err := control.Listen(cfg.ControlSocket, control.Groups{Read: cfg.ControlGroup, Admin: cfg.ControlAdminGroup})
 	if err != nil {
 		return err
@@ -172,6 +179,9 @@ func runDaemon(ctx context.Context, cfg *config.Config, hooks daemonHooks, log *
 	g.Go(func() error { return ctl.Serve(ctlLis) })
 	g.Go(func() error { <-ctx.Done(); ctl.Stop(); return nil })
 	g.Go(func() error { superviseService(ctx, d, sdnotify.FromEnv(), log); return nil })
+	if healthLis != nil {
+		g.Go(func() error { return serveHealth(ctx, healthLis, d, healthThresholds(cfg.Health), log) })
+	}
 	g.Go(func() error {
 		if cfg.Role == config.RolePrimary {
 			return d.runPrimary(ctx, primarySetup{listen: cfg.Listen, secondaries: cfg.Secondaries, tls: tlsConf})
