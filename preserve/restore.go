@@ -13,18 +13,20 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// restorePrefix names Restore's temp files: hidden, and never matching
-// Nextcloud's *.config.php.
+// restorePrefix names the private directory Restore builds in: hidden, and
+// never matching Nextcloud's *.config.php.
 const restorePrefix = ".ncsync-restore-"
 
 // Restore copies record id out to the path to (made absolute), which must
 // not exist: an existing destination fails with ErrExists and is left
-// alone, also when it appears during the restore. A file is written to a
-// temp file next to to, checked against the kept size and BLAKE3, fsynced
-// and then linked into place without replacing anything; a symlink or a
-// directory is created as such. Mode and mtime are those kept; the owner
-// too when the caller is root. Setuid and setgid bits are not restored.
-// The record stays in the store.
+// alone, also when it appears during the restore. The object is built in a
+// private directory (0700, the caller's) made next to to, where no other
+// user can reach it: a file is written there, checked against the kept
+// size and BLAKE3 and fsynced; mode, mtime and (when the caller is root)
+// owner are set there, through the fd or, for a symlink, by its name in
+// the private directory; then it is moved into place without replacing
+// anything. Setuid and setgid bits are not restored. The record stays in
+// the store.
 func (s *Store) Restore(ctx context.Context, id ID, to string) (Record, error) {
 	rec, err := s.Get(id)
 	if err != nil {
@@ -43,14 +45,7 @@ func (s *Store) Restore(ctx context.Context, id ID, to string) (Record, error) {
 	if err := unix.Fstatat(dfd, name, &unix.Stat_t{}, unix.AT_SYMLINK_NOFOLLOW); err == nil {
 		return rec, fmt.Errorf("restore %s to %q: %w: choose another --to or remove it first", id, to, ErrExists)
 	}
-	switch rec.Kind {
-	case KindFile:
-		err = s.restoreFile(ctx, rec, dfd, name)
-	case KindSymlink:
-		err = restoreSymlink(rec, dfd, name)
-	case KindDir:
-		err = restoreDir(rec, dfd, name)
-	}
+	err = s.restoreInto(ctx, rec, dfd, name)
 	if errors.Is(err, unix.EEXIST) {
 		err = fmt.Errorf("%w: choose another --to or remove it first", ErrExists)
 	}
@@ -63,32 +58,69 @@ func (s *Store) Restore(ctx context.Context, id ID, to string) (Record, error) {
 	return rec, nil
 }
 
-func (s *Store) restoreFile(ctx context.Context, rec Record, dfd int, name string) error {
+// restoreInto builds rec in a private directory made in dfd and moves it
+// to name in dfd.
+func (s *Store) restoreInto(ctx context.Context, rec Record, dfd int, name string) error {
+	var priv string
+	var err error
+	for range idAttempts {
+		priv = restorePrefix + strconv.FormatUint(rand.Uint64(), 36)
+		if err = unix.Mkdirat(dfd, priv, 0o700); !errors.Is(err, unix.EEXIST) {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("create private directory: %w", err)
+	}
+	defer unix.Unlinkat(dfd, priv, unix.AT_REMOVEDIR)
+	pfd, err := unix.Openat(dfd, priv, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open private directory: %w", err)
+	}
+	defer unix.Close(pfd)
+	var st unix.Stat_t
+	if err := unix.Fstat(pfd, &st); err != nil {
+		return fmt.Errorf("stat private directory: %w", err)
+	}
+	if int(st.Uid) != os.Geteuid() || st.Mode&0o777 != 0o700 {
+		return fmt.Errorf("private directory %q was replaced", priv)
+	}
+	const tmp = "object"
+	switch rec.Kind {
+	case KindFile:
+		err = s.restoreFile(ctx, rec, pfd, tmp)
+	case KindSymlink:
+		err = restoreSymlink(rec, pfd, tmp)
+	case KindDir:
+		err = restoreDir(rec, pfd, tmp)
+	}
+	if err == nil {
+		err = placeNoReplace(pfd, tmp, dfd, name, rec.Kind == KindDir)
+	}
+	if err != nil {
+		if rec.Kind == KindDir {
+			_ = unix.Unlinkat(pfd, tmp, unix.AT_REMOVEDIR)
+		} else {
+			_ = unix.Unlinkat(pfd, tmp, 0)
+		}
+	}
+	return err
+}
+
+// restoreFile writes the kept file to name in the private directory pfd,
+// checked, with its metadata, fsynced.
+func (s *Store) restoreFile(ctx context.Context, rec Record, pfd int, name string) error {
 	src, err := s.openData(rec.ID)
 	if err != nil {
 		return fmt.Errorf("%w: kept data: %w", ErrCorrupt, err)
 	}
 	defer src.Close()
-	var tmp string
-	var fd int
-	for range idAttempts {
-		tmp = restorePrefix + strconv.FormatUint(rand.Uint64(), 36)
-		fd, err = unix.Openat(dfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-		if !errors.Is(err, unix.EEXIST) {
-			break
-		}
-	}
+	fd, err := unix.Openat(pfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return fmt.Errorf("create temp file: %w", err)
 	}
-	out := os.NewFile(uintptr(fd), tmp)
-	placed := false
-	defer func() {
-		out.Close()
-		if !placed {
-			_ = unix.Unlinkat(dfd, tmp, 0)
-		}
-	}()
+	out := os.NewFile(uintptr(fd), name)
+	defer out.Close()
 	n, sum, err := copyHashed(ctx, out, src, make([]byte, copyBuf))
 	if err != nil {
 		return err
@@ -102,42 +134,49 @@ func (s *Store) restoreFile(ctx context.Context, rec Record, dfd int, name strin
 	if err := out.Sync(); err != nil {
 		return fmt.Errorf("fsync: %w", err)
 	}
-	if err := placeNoReplace(dfd, tmp, name); err != nil {
-		return err
-	}
-	placed = true
 	return nil
 }
 
-// placeNoReplace moves tmp to name in dfd unless name exists (EEXIST).
-func placeNoReplace(dfd int, tmp, name string) error {
-	err := unix.Renameat2(dfd, tmp, dfd, name, unix.RENAME_NOREPLACE)
-	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
-		// No RENAME_NOREPLACE on this file system: link (which never
-		// replaces), then drop the temp name.
-		if err = unix.Linkat(dfd, tmp, dfd, name, 0); err == nil {
-			_ = unix.Unlinkat(dfd, tmp, 0)
-		}
+// placeNoReplace moves name in pfd to to in dfd unless to exists (EEXIST).
+func placeNoReplace(pfd int, name string, dfd int, to string, dir bool) error {
+	err := unix.Renameat2(pfd, name, dfd, to, unix.RENAME_NOREPLACE)
+	if !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOSYS) {
+		return err
 	}
-	return err
+	// No RENAME_NOREPLACE on this file system.
+	if !dir {
+		// link never replaces; the temp name goes with the private
+		// directory.
+		return unix.Linkat(pfd, name, dfd, to, 0)
+	}
+	// A rename would replace an empty directory: check first.
+	if err := unix.Fstatat(dfd, to, &unix.Stat_t{}, unix.AT_SYMLINK_NOFOLLOW); err == nil {
+		return unix.EEXIST
+	}
+	return unix.Renameat(pfd, name, dfd, to)
 }
 
-func restoreSymlink(rec Record, dfd int, name string) error {
-	if err := unix.Symlinkat(rec.Target, dfd, name); err != nil {
+// restoreSymlink creates the kept symlink as name in the private directory
+// pfd and sets its owner and mtime there, by name: no one else can reach
+// it.
+func restoreSymlink(rec Record, pfd int, name string) error {
+	if err := unix.Symlinkat(rec.Target, pfd, name); err != nil {
 		return err
 	}
 	if os.Geteuid() == 0 {
-		_ = unix.Fchownat(dfd, name, int(rec.UID), int(rec.GID), unix.AT_SYMLINK_NOFOLLOW)
+		if err := unix.Fchownat(pfd, name, int(rec.UID), int(rec.GID), unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return fmt.Errorf("chown: %w", err)
+		}
 	}
 	ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, unix.NsecToTimespec(rec.MtimeNs)}
-	return unix.UtimesNanoAt(dfd, name, ts, unix.AT_SYMLINK_NOFOLLOW)
+	return unix.UtimesNanoAt(pfd, name, ts, unix.AT_SYMLINK_NOFOLLOW)
 }
 
-func restoreDir(rec Record, dfd int, name string) error {
-	if err := unix.Mkdirat(dfd, name, 0o700); err != nil {
+func restoreDir(rec Record, pfd int, name string) error {
+	if err := unix.Mkdirat(pfd, name, 0o700); err != nil {
 		return err
 	}
-	fd, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	fd, err := unix.Openat(pfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return err
 	}
