@@ -60,6 +60,56 @@ type craftedPrimary struct {
 	kick   chan chan struct{} // ends the live session
 
 	wg sync.WaitGroup // the sessions' ack readers
+
+	// Manifest uploads (ncsync verify): the first message of each; an
+	// upload without an error is held open until release is closed.
+	uploads           []*ncsyncv1.UploadManifestRequest
+	active, maxActive int
+	release           chan struct{}
+}
+
+// UploadManifest records the upload and holds it open until release.
+func (p *craftedPrimary) UploadManifest(stream grpc.ClientStreamingServer[ncsyncv1.UploadManifestRequest, ncsyncv1.UploadManifestResponse]) error {
+	first, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	walking := first.GetError() == ""
+	p.mu.Lock()
+	p.uploads = append(p.uploads, first)
+	if walking {
+		p.active++
+		p.maxActive = max(p.maxActive, p.active)
+	}
+	p.mu.Unlock()
+	if walking {
+		select {
+		case <-p.release:
+		case <-stream.Context().Done():
+		}
+		p.mu.Lock()
+		p.active--
+		p.mu.Unlock()
+	}
+	for {
+		if _, err := stream.Recv(); err != nil {
+			break
+		}
+	}
+	return stream.SendAndClose(&ncsyncv1.UploadManifestResponse{})
+}
+
+// uploadCounts returns the uploads so far, those that carried an error, and
+// the most walks open at once.
+func (p *craftedPrimary) uploadCounts() (n, failed, maxActive int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, u := range p.uploads {
+		if u.GetError() != "" {
+			failed++
+		}
+	}
+	return len(p.uploads), failed, p.maxActive
 }
 
 func newCraftedPrimary() *craftedPrimary {
@@ -70,6 +120,8 @@ func newCraftedPrimary() *craftedPrimary {
 		hellos: make(chan *ncsyncv1.Hello, 256),
 		acks:   make(chan *ncsyncv1.Ack, 64),
 		kick:   make(chan chan struct{}),
+
+		release: make(chan struct{}),
 	}
 }
 

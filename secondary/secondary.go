@@ -85,6 +85,9 @@ type Secondary struct {
 	stagedBytes  atomic.Int64
 	probe        atomic.Bool // the next session only asks for the primary's lineage (session.go)
 
+	verifySlot    chan struct{} // held by the one verify walk running (verify.go)
+	verifyWaiting atomic.Int32  // verify requests held, waiting or running
+
 	stages map[string]*stage.Stage // by folder; nil without StageDir; used by the session only
 	local  *localState             // conflict store and per-folder keepers; nil without ConflictDir
 
@@ -130,7 +133,7 @@ func New(db *index.DB, opts Options) (*Secondary, error) {
 	}
 	s := &Secondary{opts: opts, db: db, log: opts.Log, folders: make(map[string]*folder),
 		started: time.Now(), heads: make(map[string]uint64), catchUp: make(map[string]uint64),
-		behind: make(map[string]time.Time)}
+		behind: make(map[string]time.Time), verifySlot: make(chan struct{}, 1)}
 	if err := s.openConflicts(); err != nil {
 		return nil, err
 	}

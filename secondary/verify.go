@@ -18,11 +18,34 @@ import (
 // apply loop calls it in stream order: everything the primary sent
 // before the request is applied when the walk starts. A failed upload
 // only ends that verify (the primary reports it), not the session.
+//
+// Walks run one at a time, each reading every file: later requests wait
+// for the slot, and past maxQueuedVerifies waiting ones a request is
+// answered with an error at once, so a primary cannot make this node read
+// its tree many times over at once.
 func (s *Secondary) startVerify(ctx context.Context, c *transport.Client, b transport.Batch, spawn func(func() error)) {
 	q := *b.Verify
 	f, ok := s.folders[b.Folder]
 	log := s.log.With("folder", b.Folder, "query", q.ID)
+	if s.verifyWaiting.Add(1) > maxQueuedVerifies {
+		s.verifyWaiting.Add(-1)
+		spawn(func() error {
+			err := c.UploadManifest(ctx, q.ID, b.Folder, failed{fmt.Errorf("this node is already answering %d verify requests", maxQueuedVerifies)})
+			if err != nil && ctx.Err() == nil {
+				log.Warn("verify: could not refuse a request", "err", err)
+			}
+			return nil
+		})
+		return
+	}
 	spawn(func() error {
+		defer s.verifyWaiting.Add(-1)
+		select {
+		case s.verifySlot <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
+		defer func() { <-s.verifySlot }()
 		err := func() error {
 			if !ok {
 				return c.UploadManifest(ctx, q.ID, b.Folder, failed{fmt.Errorf("this node does not replicate folder %q", b.Folder)})
@@ -49,6 +72,10 @@ func (s *Secondary) startVerify(ctx context.Context, c *transport.Client, b tran
 		return nil
 	})
 }
+
+// maxQueuedVerifies bounds the verify requests a secondary holds, the one
+// being answered included.
+const maxQueuedVerifies = 4
 
 // failed is a verify.Source that fails at once.
 type failed struct{ err error }
