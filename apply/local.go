@@ -99,37 +99,28 @@ func (b *batch) keepIfChanged(k LocalKeeper, dirfd int, name, p string, written 
 // keepTree keeps every object beneath the directory name in dirfd (path
 // p) that ncsync did not write, before e removes or replaces it.
 // Directories themselves have no content to keep; ncsync's own temp files
-// are skipped.
+// are skipped. However deep the tree, it holds a bounded number of fds.
 func (b *batch) keepTree(k LocalKeeper, dirfd int, name, p string, e *index.Entry) error {
-	fd, err := unix.Openat(dirfd, name, dirFlags, 0)
-	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
-		return nil // gone or no longer a directory: its caller's lstat decides
-	}
-	if err != nil {
-		return fmt.Errorf("apply %q: open directory to check for local files: %w", p, err)
-	}
-	defer unix.Close(fd)
-	return readDir(fd, func(child string, _ uint8) error {
+	return walkTree(dirfd, name, p, func(fd int, child, cp string) (bool, error) {
 		if isTemp(child) {
-			return nil
+			return false, nil
 		}
-		cp := join(p, child)
 		st, err := lstatAt(fd, child)
 		if errors.Is(err, unix.ENOENT) {
-			return nil
+			return false, nil
 		}
 		if err != nil {
-			return fmt.Errorf("apply %q: stat %q: %w", e.Path, cp, err)
+			return false, fmt.Errorf("apply %q: stat %q: %w", e.Path, cp, err)
 		}
 		if isDir(&st) {
-			return b.keepTree(k, fd, child, cp, e)
+			return true, nil
 		}
 		if fsys.KindOf(st.Mode) == 0 {
-			return nil // fifos, sockets, devices: nothing to preserve
+			return false, nil // fifos, sockets, devices: nothing to preserve
 		}
 		written, _ := k.Written(cp)
-		return b.keepIfChanged(k, fd, child, cp, b.lastWritten(cp, written, &st), e, &st)
-	})
+		return false, b.keepIfChanged(k, fd, child, cp, b.lastWritten(cp, written, &st), e, &st)
+	}, nil)
 }
 
 // lastWritten returns what ncsync last wrote at p: recorded, from the

@@ -38,19 +38,26 @@ func removeAll(dirfd int, name string) error {
 	}
 }
 
-// emptyDir removes everything in the directory name of dirfd. If name is
-// no longer a directory, there is nothing to empty.
+// emptyDir removes everything in the directory name of dirfd, with a
+// bounded number of fds however deep the tree (walkTree). If name is no
+// longer a directory, there is nothing to empty. A directory that gets a
+// new entry meanwhile is left for removeAll's next attempt.
 func emptyDir(dirfd int, name string) error {
-	fd, err := unix.Openat(dirfd, name, dirFlags, 0)
-	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
-		return nil
-	}
-	if err != nil {
+	return walkTree(dirfd, name, name, func(fd int, child, _ string) (bool, error) {
+		err := unix.Unlinkat(fd, child, 0)
+		switch {
+		case err == nil, errors.Is(err, unix.ENOENT):
+			return false, nil
+		case errors.Is(err, unix.EISDIR), errors.Is(err, unix.EPERM):
+			return true, nil
+		}
+		return false, err
+	}, func(fd int, child, _ string) error {
+		err := unix.Unlinkat(fd, child, unix.AT_REMOVEDIR)
+		if err == nil || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTEMPTY) || errors.Is(err, unix.EEXIST) {
+			return nil
+		}
 		return err
-	}
-	defer unix.Close(fd)
-	return readDir(fd, func(child string, _ uint8) error {
-		return removeAll(fd, child)
 	})
 }
 
