@@ -69,7 +69,7 @@ func Evaluate(st status.Node, th Thresholds, now time.Time) Verdict {
 		return Verdict{Down, "no primary configured"}
 	}
 	if !pr.Connected {
-		since := pr.LastSeen
+		since := pr.DisconnectedSince
 		if since.IsZero() || since.Before(st.Started) {
 			since = st.Started
 		}

@@ -34,11 +34,11 @@ func TestEvaluate(t *testing.T) {
 		{"catching up", sec(status.Peer{Connected: true, Folders: []status.PeerFolder{{Folder: "data", AckedSeq: 3, CatchingUp: true, CatchUpTo: 90}}}), Down, "at 3 of 90"},
 		{"lagging", sec(status.Peer{Connected: true, Folders: []status.PeerFolder{{Folder: "data", AckedSeq: 50, CatchUpTo: 8, LagEntries: 4, Lag: 11 * time.Second}}}), Down, "lags 11s"},
 		{"lag within bound", sec(status.Peer{Connected: true, Folders: []status.PeerFolder{{Folder: "data", AckedSeq: 50, LagEntries: 4, Lag: 9 * time.Second}}}), Up, ""},
-		{"briefly disconnected", sec(status.Peer{LastSeen: now.Add(-20 * time.Second), Folders: inStep}), Up, "reconnecting"},
-		{"disconnected too long", sec(status.Peer{LastSeen: now.Add(-31 * time.Second), LastError: "connection refused", Folders: inStep}), Down, "disconnected from the primary for 31s: connection refused"},
+		{"briefly disconnected", sec(status.Peer{LastSeen: now, DisconnectedSince: now.Add(-20 * time.Second), Folders: inStep}), Up, "reconnecting"},
+		{"disconnected too long", sec(status.Peer{LastSeen: now, DisconnectedSince: now.Add(-31 * time.Second), LastError: "connection refused", Folders: inStep}), Down, "disconnected from the primary for 31s: connection refused"},
 		{"refusing entries", sec(status.Peer{Connected: true, Folders: inStep}, func(n *status.Node) { n.Folders[0].LastError = "path escapes" }), Down, "refuses entries"},
 		{"paused", sec(status.Peer{Connected: true, Folders: inStep}, func(n *status.Node) { n.Paused = true }), Drain, "paused"},
-		{"paused and disconnected too long", sec(status.Peer{LastSeen: now.Add(-time.Minute), Folders: inStep}, func(n *status.Node) { n.Paused = true }), Down, "disconnected"},
+		{"paused and disconnected too long", sec(status.Peer{DisconnectedSince: now.Add(-time.Minute), Folders: inStep}, func(n *status.Node) { n.Paused = true }), Down, "disconnected"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v := Evaluate(tc.st, th, now)

@@ -97,6 +97,7 @@ type Secondary struct {
 	lastSeen  time.Time
 	lastErr   string
 	epoch     uint64
+	downSince time.Time         // when the last session ended (zero: none yet)
 	heads     map[string]uint64 // the primary's head per folder, as last heard
 	// catchUp is the head per folder when the current session began: the
 	// folder catches up until it holds that much (see Status).
@@ -214,6 +215,9 @@ func (s *Secondary) ReusedBytes() int64 { return s.reusedBytes.Load() }
 func (s *Secondary) setDisconnected(err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.connected || s.downSince.IsZero() {
+		s.downSince = time.Now()
+	}
 	s.connected = false
 	s.lastSeen = time.Now()
 	if err != nil {

@@ -20,6 +20,8 @@ func (s *Secondary) Status(ctx context.Context) (status.Node, error) {
 		LastSeen: s.lastSeen, LastError: s.lastErr, BytesReceived: uint64(s.fetchedBytes.Load())}
 	if s.connected {
 		pr.ConnectedSince = s.since
+	} else {
+		pr.DisconnectedSince = s.downSince
 	}
 	heads, catchUp, behind := maps.Clone(s.heads), maps.Clone(s.catchUp), maps.Clone(s.behind)
 	s.mu.Unlock()

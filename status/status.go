@@ -90,11 +90,14 @@ type Peer struct {
 	Connected      bool
 	Address        string
 	ConnectedSince time.Time
-	LastSeen       time.Time
-	Folders        []PeerFolder
-	LastError      string
-	BytesSent      uint64
-	BytesReceived  uint64
+	// DisconnectedSince: when the last session ended, while none runs
+	// (zero when none has run since start).
+	DisconnectedSince time.Time `json:",omitzero"`
+	LastSeen          time.Time
+	Folders           []PeerFolder
+	LastError         string
+	BytesSent         uint64
+	BytesReceived     uint64
 }
 
 // PeerFolder is a peer's position in one folder.
