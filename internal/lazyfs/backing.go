@@ -1,6 +1,8 @@
 package lazyfs
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -9,6 +11,17 @@ import (
 
 	"golang.org/x/sys/unix"
 )
+
+// A power loss keeps inode numbers and change times, which a program may
+// have recorded (ncsync does, to tell its own writes from local changes).
+// The backing directory cannot hold them: they are kept beside it, in a
+// file of the same name with this suffix, by path ("" is the root).
+const inodesSuffix = ".lazyfs-inodes"
+
+type inodeRecord struct {
+	Ino   uint64 `json:"ino"`
+	Ctime int64  `json:"ctime"`
+}
 
 // load reads the backing directory into the tree, all of it durable.
 func (t *tree) load(dir string) error {
@@ -19,13 +32,49 @@ func (t *tree) load(dir string) error {
 	if st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
 		return fmt.Errorf("not a directory")
 	}
-	root := t.newInode(attrsOf(&st))
-	seen := map[uint64]*inode{} // backing inode → ours, for hard links
-	if err := t.loadDir(root, dir, seen); err != nil {
+	l := &loader{t: t, seen: map[uint64]*inode{}, kept: map[string]inodeRecord{}}
+	if b, err := os.ReadFile(dir + inodesSuffix); err == nil {
+		if err := json.Unmarshal(b, &l.kept); err != nil {
+			return fmt.Errorf("%s: %w", dir+inodesSuffix, err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	for _, r := range l.kept {
+		t.next = max(t.next, r.Ino+1)
+	}
+	// The root is always node 1.
+	root := t.newInodeAt(rootIno, l.attrs("", &st))
+	if err := l.loadDir(root, dir, ""); err != nil {
 		return err
 	}
 	t.syncAll()
 	return nil
+}
+
+type loader struct {
+	t    *tree
+	seen map[uint64]*inode // backing inode → ours, for hard links
+	kept map[string]inodeRecord
+}
+
+// attrs are st's, with the change time kept for rel if there is one.
+func (l *loader) attrs(rel string, st *unix.Stat_t) attrs {
+	a := attrsOf(st)
+	if r, ok := l.kept[rel]; ok {
+		a.ctime = r.Ctime
+	}
+	return a
+}
+
+// node makes the inode for rel, with the number kept for it if any.
+func (l *loader) node(rel string, st *unix.Stat_t) *inode {
+	if r, ok := l.kept[rel]; ok && r.Ino != rootIno {
+		if _, used := l.t.inodes[r.Ino]; !used {
+			return l.t.newInodeAt(r.Ino, l.attrs(rel, st))
+		}
+	}
+	return l.t.newInodeAt(l.t.next, l.attrs(rel, st))
 }
 
 func attrsOf(st *unix.Stat_t) attrs {
@@ -33,29 +82,33 @@ func attrsOf(st *unix.Stat_t) attrs {
 		atime: st.Atim.Nano(), mtime: st.Mtim.Nano(), ctime: st.Ctim.Nano()}
 }
 
-func (t *tree) loadDir(d *inode, path string, seen map[uint64]*inode) error {
+func (l *loader) loadDir(d *inode, path, rel string) error {
 	ents, err := os.ReadDir(path)
 	if err != nil {
 		return err
 	}
 	for _, e := range ents {
 		p := filepath.Join(path, e.Name())
+		r := e.Name()
+		if rel != "" {
+			r = rel + "/" + r
+		}
 		var st unix.Stat_t
 		if err := unix.Lstat(p, &st); err != nil {
 			return err
 		}
-		if n, ok := seen[st.Ino]; ok && st.Nlink > 1 {
+		if n, ok := l.seen[st.Ino]; ok && st.Nlink > 1 {
 			d.kids[e.Name()] = n
 			n.nlink++
 			continue
 		}
-		n := t.newInode(attrsOf(&st))
+		n := l.node(r, &st)
 		d.kids[e.Name()] = n
 		n.nlink++
-		seen[st.Ino] = n
+		l.seen[st.Ino] = n
 		switch st.Mode & syscall.S_IFMT {
 		case syscall.S_IFDIR:
-			if err := t.loadDir(n, p, seen); err != nil {
+			if err := l.loadDir(n, p, r); err != nil {
 				return err
 			}
 		case syscall.S_IFLNK:
@@ -110,15 +163,28 @@ func (t *tree) store(dir string) error {
 	}
 	root := t.inodes[rootIno]
 	written := map[*inode]string{}
-	if err := storeDir(root, dir, written); err != nil {
+	kept := map[string]inodeRecord{"": {Ino: root.ino, Ctime: root.durAttr.ctime}}
+	if err := storeDir(root, dir, "", written, kept); err != nil {
 		return err
 	}
-	return setAttrs(dir, root.durAttr)
+	if err := setAttrs(dir, root.durAttr); err != nil {
+		return err
+	}
+	b, err := json.Marshal(kept)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dir+inodesSuffix, b, 0o600)
 }
 
-func storeDir(d *inode, path string, written map[*inode]string) error {
+func storeDir(d *inode, path, rel string, written map[*inode]string, kept map[string]inodeRecord) error {
 	for name, n := range d.durKids {
 		p := filepath.Join(path, name)
+		r := name
+		if rel != "" {
+			r = rel + "/" + name
+		}
+		kept[r] = inodeRecord{Ino: n.ino, Ctime: n.durAttr.ctime}
 		if first, ok := written[n]; ok {
 			if err := os.Link(first, p); err != nil {
 				return err
@@ -130,7 +196,7 @@ func storeDir(d *inode, path string, written map[*inode]string) error {
 		switch n.durAttr.kind() {
 		case syscall.S_IFDIR:
 			if err = os.Mkdir(p, 0o700); err == nil {
-				err = storeDir(n, p, written)
+				err = storeDir(n, p, r, written, kept)
 			}
 		case syscall.S_IFLNK:
 			err = os.Symlink(n.target, p)

@@ -55,9 +55,12 @@ func now() int64 { return time.Now().UnixNano() }
 
 // newInode adds an inode whose durable state is its state at creation
 // (a new file is empty, a new directory has no durable entries).
-func (t *tree) newInode(a attrs) *inode {
-	n := &inode{ino: t.next, attr: a, durAttr: a}
-	t.next++
+func (t *tree) newInode(a attrs) *inode { return t.newInodeAt(t.next, a) }
+
+// newInodeAt is newInode with a given, unused, number.
+func (t *tree) newInodeAt(ino uint64, a attrs) *inode {
+	n := &inode{ino: ino, attr: a, durAttr: a}
+	t.next = max(t.next, ino+1)
 	if n.isDir() {
 		n.kids, n.durKids = make(map[string]*inode), make(map[string]*inode)
 		n.nlink = 1
@@ -190,7 +193,8 @@ func (t *tree) link(d *inode, name string, n *inode) {
 	n.nlink++
 	ts := now()
 	d.attr.mtime, d.attr.ctime = ts, ts
-	t.ops = append(t.ops, &nsOp{kind: opLink, dir: d, name: name, node: n})
+	n.attr.ctime = max(n.attr.ctime, ts)
+	t.ops = append(t.ops, &nsOp{kind: opLink, dir: d, name: name, node: n, ctime: n.attr.ctime})
 }
 
 // create makes a new inode named name in the directory id.
@@ -277,7 +281,6 @@ func (t *tree) Link(_ <-chan struct{}, in *fuse.LinkIn, name string, out *fuse.E
 		return fuse.Status(syscall.EEXIST)
 	}
 	t.link(d, name, n)
-	n.attr.ctime = now()
 	fillEntry(n, out)
 	return fuse.OK
 }
@@ -310,7 +313,7 @@ func (t *tree) unlink(d *inode, name string) {
 	ts := now()
 	n.attr.ctime = ts
 	d.attr.mtime, d.attr.ctime = ts, ts
-	t.ops = append(t.ops, &nsOp{kind: opUnlink, dir: d, name: name, node: n})
+	t.ops = append(t.ops, &nsOp{kind: opUnlink, dir: d, name: name, node: n, ctime: ts})
 }
 
 func (t *tree) Unlink(_ <-chan struct{}, h *fuse.InHeader, name string) fuse.Status {
@@ -370,7 +373,7 @@ func (t *tree) Rename(_ <-chan struct{}, in *fuse.RenameIn, oldName, newName str
 	n.attr.ctime = ts
 	src.attr.mtime, src.attr.ctime = ts, ts
 	dst.attr.mtime, dst.attr.ctime = ts, ts
-	t.ops = append(t.ops, &nsOp{kind: opRename, dir: src, name: oldName, node: n, dir2: dst, name2: newName})
+	t.ops = append(t.ops, &nsOp{kind: opRename, dir: src, name: oldName, node: n, dir2: dst, name2: newName, ctime: ts})
 	return fuse.OK
 }
 

@@ -333,3 +333,33 @@ func TestUnmountKeepsEverything(t *testing.T) {
 	cut(t, f2)
 	want(t, filepath.Join(backing, "d/f"), "F", false)
 }
+
+// A power loss keeps inode numbers and change times: programs record them
+// to recognise their own writes.
+func TestInodeAndCtimeSurviveCut(t *testing.T) {
+	f, backing, mnt := mount(t, nil)
+	p := filepath.Join(mnt, "a")
+	write(t, p, "A")
+	fsync(t, p)
+	if err := os.Rename(p, filepath.Join(mnt, "b")); err != nil {
+		t.Fatal(err)
+	}
+	fsync(t, mnt)
+	var before unix.Stat_t
+	if err := unix.Stat(filepath.Join(mnt, "b"), &before); err != nil {
+		t.Fatal(err)
+	}
+	cut(t, f)
+	f2, err := Mount(backing, mnt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f2.Unmount()
+	var after unix.Stat_t
+	if err := unix.Stat(filepath.Join(mnt, "b"), &after); err != nil {
+		t.Fatal(err)
+	}
+	if after.Ino != before.Ino || after.Ctim != before.Ctim {
+		t.Errorf("after the cut: ino %d ctime %v, before: ino %d ctime %v", after.Ino, after.Ctim, before.Ino, before.Ctim)
+	}
+}

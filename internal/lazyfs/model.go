@@ -143,13 +143,16 @@ type nsOp struct {
 	node  *inode
 	dir2  *inode
 	name2 string
+	ctime int64 // the node's ctime after the operation, which changed it
 }
 
 // involves reports whether an fsync of d makes op durable.
 func (op *nsOp) involves(d *inode) bool { return op.dir == d || op.dir2 == d }
 
-// replay applies op to the durable namespace.
+// replay applies op to the durable namespace, with the node's ctime: the
+// operation and its change of the inode are one journal transaction.
 func (op *nsOp) replay() {
+	op.node.durAttr.ctime = max(op.node.durAttr.ctime, op.ctime)
 	switch op.kind {
 	case opLink:
 		op.dir.durKids[op.name] = op.node

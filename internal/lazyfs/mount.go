@@ -79,7 +79,7 @@ func (f *FS) Cut() error {
 	f.t.dead = true
 	err := f.t.store(f.backing)
 	f.t.mu.Unlock()
-	if uerr := f.unmount(); err == nil {
+	if uerr := f.unmount(1); err == nil {
 		err = uerr
 	}
 	return err
@@ -91,31 +91,34 @@ func (f *FS) Unmount() error {
 	f.t.mu.Lock()
 	if f.t.dead {
 		f.t.mu.Unlock()
-		return f.unmount()
+		return f.unmount(20)
 	}
 	f.t.syncAll()
 	err := f.t.store(f.backing)
 	f.t.dead = true
 	f.t.mu.Unlock()
-	if uerr := f.unmount(); err == nil {
+	if uerr := f.unmount(20); err == nil {
 		err = uerr
 	}
 	return err
 }
 
-func (f *FS) unmount() error {
+// unmount tries a plain unmount up to tries times, then a lazy one.
+func (f *FS) unmount(tries int) error {
 	if f.closed {
 		return nil
 	}
 	f.closed = true
 	// A plain unmount fails while a file is open on the mount; a lazy one
 	// always succeeds, and the server's loop ends with the last user.
-	for range 20 {
+	for i := range tries {
 		if err := syscall.Unmount(f.mountpoint, 0); err == nil {
 			f.server.Wait()
 			return nil
 		}
-		time.Sleep(10 * time.Millisecond)
+		if i < tries-1 {
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
 	if err := syscall.Unmount(f.mountpoint, unix.MNT_DETACH); err != nil {
 		return fmt.Errorf("lazyfs: unmount %q: %w", f.mountpoint, err)
