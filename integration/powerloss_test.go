@@ -152,6 +152,10 @@ func powerLossPrimary(t *testing.T, rounds int, seed uint64) {
 		m.cut(c, primaryName)
 		m.mount()
 		c.start(primaryName)
+		// The secondary's reconnection backoff grows with every lost
+		// primary (to about 10 s): restarted, it connects at once.
+		c.kill9("nfs2")
+		c.start("nfs2")
 		w.stop()
 		barrierThenEqual(t, c, round)
 		if t.Failed() {
