@@ -1,20 +1,16 @@
 package apply
 
 import (
-	"path"
-	"strings"
+	"errors"
 	"time"
-	"unicode/utf8"
 
 	"github.com/ncsync/ncsync/chunker"
-	"github.com/ncsync/ncsync/ignore"
 	"github.com/ncsync/ncsync/index"
+	"github.com/ncsync/ncsync/internal/relpath"
 )
 
 // Limits of what an entry may describe.
 const (
-	maxName   = 255  // bytes in one path component (NAME_MAX)
-	maxPath   = 4095 // bytes in a path or symlink target (PATH_MAX - 1)
 	maxChunks = 1 << 24
 	// setIDBits are refused, or stripped when Options.StripSetID is set.
 	setIDBits = 0o6000
@@ -25,45 +21,25 @@ const (
 // end of int64 nanoseconds (year 2262), before the nominal limit of 2500.
 var minMtimeNs = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
 
-// ValidatePath reports whether p may be applied beneath a folder root: it
-// must be relative, clean (path.Clean(p) == p), not empty or ".", free of
-// ".." components, NUL bytes and invalid UTF-8, with components of at most
-// 255 bytes, at most 4095 bytes in all, and no component reserved by ncsync.
+// ValidatePath reports whether p may be applied beneath a folder root: a
+// folder-relative path that replication may carry (relpath.CheckReplicated:
+// relative, clean, not the root, no "..", NUL or invalid UTF-8, components
+// of at most 255 bytes, 4095 bytes in all, no name reserved by ncsync).
 // The error is a *PathError.
 func ValidatePath(p string) error {
-	bad := func(reason string) error { return &PathError{Path: p, Reason: reason} }
-	switch {
-	case p == "":
-		return bad("empty")
-	case strings.IndexByte(p, 0) >= 0:
-		return bad("contains NUL")
-	case !utf8.ValidString(p):
-		return bad("not valid UTF-8")
-	case p[0] == '/':
-		return bad("absolute")
-	case len(p) > maxPath:
-		return bad("longer than 4095 bytes")
-	}
-	for c := range strings.SplitSeq(p, "/") {
-		if c == ".." {
-			return bad(`contains ".."`)
-		}
-	}
-	if p == "." {
-		return bad("names the folder root")
-	}
-	if path.Clean(p) != p {
-		return bad(`not clean (empty, "." or trailing component)`)
-	}
-	for c := range strings.SplitSeq(p, "/") {
-		if len(c) > maxName {
-			return bad("component longer than 255 bytes")
-		}
-		if ignore.Reserved(c) {
-			return bad("uses a name reserved by ncsync")
-		}
+	if err := relpath.CheckReplicated(p); err != nil {
+		return &PathError{Path: p, Reason: reasonOf(err)}
 	}
 	return nil
+}
+
+// reasonOf is a relpath error's reason, without the path it names.
+func reasonOf(err error) string {
+	var re *relpath.Error
+	if errors.As(err, &re) {
+		return re.Reason
+	}
+	return err.Error()
 }
 
 // ValidateEntry checks e before the disk is touched: its path, a known kind,
@@ -113,7 +89,9 @@ func validateEntry(e *index.Entry, opts Options, fh *chunker.FileHasher) error {
 		if opts.RefuseSymlinks {
 			return refused(e.Path, "symlinks are refused in this folder")
 		}
-		return validateTarget(e.Path, e.Target)
+		if err := relpath.CheckTarget(e.Path, e.Target); err != nil {
+			return refused(e.Path, "%s", reasonOf(err))
+		}
 	}
 	return nil
 }
@@ -136,41 +114,6 @@ func validateChunks(e *index.Entry, h *chunker.FileHasher) error {
 	}
 	if h.Sum() != e.FileID {
 		return refused(e.Path, "file id %s does not match its chunk ids", e.FileID)
-	}
-	return nil
-}
-
-// validateTarget refuses symlink targets that are empty, absolute or that
-// resolve outside the root. The check is lexical, which is exact only if
-// ".." components come first: after a name, which may itself be a symlink
-// (to "." say), ".." climbs from wherever that link points, so such
-// targets are refused.
-func validateTarget(p, target string) error {
-	switch {
-	case target == "":
-		return refused(p, "empty symlink target")
-	case len(target) > maxPath:
-		return refused(p, "symlink target longer than 4095 bytes")
-	case strings.IndexByte(target, 0) >= 0:
-		return refused(p, "symlink target contains NUL")
-	case target[0] == '/':
-		return refused(p, "symlink target %q is absolute", target)
-	}
-	depth := strings.Count(p, "/") // directories between the root and the link
-	up, named := 0, false
-	for c := range strings.SplitSeq(target, "/") {
-		switch c {
-		case "", ".":
-		case "..":
-			if named {
-				return refused(p, "symlink target %q has \"..\" after a name", target)
-			}
-			if up++; up > depth {
-				return refused(p, "symlink target %q escapes the folder root", target)
-			}
-		default:
-			named = true
-		}
 	}
 	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ncsync/ncsync/internal/relpath"
+
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 )
@@ -192,8 +194,8 @@ func validFolder(folder string) error {
 }
 
 func validPath(path string) error {
-	if path == "" || len(path) > MaxPathLen || strings.IndexByte(path, 0) >= 0 {
-		return fmt.Errorf("path %q: %w", path, ErrInvalid)
+	if err := relpath.Check(path); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return nil
 }

@@ -5,10 +5,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"path"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/ncsync/ncsync/internal/relpath"
 )
 
 // Kind is what a record keeps.
@@ -200,8 +201,8 @@ func (r Record) validate() error {
 			return bad("a file record has a symlink target")
 		}
 	case KindSymlink:
-		if r.Target == "" || len(r.Target) > maxPathLen || strings.ContainsRune(r.Target, 0) {
-			return bad("symlink target must be 1 to %d bytes without NUL", maxPathLen)
+		if err := relpath.CheckTargetShape(r.Path, r.Target); err != nil {
+			return bad("%v", err)
 		}
 		if r.Size != int64(len(r.Target)) {
 			return bad("symlink size %d does not match its target", r.Size)
@@ -216,28 +217,9 @@ func (r Record) validate() error {
 	return nil
 }
 
-// checkPath accepts a clean, relative, slash-separated path of valid UTF-8
-// without NUL: what a folder-relative path in the index looks like.
-func checkPath(p string) error {
-	switch {
-	case p == "" || p == ".":
-		return fmt.Errorf("path %q: empty", p)
-	case len(p) > maxPathLen:
-		return fmt.Errorf("path of %d bytes: longer than %d", len(p), maxPathLen)
-	case !utf8.ValidString(p) || strings.ContainsRune(p, 0):
-		return fmt.Errorf("path %q: not valid UTF-8 without NUL", p)
-	case strings.HasPrefix(p, "/") || path.Clean(p) != p:
-		return fmt.Errorf("path %q: not clean and relative", p)
-	case p == ".." || strings.HasPrefix(p, "../"):
-		return fmt.Errorf("path %q: escapes the folder", p)
-	}
-	for c := range strings.SplitSeq(p, "/") {
-		if len(c) > maxNameLen {
-			return fmt.Errorf("path %q: a component is longer than %d bytes", p, maxNameLen)
-		}
-	}
-	return nil
-}
+// checkPath accepts a folder-relative path (relpath.Check). Local names
+// reserved by ncsync are allowed: what a local user made is kept as it is.
+func checkPath(p string) error { return relpath.Check(p) }
 
 // checkName accepts a short printable identifier (folder id, node name,
 // cause).

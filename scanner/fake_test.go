@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/ncsync/ncsync/index"
+	"github.com/ncsync/ncsync/internal/relpath"
 )
 
 // fakeStore is an in-memory Store with the semantics of index.DB that the
@@ -108,7 +109,7 @@ func (tx *fakeTx) Journal(e index.Entry) (index.Entry, error) {
 
 // check enforces the invariants a secondary needs from the journal order.
 func (s *fakeStore) check(e index.Entry) error {
-	if !validRel(e.Path) || e.Kind < index.KindFile || e.Kind > index.KindSymlink {
+	if relpath.Check(e.Path) != nil || e.Kind < index.KindFile || e.Kind > index.KindSymlink {
 		return fmt.Errorf("fake: bad entry %q kind %v", e.Path, e.Kind)
 	}
 	if !e.Deleted {

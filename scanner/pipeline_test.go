@@ -11,6 +11,7 @@ import (
 	"github.com/ncsync/ncsync/chunker"
 	"github.com/ncsync/ncsync/ignore"
 	"github.com/ncsync/ncsync/index"
+	"github.com/ncsync/ncsync/internal/relpath"
 )
 
 func TestBatching(t *testing.T) {
@@ -185,7 +186,7 @@ func FuzzTargets(f *testing.F) {
 			return
 		}
 		for i, p := range got {
-			if p != "" && !validRel(p) {
+			if p != "" && relpath.Check(p) != nil {
 				t.Fatalf("invalid target %q kept", p)
 			}
 			for j, q := range got {

@@ -32,13 +32,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
+
+	"github.com/ncsync/ncsync/internal/relpath"
 
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
@@ -229,7 +228,7 @@ func targetsOf(paths []string) ([]string, error) {
 	}
 	ts := slices.Clone(paths)
 	for _, p := range ts {
-		if p != "" && !validRel(p) {
+		if p != "" && relpath.Check(p) != nil {
 			return nil, fmt.Errorf("scan %q: %w", p, ErrInvalidPath)
 		}
 	}
@@ -250,11 +249,6 @@ func targetsOf(paths []string) ([]string, error) {
 		}
 	}
 	return out, nil
-}
-
-func validRel(p string) bool {
-	return utf8.ValidString(p) && path.Clean(p) == p && !path.IsAbs(p) && p != "." &&
-		p != ".." && !strings.HasPrefix(p, "../") && !strings.ContainsRune(p, 0)
 }
 
 func openRoot(root string) (int, error) {

@@ -3,13 +3,10 @@ package verify
 import (
 	"errors"
 	"fmt"
-	"path"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
-	"github.com/ncsync/ncsync/ignore"
-	"github.com/ncsync/ncsync/index"
+	"github.com/ncsync/ncsync/internal/relpath"
 )
 
 // ComparePaths orders two clean relative paths in walk order: depth first,
@@ -58,41 +55,14 @@ func Within(p, dir string) bool {
 // ErrBadPath is wrapped by the errors of CheckPath.
 var ErrBadPath = errors.New("invalid path")
 
-// CheckPath reports whether p is a path a manifest may carry: relative to
-// the folder root, clean, not empty or ".", no ".." component, no NUL,
-// valid UTF-8, at most index.MaxPathLen bytes, no component longer than 255
-// bytes and none reserved by ncsync.
+// CheckPath reports whether p is a path a manifest may carry: a path that
+// replication may carry (relpath.CheckReplicated).
 func CheckPath(p string) error {
-	bad := func(why string) error { return fmt.Errorf("%w %q: %s", ErrBadPath, p, why) }
-	switch {
-	case p == "" || p == ".":
-		return bad("names the folder root")
-	case len(p) > index.MaxPathLen:
-		return bad(fmt.Sprintf("longer than %d bytes", index.MaxPathLen))
-	case strings.IndexByte(p, 0) >= 0:
-		return bad("contains NUL")
-	case !utf8.ValidString(p):
-		return bad("not valid UTF-8")
-	case p[0] == '/':
-		return bad("absolute")
-	case path.Clean(p) != p:
-		return bad("not clean")
-	}
-	for c := range strings.SplitSeq(p, "/") {
-		switch {
-		case c == "..":
-			return bad(`contains ".."`)
-		case len(c) > maxName:
-			return bad("component longer than 255 bytes")
-		case ignore.Reserved(c):
-			return bad("uses a name reserved by ncsync")
-		}
+	if err := relpath.CheckReplicated(p); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadPath, err)
 	}
 	return nil
 }
-
-// maxName is the longest path component (NAME_MAX).
-const maxName = 255
 
 // Targets checks paths with CheckPath and returns them in walk order
 // without the ones below another (a path covers its subtree) or repeated.

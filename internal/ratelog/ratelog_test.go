@@ -49,7 +49,7 @@ func TestRepeatsDroppedThenCounted(t *testing.T) {
 func TestDistinctAndInfoPass(t *testing.T) {
 	log, buf, _ := newTest()
 	log.Warn("cannot reach the primary", "err", "refused")
-	log.Warn("cannot reach the primary", "err", "timeout") // other attributes
+	log.Warn("cannot reach the primary", "err", "timeout")  // other attributes
 	log.Error("cannot reach the primary", "err", "refused") // other level
 	log.With("folder", "data").Warn("cannot reach the primary", "err", "refused")
 	for range 5 {
