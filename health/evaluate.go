@@ -48,6 +48,12 @@ type Verdict struct {
 // Evaluate judges a node's report at time now.
 func Evaluate(st status.Node, th Thresholds, now time.Time) Verdict {
 	for _, f := range st.Folders {
+		if w := f.ConflictStoreFull; w != nil {
+			return Verdict{Down, fmt.Sprintf("folder %s waits at %q: no room in the conflict store %q to keep the local version; prune it (ncsync conflicts prune) or raise conflicts.max_bytes/max_files",
+				f.ID, w.Path, w.Store)}
+		}
+	}
+	for _, f := range st.Folders {
 		if f.LastError != "" {
 			what := "fails"
 			if st.Role == "secondary" {

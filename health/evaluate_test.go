@@ -37,6 +37,10 @@ func TestEvaluate(t *testing.T) {
 		{"briefly disconnected", sec(status.Peer{LastSeen: now, DisconnectedSince: now.Add(-20 * time.Second), Folders: inStep}), Up, "reconnecting"},
 		{"disconnected too long", sec(status.Peer{LastSeen: now, DisconnectedSince: now.Add(-31 * time.Second), LastError: "connection refused", Folders: inStep}), Down, "disconnected from the primary for 31s: connection refused"},
 		{"refusing entries", sec(status.Peer{Connected: true, Folders: inStep}, func(n *status.Node) { n.Folders[0].LastError = "path escapes" }), Down, "refuses entries"},
+		{"conflict store full", sec(status.Peer{Connected: true, Folders: inStep}, func(n *status.Node) {
+			n.Folders[0].LastError = "conflict store full"
+			n.Folders[0].ConflictStoreFull = &status.ConflictStoreFull{Path: "a/b.txt", Store: "/var/lib/ncsync/conflicts"}
+		}), Down, `folder data waits at "a/b.txt": no room in the conflict store`},
 		{"paused", sec(status.Peer{Connected: true, Folders: inStep}, func(n *status.Node) { n.Paused = true }), Drain, "paused"},
 		{"paused and disconnected too long", sec(status.Peer{DisconnectedSince: now.Add(-time.Minute), Folders: inStep}, func(n *status.Node) { n.Paused = true }), Down, "disconnected"},
 	} {
