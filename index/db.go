@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ncsync/ncsync/internal/durable"
 
 	"github.com/ncsync/ncsync/internal/relpath"
 
@@ -136,7 +137,7 @@ func Open(path string, opts Options) (*DB, error) {
 	if err == nil && !opts.NoSync {
 		// bbolt syncs its file but never the directory: a power loss
 		// could take the new file's name, and the whole index with it.
-		err = syncDir(filepath.Dir(path))
+		err = durable.SyncDir(filepath.Dir(path))
 	}
 	if err != nil {
 		_ = bdb.Close()
@@ -196,19 +197,6 @@ func validFolder(folder string) error {
 func validPath(path string) error {
 	if err := relpath.Check(path); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
-	}
-	return nil
-}
-
-// syncDir fsyncs the directory dir.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("fsync directory %q: %w", dir, err)
 	}
 	return nil
 }

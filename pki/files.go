@@ -10,6 +10,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/ncsync/ncsync/internal/durable"
 )
 
 // prepareDir creates dir if needed and checks that none of paths exists, so
@@ -45,7 +47,7 @@ func writePair(dir, certPath, keyPath string, der []byte, key *ecdsa.PrivateKey)
 		_ = os.Remove(keyPath)
 		return err
 	}
-	return syncDir(dir)
+	return durable.SyncDir(dir)
 }
 
 // writeNew writes data to a temporary file and hard-links it to path, which
@@ -75,18 +77,6 @@ func writeNew(dir, path string, data []byte, mode os.FileMode) error {
 			return fmt.Errorf("%q already exists: refusing to overwrite it: %w", path, fs.ErrExist)
 		}
 		return fmt.Errorf("create %q: %w", path, err)
-	}
-	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open %q: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %q: %w", dir, err)
 	}
 	return nil
 }

@@ -29,6 +29,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ncsync/ncsync/internal/durable"
+
 	"github.com/ncsync/ncsync/chunker"
 	"github.com/ncsync/ncsync/index"
 )
@@ -363,7 +365,7 @@ func (s *Stage) Append(entries []index.Entry, pack *Pack) error {
 		if err := pack.f.Sync(); err != nil {
 			return fmt.Errorf("sync stage pack: %w", err)
 		}
-		if err := syncDir(s.dir); err != nil {
+		if err := durable.SyncDir(s.dir); err != nil {
 			return err
 		}
 		var err error
@@ -526,7 +528,7 @@ func (s *Stage) Clear() error {
 		return fmt.Errorf("sync stage log: %w", err)
 	}
 	s.logSize, s.bytes, s.last = 0, 0, 0
-	return syncDir(s.dir)
+	return durable.SyncDir(s.dir)
 }
 
 // Close releases the stage's files; what is staged stays on disk.
@@ -535,16 +537,4 @@ func (s *Stage) Close() error {
 		f.Close()
 	}
 	return s.log.Close()
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open %q: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %q: %w", dir, err)
-	}
-	return nil
 }
