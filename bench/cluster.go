@@ -127,7 +127,7 @@ func startCluster(cs clusterSpec) (*cluster, error) {
 	pc := mk(primaryNode, "primary", cs.src)
 	pc.Listen, pc.Secondaries = listen, []string{secondaryNode}
 	sc := mk(secondaryNode, "secondary", cs.dst)
-	sc.Primary = proxy.Addr()
+	sc.Primary = primaryNode + "@" + proxy.Addr()
 	for _, nc := range []nodeConfig{pc, sc} {
 		os.Remove(nc.ControlSocket) // a stale one from an earlier run
 		tn := cs.tn

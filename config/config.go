@@ -24,9 +24,11 @@ const (
 const maxSize = 1 << 20
 
 // TLS names the PEM files of the cluster CA and of this node's certificate
-// and key (see package pki).
+// and key (see package pki), and optionally the CA's revocation list (crl,
+// written by ncsync certs revoke): a peer whose certificate it lists is
+// refused at the handshake. The daemon reloads it on SIGHUP.
 type TLS struct {
-	CA, Cert, Key string
+	CA, Cert, Key, CRL string
 }
 
 // Watch tunes how the primary turns file system events into scans.
@@ -74,7 +76,9 @@ type Config struct {
 	ControlAdminGroup string
 
 	Listen        string        // primary: host:port to listen on
-	Primary       string        // secondary: host:port of the primary
+	Primary       string        // secondary: host:port of the primary (primary: NODE@HOST:PORT)
+	PrimaryNode   string        // secondary: the node the primary's certificate must name (NODE of primary:)
+	Promotable    []string      // promotable: secondary: nodes it follows once their lineage shows them promoted
 	Secondaries   []string      // primary: the peer node names a barrier waits for
 	TLS           TLS           // tls
 	MetricsListen string        // metrics_listen: host:port (optional)

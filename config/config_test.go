@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -59,11 +60,13 @@ state_dir: $D/state
 control_socket: $D/state/../ctl.sock
 control_group: ncsync
 control_admin_group: ncsync-admin
-primary: nfs1.example:7300
+primary: nfs1@nfs1.example:7300
+promotable: [nfs3]
 tls:
   ca: /etc/ncsync/ca.pem
   cert: /etc/ncsync/nfs2.pem
   key: /etc/ncsync/nfs2.key
+  crl: /etc/ncsync/crl.pem
 scan_interval: 90s
 watch:
   quiet: 20ms
@@ -120,7 +123,8 @@ func TestParseValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Role != RoleSecondary || c.Primary != "nfs1.example:7300" || c.ScanInterval != 90*time.Second ||
+	if c.Role != RoleSecondary || c.Primary != "nfs1.example:7300" || c.PrimaryNode != "nfs1" ||
+		!slices.Equal(c.Promotable, []string{"nfs3"}) || c.TLS.CRL != "/etc/ncsync/crl.pem" || c.ScanInterval != 90*time.Second ||
 		c.Watch != (Watch{Quiet: 20 * time.Millisecond, MaxLatency: time.Second, AuditInterval: 10 * time.Minute}) ||
 		c.ControlSocket != root+"/ctl.sock" || c.ControlGroup != "ncsync" || c.ControlAdminGroup != "ncsync-admin" || c.TLS.Key != "/etc/ncsync/nfs2.key" ||
 		!c.Folders[0].RefuseSymlinks || !c.Folders[0].StripSetID {
@@ -377,7 +381,7 @@ func TestValidateBuiltInCode(t *testing.T) {
 	root := tree(t)
 	c := &Config{
 		Node: "nfs2", Role: RoleSecondary, StateDir: root + "/state", ControlSocket: DefaultControlSocket,
-		Primary: "nfs1:7300", TLS: TLS{CA: "/a", Cert: "/b", Key: "/c"}, ScanInterval: time.Second,
+		Primary: "nfs1:7300", PrimaryNode: "nfs1", TLS: TLS{CA: "/a", Cert: "/b", Key: "/c"}, ScanInterval: time.Second,
 		Folders: []Folder{{ID: "data", Path: root + "/data"}},
 	}
 	if err := c.Validate(); err != nil {
@@ -396,9 +400,16 @@ func TestSecondaryRules(t *testing.T) {
 	root := tree(t)
 	for _, tc := range []struct{ edit, key, want string }{
 		{"-primary", "primary", "required for role secondary"},
-		{"primary: nfs1", "primary", "is not host:port"},
-		{"primary: :7300", "primary", "the host is missing"},
-		{"primary: nfs1:0", "primary", "port 0 is only for listening"},
+		{"primary: nfs1@nfs1", "primary", "is not host:port"},
+		{"primary: nfs1@:7300", "primary", "the host is missing"},
+		{"primary: nfs1@nfs1:0", "primary", "port 0 is only for listening"},
+		{"primary: nfs1.example:7300", "primary", `"nfs1.example:7300" names no node: write NODE@HOST:PORT`},
+		{`primary: "@nfs1.example:7300"`, "primary", "names no node"},
+		{"primary: NFS1@nfs1.example:7300", "primary", "invalid node name"},
+		{"primary: nfs2@nfs1.example:7300", "primary", "is this node"},
+		{"promotable: [nfs2]", "promotable[0]", "is this node"},
+		{"promotable: [nfs3, nfs3]", "promotable[1]", "duplicate promotable node"},
+		{"promotable: [Bad]", "promotable[0]", "invalid node name"},
 		{"listen: :7300", "listen", "only a primary listens"},
 		{"secondaries: [nfs3]", "secondaries", "only a primary has secondaries"},
 	} {
@@ -406,9 +417,10 @@ func TestSecondaryRules(t *testing.T) {
 			src := strings.Replace(validSecondary, "scan_interval: 90s", "", 1)
 			switch {
 			case strings.HasPrefix(tc.edit, "-"):
-				src = strings.Replace(src, "primary: nfs1.example:7300\n", "", 1)
-			case strings.HasPrefix(tc.edit, "primary:"):
-				src = strings.Replace(src, "primary: nfs1.example:7300", tc.edit, 1)
+				src = strings.Replace(src, "primary: nfs1@nfs1.example:7300\n", "", 1)
+			case strings.HasPrefix(tc.edit, "primary:"), strings.HasPrefix(tc.edit, "promotable:"):
+				key, _, _ := strings.Cut(tc.edit, ":")
+				src = regexp.MustCompile(`(?m)^`+key+`: .*$`).ReplaceAllString(src, tc.edit)
 			default:
 				src += tc.edit + "\n"
 			}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -160,7 +161,8 @@ var topFields = map[string]field{
 	"control_group":       func(d *decoder, k string, v *yaml.Node) { d.str(k, v, &d.c.ControlGroup) },
 	"control_admin_group": func(d *decoder, k string, v *yaml.Node) { d.str(k, v, &d.c.ControlAdminGroup) },
 	"listen":              func(d *decoder, k string, v *yaml.Node) { d.str(k, v, &d.c.Listen) },
-	"primary":             func(d *decoder, k string, v *yaml.Node) { d.str(k, v, &d.c.Primary) },
+	"primary":             func(d *decoder, k string, v *yaml.Node) { d.primary(k, v) },
+	"promotable":          func(d *decoder, k string, v *yaml.Node) { d.strList(k, v, &d.c.Promotable) },
 	"secondaries":         func(d *decoder, k string, v *yaml.Node) { d.strList(k, v, &d.c.Secondaries) },
 	"tls": func(d *decoder, k string, v *yaml.Node) {
 		d.tls(k, v, &d.c.TLS, "{ca: FILE, cert: FILE, key: FILE}")
@@ -207,7 +209,20 @@ func (d *decoder) tls(key string, v *yaml.Node, dst *TLS, want string) {
 		"ca":   func(d *decoder, k string, v *yaml.Node) { d.str(k, v, &dst.CA) },
 		"cert": func(d *decoder, k string, v *yaml.Node) { d.str(k, v, &dst.Cert) },
 		"key":  func(d *decoder, k string, v *yaml.Node) { d.str(k, v, &dst.Key) },
+		"crl":  func(d *decoder, k string, v *yaml.Node) { d.str(k, v, &dst.CRL) },
 	})
+}
+
+// primary decodes NODE@HOST:PORT into PrimaryNode and Primary; without an
+// '@' the whole value is the address (Validate then asks for the node).
+func (d *decoder) primary(key string, v *yaml.Node) {
+	var s string
+	d.str(key, v, &s)
+	if node, addr, ok := strings.Cut(s, "@"); ok {
+		d.c.PrimaryNode, d.c.Primary = node, addr
+		return
+	}
+	d.c.Primary = s
 }
 
 // folderFields decode into the folder being read, the last in d.c.Folders.

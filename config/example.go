@@ -24,6 +24,8 @@ type ExampleParams struct {
 	ControlAdminGroup string
 	Listen            string // primary; default 0.0.0.0:7300
 	Primary           string // secondary; default nfs1.example:7300
+	PrimaryNode       string // secondary; default nfs1
+	Promotable        []string
 	Secondaries       []string
 	TLS               TLS // default /etc/ncsync/{ca,NODE}.pem, NODE.key
 	MetricsListen     string
@@ -49,6 +51,9 @@ func (p *ExampleParams) defaults() {
 	}
 	if p.Primary == "" {
 		p.Primary = "nfs1.example:7300"
+	}
+	if p.PrimaryNode == "" {
+		p.PrimaryNode = "nfs1"
 	}
 	if p.TLS.CA == "" {
 		p.TLS.CA = "/etc/ncsync/ca.pem"
@@ -100,8 +105,14 @@ func Example(p ExampleParams) string {
 		optional(w, set && len(p.Secondaries) > 0, "secondaries", list(p.Secondaries), "[nfs2]")
 	}
 	primary := func(set bool) {
-		w("# The primary to follow (host:port). Secondary only.\n")
-		optional(w, set, "primary", scalar(p.Primary), "nfs1.example:7300")
+		w("# The primary to follow: NODE@HOST:PORT, NODE being the node name in\n")
+		w("# the primary's certificate; a server presenting any other node's\n")
+		w("# certificate is refused. Secondary only.\n")
+		optional(w, set, "primary", scalar(p.PrimaryNode+"@"+p.Primary), "nfs1@nfs1.example:7300")
+		w("# Nodes this secondary follows once they are promoted (ncsync promote):\n")
+		w("# such a node is accepted only when its lineage shows it took over\n")
+		w("# after the primary this node follows. Secondary only.\n")
+		optional(w, set && len(p.Promotable) > 0, "promotable", list(p.Promotable), "[nfs2]")
 	}
 	if p.Role == RolePrimary {
 		listen(true)
@@ -118,8 +129,11 @@ func Example(p ExampleParams) string {
 	w("# promote:\n#   listen: 0.0.0.0:7300\n#   secondaries: [nfs1]\n")
 	w("#   tls: {cert: /etc/ncsync/primary/%s.pem, key: /etc/ncsync/primary/%s.key}\n", p.Node, p.Node)
 	w("# Cluster CA and this node's certificate and key, from\n")
-	w("# `ncsync certs init` and `ncsync certs issue`.\n")
+	w("# `ncsync certs init` and `ncsync certs issue`; crl is the CA's\n")
+	w("# revocation list (`ncsync certs revoke`), checked at every connection\n")
+	w("# and reloaded on SIGHUP.\n")
 	w("tls:\n  ca: %s\n  cert: %s\n  key: %s\n", scalar(p.TLS.CA), scalar(p.TLS.Cert), scalar(p.TLS.Key))
+	optional(w, p.TLS.CRL != "", "  crl", scalar(p.TLS.CRL), "/etc/ncsync/crl.pem")
 	w("# Prometheus metrics (host:port); off when unset.\n")
 	optional(w, p.MetricsListen != "", "metrics_listen", scalar(p.MetricsListen), "127.0.0.1:9300")
 	w("# Health check for the load balancer (host:port; off when unset): HTTP\n")

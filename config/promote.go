@@ -1,12 +1,9 @@
 package config
 
 import (
-	"fmt"
 	"path/filepath"
 
 	"gopkg.in/yaml.v3"
-
-	"github.com/ncsync/ncsync/pki"
 )
 
 // Promote is the `promote` section of a secondary's config: what the node
@@ -67,22 +64,11 @@ func (c *Config) validatePromote(p *problems) {
 	} else if err := checkHostPort(pr.Listen, true); err != nil {
 		p.add("promote.listen", "%v", err)
 	}
-	seen := map[string]int{}
-	for i, name := range pr.Secondaries {
-		key := fmt.Sprintf("promote.secondaries[%d]", i)
-		if err := pki.ValidNodeName(name); err != nil {
-			p.add(key, "%v", err)
-		} else if name == c.Node {
-			p.add(key, "%q is this node (node: %s), not a secondary", name, c.Node)
-		} else if j, dup := seen[name]; dup {
-			p.add(key, "duplicate secondary %q (also promote.secondaries[%d])", name, j)
-		}
-		seen[name] = i
-	}
+	c.validateNodeList(p, "promote.secondaries", pr.Secondaries, "secondary")
 	for _, f := range []struct {
 		key, val string
 		required bool
-	}{{"promote.tls.ca", pr.TLS.CA, false}, {"promote.tls.cert", pr.TLS.Cert, true}, {"promote.tls.key", pr.TLS.Key, true}} {
+	}{{"promote.tls.ca", pr.TLS.CA, false}, {"promote.tls.cert", pr.TLS.Cert, true}, {"promote.tls.key", pr.TLS.Key, true}, {"promote.tls.crl", pr.TLS.CRL, false}} {
 		switch {
 		case f.val == "" && f.required:
 			line := p.pos[f.key]
@@ -98,7 +84,7 @@ func (c *Config) validatePromote(p *problems) {
 
 // PromotedTLS returns the TLS files the node uses once promoted: the
 // promote section's certificate and key, with the cluster CA of tls.ca
-// unless the section names another.
+// and the revocation list of tls.crl unless the section names others.
 func (c *Config) PromotedTLS() TLS {
 	if c.Promote == nil {
 		return TLS{}
@@ -106,6 +92,9 @@ func (c *Config) PromotedTLS() TLS {
 	t := c.Promote.TLS
 	if t.CA == "" {
 		t.CA = c.TLS.CA
+	}
+	if t.CRL == "" {
+		t.CRL = c.TLS.CRL
 	}
 	return t
 }

@@ -23,7 +23,7 @@ func TestPromoteValid(t *testing.T) {
 	if !reflect.DeepEqual(c.Promote, want) {
 		t.Errorf("promote = %+v, want %+v", c.Promote, want)
 	}
-	if got := c.PromotedTLS(); got != (TLS{CA: "/etc/ncsync/ca.pem", Cert: want.TLS.Cert, Key: want.TLS.Key}) {
+	if got := c.PromotedTLS(); got != (TLS{CA: "/etc/ncsync/ca.pem", Cert: want.TLS.Cert, Key: want.TLS.Key, CRL: "/etc/ncsync/crl.pem"}) {
 		t.Errorf("PromotedTLS = %+v", got)
 	}
 	c, err = Parse([]byte(expand(validSecondary, root)), "s.yaml")

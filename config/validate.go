@@ -64,29 +64,49 @@ func (c *Config) validatePrimary(p *problems) {
 	} else if err := checkHostPort(c.Listen, true); err != nil {
 		p.add("listen", "%v", err)
 	}
-	if c.Primary != "" {
+	if c.Primary != "" || c.PrimaryNode != "" {
 		p.add("primary", "only a secondary follows a primary: remove it, or set role: secondary")
 	}
+	if len(c.Promotable) > 0 {
+		p.add("promotable", "only a secondary follows a promoted node: remove it, or set role: secondary")
+	}
+	c.validateNodeList(p, "secondaries", c.Secondaries, "secondary")
+}
+
+// validateNodeList checks a list of other nodes' names under key: valid,
+// not this node, no duplicates. what names an element in messages.
+func (c *Config) validateNodeList(p *problems, key string, names []string, what string) {
 	seen := map[string]int{}
-	for i, name := range c.Secondaries {
-		key := fmt.Sprintf("secondaries[%d]", i)
+	for i, name := range names {
+		k := fmt.Sprintf("%s[%d]", key, i)
 		if err := pki.ValidNodeName(name); err != nil {
-			p.add(key, "%v", err)
+			p.add(k, "%v", err)
 		} else if name == c.Node {
-			p.add(key, "%q is this node (node: %s), not a secondary", name, c.Node)
+			p.add(k, "%q is this node (node: %s), not a %s", name, c.Node, what)
 		} else if j, dup := seen[name]; dup {
-			p.add(key, "duplicate secondary %q (also secondaries[%d])", name, j)
+			p.add(k, "duplicate %s %q (also %s[%d])", what, name, key, j)
 		}
 		seen[name] = i
 	}
 }
 
 func (c *Config) validateSecondary(p *problems) {
-	if c.Primary == "" {
-		p.at(p.pos["role"], "primary", "required for role secondary: the host:port of the primary, e.g. primary: nfs1.example:7300")
-	} else if err := checkHostPort(c.Primary, false); err != nil {
-		p.add("primary", "%v", err)
+	switch {
+	case c.Primary == "" && c.PrimaryNode == "":
+		p.at(p.pos["role"], "primary", "required for role secondary: the primary's node name and host:port, e.g. primary: nfs1@nfs1.example:7300")
+	case c.PrimaryNode == "":
+		p.add("primary", "%q names no node: write NODE@HOST:PORT, NODE being the node name in the primary's certificate, e.g. primary: nfs1@%s (a secondary follows only the node it names)", c.Primary, c.Primary)
+	default:
+		if err := pki.ValidNodeName(c.PrimaryNode); err != nil {
+			p.add("primary", "%v", err)
+		} else if c.PrimaryNode == c.Node {
+			p.add("primary", "%q is this node (node: %s): a secondary follows another node", c.PrimaryNode, c.Node)
+		}
+		if err := checkHostPort(c.Primary, false); err != nil {
+			p.add("primary", "%v", err)
+		}
 	}
+	c.validateNodeList(p, "promotable", c.Promotable, "promotable node")
 	if c.Listen != "" {
 		p.add("listen", "only a primary listens; a secondary connects to primary: remove it, or set role: primary")
 	}
@@ -99,6 +119,9 @@ func (c *Config) validateTLS(p *problems) {
 	if c.TLS == (TLS{}) {
 		p.add("tls", "required: {ca: FILE, cert: FILE, key: FILE}, as made by ncsync certs init and ncsync certs issue")
 		return
+	}
+	if c.TLS.CRL != "" && !filepath.IsAbs(c.TLS.CRL) {
+		p.add("tls.crl", "%q must be an absolute path", c.TLS.CRL)
 	}
 	for _, f := range []struct{ key, val string }{{"tls.ca", c.TLS.CA}, {"tls.cert", c.TLS.Cert}, {"tls.key", c.TLS.Key}} {
 		if f.val == "" {

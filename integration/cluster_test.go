@@ -157,7 +157,7 @@ func (c *cluster) addNode(name, role string, tls [3]string) *node {
 		fmt.Fprintf(&b, "secondaries: [%s]\n", strings.Join(c.opts.secondaries, ", "))
 		fmt.Fprintf(&b, "scan_interval: %s\n", c.opts.scanInterval)
 	} else {
-		fmt.Fprintf(&b, "primary: %s\n", c.addr)
+		fmt.Fprintf(&b, "primary: %s@%s\n", primaryName, c.addr)
 	}
 	fmt.Fprintf(&b, "tls: {ca: %s, cert: %s, key: %s}\n", strconv.Quote(tls[0]), strconv.Quote(tls[1]), strconv.Quote(tls[2]))
 	b.WriteString("folders:\n")

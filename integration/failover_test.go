@@ -76,7 +76,7 @@ func setupFailover(t *testing.T) *failover {
 	// nfs3 is pointed at nfs2 and follows it.
 	c.stop("nfs3")
 	f.rewriteConfig("nfs3", func(s string) string {
-		return strings.Replace(s, "primary: "+c.addr, "primary: "+f.addr2, 1)
+		return strings.Replace(s, "primary: "+primaryName+"@"+c.addr, "primary: nfs2@"+f.addr2, 1)
 	})
 	c.start("nfs3")
 
@@ -121,7 +121,11 @@ func (f *failover) rewriteConfig(name string, edit func(string) string) {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	if err := os.WriteFile(p, []byte(edit(string(data))), 0o600); err != nil {
+	out := edit(string(data))
+	if out == string(data) {
+		f.t.Fatalf("editing %s's config changed nothing", name)
+	}
+	if err := os.WriteFile(p, []byte(out), 0o600); err != nil {
 		f.t.Fatal(err)
 	}
 }
@@ -170,7 +174,7 @@ func TestFailoverRejoin(t *testing.T) {
 			case line == "role: primary":
 				line = "role: secondary"
 			case strings.HasPrefix(line, "listen: "):
-				line = "primary: " + f.addr2
+				line = "primary: nfs2@" + f.addr2
 			case strings.HasPrefix(line, "secondaries: "), strings.HasPrefix(line, "scan_interval: "):
 				continue
 			case strings.HasPrefix(line, "tls: "):
@@ -251,7 +255,7 @@ func TestFailoverStalePrimaryRefused(t *testing.T) {
 
 	c.stop("nfs3")
 	f.rewriteConfig("nfs3", func(s string) string {
-		return strings.Replace(s, "primary: "+f.addr2, "primary: "+c.addr, 1)
+		return strings.Replace(s, "primary: nfs2@"+f.addr2, "primary: "+primaryName+"@"+c.addr, 1)
 	})
 	c.start("nfs3")
 	// Either side may say no first (the stale primary checks the
@@ -374,7 +378,7 @@ func TestFailoverSecondaryAheadRejoins(t *testing.T) {
 	}
 	c.stop("nfs3")
 	f.rewriteConfig("nfs3", func(s string) string {
-		return strings.Replace(s, "primary: "+c.addr, "primary: "+f.addr2, 1)
+		return strings.Replace(s, "primary: "+primaryName+"@"+c.addr, "primary: nfs2@"+f.addr2, 1)
 	})
 	c.start("nfs3")
 	f.waitSame("nfs3")

@@ -84,7 +84,7 @@ func writeNodeConfig(tb testing.TB, path string, s nodeSpec) {
 			fmt.Fprintf(&b, "watch: {%s}\n", strings.Join(keys, ", "))
 		}
 	} else {
-		fmt.Fprintf(&b, "primary: %s\n", s.addr)
+		fmt.Fprintf(&b, "primary: %s@%s\n", primaryName, s.addr)
 	}
 	fmt.Fprintf(&b, "tls: {ca: %s, cert: %s, key: %s}\n", strconv.Quote(s.tls[0]), strconv.Quote(s.tls[1]), strconv.Quote(s.tls[2]))
 	b.WriteString("folders:\n")

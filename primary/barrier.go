@@ -97,12 +97,13 @@ func (p *Primary) Barrier(ctx context.Context, req status.BarrierRequest, progre
 // barrierPeers checks the requested peers against the configured ones.
 func (p *Primary) barrierPeers(req []string) ([]string, error) {
 	if len(req) == 0 {
-		return slices.Clone(p.opts.Secondaries), nil
+		return p.Secondaries(), nil
 	}
+	configured := p.Secondaries()
 	var out []string
 	for _, name := range req {
-		if !slices.Contains(p.opts.Secondaries, name) {
-			return nil, fmt.Errorf("barrier: peer %q: %w: the configured secondaries are %q", name, ErrUnknownPeer, p.opts.Secondaries)
+		if !slices.Contains(configured, name) {
+			return nil, fmt.Errorf("barrier: peer %q: %w: the configured secondaries are %q", name, ErrUnknownPeer, configured)
 		}
 		if !slices.Contains(out, name) {
 			out = append(out, name)

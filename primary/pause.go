@@ -195,8 +195,8 @@ func (p *Primary) Pause(ctx context.Context, peer string, ttl time.Duration) (st
 }
 
 func (p *Primary) pause(ctx context.Context, peer string, ttl time.Duration) (index.Pause, error) {
-	if !slices.Contains(p.opts.Secondaries, peer) {
-		return index.Pause{}, fmt.Errorf("pause %q: %w (secondaries: %q)", peer, ErrUnknownPeer, p.opts.Secondaries)
+	if configured := p.Secondaries(); !slices.Contains(configured, peer) {
+		return index.Pause{}, fmt.Errorf("pause %q: %w (secondaries: %q)", peer, ErrUnknownPeer, configured)
 	}
 	if ttl <= 0 {
 		ttl = DefaultPauseTTL

@@ -57,6 +57,9 @@ type Primary struct {
 	order   []string // folder ids in config order
 	started time.Time
 
+	// members are the secondaries allowed to call anything (admit.go).
+	members atomic.Pointer[[]string]
+
 	mu    sync.Mutex
 	peers map[string]*peer
 
@@ -157,9 +160,7 @@ func New(db *index.DB, opts Options) (*Primary, error) {
 			retry: newScanRetry(opts.ScanInterval)}
 		p.order = append(p.order, fc.ID)
 	}
-	for _, name := range opts.Secondaries {
-		p.peers[name] = newPeer(name)
-	}
+	p.SetSecondaries(opts.Secondaries)
 	recorded, err := db.Pauses()
 	if err != nil {
 		return nil, err

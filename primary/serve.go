@@ -31,20 +31,17 @@ type peer struct {
 	lastSeen time.Time
 	lastErr  string
 	acked    map[string]uint64
-	applyErr map[string]string // folder → why the peer cannot apply it, until it acks without error
+	applyErr map[string]string                     // folder → why the peer cannot apply it, until it acks without error
+	ends     map[*context.CancelCauseFunc]struct{} // running sessions (admit.go)
 }
 
 func newPeer(node string) *peer {
 	return &peer{node: node, acked: make(map[string]uint64), applyErr: make(map[string]string)}
 }
 
-// Welcome admits a secondary that is configured, of this cluster, and not
-// from a newer epoch than ours.
+// Welcome admits a secondary (Admit has checked that it is configured) of
+// this cluster that is not from a newer epoch than ours.
 func (p *Primary) Welcome(ctx context.Context, pe transport.Peer, h transport.Hello) (transport.Welcome, error) {
-	if !slices.Contains(p.opts.Secondaries, pe.Node) {
-		return transport.Welcome{}, &transport.Refusal{Code: codes.PermissionDenied, Msg: fmt.Sprintf(
-			"node %q is not one of this primary's secondaries %q: add it to `secondaries` in the primary's config", pe.Node, p.opts.Secondaries)}
-	}
 	if h.ClusterID != p.opts.ClusterID {
 		return transport.Welcome{}, &transport.Refusal{Code: codes.PermissionDenied, Msg: fmt.Sprintf(
 			"node %q belongs to cluster %s, this primary to cluster %s", pe.Node, h.ClusterID, p.opts.ClusterID)}
@@ -81,6 +78,12 @@ func (p *Primary) Welcome(ctx context.Context, pe transport.Peer, h transport.He
 // read from the index as they are sent, so a far-behind peer costs no memory.
 func (p *Primary) Serve(ctx context.Context, pe transport.Peer, h transport.Hello, send func(transport.Batch) error, acks <-chan transport.Ack) error {
 	ps := p.peer(pe.Node)
+	ctx, end := context.WithCancelCause(ctx)
+	defer end(nil)
+	defer ps.trackSession(end)()
+	if err := p.Admit(pe); err != nil { // removed since the session was welcomed
+		return err
+	}
 	ps.connect(pe.Addr)
 	defer ps.disconnect()
 	defer p.serving().files.closeIdle()
@@ -119,7 +122,9 @@ func (p *Primary) Serve(ctx context.Context, pe transport.Peer, h transport.Hell
 					return errPeerGone
 				}
 				if a.TreeHash != nil { // an answer, not an ack
-					p.trees.answer(*a.TreeHash)
+					if !p.trees.answer(pe.Node, a.Folder, *a.TreeHash) {
+						p.log.Warn("ignored a tree hash answer to a query this peer was not asked", "peer", pe.Node, "folder", a.Folder)
+					}
 					continue
 				}
 				w, ok := windows[a.Folder]
@@ -150,6 +155,10 @@ func (p *Primary) Serve(ctx context.Context, pe transport.Peer, h transport.Hell
 		}
 	})
 	err := g.Wait()
+	if errors.Is(context.Cause(ctx), errRemoved) {
+		p.log.Warn("ended the session of a node that is no longer a secondary", "peer", pe.Node)
+		return p.Admit(pe)
+	}
 	if errors.Is(err, errPeerGone) || errors.Is(err, context.Canceled) {
 		return nil
 	}

@@ -2,6 +2,8 @@ package primary
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -13,11 +15,33 @@ import (
 // (ncsync barrier --verify). The question travels in the session's batch
 // stream, so the answer describes the secondary's tree after everything
 // sent before it; the answer comes back with the acks.
+//
+// Each query has an unguessable id (newQueryID) and is bound to the peer
+// and folder it was sent for: an answer counts only when that peer sends
+// it, for that folder, with that id. Another connected secondary cannot
+// answer for the one that was asked.
 type treeQueries struct {
 	mu      sync.Mutex
-	last    uint64
 	links   map[string]*peerLink // by peer: its current session
-	pending map[uint64]chan transport.TreeHashReport
+	pending map[uint64]*treeQuery
+}
+
+// treeQuery is one question waiting for its answer.
+type treeQuery struct {
+	peer, folder string
+	ch           chan transport.TreeHashReport // buffered 1
+}
+
+// newQueryID returns a random id that is not 0 (0 means "no query" on the
+// wire) and for which taken is false.
+func newQueryID(taken func(uint64) bool) uint64 {
+	for {
+		var b [8]byte
+		_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+		if id := binary.LittleEndian.Uint64(b[:]); id != 0 && !taken(id) {
+			return id
+		}
+	}
 }
 
 // peerLink is a session's way to send to its peer.
@@ -34,7 +58,7 @@ func (q *treeQueries) attach(peer string, send func(transport.Batch) error) (det
 	defer q.mu.Unlock()
 	if q.links == nil {
 		q.links = make(map[string]*peerLink)
-		q.pending = make(map[uint64]chan transport.TreeHashReport)
+		q.pending = make(map[uint64]*treeQuery)
 	}
 	l := &peerLink{send: send}
 	q.links[peer] = l
@@ -47,15 +71,21 @@ func (q *treeQueries) attach(peer string, send func(transport.Batch) error) (det
 	}
 }
 
-// answer delivers a report to the query waiting for it, if any.
-func (q *treeQueries) answer(r transport.TreeHashReport) {
+// answer delivers a report that peer sent with an ack for folder to the
+// query waiting for it. A report for a query that was not asked of that
+// peer and folder is ignored (and reported false), the query goes on
+// waiting for its own answer.
+func (q *treeQueries) answer(peer, folder string, r transport.TreeHashReport) bool {
 	q.mu.Lock()
-	ch := q.pending[r.Query]
+	tq := q.pending[r.Query]
+	if tq == nil || tq.peer != peer || tq.folder != folder {
+		q.mu.Unlock()
+		return false
+	}
 	delete(q.pending, r.Query)
 	q.mu.Unlock()
-	if ch != nil {
-		ch <- r // buffered
-	}
+	tq.ch <- r // buffered
+	return true
 }
 
 // ask asks peer for its tree hash of folder and waits for the answer.
@@ -66,10 +96,9 @@ func (q *treeQueries) ask(ctx context.Context, peer, folder string) (transport.T
 		q.mu.Unlock()
 		return transport.TreeHashReport{}, errPeerNotConnected
 	}
-	q.last++
-	id := q.last
-	ch := make(chan transport.TreeHashReport, 1)
-	q.pending[id] = ch
+	id := newQueryID(func(id uint64) bool { return q.pending[id] != nil })
+	tq := &treeQuery{peer: peer, folder: folder, ch: make(chan transport.TreeHashReport, 1)}
+	q.pending[id] = tq
 	q.mu.Unlock()
 	defer func() {
 		q.mu.Lock()
@@ -80,7 +109,7 @@ func (q *treeQueries) ask(ctx context.Context, peer, folder string) (transport.T
 		return transport.TreeHashReport{}, fmt.Errorf("ask for its tree hash: %w", err)
 	}
 	select {
-	case r := <-ch:
+	case r := <-tq.ch:
 		if r.Error != "" {
 			return r, fmt.Errorf("its tree hash: %s", r.Error)
 		}

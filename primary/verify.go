@@ -35,11 +35,12 @@ const uploadStartTimeout = 2 * time.Minute
 var ErrVerifyRunning = errors.New("verify already running on this primary (one at a time: it reads every file on every node); wait for it to finish, or stop it")
 
 // verifyBook holds the manifest requests waiting for their upload.
+// Ids are unguessable (newQueryID) and each is bound to the peer and
+// folder it was sent to (take).
 type verifyBook struct {
 	running atomic.Bool // a Verify holds the one slot
 
 	mu      sync.Mutex
-	last    uint64
 	pending map[uint64]*manifestWait
 }
 
@@ -57,10 +58,10 @@ func (vb *verifyBook) add(peer, folder string) (uint64, *manifestWait) {
 	if vb.pending == nil {
 		vb.pending = make(map[uint64]*manifestWait)
 	}
-	vb.last++
+	id := newQueryID(func(id uint64) bool { return vb.pending[id] != nil })
 	w := &manifestWait{peer: peer, folder: folder, streams: make(chan transport.ManifestStream, 1), done: make(chan struct{})}
-	vb.pending[vb.last] = w
-	return vb.last, w
+	vb.pending[id] = w
+	return id, w
 }
 
 func (vb *verifyBook) remove(id uint64) {

@@ -375,7 +375,7 @@ func newCraftedEnv(t *testing.T, o craftedEnvOptions) *craftedEnv {
 	folder := o.Folder
 	folder.ID, folder.Path = craftedFolder, env.root
 	env.opts = secondary.Options{
-		Node: "s1", ClusterID: cluster, Primary: lis.Addr().String(), TLS: clientTLS,
+		Node: "s1", ClusterID: cluster, Primary: lis.Addr().String(), PrimaryNode: "p1", TLS: clientTLS,
 		Folders:    []config.Folder{folder},
 		Apply:      apply.Options{Chown: os.Geteuid() == 0},
 		Log:        slog.New(env.log),

@@ -107,7 +107,7 @@ func initialCopy(b *testing.B, pkiDir, cluster, tree, dir string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s, err := secondary.New(sdb, secondary.Options{Node: "s", ClusterID: cluster, Primary: lis.Addr().String(),
+	s, err := secondary.New(sdb, secondary.Options{Node: "s", ClusterID: cluster, Primary: lis.Addr().String(), PrimaryNode: "p",
 		TLS: ctls, Folders: []config.Folder{{ID: "data", Path: target}}, Log: log,
 		Apply: apply.Options{Chown: os.Geteuid() == 0}, MinBackoff: 10 * time.Millisecond})
 	if err != nil {

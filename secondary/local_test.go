@@ -25,7 +25,7 @@ func TestLocalKeeper(t *testing.T) {
 	if err := os.Mkdir(root, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	opts := Options{Node: "nfs2", Folders: []config.Folder{{ID: "data", Path: root}}, ConflictDir: filepath.Join(dir, "conflicts")}
+	opts := Options{Node: "nfs2", PrimaryNode: "nfs1", Folders: []config.Folder{{ID: "data", Path: root}}, ConflictDir: filepath.Join(dir, "conflicts")}
 	s, err := New(db, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +123,7 @@ func TestNoConflictDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	s, err := New(db, Options{Node: "nfs2", Folders: []config.Folder{{ID: "data", Path: t.TempDir()}}})
+	s, err := New(db, Options{Node: "nfs2", PrimaryNode: "nfs1", Folders: []config.Folder{{ID: "data", Path: t.TempDir()}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ func (s *Secondary) Pause(ctx context.Context, peer string, ttl time.Duration) (
 	if err := s.isSelf(peer); err != nil {
 		return status.Pause{}, err
 	}
-	c, err := transport.Dial(ctx, s.opts.Primary, s.opts.TLS, s.opts.Limits)
+	c, err := s.dialFollowed(ctx)
 	if err != nil {
 		return status.Pause{}, err
 	}
@@ -38,12 +38,24 @@ func (s *Secondary) Resume(ctx context.Context, peer string) (status.Pause, erro
 	if err := s.isSelf(peer); err != nil {
 		return status.Pause{}, err
 	}
-	c, err := transport.Dial(ctx, s.opts.Primary, s.opts.TLS, s.opts.Limits)
+	c, err := s.dialFollowed(ctx)
 	if err != nil {
 		return status.Pause{}, err
 	}
 	defer c.Close()
 	return status.Pause{Peer: peer}, c.ResumeSelf(ctx)
+}
+
+// dialFollowed connects to the primary this node follows now, and to no
+// other node (see identity.go).
+func (s *Secondary) dialFollowed(ctx context.Context) (*transport.Client, error) {
+	meta, err := s.db.Meta()
+	if err != nil {
+		return nil, err
+	}
+	follow := expectedPrimary(meta, s.opts.Node, s.opts.PrimaryNode)
+	return transport.Dial(ctx, s.opts.Primary, s.opts.TLS, s.opts.Limits,
+		transport.WithServerCheck(s.serverCheck(follow, false)))
 }
 
 func (s *Secondary) isSelf(peer string) error {

@@ -32,7 +32,7 @@ func oldPrimary(t *testing.T, conflicts bool) (*Secondary, string, uint64) {
 	if err := db.SetMeta(meta); err != nil {
 		t.Fatal(err)
 	}
-	opts := Options{Node: "me", ClusterID: "c", Primary: "127.0.0.1:1",
+	opts := Options{Node: "me", ClusterID: "c", Primary: "127.0.0.1:1", PrimaryNode: "p",
 		Folders: []config.Folder{{ID: "f", Path: root}}, Apply: apply.Options{}}
 	if conflicts {
 		opts.ConflictDir = filepath.Join(t.TempDir(), "conflicts")

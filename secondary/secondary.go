@@ -29,11 +29,17 @@ type Options struct {
 	Node      string
 	ClusterID string
 	Primary   string // host:port
-	TLS       *tls.Config
-	Limits    transport.Limits
-	Folders   []config.Folder
-	Apply     apply.Options
-	Log       *slog.Logger
+	// PrimaryNode is the node the config names as the primary: its
+	// certificate must name it (see identity.go). Required.
+	PrimaryNode string
+	// Promotable are the nodes this secondary follows once they show, in
+	// their lineage, that they were promoted after the primary it follows.
+	Promotable []string
+	TLS        *tls.Config
+	Limits     transport.Limits
+	Folders    []config.Folder
+	Apply      apply.Options
+	Log        *slog.Logger
 	// OnApplied, if set, is called after each durable batch (for the demo).
 	OnApplied func(Applied)
 	// MinBackoff and MaxBackoff bound the wait between reconnects; default
@@ -122,6 +128,9 @@ type folder struct {
 func New(db *index.DB, opts Options) (*Secondary, error) {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.PrimaryNode == "" {
+		return nil, errors.New("secondary: no primary node: the node whose certificate the primary must present is required (primary: NODE@HOST:PORT)")
 	}
 	if opts.MinBackoff <= 0 {
 		opts.MinBackoff = 500 * time.Millisecond

@@ -27,16 +27,18 @@ const idleRelease = 10 * time.Second
 func (s *Secondary) session(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	c, err := transport.Dial(ctx, s.opts.Primary, s.opts.TLS, s.opts.Limits)
+	meta, err := s.db.Meta()
+	if err != nil {
+		return err
+	}
+	follow := expectedPrimary(meta, s.opts.Node, s.opts.PrimaryNode)
+	c, err := transport.Dial(ctx, s.opts.Primary, s.opts.TLS, s.opts.Limits,
+		transport.WithServerCheck(s.serverCheck(follow, true)))
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 
-	meta, err := s.db.Meta()
-	if err != nil {
-		return err
-	}
 	h := transport.Hello{ClusterID: s.opts.ClusterID, Node: s.opts.Node, Role: pki.RoleSecondary,
 		Epoch: meta.Epoch, Positions: make(map[string]uint64), Lineage: meta.Lineage}
 	for _, id := range s.order {
@@ -69,7 +71,7 @@ func (s *Secondary) session(ctx context.Context) error {
 	if w.ClusterID != s.opts.ClusterID {
 		return fmt.Errorf("primary %q belongs to cluster %s, this node to %s", w.Node, w.ClusterID, s.opts.ClusterID)
 	}
-	next, err := checkLineage(meta, w.Node, w.Epoch, w.Lineage)
+	next, err := s.checkPrimary(meta, follow, w)
 	if err != nil {
 		return err
 	}

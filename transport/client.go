@@ -30,6 +30,7 @@ type Client struct {
 	rpc      ncsyncv1.ReplicationServiceClient
 	dec      *zstd.Decoder
 	hs       *handshakeState
+	check    *serverCheck
 	counters chunkCounters
 
 	// Chunk streams decode on goroutines of their own: Close ends them
@@ -41,11 +42,24 @@ type Client struct {
 	streams sync.WaitGroup
 }
 
+// DialOption tunes Dial.
+type DialOption func(*serverCheck)
+
+// WithServerCheck makes every connection of the client refuse a server
+// whose verified certificate identity accept refuses (its error says why,
+// and is the error of the RPCs that needed the connection). Without it any
+// primary of the cluster is accepted.
+func WithServerCheck(accept func(pki.Identity) error) DialOption {
+	return func(c *serverCheck) { c.accept = accept }
+}
+
 // Dial returns a client of the primary at addr, using tlsConf (from
 // pki.ClientTLS) within lim; zero fields of lim take their defaults. It does
 // not wait for the connection: the first RPC makes it, and fails if the
-// server's certificate is not a primary's.
-func Dial(ctx context.Context, addr string, tlsConf *tls.Config, lim Limits) (*Client, error) {
+// server's certificate is not a primary's or is refused by a server check.
+// Once a session is welcomed (Sync), the client's later connections are
+// accepted only to the node that welcomed it.
+func Dial(ctx context.Context, addr string, tlsConf *tls.Config, lim Limits, opts ...DialOption) (*Client, error) {
 	lim = lim.withDefaults()
 	if err := lim.Validate(); err != nil {
 		return nil, err
@@ -59,8 +73,12 @@ func Dial(ctx context.Context, addr string, tlsConf *tls.Config, lim Limits) (*C
 	conf := tlsConf.Clone()
 	conf.MinVersion = tls.VersionTLS13
 	hs := &handshakeState{}
+	check := &serverCheck{}
+	for _, o := range opts {
+		o(check)
+	}
 	conn, err := grpc.NewClient(addr,
-		grpc.WithTransportCredentials(&primaryOnly{TransportCredentials: credentials.NewTLS(conf), hs: hs}),
+		grpc.WithTransportCredentials(&primaryOnly{TransportCredentials: credentials.NewTLS(conf), hs: hs, check: check}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(lim.MaxMessageBytes), grpc.MaxCallSendMsgSize(lim.MaxMessageBytes)),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: lim.KeepaliveTime, Timeout: lim.KeepaliveTimeout, PermitWithoutStream: true}),
 		grpc.WithInitialWindowSize(initialWindowSize),
@@ -83,7 +101,7 @@ func Dial(ctx context.Context, addr string, tlsConf *tls.Config, lim Limits) (*C
 		_ = conn.Close()
 		return nil, fmt.Errorf("dial %q: zstd decoder: %w", addr, err)
 	}
-	c := &Client{addr: addr, lim: lim, conn: conn, rpc: ncsyncv1.NewReplicationServiceClient(conn), dec: dec, hs: hs}
+	c := &Client{addr: addr, lim: lim, conn: conn, rpc: ncsyncv1.NewReplicationServiceClient(conn), dec: dec, hs: hs, check: check}
 	c.stop, c.stopAll = context.WithCancel(context.Background())
 	return c, nil
 }

@@ -118,6 +118,7 @@ func dial(t testing.TB, addr string, conf *tls.Config, lim Limits) *Client {
 // fakeSource is an in-memory Source. Serve sends batches, then passes acks
 // to gotAcks until the session ends.
 type fakeSource struct {
+	admit   func(Peer) error // nil: everyone
 	welcome func(Peer, Hello) (Welcome, error)
 	batches []Batch
 	chunks  map[chunker.ID][]byte
@@ -133,6 +134,13 @@ type fakeSource struct {
 
 func newFakeSource() *fakeSource {
 	return &fakeSource{chunks: map[chunker.ID][]byte{}, gotAcks: make(chan Ack, 100)}
+}
+
+func (f *fakeSource) Admit(peer Peer) error {
+	if f.admit != nil {
+		return f.admit(peer)
+	}
+	return nil
 }
 
 func (f *fakeSource) Welcome(ctx context.Context, peer Peer, h Hello) (Welcome, error) {

@@ -51,6 +51,11 @@ type Server struct {
 	src  Source
 	log  *slog.Logger
 	enc  *zstd.Encoder
+	// recheck verifies a caller's certificate again at every RPC (the
+	// TLS configuration's own check: revocation list as last loaded,
+	// validity), so that a certificate revoked since its connection was
+	// made calls nothing more.
+	recheck func(tls.ConnectionState) error
 
 	// stopping is cancelled by Stop to end Sync sessions, which would
 	// otherwise hold a graceful stop until its bound.
@@ -94,6 +99,7 @@ func NewServer(tlsConf *tls.Config, lim Limits, src Source, log *slog.Logger) *S
 	}
 	conf := tlsConf.Clone()
 	conf.MinVersion = tls.VersionTLS13
+	s.recheck = conf.VerifyConnection
 	s.grpc = grpc.NewServer(
 		grpc.Creds(&loggedServerCreds{TransportCredentials: credentials.NewTLS(conf), log: s.log}),
 		grpc.MaxRecvMsgSize(lim.MaxMessageBytes),
@@ -160,9 +166,12 @@ func peerFrom(ctx context.Context) Peer {
 	return p
 }
 
-// authenticate returns the verified identity of an RPC's caller. Only
-// secondaries of this cluster (the TLS configuration checked the CA and the
-// cluster) may call.
+// authenticate returns the verified identity of an RPC's caller. It runs
+// before every RPC (unaryAuth, streamAuth), so no handler can forget it:
+// the caller must be a secondary of this cluster (the TLS configuration
+// checked the CA and the cluster at the handshake, and its check is run
+// again here) that the Source admits (Source.Admit: one of the primary's
+// secondaries, as configured now).
 func (s *Server) authenticate(ctx context.Context, method string) (context.Context, error) {
 	p, ok := peer.FromContext(ctx)
 	if !ok {
@@ -173,15 +182,27 @@ func (s *Server) authenticate(ctx context.Context, method string) (context.Conte
 		return nil, status.Error(codes.Unauthenticated, "connection is not TLS")
 	}
 	id, err := pki.PeerIdentity(info.State)
+	if err == nil && s.recheck != nil {
+		err = s.recheck(info.State)
+	}
 	if err != nil {
-		s.log.Warn("refused peer without identity", "addr", p.Addr.String(), "method", method, "err", err)
-		return nil, status.Errorf(codes.Unauthenticated, "peer identity: %v", err)
+		s.log.Warn("refused peer certificate", "addr", p.Addr.String(), "method", method, "err", err)
+		return nil, status.Errorf(codes.Unauthenticated, "peer certificate: %v", err)
 	}
 	if id.Role != pki.RoleSecondary {
 		s.log.Warn("refused peer with wrong role", "node", id.Node, "role", id.Role.String(), "addr", p.Addr.String(), "method", method)
 		return nil, status.Errorf(codes.PermissionDenied, "peer %q has role %s; only secondaries may connect", id.Node, id.Role)
 	}
-	return context.WithValue(ctx, peerKey{}, Peer{Node: id.Node, ClusterID: id.ClusterID, Role: id.Role, Addr: p.Addr.String()}), nil
+	pe := Peer{Node: id.Node, ClusterID: id.ClusterID, Role: id.Role, Addr: p.Addr.String()}
+	if err := s.src.Admit(pe); err != nil {
+		s.log.Warn("refused peer", "node", id.Node, "addr", p.Addr.String(), "method", method, "err", err)
+		var r *Refusal
+		if errors.As(err, &r) {
+			return nil, status.Error(r.Code, r.Msg)
+		}
+		return nil, status.Error(codes.PermissionDenied, err.Error())
+	}
+	return context.WithValue(ctx, peerKey{}, pe), nil
 }
 
 func (s *Server) unaryAuth(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {

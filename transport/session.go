@@ -8,6 +8,8 @@ import (
 	"sync"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/peer"
 
 	"github.com/ncsync/ncsync/pki"
 	ncsyncv1 "github.com/ncsync/ncsync/proto/ncsync/v1"
@@ -67,11 +69,48 @@ func (c *Client) Sync(ctx context.Context, h Hello) (*Session, Welcome, error) {
 	if err == nil && w.ClusterID != h.ClusterID {
 		err = protocolErr("welcome to cluster %q, this node is in cluster %q", w.ClusterID, h.ClusterID)
 	}
+	if err == nil {
+		err = checkWelcome(stream.Context(), w)
+	}
 	if err != nil {
 		cancel()
 		return nil, Welcome{}, fmt.Errorf("%s: %w", op, err)
 	}
+	c.check.pin(w.Node)
 	return &Session{c: c, stream: stream, cancel: cancel, asm: assembler{lim: c.lim}}, w, nil
+}
+
+// checkWelcome checks a Welcome against the certificate of the server that
+// sent it (the connection of the stream whose context is ctx): the node it
+// names must be the certificate's. Identity is the certificate's, never
+// the message's.
+func checkWelcome(ctx context.Context, w Welcome) error {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return errors.New("no peer information for the session")
+	}
+	info, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok {
+		return errors.New("session is not over TLS")
+	}
+	id, err := pki.PeerIdentity(info.State)
+	if err != nil {
+		return fmt.Errorf("server certificate: %w", err)
+	}
+	if w.Node != id.Node {
+		return &ImpersonationError{Cert: id.Node, Claimed: w.Node}
+	}
+	return nil
+}
+
+// ImpersonationError is a Welcome that names another node than the
+// certificate of the server that sent it.
+type ImpersonationError struct {
+	Cert, Claimed string
+}
+
+func (e *ImpersonationError) Error() string {
+	return fmt.Sprintf("the server's certificate is for node %q but its welcome claims node %q: refusing to follow it (a node impersonating another)", e.Cert, e.Claimed)
 }
 
 // Recv returns the next batch, converted and structurally checked: sizes

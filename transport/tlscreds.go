@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/credentials"
@@ -35,12 +36,36 @@ func (h *handshakeState) get() error {
 }
 
 // primaryOnly completes the TLS handshake only with a server whose
-// certificate names a primary, so that no request reaches anything else,
-// and only once the server has accepted this node's certificate.
+// certificate names a primary that the client's server check accepts, so
+// that no request reaches anything else, and only once the server has
+// accepted this node's certificate.
 type primaryOnly struct {
 	credentials.TransportCredentials
-	hs *handshakeState
+	hs    *handshakeState
+	check *serverCheck
 }
+
+// serverCheck decides which primary a client's connections may reach: the
+// caller's check (Dial's WithServerCheck), and once a session was
+// welcomed, only the node that welcomed it (pin), so that a reconnect
+// under the same Client (for chunks, say) cannot land on another server.
+type serverCheck struct {
+	accept func(pki.Identity) error // nil: any primary of the cluster
+	pinned atomic.Pointer[string]
+}
+
+func (c *serverCheck) verify(id pki.Identity) error {
+	if p := c.pinned.Load(); p != nil && id.Node != *p {
+		return fmt.Errorf("server presents the certificate of node %q, but this connection follows node %q", id.Node, *p)
+	}
+	if c.accept != nil {
+		return c.accept(id)
+	}
+	return nil
+}
+
+// pin restricts later connections to node.
+func (c *serverCheck) pin(node string) { c.pinned.Store(&node) }
 
 func (p *primaryOnly) ClientHandshake(ctx context.Context, authority string, raw net.Conn) (net.Conn, credentials.AuthInfo, error) {
 	conn, ai, err := p.TransportCredentials.ClientHandshake(ctx, authority, raw)
@@ -55,6 +80,8 @@ func (p *primaryOnly) ClientHandshake(ctx context.Context, authority string, raw
 		var id pki.Identity
 		if id, err = pki.PeerIdentity(info.State); err == nil && id.Role != pki.RolePrimary {
 			err = &WrongRoleError{Node: id.Node, Role: id.Role}
+		} else if err == nil {
+			err = p.check.verify(id)
 		}
 	}
 	if err == nil {
@@ -70,7 +97,7 @@ func (p *primaryOnly) ClientHandshake(ctx context.Context, authority string, raw
 }
 
 func (p *primaryOnly) Clone() credentials.TransportCredentials {
-	return &primaryOnly{TransportCredentials: p.TransportCredentials.Clone(), hs: p.hs}
+	return &primaryOnly{TransportCredentials: p.TransportCredentials.Clone(), hs: p.hs, check: p.check}
 }
 
 // awaitAcceptance reads the server's first bytes before anything is

@@ -118,13 +118,20 @@ type Chunk struct {
 // Source is the primary's replication logic, called by Server for each
 // verified secondary.
 //
-// Welcome and Serve run for at most one session per peer node at a time: a
+// Admit runs before every RPC of every peer. Welcome and Serve run for at
+// most one session per peer node at a time: a
 // new session from a node ends the previous one (its Serve has returned)
 // before Welcome is called. Sessions of different peers, ReadChunk and
 // TreeHash run concurrently with anything.
 type Source interface {
-	// Welcome decides whether peer may start a session (cluster, epoch,
-	// membership). A *Refusal is sent to the peer as the gRPC status with
+	// Admit decides whether peer, a verified secondary of this cluster,
+	// may call the service at all. It is asked before every RPC, so it
+	// must be cheap and safe for concurrent use; what it admits may change
+	// while the server runs (a config reload). A *Refusal is sent to the
+	// peer with its code; any other error as PermissionDenied.
+	Admit(peer Peer) error
+	// Welcome decides whether peer may start a session (cluster,
+	// epoch). A *Refusal is sent to the peer as the gRPC status with
 	// its message; other errors as an internal error.
 	Welcome(ctx context.Context, peer Peer, h Hello) (Welcome, error)
 	// Serve streams journal batches to the peer with send until ctx ends

@@ -253,7 +253,7 @@ func setupDemo(dir string) ([]demoNode, error) {
 				return nil, err
 			}
 		} else {
-			p.Primary = addr
+			p.Primary, p.PrimaryNode = addr, "nfs1"
 		}
 		n.cfgPath = filepath.Join(dir, n.name+".yaml")
 		if err := os.WriteFile(n.cfgPath, []byte(config.Example(p)), 0o600); err != nil {

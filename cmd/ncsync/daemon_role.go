@@ -113,6 +113,7 @@ func (d *daemon) runPrimary(ctx context.Context, ps primarySetup) error {
 func (d *daemon) runSecondary(ctx context.Context, tlsConf *tls.Config) error {
 	s, err := secondary.New(d.db, secondary.Options{
 		Node: d.cfg.Node, ClusterID: d.id.ClusterID, Primary: d.cfg.Primary, TLS: tlsConf,
+		PrimaryNode: d.cfg.PrimaryNode, Promotable: d.cfg.Promotable,
 		Limits: transport.DefaultLimits(), Folders: d.cfg.Folders, Log: d.log,
 		Apply:     apply.Options{Chown: os.Geteuid() == 0, Log: d.log},
 		OnApplied: d.hooks.onApplied,
