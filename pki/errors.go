@@ -17,6 +17,8 @@ var (
 	// ErrBadCertificate: the certificate is expired, not yet valid, has
 	// the wrong key usage or carries no valid ncsync identity.
 	ErrBadCertificate = errors.New("bad peer certificate")
+	// ErrRevoked: the certificate is on the cluster's revocation list.
+	ErrRevoked = errors.New("certificate revoked")
 )
 
 // verifyError is a verification failure: a message for people and a

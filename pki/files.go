@@ -125,3 +125,16 @@ func loadCAPair(dir string) (*x509.Certificate, any, string, error) {
 	}
 	return cert, pair.PrivateKey, clusterID, nil
 }
+
+// ExposedKey describes a key file that group or others may read or write
+// ("" if none may): a private key must be mode 0600 or 0400.
+func ExposedKey(path string) (string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("check key %q: %w", path, err)
+	}
+	if m := fi.Mode().Perm(); m&0o077 != 0 {
+		return fmt.Sprintf("key file %q has mode %04o: group or others may read it; chmod 600 it", path, m), nil
+	}
+	return "", nil
+}

@@ -18,8 +18,8 @@ import (
 // the checks are those of RequireAndVerifyClientCert plus the cluster id.
 // As a consequence ConnectionState.VerifiedChains stays empty: use
 // PeerIdentity on the connection state.
-func ServerTLS(caFile, certFile, keyFile string) (*tls.Config, Identity, error) {
-	v, cert, self, err := load(caFile, certFile, keyFile, x509.ExtKeyUsageServerAuth)
+func ServerTLS(caFile, certFile, keyFile string, opts ...Option) (*tls.Config, Identity, error) {
+	v, cert, self, err := load(caFile, certFile, keyFile, x509.ExtKeyUsageServerAuth, opts)
 	if err != nil {
 		return nil, Identity{}, err
 	}
@@ -49,8 +49,8 @@ func ServerTLS(caFile, certFile, keyFile string) (*tls.Config, Identity, error) 
 //
 // Host name verification is replaced by the identity check
 // (InsecureSkipVerify plus a full chain verification in VerifyConnection).
-func ClientTLS(caFile, certFile, keyFile string) (*tls.Config, Identity, error) {
-	v, cert, self, err := load(caFile, certFile, keyFile, x509.ExtKeyUsageClientAuth)
+func ClientTLS(caFile, certFile, keyFile string, opts ...Option) (*tls.Config, Identity, error) {
+	v, cert, self, err := load(caFile, certFile, keyFile, x509.ExtKeyUsageClientAuth, opts)
 	if err != nil {
 		return nil, Identity{}, err
 	}
@@ -83,16 +83,26 @@ func PeerIdentity(cs tls.ConnectionState) (Identity, error) {
 	return CertIdentity(cs.PeerCertificates[0])
 }
 
+// Option tunes ServerTLS and ClientTLS.
+type Option func(*verifier)
+
+// WithRevocations refuses every certificate that r lists, the peer's at
+// each handshake and this node's own when the configuration is made.
+func WithRevocations(r *Revocations) Option {
+	return func(v *verifier) { v.rev = r }
+}
+
 // verifier checks peer certificates against one cluster CA.
 type verifier struct {
 	pool      *x509.CertPool
 	clusterID string
 	now       func() time.Time
+	rev       *Revocations // nil: nothing revoked
 }
 
 // load reads the CA and this node's key pair and checks that the pair
 // belongs to the CA's cluster and may be used for usage.
-func load(caFile, certFile, keyFile string, usage x509.ExtKeyUsage) (*verifier, tls.Certificate, Identity, error) {
+func load(caFile, certFile, keyFile string, usage x509.ExtKeyUsage, opts []Option) (*verifier, tls.Certificate, Identity, error) {
 	ca, clusterID, err := loadCACert(caFile)
 	if err != nil {
 		return nil, tls.Certificate{}, Identity{}, err
@@ -100,6 +110,9 @@ func load(caFile, certFile, keyFile string, usage x509.ExtKeyUsage) (*verifier, 
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
 	v := &verifier{pool: pool, clusterID: clusterID, now: time.Now}
+	for _, o := range opts {
+		o(v)
+	}
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
 		return nil, tls.Certificate{}, Identity{}, fmt.Errorf("load certificate %q and key %q: %w", certFile, keyFile, err)
@@ -143,6 +156,12 @@ func (v *verifier) verify(chain []*x509.Certificate, usage x509.ExtKeyUsage, noC
 	id, err := CertIdentity(leaf)
 	if err != nil {
 		return Identity{}, &verifyError{kind: ErrBadCertificate, msg: err.Error()}
+	}
+	if v.rev != nil && v.rev.revoked(leaf) {
+		return Identity{}, &verifyError{
+			kind: ErrRevoked,
+			msg:  fmt.Sprintf("the certificate of node %q (serial %s) is revoked by the cluster's revocation list %s", id.Node, leaf.SerialNumber, v.rev.Path()),
+		}
 	}
 	if id.ClusterID != v.clusterID {
 		return Identity{}, &verifyError{

@@ -270,7 +270,7 @@ func TestLoadErrors(t *testing.T) {
 		{"missing key", ca, cert, filepath.Join(c.dir, "nope.key"), "load certificate"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			for side, fn := range map[string]func(string, string, string) (*tls.Config, Identity, error){"server": ServerTLS, "client": ClientTLS} {
+			for side, fn := range map[string]func(string, string, string, ...Option) (*tls.Config, Identity, error){"server": ServerTLS, "client": ClientTLS} {
 				_, _, err := fn(tc.ca, tc.cert, tc.key)
 				if err == nil || !strings.Contains(err.Error(), tc.want) {
 					t.Errorf("%s: %v, want error containing %q", side, err, tc.want)

@@ -295,6 +295,13 @@ type craftedEnvOptions struct {
 	// Stage gives the secondary a stage directory, with StageLimit.
 	Stage      bool
 	StageLimit int64
+	// ServerNode names the crafted primary's certificate (role primary);
+	// "" means p1, the node the secondary's config names.
+	ServerNode string
+	// Promotable is the secondary's promotable list.
+	Promotable []string
+	// Lineage is the secondary's lineage (its epoch is the last one's).
+	Lineage []index.EpochMark
 }
 
 // newCraftedEnv starts a crafted primary and a real secondary following it.
@@ -305,7 +312,11 @@ func newCraftedEnv(t *testing.T, o craftedEnvOptions) *craftedEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for node, role := range map[string]pki.Role{"p1": pki.RolePrimary, "s1": pki.RoleSecondary} {
+	if o.ServerNode == "" {
+		o.ServerNode = "p1"
+	}
+	certs := map[string]pki.Role{"p1": pki.RolePrimary, "s1": pki.RoleSecondary, o.ServerNode: pki.RolePrimary}
+	for node, role := range certs {
 		if err := pki.Issue(pkiDir, node, role); err != nil {
 			t.Fatal(err)
 		}
@@ -313,7 +324,7 @@ func newCraftedEnv(t *testing.T, o craftedEnvOptions) *craftedEnv {
 	files := func(node string) (string, string, string) {
 		return filepath.Join(pkiDir, "ca.pem"), filepath.Join(pkiDir, node+".pem"), filepath.Join(pkiDir, node+".key")
 	}
-	serverTLS, _, err := pki.ServerTLS(files("p1"))
+	serverTLS, _, err := pki.ServerTLS(files(o.ServerNode))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,15 +378,18 @@ func newCraftedEnv(t *testing.T, o craftedEnvOptions) *craftedEnv {
 			t.Error(err)
 		}
 	})
+	if n := len(o.Lineage); n > 0 {
+		o.SeenEpoch = o.Lineage[n-1].Epoch
+	}
 	if o.SeenEpoch > 0 {
-		if err := env.db.SetMeta(index.Meta{ClusterID: cluster, Node: "s1", Epoch: o.SeenEpoch}); err != nil {
+		if err := env.db.SetMeta(index.Meta{ClusterID: cluster, Node: "s1", Epoch: o.SeenEpoch, Lineage: o.Lineage}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	folder := o.Folder
 	folder.ID, folder.Path = craftedFolder, env.root
 	env.opts = secondary.Options{
-		Node: "s1", ClusterID: cluster, Primary: lis.Addr().String(), PrimaryNode: "p1", TLS: clientTLS,
+		Node: "s1", ClusterID: cluster, Primary: lis.Addr().String(), PrimaryNode: "p1", Promotable: o.Promotable, TLS: clientTLS,
 		Folders:    []config.Folder{folder},
 		Apply:      apply.Options{Chown: os.Geteuid() == 0},
 		Log:        slog.New(env.log),

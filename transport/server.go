@@ -205,6 +205,50 @@ func (s *Server) authenticate(ctx context.Context, method string) (context.Conte
 	return context.WithValue(ctx, peerKey{}, pe), nil
 }
 
+// tlsState returns the TLS state of the connection of an RPC's context.
+func tlsState(ctx context.Context) *tls.ConnectionState {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return nil
+	}
+	info, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok {
+		return nil
+	}
+	return &info.State
+}
+
+// Recheck verifies the certificate of every running session again (as
+// every new RPC is: see authenticate) and ends the sessions whose
+// certificate no longer passes, after the revocation list was reloaded.
+// It returns how many it ended.
+func (s *Server) Recheck() int {
+	if s.recheck == nil {
+		return 0
+	}
+	s.mu.Lock()
+	peers := make(map[string]*peerState, len(s.peers))
+	for n, ps := range s.peers {
+		peers[n] = ps
+	}
+	s.mu.Unlock()
+	ended := 0
+	for node, ps := range peers {
+		ps.mu.Lock()
+		slot := ps.session
+		ps.mu.Unlock()
+		if slot == nil || slot.tls == nil {
+			continue
+		}
+		if err := s.recheck(*slot.tls); err != nil {
+			s.log.Warn("ended the session of a peer whose certificate no longer passes", "peer", node, "err", err)
+			slot.cancel(fmt.Errorf("peer certificate: %w", err))
+			ended++
+		}
+	}
+	return ended
+}
+
 func (s *Server) unaryAuth(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	ctx, err := s.authenticate(ctx, info.FullMethod)
 	if err != nil {

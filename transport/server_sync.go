@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"sync"
@@ -47,7 +48,7 @@ func (v *service) Sync(stream grpc.BidiStreamingServer[ncsyncv1.SyncRequest, ncs
 	ctx, cancel := context.WithCancelCause(stream.Context())
 	defer cancel(errSessionEnded)
 	defer context.AfterFunc(s.stopping, func() { cancel(errServerStopping) })()
-	release, err := s.peer(peer.Node).claimSession(ctx, cancel)
+	release, err := s.peer(peer.Node).claimSession(ctx, cancel, tlsState(stream.Context()))
 	if err != nil {
 		return sessionStatus(ctx, "sync", err)
 	}
@@ -135,8 +136,8 @@ func readAcks(ctx context.Context, cancel context.CancelCauseFunc, stream grpc.B
 
 // claimSession makes the caller the peer's only session: it ends a running
 // one and waits for it. release must be called when the session ends.
-func (ps *peerState) claimSession(ctx context.Context, cancel context.CancelCauseFunc) (release func(), err error) {
-	me := &sessionSlot{cancel: cancel, done: make(chan struct{})}
+func (ps *peerState) claimSession(ctx context.Context, cancel context.CancelCauseFunc, state *tls.ConnectionState) (release func(), err error) {
+	me := &sessionSlot{cancel: cancel, done: make(chan struct{}), tls: state}
 	for {
 		ps.mu.Lock()
 		prev := ps.session

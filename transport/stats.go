@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"crypto/tls"
 	"sync"
 	"sync/atomic"
 )
@@ -52,6 +53,7 @@ type peerState struct {
 type sessionSlot struct {
 	cancel context.CancelCauseFunc
 	done   chan struct{}
+	tls    *tls.ConnectionState // of the session's connection, for Recheck
 }
 
 // peer returns the state of node, creating it on first use. Nodes are named

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math/big"
 	"net"
 
 	"github.com/spf13/cobra"
@@ -32,7 +33,11 @@ secondary certificate can never act as a primary.
   ncsync certs issue --dir /etc/ncsync/pki --node nfs2 --role secondary
 
 Copy ca.pem and the node's NAME.pem and NAME.key to that node (keep ca.key
-on the machine where you issue certificates). Keys are written mode 0600.`,
+on the machine where you issue certificates). Keys are written mode 0600.
+
+  ncsync certs revoke --dir /etc/ncsync/pki --node nfs1
+
+revokes a certificate (DIR/crl.pem; see 'ncsync certs revoke --help').`,
 	}
 	var io certsInitOptions
 	initCmd := &cobra.Command{
@@ -63,8 +68,73 @@ on the machine where you issue certificates). Keys are written mode 0600.`,
 	for _, f := range []string{"dir", "node", "role"} {
 		issueCmd.MarkFlagRequired(f)
 	}
-	cmd.AddCommand(initCmd, issueCmd)
+	var ro certsRevokeOptions
+	revokeCmd := &cobra.Command{
+		Use:   "revoke --dir DIR --node NAME|--serial N",
+		Short: "Revoke a node certificate: add it to DIR/crl.pem, signed by the cluster CA",
+		Long: `Add a certificate to the cluster's revocation list DIR/crl.pem (created on the
+first revocation, kept and extended after), signed by the CA in DIR.
+
+  --node NAME    the certificate DIR/NAME.pem
+  --serial N     any certificate of the CA, by serial number (decimal, or hex
+                 with 0x), e.g. one issued from a copy of the CA directory
+
+Copy crl.pem to every node (the path in its config's tls.crl) and send the
+daemons SIGHUP (or restart them): from then on each refuses the certificate at
+every connection, on both sides, and a primary ends a session it already had
+with it. Revoke promote certificates that are no longer needed, and the old
+primary's certificate after a failover.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runCertsRevoke(ro, c.OutOrStdout())
+		},
+	}
+	revokeCmd.Flags().StringVar(&ro.Dir, "dir", "", "directory holding ca.pem and ca.key")
+	revokeCmd.Flags().StringVar(&ro.Node, "node", "", "revoke DIR/NAME.pem")
+	revokeCmd.Flags().StringVar(&ro.Serial, "serial", "", "revoke the certificate with this serial number")
+	revokeCmd.MarkFlagRequired("dir")
+	revokeCmd.MarkFlagsOneRequired("node", "serial")
+	revokeCmd.MarkFlagsMutuallyExclusive("node", "serial")
+	cmd.AddCommand(initCmd, issueCmd, revokeCmd)
 	return cmd
+}
+
+type certsRevokeOptions struct {
+	Dir    string
+	Node   string
+	Serial string
+}
+
+func runCertsRevoke(o certsRevokeOptions, out interface{ Write([]byte) (int, error) }) error {
+	var r pki.Revoked
+	var err error
+	switch {
+	case o.Node != "" && o.Serial != "":
+		return usageError("give --node or --serial, not both")
+	case o.Node != "":
+		r, err = pki.RevokeNode(o.Dir, o.Node)
+	case o.Serial != "":
+		serial, ok := new(big.Int).SetString(o.Serial, 0)
+		if !ok {
+			return usageError("--serial %q is not a number (decimal, or hex with 0x)", o.Serial)
+		}
+		r, err = pki.Revoke(o.Dir, serial)
+	default:
+		return usageError("give --node NAME or --serial N")
+	}
+	if err != nil {
+		return err
+	}
+	what := fmt.Sprintf("certificate serial %s", r.Serial)
+	if r.Node != "" {
+		what = fmt.Sprintf("the certificate of node %q (serial %s)", r.Node, r.Serial)
+	}
+	if r.Already {
+		fmt.Fprintf(out, "%s was already revoked in %s\n", what, r.Path)
+		return nil
+	}
+	fmt.Fprintf(out, "revoked %s: %s\ncopy it to every node (tls.crl) and send the daemons SIGHUP\n", what, r.Path)
+	return nil
 }
 
 func runCertsInit(o certsInitOptions, out interface{ Write([]byte) (int, error) }) error {

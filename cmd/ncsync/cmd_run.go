@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"runtime/pprof"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -47,7 +49,8 @@ func newRunCmd() *cobra.Command {
              and acknowledges what is durable.
 
 Both sides keep their state in state_dir/index.db and resume from it after
-a restart. SIGINT or SIGTERM stops the daemon cleanly.
+a restart. SIGINT or SIGTERM stops the daemon cleanly; SIGHUP reloads the
+revocation list (tls.crl).
 
 A secondary whose config has a promote section becomes the primary of a
 new epoch in place on 'ncsync promote'; set role: primary in its config
@@ -133,19 +136,13 @@ func runDaemon(ctx context.Context, cfg *config.Config, hooks daemonHooks, log *
 		return fmt.Errorf("state_dir: %w", err)
 	}
 	want := pki.RolePrimary
-	tlsFor := pki.ServerTLS
 	if cfg.Role == config.RoleSecondary {
-		want, tlsFor = pki.RoleSecondary, pki.ClientTLS
+		want = pki.RoleSecondary
 	}
-	tlsConf, id, err := tlsFor(cfg.TLS.CA, cfg.TLS.Cert, cfg.TLS.Key)
+	tlsm := &tlsMaterial{}
+	tlsConf, id, err := loadTLS(cfg, cfg.TLS, want, "tls", tlsm, log)
 	if err != nil {
-		return fmt.Errorf("tls: %w", err)
-	}
-	if id.Node != cfg.Node {
-		return fmt.Errorf("tls.cert %s is for node %q but the config's node is %q: issue a certificate for %q", cfg.TLS.Cert, id.Node, cfg.Node, cfg.Node)
-	}
-	if id.Role != want {
-		return fmt.Errorf("tls.cert %s has role %s but the config's role is %s: issue a %s certificate for %q", cfg.TLS.Cert, id.Role, want, want, cfg.Node)
+		return err
 	}
 
 	db, err := index.Open(cfg.DBPath(), index.Options{Timeout: 2 * time.Second})
@@ -173,7 +170,7 @@ func runDaemon(ctx context.Context, cfg *config.Config, hooks daemonHooks, log *
 
 	// The role can change once, from secondary to primary (ncsync
 	// promote): the daemon's run loop owns the switch (daemon_role.go).
-	d := newDaemon(cfg, db, id, hooks, log)
+	d := newDaemon(cfg, db, id, tlsm, hooks, log)
 	g, ctx := errgroup.WithContext(ctx)
 	ctl := control.NewServer(d, log)
 	g.Go(func() error { return ctl.Serve(ctlLis) })
@@ -182,6 +179,7 @@ func runDaemon(ctx context.Context, cfg *config.Config, hooks daemonHooks, log *
 	if healthLis != nil {
 		g.Go(func() error { return serveHealth(ctx, healthLis, d, healthThresholds(cfg.Health), log) })
 	}
+	g.Go(func() error { reloadOnHangup(ctx, d, log); return nil })
 	g.Go(func() error {
 		if cfg.Role == config.RolePrimary {
 			return d.runPrimary(ctx, primarySetup{listen: cfg.Listen, secondaries: cfg.Secondaries, tls: tlsConf})
@@ -191,6 +189,28 @@ func runDaemon(ctx context.Context, cfg *config.Config, hooks daemonHooks, log *
 	err = g.Wait()
 	log.Info("stopped")
 	return err
+}
+
+// reloadOnHangup reloads the TLS material (reloadTLS) at each SIGHUP until
+// ctx ends; a primary then ends the sessions whose certificate was
+// revoked.
+func reloadOnHangup(ctx context.Context, d *daemon, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			if err := d.tlsm.reloadTLS(log); err != nil {
+				log.Warn("SIGHUP: could not reload the TLS material; keeping what is in use", "err", err)
+			}
+			if n, ok := d.current().(primaryNode); ok {
+				n.srv.Recheck()
+			}
+		}
+	}
 }
 
 // ensureMeta binds the index to the cluster of the node's certificate and,

@@ -36,6 +36,7 @@ type daemon struct {
 	id    pki.Identity
 	log   *slog.Logger
 	hooks daemonHooks
+	tlsm  *tlsMaterial // revocation lists, reloaded on SIGHUP
 
 	promotions chan promoteRequest // Promote → run
 
@@ -55,8 +56,8 @@ type promoteReply struct {
 	err   error
 }
 
-func newDaemon(cfg *config.Config, db *index.DB, id pki.Identity, hooks daemonHooks, log *slog.Logger) *daemon {
-	return &daemon{cfg: cfg, db: db, id: id, log: log, hooks: hooks, promotions: make(chan promoteRequest)}
+func newDaemon(cfg *config.Config, db *index.DB, id pki.Identity, tlsm *tlsMaterial, hooks daemonHooks, log *slog.Logger) *daemon {
+	return &daemon{cfg: cfg, db: db, id: id, log: log, hooks: hooks, tlsm: tlsm, promotions: make(chan promoteRequest)}
 }
 
 func (d *daemon) current() control.Node {
@@ -199,31 +200,11 @@ func (d *daemon) promotedSetup() (primarySetup, error) {
 			d.cfg.Path, d.cfg.Node, d.cfg.Node)
 	}
 	t := d.cfg.PromotedTLS()
-	conf, err := loadTLS(d.cfg, t, pki.RolePrimary, "promote.tls")
+	conf, _, err := loadTLS(d.cfg, t, pki.RolePrimary, "promote.tls", d.tlsm, d.log)
 	if err != nil {
 		return primarySetup{}, err
 	}
 	return primarySetup{listen: pr.Listen, secondaries: pr.Secondaries, tls: conf}, nil
-}
-
-// loadTLS loads the TLS files t for role and checks that the certificate is
-// for this node and role. key names the config keys in messages.
-func loadTLS(cfg *config.Config, t config.TLS, role pki.Role, key string) (*tls.Config, error) {
-	tlsFor := pki.ServerTLS
-	if role == pki.RoleSecondary {
-		tlsFor = pki.ClientTLS
-	}
-	conf, id, err := tlsFor(t.CA, t.Cert, t.Key)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", key, err)
-	}
-	if id.Node != cfg.Node {
-		return nil, fmt.Errorf("%s.cert %s is for node %q but the config's node is %q: issue a certificate for %q", key, t.Cert, id.Node, cfg.Node, cfg.Node)
-	}
-	if id.Role != role {
-		return nil, fmt.Errorf("%s.cert %s has role %s, and a %s is needed here: issue a %s certificate for %q", key, t.Cert, id.Role, role, role, cfg.Node)
-	}
-	return conf, nil
 }
 
 // Status implements control.Node.
