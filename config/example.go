@@ -112,7 +112,7 @@ func Example(p ExampleParams) string {
 		w("# Nodes this secondary follows once they are promoted (ncsync promote):\n")
 		w("# such a node is accepted only when its lineage shows it took over\n")
 		w("# after the primary this node follows. Secondary only.\n")
-		optional(w, set && len(p.Promotable) > 0, "promotable", list(p.Promotable), "[nfs2]")
+		optional(w, set && len(p.Promotable) > 0, "promotable", list(p.Promotable), "[nfs3]")
 	}
 	if p.Role == RolePrimary {
 		listen(true)
