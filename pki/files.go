@@ -53,6 +53,35 @@ func writePair(dir, certPath, keyPath string, der []byte, key *ecdsa.PrivateKey)
 // writeNew writes data to a temporary file and hard-links it to path, which
 // fails if path exists: no overwrite, and no partial file at path.
 func writeNew(dir, path string, data []byte, mode os.FileMode) error {
+	return withTemp(dir, data, mode, func(tmp string) error {
+		if err := os.Link(tmp, path); err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				return fmt.Errorf("%q already exists: refusing to overwrite it: %w", path, fs.ErrExist)
+			}
+			return fmt.Errorf("create %q: %w", path, err)
+		}
+		return nil
+	})
+}
+
+// replaceFile writes data to path through a temporary file and a rename,
+// so that readers see the old file or the new one, never a part.
+func replaceFile(dir, path string, data []byte, mode os.FileMode) error {
+	err := withTemp(dir, data, mode, func(tmp string) error {
+		if err := os.Rename(tmp, path); err != nil {
+			return fmt.Errorf("write %q: %w", path, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return durable.SyncDir(dir)
+}
+
+// withTemp writes data with mode to a new temporary file in dir, synced,
+// and calls place with its name; the temporary name is removed after.
+func withTemp(dir string, data []byte, mode os.FileMode, place func(tmp string) error) error {
 	f, err := os.CreateTemp(dir, ".ncsync-pki-*")
 	if err != nil {
 		return fmt.Errorf("create temporary file in %q: %w", dir, err)
@@ -72,13 +101,7 @@ func writeNew(dir, path string, data []byte, mode os.FileMode) error {
 	if err != nil {
 		return fmt.Errorf("write %q: %w", tmp, err)
 	}
-	if err := os.Link(tmp, path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("%q already exists: refusing to overwrite it: %w", path, fs.ErrExist)
-		}
-		return fmt.Errorf("create %q: %w", path, err)
-	}
-	return nil
+	return place(tmp)
 }
 
 // loadCACert reads the first certificate in caFile and checks that it is an

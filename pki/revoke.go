@@ -126,34 +126,6 @@ func readCRL(path string, ca *x509.Certificate) (*x509.RevocationList, error) {
 	return l, nil
 }
 
-// replaceFile writes data to path through a temporary file and a rename,
-// so that readers see the old file or the new one, never a part.
-func replaceFile(dir, path string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(dir, ".ncsync-pki-*")
-	if err != nil {
-		return fmt.Errorf("create temporary file in %q: %w", dir, err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	err = f.Chmod(mode)
-	if err == nil {
-		_, err = f.Write(data)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		return fmt.Errorf("write %q: %w", path, err)
-	}
-	return syncDir(dir)
-}
-
 // Revocations is a revocation list file of the cluster CA as a node uses
 // it: the serials it lists are refused at every handshake (see
 // WithRevocations). Reload reads the file again; the TLS configurations
