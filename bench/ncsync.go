@@ -169,9 +169,9 @@ func (n ncsyncRun) startAndWait(ctx context.Context, src, dir string) (*cluster,
 					return c, consistent{}, err
 				}
 				got.primary, got.secondary = procs[0], procs[1]
-				diffs, err := CompareTrees(src, dst, false, 5)
+				diffs, err := compareTreesWith(src, dst, false, 5, ncsyncCompare)
 				if err == nil && len(diffs) == 0 {
-					diffs, err = CompareTrees(src, dst, true, 5)
+					diffs, err = compareTreesWith(src, dst, true, 5, ncsyncCompare)
 				}
 				if err == nil && len(diffs) == 0 {
 					return c, got, nil

@@ -37,7 +37,7 @@ func (n *ncsyncReplica) wire() (toTarget, toSource int64) {
 }
 
 func (n *ncsyncReplica) alive() error            { return n.c.running() }
-func (n *ncsyncReplica) compare() compareOptions { return exact }
+func (n *ncsyncReplica) compare() compareOptions { return ncsyncCompare }
 func (n *ncsyncReplica) note() string {
 	return "ncsync: `ncsync run` primary and secondary with their default settings, mutual TLS"
 }

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/ncsync/ncsync/ignore"
+
 	"github.com/zeebo/blake3"
 	"golang.org/x/sync/errgroup"
 )
@@ -111,6 +113,10 @@ func (opt compareOptions) dirMtime(ns int64) int64 {
 
 // exact compares everything.
 var exact = compareOptions{}
+
+// ncsyncCompare leaves out the names ncsync reserves on a secondary (its
+// private temp directory and conflict store at the folder root).
+var ncsyncCompare = compareOptions{skip: ignore.Reserved}
 
 func compareTreesWith(a, b string, content bool, max int, opt compareOptions) ([]string, error) {
 	na, err := walkTreeWith(a, content, opt)
