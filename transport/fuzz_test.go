@@ -282,3 +282,52 @@ func FuzzDecodeResponseSizes(f *testing.F) {
 		}
 	})
 }
+
+// FuzzManifestPage feeds the primary's manifest decoder upload pages with
+// counts and string lengths near and past the limits: a page over
+// manifestPageEntries is refused, and no accepted entry carries more than
+// the limits allow.
+func FuzzManifestPage(f *testing.F) {
+	id := chunker.Sum(nil)
+	entry := func(i int) *ncsyncv1.ManifestEntry {
+		return &ncsyncv1.ManifestEntry{Path: fmt.Sprintf("d/%05d", i), Type: ncsyncv1.EntryType_ENTRY_TYPE_FILE, FileId: id[:], Size: uint64(i)}
+	}
+	long := string(bytes.Repeat([]byte("x"), maxTargetLen+1))
+	for _, page := range []*ncsyncv1.UploadManifestRequest{
+		{Query: 1, FolderId: "f", Entries: []*ncsyncv1.ManifestEntry{entry(1)}},
+		{Query: 1, FolderId: "f", Entries: func() []*ncsyncv1.ManifestEntry {
+			es := make([]*ncsyncv1.ManifestEntry, manifestPageEntries+1)
+			for i := range es {
+				es[i] = entry(i)
+			}
+			return es
+		}()},
+		{Entries: []*ncsyncv1.ManifestEntry{{Path: "l", Type: ncsyncv1.EntryType_ENTRY_TYPE_SYMLINK, SymlinkTarget: long}}},
+		{Entries: []*ncsyncv1.ManifestEntry{{Path: "e", Error: long}, {Path: "s", Type: ncsyncv1.EntryType_ENTRY_TYPE_FILE, FileId: id[:], Size: 1<<62 + 1}}},
+		{Error: long},
+	} {
+		b, err := proto.Marshal(page)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		page := &ncsyncv1.UploadManifestRequest{}
+		if proto.Unmarshal(data, page) != nil {
+			return
+		}
+		if checkManifestPage(page) != nil {
+			return
+		}
+		if len(page.Entries) > manifestPageEntries {
+			t.Fatalf("accepted a page of %d entries", len(page.Entries))
+		}
+		for _, pe := range page.Entries {
+			e, err := manifestEntryFromWire(pe)
+			if err == nil && (len(e.Target) > maxTargetLen || len(e.Err) > maxManifestErr || e.Size < 0 || e.Size > 1<<62) {
+				t.Fatalf("accepted %+v", e)
+			}
+		}
+	})
+}
