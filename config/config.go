@@ -18,7 +18,15 @@ const (
 	DefaultQuiet         = 75 * time.Millisecond
 	DefaultMaxLatency    = 500 * time.Millisecond
 	DefaultAudit         = time.Hour
+	DefaultHoldEmptyFor  = 10 * time.Second
 )
+
+// DefaultHoldEmpty are the files a folder holds back while they are empty
+// (see Folder.HoldEmpty): Nextcloud's config files, relative to the
+// webroot. Nextcloud loads config/config.php and every config/*.config.php,
+// and an app server that includes an empty one shows the installation
+// wizard.
+var DefaultHoldEmpty = []string{"/config/config.php", "/config/*.config.php"}
 
 // maxSize bounds a config file; anything larger is not a config file.
 const maxSize = 1 << 20
@@ -60,6 +68,12 @@ type Folder struct {
 	// ConflictsDir is conflicts.dir: where this folder's conflict store
 	// lives, outside every folder (optional; see preserve.PlaceFor).
 	ConflictsDir string
+	// HoldEmpty (hold_empty) lists gitignore-style patterns of files that
+	// are not sent while they are empty until they have stayed empty for
+	// HoldEmptyFor; deletions are not held. Unset: DefaultHoldEmpty; an
+	// empty list holds nothing.
+	HoldEmpty    []string      `yaml:"hold_empty"`
+	HoldEmptyFor time.Duration `yaml:"hold_empty_for"` // default DefaultHoldEmptyFor
 }
 
 // Config is one node's configuration.

@@ -52,6 +52,8 @@ folders:
   - id: webroot
     path: $D/web
     no_default_ignores: true
+    hold_empty: []
+    hold_empty_for: 2s
 `
 
 const validSecondary = `node: nfs2
@@ -108,6 +110,12 @@ func TestParseValid(t *testing.T) {
 		if f.ID != w.ID || f.Path != w.Path || !slices.Equal(f.Ignore, w.Ignore) || f.NoDefaultIgnores != w.NoDefaultIgnores {
 			t.Errorf("folder %d: %+v, want %+v", i, f, w)
 		}
+	}
+	if f := c.Folders[0]; !slices.Equal(f.HoldEmpty, DefaultHoldEmpty) || f.HoldEmptyFor != DefaultHoldEmptyFor {
+		t.Errorf("folder data: hold_empty %q for %v, want the defaults", f.HoldEmpty, f.HoldEmptyFor)
+	}
+	if f := c.Folders[1]; f.HoldEmpty == nil || len(f.HoldEmpty) != 0 || f.HoldEmptyFor != 2*time.Second {
+		t.Errorf("folder webroot: hold_empty %q for %v, want none (set to []) for 2s", f.HoldEmpty, f.HoldEmptyFor)
 	}
 	if f, ok := c.Folder("webroot"); !ok || f.Path != root+"/web" {
 		t.Errorf("Folder(webroot) = %+v, %v", f, ok)
@@ -208,6 +216,9 @@ var errorCases = []struct {
 	{"duration zero", "scan_interval: 0s\n", "scan_interval", 1, "must be greater than zero"},
 	{"duration negative", "scan_interval: -1s\n", "scan_interval", 1, "must be greater than zero"},
 	{"ignore bad pattern", "folders:\n  - ignore: ['ok', 'bad[']\n", "folders[0].ignore[1]", 2, `ignore pattern "bad[": invalid pattern`},
+	{"hold_empty bad pattern", "folders:\n  - hold_empty: ['/config/x[']\n", "folders[0].hold_empty[0]", 2, "invalid pattern"},
+	{"hold_empty scalar", "folders:\n  - hold_empty: /config/config.php\n", "folders[0].hold_empty", 2, "must be a list of strings"},
+	{"hold_empty_for zero", "folders:\n  - hold_empty_for: 0s\n", "folders[0].hold_empty_for", 2, "must be greater than zero"},
 	{"watch scalar", "watch: fast\n", "watch", 1, "must be a mapping {quiet: 75ms"},
 	{"watch unknown key", "watch:\n  quite: 1s\n", "watch", 2, `unknown key "quite" (did you mean "quiet"?)`},
 	{"watch bad duration", "watch: {audit_interval: hourly}\n", "watch.audit_interval", 1, `invalid duration "hourly"`},

@@ -7,6 +7,7 @@ import (
 	"io"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -82,6 +83,15 @@ func decode(data []byte, name string) (*Config, error) {
 		}
 	}
 	d.c.conflictDefaults()
+	for i := range d.c.Folders {
+		f := &d.c.Folders[i]
+		if f.HoldEmpty == nil {
+			f.HoldEmpty = slices.Clone(DefaultHoldEmpty)
+		}
+		if f.HoldEmptyFor == 0 {
+			f.HoldEmptyFor = DefaultHoldEmptyFor
+		}
+	}
 	d.c.clean()
 	if err := d.err(); err != nil {
 		return nil, err
@@ -233,6 +243,13 @@ var folderFields = map[string]field{
 	"no_default_ignores": func(d *decoder, k string, v *yaml.Node) { d.bool(k, v, &d.folder().NoDefaultIgnores) },
 	"refuse_symlinks":    func(d *decoder, k string, v *yaml.Node) { d.bool(k, v, &d.folder().RefuseSymlinks) },
 	"strip_setid":        func(d *decoder, k string, v *yaml.Node) { d.bool(k, v, &d.folder().StripSetID) },
+	"hold_empty": func(d *decoder, k string, v *yaml.Node) {
+		f := d.folder()
+		if f.HoldEmpty = []string{}; !isNull(v) { // set, even to nothing: no default
+			d.strList(k, v, &f.HoldEmpty)
+		}
+	},
+	"hold_empty_for": func(d *decoder, k string, v *yaml.Node) { d.duration(k, v, &d.folder().HoldEmptyFor) },
 }
 
 func (d *decoder) folder() *Folder { return &d.c.Folders[len(d.c.Folders)-1] }

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -181,6 +182,11 @@ func Example(p ExampleParams) string {
 	w("# every folder, on the folder's file system); by default it is\n")
 	w("# state_dir/conflicts, or .ncsync-conflicts at the folder root when\n")
 	w("# state_dir is on another file system.\n")
+	w("# hold_empty: files not sent while empty until they have stayed empty\n")
+	w("# for hold_empty_for (an app server that includes an empty config.php\n")
+	w("# shows the installation wizard); [] holds nothing. Default:\n")
+	w("#   hold_empty: %s\n", list(DefaultHoldEmpty))
+	w("#   hold_empty_for: %s\n", DefaultHoldEmptyFor)
 	w("folders:\n")
 	for _, f := range p.Folders {
 		w("  - id: %s\n", scalar(f.ID))
@@ -196,6 +202,12 @@ func Example(p ExampleParams) string {
 		}
 		if f.StripSetID {
 			w("    strip_setid: true\n")
+		}
+		if f.HoldEmpty != nil && !slices.Equal(f.HoldEmpty, DefaultHoldEmpty) {
+			w("    hold_empty: %s\n", list(f.HoldEmpty))
+		}
+		if f.HoldEmptyFor != 0 && f.HoldEmptyFor != DefaultHoldEmptyFor {
+			w("    hold_empty_for: %s\n", f.HoldEmptyFor)
 		}
 	}
 	return b.String()

@@ -178,6 +178,11 @@ func (c *Config) validateFolders(p *problems) {
 				p.add(fmt.Sprintf("%s.ignore[%d]", prefix, j), "%v", err)
 			}
 		}
+		for j, pat := range f.HoldEmpty {
+			if _, err := ignore.New([]string{pat}); err != nil {
+				p.add(fmt.Sprintf("%s.hold_empty[%d]", prefix, j), "%v", err)
+			}
+		}
 	}
 }
 

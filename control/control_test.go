@@ -73,7 +73,8 @@ func TestStatusRoundTrip(t *testing.T) {
 	}
 	now := time.Unix(1700000000, 123)
 	want := nstatus.Node{Node: "nfs1", Role: "primary", ClusterID: "c1", Epoch: 3, Started: now,
-		Folders: []nstatus.Folder{{ID: "data", Path: "/srv/data", Seq: 42, Files: 7, Dirs: 2, Bytes: 1 << 20, Scans: 5, LastScan: now, FilesHashed: 9, LastError: "x"}},
+		Folders: []nstatus.Folder{{ID: "data", Path: "/srv/data", Seq: 42, Files: 7, Dirs: 2, Bytes: 1 << 20, Scans: 5, LastScan: now, FilesHashed: 9, LastError: "x",
+			Held: []nstatus.Held{{Path: "config/config.php", Reason: "empty, held", Since: now, Until: now.Add(10 * time.Second)}}, HeldTotal: 3}},
 		Peers: []nstatus.Peer{{Node: "nfs2", Role: "secondary", Connected: true, Address: "127.0.0.1:1", ConnectedSince: now, LastSeen: now,
 			Folders:   []nstatus.PeerFolder{{Folder: "data", AckedSeq: 40, LagEntries: 2, LagBytes: 100, Lag: 1500 * time.Millisecond}},
 			LastError: "y", BytesSent: 10, BytesReceived: 20}},

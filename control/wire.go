@@ -50,7 +50,7 @@ func statusToWire(st nstatus.Node) *ncsyncv1.StatusResponse {
 			LastScanUnixNs: unixNs(f.LastScan), FilesHashed: f.FilesHashed, LastError: f.LastError,
 			WatchedDirectories: f.Watched, Overflows: f.Overflows, Degraded: f.Degraded, AuditFindings: f.AuditFindings,
 			LocalChanges: f.LocalChanges, IgnoredHere: f.IgnoredHere, ScanError: scanErrorToWire(f.ScanError),
-			ConflictStoreFull: storeFullToWire(f.ConflictStoreFull)})
+			ConflictStoreFull: storeFullToWire(f.ConflictStoreFull), Held: heldToWire(f.Held), HeldTotal: f.HeldTotal})
 	}
 	for _, p := range st.Peers {
 		wp := &ncsyncv1.PeerStatus{Node: p.Node, Role: roleToWire(p.Role), Connected: p.Connected,
@@ -71,7 +71,7 @@ func statusFromWire(r *ncsyncv1.StatusResponse) nstatus.Node {
 			LastScan: fromUnixNs(f.GetLastScanUnixNs()), FilesHashed: f.GetFilesHashed(), LastError: f.GetLastError(),
 			Watched: f.GetWatchedDirectories(), Overflows: f.GetOverflows(), Degraded: f.GetDegraded(), AuditFindings: f.GetAuditFindings(),
 			LocalChanges: f.GetLocalChanges(), IgnoredHere: f.GetIgnoredHere(), ScanError: scanErrorFromWire(f.GetScanError()),
-			ConflictStoreFull: storeFullFromWire(f.GetConflictStoreFull())})
+			ConflictStoreFull: storeFullFromWire(f.GetConflictStoreFull()), Held: heldFromWire(f.GetHeld()), HeldTotal: f.GetHeldTotal()})
 	}
 	for _, p := range r.GetPeers() {
 		np := nstatus.Peer{Node: p.GetNode(), Role: roleFromWire(p.GetRole()), Connected: p.GetConnected(),
@@ -136,4 +136,20 @@ func storeFullFromWire(w *ncsyncv1.ConflictStoreFull) *nstatus.ConflictStoreFull
 		UsedBytes: int64(min(w.GetUsedBytes(), 1<<62)), MaxBytes: int64(min(w.GetMaxBytes(), 1<<62)),
 		NeedBytes: int64(min(w.GetNeedBytes(), 1<<62)), UsedFiles: int(min(w.GetUsedFiles(), 1<<31)),
 		MaxFiles: int(min(w.GetMaxFiles(), 1<<31)), Message: w.GetMessage()}
+}
+
+func heldToWire(hs []nstatus.Held) []*ncsyncv1.HeldFile {
+	var out []*ncsyncv1.HeldFile
+	for _, h := range hs {
+		out = append(out, &ncsyncv1.HeldFile{Path: h.Path, Reason: h.Reason, SinceUnixNs: unixNs(h.Since), UntilUnixNs: unixNs(h.Until)})
+	}
+	return out
+}
+
+func heldFromWire(ws []*ncsyncv1.HeldFile) []nstatus.Held {
+	var out []nstatus.Held
+	for _, h := range ws {
+		out = append(out, nstatus.Held{Path: h.GetPath(), Reason: h.GetReason(), Since: fromUnixNs(h.GetSinceUnixNs()), Until: fromUnixNs(h.GetUntilUnixNs())})
+	}
+	return out
 }

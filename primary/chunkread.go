@@ -2,6 +2,7 @@ package primary
 
 import (
 	"container/list"
+	"context"
 	"errors"
 	"fmt"
 	"path"
@@ -10,12 +11,14 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/ncsync/ncsync/chunker"
 	"github.com/ncsync/ncsync/index"
+	"github.com/ncsync/ncsync/internal/fsys"
 )
 
 // Serving chunks fast: the entries a peer is sent say where each of their
@@ -28,6 +31,10 @@ import (
 // secondary hashes every chunk anyway. Anything else — a chunk not
 // remembered, a file that changed, a racily clean stat — takes the slow
 // path: an index lookup and a hash check, ending in ErrChunkMissing.
+//
+// Every read is made under the writers' locks held shared (see
+// fsys.LockForRead and lockChunkFile), like the scanner's: a writer that
+// rewrites a file in place under its lock is not read from midway.
 
 // Bounds of the serving state.
 const (
@@ -65,6 +72,9 @@ type sentFile struct {
 	stat       index.Stat
 	size       int64
 	compress   bool // worth compressing (not a compressed format)
+	// lockedOut is set once a writer kept its lock past chunkLockWait:
+	// the file's other chunks do not wait again (see lockChunkFile).
+	lockedOut atomic.Bool
 }
 
 type chunkKey struct {
@@ -180,6 +190,12 @@ type openFile struct {
 	stat  index.Stat
 	refs  int  // reads in progress
 	stale bool // dropped from the cache; closed by its last reader
+
+	// The shared locks are on the open file description, which every
+	// reader of the file shares: held while at least one reads.
+	lmu     sync.Mutex
+	readers int
+	lk      fsys.ReadLock
 }
 
 // fileCache holds up to maxOpenFiles files open, least recently used
@@ -193,22 +209,73 @@ type fileCache struct {
 
 // readChunk appends chunk c's bytes to buf, or fails with errChanged (or
 // an open error) if the file is not the one whose chunks were sent.
-func (fc *fileCache) readChunk(c sentChunk, buf []byte) ([]byte, error) {
+func (fc *fileCache) readChunk(ctx context.Context, c sentChunk, buf []byte) ([]byte, error) {
 	of, err := fc.acquire(c.file)
 	if err != nil {
 		return nil, err
 	}
+	of.lockRead(ctx, &c.file.lockedOut)
 	out := slices.Grow(buf, int(c.size))[:len(buf)+int(c.size)]
 	err = preadFull(of.fd, out[len(buf):], c.off)
 	if err == nil {
 		err = checkStat(of.fd, c.file.stat)
 	}
+	of.unlockRead()
 	last := c.off+int64(c.size) >= c.file.size
 	fc.release(of, err != nil || last)
 	if err != nil {
 		return nil, fmt.Errorf("read %q at %d: %w", c.file.path, c.off, err)
 	}
 	return out, nil
+}
+
+// lockRead takes the shared locks for one more reader (see lockChunkFile).
+func (of *openFile) lockRead(ctx context.Context, lockedOut *atomic.Bool) {
+	of.lmu.Lock()
+	defer of.lmu.Unlock()
+	if of.readers == 0 {
+		of.lk = lockChunkFile(ctx, of.fd, lockedOut)
+	}
+	of.readers++
+}
+
+func (of *openFile) unlockRead() {
+	of.lmu.Lock()
+	defer of.lmu.Unlock()
+	if of.readers--; of.readers == 0 {
+		of.lk.Unlock()
+	}
+}
+
+// chunkLockWait bounds how long a chunk read waits for a writer's lock.
+const chunkLockWait = 200 * time.Millisecond
+
+// lockChunkFile takes the writers' locks on fd shared, polling while a
+// writer holds its lock, for up to chunkLockWait. Past that (or at once if
+// lockedOut is set) it sets lockedOut and returns without a lock: the read
+// goes ahead, since its bytes are checked against the version the scanner
+// read (stat or hash) and that version was read without a writer. Waiting
+// longer would let a writer that keeps its lock stall every secondary.
+func lockChunkFile(ctx context.Context, fd int, lockedOut *atomic.Bool) fsys.ReadLock {
+	deadline := time.Now().Add(chunkLockWait)
+	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
+		lk, err := fsys.LockForRead(fd)
+		if err == nil {
+			lockedOut.Store(false)
+			return lk
+		}
+		if !errors.Is(err, fsys.ErrBeingWritten) || lockedOut.Load() || time.Now().Add(wait).After(deadline) {
+			lockedOut.Store(errors.Is(err, fsys.ErrBeingWritten))
+			return fsys.ReadLock{}
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return fsys.ReadLock{}
+		}
+	}
 }
 
 // acquire returns f's open file, opening it if needed.

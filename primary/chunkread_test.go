@@ -1,7 +1,15 @@
 package primary
 
 import (
+	"container/list"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync/atomic"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/ncsync/ncsync/chunker"
 	"github.com/ncsync/ncsync/index"
@@ -31,5 +39,76 @@ func TestSentChunksForget(t *testing.T) {
 	s.remember("data", "/root", []index.Entry{e}) // usable again
 	if _, ok := s.get("data", id); !ok {
 		t.Error("not found when remembered after forget")
+	}
+}
+
+// A chunk read takes the writers' locks shared, and a writer that keeps
+// its lock does not stall it: past chunkLockWait the read goes ahead
+// (checked against the scanned stat), and the file's other chunks no
+// longer wait.
+func TestChunkReadUnderWriterLock(t *testing.T) {
+	dir := t.TempDir()
+	data := []byte("<?php $CONFIG = array('maintenance' => true);\n")
+	if err := os.WriteFile(filepath.Join(dir, "config.php"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	writer, err := unix.Open(filepath.Join(dir, "config.php"), unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(writer)
+	reader, err := unix.Open(filepath.Join(dir, "config.php"), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(reader)
+
+	// No writer: the locks are taken, and a writer's LOCK_EX waits for them.
+	var lockedOut atomic.Bool
+	lk := lockChunkFile(context.Background(), reader, &lockedOut)
+	if err := unix.Flock(writer, unix.LOCK_EX|unix.LOCK_NB); !errors.Is(err, unix.EWOULDBLOCK) {
+		t.Errorf("writer's flock during a chunk read: %v, want EWOULDBLOCK", err)
+	}
+	lk.Unlock()
+	if lockedOut.Load() {
+		t.Error("lockedOut set without a writer")
+	}
+
+	// A writer that keeps its lock: the read goes ahead without it.
+	if err := unix.Flock(writer, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	lk = lockChunkFile(context.Background(), reader, &lockedOut)
+	lk.Unlock()
+	if !lockedOut.Load() {
+		t.Error("lockedOut not set after waiting out a writer's lock")
+	}
+
+	var st unix.Stat_t
+	if err := unix.Fstat(reader, &st); err != nil {
+		t.Fatal(err)
+	}
+	f := &sentFile{root: dir, path: "config.php", size: int64(len(data)),
+		stat: index.Stat{Dev: uint64(st.Dev), Ino: st.Ino, Size: st.Size, MtimeNs: st.Mtim.Nano(), CtimeNs: st.Ctim.Nano()}}
+	fc := fileCache{byKey: make(map[fileKey]*list.Element)}
+	defer fc.closeIdle()
+	for range 2 {
+		out, err := fc.readChunk(context.Background(), sentChunk{file: f, size: uint32(len(data))}, nil)
+		if err != nil || string(out) != string(data) {
+			t.Fatalf("readChunk under a writer's lock: %q, %v", out, err)
+		}
+	}
+	if !f.lockedOut.Load() {
+		t.Error("the sent file is not marked locked out")
+	}
+	// Released: the next read takes the locks again.
+	if err := unix.Flock(writer, unix.LOCK_UN); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fc.readChunk(context.Background(), sentChunk{file: f, size: uint32(len(data))}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if f.lockedOut.Load() {
+		t.Error("still marked locked out after the writer let go")
 	}
 }

@@ -4,6 +4,7 @@
 package primary
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"github.com/ncsync/ncsync/ignore"
 	"github.com/ncsync/ncsync/index"
 	"github.com/ncsync/ncsync/scanner"
+	"github.com/ncsync/ncsync/status"
 	"github.com/ncsync/ncsync/watcher"
 )
 
@@ -81,10 +83,14 @@ type folder struct {
 
 	mu         sync.Mutex
 	lastScan   time.Time
-	watchErr   string   // why the folder is not watched, if it is not
-	audits     uint64   // audit scans done
-	auditFound uint64   // changes the audit scans found
-	commits    []commit // journal heads with their times, for lag in seconds
+	watchErr   string        // why the folder is not watched, if it is not
+	audits     uint64        // audit scans done
+	auditFound uint64        // changes the audit scans found
+	commits    []commit      // journal heads with their times, for lag in seconds
+	held       []status.Held // deferred files for status (see deferred.go)
+	heldTotal  uint64
+
+	deferred deferredSet // owned by the folder's loop (watchFolder, pollFolder)
 }
 
 func (f *folder) setWatchErr(err error) {
@@ -144,14 +150,20 @@ func New(db *index.DB, opts Options) (*Primary, error) {
 		if err != nil {
 			return nil, fmt.Errorf("folder %q: %w", fc.ID, err)
 		}
+		hold, err := ignore.New(fc.HoldEmpty)
+		if err != nil {
+			return nil, fmt.Errorf("folder %q: hold_empty: %w", fc.ID, err)
+		}
 		epoch, node := meta.Epoch, opts.Node
 		sc, err := scanner.New(scanner.IndexStore(db, fc.ID), scanner.Options{
-			Root:    fc.Path,
-			Folder:  fc.ID,
-			Ignore:  m,
-			Chunker: opts.Chunker,
-			Version: func() index.Version { return index.Version{Epoch: epoch, Node: node} },
-			Log:     opts.Log.With("folder", fc.ID),
+			Root:         fc.Path,
+			Folder:       fc.ID,
+			Ignore:       m,
+			Chunker:      opts.Chunker,
+			Version:      func() index.Version { return index.Version{Epoch: epoch, Node: node} },
+			Log:          opts.Log.With("folder", fc.ID),
+			HoldEmpty:    hold,
+			HoldEmptyFor: cmp.Or(fc.HoldEmptyFor, config.DefaultHoldEmptyFor),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("folder %q: %w", fc.ID, err)

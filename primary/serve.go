@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -340,7 +340,7 @@ func (p *Primary) ReadChunkHint(ctx context.Context, folderID string, id chunker
 	}
 	st := p.serving()
 	if c, ok := st.sent.get(folderID, id); ok {
-		if out, err := st.files.readChunk(c, buf); err == nil {
+		if out, err := st.files.readChunk(ctx, c, buf); err == nil {
 			return out, c.file.compress, nil
 		}
 	}
@@ -352,7 +352,7 @@ func (p *Primary) ReadChunkHint(ctx context.Context, folderID string, id chunker
 		if loc.Folder != folderID {
 			continue
 		}
-		out, err := readAt(filepath.Join(f.cfg.Path, filepath.FromSlash(loc.Path)), loc.Offset, int(loc.Size), buf)
+		out, err := readAt(ctx, filepath.Join(f.cfg.Path, filepath.FromSlash(loc.Path)), loc.Offset, int(loc.Size), buf)
 		if err == nil && chunker.Sum(out[len(buf):]) == id {
 			return out, worthCompressing(loc.Path), nil
 		}
@@ -360,14 +360,19 @@ func (p *Primary) ReadChunkHint(ctx context.Context, folderID string, id chunker
 	return nil, false, transport.ErrChunkMissing
 }
 
-func readAt(name string, off int64, n int, buf []byte) ([]byte, error) {
-	fd, err := os.OpenFile(name, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+// readAt reads n bytes at off of the file name under the writers' locks
+// (lockChunkFile); the caller checks the bytes' hash.
+func readAt(ctx context.Context, name string, off int64, n int, buf []byte) ([]byte, error) {
+	fd, err := unix.Open(name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
 	}
-	defer fd.Close()
+	defer unix.Close(fd)
+	var lockedOut atomic.Bool
+	lk := lockChunkFile(ctx, fd, &lockedOut)
+	defer lk.Unlock()
 	out := slices.Grow(buf, n)[:len(buf)+n]
-	if _, err := fd.ReadAt(out[len(buf):], off); err != nil {
+	if err := preadFull(fd, out[len(buf):], off); err != nil {
 		return nil, err
 	}
 	return out, nil

@@ -54,6 +54,7 @@ func (p *Primary) Status(ctx context.Context) (status.Node, error) {
 		}
 		f.mu.Lock()
 		fs.LastScan, fs.AuditFindings = f.lastScan, f.auditFound
+		fs.Held, fs.HeldTotal = slices.Clone(f.held), f.heldTotal
 		if f.watchErr != "" {
 			fs.Degraded = "not watched (rescanned every scan_interval): " + f.watchErr
 		}

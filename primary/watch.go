@@ -3,6 +3,7 @@ package primary
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"time"
@@ -73,6 +74,9 @@ func (p *Primary) watchFolder(ctx context.Context, f *folder) error {
 		return err
 	}
 	scan(false, "")
+	defer f.deferred.stop()
+	var flushes flushWaiters
+	defer flushes.fail(errors.New("the folder's watcher stopped"))
 
 	audit := time.NewTicker(p.opts.AuditInterval)
 	defer audit.Stop()
@@ -103,17 +107,22 @@ func (p *Primary) watchFolder(ctx context.Context, f *folder) error {
 			scan(false, paths...)
 		case done := <-f.sync:
 			// Dirty paths were handled in order before this request; only
-			// directories without a watch, and paths whose scan failed,
-			// need a look (none: no walk at all).
-			if u := append(w.Unwatched(), f.retry.pending()...); len(u) > 0 {
+			// directories without a watch, paths whose scan failed and
+			// deferred files (locked by a writer, or empty and held) need a
+			// look (none: no walk at all). A failure is answered at once;
+			// otherwise the answer waits until no file is deferred.
+			u := append(w.Unwatched(), f.retry.pending()...)
+			if u = append(u, f.deferred.take(time.Now(), true)...); len(u) > 0 {
 				scan(false, u...)
 			}
-			done <- f.retry.failure(f.cfg.ID)
+			flushes.add(done, f.retry.failure(f.cfg.ID), &f.deferred)
 		case <-rt.c:
 			rt.fired()
 			if paths := f.retry.take(time.Now()); len(paths) > 0 {
 				scan(false, paths...)
 			}
+		case <-f.deferred.due():
+			scan(false, f.deferred.take(time.Now(), false)...)
 		case <-rescan.C:
 			if u := w.Unwatched(); len(u) > 0 {
 				scan(false, u...)
@@ -136,6 +145,7 @@ func (p *Primary) watchFolder(ctx context.Context, f *folder) error {
 		case <-audit.C:
 			scan(true, "")
 		}
+		flushes.answer(&f.deferred, func() error { return f.retry.failure(f.cfg.ID) })
 	}
 }
 
@@ -161,6 +171,9 @@ func (p *Primary) pollFolder(ctx context.Context, f *folder, retry time.Duration
 	t := time.NewTicker(p.opts.ScanInterval)
 	defer t.Stop()
 	deadline := time.After(retry)
+	defer f.deferred.stop()
+	var flushes flushWaiters
+	defer flushes.fail(errors.New("folder scan loop restarted"))
 	p.scan(ctx, f, false, "")
 	for {
 		select {
@@ -170,11 +183,14 @@ func (p *Primary) pollFolder(ctx context.Context, f *folder, retry time.Duration
 			return
 		case done := <-f.sync:
 			p.scan(ctx, f, false, "")
-			done <- f.retry.failure(f.cfg.ID)
+			flushes.add(done, f.retry.failure(f.cfg.ID), &f.deferred)
+		case <-f.deferred.due():
+			p.scan(ctx, f, false, f.deferred.take(time.Now(), false)...)
 		case <-t.C:
 			// The whole folder, failed paths included.
 			p.scan(ctx, f, false, "")
 		}
+		flushes.answer(&f.deferred, func() error { return f.retry.failure(f.cfg.ID) })
 	}
 }
 
@@ -209,6 +225,11 @@ func (p *Primary) scan(ctx context.Context, f *folder, audit bool, paths ...stri
 		p.log.Error("scan failed: the paths stay pending and are retried, at least every scan_interval",
 			"folder", f.cfg.ID, "pending", now.Pending, "err", now.Error, "scan_interval", p.opts.ScanInterval)
 	}
+	targets := paths
+	if len(targets) == 0 {
+		targets = []string{""}
+	}
+	p.noteDeferred(f, targets, res, err == nil)
 	if err != nil {
 		return res, err
 	}
@@ -253,10 +274,43 @@ func (p *Primary) Flush(ctx context.Context) error {
 				return err
 			}
 		case <-ctx.Done():
+			if what := describeDeferred(f); what != "" {
+				return fmt.Errorf("%w: waiting for a file to send: %s", ctx.Err(), what)
+			}
 			return ctx.Err()
 		}
 	}
 	return nil
+}
+
+// flushWaiters are Flush requests waiting for a folder's deferred files
+// to be sent (or to be deleted).
+type flushWaiters []chan error
+
+// add answers a Flush request at once if err is set or nothing is
+// deferred, and keeps it for later otherwise.
+func (fw *flushWaiters) add(done chan error, err error, d *deferredSet) {
+	if err != nil || d.empty() {
+		done <- err
+		return
+	}
+	*fw = append(*fw, done)
+}
+
+// answer answers the waiting requests with failure (the folder's scan
+// failure, if any) once nothing is deferred.
+func (fw *flushWaiters) answer(d *deferredSet, failure func() error) {
+	if len(*fw) > 0 && d.empty() {
+		fw.fail(failure())
+	}
+}
+
+// fail answers every waiting request with err.
+func (fw *flushWaiters) fail(err error) {
+	for _, done := range *fw {
+		done <- err // buffered; a Flush that gave up does not read it
+	}
+	*fw = nil
 }
 
 // racySet gathers racily clean paths to scan again once their window has

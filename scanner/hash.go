@@ -49,10 +49,20 @@ func (s *Scanner) hashItem(ctx context.Context, root int, h *hasher, it *item) {
 		e, err := s.readFile(ctx, root, h, p, attempt)
 		switch {
 		case err == nil:
+			if d, held := s.holdEmpty(it, e); held {
+				it.later = &d
+				return
+			}
+			e.Stat = s.smudge(e.Stat)
 			it.op, it.entry = settle(it, e)
 			return
 		case errors.Is(err, fsys.ErrUnsettled):
 			continue
+		case errors.Is(err, fsys.ErrBeingWritten):
+			// Not read at all: retried by the caller once the lock is
+			// released, without holding up the rest of the scan.
+			it.later = &Deferred{Path: p, Reason: ReasonBeingWritten}
+			return
 		case ctx.Err() != nil:
 			return
 		case errors.Is(err, fsys.ErrGone):
@@ -80,10 +90,13 @@ func settle(it *item, e index.Entry) (opKind, index.Entry) {
 	return opJournal, e
 }
 
-// readFile reads p through the chunker once. The entry's metadata comes
-// from an fstat of the same descriptor after the read, and the read counts
-// only if that fstat equals the one before it (inode, size, mtime, ctime)
-// and the bytes read equal the size; otherwise fsys.ErrUnsettled.
+// readFile reads p through the chunker once, holding the writers' locks
+// shared (fsys.LockForRead): a file one of them holds exclusively is not
+// read (fsys.ErrBeingWritten). The entry's metadata comes from an fstat of
+// the same descriptor after the read, and the read counts only if that
+// fstat equals the one before it (inode, size, mtime, ctime) and the bytes
+// read equal the size; otherwise fsys.ErrUnsettled. The entry's stat is the
+// real one, not smudged yet.
 func (s *Scanner) readFile(ctx context.Context, root int, h *hasher, p string, attempt int) (index.Entry, error) {
 	fd, err := fsys.OpenBeneath(root, p, unix.O_RDONLY|unix.O_NONBLOCK)
 	if err != nil {
@@ -101,6 +114,14 @@ func (s *Scanner) readFile(ctx context.Context, root int, h *hasher, p string, a
 	if before.Mode&unix.S_IFMT != unix.S_IFREG {
 		return index.Entry{}, fsys.ErrGone
 	}
+	lk, err := fsys.LockForRead(fd)
+	if err != nil {
+		if errors.Is(err, fsys.ErrBeingWritten) {
+			return index.Entry{}, err
+		}
+		return index.Entry{}, fmt.Errorf("lock %q: %w", p, err)
+	}
+	defer lk.Unlock()
 	h.ch.Reset(fsys.FDReader(fd))
 	h.fh.Reset()
 	h.refs = h.refs[:0]
@@ -135,7 +156,6 @@ func (s *Scanner) readFile(ctx context.Context, root int, h *hasher, p string, a
 		e.Chunks = slices.Clone(h.refs)
 	}
 	e.FileID = h.fh.Sum()
-	e.Stat = s.smudge(e.Stat)
 	s.ctr.hashed.Add(1)
 	return e, nil
 }

@@ -24,6 +24,7 @@ type item struct {
 	done   chan struct{}
 	old    index.Entry // file items: the live entry being replaced, if hasOld
 	hasOld bool
+	later  *Deferred // file items: not journaled now (op is opNone), scan again
 }
 
 // emit queues it for the committer and, for a file to read, for a hasher.
@@ -105,6 +106,10 @@ func (s *Scanner) commit(ctx context.Context, order <-chan *item) error {
 			case <-ctx.Done():
 				return ctx.Err()
 			}
+		}
+		if it.later != nil {
+			s.deferred = append(s.deferred, *it.later)
+			continue
 		}
 		if it.op == opNone {
 			s.noteRacy(it) // read again but still racy: stored as it was

@@ -1,6 +1,9 @@
 package scanner
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // Result says what one Scan did.
 type Result struct {
@@ -29,6 +32,43 @@ type Result struct {
 	Failed []string
 	// FailErr is the error of the last of Failed; nil when Failed is empty.
 	FailErr error
+	// Deferred lists the files this Scan did not read or journal because
+	// they must not be sent now: locked by a writer, or empty and held
+	// (Options.HoldEmpty). The index keeps their previous version; the
+	// caller scans them again (see Deferred).
+	Deferred []Deferred
+}
+
+// Deferred is a file left out of a Scan until a later one.
+type Deferred struct {
+	Path   string
+	Reason DeferReason
+	// Until is when an empty file's hold ends (ReasonHeldEmpty): a scan
+	// after it journals the file if it is still empty.
+	Until time.Time
+}
+
+// DeferReason says why a file was deferred.
+type DeferReason uint8
+
+const (
+	// ReasonBeingWritten: another process held an exclusive flock or a
+	// POSIX/OFD write lock on the file (fsys.ErrBeingWritten). Scan it
+	// again soon: nothing announces when the lock is released.
+	ReasonBeingWritten DeferReason = iota + 1
+	// ReasonHeldEmpty: the file is empty and matches Options.HoldEmpty,
+	// and has not been empty for Options.HoldEmptyFor yet.
+	ReasonHeldEmpty
+)
+
+func (r DeferReason) String() string {
+	switch r {
+	case ReasonBeingWritten:
+		return "being written"
+	case ReasonHeldEmpty:
+		return "empty, held"
+	}
+	return "unknown"
 }
 
 // Counters are cumulative since New. They are read atomically and may be

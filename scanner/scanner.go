@@ -22,7 +22,11 @@
 //
 // A file is journaled only from a read whose fstat before and after agree
 // (inode, size, mtime, ctime); one that changes while read is retried with
-// backoff and, if it never settles, reported in Result.Failed. A fingerprint
+// backoff and, if it never settles, reported in Result.Failed. A file is read
+// only under the locks its writers use (a shared flock and an OFD read
+// lock, see fsys.LockForRead); one locked by a writer is not read and is
+// listed in Result.Deferred, as is an empty file that Options.HoldEmpty
+// holds back (see hold.go). A fingerprint
 // taken within the kernel's timestamp granularity of a change is stored
 // "smudged" so that the next scan reads the file again (see smudge).
 package scanner
@@ -62,6 +66,12 @@ type Options struct {
 	Log       *slog.Logger         // nil: discard
 	BatchSize int                  // entries per index transaction; default 1000
 	Hashers   int                  // files read in parallel; default 2
+
+	// HoldEmpty matches the files that are not journaled while they are
+	// empty, until they have been empty for longer than HoldEmptyFor
+	// (Nextcloud's config.php: see hold.go). Nil holds nothing.
+	HoldEmpty    *ignore.Matcher
+	HoldEmptyFor time.Duration
 }
 
 // Scanner scans one folder. Scan may be called from several goroutines;
@@ -73,8 +83,9 @@ type Scanner struct {
 	mu    sync.Mutex // held for the whole of a Scan
 	ctr   counters
 
-	hashers   []*hasher // one per reading goroutine, reused by every Scan (under mu)
-	racyPaths []string  // this Scan's Result.Racy (under mu, written by the committer)
+	hashers   []*hasher  // one per reading goroutine, reused by every Scan (under mu)
+	racyPaths []string   // this Scan's Result.Racy (under mu, written by the committer)
+	deferred  []Deferred // this Scan's Result.Deferred (under mu, written by the committer)
 
 	failMu  sync.Mutex // the walker and the hashers record failures
 	failed  []string   // this Scan's Result.Failed
@@ -86,6 +97,7 @@ type Scanner struct {
 	racy        time.Duration                  // see readFile
 	cacheLimit  int                            // index entries the lister may hold
 	afterRead   func(path string, attempt int) // test hook: after reading, before the re-stat
+	now         func() time.Time               // the clock of the empty-file hold
 }
 
 // Defaults for Options and the tunables.
@@ -142,6 +154,7 @@ func New(store Store, opts Options) (*Scanner, error) {
 		retryDelay:  defaultRetryDelay,
 		racy:        defaultRacy,
 		cacheLimit:  defaultCacheLimit,
+		now:         time.Now,
 	}
 	for i := range s.hashers {
 		ch, err := chunker.New(nil, opts.Chunker)
@@ -173,14 +186,14 @@ func (s *Scanner) Scan(ctx context.Context, paths ...string) (Result, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	before := s.Counters()
-	s.racyPaths = nil
+	s.racyPaths, s.deferred = nil, nil
 	s.failMu.Lock()
 	s.failed, s.failErr = nil, nil
 	s.failMu.Unlock()
 	err = s.run(ctx, targets)
 	s.ctr.scans.Add(1)
 	res := resultOf(before, s.Counters())
-	res.Racy = s.racyPaths
+	res.Racy, res.Deferred = s.racyPaths, s.deferred
 	s.failMu.Lock()
 	res.Failed, res.FailErr = s.failed, s.failErr
 	s.failed, s.failErr = nil, nil

@@ -51,6 +51,12 @@ type Folder struct {
 	// Secondary: the entry the folder waits at because its conflict store
 	// has no room for the local version it replaces; nil when none.
 	ConflictStoreFull *ConflictStoreFull `json:",omitempty"`
+	// Primary: files not sent for now (their previous version stays on the
+	// secondaries): locked by a writer for longer than max_latency, or
+	// empty and held (hold_empty). Held lists the oldest few; HeldTotal
+	// counts them all.
+	Held      []Held
+	HeldTotal uint64
 }
 
 // ScanError is a primary folder's scan failure state: a failed scan (the
@@ -80,6 +86,14 @@ type ConflictStoreFull struct {
 	UsedFiles int
 	MaxFiles  int
 	Message   string // in words, with what to do
+}
+
+// Held is a file the primary does not send for now.
+type Held struct {
+	Path   string
+	Reason string    // "being written" or "empty, held"
+	Since  time.Time // since when
+	Until  time.Time // an empty file held: when the hold ends
 }
 
 // Peer is a replication peer as this node sees it: a secondary on the

@@ -92,6 +92,16 @@ func printStatus(out io.Writer, st status.Node, now time.Time) {
 		if f.IgnoredHere > 0 {
 			fmt.Fprintf(out, "IGNORED HERE folder %s: %d entries from the primary refused: they match this node's ignore patterns (node-local paths, kept as they are)\n", f.ID, f.IgnoredHere)
 		}
+		for _, h := range f.Held {
+			what := h.Reason + " since " + h.Since.Format(time.TimeOnly)
+			if !h.Until.IsZero() {
+				what += ", until " + h.Until.Format(time.TimeOnly)
+			}
+			fmt.Fprintf(out, "HELD folder %s: %q not sent (%s); the secondaries keep its previous version\n", f.ID, h.Path, what)
+		}
+		if more := f.HeldTotal - uint64(len(f.Held)); f.HeldTotal > uint64(len(f.Held)) {
+			fmt.Fprintf(out, "HELD folder %s: and %d more files\n", f.ID, more)
+		}
 	}
 	for _, f := range st.Folders {
 		if f.LocalChanges > 0 {

@@ -200,8 +200,13 @@ type FolderStatus struct {
 	// Secondary: the entry that waits because the conflict store has no
 	// room for the local version it would replace; unset when none.
 	ConflictStoreFull *ConflictStoreFull `protobuf:"bytes,18,opt,name=conflict_store_full,json=conflictStoreFull,proto3" json:"conflict_store_full,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Primary: files not sent for now (the secondaries keep their previous
+	// version): locked by a writer for longer than max_latency, or empty and
+	// held (hold_empty). The oldest few, and how many in all.
+	Held          []*HeldFile `protobuf:"bytes,19,rep,name=held,proto3" json:"held,omitempty"`
+	HeldTotal     uint64      `protobuf:"varint,20,opt,name=held_total,json=heldTotal,proto3" json:"held_total,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *FolderStatus) Reset() {
@@ -358,6 +363,20 @@ func (x *FolderStatus) GetConflictStoreFull() *ConflictStoreFull {
 		return x.ConflictStoreFull
 	}
 	return nil
+}
+
+func (x *FolderStatus) GetHeld() []*HeldFile {
+	if x != nil {
+		return x.Held
+	}
+	return nil
+}
+
+func (x *FolderStatus) GetHeldTotal() uint64 {
+	if x != nil {
+		return x.HeldTotal
+	}
+	return 0
 }
 
 // ScanErrorStatus is a primary folder's scan failure state.
@@ -564,6 +583,77 @@ func (x *ConflictStoreFull) GetMessage() string {
 	return ""
 }
 
+// HeldFile is a file the primary does not send for now.
+type HeldFile struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Path  string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	// "being written" (a writer holds its lock) or "empty, held".
+	Reason      string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	SinceUnixNs int64  `protobuf:"varint,3,opt,name=since_unix_ns,json=sinceUnixNs,proto3" json:"since_unix_ns,omitempty"`
+	// An empty file held: when the hold ends.
+	UntilUnixNs   int64 `protobuf:"varint,4,opt,name=until_unix_ns,json=untilUnixNs,proto3" json:"until_unix_ns,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HeldFile) Reset() {
+	*x = HeldFile{}
+	mi := &file_ncsync_v1_control_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HeldFile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HeldFile) ProtoMessage() {}
+
+func (x *HeldFile) ProtoReflect() protoreflect.Message {
+	mi := &file_ncsync_v1_control_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HeldFile.ProtoReflect.Descriptor instead.
+func (*HeldFile) Descriptor() ([]byte, []int) {
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *HeldFile) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *HeldFile) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *HeldFile) GetSinceUnixNs() int64 {
+	if x != nil {
+		return x.SinceUnixNs
+	}
+	return 0
+}
+
+func (x *HeldFile) GetUntilUnixNs() int64 {
+	if x != nil {
+		return x.UntilUnixNs
+	}
+	return 0
+}
+
 // PeerStatus is one replication peer as this node sees it.
 type PeerStatus struct {
 	state                protoimpl.MessageState `protogen:"open.v1"`
@@ -585,7 +675,7 @@ type PeerStatus struct {
 
 func (x *PeerStatus) Reset() {
 	*x = PeerStatus{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[5]
+	mi := &file_ncsync_v1_control_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -597,7 +687,7 @@ func (x *PeerStatus) String() string {
 func (*PeerStatus) ProtoMessage() {}
 
 func (x *PeerStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[5]
+	mi := &file_ncsync_v1_control_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -610,7 +700,7 @@ func (x *PeerStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerStatus.ProtoReflect.Descriptor instead.
 func (*PeerStatus) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{5}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *PeerStatus) GetNode() string {
@@ -711,7 +801,7 @@ type PeerFolderStatus struct {
 
 func (x *PeerFolderStatus) Reset() {
 	*x = PeerFolderStatus{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[6]
+	mi := &file_ncsync_v1_control_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -723,7 +813,7 @@ func (x *PeerFolderStatus) String() string {
 func (*PeerFolderStatus) ProtoMessage() {}
 
 func (x *PeerFolderStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[6]
+	mi := &file_ncsync_v1_control_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -736,7 +826,7 @@ func (x *PeerFolderStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerFolderStatus.ProtoReflect.Descriptor instead.
 func (*PeerFolderStatus) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{6}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PeerFolderStatus) GetFolderId() string {
@@ -803,7 +893,7 @@ type PauseStatus struct {
 
 func (x *PauseStatus) Reset() {
 	*x = PauseStatus{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[7]
+	mi := &file_ncsync_v1_control_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -815,7 +905,7 @@ func (x *PauseStatus) String() string {
 func (*PauseStatus) ProtoMessage() {}
 
 func (x *PauseStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[7]
+	mi := &file_ncsync_v1_control_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -828,7 +918,7 @@ func (x *PauseStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseStatus.ProtoReflect.Descriptor instead.
 func (*PauseStatus) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{7}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PauseStatus) GetId() string {
@@ -886,7 +976,7 @@ type BarrierStatus struct {
 
 func (x *BarrierStatus) Reset() {
 	*x = BarrierStatus{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[8]
+	mi := &file_ncsync_v1_control_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -898,7 +988,7 @@ func (x *BarrierStatus) String() string {
 func (*BarrierStatus) ProtoMessage() {}
 
 func (x *BarrierStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[8]
+	mi := &file_ncsync_v1_control_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -911,7 +1001,7 @@ func (x *BarrierStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BarrierStatus.ProtoReflect.Descriptor instead.
 func (*BarrierStatus) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{8}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *BarrierStatus) GetId() string {
@@ -956,7 +1046,7 @@ type BarrierRequest struct {
 
 func (x *BarrierRequest) Reset() {
 	*x = BarrierRequest{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[9]
+	mi := &file_ncsync_v1_control_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -968,7 +1058,7 @@ func (x *BarrierRequest) String() string {
 func (*BarrierRequest) ProtoMessage() {}
 
 func (x *BarrierRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[9]
+	mi := &file_ncsync_v1_control_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -981,7 +1071,7 @@ func (x *BarrierRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BarrierRequest.ProtoReflect.Descriptor instead.
 func (*BarrierRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{9}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *BarrierRequest) GetPeers() []string {
@@ -1020,7 +1110,7 @@ type BarrierResponse struct {
 
 func (x *BarrierResponse) Reset() {
 	*x = BarrierResponse{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[10]
+	mi := &file_ncsync_v1_control_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1032,7 +1122,7 @@ func (x *BarrierResponse) String() string {
 func (*BarrierResponse) ProtoMessage() {}
 
 func (x *BarrierResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[10]
+	mi := &file_ncsync_v1_control_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1045,7 +1135,7 @@ func (x *BarrierResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BarrierResponse.ProtoReflect.Descriptor instead.
 func (*BarrierResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{10}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *BarrierResponse) GetTarget() []*FolderPosition {
@@ -1097,7 +1187,7 @@ type BarrierPeer struct {
 
 func (x *BarrierPeer) Reset() {
 	*x = BarrierPeer{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[11]
+	mi := &file_ncsync_v1_control_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1109,7 +1199,7 @@ func (x *BarrierPeer) String() string {
 func (*BarrierPeer) ProtoMessage() {}
 
 func (x *BarrierPeer) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[11]
+	mi := &file_ncsync_v1_control_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1122,7 +1212,7 @@ func (x *BarrierPeer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BarrierPeer.ProtoReflect.Descriptor instead.
 func (*BarrierPeer) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{11}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *BarrierPeer) GetNode() string {
@@ -1172,7 +1262,7 @@ type PauseRequest struct {
 
 func (x *PauseRequest) Reset() {
 	*x = PauseRequest{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[12]
+	mi := &file_ncsync_v1_control_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1184,7 +1274,7 @@ func (x *PauseRequest) String() string {
 func (*PauseRequest) ProtoMessage() {}
 
 func (x *PauseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[12]
+	mi := &file_ncsync_v1_control_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1197,7 +1287,7 @@ func (x *PauseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseRequest.ProtoReflect.Descriptor instead.
 func (*PauseRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{12}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PauseRequest) GetPeer() string {
@@ -1231,7 +1321,7 @@ type PauseResponse struct {
 
 func (x *PauseResponse) Reset() {
 	*x = PauseResponse{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[13]
+	mi := &file_ncsync_v1_control_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1243,7 +1333,7 @@ func (x *PauseResponse) String() string {
 func (*PauseResponse) ProtoMessage() {}
 
 func (x *PauseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[13]
+	mi := &file_ncsync_v1_control_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1256,7 +1346,7 @@ func (x *PauseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseResponse.ProtoReflect.Descriptor instead.
 func (*PauseResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{13}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PauseResponse) GetPause() *PauseStatus {
@@ -1276,7 +1366,7 @@ type ResumeRequest struct {
 
 func (x *ResumeRequest) Reset() {
 	*x = ResumeRequest{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[14]
+	mi := &file_ncsync_v1_control_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1288,7 +1378,7 @@ func (x *ResumeRequest) String() string {
 func (*ResumeRequest) ProtoMessage() {}
 
 func (x *ResumeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[14]
+	mi := &file_ncsync_v1_control_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1301,7 +1391,7 @@ func (x *ResumeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeRequest.ProtoReflect.Descriptor instead.
 func (*ResumeRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{14}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ResumeRequest) GetPeer() string {
@@ -1321,7 +1411,7 @@ type ResumeResponse struct {
 
 func (x *ResumeResponse) Reset() {
 	*x = ResumeResponse{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[15]
+	mi := &file_ncsync_v1_control_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1333,7 +1423,7 @@ func (x *ResumeResponse) String() string {
 func (*ResumeResponse) ProtoMessage() {}
 
 func (x *ResumeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[15]
+	mi := &file_ncsync_v1_control_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1346,7 +1436,7 @@ func (x *ResumeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeResponse.ProtoReflect.Descriptor instead.
 func (*ResumeResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{15}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ResumeResponse) GetStagedEntries() uint64 {
@@ -1368,7 +1458,7 @@ type VerifyRequest struct {
 
 func (x *VerifyRequest) Reset() {
 	*x = VerifyRequest{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[16]
+	mi := &file_ncsync_v1_control_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1380,7 +1470,7 @@ func (x *VerifyRequest) String() string {
 func (*VerifyRequest) ProtoMessage() {}
 
 func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[16]
+	mi := &file_ncsync_v1_control_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1393,7 +1483,7 @@ func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyRequest.ProtoReflect.Descriptor instead.
 func (*VerifyRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{16}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *VerifyRequest) GetPeers() []string {
@@ -1450,7 +1540,7 @@ type VerifyResponse struct {
 
 func (x *VerifyResponse) Reset() {
 	*x = VerifyResponse{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[17]
+	mi := &file_ncsync_v1_control_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1462,7 +1552,7 @@ func (x *VerifyResponse) String() string {
 func (*VerifyResponse) ProtoMessage() {}
 
 func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[17]
+	mi := &file_ncsync_v1_control_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1475,7 +1565,7 @@ func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyResponse.ProtoReflect.Descriptor instead.
 func (*VerifyResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{17}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *VerifyResponse) GetPeer() string {
@@ -1623,7 +1713,7 @@ type PromoteRequest struct {
 
 func (x *PromoteRequest) Reset() {
 	*x = PromoteRequest{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[18]
+	mi := &file_ncsync_v1_control_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1635,7 +1725,7 @@ func (x *PromoteRequest) String() string {
 func (*PromoteRequest) ProtoMessage() {}
 
 func (x *PromoteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[18]
+	mi := &file_ncsync_v1_control_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1648,7 +1738,7 @@ func (x *PromoteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PromoteRequest.ProtoReflect.Descriptor instead.
 func (*PromoteRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{18}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PromoteRequest) GetExpectedEpoch() uint64 {
@@ -1676,7 +1766,7 @@ type PromoteResponse struct {
 
 func (x *PromoteResponse) Reset() {
 	*x = PromoteResponse{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[19]
+	mi := &file_ncsync_v1_control_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1688,7 +1778,7 @@ func (x *PromoteResponse) String() string {
 func (*PromoteResponse) ProtoMessage() {}
 
 func (x *PromoteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[19]
+	mi := &file_ncsync_v1_control_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1701,7 +1791,7 @@ func (x *PromoteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PromoteResponse.ProtoReflect.Descriptor instead.
 func (*PromoteResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{19}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PromoteResponse) GetEpoch() uint64 {
@@ -1727,7 +1817,7 @@ type ConflictsRequest struct {
 
 func (x *ConflictsRequest) Reset() {
 	*x = ConflictsRequest{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[20]
+	mi := &file_ncsync_v1_control_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1739,7 +1829,7 @@ func (x *ConflictsRequest) String() string {
 func (*ConflictsRequest) ProtoMessage() {}
 
 func (x *ConflictsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[20]
+	mi := &file_ncsync_v1_control_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1752,7 +1842,7 @@ func (x *ConflictsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConflictsRequest.ProtoReflect.Descriptor instead.
 func (*ConflictsRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{20}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{21}
 }
 
 // ConflictsResponse lists preserved conflict versions.
@@ -1765,7 +1855,7 @@ type ConflictsResponse struct {
 
 func (x *ConflictsResponse) Reset() {
 	*x = ConflictsResponse{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[21]
+	mi := &file_ncsync_v1_control_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1777,7 +1867,7 @@ func (x *ConflictsResponse) String() string {
 func (*ConflictsResponse) ProtoMessage() {}
 
 func (x *ConflictsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[21]
+	mi := &file_ncsync_v1_control_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1790,7 +1880,7 @@ func (x *ConflictsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConflictsResponse.ProtoReflect.Descriptor instead.
 func (*ConflictsResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{21}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ConflictsResponse) GetConflicts() []*Conflict {
@@ -1813,7 +1903,7 @@ type PruneConflictsRequest struct {
 
 func (x *PruneConflictsRequest) Reset() {
 	*x = PruneConflictsRequest{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[22]
+	mi := &file_ncsync_v1_control_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1825,7 +1915,7 @@ func (x *PruneConflictsRequest) String() string {
 func (*PruneConflictsRequest) ProtoMessage() {}
 
 func (x *PruneConflictsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[22]
+	mi := &file_ncsync_v1_control_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1838,7 +1928,7 @@ func (x *PruneConflictsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PruneConflictsRequest.ProtoReflect.Descriptor instead.
 func (*PruneConflictsRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{22}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PruneConflictsRequest) GetOlderThanNs() int64 {
@@ -1868,7 +1958,7 @@ type PruneConflictsResponse struct {
 
 func (x *PruneConflictsResponse) Reset() {
 	*x = PruneConflictsResponse{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[23]
+	mi := &file_ncsync_v1_control_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1880,7 +1970,7 @@ func (x *PruneConflictsResponse) String() string {
 func (*PruneConflictsResponse) ProtoMessage() {}
 
 func (x *PruneConflictsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[23]
+	mi := &file_ncsync_v1_control_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1893,7 +1983,7 @@ func (x *PruneConflictsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PruneConflictsResponse.ProtoReflect.Descriptor instead.
 func (*PruneConflictsResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{23}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PruneConflictsResponse) GetPruned() []*PrunedConflict {
@@ -1921,7 +2011,7 @@ type PrunedConflict struct {
 
 func (x *PrunedConflict) Reset() {
 	*x = PrunedConflict{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[24]
+	mi := &file_ncsync_v1_control_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1933,7 +2023,7 @@ func (x *PrunedConflict) String() string {
 func (*PrunedConflict) ProtoMessage() {}
 
 func (x *PrunedConflict) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[24]
+	mi := &file_ncsync_v1_control_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1946,7 +2036,7 @@ func (x *PrunedConflict) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrunedConflict.ProtoReflect.Descriptor instead.
 func (*PrunedConflict) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{24}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *PrunedConflict) GetConflict() *Conflict {
@@ -1997,7 +2087,7 @@ type Conflict struct {
 
 func (x *Conflict) Reset() {
 	*x = Conflict{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[25]
+	mi := &file_ncsync_v1_control_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2009,7 +2099,7 @@ func (x *Conflict) String() string {
 func (*Conflict) ProtoMessage() {}
 
 func (x *Conflict) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[25]
+	mi := &file_ncsync_v1_control_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2022,7 +2112,7 @@ func (x *Conflict) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Conflict.ProtoReflect.Descriptor instead.
 func (*Conflict) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{25}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Conflict) GetId() string {
@@ -2174,7 +2264,7 @@ const file_ncsync_v1_control_proto_rawDesc = "" +
 	"\x05peers\x18\x06 \x03(\v2\x15.ncsync.v1.PeerStatusR\x05peers\x12&\n" +
 	"\x0fstarted_unix_ns\x18\a \x01(\x03R\rstartedUnixNs\x12.\n" +
 	"\x06pauses\x18\b \x03(\v2\x16.ncsync.v1.PauseStatusR\x06pauses\x124\n" +
-	"\bbarriers\x18\t \x03(\v2\x18.ncsync.v1.BarrierStatusR\bbarriers\"\x82\x05\n" +
+	"\bbarriers\x18\t \x03(\v2\x18.ncsync.v1.BarrierStatusR\bbarriers\"\xca\x05\n" +
 	"\fFolderStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x1a\n" +
@@ -2196,7 +2286,10 @@ const file_ncsync_v1_control_proto_rawDesc = "" +
 	"\fignored_here\x18\x10 \x01(\x04R\vignoredHere\x129\n" +
 	"\n" +
 	"scan_error\x18\x11 \x01(\v2\x1a.ncsync.v1.ScanErrorStatusR\tscanError\x12L\n" +
-	"\x13conflict_store_full\x18\x12 \x01(\v2\x1c.ncsync.v1.ConflictStoreFullR\x11conflictStoreFull\"\xb7\x01\n" +
+	"\x13conflict_store_full\x18\x12 \x01(\v2\x1c.ncsync.v1.ConflictStoreFullR\x11conflictStoreFull\x12'\n" +
+	"\x04held\x18\x13 \x03(\v2\x13.ncsync.v1.HeldFileR\x04held\x12\x1d\n" +
+	"\n" +
+	"held_total\x18\x14 \x01(\x04R\theldTotal\"\xb7\x01\n" +
 	"\x0fScanErrorStatus\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\tR\x05error\x12\"\n" +
 	"\rsince_unix_ns\x18\x02 \x01(\x03R\vsinceUnixNs\x12#\n" +
@@ -2217,7 +2310,12 @@ const file_ncsync_v1_control_proto_rawDesc = "" +
 	"used_files\x18\b \x01(\x04R\tusedFiles\x12\x1b\n" +
 	"\tmax_files\x18\t \x01(\x04R\bmaxFiles\x12\x18\n" +
 	"\amessage\x18\n" +
-	" \x01(\tR\amessage\"\x93\x03\n" +
+	" \x01(\tR\amessage\"~\n" +
+	"\bHeldFile\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\"\n" +
+	"\rsince_unix_ns\x18\x03 \x01(\x03R\vsinceUnixNs\x12\"\n" +
+	"\runtil_unix_ns\x18\x04 \x01(\x03R\vuntilUnixNs\"\x93\x03\n" +
 	"\n" +
 	"PeerStatus\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12#\n" +
@@ -2373,81 +2471,83 @@ func file_ncsync_v1_control_proto_rawDescGZIP() []byte {
 	return file_ncsync_v1_control_proto_rawDescData
 }
 
-var file_ncsync_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_ncsync_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_ncsync_v1_control_proto_goTypes = []any{
 	(*StatusRequest)(nil),          // 0: ncsync.v1.StatusRequest
 	(*StatusResponse)(nil),         // 1: ncsync.v1.StatusResponse
 	(*FolderStatus)(nil),           // 2: ncsync.v1.FolderStatus
 	(*ScanErrorStatus)(nil),        // 3: ncsync.v1.ScanErrorStatus
 	(*ConflictStoreFull)(nil),      // 4: ncsync.v1.ConflictStoreFull
-	(*PeerStatus)(nil),             // 5: ncsync.v1.PeerStatus
-	(*PeerFolderStatus)(nil),       // 6: ncsync.v1.PeerFolderStatus
-	(*PauseStatus)(nil),            // 7: ncsync.v1.PauseStatus
-	(*BarrierStatus)(nil),          // 8: ncsync.v1.BarrierStatus
-	(*BarrierRequest)(nil),         // 9: ncsync.v1.BarrierRequest
-	(*BarrierResponse)(nil),        // 10: ncsync.v1.BarrierResponse
-	(*BarrierPeer)(nil),            // 11: ncsync.v1.BarrierPeer
-	(*PauseRequest)(nil),           // 12: ncsync.v1.PauseRequest
-	(*PauseResponse)(nil),          // 13: ncsync.v1.PauseResponse
-	(*ResumeRequest)(nil),          // 14: ncsync.v1.ResumeRequest
-	(*ResumeResponse)(nil),         // 15: ncsync.v1.ResumeResponse
-	(*VerifyRequest)(nil),          // 16: ncsync.v1.VerifyRequest
-	(*VerifyResponse)(nil),         // 17: ncsync.v1.VerifyResponse
-	(*PromoteRequest)(nil),         // 18: ncsync.v1.PromoteRequest
-	(*PromoteResponse)(nil),        // 19: ncsync.v1.PromoteResponse
-	(*ConflictsRequest)(nil),       // 20: ncsync.v1.ConflictsRequest
-	(*ConflictsResponse)(nil),      // 21: ncsync.v1.ConflictsResponse
-	(*PruneConflictsRequest)(nil),  // 22: ncsync.v1.PruneConflictsRequest
-	(*PruneConflictsResponse)(nil), // 23: ncsync.v1.PruneConflictsResponse
-	(*PrunedConflict)(nil),         // 24: ncsync.v1.PrunedConflict
-	(*Conflict)(nil),               // 25: ncsync.v1.Conflict
-	(Role)(0),                      // 26: ncsync.v1.Role
-	(*FolderPosition)(nil),         // 27: ncsync.v1.FolderPosition
-	(*ManifestEntry)(nil),          // 28: ncsync.v1.ManifestEntry
+	(*HeldFile)(nil),               // 5: ncsync.v1.HeldFile
+	(*PeerStatus)(nil),             // 6: ncsync.v1.PeerStatus
+	(*PeerFolderStatus)(nil),       // 7: ncsync.v1.PeerFolderStatus
+	(*PauseStatus)(nil),            // 8: ncsync.v1.PauseStatus
+	(*BarrierStatus)(nil),          // 9: ncsync.v1.BarrierStatus
+	(*BarrierRequest)(nil),         // 10: ncsync.v1.BarrierRequest
+	(*BarrierResponse)(nil),        // 11: ncsync.v1.BarrierResponse
+	(*BarrierPeer)(nil),            // 12: ncsync.v1.BarrierPeer
+	(*PauseRequest)(nil),           // 13: ncsync.v1.PauseRequest
+	(*PauseResponse)(nil),          // 14: ncsync.v1.PauseResponse
+	(*ResumeRequest)(nil),          // 15: ncsync.v1.ResumeRequest
+	(*ResumeResponse)(nil),         // 16: ncsync.v1.ResumeResponse
+	(*VerifyRequest)(nil),          // 17: ncsync.v1.VerifyRequest
+	(*VerifyResponse)(nil),         // 18: ncsync.v1.VerifyResponse
+	(*PromoteRequest)(nil),         // 19: ncsync.v1.PromoteRequest
+	(*PromoteResponse)(nil),        // 20: ncsync.v1.PromoteResponse
+	(*ConflictsRequest)(nil),       // 21: ncsync.v1.ConflictsRequest
+	(*ConflictsResponse)(nil),      // 22: ncsync.v1.ConflictsResponse
+	(*PruneConflictsRequest)(nil),  // 23: ncsync.v1.PruneConflictsRequest
+	(*PruneConflictsResponse)(nil), // 24: ncsync.v1.PruneConflictsResponse
+	(*PrunedConflict)(nil),         // 25: ncsync.v1.PrunedConflict
+	(*Conflict)(nil),               // 26: ncsync.v1.Conflict
+	(Role)(0),                      // 27: ncsync.v1.Role
+	(*FolderPosition)(nil),         // 28: ncsync.v1.FolderPosition
+	(*ManifestEntry)(nil),          // 29: ncsync.v1.ManifestEntry
 }
 var file_ncsync_v1_control_proto_depIdxs = []int32{
-	26, // 0: ncsync.v1.StatusResponse.role:type_name -> ncsync.v1.Role
+	27, // 0: ncsync.v1.StatusResponse.role:type_name -> ncsync.v1.Role
 	2,  // 1: ncsync.v1.StatusResponse.folders:type_name -> ncsync.v1.FolderStatus
-	5,  // 2: ncsync.v1.StatusResponse.peers:type_name -> ncsync.v1.PeerStatus
-	7,  // 3: ncsync.v1.StatusResponse.pauses:type_name -> ncsync.v1.PauseStatus
-	8,  // 4: ncsync.v1.StatusResponse.barriers:type_name -> ncsync.v1.BarrierStatus
+	6,  // 2: ncsync.v1.StatusResponse.peers:type_name -> ncsync.v1.PeerStatus
+	8,  // 3: ncsync.v1.StatusResponse.pauses:type_name -> ncsync.v1.PauseStatus
+	9,  // 4: ncsync.v1.StatusResponse.barriers:type_name -> ncsync.v1.BarrierStatus
 	3,  // 5: ncsync.v1.FolderStatus.scan_error:type_name -> ncsync.v1.ScanErrorStatus
 	4,  // 6: ncsync.v1.FolderStatus.conflict_store_full:type_name -> ncsync.v1.ConflictStoreFull
-	26, // 7: ncsync.v1.PeerStatus.role:type_name -> ncsync.v1.Role
-	6,  // 8: ncsync.v1.PeerStatus.folders:type_name -> ncsync.v1.PeerFolderStatus
-	27, // 9: ncsync.v1.PauseStatus.snapshot:type_name -> ncsync.v1.FolderPosition
-	27, // 10: ncsync.v1.BarrierStatus.target:type_name -> ncsync.v1.FolderPosition
-	27, // 11: ncsync.v1.BarrierResponse.target:type_name -> ncsync.v1.FolderPosition
-	11, // 12: ncsync.v1.BarrierResponse.peers:type_name -> ncsync.v1.BarrierPeer
-	6,  // 13: ncsync.v1.BarrierPeer.folders:type_name -> ncsync.v1.PeerFolderStatus
-	7,  // 14: ncsync.v1.PauseResponse.pause:type_name -> ncsync.v1.PauseStatus
-	28, // 15: ncsync.v1.VerifyResponse.primary:type_name -> ncsync.v1.ManifestEntry
-	28, // 16: ncsync.v1.VerifyResponse.secondary:type_name -> ncsync.v1.ManifestEntry
-	27, // 17: ncsync.v1.PromoteResponse.start:type_name -> ncsync.v1.FolderPosition
-	25, // 18: ncsync.v1.ConflictsResponse.conflicts:type_name -> ncsync.v1.Conflict
-	24, // 19: ncsync.v1.PruneConflictsResponse.pruned:type_name -> ncsync.v1.PrunedConflict
-	25, // 20: ncsync.v1.PrunedConflict.conflict:type_name -> ncsync.v1.Conflict
-	0,  // 21: ncsync.v1.ControlService.Status:input_type -> ncsync.v1.StatusRequest
-	9,  // 22: ncsync.v1.ControlService.Barrier:input_type -> ncsync.v1.BarrierRequest
-	12, // 23: ncsync.v1.ControlService.Pause:input_type -> ncsync.v1.PauseRequest
-	14, // 24: ncsync.v1.ControlService.Resume:input_type -> ncsync.v1.ResumeRequest
-	16, // 25: ncsync.v1.ControlService.Verify:input_type -> ncsync.v1.VerifyRequest
-	18, // 26: ncsync.v1.ControlService.Promote:input_type -> ncsync.v1.PromoteRequest
-	20, // 27: ncsync.v1.ControlService.Conflicts:input_type -> ncsync.v1.ConflictsRequest
-	22, // 28: ncsync.v1.ControlService.PruneConflicts:input_type -> ncsync.v1.PruneConflictsRequest
-	1,  // 29: ncsync.v1.ControlService.Status:output_type -> ncsync.v1.StatusResponse
-	10, // 30: ncsync.v1.ControlService.Barrier:output_type -> ncsync.v1.BarrierResponse
-	13, // 31: ncsync.v1.ControlService.Pause:output_type -> ncsync.v1.PauseResponse
-	15, // 32: ncsync.v1.ControlService.Resume:output_type -> ncsync.v1.ResumeResponse
-	17, // 33: ncsync.v1.ControlService.Verify:output_type -> ncsync.v1.VerifyResponse
-	19, // 34: ncsync.v1.ControlService.Promote:output_type -> ncsync.v1.PromoteResponse
-	21, // 35: ncsync.v1.ControlService.Conflicts:output_type -> ncsync.v1.ConflictsResponse
-	23, // 36: ncsync.v1.ControlService.PruneConflicts:output_type -> ncsync.v1.PruneConflictsResponse
-	29, // [29:37] is the sub-list for method output_type
-	21, // [21:29] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	5,  // 7: ncsync.v1.FolderStatus.held:type_name -> ncsync.v1.HeldFile
+	27, // 8: ncsync.v1.PeerStatus.role:type_name -> ncsync.v1.Role
+	7,  // 9: ncsync.v1.PeerStatus.folders:type_name -> ncsync.v1.PeerFolderStatus
+	28, // 10: ncsync.v1.PauseStatus.snapshot:type_name -> ncsync.v1.FolderPosition
+	28, // 11: ncsync.v1.BarrierStatus.target:type_name -> ncsync.v1.FolderPosition
+	28, // 12: ncsync.v1.BarrierResponse.target:type_name -> ncsync.v1.FolderPosition
+	12, // 13: ncsync.v1.BarrierResponse.peers:type_name -> ncsync.v1.BarrierPeer
+	7,  // 14: ncsync.v1.BarrierPeer.folders:type_name -> ncsync.v1.PeerFolderStatus
+	8,  // 15: ncsync.v1.PauseResponse.pause:type_name -> ncsync.v1.PauseStatus
+	29, // 16: ncsync.v1.VerifyResponse.primary:type_name -> ncsync.v1.ManifestEntry
+	29, // 17: ncsync.v1.VerifyResponse.secondary:type_name -> ncsync.v1.ManifestEntry
+	28, // 18: ncsync.v1.PromoteResponse.start:type_name -> ncsync.v1.FolderPosition
+	26, // 19: ncsync.v1.ConflictsResponse.conflicts:type_name -> ncsync.v1.Conflict
+	25, // 20: ncsync.v1.PruneConflictsResponse.pruned:type_name -> ncsync.v1.PrunedConflict
+	26, // 21: ncsync.v1.PrunedConflict.conflict:type_name -> ncsync.v1.Conflict
+	0,  // 22: ncsync.v1.ControlService.Status:input_type -> ncsync.v1.StatusRequest
+	10, // 23: ncsync.v1.ControlService.Barrier:input_type -> ncsync.v1.BarrierRequest
+	13, // 24: ncsync.v1.ControlService.Pause:input_type -> ncsync.v1.PauseRequest
+	15, // 25: ncsync.v1.ControlService.Resume:input_type -> ncsync.v1.ResumeRequest
+	17, // 26: ncsync.v1.ControlService.Verify:input_type -> ncsync.v1.VerifyRequest
+	19, // 27: ncsync.v1.ControlService.Promote:input_type -> ncsync.v1.PromoteRequest
+	21, // 28: ncsync.v1.ControlService.Conflicts:input_type -> ncsync.v1.ConflictsRequest
+	23, // 29: ncsync.v1.ControlService.PruneConflicts:input_type -> ncsync.v1.PruneConflictsRequest
+	1,  // 30: ncsync.v1.ControlService.Status:output_type -> ncsync.v1.StatusResponse
+	11, // 31: ncsync.v1.ControlService.Barrier:output_type -> ncsync.v1.BarrierResponse
+	14, // 32: ncsync.v1.ControlService.Pause:output_type -> ncsync.v1.PauseResponse
+	16, // 33: ncsync.v1.ControlService.Resume:output_type -> ncsync.v1.ResumeResponse
+	18, // 34: ncsync.v1.ControlService.Verify:output_type -> ncsync.v1.VerifyResponse
+	20, // 35: ncsync.v1.ControlService.Promote:output_type -> ncsync.v1.PromoteResponse
+	22, // 36: ncsync.v1.ControlService.Conflicts:output_type -> ncsync.v1.ConflictsResponse
+	24, // 37: ncsync.v1.ControlService.PruneConflicts:output_type -> ncsync.v1.PruneConflictsResponse
+	30, // [30:38] is the sub-list for method output_type
+	22, // [22:30] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_ncsync_v1_control_proto_init() }
@@ -2462,7 +2562,7 @@ func file_ncsync_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ncsync_v1_control_proto_rawDesc), len(file_ncsync_v1_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
