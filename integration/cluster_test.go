@@ -45,6 +45,7 @@ type clusterOptions struct {
 	logLevel     string        // daemon --log-level; default $NCSYNC_IT_LOG_LEVEL or info
 	// extraConfig returns YAML lines appended to node name's config.
 	extraConfig func(name string) string
+	folderYAML  map[string]string // folder id → more keys of that folder, one per line ("hold_empty: []")
 }
 
 // cluster is a primary and its secondaries, each a real `ncsync run`
@@ -175,6 +176,11 @@ func (c *cluster) addNode(name, role string, tls [3]string) *node {
 			b.WriteString(strconv.Quote(p))
 		}
 		b.WriteString("]\n")
+		for _, line := range strings.Split(strings.TrimSpace(c.opts.folderYAML[id]), "\n") {
+			if line != "" {
+				fmt.Fprintf(&b, "    %s\n", line)
+			}
+		}
 	}
 	if c.opts.extraConfig != nil {
 		b.WriteString(c.opts.extraConfig(name))

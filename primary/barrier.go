@@ -247,7 +247,12 @@ func (b *barrier) run(ctx context.Context, timeout time.Duration) (status.Barrie
 	// when the target is taken, which keeps the noted paths a superset.
 	if err := b.node.flush(ctx); err != nil {
 		if context.Cause(ctx) == errBarrierTimeout {
-			return b.timedOut(timeout, "the primary did not finish journaling the changes made before the barrier (a large scan running?)"), nil
+			why := "the primary did not finish journaling the changes made before the barrier (a large scan running?)"
+			var held *heldError
+			if errors.As(err, &held) {
+				why = "the primary holds back a file it may not send yet: " + held.what
+			}
+			return b.timedOut(timeout, why), nil
 		}
 		return status.BarrierProgress{}, fmt.Errorf("barrier: flush: %w", err)
 	}

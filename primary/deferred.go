@@ -203,3 +203,13 @@ func describeDeferred(f *folder) string {
 	}
 	return s
 }
+
+// heldError is a Flush that ended (ctx) while deferred files were not sent
+// yet; what names them.
+type heldError struct {
+	what string
+	err  error
+}
+
+func (e *heldError) Error() string { return e.err.Error() + ": waiting for a file to send: " + e.what }
+func (e *heldError) Unwrap() error { return e.err }

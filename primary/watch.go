@@ -3,7 +3,6 @@ package primary
 import (
 	"context"
 	"errors"
-	"fmt"
 	"maps"
 	"slices"
 	"time"
@@ -275,7 +274,7 @@ func (p *Primary) Flush(ctx context.Context) error {
 			}
 		case <-ctx.Done():
 			if what := describeDeferred(f); what != "" {
-				return fmt.Errorf("%w: waiting for a file to send: %s", ctx.Err(), what)
+				return &heldError{what: what, err: ctx.Err()}
 			}
 			return ctx.Err()
 		}
