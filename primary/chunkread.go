@@ -268,11 +268,7 @@ func lockChunkFile(ctx context.Context, fd int, lockedOut *atomic.Bool) fsys.Rea
 			lockedOut.Store(errors.Is(err, fsys.ErrBeingWritten))
 			return fsys.ReadLock{}
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
+		if !fsys.Sleep(ctx, wait) {
 			return fsys.ReadLock{}
 		}
 	}
