@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -241,5 +242,78 @@ func TestPauseFromSecondary(t *testing.T) {
 		t.Fatal("a change made after the pause reached the paused secondary")
 	}
 	c.mustCLI("resume", "--socket", sec.socket, "--peer", "nfs2")
+	c.waitConsistent(ctx, "nfs2")
+}
+
+// TestSnapshotStopsCommandGroup: a backup script killed while the child it
+// started keeps reading the tree: the child is stopped before the pause
+// ends, so nothing of the backup reads the tree once it changes again.
+func TestSnapshotStopsCommandGroup(t *testing.T) {
+	skipShort(t)
+	c := newCluster(t, clusterOptions{})
+	smallTree(t, c.tree(primaryName, "data"), 20, 11)
+	c.start(primaryName)
+	c.start("nfs2")
+	ctx := context.Background()
+	c.waitConsistent(ctx, "nfs2")
+	p := c.node(primaryName)
+
+	dir := t.TempDir()
+	parentPid, childPid, reads := filepath.Join(dir, "parent.pid"), filepath.Join(dir, "child.pid"), filepath.Join(dir, "reads")
+	script := fmt.Sprintf(`echo $$ > %[1]s
+( while :; do find %[4]s -type f -exec cat {} + >/dev/null; date +%%s%%N >> %[3]s; sleep 0.02; done ) &
+echo $! > %[2]s
+wait`, parentPid, childPid, reads, c.tree("nfs2", "data"))
+	cmd := exec.Command(ncsyncBin, "snapshot", "--socket", p.socket, "--peer", "nfs2", "--kill-grace", "2s", "--", "sh", "-c", script)
+	cmd.WaitDelay = 5 * time.Second // a child left running keeps stderr open
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	waitFor(t, 30*time.Second, func() string { return "the backup script never started: " + stderr.String() }, func() bool {
+		b, _ := os.ReadFile(reads)
+		return len(b) > 0
+	})
+	pid := func(path string) int {
+		b, err := os.ReadFile(path)
+		n, err2 := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || err2 != nil {
+			t.Fatalf("%s: %q, %v %v", path, b, err, err2)
+		}
+		return n
+	}
+	if err := syscall.Kill(pid(parentPid), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// The moment the pause is seen gone, the child must have stopped reading.
+	var resumed time.Time
+	waitFor(t, 30*time.Second, func() string { return "the pause did not end: " + stderr.String() }, func() bool {
+		if len(pausedOf(c)) == 0 {
+			resumed = time.Now()
+			return true
+		}
+		return false
+	})
+	if err := <-done; exitCode(err) != 128+int(syscall.SIGKILL) {
+		t.Errorf("snapshot exited %d (%v), want %d (the script was killed); stderr: %s", exitCode(err), err, 128+int(syscall.SIGKILL), stderr.String())
+	}
+	child := pid(childPid)
+	if err := syscall.Kill(child, 0); err == nil {
+		syscall.Kill(child, syscall.SIGKILL)
+		t.Errorf("the script's child %d is still running after the snapshot ended", child)
+	}
+	b, err := os.ReadFile(reads)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Fields(string(b))
+	last, _ := strconv.ParseInt(lines[len(lines)-1], 10, 64)
+	if lastRead := time.Unix(0, last); !lastRead.Before(resumed) {
+		t.Errorf("the child read the tree at %s, after the pause was seen gone at %s", lastRead.Format(time.StampMicro), resumed.Format(time.StampMicro))
+	}
+	t.Logf("snapshot stderr:\n%s", stderr.String())
 	c.waitConsistent(ctx, "nfs2")
 }

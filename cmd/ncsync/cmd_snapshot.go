@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -19,17 +20,31 @@ import (
 	"github.com/ncsync/ncsync/status"
 )
 
+// snapshotOptions are pause's and how long CMD's processes get between
+// SIGTERM and SIGKILL.
+type snapshotOptions struct {
+	pauseOptions
+	KillGrace time.Duration
+}
+
 func newSnapshotCmd() *cobra.Command {
-	var o pauseOptions
+	var o snapshotOptions
 	cmd := &cobra.Command{
 		Use:   "snapshot --peer NAME [--ttl D] -- CMD [ARG...]",
 		Short: "Pause a secondary, run a command on its frozen tree, always resume",
 		Long: `Pause the secondary NAME (see 'ncsync pause'), run CMD while its tree holds
 still at a consistent point, then resume it whatever happens: CMD succeeds,
-fails or is killed, or this command is interrupted (SIGINT and SIGTERM are
-passed on to CMD, and the pause ends after it exits). Exits with CMD's exit
+fails or is killed, or this command is interrupted. Exits with CMD's exit
 code. --ttl bounds the pause even if this command itself is killed with
 SIGKILL.
+
+CMD runs in a process group of its own, and the pause ends only once every
+process of that group has exited: when CMD exits or is killed, what it left
+running (a cp or rsync it started) gets SIGTERM, then SIGKILL after
+--kill-grace; SIGINT and SIGTERM to this command go to the whole group, with
+SIGKILL after --kill-grace. Nothing of CMD reads the tree after it resumed.
+(CMD is not in the terminal's foreground group: it must not read the
+terminal.)
 
 CMD runs with these in its environment:
   NCSYNC_SNAPSHOT_SEQ   the point, per folder: "data=1042 webroot=377"
@@ -48,10 +63,11 @@ Run it on the secondary whose tree is backed up, e.g. in a backup job:
 		},
 	}
 	o.register(cmd, true)
+	cmd.Flags().DurationVar(&o.KillGrace, "kill-grace", defaultKillGrace, "how long CMD's processes get between SIGTERM and SIGKILL")
 	return cmd
 }
 
-func runSnapshot(ctx context.Context, o pauseOptions, args []string, stdout, stderr io.Writer) error {
+func runSnapshot(ctx context.Context, o snapshotOptions, args []string, stdout, stderr io.Writer) error {
 	// Signals are handled here from now on: they go to CMD, and the pause
 	// is resumed after it exits.
 	sigs := make(chan os.Signal, 2)
@@ -71,14 +87,14 @@ func runSnapshot(ctx context.Context, o pauseOptions, args []string, stdout, std
 		case <-pctx.Done():
 		}
 	}()
-	pa, err := runPause(pctx, o)
+	pa, err := runPause(pctx, o.pauseOptions)
 	cancel()
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(stderr, "ncsync:", describePause(pa))
 	resume := func() error {
-		if err := runResume(ctx, o); err != nil {
+		if err := runResume(ctx, o.pauseOptions); err != nil {
 			return fmt.Errorf("resume %s after the snapshot: %w (it resumes by itself at %s; or run `ncsync resume --peer %s`)",
 				o.Peer, err, pa.Expires.Format(time.DateTime), o.Peer)
 		}
@@ -89,20 +105,9 @@ func runSnapshot(ctx context.Context, o pauseOptions, args []string, stdout, std
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, stdout, stderr
 	cmd.Env = append(os.Environ(), snapshotEnv(pa, folders)...)
-	if err := cmd.Start(); err != nil {
+	waitErr, err := runGroup(cmd, sigs, cmp.Or(o.KillGrace, defaultKillGrace), stderr)
+	if err != nil {
 		return errors.Join(fmt.Errorf("run %s: %w", args[0], err), resume())
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	var waitErr error
-	for wait := true; wait; {
-		select {
-		case s := <-sigs:
-			fmt.Fprintf(stderr, "ncsync: %v: passing it on to %s; resuming once it exits\n", s, args[0])
-			_ = cmd.Process.Signal(s)
-		case waitErr = <-done:
-			wait = false
-		}
 	}
 	rerr := resume()
 	var ee *exec.ExitError
