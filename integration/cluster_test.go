@@ -222,6 +222,13 @@ func (c *cluster) start(name string) {
 // startNoWait launches the node's daemon without waiting for it.
 func (c *cluster) startNoWait(name string) {
 	c.t.Helper()
+	c.startWith(name, nil)
+}
+
+// startWith is startNoWait with the daemon's command changed by wrap
+// (another user namespace, limits) when wrap is not nil.
+func (c *cluster) startWith(name string, wrap func(*exec.Cmd)) {
+	c.t.Helper()
 	n := c.node(name)
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -235,6 +242,9 @@ func (c *cluster) startNoWait(name string) {
 	fmt.Fprintf(logf, "===== harness: start %s at %s\n", name, time.Now().Format(time.RFC3339Nano))
 	cmd := exec.Command(ncsyncBin, "run", "--config", n.cfgPath, "--log-level", c.opts.logLevel)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	if wrap != nil {
+		wrap(cmd)
+	}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		c.t.Fatalf("start %s: %v", name, err)

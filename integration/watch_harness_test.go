@@ -159,7 +159,7 @@ func (w *watchCluster) startPrimaryWith(wrap func(*exec.Cmd)) {
 	w.t.Helper()
 	inotifyLimits.RLock()
 	defer inotifyLimits.RUnlock()
-	startNodeWith(w.cluster, primaryName, wrap)
+	w.startWith(primaryName, wrap)
 	w.waitReady(primaryName)
 	w.waitWatching()
 }
@@ -252,41 +252,6 @@ func keepOnly(diffs, keep []string) []string {
 		out = append(out, d)
 	}
 	return out
-}
-
-// startNodeWith is cluster.startNoWait with the command changed by wrap.
-func startNodeWith(c *cluster, name string, wrap func(*exec.Cmd)) {
-	c.t.Helper()
-	n := c.node(name)
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.cmd != nil && !closed(n.done) {
-		c.t.Fatalf("start %s: already running", name)
-	}
-	logf, err := os.OpenFile(n.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	fmt.Fprintf(logf, "===== harness: start %s at %s\n", name, time.Now().Format(time.RFC3339Nano))
-	cmd := exec.Command(ncsyncBin, "run", "--config", n.cfgPath, "--log-level", c.opts.logLevel)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if wrap != nil {
-		wrap(cmd)
-	}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		c.t.Fatalf("start %s: %v", name, err)
-	}
-	done := make(chan struct{})
-	n.cmd, n.done, n.err = cmd, done, nil
-	go func() {
-		err := cmd.Wait()
-		logf.Close()
-		n.mu.Lock()
-		n.err = err
-		n.mu.Unlock()
-		close(done)
-	}()
 }
 
 // pid is the process id of the node's running daemon.

@@ -16,15 +16,11 @@ import (
 // inotify instance when it is created.
 const maxQueuedEvents = "/proc/sys/fs/inotify/max_queued_events"
 
-// overflowConverge is how soon after a burst that overflowed the queue the
-// secondary must be equal again.
-const overflowConverge = 2 * time.Second
-
 // TestWatchOverflow loses inotify events on purpose and requires the
-// overflow to be counted in status and the tree to converge within 2 s
-// after the burst. scan_interval and audit_interval are an hour, so only
-// the overflow's rescan can find what was lost. It is not parallel: the
-// 2 s bound is a timing claim, and the first case lowers a global limit.
+// overflow to be counted in status and the tree to converge.
+// scan_interval and audit_interval are an hour, so only the overflow's
+// rescan can find what was lost (how fast is measured by `ncsync bench`,
+// not here). It is not parallel: the first case lowers a global limit.
 func TestWatchOverflow(t *testing.T) {
 	skipShort(t)
 	// The primary is born with a queue of 64 events: a burst overflows it
@@ -104,17 +100,15 @@ func TestWatchOverflow(t *testing.T) {
 	})
 }
 
-// checkOverflowConverged requires the secondary to be equal within
-// overflowConverge and the overflow to show in the primary's status.
+// checkOverflowConverged requires the secondary to become equal (before
+// any scan or audit could run) and the overflow to show in the primary's
+// status.
 func checkOverflowConverged(t *testing.T, w *watchCluster) {
 	t.Helper()
 	took := w.waitSame(convergeTimeout, nil, nil)
 	fs := w.folderStatus()
 	t.Logf("secondary equal %s after the burst; primary folder status: overflows %d, scans %d, watched %d",
 		took.Round(time.Millisecond), fs.Overflows, fs.Scans, fs.Watched)
-	if took > overflowConverge {
-		t.Errorf("the secondary was equal %s after the burst, want within %s", took.Round(time.Millisecond), overflowConverge)
-	}
 	if fs.Overflows == 0 {
 		t.Errorf("the primary's status shows no overflow (Overflows 0) after a burst that overflowed its inotify queue")
 	}
@@ -151,7 +145,7 @@ func startWithQueue(t *testing.T, w *watchCluster, n int) {
 		t.Fatalf("lower %s: %v", maxQueuedEvents, err)
 	}
 	lowered := time.Now()
-	startNodeWith(w.cluster, primaryName, nil)
+	w.startNoWait(primaryName)
 	pid := w.pidOf(primaryName)
 	deadline := time.Now().Add(startTimeout)
 	for !hasInotify(pid) && !w.exited(primaryName) && time.Now().Before(deadline) {
