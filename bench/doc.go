@@ -19,7 +19,7 @@
 //
 // Per scenario and tool a Report holds wall seconds, bytes on the wire,
 // CPU seconds and peak resident memory of both sides; WriteTable prints it
-// with ncsync's ratio to each peer and the issue's targets (Targets).
+// with ncsync's ratio to each peer and its speed targets (Targets).
 //
 // `ncsync bench` (cmd/ncsync) is the command-line front end;
 // tools/install-bench-peers.sh installs the peers.

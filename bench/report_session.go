@@ -142,7 +142,7 @@ func (r *Report) writeRatios(w io.Writer) {
 	tw.Flush()
 }
 
-// TargetCheck is one of the issue's targets for ncsync, checked on a report.
+// TargetCheck is one of ncsync's speed targets, checked on a report.
 type TargetCheck struct {
 	Target string `json:"target"`
 	Got    string `json:"got"`
@@ -155,7 +155,7 @@ type TargetCheck struct {
 // 64 KiB of metadata.
 const ChunkBound = 3*64<<10 + 64<<10
 
-// Targets checks ncsync's figures against the targets of the issue.
+// Targets checks ncsync's figures against its speed targets.
 func (r *Report) Targets() []TargetCheck {
 	var out []TargetCheck
 	add := func(target, got string, met *bool) { out = append(out, TargetCheck{target, got, met}) }

@@ -103,7 +103,7 @@ type Report struct {
 	// Elapsed is the whole run's wall seconds.
 	Elapsed float64 `json:"elapsed_s,omitempty"`
 	Command string  `json:"command,omitempty"`
-	// Checks are the issue's targets checked on Rows (see Targets).
+	// Checks are ncsync's speed targets checked on Rows (see Targets).
 	Checks []TargetCheck `json:"targets,omitempty"`
 	Rows   []Row         `json:"rows"`
 	Notes  []string      `json:"notes"`

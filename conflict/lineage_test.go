@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// The failover of the test: p led epoch 1; s took over at sequence
+// The failover scenario: p led epoch 1; s took over at sequence
 // 100 and leads epoch 2. oldP is p's own lineage (it never saw epoch 2).
 var (
 	oldP = []Term{{Epoch: 1, Node: "p", Start: 0}}

@@ -98,7 +98,7 @@ pair and bytes on the wire are the veth's counters; otherwise (or with
 --no-netns) it is loopback and a counting proxy counts TCP payload.
 
 Output: progress on stderr; on stdout a table per scenario, ncsync's figure
-with its ratio to each peer, and the issue's targets met or missed. The
+with its ratio to each peer, and ncsync's targets met or missed. The
 command fails if an ncsync secondary ends unequal to its primary.
 --quick (about a minute) uses small trees and, unless --tools is given,
 only the fast tools; the full run takes about 15 minutes on 2 cores.
