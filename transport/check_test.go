@@ -2,6 +2,7 @@ package transport
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -181,5 +182,47 @@ func TestLimitsValidate(t *testing.T) {
 				t.Errorf("Validate() = %v, want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestHandshakeListLimits: a Hello or Welcome whose lists exceed the
+// limits is refused before they are copied.
+func TestHandshakeListLimits(t *testing.T) {
+	positions := func(n int) []*ncsyncv1.FolderPosition {
+		ps := make([]*ncsyncv1.FolderPosition, n)
+		for i := range ps {
+			ps[i] = &ncsyncv1.FolderPosition{FolderId: fmt.Sprintf("f%d", i)}
+		}
+		return ps
+	}
+	marks := func(n, per int) []*ncsyncv1.EpochMark {
+		ms := make([]*ncsyncv1.EpochMark, n)
+		for i := range ms {
+			ms[i] = &ncsyncv1.EpochMark{Epoch: uint64(i + 1), Node: "p", Start: positions(per)}
+		}
+		return ms
+	}
+	hello := func(pos []*ncsyncv1.FolderPosition, lin []*ncsyncv1.EpochMark) error {
+		_, err := helloFromWire(&ncsyncv1.Hello{ProtocolVersion: ProtocolVersion, Positions: pos, Lineage: lin})
+		return err
+	}
+	welcome := func(pos []*ncsyncv1.FolderPosition, lin []*ncsyncv1.EpochMark) error {
+		_, err := welcomeFromWire(&ncsyncv1.Welcome{ProtocolVersion: ProtocolVersion, Folders: pos, Lineage: lin})
+		return err
+	}
+	for _, decode := range []func([]*ncsyncv1.FolderPosition, []*ncsyncv1.EpochMark) error{hello, welcome} {
+		if err := decode(positions(maxFolders), marks(maxLineageMarks, 1)); err != nil {
+			t.Errorf("at the limits: %v", err)
+		}
+		for name, err := range map[string]error{
+			"folders":         decode(positions(maxFolders+1), nil),
+			"epochs":          decode(nil, marks(maxLineageMarks+1, 0)),
+			"mark's folders":  decode(nil, marks(1, maxFolders+1)),
+			"lineage folders": decode(nil, marks(maxLineageStart/maxFolders+1, maxFolders)),
+		} {
+			if !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "exceed") {
+				t.Errorf("%s past the limit: %v", name, err)
+			}
+		}
 	}
 }

@@ -49,11 +49,21 @@ func positionsToWire(m map[string]uint64) []*ncsyncv1.FolderPosition {
 	return out
 }
 
-// positionsFromWire refuses empty and duplicate folder ids. A nil result
-// means none were sent.
+// Bounds of the lists of a Hello or Welcome.
+const (
+	maxFolders      = 1024    // folder positions in one list
+	maxLineageMarks = 4096    // epochs of a lineage
+	maxLineageStart = 1 << 16 // folder positions of a lineage's marks together
+)
+
+// positionsFromWire refuses more than maxFolders, empty and duplicate
+// folder ids. A nil result means none were sent.
 func positionsFromWire(ps []*ncsyncv1.FolderPosition, what string) (map[string]uint64, error) {
 	if len(ps) == 0 {
 		return nil, nil
+	}
+	if len(ps) > maxFolders {
+		return nil, protocolErr("%s: %d folders exceed the limit of %d", what, len(ps), maxFolders)
 	}
 	m := make(map[string]uint64, len(ps))
 	for _, p := range ps {
@@ -82,6 +92,16 @@ func lineageToWire(l []index.EpochMark) []*ncsyncv1.EpochMark {
 func lineageFromWire(l []*ncsyncv1.EpochMark) ([]index.EpochMark, error) {
 	if len(l) == 0 {
 		return nil, nil
+	}
+	if len(l) > maxLineageMarks {
+		return nil, protocolErr("lineage of %d epochs exceeds the limit of %d", len(l), maxLineageMarks)
+	}
+	total := 0
+	for _, m := range l {
+		total += len(m.GetStart())
+	}
+	if total > maxLineageStart {
+		return nil, protocolErr("lineage with %d folder positions exceeds the limit of %d", total, maxLineageStart)
 	}
 	out := make([]index.EpochMark, len(l))
 	for i, m := range l {
