@@ -47,7 +47,27 @@ type Options struct {
 	BatchEntries int
 	BatchBytes   int64
 	Log          *slog.Logger
+	// OnScan, when set, is told of every scan once it ends (metrics):
+	// called from the folder's goroutine, it must not block.
+	OnScan func(ScanDone)
 }
+
+// ScanDone is one finished scan of a folder.
+type ScanDone struct {
+	Folder string
+	Kind   ScanKind
+	Took   time.Duration
+	Err    error // nil when it succeeded
+}
+
+// ScanKind says what a scan covered and why.
+type ScanKind string
+
+const (
+	ScanPaths ScanKind = "paths" // paths the watcher reported, or retries of failed ones
+	ScanFull  ScanKind = "full"  // the whole folder: at start, or while it cannot be watched
+	ScanAudit ScanKind = "audit" // the whole folder, to find what the watcher missed
+)
 
 // Primary is a running primary node. Its exported methods are safe for
 // concurrent use.

@@ -33,10 +33,11 @@ type peer struct {
 	acked    map[string]uint64
 	applyErr map[string]string                     // folder → why the peer cannot apply it, until it acks without error
 	ends     map[*context.CancelCauseFunc]struct{} // running sessions (admit.go)
+	traffic  map[string]traffic                    // folder → what was sent and refused since start (traffic.go)
 }
 
 func newPeer(node string) *peer {
-	return &peer{node: node, acked: make(map[string]uint64), applyErr: make(map[string]string)}
+	return &peer{node: node, acked: make(map[string]uint64), applyErr: make(map[string]string), traffic: make(map[string]traffic)}
 }
 
 // Welcome admits a secondary (Admit has checked that it is configured) of
@@ -243,6 +244,7 @@ func (p *Primary) sendFolder(ctx context.Context, peer, id string, pos uint64, s
 		if err := send(b); err != nil {
 			return err
 		}
+		p.peer(peer).sent(id, b.Entries)
 		p.log.Debug("sent batch", "peer", peer, "folder", id, "entries", len(b.Entries), "seq", last, "head", head, "bytes", bytes)
 		w.sent(last)
 		pos = last
@@ -428,6 +430,7 @@ func (ps *peer) ack(a transport.Ack) {
 	}
 	delete(ps.applyErr, a.Folder)
 	ps.lastSeen = time.Now()
+	ps.refused(a.Folder, len(a.Failures))
 	if len(a.Failures) > 0 {
 		f := a.Failures[len(a.Failures)-1]
 		ps.lastErr = fmt.Sprintf("refused %q: %s", f.Path, f.Message)

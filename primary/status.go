@@ -85,10 +85,12 @@ func (p *Primary) Status(ctx context.Context) (status.Node, error) {
 				acked[f] = seq
 			}
 		}
-		applyErr := maps.Clone(ps.applyErr)
+		applyErr, traffic := maps.Clone(ps.applyErr), maps.Clone(ps.traffic)
 		ps.mu.Unlock()
 		for _, id := range p.order {
-			pf := status.PeerFolder{Folder: id, AckedSeq: acked[id], ApplyError: applyErr[id]}
+			t := traffic[id]
+			pf := status.PeerFolder{Folder: id, AckedSeq: acked[id], ApplyError: applyErr[id],
+				EntriesSent: t.entries, BytesSent: t.bytes, EntriesRefused: t.refused}
 			if pf.AckedSeq < heads[id] {
 				lag, err := p.db.Lag(id, pf.AckedSeq, statusLagLimit)
 				if err != nil {

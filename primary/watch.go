@@ -212,9 +212,20 @@ func (p *Primary) runFolder(ctx context.Context, f *folder) {
 // scan scans paths of f. What fails stays pending in f.retry, and is
 // logged and shown in status. An audit scan counts what it found.
 func (p *Primary) scan(ctx context.Context, f *folder, audit bool, paths ...string) (scanner.Result, error) {
+	start := time.Now()
 	res, err := p.scanFolder(ctx, f, paths...)
 	if ctx.Err() != nil {
 		return res, err // stopping: a restart scans the whole folder
+	}
+	if p.opts.OnScan != nil {
+		kind := ScanPaths
+		switch {
+		case audit:
+			kind = ScanAudit
+		case len(paths) == 0 || slices.Contains(paths, ""):
+			kind = ScanFull
+		}
+		p.opts.OnScan(ScanDone{Folder: f.cfg.ID, Kind: kind, Took: time.Since(start), Err: err})
 	}
 	was := f.retry.status()
 	if f.retry.record(paths, res, err, time.Now()) {

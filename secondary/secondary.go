@@ -118,6 +118,7 @@ type folder struct {
 	w       *apply.Folder
 	ignore  *ignore.Matcher // this node's patterns (ignored.go)
 	ignored atomic.Uint64   // entries refused because they match them
+	counts  applyCounts     // counters.go
 
 	mu        sync.Mutex
 	lastErr   string

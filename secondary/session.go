@@ -251,6 +251,10 @@ func (s *Secondary) applyBatch(ctx context.Context, c *transport.Client, b trans
 	}); err != nil {
 		return transport.Ack{}, err
 	}
+	f.counts.count(b.Entries[:n], func(i int) (applied, refused bool) {
+		err := results[i].Err
+		return err == nil, errors.Is(err, errIgnoredHere) || errors.As(err, new(*apply.RefusedError))
+	}, src)
 	took := time.Since(start)
 	s.log.Debug("applied batch", "folder", b.Folder, "entries", n, "seq", b.Entries[len(b.Entries)-1].Seq, "head", b.Head, "took", took, "applied", applied, "waited", src.waited)
 	if s.opts.OnApplied != nil {

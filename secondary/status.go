@@ -37,11 +37,13 @@ func (s *Secondary) Status(ctx context.Context) (status.Node, error) {
 			return st, err
 		}
 		f.mu.Lock()
-		st.Folders = append(st.Folders, status.Folder{ID: id, Path: f.cfg.Path, Seq: pos,
+		fs := status.Folder{ID: id, Path: f.cfg.Path, Seq: pos,
 			Files: stats.Files, Dirs: stats.Dirs, Bytes: stats.Bytes, LastError: f.lastErr,
 			LocalChanges: s.localChanges(id), IgnoredHere: f.ignored.Load(),
-			ConflictStoreFull: f.storeFull})
+			ConflictStoreFull: f.storeFull}
 		f.mu.Unlock()
+		f.counts.report(&fs)
+		st.Folders = append(st.Folders, fs)
 		pf := status.PeerFolder{Folder: id, AckedSeq: pos}
 		if h := heads[id]; h > pos {
 			pf.LagEntries = h - pos // an upper bound: the journal is sparse
@@ -54,5 +56,31 @@ func (s *Secondary) Status(ctx context.Context) (status.Node, error) {
 		pr.Folders = append(pr.Folders, pf)
 	}
 	st.Peers = append(st.Peers, pr)
+	st.StagedBytes = uint64(max(s.stagedBytes.Load(), 0))
+	st.ConflictStores = s.conflictStores()
 	return st, nil
+}
+
+// conflictStores reports each conflict store's use; a store that cannot
+// be counted is left out (its folders show the error when they use it).
+func (s *Secondary) conflictStores() []status.ConflictStore {
+	if s.local == nil {
+		return nil
+	}
+	var out []status.ConflictStore
+	for _, st := range s.local.stores {
+		u, err := st.Usage()
+		if err != nil {
+			continue
+		}
+		cs := status.ConflictStore{Dir: u.Dir, Records: uint64(u.Files), Bytes: uint64(max(u.Bytes, 0)),
+			MaxBytes: uint64(max(u.MaxBytes, 0)), MaxFiles: uint64(max(u.MaxFiles, 0))}
+		for _, id := range s.order {
+			if k := s.local.keepers[id]; k != nil && k.store == st {
+				cs.Folders = append(cs.Folders, id)
+			}
+		}
+		out = append(out, cs)
+	}
+	return out
 }

@@ -19,6 +19,21 @@ type Node struct {
 	// Paused: a secondary held still for a snapshot (its tree is an
 	// earlier, consistent state of the primary's).
 	Paused bool
+	// Secondary: bytes staged while paused, applied when the pause ends.
+	StagedBytes uint64 `json:",omitzero"`
+	// Secondary: the conflict stores its folders keep local versions in
+	// (one may serve several folders).
+	ConflictStores []ConflictStore `json:",omitempty"`
+}
+
+// ConflictStore is what one conflict store holds and may hold.
+type ConflictStore struct {
+	Dir      string
+	Folders  []string // the folders that keep their local versions in it
+	Records  uint64
+	Bytes    uint64 // allocated on disk by the records
+	MaxBytes uint64
+	MaxFiles uint64
 }
 
 // Folder is one replicated folder on this node.
@@ -57,6 +72,15 @@ type Folder struct {
 	// counts them all.
 	Held      []Held
 	HeldTotal uint64
+	// Secondary, counted since start: entries applied (and the bytes of
+	// the files among them), entries refused as bad input or as matching
+	// this node's ignore patterns, and the chunk bytes of the applied
+	// files taken from files already on this node instead of fetched.
+	EntriesApplied    uint64 `json:",omitzero"`
+	BytesApplied      uint64 `json:",omitzero"`
+	EntriesRefused    uint64 `json:",omitzero"`
+	ChunkBytesReused  uint64 `json:",omitzero"`
+	ChunkBytesFetched uint64 `json:",omitzero"`
 }
 
 // ScanError is a primary folder's scan failure state: a failed scan (the
@@ -112,6 +136,9 @@ type Peer struct {
 	LastError         string
 	BytesSent         uint64
 	BytesReceived     uint64
+	// Primary: the chunk data sent to the peer before compression
+	// (BytesSent is its size on the wire).
+	ChunkBytesRaw uint64 `json:",omitzero"`
 }
 
 // PeerFolder is a peer's position in one folder.
@@ -131,4 +158,10 @@ type PeerFolder struct {
 	// while no session has begun).
 	CatchingUp bool
 	CatchUpTo  uint64
+	// Primary, counted since start: entries sent to the peer (and the
+	// bytes of the files among them), and entries the peer reported it
+	// refused.
+	EntriesSent    uint64 `json:",omitzero"`
+	BytesSent      uint64 `json:",omitzero"`
+	EntriesRefused uint64 `json:",omitzero"`
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/ncsync/ncsync/index"
 	"github.com/ncsync/ncsync/internal/ratelog"
 	"github.com/ncsync/ncsync/internal/sdnotify"
+	"github.com/ncsync/ncsync/metrics"
 	"github.com/ncsync/ncsync/pki"
 	"github.com/ncsync/ncsync/primary"
 	"github.com/ncsync/ncsync/secondary"
@@ -161,6 +162,13 @@ func runDaemon(ctx context.Context, cfg *config.Config, hooks daemonHooks, log *
 	if healthLis != nil {
 		defer healthLis.Close()
 	}
+	metricsLis, err := listenMetrics(cfg)
+	if err != nil {
+		return err
+	}
+	if metricsLis != nil {
+		defer metricsLis.Close()
+	}
 	ctlLis, err := control.Listen(cfg.ControlSocket, control.Groups{Read: cfg.ControlGroup, Admin: cfg.ControlAdminGroup})
 	if err != nil {
 		return err
@@ -171,6 +179,9 @@ func runDaemon(ctx context.Context, cfg *config.Config, hooks daemonHooks, log *
 	// The role can change once, from secondary to primary (ncsync
 	// promote): the daemon's run loop owns the switch (daemon_role.go).
 	d := newDaemon(cfg, db, id, tlsm, hooks, log)
+	if metricsLis != nil {
+		d.events = metrics.NewEvents()
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	ctl := control.NewServer(d, log)
 	g.Go(func() error { return ctl.Serve(ctlLis) })
@@ -180,6 +191,9 @@ func runDaemon(ctx context.Context, cfg *config.Config, hooks daemonHooks, log *
 		g.Go(func() error { return serveHealth(ctx, healthLis, d, healthThresholds(cfg.Health), log) })
 	}
 	g.Go(func() error { reloadOnHangup(ctx, d, log); return nil })
+	if metricsLis != nil {
+		g.Go(func() error { return serveMetrics(ctx, metricsLis, d, d.events, log) })
+	}
 	g.Go(func() error {
 		if cfg.Role == config.RolePrimary {
 			return d.runPrimary(ctx, primarySetup{listen: cfg.Listen, secondaries: cfg.Secondaries, tls: tlsConf})
@@ -267,7 +281,8 @@ func (n primaryNode) Status(ctx context.Context) (status.Node, error) {
 	st, err := n.Primary.Status(ctx)
 	sent := n.srv.Stats().Peers
 	for i := range st.Peers {
-		st.Peers[i].BytesSent = sent[st.Peers[i].Node].ChunkBytesWire
+		ps := sent[st.Peers[i].Node]
+		st.Peers[i].BytesSent, st.Peers[i].ChunkBytesRaw = ps.ChunkBytesWire, ps.ChunkBytesRaw
 	}
 	return st, err
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/ncsync/ncsync/config"
 	"github.com/ncsync/ncsync/control"
 	"github.com/ncsync/ncsync/index"
+	"github.com/ncsync/ncsync/metrics"
 	"github.com/ncsync/ncsync/pki"
 	"github.com/ncsync/ncsync/preserve"
 	"github.com/ncsync/ncsync/primary"
@@ -37,6 +38,9 @@ type daemon struct {
 	log   *slog.Logger
 	hooks daemonHooks
 	tlsm  *tlsMaterial // revocation lists, reloaded on SIGHUP
+	// events counts scans and barriers for metrics; nil without
+	// metrics_listen.
+	events *metrics.Events
 
 	promotions chan promoteRequest // Promote → run
 
@@ -86,7 +90,7 @@ func (d *daemon) runPrimary(ctx context.Context, ps primarySetup) error {
 		Node: d.cfg.Node, ClusterID: d.id.ClusterID, Secondaries: ps.secondaries,
 		Folders: d.cfg.Folders, ScanInterval: d.cfg.ScanInterval,
 		Quiet: d.cfg.Watch.Quiet, MaxLatency: d.cfg.Watch.MaxLatency, AuditInterval: d.cfg.Watch.AuditInterval,
-		Log: d.log,
+		Log: d.log, OnScan: onScan(d.events),
 	})
 	if err != nil {
 		return err
@@ -270,7 +274,10 @@ func (d *daemon) Barrier(ctx context.Context, req status.BarrierRequest, progres
 	if !ok {
 		return status.BarrierProgress{}, errors.New("this node cannot run a barrier: run `ncsync barrier` on the primary")
 	}
-	return b.Barrier(ctx, req, progress)
+	start := time.Now()
+	res, err := b.Barrier(ctx, req, progress)
+	d.events.Barrier(time.Since(start), res.Reached, err)
+	return res, err
 }
 
 // Conflicts implements control.ConflictLister: the current node's, or,

@@ -80,6 +80,11 @@ func TestLayering(t *testing.T) {
 				t.Errorf("%s must import nothing of ncsync; it depends on %v", name, deps)
 			}
 		}
+		for _, imp := range p.Imports {
+			if strings.HasPrefix(imp, "github.com/prometheus/") && name != "metrics" && name != "cmd/ncsync" {
+				t.Errorf("%s imports %s: only metrics and the composition root use the Prometheus client; add what it should count to the report (package status)", name, imp)
+			}
+		}
 		for _, imp := range ours(p.Imports) {
 			switch {
 			case imp == "bench" && name != "cmd/ncsync":
