@@ -55,7 +55,7 @@ func TestAccessPolicy(t *testing.T) {
 		{name: "reader reads (supplementary)", readers: readers, admins: admins, caller: Caller{UID: 1000, GID: 1000, Groups: []uint32{7, readGID}}, lv: readOnly},
 		{name: "reader reads (user database)", readers: readers, admins: admins, caller: Caller{UID: 1001, GID: 1001}, lv: readOnly},
 		{name: "reader may not pause", readers: readers, admins: admins, caller: Caller{UID: 1000, GID: 1000, Groups: []uint32{readGID}, PID: 9}, lv: mutating,
-			want: `uid 1000 (pid 9) may not run pause: this control socket allows root and members of group "ncsync-admin" (control_admin_group); as a member of group "ncsync" (control_group) it may only run status, conflicts and verify`},
+			want: `uid 1000 (pid 9) may not run pause: this control socket allows root and members of group "ncsync-admin" (control_admin_group); as a member of group "ncsync" (control_group) it may only run status, conflicts, verify and changes`},
 		{name: "reader may not pause without admin group", readers: readers, admins: noGroup, caller: Caller{UID: 1000, GID: readGID}, lv: mutating,
 			want: "allows root only (set control_admin_group in the config to admit a group); as a member of"},
 		{name: "admin pauses (supplementary)", readers: readers, admins: admins, caller: Caller{UID: 1000, GID: 1000, Groups: []uint32{readGID, adminGID}}, lv: mutating},
@@ -67,7 +67,7 @@ func TestAccessPolicy(t *testing.T) {
 		{name: "outsider reads", readers: readers, admins: admins, caller: Caller{UID: 1002, GID: 1002, PID: 77, Groups: []uint32{100}}, lv: readOnly,
 			want: `uid 1002 (pid 77) may not run status: this control socket allows root, members of group "ncsync" (control_group) and of group "ncsync-admin" (control_admin_group)`},
 		{name: "outsider pauses", readers: readers, admins: admins, caller: Caller{UID: 1002, GID: 1002, Groups: []uint32{100}}, lv: mutating,
-			want: `members of group "ncsync" (control_group) may run status, conflicts and verify`},
+			want: `members of group "ncsync" (control_group) may run status, conflicts, verify and changes`},
 		{name: "unknown user", readers: readers, admins: admins, caller: Caller{UID: 5000, GID: 5000}, lv: readOnly, want: "uid 5000"},
 		{name: "numeric gid", readers: group{name: "54001", gid: 54001, key: "control_group"}, admins: noGroup, caller: Caller{UID: 5000, GID: 1}, lv: readOnly,
 			want: "members of gid 54001 (control_group)"},
@@ -130,8 +130,8 @@ func TestPolicyDescribed(t *testing.T) {
 		want            string
 	}{
 		{noGroup, noGroup, "root only"},
-		{readers, noGroup, `root; group "ncsync" (control_group) may run status, conflicts and verify`},
-		{readers, admins, `root; group "ncsync" (control_group) may run status, conflicts and verify; gid 54002 (control_admin_group) may run every command`},
+		{readers, noGroup, `root; group "ncsync" (control_group) may run status, conflicts, verify and changes`},
+		{readers, admins, `root; group "ncsync" (control_group) may run status, conflicts, verify and changes; gid 54002 (control_admin_group) may run every command`},
 	}
 	for _, tc := range tests {
 		if got := newAccess(tc.readers, tc.admins, 0).describe(); got != tc.want {

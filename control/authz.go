@@ -16,6 +16,7 @@ var readOnlyMethods = map[string]bool{
 	ncsyncv1.ControlService_Status_FullMethodName:    true,
 	ncsyncv1.ControlService_Conflicts_FullMethodName: true,
 	ncsyncv1.ControlService_Verify_FullMethodName:    true,
+	ncsyncv1.ControlService_Changes_FullMethodName:   true,
 }
 
 // authorize checks the caller of method against the socket's policy and

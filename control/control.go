@@ -39,7 +39,7 @@ type Node interface {
 // The file modes keep others out; in addition the server checks every
 // call's peer credentials (SO_PEERCRED, SO_PEERGROUPS): root and the
 // daemon's own user may run every command, members of groups.Admin too,
-// members of groups.Read the read-only ones (status, conflicts, verify),
+// members of groups.Read the read-only ones (status, conflicts, verify, changes),
 // anyone else nothing.
 func Listen(path string, groups Groups) (*Listener, error) {
 	readers, err := resolveGroup("control_group", groups.Read)

@@ -15,7 +15,7 @@ import (
 // the daemon's own user). Either may be a group name or a numeric gid.
 type Groups struct {
 	// Read is control_group: its members may run the read-only commands
-	// (status, conflicts, verify). The socket and its directory belong to
+	// (status, conflicts, verify, changes). The socket and its directory belong to
 	// it, so members of Admin need to be in it too to reach the socket.
 	Read string
 	// Admin is control_admin_group: its members may also run the commands
@@ -28,7 +28,7 @@ type Groups struct {
 type level int
 
 const (
-	readOnly level = iota // status, conflicts, verify
+	readOnly level = iota // status, conflicts, verify, changes
 	mutating              // barrier, pause, resume, promote, anything not listed
 )
 
@@ -122,7 +122,7 @@ func userGroups(uid uint32) ([]uint32, error) {
 var errNoCaller = errors.New("cannot identify the caller: control connections must come through the control socket")
 
 // readOnlyNames lists the read-only commands for refusal messages.
-const readOnlyNames = "status, conflicts and verify"
+const readOnlyNames = "status, conflicts, verify and changes"
 
 // allow decides whether c may run a command of level lv. The error names
 // the caller, the command, and who is allowed to run it.

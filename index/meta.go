@@ -232,6 +232,14 @@ func rewindFolder(btx *bolt.Tx, db *DB, folder string, rw Rewind) error {
 			return err
 		}
 	}
+	if tx.st.Head > rw.To {
+		// The purged paths went back to older versions without a new
+		// sequence, and the numbers after rw.To are used again: a
+		// listing of changes from before the old head would miss them.
+		if err := raiseFloor(tx.stateB, tx.st.Head+1); err != nil {
+			return err
+		}
+	}
 	if err := clearRefusedAfter(btx, folder, rw.Position); err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -306,4 +307,17 @@ func (d *daemon) PruneConflicts(ctx context.Context, cutoff time.Time, dryRun bo
 		return nil, err
 	}
 	return preserve.PruneAll(ctx, stores, cutoff, dryRun)
+}
+
+// Changes implements control.ChangeLister from the node's index, on a
+// primary and a secondary alike.
+func (d *daemon) Changes(_ context.Context, folder string, since, until uint64, fn func(index.Change) error) (index.ChangeRange, error) {
+	if !slices.ContainsFunc(d.cfg.Folders, func(f config.Folder) bool { return f.ID == folder }) {
+		ids := make([]string, 0, len(d.cfg.Folders))
+		for _, f := range d.cfg.Folders {
+			ids = append(ids, f.ID)
+		}
+		return index.ChangeRange{}, fmt.Errorf("this node replicates no folder %q (its folders: %s)", folder, strings.Join(ids, ", "))
+	}
+	return d.db.Changes(folder, since, until, fn)
 }

@@ -79,7 +79,7 @@ Start with 'ncsync demo' to watch it replicate on this machine, then see
 		newPauseCmd(), newResumeCmd(), newSnapshotCmd(), newBarrierCmd())
 	root.AddCommand(newConflictsCmd())
 	root.AddCommand(newPromoteCmd())
-	root.AddCommand(newVerifyCmd())
+	root.AddCommand(newVerifyCmd(), newChangesCmd())
 	root.AddCommand(newVersionCmd(), newManpagesCmd())
 	return root
 }

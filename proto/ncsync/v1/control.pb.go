@@ -2248,6 +2248,204 @@ func (x *Conflict) GetBlake3() []byte {
 	return nil
 }
 
+// ChangesRequest asks for the paths of a folder changed after a sequence.
+type ChangesRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	FolderId string                 `protobuf:"bytes,1,opt,name=folder_id,json=folderId,proto3" json:"folder_id,omitempty"`
+	// The start: paths changed after this sequence.
+	Since uint64 `protobuf:"varint,2,opt,name=since,proto3" json:"since,omitempty"`
+	// The end the journal must have reached; 0: its head.
+	Until         uint64 `protobuf:"varint,3,opt,name=until,proto3" json:"until,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangesRequest) Reset() {
+	*x = ChangesRequest{}
+	mi := &file_ncsync_v1_control_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangesRequest) ProtoMessage() {}
+
+func (x *ChangesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ncsync_v1_control_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangesRequest.ProtoReflect.Descriptor instead.
+func (*ChangesRequest) Descriptor() ([]byte, []int) {
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ChangesRequest) GetFolderId() string {
+	if x != nil {
+		return x.FolderId
+	}
+	return ""
+}
+
+func (x *ChangesRequest) GetSince() uint64 {
+	if x != nil {
+		return x.Since
+	}
+	return 0
+}
+
+func (x *ChangesRequest) GetUntil() uint64 {
+	if x != nil {
+		return x.Until
+	}
+	return 0
+}
+
+// ChangesResponse is one page of a Changes listing.
+type ChangesResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Changes []*PathChange          `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
+	// Set on the last message, with the range the listing came from.
+	Done bool `protobuf:"varint,2,opt,name=done,proto3" json:"done,omitempty"`
+	// The lowest start the folder's journal answers for.
+	Floor uint64 `protobuf:"varint,3,opt,name=floor,proto3" json:"floor,omitempty"`
+	// The folder's head when the listing was taken.
+	Head          uint64 `protobuf:"varint,4,opt,name=head,proto3" json:"head,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangesResponse) Reset() {
+	*x = ChangesResponse{}
+	mi := &file_ncsync_v1_control_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangesResponse) ProtoMessage() {}
+
+func (x *ChangesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ncsync_v1_control_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangesResponse.ProtoReflect.Descriptor instead.
+func (*ChangesResponse) Descriptor() ([]byte, []int) {
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ChangesResponse) GetChanges() []*PathChange {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+func (x *ChangesResponse) GetDone() bool {
+	if x != nil {
+		return x.Done
+	}
+	return false
+}
+
+func (x *ChangesResponse) GetFloor() uint64 {
+	if x != nil {
+		return x.Floor
+	}
+	return 0
+}
+
+func (x *ChangesResponse) GetHead() uint64 {
+	if x != nil {
+		return x.Head
+	}
+	return 0
+}
+
+// PathChange is one changed path, relative to the folder root, in its
+// latest state.
+type PathChange struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Path  string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	// The path no longer exists.
+	Deleted       bool   `protobuf:"varint,2,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	Seq           uint64 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PathChange) Reset() {
+	*x = PathChange{}
+	mi := &file_ncsync_v1_control_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PathChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PathChange) ProtoMessage() {}
+
+func (x *PathChange) ProtoReflect() protoreflect.Message {
+	mi := &file_ncsync_v1_control_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PathChange.ProtoReflect.Descriptor instead.
+func (*PathChange) Descriptor() ([]byte, []int) {
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *PathChange) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *PathChange) GetDeleted() bool {
+	if x != nil {
+		return x.Deleted
+	}
+	return false
+}
+
+func (x *PathChange) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
 var File_ncsync_v1_control_proto protoreflect.FileDescriptor
 
 const file_ncsync_v1_control_proto_rawDesc = "" +
@@ -2448,7 +2646,21 @@ const file_ncsync_v1_control_proto_rawDesc = "" +
 	"\x03gid\x18\x10 \x01(\rR\x03gid\x12\"\n" +
 	"\rmtime_unix_ns\x18\x11 \x01(\x03R\vmtimeUnixNs\x12\x16\n" +
 	"\x06target\x18\x12 \x01(\tR\x06target\x12\x16\n" +
-	"\x06blake3\x18\x13 \x01(\fR\x06blake32\xb0\x04\n" +
+	"\x06blake3\x18\x13 \x01(\fR\x06blake3\"Y\n" +
+	"\x0eChangesRequest\x12\x1b\n" +
+	"\tfolder_id\x18\x01 \x01(\tR\bfolderId\x12\x14\n" +
+	"\x05since\x18\x02 \x01(\x04R\x05since\x12\x14\n" +
+	"\x05until\x18\x03 \x01(\x04R\x05until\"\x80\x01\n" +
+	"\x0fChangesResponse\x12/\n" +
+	"\achanges\x18\x01 \x03(\v2\x15.ncsync.v1.PathChangeR\achanges\x12\x12\n" +
+	"\x04done\x18\x02 \x01(\bR\x04done\x12\x14\n" +
+	"\x05floor\x18\x03 \x01(\x04R\x05floor\x12\x12\n" +
+	"\x04head\x18\x04 \x01(\x04R\x04head\"L\n" +
+	"\n" +
+	"PathChange\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x18\n" +
+	"\adeleted\x18\x02 \x01(\bR\adeleted\x12\x10\n" +
+	"\x03seq\x18\x03 \x01(\x04R\x03seq2\xf4\x04\n" +
 	"\x0eControlService\x12=\n" +
 	"\x06Status\x12\x18.ncsync.v1.StatusRequest\x1a\x19.ncsync.v1.StatusResponse\x12B\n" +
 	"\aBarrier\x12\x19.ncsync.v1.BarrierRequest\x1a\x1a.ncsync.v1.BarrierResponse0\x01\x12:\n" +
@@ -2457,7 +2669,8 @@ const file_ncsync_v1_control_proto_rawDesc = "" +
 	"\x06Verify\x12\x18.ncsync.v1.VerifyRequest\x1a\x19.ncsync.v1.VerifyResponse0\x01\x12@\n" +
 	"\aPromote\x12\x19.ncsync.v1.PromoteRequest\x1a\x1a.ncsync.v1.PromoteResponse\x12F\n" +
 	"\tConflicts\x12\x1b.ncsync.v1.ConflictsRequest\x1a\x1c.ncsync.v1.ConflictsResponse\x12U\n" +
-	"\x0ePruneConflicts\x12 .ncsync.v1.PruneConflictsRequest\x1a!.ncsync.v1.PruneConflictsResponseB3Z1github.com/ncsync/ncsync/proto/ncsync/v1;ncsyncv1b\x06proto3"
+	"\x0ePruneConflicts\x12 .ncsync.v1.PruneConflictsRequest\x1a!.ncsync.v1.PruneConflictsResponse\x12B\n" +
+	"\aChanges\x12\x19.ncsync.v1.ChangesRequest\x1a\x1a.ncsync.v1.ChangesResponse0\x01B3Z1github.com/ncsync/ncsync/proto/ncsync/v1;ncsyncv1b\x06proto3"
 
 var (
 	file_ncsync_v1_control_proto_rawDescOnce sync.Once
@@ -2471,7 +2684,7 @@ func file_ncsync_v1_control_proto_rawDescGZIP() []byte {
 	return file_ncsync_v1_control_proto_rawDescData
 }
 
-var file_ncsync_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_ncsync_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_ncsync_v1_control_proto_goTypes = []any{
 	(*StatusRequest)(nil),          // 0: ncsync.v1.StatusRequest
 	(*StatusResponse)(nil),         // 1: ncsync.v1.StatusResponse
@@ -2500,12 +2713,15 @@ var file_ncsync_v1_control_proto_goTypes = []any{
 	(*PruneConflictsResponse)(nil), // 24: ncsync.v1.PruneConflictsResponse
 	(*PrunedConflict)(nil),         // 25: ncsync.v1.PrunedConflict
 	(*Conflict)(nil),               // 26: ncsync.v1.Conflict
-	(Role)(0),                      // 27: ncsync.v1.Role
-	(*FolderPosition)(nil),         // 28: ncsync.v1.FolderPosition
-	(*ManifestEntry)(nil),          // 29: ncsync.v1.ManifestEntry
+	(*ChangesRequest)(nil),         // 27: ncsync.v1.ChangesRequest
+	(*ChangesResponse)(nil),        // 28: ncsync.v1.ChangesResponse
+	(*PathChange)(nil),             // 29: ncsync.v1.PathChange
+	(Role)(0),                      // 30: ncsync.v1.Role
+	(*FolderPosition)(nil),         // 31: ncsync.v1.FolderPosition
+	(*ManifestEntry)(nil),          // 32: ncsync.v1.ManifestEntry
 }
 var file_ncsync_v1_control_proto_depIdxs = []int32{
-	27, // 0: ncsync.v1.StatusResponse.role:type_name -> ncsync.v1.Role
+	30, // 0: ncsync.v1.StatusResponse.role:type_name -> ncsync.v1.Role
 	2,  // 1: ncsync.v1.StatusResponse.folders:type_name -> ncsync.v1.FolderStatus
 	6,  // 2: ncsync.v1.StatusResponse.peers:type_name -> ncsync.v1.PeerStatus
 	8,  // 3: ncsync.v1.StatusResponse.pauses:type_name -> ncsync.v1.PauseStatus
@@ -2513,41 +2729,44 @@ var file_ncsync_v1_control_proto_depIdxs = []int32{
 	3,  // 5: ncsync.v1.FolderStatus.scan_error:type_name -> ncsync.v1.ScanErrorStatus
 	4,  // 6: ncsync.v1.FolderStatus.conflict_store_full:type_name -> ncsync.v1.ConflictStoreFull
 	5,  // 7: ncsync.v1.FolderStatus.held:type_name -> ncsync.v1.HeldFile
-	27, // 8: ncsync.v1.PeerStatus.role:type_name -> ncsync.v1.Role
+	30, // 8: ncsync.v1.PeerStatus.role:type_name -> ncsync.v1.Role
 	7,  // 9: ncsync.v1.PeerStatus.folders:type_name -> ncsync.v1.PeerFolderStatus
-	28, // 10: ncsync.v1.PauseStatus.snapshot:type_name -> ncsync.v1.FolderPosition
-	28, // 11: ncsync.v1.BarrierStatus.target:type_name -> ncsync.v1.FolderPosition
-	28, // 12: ncsync.v1.BarrierResponse.target:type_name -> ncsync.v1.FolderPosition
+	31, // 10: ncsync.v1.PauseStatus.snapshot:type_name -> ncsync.v1.FolderPosition
+	31, // 11: ncsync.v1.BarrierStatus.target:type_name -> ncsync.v1.FolderPosition
+	31, // 12: ncsync.v1.BarrierResponse.target:type_name -> ncsync.v1.FolderPosition
 	12, // 13: ncsync.v1.BarrierResponse.peers:type_name -> ncsync.v1.BarrierPeer
 	7,  // 14: ncsync.v1.BarrierPeer.folders:type_name -> ncsync.v1.PeerFolderStatus
 	8,  // 15: ncsync.v1.PauseResponse.pause:type_name -> ncsync.v1.PauseStatus
-	29, // 16: ncsync.v1.VerifyResponse.primary:type_name -> ncsync.v1.ManifestEntry
-	29, // 17: ncsync.v1.VerifyResponse.secondary:type_name -> ncsync.v1.ManifestEntry
-	28, // 18: ncsync.v1.PromoteResponse.start:type_name -> ncsync.v1.FolderPosition
+	32, // 16: ncsync.v1.VerifyResponse.primary:type_name -> ncsync.v1.ManifestEntry
+	32, // 17: ncsync.v1.VerifyResponse.secondary:type_name -> ncsync.v1.ManifestEntry
+	31, // 18: ncsync.v1.PromoteResponse.start:type_name -> ncsync.v1.FolderPosition
 	26, // 19: ncsync.v1.ConflictsResponse.conflicts:type_name -> ncsync.v1.Conflict
 	25, // 20: ncsync.v1.PruneConflictsResponse.pruned:type_name -> ncsync.v1.PrunedConflict
 	26, // 21: ncsync.v1.PrunedConflict.conflict:type_name -> ncsync.v1.Conflict
-	0,  // 22: ncsync.v1.ControlService.Status:input_type -> ncsync.v1.StatusRequest
-	10, // 23: ncsync.v1.ControlService.Barrier:input_type -> ncsync.v1.BarrierRequest
-	13, // 24: ncsync.v1.ControlService.Pause:input_type -> ncsync.v1.PauseRequest
-	15, // 25: ncsync.v1.ControlService.Resume:input_type -> ncsync.v1.ResumeRequest
-	17, // 26: ncsync.v1.ControlService.Verify:input_type -> ncsync.v1.VerifyRequest
-	19, // 27: ncsync.v1.ControlService.Promote:input_type -> ncsync.v1.PromoteRequest
-	21, // 28: ncsync.v1.ControlService.Conflicts:input_type -> ncsync.v1.ConflictsRequest
-	23, // 29: ncsync.v1.ControlService.PruneConflicts:input_type -> ncsync.v1.PruneConflictsRequest
-	1,  // 30: ncsync.v1.ControlService.Status:output_type -> ncsync.v1.StatusResponse
-	11, // 31: ncsync.v1.ControlService.Barrier:output_type -> ncsync.v1.BarrierResponse
-	14, // 32: ncsync.v1.ControlService.Pause:output_type -> ncsync.v1.PauseResponse
-	16, // 33: ncsync.v1.ControlService.Resume:output_type -> ncsync.v1.ResumeResponse
-	18, // 34: ncsync.v1.ControlService.Verify:output_type -> ncsync.v1.VerifyResponse
-	20, // 35: ncsync.v1.ControlService.Promote:output_type -> ncsync.v1.PromoteResponse
-	22, // 36: ncsync.v1.ControlService.Conflicts:output_type -> ncsync.v1.ConflictsResponse
-	24, // 37: ncsync.v1.ControlService.PruneConflicts:output_type -> ncsync.v1.PruneConflictsResponse
-	30, // [30:38] is the sub-list for method output_type
-	22, // [22:30] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	29, // 22: ncsync.v1.ChangesResponse.changes:type_name -> ncsync.v1.PathChange
+	0,  // 23: ncsync.v1.ControlService.Status:input_type -> ncsync.v1.StatusRequest
+	10, // 24: ncsync.v1.ControlService.Barrier:input_type -> ncsync.v1.BarrierRequest
+	13, // 25: ncsync.v1.ControlService.Pause:input_type -> ncsync.v1.PauseRequest
+	15, // 26: ncsync.v1.ControlService.Resume:input_type -> ncsync.v1.ResumeRequest
+	17, // 27: ncsync.v1.ControlService.Verify:input_type -> ncsync.v1.VerifyRequest
+	19, // 28: ncsync.v1.ControlService.Promote:input_type -> ncsync.v1.PromoteRequest
+	21, // 29: ncsync.v1.ControlService.Conflicts:input_type -> ncsync.v1.ConflictsRequest
+	23, // 30: ncsync.v1.ControlService.PruneConflicts:input_type -> ncsync.v1.PruneConflictsRequest
+	27, // 31: ncsync.v1.ControlService.Changes:input_type -> ncsync.v1.ChangesRequest
+	1,  // 32: ncsync.v1.ControlService.Status:output_type -> ncsync.v1.StatusResponse
+	11, // 33: ncsync.v1.ControlService.Barrier:output_type -> ncsync.v1.BarrierResponse
+	14, // 34: ncsync.v1.ControlService.Pause:output_type -> ncsync.v1.PauseResponse
+	16, // 35: ncsync.v1.ControlService.Resume:output_type -> ncsync.v1.ResumeResponse
+	18, // 36: ncsync.v1.ControlService.Verify:output_type -> ncsync.v1.VerifyResponse
+	20, // 37: ncsync.v1.ControlService.Promote:output_type -> ncsync.v1.PromoteResponse
+	22, // 38: ncsync.v1.ControlService.Conflicts:output_type -> ncsync.v1.ConflictsResponse
+	24, // 39: ncsync.v1.ControlService.PruneConflicts:output_type -> ncsync.v1.PruneConflictsResponse
+	28, // 40: ncsync.v1.ControlService.Changes:output_type -> ncsync.v1.ChangesResponse
+	32, // [32:41] is the sub-list for method output_type
+	23, // [23:32] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_ncsync_v1_control_proto_init() }
@@ -2562,7 +2781,7 @@ func file_ncsync_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ncsync_v1_control_proto_rawDesc), len(file_ncsync_v1_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   27,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

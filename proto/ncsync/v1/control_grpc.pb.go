@@ -27,6 +27,7 @@ const (
 	ControlService_Promote_FullMethodName        = "/ncsync.v1.ControlService/Promote"
 	ControlService_Conflicts_FullMethodName      = "/ncsync.v1.ControlService/Conflicts"
 	ControlService_PruneConflicts_FullMethodName = "/ncsync.v1.ControlService/PruneConflicts"
+	ControlService_Changes_FullMethodName        = "/ncsync.v1.ControlService/Changes"
 )
 
 // ControlServiceClient is the client API for ControlService service.
@@ -55,6 +56,10 @@ type ControlServiceClient interface {
 	// PruneConflicts removes the preserved versions kept longer than a
 	// given time (or only lists them).
 	PruneConflicts(ctx context.Context, in *PruneConflictsRequest, opts ...grpc.CallOption) (*PruneConflictsResponse, error)
+	// Changes lists the paths of a folder changed and deleted after a
+	// sequence, from the journal (for incremental backups). It streams the
+	// paths in pages and ends with a message whose done field is set.
+	Changes(ctx context.Context, in *ChangesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ChangesResponse], error)
 }
 
 type controlServiceClient struct {
@@ -163,6 +168,25 @@ func (c *controlServiceClient) PruneConflicts(ctx context.Context, in *PruneConf
 	return out, nil
 }
 
+func (c *controlServiceClient) Changes(ctx context.Context, in *ChangesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ChangesResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ControlService_ServiceDesc.Streams[2], ControlService_Changes_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ChangesRequest, ChangesResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ControlService_ChangesClient = grpc.ServerStreamingClient[ChangesResponse]
+
 // ControlServiceServer is the server API for ControlService service.
 // All implementations must embed UnimplementedControlServiceServer
 // for forward compatibility.
@@ -189,6 +213,10 @@ type ControlServiceServer interface {
 	// PruneConflicts removes the preserved versions kept longer than a
 	// given time (or only lists them).
 	PruneConflicts(context.Context, *PruneConflictsRequest) (*PruneConflictsResponse, error)
+	// Changes lists the paths of a folder changed and deleted after a
+	// sequence, from the journal (for incremental backups). It streams the
+	// paths in pages and ends with a message whose done field is set.
+	Changes(*ChangesRequest, grpc.ServerStreamingServer[ChangesResponse]) error
 	mustEmbedUnimplementedControlServiceServer()
 }
 
@@ -222,6 +250,9 @@ func (UnimplementedControlServiceServer) Conflicts(context.Context, *ConflictsRe
 }
 func (UnimplementedControlServiceServer) PruneConflicts(context.Context, *PruneConflictsRequest) (*PruneConflictsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method PruneConflicts not implemented")
+}
+func (UnimplementedControlServiceServer) Changes(*ChangesRequest, grpc.ServerStreamingServer[ChangesResponse]) error {
+	return status.Error(codes.Unimplemented, "method Changes not implemented")
 }
 func (UnimplementedControlServiceServer) mustEmbedUnimplementedControlServiceServer() {}
 func (UnimplementedControlServiceServer) testEmbeddedByValue()                        {}
@@ -374,6 +405,17 @@ func _ControlService_PruneConflicts_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ControlService_Changes_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ChangesRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ControlServiceServer).Changes(m, &grpc.GenericServerStream[ChangesRequest, ChangesResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ControlService_ChangesServer = grpc.ServerStreamingServer[ChangesResponse]
+
 // ControlService_ServiceDesc is the grpc.ServiceDesc for ControlService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -415,6 +457,11 @@ var ControlService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Verify",
 			Handler:       _ControlService_Verify_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Changes",
+			Handler:       _ControlService_Changes_Handler,
 			ServerStreams: true,
 		},
 	},
