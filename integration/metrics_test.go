@@ -143,6 +143,17 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("secondary: node_info = %v", v)
 	}
 
+	// A copy of a file the secondary holds is built from its local chunks.
+	big := []byte(strings.Repeat("0123456789abcdef", 16<<10)) // 256 KiB
+	writeFile(t, filepath.Join(data, "big.bin"), big, 0o644)
+	c.waitConsistent(t.Context(), "nfs2")
+	reused := get("nfs2", "ncsync_chunks_reused_bytes_total", "folder", "data")
+	writeFile(t, filepath.Join(data, "big-copy.bin"), big, 0o644)
+	c.waitConsistent(t.Context(), "nfs2")
+	if v := get("nfs2", "ncsync_chunks_reused_bytes_total", "folder", "data"); v < reused+float64(len(big)) {
+		t.Errorf("secondary: chunks_reused_bytes_total %v after a copy, want at least %v", v, reused+float64(len(big)))
+	}
+
 	// A barrier is counted with its wait.
 	c.mustCLI("barrier", "--socket", c.node(primaryName).socket, "--timeout", "30s")
 	if v := get(primaryName, "ncsync_barriers_total", "result", "reached"); v != 1 {

@@ -46,4 +46,11 @@ func TestIgnoredHere(t *testing.T) {
 	if err != nil || len(st.Folders) != 1 || st.Folders[0].IgnoredHere != 2 {
 		t.Errorf("status %+v, %v: want 2 ignored here", st.Folders, err)
 	}
+	// The counters of the metrics: ok.txt applied, its chunks fetched; the
+	// two others refused.
+	if f := st.Folders[0]; f.EntriesApplied != 1 || f.BytesApplied != 3000 || f.EntriesRefused != 2 ||
+		f.ChunkBytesFetched != 3000 || f.ChunkBytesReused != 0 {
+		t.Errorf("applied %d (%d bytes), refused %d, chunk bytes fetched %d, reused %d; want 1 (3000), 2, 3000, 0",
+			f.EntriesApplied, f.BytesApplied, f.EntriesRefused, f.ChunkBytesFetched, f.ChunkBytesReused)
+	}
 }
