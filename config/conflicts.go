@@ -37,15 +37,6 @@ type Conflicts struct {
 
 // The conflicts sections are decoded here, registered in the tables of
 // decode.go so that they stay in one file.
-func init() {
-	topFields["conflicts"] = func(d *decoder, k string, v *yaml.Node) {
-		d.section(k, v, "{max_bytes: 10%, max_files: 10000}", conflictsFields)
-	}
-	folderFields["conflicts"] = func(d *decoder, k string, v *yaml.Node) {
-		d.section(k, v, "{dir: PATH}", folderConflictsFields)
-	}
-}
-
 var conflictsFields = map[string]field{
 	"max_bytes": func(d *decoder, k string, v *yaml.Node) { d.sizeOrPercent(k, v, &d.c.Conflicts) },
 	"max_files": func(d *decoder, k string, v *yaml.Node) { d.count(k, v, &d.c.Conflicts.MaxFiles) },

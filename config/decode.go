@@ -186,6 +186,10 @@ var topFields = map[string]field{
 	"health":         func(d *decoder, k string, v *yaml.Node) { d.health(k, v) },
 	"limits":         func(d *decoder, k string, v *yaml.Node) { d.limits(k, v) },
 	"folders":        func(d *decoder, k string, v *yaml.Node) { d.folders(k, v) },
+	"promote":        func(d *decoder, k string, v *yaml.Node) { d.promote(k, v) },
+	"conflicts": func(d *decoder, k string, v *yaml.Node) {
+		d.section(k, v, "{max_bytes: 10%, max_files: 10000}", conflictsFields)
+	},
 }
 
 var watchFields = map[string]field{
@@ -250,6 +254,9 @@ var folderFields = map[string]field{
 		}
 	},
 	"hold_empty_for": func(d *decoder, k string, v *yaml.Node) { d.duration(k, v, &d.folder().HoldEmptyFor) },
+	"conflicts": func(d *decoder, k string, v *yaml.Node) {
+		d.section(k, v, "{dir: PATH}", folderConflictsFields)
+	},
 }
 
 func (d *decoder) folder() *Folder { return &d.c.Folders[len(d.c.Folders)-1] }

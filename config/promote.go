@@ -22,12 +22,6 @@ type Promote struct {
 	TLS TLS
 }
 
-// The promote section is decoded by the table below, registered in the
-// top-level table here so that it stays in one file.
-func init() {
-	topFields["promote"] = func(d *decoder, k string, v *yaml.Node) { d.promote(k, v) }
-}
-
 var promoteFields = map[string]field{
 	"listen":      func(d *decoder, k string, v *yaml.Node) { d.str(k, v, &d.c.Promote.Listen) },
 	"secondaries": func(d *decoder, k string, v *yaml.Node) { d.strList(k, v, &d.c.Promote.Secondaries) },
