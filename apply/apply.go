@@ -3,6 +3,7 @@ package apply
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/ncsync/ncsync/chunker"
 	"github.com/ncsync/ncsync/index"
@@ -36,6 +37,17 @@ type VerifiedChunkReader interface {
 	// call, and the BLAKE3-256 of exactly those bytes. Next is not called
 	// when NextVerified is used.
 	NextVerified() (data []byte, id chunker.ID, err error)
+}
+
+// ResumableReader is a ChunkReader that can start after a file's first
+// chunks. Apply continues a kept temp file that holds them (see
+// Folder.Resumable, partial.go) and calls SkipTo before the first Next; a
+// source that planned with Resumable then need not have fetched them. A
+// reader that is not a ResumableReader is read past them instead.
+type ResumableReader interface {
+	ChunkReader
+	// SkipTo makes chunk k (k > 0) the next one the reader yields.
+	SkipTo(k int) error
 }
 
 // DirMeta returns the replicated metadata (mode, uid, gid, mtime) of the
@@ -74,7 +86,15 @@ type Result struct {
 // which a name was created, renamed or removed, the mtime from dirs (nil
 // means none known). Directories created only as missing parents get
 // dirs' owner and mode too, or stay 0700 until their own entry arrives.
+//
+// When ctx ends, the entries not yet started fail with its error, and the
+// files already complete are committed all the same: what arrived is not
+// lost with a session.
 func (f *Folder) Apply(ctx context.Context, entries []index.Entry, src ChunkSource, dirs DirMeta) ([]Result, error) {
+	return f.apply(ctx, entries, src, dirs, nil)
+}
+
+func (f *Folder) apply(ctx context.Context, entries []index.Entry, src ChunkSource, dirs DirMeta, durable Durable) ([]Result, error) {
 	results := make([]Result, len(entries))
 	if err := f.checkRoot(); err != nil {
 		for i := range results {
@@ -83,6 +103,7 @@ func (f *Folder) Apply(ctx context.Context, entries []index.Entry, src ChunkSour
 		return results, err
 	}
 	b := newBatch(f, entries, results, src, dirs)
+	b.durable, b.lastCheckpoint = durable, time.Now()
 	b.stager = newStager()
 	defer b.stager.stop()
 	var stopped error
@@ -93,16 +114,17 @@ func (f *Folder) Apply(ctx context.Context, entries []index.Entry, src ChunkSour
 			}
 			break
 		}
+		b.next = i
+		b.pollCommit()
 		b.apply(ctx, i)
 	}
 	if stopped == nil {
 		stopped = ctx.Err() // cancelled during the last entry
 	}
-	if stopped != nil {
-		b.abort(stopped)
-	} else {
-		b.flush()
-	}
+	// Complete files are committed even when ctx ended: they are verified,
+	// and whoever resumes need not fetch them again.
+	b.next, b.durable = len(entries), nil
+	b.flush()
 	b.finish()
 	if err := f.checkRoot(); err != nil {
 		for i := range results {

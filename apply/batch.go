@@ -2,6 +2,7 @@ package apply
 
 import (
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -32,6 +33,8 @@ type batch struct {
 	stager *stager // writes small files in the background; nil: none
 
 	pending      []*pendingFile      // the group being written: temp files, not yet renamed
+	pendingBytes int64               // their size
+	groupStart   time.Time           // when the first entry of the pending group was started
 	pendingPaths map[string]struct{} // final paths of pending and committing files
 	pendingUnder map[string]int      // directories with pending or committing files beneath
 
@@ -40,6 +43,13 @@ type batch struct {
 	committing []*pendingFile
 	committed  chan struct{} // closed when committing is done
 	forgets    []string      // directories the commit replaced: forget them
+
+	// Checkpoints (checkpoint.go): durable is told of entries done before
+	// the end of the batch; nil: only at the end.
+	durable        Durable
+	next           int       // the entry being applied
+	reported       int       // entries reported to durable so far
+	lastCheckpoint time.Time // of the last report (or the start)
 }
 
 // dirState is one directory the batch holds open.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -15,12 +16,14 @@ import (
 
 // pendingFile is a verified temp file waiting for its group to commit.
 type pendingFile struct {
-	i      int       // entry index
-	dir    *dirState // where the target lives
-	name   string    // target name in dir
-	tmpdir int       // the private directory holding the temp file
-	tmp    string    // temp name in tmpdir
-	fd     int       // the temp file, open for writing; -1 if it failed
+	i      int        // entry index
+	dir    *dirState  // where the target lives
+	name   string     // target name in dir
+	tmpdir int        // the private directory holding the temp file
+	tmp    string     // temp name in tmpdir
+	fd     int        // the temp file, open for writing; -1 if it failed
+	kept   string     // name of a kept temp file (partial.go); "" for others
+	reg    *keptFiles // where kept is registered
 
 	staged chan struct{} // closed once a stager wrote it; nil if written in line
 	err    error         // why the stager could not write it
@@ -33,6 +36,9 @@ type pendingFile struct {
 // the next ones.
 func (b *batch) stageFile(ctx context.Context, i int) error {
 	e := &b.entries[i]
+	if len(b.pending) == 0 {
+		b.groupStart = time.Now()
+	}
 	parent, name := split(e.Path)
 	d, err := b.dir(parent, true)
 	if err != nil {
@@ -67,26 +73,39 @@ func (b *batch) stageFile(ctx context.Context, i int) error {
 			}
 		})
 	} else {
-		if err := b.createTemp(pf, e); err != nil {
+		var from int // chunks the kept temp file already holds
+		var off int64
+		if resumable(e) {
+			from, off, err = b.createKept(pf, e)
+		} else {
+			err = b.createTemp(pf, e)
+		}
+		if err != nil {
 			if rd != nil {
 				_ = rd.Close()
 			}
 			return err
 		}
 		d.touched = true
-		err = b.fill(ctx, pf.fd, e, rd)
+		var keep bool
+		keep, err = b.fill(ctx, pf.fd, e, rd, from, off)
 		if rd != nil {
 			if cerr := rd.Close(); cerr != nil && err == nil {
 				err = fmt.Errorf("read chunks of %q: %w", e.Path, cerr)
 			}
 		}
 		if err != nil {
-			pf.discard()
+			if keep && pf.kept != "" {
+				pf.keep() // what it holds is verified: a later attempt goes on from there
+			} else {
+				pf.discard()
+			}
 			return err
 		}
 		b.addPending(pf)
 	}
-	if len(b.pending) >= maxPending {
+	b.pendingBytes += e.Size
+	if len(b.pending) >= maxPending || b.pendingBytes >= maxPendingBytes || b.groupDue() {
 		b.commitAsync()
 	}
 	return nil
@@ -107,21 +126,29 @@ func (b *batch) createTemp(pf *pendingFile, e *index.Entry) error {
 // rest and the final sync finds little left to do.
 const writebackStep = 8 << 20
 
-// fill writes e's chunks to fd as they come, then sets owner, mode and
-// mtime through fd.
-func (b *batch) fill(ctx context.Context, fd int, e *index.Entry, rd ChunkReader) error {
+// fill writes e's chunks from chunk from on (fd holds the earlier ones,
+// off bytes, and is positioned after them) as they come, then sets owner,
+// mode and mtime through fd. On failure, keep says whether what fd holds
+// is still good for a later attempt: it is when the chunks stopped coming
+// (a failed stream, a cancelled context), not when they did not match or
+// could not be written.
+func (b *batch) fill(ctx context.Context, fd int, e *index.Entry, rd ChunkReader, from int, off int64) (keep bool, err error) {
 	vr, _ := rd.(VerifiedChunkReader)
-	var off, started int64 // bytes written; writeback started up to here
-	for k := range e.Chunks {
+	if err := skipChunks(rd, from); err != nil {
+		return true, fmt.Errorf("read chunks of %q: %w", e.Path, err)
+	}
+	started := off // writeback started up to here
+	for k := from; k < len(e.Chunks); k++ {
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("write %q: %w", e.Path, err)
+			return true, fmt.Errorf("write %q: %w", e.Path, err)
 		}
+		b.pollCommit() // files committed meanwhile are reported while this one arrives
 		data, err := b.nextChunk(e, k, rd, vr)
 		if err != nil {
-			return err
+			return !errors.Is(err, ErrRefused), err
 		}
 		if err := writeAll(fd, data); err != nil {
-			return fmt.Errorf("write %q: %w", e.Path, err)
+			return false, fmt.Errorf("write %q: %w", e.Path, err)
 		}
 		off += int64(len(data))
 		if off-started >= writebackStep {
@@ -130,7 +157,24 @@ func (b *batch) fill(ctx context.Context, fd int, e *index.Entry, rd ChunkReader
 			started = off
 		}
 	}
-	return b.finishFile(fd, e, started)
+	return false, b.finishFile(fd, e, started)
+}
+
+// skipChunks makes rd start at chunk k: a ResumableReader is told, any
+// other reader is read past them.
+func skipChunks(rd ChunkReader, k int) error {
+	if k == 0 {
+		return nil
+	}
+	if rr, ok := rd.(ResumableReader); ok {
+		return rr.SkipTo(k)
+	}
+	for range k {
+		if _, err := rd.Next(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // collect reads e's chunks, verified, into a pooled buffer (putBuf) and
@@ -248,7 +292,7 @@ func (b *batch) setMeta(fd int, uid, gid, mode uint32, mtimeNs int64) error {
 func (b *batch) commitAsync() {
 	b.waitCommit()
 	g := b.pending
-	b.pending = nil
+	b.pending, b.pendingBytes = nil, 0
 	done := make(chan struct{})
 	b.committing, b.committed = g, done
 	go func() {
@@ -268,6 +312,20 @@ func (b *batch) waitCommit() {
 		b.forget(p)
 	}
 	b.committing, b.committed, b.forgets = nil, nil, nil
+	b.checkpoint()
+}
+
+// pollCommit finishes with the group being committed if its commit is
+// done, without waiting.
+func (b *batch) pollCommit() {
+	if b.committed == nil {
+		return
+	}
+	select {
+	case <-b.committed:
+		b.waitCommit()
+	default:
+	}
 }
 
 // flush commits every pending file before it returns.
@@ -277,13 +335,14 @@ func (b *batch) flush() {
 		return
 	}
 	g := b.pending
-	b.pending = nil
+	b.pending, b.pendingBytes = nil, 0
 	var forgets []string
 	b.commit(g, &forgets)
 	b.unmark(g)
 	for _, p := range forgets {
 		b.forget(p)
 	}
+	b.checkpoint()
 }
 
 // commit commits group g: every temp file's data is made durable (fsync
@@ -329,6 +388,9 @@ func (b *batch) commit(g []*pendingFile, forgets *[]string) {
 			continue
 		}
 		_ = unix.Close(pf.fd)
+		if pf.kept != "" {
+			pf.reg.release(pf.kept, false)
+		}
 	}
 }
 
@@ -355,20 +417,7 @@ func (pf *pendingFile) discard() {
 	_ = unix.Close(pf.fd)
 	pf.fd = -1
 	_ = unix.Unlinkat(pf.tmpdir, pf.tmp, 0)
-}
-
-// abort deletes the pending temp files, failing their entries with err.
-func (b *batch) abort(err error) {
-	b.waitCommit()
-	for _, pf := range b.pending {
-		if pf.staged != nil {
-			<-pf.staged
-		}
-		if pf.fd >= 0 {
-			pf.discard()
-		}
-		b.results[pf.i].Err = fmt.Errorf("apply %q: %w", b.entries[pf.i].Path, err)
+	if pf.kept != "" {
+		pf.reg.release(pf.kept, false)
 	}
-	b.unmark(b.pending)
-	b.pending = nil
 }

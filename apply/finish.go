@@ -17,18 +17,10 @@ import (
 // entries and closes every fd the batch opened.
 func (b *batch) finish() {
 	defer b.closeDirs()
-	var list []*dirState
-	for _, d := range b.dirs {
-		if d.touched || d.created || len(d.entries) > 0 {
-			list = append(list, d)
-		}
-	}
+	list := b.touchedDirs()
 	if len(list) == 0 {
 		return
 	}
-	slices.SortFunc(list, func(x, y *dirState) int {
-		return cmp.Compare(depth(y.path), depth(x.path))
-	})
 	for _, d := range list {
 		b.restoreDir(d)
 	}
@@ -51,6 +43,21 @@ func (b *batch) finish() {
 			}
 		}
 	}
+}
+
+// touchedDirs lists the directories whose metadata the batch restores,
+// deepest first: those it created, changed or has an entry for.
+func (b *batch) touchedDirs() []*dirState {
+	var list []*dirState
+	for _, d := range b.dirs {
+		if d.touched || d.created || len(d.entries) > 0 {
+			list = append(list, d)
+		}
+	}
+	slices.SortFunc(list, func(x, y *dirState) int {
+		return cmp.Compare(depth(y.path), depth(x.path))
+	})
+	return list
 }
 
 // restoreDir sets d's replicated metadata: from the batch's last Dir entry

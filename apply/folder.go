@@ -94,11 +94,15 @@ type Folder struct {
 	sum    [32]byte
 	// fileHasher checks file ids, reused.
 	fileHasher chunker.FileHasher
+
+	kept            keptFiles     // kept temp files of large files (partial.go)
+	checkpointEvery time.Duration // see checkpoint.go; tests shorten it
 }
 
 // Open opens the folder root, which must exist and be a directory, not a
-// symlink, removes the temp objects a crash left anywhere beneath it and
-// makes a fresh private directory for new ones (temp.go).
+// symlink, removes the temp objects a crash left anywhere beneath it
+// (except the kept temp files of large files, partial.go) and makes a
+// fresh private directory for new ones (temp.go).
 func Open(root string, opts Options) (*Folder, error) {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
@@ -120,6 +124,8 @@ func Open(root string, opts Options) (*Folder, error) {
 		return nil, fmt.Errorf("open folder root %q: %w", root, err)
 	}
 	f := &Folder{path: root, root: fd, opts: opts, log: opts.Log, mode: opts.Sync, hasher: blake3.New()}
+	f.kept.init()
+	f.checkpointEvery = checkpointEvery
 	if !fss.syncfs {
 		f.mode = SyncFile
 	}
@@ -134,7 +140,7 @@ func Open(root string, opts Options) (*Folder, error) {
 	}
 	f.log.Info("opened folder", "root", root, "openat2", fsys.HasOpenat2(),
 		"fs", fss.fsType, "sync", f.mode,
-		"leftover_temps_removed", n, "scan", time.Since(start).Round(time.Millisecond))
+		"leftover_temps_removed", n, "kept_temps", f.KeptFiles(), "scan", time.Since(start).Round(time.Millisecond))
 	return f, nil
 }
 

@@ -99,29 +99,30 @@ func readDir(fd int, fn func(name string, typ uint8) error) error {
 
 // removeTemps removes every temp object ncsync left beneath the root (a
 // crash between creating and renaming): the private directories with
-// everything in them, and temp files older versions made next to their
-// targets. The walk is confined:
-// it never follows a symlink. It returns how many it removed.
+// everything in them, except the kept temp files in the root's (noted in
+// f.kept), and temp files older versions made next to their targets. The
+// walk is confined: it never follows a symlink. It returns how many it
+// removed.
 func (f *Folder) removeTemps() (int, error) {
 	fd, err := unix.Openat(f.root, ".", dirFlags, 0)
 	if err != nil {
 		return 0, fmt.Errorf("open root: %w", err)
 	}
 	n := 0
-	err = removeTempsIn(fd, "", &n)
+	err = removeTempsIn(fd, "", &n, &f.kept)
 	return n, err
 }
 
 // removeTempsIn cleans the directory fd (at rel) and those beneath it, and
 // closes fd.
-func removeTempsIn(fd int, rel string, n *int) error {
+func removeTempsIn(fd int, rel string, n *int, kept *keptFiles) error {
 	defer unix.Close(fd)
 	return readDir(fd, func(name string, typ uint8) error {
 		p := join(rel, name)
 		if rel == "" && name == tempDirName {
 			// The root's private directory is emptied, not removed,
 			// so that the root's mtime stays the primary's.
-			return emptyTempDir(fd, n)
+			return emptyTempDir(fd, n, kept)
 		}
 		if isTemp(name) {
 			if err := removeAll(fd, name); err != nil {
@@ -141,13 +142,14 @@ func removeTempsIn(fd int, rel string, n *int) error {
 		case err != nil:
 			return fmt.Errorf("open directory %q: %w", p, err)
 		}
-		return removeTempsIn(child, p, n)
+		return removeTempsIn(child, p, n, kept)
 	})
 }
 
 // emptyTempDir removes what is in the private directory at the root rootfd,
-// or whatever else stands at its name.
-func emptyTempDir(rootfd int, n *int) error {
+// or whatever else stands at its name, except kept temp files (regular
+// files, checked again before any use), which it notes in kept.
+func emptyTempDir(rootfd int, n *int, kept *keptFiles) error {
 	fd, err := fsys.OpenDir(rootfd, tempDirName)
 	switch {
 	case errors.Is(err, unix.ENOENT):
@@ -159,7 +161,11 @@ func emptyTempDir(rootfd int, n *int) error {
 		return fmt.Errorf("open %s: %w", tempDirName, err)
 	}
 	defer unix.Close(fd)
-	return readDir(fd, func(name string, _ uint8) error {
+	return readDir(fd, func(name string, typ uint8) error {
+		if isPartial(name) && typ == unix.DT_REG {
+			kept.note(name, "")
+			return nil
+		}
 		if err := removeAll(fd, name); err != nil {
 			return fmt.Errorf("remove leftover temp %q: %w", tempDirName+"/"+name, err)
 		}

@@ -172,13 +172,22 @@ func (f *Folder) closeTempDirs() {
 // taken) in the private directory that can be renamed into dirfd. It is the
 // one place where temp objects are made; any goroutine may call it.
 func (f *Folder) newTemp(dirfd int, create func(tmpdir int, name string) error) (tmpdir int, name string, err error) {
+	return f.newTempNamed(dirfd, "", create)
+}
+
+// newTempNamed is newTemp with the given name rather than fresh ones
+// (a kept temp file, partial.go), unless it is "": create is called with
+// that name only, and its EEXIST returned.
+func (f *Folder) newTempNamed(dirfd int, fixed string, create func(tmpdir int, name string) error) (tmpdir int, name string, err error) {
 	for attempt := 0; ; attempt++ {
 		if tmpdir, err = f.tempDir(dirfd, attempt > 0); err != nil {
 			return -1, "", err
 		}
 		for range tempAttempts {
-			name = tempName()
-			if err = create(tmpdir, name); !errors.Is(err, unix.EEXIST) {
+			if name = fixed; name == "" {
+				name = tempName()
+			}
+			if err = create(tmpdir, name); !errors.Is(err, unix.EEXIST) || fixed != "" {
 				break
 			}
 		}

@@ -14,9 +14,9 @@ type applyCounts struct {
 	reused, fetched         atomic.Uint64 // chunk bytes of applied files: local, from the primary
 }
 
-// count adds a committed batch: entries[i] was applied where errs[i] is
-// nil and refused where refused(errs[i]); src says where its chunks came
-// from.
+// count adds committed entries (a batch, or a prefix of one recorded
+// before its end): entries[i] was applied or refused as errs(i) says; src
+// says where their chunks came from.
 func (c *applyCounts) count(entries []index.Entry, errs func(i int) (applied, refused bool), src *source) {
 	var applied, bytes, refused uint64
 	for i := range entries {
@@ -34,11 +34,9 @@ func (c *applyCounts) count(entries []index.Entry, errs func(i int) (applied, re
 	c.entries.Add(applied)
 	c.bytes.Add(bytes)
 	c.refused.Add(refused)
-	for _, n := range src.reused {
-		c.reused.Add(uint64(n))
-	}
-	for _, n := range src.fetched {
-		c.fetched.Add(uint64(n))
+	for i := range entries {
+		c.reused.Add(uint64(src.reused[entries[i].Seq]))
+		c.fetched.Add(uint64(src.fetched[entries[i].Seq]))
 	}
 }
 

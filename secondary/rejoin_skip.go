@@ -12,7 +12,10 @@ import (
 // and metadata in its index. Those occur only after a rejoin, when the new
 // primary sends its whole journal again and most of it is history both
 // share; they get their recorded stat back without touching the disk.
-func (s *Secondary) applyEntries(ctx context.Context, id string, entries []index.Entry, src apply.ChunkSource, dirs apply.DirMeta) ([]apply.Result, error) {
+//
+// durable (if not nil) is told of the entries done before the end (see
+// apply.Durable), in the positions of entries.
+func (s *Secondary) applyEntries(ctx context.Context, id string, entries []index.Entry, src apply.ChunkSource, dirs apply.DirMeta, durable apply.Durable) ([]apply.Result, error) {
 	f := s.folders[id]
 	held := make([]bool, len(entries))
 	stats := make([]index.Stat, len(entries))
@@ -37,7 +40,7 @@ func (s *Secondary) applyEntries(ctx context.Context, id string, entries []index
 		return nil, err
 	}
 	if n == 0 {
-		return f.w.Apply(ctx, entries, src, dirs)
+		return f.w.ApplyDurable(ctx, entries, src, dirs, durable)
 	}
 	results := make([]apply.Result, len(entries))
 	var todo []index.Entry
@@ -53,7 +56,8 @@ func (s *Secondary) applyEntries(ctx context.Context, id string, entries []index
 	if len(todo) == 0 {
 		return results, nil
 	}
-	rs, err := f.w.Apply(ctx, todo, src, dirs)
+	// Entries held already are done: a prefix of todo is one of entries.
+	rs, err := f.w.ApplyDurable(ctx, todo, src, dirs, subsetDurable(durable, todo, entries, results))
 	for j, r := range rs {
 		results[at[j]] = r
 	}

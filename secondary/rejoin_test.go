@@ -130,7 +130,7 @@ func TestRejoinPreservesAndRewinds(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("same.txt: %v %v", ok, err)
 	}
-	results, err := s.applyEntries(context.Background(), "f", []index.Entry{e}, nil, s.dirMeta("f", nil))
+	results, err := s.applyEntries(context.Background(), "f", []index.Entry{e}, nil, s.dirMeta("f", nil), nil)
 	if err != nil || results[0].Err != nil || results[0].Stat != e.Stat {
 		t.Errorf("held entry: %+v, %v", results, err)
 	}

@@ -23,7 +23,7 @@ import (
 func (s *Secondary) applyRetrying(ctx context.Context, c *transport.Client, b transport.Batch, ack func(transport.Ack) error) (transport.Ack, error) {
 	backoff := s.opts.MinBackoff
 	for {
-		a, err := s.applyBatch(ctx, c, b, nil)
+		a, err := s.applyBatch(ctx, c, b, nil, ack)
 		if err == nil || ctx.Err() != nil || !localFailure(err) {
 			return a, err
 		}

@@ -123,6 +123,8 @@ type folder struct {
 	mu        sync.Mutex
 	lastErr   string
 	storeFull *status.ConflictStoreFull // the entry waiting for room in the conflict store; nil if none
+
+	resumed atomic.Bool // a whole batch was applied since start (resume.go)
 }
 
 // New opens the folders (cleaning temp files left by a crash).

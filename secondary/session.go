@@ -166,9 +166,13 @@ func (s *Secondary) session(ctx context.Context) error {
 }
 
 // applyBatch applies one batch and records it durably, reading chunks
-// from stash first when it is not nil. It returns the ack to send. Entries refused as bad input are skipped and reported in the ack;
-// any other failure stops at the first failed entry, so it is sent again.
-func (s *Secondary) applyBatch(ctx context.Context, c *transport.Client, b transport.Batch, stash *stage.Stage) (transport.Ack, error) {
+// from stash first when it is not nil. It returns the ack to send for its
+// end; ack (if not nil) is called for the prefixes that become durable
+// before (see record.go). Entries refused as bad input are skipped and
+// reported in the acks; any other failure stops the batch at the first
+// failed entry, so it is sent again. The prefix before that entry is
+// recorded even then, and so is the prefix applied before a session ended.
+func (s *Secondary) applyBatch(ctx context.Context, c *transport.Client, b transport.Batch, stash *stage.Stage, ack func(transport.Ack) error) (transport.Ack, error) {
 	f, ok := s.folders[b.Folder]
 	if !ok {
 		return transport.Ack{}, fmt.Errorf("primary sent folder %q, which this node does not replicate", b.Folder)
@@ -189,80 +193,32 @@ func (s *Secondary) applyBatch(ctx context.Context, c *transport.Client, b trans
 	if err := s.fillWritten(b.Folder, work); err != nil { // local.go
 		return transport.Ack{}, err
 	}
+	rec := &batchRecord{s: s, f: f, b: b, src: src, start: start, ack: ack}
+	var applyErr error
 	if len(work) > 0 {
-		rs, err := s.applyEntries(ctx, b.Folder, work, src, s.dirMeta(b.Folder, b.Entries))
-		if err != nil {
-			return transport.Ack{}, fmt.Errorf("apply batch of folder %q: %w", b.Folder, err)
+		var rs []apply.Result
+		rs, applyErr = s.applyEntries(ctx, b.Folder, work, src, s.dirMeta(b.Folder, b.Entries),
+			subsetDurable(rec.durable, work, b.Entries, results))
+		if rs == nil {
+			return transport.Ack{}, fmt.Errorf("apply batch of folder %q: %w", b.Folder, applyErr)
 		}
 		results = mergeResults(results, rs)
 	}
-	a := transport.Ack{Folder: b.Folder}
-	n := len(b.Entries) // entries to commit: all, or up to the first transient failure
-	var firstErr error
-	for i, r := range results {
-		var refused *apply.RefusedError
-		switch {
-		case r.Err == nil:
-		case errors.Is(r.Err, errChunkGone):
-			// Superseded on the primary: the newer entry has a higher sequence.
-			s.log.Info("skipped an entry the primary has since changed", "folder", b.Folder, "path", b.Entries[i].Path)
-		case errors.Is(r.Err, errIgnoredHere):
-			e := b.Entries[i]
-			s.log.Warn("refused an entry that matches this node's ignore patterns; the local path is kept", "folder", b.Folder,
-				"path", e.Path, "seq", e.Seq)
-			a.Failures = append(a.Failures, transport.Failure{Path: e.Path, Seq: e.Seq, Message: r.Err.Error()})
-			f.ignored.Add(1)
-		case errors.As(r.Err, &refused):
-			e := b.Entries[i]
-			s.log.Warn("refused entry from primary", "folder", b.Folder, "path", e.Path, "seq", e.Seq, "err", r.Err)
-			a.Failures = append(a.Failures, transport.Failure{Path: e.Path, Seq: e.Seq, Message: r.Err.Error()})
-		default:
-			n, firstErr = i, r.Err
-		}
-		if firstErr != nil {
-			break
-		}
-	}
 	applied := time.Since(start)
-	if err := s.db.Update(b.Folder, func(tx *index.Tx) error {
-		for i, e := range b.Entries[:n] {
-			if results[i].Err != nil {
-				// Refused (or superseded): remembered until the path is
-				// stored again, for promote (rejoin_handover.go).
-				if errors.As(results[i].Err, new(*apply.RefusedError)) {
-					if err := tx.NoteRefused(e.Path, e.Seq, results[i].Err.Error()); err != nil {
-						return err
-					}
-				}
-				continue
-			}
-			e.Stat = results[i].Stat
-			if err := tx.Store(e); err != nil {
-				return err
-			}
-			if err := tx.ClearRefused(e.Path); err != nil {
-				return err
-			}
-		}
-		if n > 0 {
-			return tx.SetPosition(b.Entries[n-1].Seq)
-		}
-		return nil
-	}); err != nil {
+	early := rec.done
+	a, err := rec.record(results, len(results))
+	if err == nil && early > 0 {
+		err = rec.restat(results, early)
+	}
+	if err != nil {
 		return transport.Ack{}, err
 	}
-	f.counts.count(b.Entries[:n], func(i int) (applied, refused bool) {
-		err := results[i].Err
-		return err == nil, errors.Is(err, errIgnoredHere) || errors.As(err, new(*apply.RefusedError))
-	}, src)
+	if applyErr != nil {
+		return transport.Ack{}, fmt.Errorf("apply batch of folder %q: %w", b.Folder, applyErr)
+	}
+	n, firstErr := rec.done, rec.firstErr
 	took := time.Since(start)
 	s.log.Debug("applied batch", "folder", b.Folder, "entries", n, "seq", b.Entries[len(b.Entries)-1].Seq, "head", b.Head, "took", took, "applied", applied, "waited", src.waited)
-	if s.opts.OnApplied != nil {
-		for i, e := range b.Entries[:n] {
-			s.opts.OnApplied(Applied{Folder: b.Folder, Entry: e, Err: results[i].Err,
-				Fetched: src.fetched[e.Seq], Reused: src.reused[e.Seq], Took: took})
-		}
-	}
 	s.noteHead(b)
 	f.mu.Lock()
 	if firstErr != nil {
@@ -279,10 +235,28 @@ func (s *Secondary) applyBatch(ctx context.Context, c *transport.Client, b trans
 		e := b.Entries[n]
 		return transport.Ack{}, fmt.Errorf("apply %q (seq %d) in folder %q: %w; will retry", e.Path, e.Seq, b.Folder, firstErr)
 	}
-	if n > 0 {
-		a.Seq = b.Entries[n-1].Seq
+	f.resumed.Store(true)
+	if n > 0 && b.Head > 0 && b.Entries[n-1].Seq >= b.Head {
+		s.sweepKept(f) // caught up: no kept temp file can be needed
+	}
+	if a.Seq == 0 && n > 0 {
+		a.Seq = b.Entries[n-1].Seq // all of it was acknowledged on the way
 	}
 	return a, nil
+}
+
+// sweepKept removes the folder's kept temp files (see apply/partial.go).
+func (s *Secondary) sweepKept(f *folder) {
+	if f.w.KeptFiles() == 0 {
+		return
+	}
+	n, err := f.w.SweepKept()
+	if n > 0 {
+		s.log.Info("removed temp files kept for resuming that are no longer needed", "folder", f.cfg.ID, "count", n)
+	}
+	if err != nil {
+		s.log.Warn("could not remove temp files kept for resuming", "folder", f.cfg.ID, "err", err)
+	}
 }
 
 // dirMeta answers the replicated metadata of a directory: from this batch

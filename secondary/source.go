@@ -40,9 +40,13 @@ type source struct {
 	waited time.Duration // blocked on the primary's chunk stream
 }
 
-// stagedPath marks, in a plan, a chunk read from the stash (no real path
-// holds a NUL).
-const stagedPath = "\x00staged"
+// stagedPath marks, in a plan, a chunk read from the stash; heldPath one
+// that a kept temp file holds (apply.Folder.Resumable), which apply does
+// not ask for (no real path holds a NUL).
+const (
+	stagedPath = "\x00staged"
+	heldPath   = "\x00held"
+)
 
 type remoteChunk struct {
 	seq uint64
@@ -71,15 +75,27 @@ func newSource(ctx context.Context, s *Secondary, c *transport.Client, folder st
 	return src
 }
 
-// plan decides where each chunk of entries comes from: a local file that
-// lookup finds (nil: none), else the primary.
+// plan decides where each chunk of entries comes from: a kept temp file
+// that holds the file's first chunks, the file itself if it was written
+// before a crash and not recorded (resume.go), a local file that lookup
+// finds (nil: none), else the primary.
 func (src *source) plan(entries []index.Entry, lookup func(chunker.ID) (index.ChunkLoc, bool)) {
+	f := src.s.folders[src.folder]
 	for _, e := range entries {
 		if e.Deleted || e.Kind != index.KindFile || len(e.Chunks) == 0 {
 			continue
 		}
 		p := &plan{local: make([]index.ChunkLoc, len(e.Chunks)), first: len(src.remote)}
-		for i, ref := range e.Chunks {
+		held := f.w.Resumable(e)
+		if held < len(e.Chunks) && src.s.resumingFolder(src.folder) && src.s.inPlace(f, src.folder, e, p.local) {
+			held = len(e.Chunks) // planned from the file in place
+		} else {
+			for i := range held {
+				p.local[i] = index.ChunkLoc{Path: heldPath}
+			}
+		}
+		for i, ref := range e.Chunks[held:] {
+			i += held
 			if src.stash != nil && src.stash.Has(ref.ID) {
 				p.local[i] = index.ChunkLoc{Path: stagedPath}
 				continue
@@ -202,6 +218,11 @@ func (r *reader) NextVerified() ([]byte, chunker.ID, error) {
 		src.buf = data
 		return data, ref.ID, nil
 	}
+	if r.p.local[i].Path == heldPath {
+		// Apply did not continue the kept temp file that holds it.
+		data, err := src.fetchOne(r.e.Seq, ref.ID)
+		return data, ref.ID, err
+	}
 	if loc := r.p.local[i]; loc.Path != "" {
 		src.buf = growTo(src.buf, int(ref.Size))
 		f := src.s.folders[loc.Folder]
@@ -250,6 +271,21 @@ func (src *source) fetchOne(seq uint64, id chunker.ID) ([]byte, error) {
 	src.fetched[seq] += int64(len(ch.Data))
 	src.s.fetchedBytes.Add(int64(len(ch.Data)))
 	return src.buf, nil
+}
+
+// SkipTo implements apply.ResumableReader: apply continues a kept temp
+// file that holds the first k chunks. Remote chunks among them (the file
+// holds more than the plan expected) are dropped from the stream; held
+// ones it lacks are fetched one by one when read.
+func (r *reader) SkipTo(k int) error {
+	for ; r.i < k && r.i < len(r.e.Chunks); r.i++ {
+		if r.p.local[r.i].Path == "" {
+			if _, err := r.src.nextRemote(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Close drops the file's remaining remote chunks if the writer stopped
