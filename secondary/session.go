@@ -116,6 +116,9 @@ func (s *Secondary) session(ctx context.Context) error {
 		for {
 			b, err := sess.Recv()
 			if err != nil {
+				if ctx.Err() == nil {
+					s.setDisconnected(err) // at once: the applier may take a moment to stop
+				}
 				return err
 			}
 			select {

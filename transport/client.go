@@ -5,9 +5,11 @@ import (
 	"crypto/tls"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
@@ -20,6 +22,9 @@ import (
 
 // maxDecoders is how many chunks a client decodes at once.
 const maxDecoders = 4
+
+// connectTimeout bounds one attempt to connect (TCP and TLS).
+const connectTimeout = 5 * time.Second
 
 // Client is a secondary's connection to its primary. Its methods are safe
 // for concurrent use.
@@ -81,6 +86,10 @@ func Dial(ctx context.Context, addr string, tlsConf *tls.Config, lim Limits, opt
 		grpc.WithTransportCredentials(&primaryOnly{TransportCredentials: credentials.NewTLS(conf), hs: hs, check: check}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(lim.MaxMessageBytes), grpc.MaxCallSendMsgSize(lim.MaxMessageBytes)),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: lim.KeepaliveTime, Timeout: lim.KeepaliveTimeout, PermitWithoutStream: true}),
+		// A connection attempt into a dead link gives up after 5 s (gRPC's
+		// default is 20 s), so that a secondary tries again soon after the
+		// link is back.
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.DefaultConfig, MinConnectTimeout: connectTimeout}),
 		grpc.WithInitialWindowSize(initialWindowSize),
 		grpc.WithInitialConnWindowSize(initialConnWindowSize),
 		grpc.WithReadBufferSize(ioBufferSize),

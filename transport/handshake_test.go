@@ -35,10 +35,12 @@ func TestHandshakeOK(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sess.Close()
+	want.Heartbeat = DefaultIdleTimeout / 4 // filled in by the Server: the Hello announced heartbeats
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("welcome = %+v, want %+v", got, want)
 	}
-	hello.Role = pki.RoleSecondary // filled in by Sync
+	hello.Role = pki.RoleSecondary           // filled in by Sync
+	hello.Heartbeat = DefaultIdleTimeout / 4 // likewise
 	if len(src.hellos) != 1 || !reflect.DeepEqual(src.hellos[0], hello) {
 		t.Errorf("source got hellos %+v, want %+v", src.hellos, hello)
 	}

@@ -24,6 +24,10 @@ type Limits struct {
 	ZstdMaxMemory        uint64 // zstd decoder memory limit (decoded size)
 
 	KeepaliveTime, KeepaliveTimeout time.Duration
+	// IdleTimeout ends a session whose peer sent nothing for that long
+	// while this side waited (heartbeat.go); heartbeats go every quarter
+	// of it.
+	IdleTimeout time.Duration
 }
 
 // Defaults of Limits.
@@ -37,8 +41,11 @@ const (
 	DefaultMaxPeerFetches       = 4
 	DefaultZstdMaxWindow        = 8 << 20
 	DefaultZstdMaxMemory        = 64 << 20
-	DefaultKeepaliveTime        = 20 * time.Second
-	DefaultKeepaliveTimeout     = 10 * time.Second
+	// A ping after 10 s without a frame (gRPC's shortest for a client),
+	// answered within 4 s: a dead link is found within 14 s.
+	DefaultKeepaliveTime    = 10 * time.Second
+	DefaultKeepaliveTimeout = 4 * time.Second
+	DefaultIdleTimeout      = 12 * time.Second
 )
 
 // Lower bounds Validate enforces.
@@ -64,6 +71,7 @@ func DefaultLimits() Limits {
 		ZstdMaxMemory:        DefaultZstdMaxMemory,
 		KeepaliveTime:        DefaultKeepaliveTime,
 		KeepaliveTimeout:     DefaultKeepaliveTimeout,
+		IdleTimeout:          DefaultIdleTimeout,
 	}
 }
 
@@ -96,6 +104,9 @@ func (l Limits) withDefaults() Limits {
 	if l.KeepaliveTimeout == 0 {
 		l.KeepaliveTimeout = d.KeepaliveTimeout
 	}
+	if l.IdleTimeout == 0 {
+		l.IdleTimeout = d.IdleTimeout
+	}
 	return l
 }
 
@@ -124,6 +135,8 @@ func (l Limits) Validate() error {
 		return fmt.Errorf("transport limits: ZstdMaxMemory %d is below MaxChunkBytes %d", l.ZstdMaxMemory, l.MaxChunkBytes)
 	case l.KeepaliveTime < 0 || l.KeepaliveTimeout < 0:
 		return fmt.Errorf("transport limits: KeepaliveTime %v and KeepaliveTimeout %v must not be negative", l.KeepaliveTime, l.KeepaliveTimeout)
+	case l.IdleTimeout < 0 || l.IdleTimeout > maxIdleTimeout:
+		return fmt.Errorf("transport limits: IdleTimeout %v is outside 0..%v", l.IdleTimeout, maxIdleTimeout)
 	}
 	return nil
 }

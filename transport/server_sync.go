@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -60,30 +62,55 @@ func (v *service) Sync(stream grpc.BidiStreamingServer[ncsyncv1.SyncRequest, ncs
 		log.Info("session refused", "err", err)
 		return sessionStatus(ctx, "welcome", err)
 	}
+	w.Heartbeat = 0
+	if h.Heartbeat > 0 {
+		w.Heartbeat = s.lim.heartbeatInterval()
+	}
 	if err := stream.Send(&ncsyncv1.SyncResponse{Msg: &ncsyncv1.SyncResponse_Welcome{Welcome: welcomeToWire(w)}}); err != nil {
 		return err
 	}
+	var sendMu sync.Mutex
+	var sent atomic.Int64 // unix ns of the last message sent
+	sent.Store(time.Now().UnixNano())
+	stopHB := heartbeats(ctx, w.Heartbeat, &sent, func() error {
+		sendMu.Lock()
+		defer sendMu.Unlock()
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		err := stream.Send(heartbeatResponse)
+		sent.Store(time.Now().UnixNano())
+		return err
+	})
+	defer stopHB()
 	log.Info("session started", "epoch", w.Epoch, "peer_epoch", h.Epoch) // peer_epoch: the newest the peer had seen (0 on its first session)
 
 	// The ack reader ends when the stream does, which returning from this
 	// handler causes (gRPC offers no way to interrupt a Recv otherwise);
 	// after that it only closes acks.
 	acks := make(chan Ack, ackQueue)
-	go readAcks(ctx, cancel, stream, s.lim, acks)
+	go readAcks(ctx, cancel, stream, s.lim, s.lim.idleTimeout(h.Heartbeat), acks)
 
-	var sendMu sync.Mutex
 	send := func(b Batch) error {
 		sendMu.Lock()
 		defer sendMu.Unlock()
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
 		}
-		return splitBatch(&b, s.lim, func(m *ncsyncv1.SyncResponse) error { return stream.Send(m) })
+		return splitBatch(&b, s.lim, func(m *ncsyncv1.SyncResponse) error {
+			err := stream.Send(m)
+			sent.Store(time.Now().UnixNano())
+			return err
+		})
 	}
 	err = s.src.Serve(ctx, peer, h, send, acks)
-	if cause := context.Cause(ctx); errors.Is(cause, ErrProtocol) {
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, ErrProtocol):
 		log.Warn("session ended: bad message from peer", "err", cause)
 		return status.Error(codes.InvalidArgument, cause.Error())
+	case errors.Is(cause, errIdle):
+		log.Warn("session ended: peer silent", "err", cause)
+		return status.Error(codes.Unavailable, cause.Error())
 	}
 	if err != nil {
 		log.Info("session ended", "err", err)
@@ -109,12 +136,21 @@ func checkHello(peer Peer, h Hello) error {
 // readAcks passes the peer's acks to acks until the stream ends, then
 // closes acks. Anything but a valid Ack cancels the session with an
 // ErrProtocol cause.
-func readAcks(ctx context.Context, cancel context.CancelCauseFunc, stream grpc.BidiStreamingServer[ncsyncv1.SyncRequest, ncsyncv1.SyncResponse], lim Limits, acks chan<- Ack) {
+//
+// A Recv that waits longer than idle (0: no limit) cancels the session
+// with an errIdle cause.
+func readAcks(ctx context.Context, cancel context.CancelCauseFunc, stream grpc.BidiStreamingServer[ncsyncv1.SyncRequest, ncsyncv1.SyncResponse], lim Limits, idle time.Duration, acks chan<- Ack) {
 	defer close(acks)
+	watch := newIdleWatch(idle, func() { cancel(idleError("secondary", idle)) })
 	for {
+		watch.arm()
 		m, err := stream.Recv()
+		watch.disarm()
 		if err != nil {
 			return
+		}
+		if m.GetHeartbeat() != nil {
+			continue
 		}
 		pa := m.GetAck()
 		if pa == nil {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -23,6 +25,10 @@ type Session struct {
 	asm    assembler
 	err    error // sticky error of Recv
 
+	idle   *idleWatch   // ends a Recv that waits longer than the idle timeout
+	sent   atomic.Int64 // unix ns of the last message sent
+	stopHB func()       // ends the heartbeats
+
 	sendMu sync.Mutex
 }
 
@@ -33,6 +39,7 @@ func (c *Client) Sync(ctx context.Context, h Hello) (*Session, Welcome, error) {
 	if h.Role == "" {
 		h.Role = pki.RoleSecondary
 	}
+	h.Heartbeat = c.lim.heartbeatInterval()
 	ph, err := helloToWire(h)
 	if err != nil {
 		return nil, Welcome{}, fmt.Errorf("sync with %q: %w", c.addr, err)
@@ -77,7 +84,27 @@ func (c *Client) Sync(ctx context.Context, h Hello) (*Session, Welcome, error) {
 		return nil, Welcome{}, fmt.Errorf("%s: %w", op, err)
 	}
 	c.check.pin(w.Node)
-	return &Session{c: c, stream: stream, cancel: cancel, asm: assembler{lim: c.lim}}, w, nil
+	sess := &Session{c: c, stream: stream, cancel: cancel, asm: assembler{lim: c.lim}}
+	sess.idle = newIdleWatch(c.lim.idleTimeout(w.Heartbeat), cancel)
+	sess.sent.Store(time.Now().UnixNano())
+	sess.stopHB = func() {}
+	if w.Heartbeat > 0 {
+		sess.stopHB = heartbeats(ctx, c.lim.heartbeatInterval(), &sess.sent, func() error {
+			return sess.send(heartbeatRequest)
+		})
+	}
+	return sess, w, nil
+}
+
+// send sends m on the stream, one message at a time.
+func (s *Session) send(m *ncsyncv1.SyncRequest) error {
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	err := s.stream.Send(m)
+	if err == nil {
+		s.sent.Store(time.Now().UnixNano())
+	}
+	return err
 }
 
 // checkWelcome checks a Welcome against the certificate of the server that
@@ -134,7 +161,12 @@ func (s *Session) Recv() (Batch, error) {
 
 func (s *Session) recv() (Batch, error) {
 	for {
+		s.idle.arm()
 		m, err := s.stream.Recv()
+		s.idle.disarm()
+		if err != nil && s.idle.expired() {
+			return Batch{}, idleError(fmt.Sprintf("receive from %q", s.c.addr), s.idle.timeout)
+		}
 		if errors.Is(err, io.EOF) {
 			if s.asm.active {
 				return Batch{}, protocolErr("session ended inside a batch")
@@ -150,6 +182,8 @@ func (s *Session) recv() (Batch, error) {
 			done, err = s.asm.start(msg.Batch)
 		case *ncsyncv1.SyncResponse_MoreChunks:
 			done, err = s.asm.more(msg.MoreChunks)
+		case *ncsyncv1.SyncResponse_Heartbeat:
+			continue
 		default:
 			err = protocolErr("unexpected %T in a session", m.GetMsg())
 		}
@@ -168,9 +202,7 @@ func (s *Session) Ack(a Ack) error {
 	if a.Folder == "" {
 		return errors.New("ack: empty folder id")
 	}
-	s.sendMu.Lock()
-	defer s.sendMu.Unlock()
-	err := s.stream.Send(&ncsyncv1.SyncRequest{Msg: &ncsyncv1.SyncRequest_Ack{Ack: ackToWire(a)}})
+	err := s.send(&ncsyncv1.SyncRequest{Msg: &ncsyncv1.SyncRequest_Ack{Ack: ackToWire(a)}})
 	if errors.Is(err, io.EOF) {
 		return fmt.Errorf("ack %q seq %d to %q: session ended", a.Folder, a.Seq, s.c.addr)
 	}
@@ -184,5 +216,6 @@ func (s *Session) Ack(a Ack) error {
 // then fails.
 func (s *Session) Close() error {
 	s.cancel()
+	s.stopHB()
 	return nil
 }

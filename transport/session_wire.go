@@ -130,6 +130,7 @@ func helloToWire(h Hello) (*ncsyncv1.Hello, error) {
 		Staged:          positionsToWire(h.Staged),
 		StagedBytes:     h.StagedBytes,
 		StageLimit:      h.StageLimit,
+		HeartbeatMs:     durationToMs(h.Heartbeat),
 	}, nil
 }
 
@@ -154,7 +155,7 @@ func helloFromWire(ph *ncsyncv1.Hello) (Hello, error) {
 		return Hello{}, err
 	}
 	return Hello{ClusterID: ph.GetClusterId(), Node: ph.GetNode(), Role: role, Epoch: ph.GetEpoch(), Positions: pos, Lineage: lin,
-		Staged: staged, StagedBytes: ph.GetStagedBytes(), StageLimit: ph.GetStageLimit()}, nil
+		Staged: staged, StagedBytes: ph.GetStagedBytes(), StageLimit: ph.GetStageLimit(), Heartbeat: msToDuration(ph.GetHeartbeatMs())}, nil
 }
 
 func welcomeToWire(w Welcome) *ncsyncv1.Welcome {
@@ -165,6 +166,7 @@ func welcomeToWire(w Welcome) *ncsyncv1.Welcome {
 		Epoch:           w.Epoch,
 		Folders:         positionsToWire(w.Folders),
 		Lineage:         lineageToWire(w.Lineage),
+		HeartbeatMs:     durationToMs(w.Heartbeat),
 	}
 }
 
@@ -180,7 +182,8 @@ func welcomeFromWire(pw *ncsyncv1.Welcome) (Welcome, error) {
 	if err != nil {
 		return Welcome{}, fmt.Errorf("welcome: %w", err)
 	}
-	return Welcome{ClusterID: pw.GetClusterId(), Node: pw.GetNode(), Epoch: pw.GetEpoch(), Folders: folders, Lineage: lin}, nil
+	return Welcome{ClusterID: pw.GetClusterId(), Node: pw.GetNode(), Epoch: pw.GetEpoch(), Folders: folders, Lineage: lin,
+		Heartbeat: msToDuration(pw.GetHeartbeatMs())}, nil
 }
 
 func ackToWire(a Ack) *ncsyncv1.Ack {

@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"errors"
+	"time"
 
 	"google.golang.org/grpc/codes"
 
@@ -35,6 +36,9 @@ type Hello struct {
 	// how much the node may stage (0: it does not stage).
 	Staged                  map[string]uint64
 	StagedBytes, StageLimit uint64
+	// Heartbeat is the node's heartbeat interval (heartbeat.go); Client.Sync
+	// sets it. 0: it neither sends nor understands heartbeats.
+	Heartbeat time.Duration
 }
 
 // Welcome accepts a session.
@@ -43,6 +47,9 @@ type Welcome struct {
 	Epoch           uint64
 	Folders         map[string]uint64 // folder id → primary's current sequence
 	Lineage         []index.EpochMark
+	// Heartbeat is the primary's heartbeat interval, set by the Server
+	// when the Hello announced one.
+	Heartbeat time.Duration
 }
 
 // Batch is consecutive journal entries of one folder, with strictly

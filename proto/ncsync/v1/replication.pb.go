@@ -311,6 +311,7 @@ type SyncRequest struct {
 	//
 	//	*SyncRequest_Hello
 	//	*SyncRequest_Ack
+	//	*SyncRequest_Heartbeat
 	Msg           isSyncRequest_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -371,6 +372,15 @@ func (x *SyncRequest) GetAck() *Ack {
 	return nil
 }
 
+func (x *SyncRequest) GetHeartbeat() *Heartbeat {
+	if x != nil {
+		if x, ok := x.Msg.(*SyncRequest_Heartbeat); ok {
+			return x.Heartbeat
+		}
+	}
+	return nil
+}
+
 type isSyncRequest_Msg interface {
 	isSyncRequest_Msg()
 }
@@ -383,9 +393,16 @@ type SyncRequest_Ack struct {
 	Ack *Ack `protobuf:"bytes,2,opt,name=ack,proto3,oneof"`
 }
 
+type SyncRequest_Heartbeat struct {
+	// Sent only to a primary whose Welcome announced heartbeats.
+	Heartbeat *Heartbeat `protobuf:"bytes,3,opt,name=heartbeat,proto3,oneof"`
+}
+
 func (*SyncRequest_Hello) isSyncRequest_Msg() {}
 
 func (*SyncRequest_Ack) isSyncRequest_Msg() {}
+
+func (*SyncRequest_Heartbeat) isSyncRequest_Msg() {}
 
 // SyncResponse is a message from the primary on the Sync stream.
 type SyncResponse struct {
@@ -395,6 +412,7 @@ type SyncResponse struct {
 	//	*SyncResponse_Welcome
 	//	*SyncResponse_Batch
 	//	*SyncResponse_MoreChunks
+	//	*SyncResponse_Heartbeat
 	Msg           isSyncResponse_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -464,6 +482,15 @@ func (x *SyncResponse) GetMoreChunks() *MoreChunks {
 	return nil
 }
 
+func (x *SyncResponse) GetHeartbeat() *Heartbeat {
+	if x != nil {
+		if x, ok := x.Msg.(*SyncResponse_Heartbeat); ok {
+			return x.Heartbeat
+		}
+	}
+	return nil
+}
+
 type isSyncResponse_Msg interface {
 	isSyncResponse_Msg()
 }
@@ -480,11 +507,58 @@ type SyncResponse_MoreChunks struct {
 	MoreChunks *MoreChunks `protobuf:"bytes,3,opt,name=more_chunks,json=moreChunks,proto3,oneof"`
 }
 
+type SyncResponse_Heartbeat struct {
+	// Sent only to a secondary whose Hello announced heartbeats.
+	Heartbeat *Heartbeat `protobuf:"bytes,4,opt,name=heartbeat,proto3,oneof"`
+}
+
 func (*SyncResponse_Welcome) isSyncResponse_Msg() {}
 
 func (*SyncResponse_Batch) isSyncResponse_Msg() {}
 
 func (*SyncResponse_MoreChunks) isSyncResponse_Msg() {}
+
+func (*SyncResponse_Heartbeat) isSyncResponse_Msg() {}
+
+// Heartbeat keeps a quiet session busy: each side sends one when it has
+// sent nothing else for its heartbeat interval, so that the other notices
+// within its idle timeout when the link or the peer is gone, even while it
+// is only receiving.
+type Heartbeat struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Heartbeat) Reset() {
+	*x = Heartbeat{}
+	mi := &file_ncsync_v1_replication_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Heartbeat) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Heartbeat) ProtoMessage() {}
+
+func (x *Heartbeat) ProtoReflect() protoreflect.Message {
+	mi := &file_ncsync_v1_replication_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
+func (*Heartbeat) Descriptor() ([]byte, []int) {
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{4}
+}
 
 // Hello opens a session: who the secondary is and where it stands.
 type Hello struct {
@@ -504,14 +578,18 @@ type Hello struct {
 	StagedBytes uint64 `protobuf:"varint,9,opt,name=staged_bytes,json=stagedBytes,proto3" json:"staged_bytes,omitempty"`
 	// How many bytes this node may stage while paused; 0: it does not stage,
 	// the primary holds changes back instead.
-	StageLimit    uint64 `protobuf:"varint,10,opt,name=stage_limit,json=stageLimit,proto3" json:"stage_limit,omitempty"`
+	StageLimit uint64 `protobuf:"varint,10,opt,name=stage_limit,json=stageLimit,proto3" json:"stage_limit,omitempty"`
+	// This node's heartbeat interval in milliseconds: it sends a Heartbeat
+	// when it has sent nothing for that long, and understands them. 0: it
+	// sends none, and must be sent none.
+	HeartbeatMs   uint32 `protobuf:"varint,11,opt,name=heartbeat_ms,json=heartbeatMs,proto3" json:"heartbeat_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Hello) Reset() {
 	*x = Hello{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[4]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -523,7 +601,7 @@ func (x *Hello) String() string {
 func (*Hello) ProtoMessage() {}
 
 func (x *Hello) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[4]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -536,7 +614,7 @@ func (x *Hello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hello.ProtoReflect.Descriptor instead.
 func (*Hello) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{4}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Hello) GetProtocolVersion() uint32 {
@@ -609,6 +687,13 @@ func (x *Hello) GetStageLimit() uint64 {
 	return 0
 }
 
+func (x *Hello) GetHeartbeatMs() uint32 {
+	if x != nil {
+		return x.HeartbeatMs
+	}
+	return 0
+}
+
 // Welcome accepts a session.
 type Welcome struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
@@ -617,15 +702,18 @@ type Welcome struct {
 	Node            string                 `protobuf:"bytes,3,opt,name=node,proto3" json:"node,omitempty"`
 	Epoch           uint64                 `protobuf:"varint,4,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	// The folders the primary replicates, at its current sequence.
-	Folders       []*FolderPosition `protobuf:"bytes,5,rep,name=folders,proto3" json:"folders,omitempty"`
-	Lineage       []*EpochMark      `protobuf:"bytes,6,rep,name=lineage,proto3" json:"lineage,omitempty"`
+	Folders []*FolderPosition `protobuf:"bytes,5,rep,name=folders,proto3" json:"folders,omitempty"`
+	Lineage []*EpochMark      `protobuf:"bytes,6,rep,name=lineage,proto3" json:"lineage,omitempty"`
+	// The primary's heartbeat interval in milliseconds (see Hello); 0 if the
+	// Hello announced none.
+	HeartbeatMs   uint32 `protobuf:"varint,7,opt,name=heartbeat_ms,json=heartbeatMs,proto3" json:"heartbeat_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Welcome) Reset() {
 	*x = Welcome{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[5]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -637,7 +725,7 @@ func (x *Welcome) String() string {
 func (*Welcome) ProtoMessage() {}
 
 func (x *Welcome) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[5]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -650,7 +738,7 @@ func (x *Welcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Welcome.ProtoReflect.Descriptor instead.
 func (*Welcome) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{5}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Welcome) GetProtocolVersion() uint32 {
@@ -695,6 +783,13 @@ func (x *Welcome) GetLineage() []*EpochMark {
 	return nil
 }
 
+func (x *Welcome) GetHeartbeatMs() uint32 {
+	if x != nil {
+		return x.HeartbeatMs
+	}
+	return 0
+}
+
 // ChunkRef names one chunk of a file, in file order.
 type ChunkRef struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -707,7 +802,7 @@ type ChunkRef struct {
 
 func (x *ChunkRef) Reset() {
 	*x = ChunkRef{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[6]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -719,7 +814,7 @@ func (x *ChunkRef) String() string {
 func (*ChunkRef) ProtoMessage() {}
 
 func (x *ChunkRef) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[6]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -732,7 +827,7 @@ func (x *ChunkRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChunkRef.ProtoReflect.Descriptor instead.
 func (*ChunkRef) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{6}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ChunkRef) GetId() []byte {
@@ -761,7 +856,7 @@ type Version struct {
 
 func (x *Version) Reset() {
 	*x = Version{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[7]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -773,7 +868,7 @@ func (x *Version) String() string {
 func (*Version) ProtoMessage() {}
 
 func (x *Version) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[7]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -786,7 +881,7 @@ func (x *Version) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Version.ProtoReflect.Descriptor instead.
 func (*Version) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{7}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Version) GetEpoch() uint64 {
@@ -838,7 +933,7 @@ type Entry struct {
 
 func (x *Entry) Reset() {
 	*x = Entry{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[8]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -850,7 +945,7 @@ func (x *Entry) String() string {
 func (*Entry) ProtoMessage() {}
 
 func (x *Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[8]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -863,7 +958,7 @@ func (x *Entry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Entry.ProtoReflect.Descriptor instead.
 func (*Entry) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{8}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Entry) GetPath() string {
@@ -995,7 +1090,7 @@ type EntryBatch struct {
 
 func (x *EntryBatch) Reset() {
 	*x = EntryBatch{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[9]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1007,7 +1102,7 @@ func (x *EntryBatch) String() string {
 func (*EntryBatch) ProtoMessage() {}
 
 func (x *EntryBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[9]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1020,7 +1115,7 @@ func (x *EntryBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EntryBatch.ProtoReflect.Descriptor instead.
 func (*EntryBatch) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{9}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *EntryBatch) GetFolderId() string {
@@ -1096,7 +1191,7 @@ type VerifyQuery struct {
 
 func (x *VerifyQuery) Reset() {
 	*x = VerifyQuery{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[10]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1108,7 +1203,7 @@ func (x *VerifyQuery) String() string {
 func (*VerifyQuery) ProtoMessage() {}
 
 func (x *VerifyQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[10]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1121,7 +1216,7 @@ func (x *VerifyQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyQuery.ProtoReflect.Descriptor instead.
 func (*VerifyQuery) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{10}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *VerifyQuery) GetId() uint64 {
@@ -1158,7 +1253,7 @@ type MoreChunks struct {
 
 func (x *MoreChunks) Reset() {
 	*x = MoreChunks{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[11]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1170,7 +1265,7 @@ func (x *MoreChunks) String() string {
 func (*MoreChunks) ProtoMessage() {}
 
 func (x *MoreChunks) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[11]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1183,7 +1278,7 @@ func (x *MoreChunks) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MoreChunks.ProtoReflect.Descriptor instead.
 func (*MoreChunks) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{11}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *MoreChunks) GetFolderId() string {
@@ -1226,7 +1321,7 @@ type Failure struct {
 
 func (x *Failure) Reset() {
 	*x = Failure{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[12]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1238,7 +1333,7 @@ func (x *Failure) String() string {
 func (*Failure) ProtoMessage() {}
 
 func (x *Failure) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[12]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1251,7 +1346,7 @@ func (x *Failure) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Failure.ProtoReflect.Descriptor instead.
 func (*Failure) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{12}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Failure) GetPath() string {
@@ -1299,7 +1394,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[13]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1311,7 +1406,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[13]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1324,7 +1419,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{13}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Ack) GetFolderId() string {
@@ -1393,7 +1488,7 @@ type TreeHashReport struct {
 
 func (x *TreeHashReport) Reset() {
 	*x = TreeHashReport{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[14]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1405,7 +1500,7 @@ func (x *TreeHashReport) String() string {
 func (*TreeHashReport) ProtoMessage() {}
 
 func (x *TreeHashReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[14]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1418,7 +1513,7 @@ func (x *TreeHashReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeHashReport.ProtoReflect.Descriptor instead.
 func (*TreeHashReport) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{14}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *TreeHashReport) GetQuery() uint64 {
@@ -1470,7 +1565,7 @@ type FetchChunksRequest struct {
 
 func (x *FetchChunksRequest) Reset() {
 	*x = FetchChunksRequest{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[15]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1482,7 +1577,7 @@ func (x *FetchChunksRequest) String() string {
 func (*FetchChunksRequest) ProtoMessage() {}
 
 func (x *FetchChunksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[15]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1495,7 +1590,7 @@ func (x *FetchChunksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchChunksRequest.ProtoReflect.Descriptor instead.
 func (*FetchChunksRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{15}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *FetchChunksRequest) GetFolderId() string {
@@ -1533,7 +1628,7 @@ type FetchChunksResponse struct {
 
 func (x *FetchChunksResponse) Reset() {
 	*x = FetchChunksResponse{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[16]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1545,7 +1640,7 @@ func (x *FetchChunksResponse) String() string {
 func (*FetchChunksResponse) ProtoMessage() {}
 
 func (x *FetchChunksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[16]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1558,7 +1653,7 @@ func (x *FetchChunksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchChunksResponse.ProtoReflect.Descriptor instead.
 func (*FetchChunksResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{16}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *FetchChunksResponse) GetChunks() []*ChunkData {
@@ -1592,7 +1687,7 @@ type ChunkData struct {
 
 func (x *ChunkData) Reset() {
 	*x = ChunkData{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[17]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1604,7 +1699,7 @@ func (x *ChunkData) String() string {
 func (*ChunkData) ProtoMessage() {}
 
 func (x *ChunkData) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[17]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1617,7 +1712,7 @@ func (x *ChunkData) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChunkData.ProtoReflect.Descriptor instead.
 func (*ChunkData) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{17}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ChunkData) GetId() []byte {
@@ -1665,7 +1760,7 @@ type TreeHashRequest struct {
 
 func (x *TreeHashRequest) Reset() {
 	*x = TreeHashRequest{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[18]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1677,7 +1772,7 @@ func (x *TreeHashRequest) String() string {
 func (*TreeHashRequest) ProtoMessage() {}
 
 func (x *TreeHashRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[18]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1690,7 +1785,7 @@ func (x *TreeHashRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeHashRequest.ProtoReflect.Descriptor instead.
 func (*TreeHashRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{18}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *TreeHashRequest) GetFolderId() string {
@@ -1713,7 +1808,7 @@ type TreeHashResponse struct {
 
 func (x *TreeHashResponse) Reset() {
 	*x = TreeHashResponse{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[19]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1725,7 +1820,7 @@ func (x *TreeHashResponse) String() string {
 func (*TreeHashResponse) ProtoMessage() {}
 
 func (x *TreeHashResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[19]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1738,7 +1833,7 @@ func (x *TreeHashResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeHashResponse.ProtoReflect.Descriptor instead.
 func (*TreeHashResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{19}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *TreeHashResponse) GetFolderId() string {
@@ -1780,7 +1875,7 @@ type PauseSelfRequest struct {
 
 func (x *PauseSelfRequest) Reset() {
 	*x = PauseSelfRequest{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[20]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1792,7 +1887,7 @@ func (x *PauseSelfRequest) String() string {
 func (*PauseSelfRequest) ProtoMessage() {}
 
 func (x *PauseSelfRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[20]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1805,7 +1900,7 @@ func (x *PauseSelfRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseSelfRequest.ProtoReflect.Descriptor instead.
 func (*PauseSelfRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{20}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PauseSelfRequest) GetTtlNs() int64 {
@@ -1829,7 +1924,7 @@ type PauseSelfResponse struct {
 
 func (x *PauseSelfResponse) Reset() {
 	*x = PauseSelfResponse{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[21]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1841,7 +1936,7 @@ func (x *PauseSelfResponse) String() string {
 func (*PauseSelfResponse) ProtoMessage() {}
 
 func (x *PauseSelfResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[21]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1854,7 +1949,7 @@ func (x *PauseSelfResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseSelfResponse.ProtoReflect.Descriptor instead.
 func (*PauseSelfResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{21}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *PauseSelfResponse) GetId() string {
@@ -1894,7 +1989,7 @@ type ResumeSelfRequest struct {
 
 func (x *ResumeSelfRequest) Reset() {
 	*x = ResumeSelfRequest{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[22]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1906,7 +2001,7 @@ func (x *ResumeSelfRequest) String() string {
 func (*ResumeSelfRequest) ProtoMessage() {}
 
 func (x *ResumeSelfRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[22]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1919,7 +2014,7 @@ func (x *ResumeSelfRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeSelfRequest.ProtoReflect.Descriptor instead.
 func (*ResumeSelfRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{22}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{23}
 }
 
 // ResumeSelfResponse confirms a resume.
@@ -1931,7 +2026,7 @@ type ResumeSelfResponse struct {
 
 func (x *ResumeSelfResponse) Reset() {
 	*x = ResumeSelfResponse{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[23]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1943,7 +2038,7 @@ func (x *ResumeSelfResponse) String() string {
 func (*ResumeSelfResponse) ProtoMessage() {}
 
 func (x *ResumeSelfResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[23]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1956,7 +2051,7 @@ func (x *ResumeSelfResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeSelfResponse.ProtoReflect.Descriptor instead.
 func (*ResumeSelfResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{23}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{24}
 }
 
 // ManifestRequest asks for a folder's tree as it is on disk now.
@@ -1972,7 +2067,7 @@ type ManifestRequest struct {
 
 func (x *ManifestRequest) Reset() {
 	*x = ManifestRequest{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[24]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1984,7 +2079,7 @@ func (x *ManifestRequest) String() string {
 func (*ManifestRequest) ProtoMessage() {}
 
 func (x *ManifestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[24]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1997,7 +2092,7 @@ func (x *ManifestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManifestRequest.ProtoReflect.Descriptor instead.
 func (*ManifestRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{24}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ManifestRequest) GetFolderId() string {
@@ -2025,7 +2120,7 @@ type ManifestResponse struct {
 
 func (x *ManifestResponse) Reset() {
 	*x = ManifestResponse{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[25]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2037,7 +2132,7 @@ func (x *ManifestResponse) String() string {
 func (*ManifestResponse) ProtoMessage() {}
 
 func (x *ManifestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[25]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2050,7 +2145,7 @@ func (x *ManifestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManifestResponse.ProtoReflect.Descriptor instead.
 func (*ManifestResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{25}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ManifestResponse) GetEntries() []*ManifestEntry {
@@ -2081,7 +2176,7 @@ type ManifestEntry struct {
 
 func (x *ManifestEntry) Reset() {
 	*x = ManifestEntry{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[26]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2093,7 +2188,7 @@ func (x *ManifestEntry) String() string {
 func (*ManifestEntry) ProtoMessage() {}
 
 func (x *ManifestEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[26]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2106,7 +2201,7 @@ func (x *ManifestEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManifestEntry.ProtoReflect.Descriptor instead.
 func (*ManifestEntry) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{26}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ManifestEntry) GetPath() string {
@@ -2194,7 +2289,7 @@ type UploadManifestRequest struct {
 
 func (x *UploadManifestRequest) Reset() {
 	*x = UploadManifestRequest{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[27]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2206,7 +2301,7 @@ func (x *UploadManifestRequest) String() string {
 func (*UploadManifestRequest) ProtoMessage() {}
 
 func (x *UploadManifestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[27]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2219,7 +2314,7 @@ func (x *UploadManifestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadManifestRequest.ProtoReflect.Descriptor instead.
 func (*UploadManifestRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{27}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *UploadManifestRequest) GetQuery() uint64 {
@@ -2259,7 +2354,7 @@ type UploadManifestResponse struct {
 
 func (x *UploadManifestResponse) Reset() {
 	*x = UploadManifestResponse{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[28]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2271,7 +2366,7 @@ func (x *UploadManifestResponse) String() string {
 func (*UploadManifestResponse) ProtoMessage() {}
 
 func (x *UploadManifestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[28]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2284,7 +2379,7 @@ func (x *UploadManifestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadManifestResponse.ProtoReflect.Descriptor instead.
 func (*UploadManifestResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{28}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{29}
 }
 
 var File_ncsync_v1_replication_proto protoreflect.FileDescriptor
@@ -2299,17 +2394,20 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x12\n" +
 	"\x04node\x18\x02 \x01(\tR\x04node\x12/\n" +
 	"\x05start\x18\x03 \x03(\v2\x19.ncsync.v1.FolderPositionR\x05start\x12&\n" +
-	"\x0fstarted_unix_ns\x18\x04 \x01(\x03R\rstartedUnixNs\"b\n" +
+	"\x0fstarted_unix_ns\x18\x04 \x01(\x03R\rstartedUnixNs\"\x98\x01\n" +
 	"\vSyncRequest\x12(\n" +
 	"\x05hello\x18\x01 \x01(\v2\x10.ncsync.v1.HelloH\x00R\x05hello\x12\"\n" +
-	"\x03ack\x18\x02 \x01(\v2\x0e.ncsync.v1.AckH\x00R\x03ackB\x05\n" +
-	"\x03msg\"\xae\x01\n" +
+	"\x03ack\x18\x02 \x01(\v2\x0e.ncsync.v1.AckH\x00R\x03ack\x124\n" +
+	"\theartbeat\x18\x03 \x01(\v2\x14.ncsync.v1.HeartbeatH\x00R\theartbeatB\x05\n" +
+	"\x03msg\"\xe4\x01\n" +
 	"\fSyncResponse\x12.\n" +
 	"\awelcome\x18\x01 \x01(\v2\x12.ncsync.v1.WelcomeH\x00R\awelcome\x12-\n" +
 	"\x05batch\x18\x02 \x01(\v2\x15.ncsync.v1.EntryBatchH\x00R\x05batch\x128\n" +
 	"\vmore_chunks\x18\x03 \x01(\v2\x15.ncsync.v1.MoreChunksH\x00R\n" +
-	"moreChunksB\x05\n" +
-	"\x03msg\"\x80\x03\n" +
+	"moreChunks\x124\n" +
+	"\theartbeat\x18\x04 \x01(\v2\x14.ncsync.v1.HeartbeatH\x00R\theartbeatB\x05\n" +
+	"\x03msg\"\v\n" +
+	"\tHeartbeat\"\xa3\x03\n" +
 	"\x05Hello\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x1d\n" +
 	"\n" +
@@ -2323,7 +2421,8 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\fstaged_bytes\x18\t \x01(\x04R\vstagedBytes\x12\x1f\n" +
 	"\vstage_limit\x18\n" +
 	" \x01(\x04R\n" +
-	"stageLimit\"\xe2\x01\n" +
+	"stageLimit\x12!\n" +
+	"\fheartbeat_ms\x18\v \x01(\rR\vheartbeatMs\"\x85\x02\n" +
 	"\aWelcome\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x1d\n" +
 	"\n" +
@@ -2331,7 +2430,8 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\x04node\x18\x03 \x01(\tR\x04node\x12\x14\n" +
 	"\x05epoch\x18\x04 \x01(\x04R\x05epoch\x123\n" +
 	"\afolders\x18\x05 \x03(\v2\x19.ncsync.v1.FolderPositionR\afolders\x12.\n" +
-	"\alineage\x18\x06 \x03(\v2\x14.ncsync.v1.EpochMarkR\alineage\".\n" +
+	"\alineage\x18\x06 \x03(\v2\x14.ncsync.v1.EpochMarkR\alineage\x12!\n" +
+	"\fheartbeat_ms\x18\a \x01(\rR\vheartbeatMs\".\n" +
 	"\bChunkRef\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\fR\x02id\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\rR\x04size\"O\n" +
@@ -2485,7 +2585,7 @@ func file_ncsync_v1_replication_proto_rawDescGZIP() []byte {
 }
 
 var file_ncsync_v1_replication_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_ncsync_v1_replication_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_ncsync_v1_replication_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_ncsync_v1_replication_proto_goTypes = []any{
 	(Role)(0),                      // 0: ncsync.v1.Role
 	(EntryType)(0),                 // 1: ncsync.v1.EntryType
@@ -2494,78 +2594,81 @@ var file_ncsync_v1_replication_proto_goTypes = []any{
 	(*EpochMark)(nil),              // 4: ncsync.v1.EpochMark
 	(*SyncRequest)(nil),            // 5: ncsync.v1.SyncRequest
 	(*SyncResponse)(nil),           // 6: ncsync.v1.SyncResponse
-	(*Hello)(nil),                  // 7: ncsync.v1.Hello
-	(*Welcome)(nil),                // 8: ncsync.v1.Welcome
-	(*ChunkRef)(nil),               // 9: ncsync.v1.ChunkRef
-	(*Version)(nil),                // 10: ncsync.v1.Version
-	(*Entry)(nil),                  // 11: ncsync.v1.Entry
-	(*EntryBatch)(nil),             // 12: ncsync.v1.EntryBatch
-	(*VerifyQuery)(nil),            // 13: ncsync.v1.VerifyQuery
-	(*MoreChunks)(nil),             // 14: ncsync.v1.MoreChunks
-	(*Failure)(nil),                // 15: ncsync.v1.Failure
-	(*Ack)(nil),                    // 16: ncsync.v1.Ack
-	(*TreeHashReport)(nil),         // 17: ncsync.v1.TreeHashReport
-	(*FetchChunksRequest)(nil),     // 18: ncsync.v1.FetchChunksRequest
-	(*FetchChunksResponse)(nil),    // 19: ncsync.v1.FetchChunksResponse
-	(*ChunkData)(nil),              // 20: ncsync.v1.ChunkData
-	(*TreeHashRequest)(nil),        // 21: ncsync.v1.TreeHashRequest
-	(*TreeHashResponse)(nil),       // 22: ncsync.v1.TreeHashResponse
-	(*PauseSelfRequest)(nil),       // 23: ncsync.v1.PauseSelfRequest
-	(*PauseSelfResponse)(nil),      // 24: ncsync.v1.PauseSelfResponse
-	(*ResumeSelfRequest)(nil),      // 25: ncsync.v1.ResumeSelfRequest
-	(*ResumeSelfResponse)(nil),     // 26: ncsync.v1.ResumeSelfResponse
-	(*ManifestRequest)(nil),        // 27: ncsync.v1.ManifestRequest
-	(*ManifestResponse)(nil),       // 28: ncsync.v1.ManifestResponse
-	(*ManifestEntry)(nil),          // 29: ncsync.v1.ManifestEntry
-	(*UploadManifestRequest)(nil),  // 30: ncsync.v1.UploadManifestRequest
-	(*UploadManifestResponse)(nil), // 31: ncsync.v1.UploadManifestResponse
+	(*Heartbeat)(nil),              // 7: ncsync.v1.Heartbeat
+	(*Hello)(nil),                  // 8: ncsync.v1.Hello
+	(*Welcome)(nil),                // 9: ncsync.v1.Welcome
+	(*ChunkRef)(nil),               // 10: ncsync.v1.ChunkRef
+	(*Version)(nil),                // 11: ncsync.v1.Version
+	(*Entry)(nil),                  // 12: ncsync.v1.Entry
+	(*EntryBatch)(nil),             // 13: ncsync.v1.EntryBatch
+	(*VerifyQuery)(nil),            // 14: ncsync.v1.VerifyQuery
+	(*MoreChunks)(nil),             // 15: ncsync.v1.MoreChunks
+	(*Failure)(nil),                // 16: ncsync.v1.Failure
+	(*Ack)(nil),                    // 17: ncsync.v1.Ack
+	(*TreeHashReport)(nil),         // 18: ncsync.v1.TreeHashReport
+	(*FetchChunksRequest)(nil),     // 19: ncsync.v1.FetchChunksRequest
+	(*FetchChunksResponse)(nil),    // 20: ncsync.v1.FetchChunksResponse
+	(*ChunkData)(nil),              // 21: ncsync.v1.ChunkData
+	(*TreeHashRequest)(nil),        // 22: ncsync.v1.TreeHashRequest
+	(*TreeHashResponse)(nil),       // 23: ncsync.v1.TreeHashResponse
+	(*PauseSelfRequest)(nil),       // 24: ncsync.v1.PauseSelfRequest
+	(*PauseSelfResponse)(nil),      // 25: ncsync.v1.PauseSelfResponse
+	(*ResumeSelfRequest)(nil),      // 26: ncsync.v1.ResumeSelfRequest
+	(*ResumeSelfResponse)(nil),     // 27: ncsync.v1.ResumeSelfResponse
+	(*ManifestRequest)(nil),        // 28: ncsync.v1.ManifestRequest
+	(*ManifestResponse)(nil),       // 29: ncsync.v1.ManifestResponse
+	(*ManifestEntry)(nil),          // 30: ncsync.v1.ManifestEntry
+	(*UploadManifestRequest)(nil),  // 31: ncsync.v1.UploadManifestRequest
+	(*UploadManifestResponse)(nil), // 32: ncsync.v1.UploadManifestResponse
 }
 var file_ncsync_v1_replication_proto_depIdxs = []int32{
 	3,  // 0: ncsync.v1.EpochMark.start:type_name -> ncsync.v1.FolderPosition
-	7,  // 1: ncsync.v1.SyncRequest.hello:type_name -> ncsync.v1.Hello
-	16, // 2: ncsync.v1.SyncRequest.ack:type_name -> ncsync.v1.Ack
-	8,  // 3: ncsync.v1.SyncResponse.welcome:type_name -> ncsync.v1.Welcome
-	12, // 4: ncsync.v1.SyncResponse.batch:type_name -> ncsync.v1.EntryBatch
-	14, // 5: ncsync.v1.SyncResponse.more_chunks:type_name -> ncsync.v1.MoreChunks
-	0,  // 6: ncsync.v1.Hello.role:type_name -> ncsync.v1.Role
-	3,  // 7: ncsync.v1.Hello.positions:type_name -> ncsync.v1.FolderPosition
-	4,  // 8: ncsync.v1.Hello.lineage:type_name -> ncsync.v1.EpochMark
-	3,  // 9: ncsync.v1.Hello.staged:type_name -> ncsync.v1.FolderPosition
-	3,  // 10: ncsync.v1.Welcome.folders:type_name -> ncsync.v1.FolderPosition
-	4,  // 11: ncsync.v1.Welcome.lineage:type_name -> ncsync.v1.EpochMark
-	1,  // 12: ncsync.v1.Entry.type:type_name -> ncsync.v1.EntryType
-	9,  // 13: ncsync.v1.Entry.chunks:type_name -> ncsync.v1.ChunkRef
-	10, // 14: ncsync.v1.Entry.version:type_name -> ncsync.v1.Version
-	11, // 15: ncsync.v1.EntryBatch.entries:type_name -> ncsync.v1.Entry
-	13, // 16: ncsync.v1.EntryBatch.verify:type_name -> ncsync.v1.VerifyQuery
-	9,  // 17: ncsync.v1.MoreChunks.chunks:type_name -> ncsync.v1.ChunkRef
-	15, // 18: ncsync.v1.Ack.failures:type_name -> ncsync.v1.Failure
-	17, // 19: ncsync.v1.Ack.tree_hash:type_name -> ncsync.v1.TreeHashReport
-	20, // 20: ncsync.v1.FetchChunksResponse.chunks:type_name -> ncsync.v1.ChunkData
-	2,  // 21: ncsync.v1.ChunkData.codec:type_name -> ncsync.v1.Codec
-	3,  // 22: ncsync.v1.PauseSelfResponse.hold:type_name -> ncsync.v1.FolderPosition
-	29, // 23: ncsync.v1.ManifestResponse.entries:type_name -> ncsync.v1.ManifestEntry
-	1,  // 24: ncsync.v1.ManifestEntry.type:type_name -> ncsync.v1.EntryType
-	29, // 25: ncsync.v1.UploadManifestRequest.entries:type_name -> ncsync.v1.ManifestEntry
-	5,  // 26: ncsync.v1.ReplicationService.Sync:input_type -> ncsync.v1.SyncRequest
-	18, // 27: ncsync.v1.ReplicationService.FetchChunks:input_type -> ncsync.v1.FetchChunksRequest
-	21, // 28: ncsync.v1.ReplicationService.TreeHash:input_type -> ncsync.v1.TreeHashRequest
-	23, // 29: ncsync.v1.ReplicationService.PauseSelf:input_type -> ncsync.v1.PauseSelfRequest
-	25, // 30: ncsync.v1.ReplicationService.ResumeSelf:input_type -> ncsync.v1.ResumeSelfRequest
-	27, // 31: ncsync.v1.ReplicationService.Manifest:input_type -> ncsync.v1.ManifestRequest
-	30, // 32: ncsync.v1.ReplicationService.UploadManifest:input_type -> ncsync.v1.UploadManifestRequest
-	6,  // 33: ncsync.v1.ReplicationService.Sync:output_type -> ncsync.v1.SyncResponse
-	19, // 34: ncsync.v1.ReplicationService.FetchChunks:output_type -> ncsync.v1.FetchChunksResponse
-	22, // 35: ncsync.v1.ReplicationService.TreeHash:output_type -> ncsync.v1.TreeHashResponse
-	24, // 36: ncsync.v1.ReplicationService.PauseSelf:output_type -> ncsync.v1.PauseSelfResponse
-	26, // 37: ncsync.v1.ReplicationService.ResumeSelf:output_type -> ncsync.v1.ResumeSelfResponse
-	28, // 38: ncsync.v1.ReplicationService.Manifest:output_type -> ncsync.v1.ManifestResponse
-	31, // 39: ncsync.v1.ReplicationService.UploadManifest:output_type -> ncsync.v1.UploadManifestResponse
-	33, // [33:40] is the sub-list for method output_type
-	26, // [26:33] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	8,  // 1: ncsync.v1.SyncRequest.hello:type_name -> ncsync.v1.Hello
+	17, // 2: ncsync.v1.SyncRequest.ack:type_name -> ncsync.v1.Ack
+	7,  // 3: ncsync.v1.SyncRequest.heartbeat:type_name -> ncsync.v1.Heartbeat
+	9,  // 4: ncsync.v1.SyncResponse.welcome:type_name -> ncsync.v1.Welcome
+	13, // 5: ncsync.v1.SyncResponse.batch:type_name -> ncsync.v1.EntryBatch
+	15, // 6: ncsync.v1.SyncResponse.more_chunks:type_name -> ncsync.v1.MoreChunks
+	7,  // 7: ncsync.v1.SyncResponse.heartbeat:type_name -> ncsync.v1.Heartbeat
+	0,  // 8: ncsync.v1.Hello.role:type_name -> ncsync.v1.Role
+	3,  // 9: ncsync.v1.Hello.positions:type_name -> ncsync.v1.FolderPosition
+	4,  // 10: ncsync.v1.Hello.lineage:type_name -> ncsync.v1.EpochMark
+	3,  // 11: ncsync.v1.Hello.staged:type_name -> ncsync.v1.FolderPosition
+	3,  // 12: ncsync.v1.Welcome.folders:type_name -> ncsync.v1.FolderPosition
+	4,  // 13: ncsync.v1.Welcome.lineage:type_name -> ncsync.v1.EpochMark
+	1,  // 14: ncsync.v1.Entry.type:type_name -> ncsync.v1.EntryType
+	10, // 15: ncsync.v1.Entry.chunks:type_name -> ncsync.v1.ChunkRef
+	11, // 16: ncsync.v1.Entry.version:type_name -> ncsync.v1.Version
+	12, // 17: ncsync.v1.EntryBatch.entries:type_name -> ncsync.v1.Entry
+	14, // 18: ncsync.v1.EntryBatch.verify:type_name -> ncsync.v1.VerifyQuery
+	10, // 19: ncsync.v1.MoreChunks.chunks:type_name -> ncsync.v1.ChunkRef
+	16, // 20: ncsync.v1.Ack.failures:type_name -> ncsync.v1.Failure
+	18, // 21: ncsync.v1.Ack.tree_hash:type_name -> ncsync.v1.TreeHashReport
+	21, // 22: ncsync.v1.FetchChunksResponse.chunks:type_name -> ncsync.v1.ChunkData
+	2,  // 23: ncsync.v1.ChunkData.codec:type_name -> ncsync.v1.Codec
+	3,  // 24: ncsync.v1.PauseSelfResponse.hold:type_name -> ncsync.v1.FolderPosition
+	30, // 25: ncsync.v1.ManifestResponse.entries:type_name -> ncsync.v1.ManifestEntry
+	1,  // 26: ncsync.v1.ManifestEntry.type:type_name -> ncsync.v1.EntryType
+	30, // 27: ncsync.v1.UploadManifestRequest.entries:type_name -> ncsync.v1.ManifestEntry
+	5,  // 28: ncsync.v1.ReplicationService.Sync:input_type -> ncsync.v1.SyncRequest
+	19, // 29: ncsync.v1.ReplicationService.FetchChunks:input_type -> ncsync.v1.FetchChunksRequest
+	22, // 30: ncsync.v1.ReplicationService.TreeHash:input_type -> ncsync.v1.TreeHashRequest
+	24, // 31: ncsync.v1.ReplicationService.PauseSelf:input_type -> ncsync.v1.PauseSelfRequest
+	26, // 32: ncsync.v1.ReplicationService.ResumeSelf:input_type -> ncsync.v1.ResumeSelfRequest
+	28, // 33: ncsync.v1.ReplicationService.Manifest:input_type -> ncsync.v1.ManifestRequest
+	31, // 34: ncsync.v1.ReplicationService.UploadManifest:input_type -> ncsync.v1.UploadManifestRequest
+	6,  // 35: ncsync.v1.ReplicationService.Sync:output_type -> ncsync.v1.SyncResponse
+	20, // 36: ncsync.v1.ReplicationService.FetchChunks:output_type -> ncsync.v1.FetchChunksResponse
+	23, // 37: ncsync.v1.ReplicationService.TreeHash:output_type -> ncsync.v1.TreeHashResponse
+	25, // 38: ncsync.v1.ReplicationService.PauseSelf:output_type -> ncsync.v1.PauseSelfResponse
+	27, // 39: ncsync.v1.ReplicationService.ResumeSelf:output_type -> ncsync.v1.ResumeSelfResponse
+	29, // 40: ncsync.v1.ReplicationService.Manifest:output_type -> ncsync.v1.ManifestResponse
+	32, // 41: ncsync.v1.ReplicationService.UploadManifest:output_type -> ncsync.v1.UploadManifestResponse
+	35, // [35:42] is the sub-list for method output_type
+	28, // [28:35] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_ncsync_v1_replication_proto_init() }
@@ -2576,11 +2679,13 @@ func file_ncsync_v1_replication_proto_init() {
 	file_ncsync_v1_replication_proto_msgTypes[2].OneofWrappers = []any{
 		(*SyncRequest_Hello)(nil),
 		(*SyncRequest_Ack)(nil),
+		(*SyncRequest_Heartbeat)(nil),
 	}
 	file_ncsync_v1_replication_proto_msgTypes[3].OneofWrappers = []any{
 		(*SyncResponse_Welcome)(nil),
 		(*SyncResponse_Batch)(nil),
 		(*SyncResponse_MoreChunks)(nil),
+		(*SyncResponse_Heartbeat)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2588,7 +2693,7 @@ func file_ncsync_v1_replication_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ncsync_v1_replication_proto_rawDesc), len(file_ncsync_v1_replication_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   29,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
