@@ -13,7 +13,8 @@ import (
 // Proxy is a TCP forwarder on 127.0.0.1 that counts the bytes it carries:
 // the harness puts it between a tool's two sides to measure bytes on the
 // wire the same way for every tool (TCP payload, so TLS and protocol
-// framing count; TCP/IP headers do not).
+// framing count; TCP/IP headers do not). It can also stall and cut the
+// link (proxy_fault.go).
 type Proxy struct {
 	ln     net.Listener
 	target string
@@ -24,6 +25,11 @@ type Proxy struct {
 	conns  map[net.Conn]struct{}
 	closed bool
 	wg     sync.WaitGroup // the accept loop and every copy goroutine
+
+	// Faults (proxy_fault.go).
+	gate    linkGate
+	stallAt atomic.Int64  // stall once down reaches it; 0: never
+	stop    chan struct{} // closed by Close: stalled copies give up
 }
 
 // StartProxy listens on a free loopback port and forwards each connection
@@ -38,7 +44,7 @@ func StartProxyOn(host, target string) (*Proxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("proxy listen: %w", err)
 	}
-	p := &Proxy{ln: ln, target: target, conns: make(map[net.Conn]struct{})}
+	p := &Proxy{ln: ln, target: target, conns: make(map[net.Conn]struct{}), stop: make(chan struct{})}
 	p.wg.Add(1)
 	go p.accept()
 	return p, nil
@@ -53,6 +59,9 @@ func (p *Proxy) Bytes() (up, down int64) { return p.up.Load(), p.down.Load() }
 // Close stops accepting, cuts every connection and waits for the goroutines.
 func (p *Proxy) Close() error {
 	p.mu.Lock()
+	if !p.closed {
+		close(p.stop)
+	}
 	p.closed = true
 	for c := range p.conns {
 		c.Close()
@@ -145,10 +154,16 @@ func (p *Proxy) pipe(pr *pair, dst, src net.Conn, n *atomic.Int64) {
 	for {
 		k, err := src.Read(buf)
 		if k > 0 {
+			if !p.gate.wait(p.stop) {
+				break
+			}
 			if _, werr := dst.Write(buf[:k]); werr != nil {
 				break
 			}
-			n.Add(int64(k))
+			total := n.Add(int64(k))
+			if at := p.stallAt.Load(); n == &p.down && at > 0 && total >= at && p.stallAt.CompareAndSwap(at, 0) {
+				p.Stall()
+			}
 		}
 		if errors.Is(err, io.EOF) {
 			if cw, ok := dst.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil && pr.open.Add(-1) > 0 {

@@ -104,3 +104,77 @@ func TestProxyCloseCutsOpenConnections(t *testing.T) {
 		t.Fatal("Close hung on an open connection")
 	}
 }
+
+// TestProxyStallAndCut checks that a stall holds data without closing the
+// connection and Unstall delivers it, that StallAfterDown stalls the link
+// on its own, and that Cut resets the connection.
+func TestProxyStallAndCut(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() { // the target echoes
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); io.Copy(c, c) }()
+		}
+	}()
+	p, err := StartProxy(ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	c, err := net.Dial("tcp", p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	echo := func(msg string) (string, error) {
+		if _, err := c.Write([]byte(msg)); err != nil {
+			return "", err
+		}
+		buf := make([]byte, len(msg))
+		_, err := io.ReadFull(c, buf)
+		return string(buf), err
+	}
+	if got, err := echo("one"); err != nil || got != "one" {
+		t.Fatalf("echo before the stall: %q, %v", got, err)
+	}
+	p.Stall()
+	if _, err := c.Write([]byte("two")); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	buf := make([]byte, 3)
+	if n, err := c.Read(buf); n != 0 || err == nil {
+		t.Fatalf("read %d bytes (%v) through a stalled link", n, err)
+	}
+	c.SetReadDeadline(time.Time{})
+	p.Unstall()
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "two" {
+		t.Fatalf("after Unstall: %q, %v", buf, err)
+	}
+	_, down := p.Bytes()
+	p.StallAfterDown(down + 1)
+	if got, err := echo("three"); err != nil || got != "three" {
+		t.Fatalf("echo up to the stall point: %q, %v", got, err)
+	}
+	if _, err := c.Write([]byte("four")); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	if n, err := c.Read(buf); n != 0 || err == nil {
+		t.Fatalf("read %d bytes (%v) after the stall point", n, err)
+	}
+	c.SetReadDeadline(time.Time{})
+	p.Unstall()
+	p.Cut()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadAll(c); err == nil {
+		t.Fatal("no error reading a cut connection")
+	}
+}

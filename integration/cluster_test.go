@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ncsync/ncsync/bench"
 	"github.com/ncsync/ncsync/status"
 )
 
@@ -43,6 +44,7 @@ type clusterOptions struct {
 	folders      []string      // folder ids; default data
 	scanInterval time.Duration // primary rescan interval; default 200ms
 	logLevel     string        // daemon --log-level; default $NCSYNC_IT_LOG_LEVEL or info
+	proxy        bool          // secondaries reach the primary through a proxy that can stall and cut the link
 	// extraConfig returns YAML lines appended to node name's config.
 	extraConfig func(name string) string
 	folderYAML  map[string]string // folder id → more keys of that folder, one per line ("hold_empty: []")
@@ -56,7 +58,8 @@ type cluster struct {
 	dir     string // everything but the sockets
 	sockDir string // short, for unix socket path limits
 	pkiDir  string
-	addr    string // the primary's listen address
+	addr    string       // the primary's listen address
+	proxy   *bench.Proxy // between the secondaries and the primary, if clusterOptions.proxy
 
 	mu    sync.Mutex
 	nodes map[string]*node
@@ -105,6 +108,11 @@ func newCluster(t *testing.T, opts clusterOptions) *cluster {
 	}
 	c.pkiDir = filepath.Join(c.dir, "pki")
 	t.Cleanup(c.cleanup)
+	if opts.proxy {
+		if c.proxy, err = bench.StartProxy(c.addr); err != nil {
+			t.Fatal(err)
+		}
+	}
 	c.mustCLI("certs", "init", "--dir", c.pkiDir)
 	c.addNode(primaryName, "primary", c.tlsFiles(primaryName))
 	for _, s := range opts.secondaries {
@@ -157,6 +165,8 @@ func (c *cluster) addNode(name, role string, tls [3]string) *node {
 		fmt.Fprintf(&b, "listen: %s\n", c.addr)
 		fmt.Fprintf(&b, "secondaries: [%s]\n", strings.Join(c.opts.secondaries, ", "))
 		fmt.Fprintf(&b, "scan_interval: %s\n", c.opts.scanInterval)
+	} else if c.proxy != nil {
+		fmt.Fprintf(&b, "primary: %s\n", c.proxy.Addr())
 	} else {
 		fmt.Fprintf(&b, "primary: %s@%s\n", primaryName, c.addr)
 	}
@@ -423,6 +433,9 @@ func (c *cluster) cleanup() {
 			cmd.Process.Kill()
 			<-done
 		}
+	}
+	if c.proxy != nil {
+		c.proxy.Close()
 	}
 	if c.t.Failed() {
 		for _, name := range names {
