@@ -20,10 +20,13 @@ import (
 
 // applyRetrying applies b, retrying a local failure with backoff from
 // MinBackoff up to MaxBackoff for as long as the session lasts.
-func (s *Secondary) applyRetrying(ctx context.Context, c *transport.Client, b transport.Batch, ack func(transport.Ack) error) (transport.Ack, error) {
+//
+// pre, if not nil, is the batch's prepared source, for the first attempt.
+func (s *Secondary) applyRetrying(ctx context.Context, c *transport.Client, b transport.Batch, ack func(transport.Ack) error, pre *source) (transport.Ack, error) {
 	backoff := s.opts.MinBackoff
 	for {
-		a, err := s.applyBatch(ctx, c, b, nil, ack)
+		a, err := s.applyBatch(ctx, c, b, nil, ack, pre)
+		pre = nil
 		if err == nil || ctx.Err() != nil || !localFailure(err) {
 			return a, err
 		}

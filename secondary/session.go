@@ -133,8 +133,18 @@ func (s *Secondary) session(ctx context.Context) error {
 	// runtime would return it only slowly.
 	idle := time.AfterFunc(idleRelease, debug.FreeOSMemory)
 	defer idle.Stop()
+	ready := make(chan prepared, 1)
+	g.Go(func() error { return s.prepare(ctx, c, batches, ready) })
+	defer func() { // what was prepared and not applied
+		for r := range ready {
+			if r.src != nil {
+				r.src.close()
+			}
+		}
+	}()
 	g.Go(func() error {
-		for b := range batches {
+		for r := range ready {
+			b := r.b
 			idle.Reset(idleRelease)
 			var a transport.Ack
 			var err error
@@ -153,7 +163,7 @@ func (s *Secondary) session(ctx context.Context) error {
 			case b.Stage:
 				a, err = s.stageBatch(ctx, c, b)
 			default:
-				a, err = s.applyRetrying(ctx, c, b, sess.Ack) // retry.go
+				a, err = s.applyRetrying(ctx, c, b, sess.Ack, r.src) // retry.go
 			}
 			if err != nil {
 				s.applyFailed(ctx, b.Folder, err, sess.Ack)
@@ -168,31 +178,92 @@ func (s *Secondary) session(ctx context.Context) error {
 	return g.Wait()
 }
 
+// prepared is a batch with, for a batch to apply, its chunk source,
+// planned and with its chunk stream open.
+type prepared struct {
+	b   transport.Batch
+	src *source
+}
+
+// prepare passes the received batches on to the applier in order. A batch
+// to apply gets its source first: its chunks are planned and its chunk
+// stream is opened as soon as the batch before it has received all of its
+// own chunks, so that the next batch's data flows while the one before is
+// still written, committed and acknowledged. (Planned that early, a chunk
+// that the batch before brings is fetched again rather than copied; its
+// files are not in the index yet.)
+func (s *Secondary) prepare(ctx context.Context, c *transport.Client, batches <-chan transport.Batch, ready chan<- prepared) error {
+	defer close(ready)
+	var drained <-chan struct{} // of the last source prepared
+	for b := range batches {
+		r := prepared{b: b}
+		f := s.folders[b.Folder]
+		if !b.ApplyStaged && b.TreeHashQuery == 0 && b.Verify == nil && !b.Stage && s.checkBatch(b) == nil {
+			if drained != nil {
+				select {
+				case <-drained:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			work, _ := f.skipIgnored(b.Entries)
+			r.src = newSource(ctx, s, c, b.Folder, work, nil)
+			_ = r.src.openStream() // a failure shows when the chunks are read
+			drained = r.src.drained
+		}
+		select {
+		case ready <- r:
+		case <-ctx.Done():
+			if r.src != nil {
+				r.src.close()
+			}
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// checkBatch refuses a batch of a folder this node does not replicate, or
+// with an entry at or before the folder's position.
+func (s *Secondary) checkBatch(b transport.Batch) error {
+	if _, ok := s.folders[b.Folder]; !ok {
+		return fmt.Errorf("primary sent folder %q, which this node does not replicate", b.Folder)
+	}
+	pos, err := s.db.Position(b.Folder)
+	if err != nil {
+		return err
+	}
+	for _, e := range b.Entries {
+		if e.Seq <= pos {
+			return fmt.Errorf("primary replayed sequence %d of folder %q, already applied up to %d", e.Seq, b.Folder, pos)
+		}
+	}
+	return nil
+}
+
 // applyBatch applies one batch and records it durably, reading chunks
-// from stash first when it is not nil. It returns the ack to send for its
+// from pre if not nil (made by prepare for this batch), and from stash
+// first when it is not nil. It returns the ack to send for its
 // end; ack (if not nil) is called for the prefixes that become durable
 // before (see record.go). Entries refused as bad input are skipped and
 // reported in the acks; any other failure stops the batch at the first
 // failed entry, so it is sent again. The prefix before that entry is
 // recorded even then, and so is the prefix applied before a session ended.
-func (s *Secondary) applyBatch(ctx context.Context, c *transport.Client, b transport.Batch, stash *stage.Stage, ack func(transport.Ack) error) (transport.Ack, error) {
-	f, ok := s.folders[b.Folder]
-	if !ok {
-		return transport.Ack{}, fmt.Errorf("primary sent folder %q, which this node does not replicate", b.Folder)
+func (s *Secondary) applyBatch(ctx context.Context, c *transport.Client, b transport.Batch, stash *stage.Stage, ack func(transport.Ack) error, pre *source) (transport.Ack, error) {
+	if pre != nil {
+		defer pre.close()
 	}
-	pos, err := s.db.Position(b.Folder)
-	if err != nil {
+	if err := s.checkBatch(b); err != nil {
 		return transport.Ack{}, err
 	}
-	for _, e := range b.Entries {
-		if e.Seq <= pos {
-			return transport.Ack{}, fmt.Errorf("primary replayed sequence %d of folder %q, already applied up to %d", e.Seq, b.Folder, pos)
-		}
-	}
+	f := s.folders[b.Folder]
 	start := time.Now()
 	work, results := f.skipIgnored(b.Entries) // ignored.go
-	src := newSource(ctx, s, c, b.Folder, work, stash)
-	defer src.close()
+	src := pre
+	if src == nil {
+		src = newSource(ctx, s, c, b.Folder, work, stash)
+		defer src.close()
+	}
 	if err := s.fillWritten(b.Folder, work); err != nil { // local.go
 		return transport.Ack{}, err
 	}

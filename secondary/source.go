@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/ncsync/ncsync/apply"
@@ -38,6 +39,9 @@ type source struct {
 	stash *stage.Stage // chunks staged while paused; nil outside a resume
 
 	waited time.Duration // blocked on the primary's chunk stream
+
+	drained   chan struct{} // closed once every remote chunk was read, or at close
+	drainOnce sync.Once
 }
 
 // stagedPath marks, in a plan, a chunk read from the stash; heldPath one
@@ -72,7 +76,31 @@ func newSource(ctx context.Context, s *Secondary, c *transport.Client, folder st
 		src.plans, src.remote = make(map[uint64]*plan), nil
 		src.plan(entries, nil)
 	}
+	src.drained = make(chan struct{})
+	if len(src.remote) == 0 {
+		src.markDrained()
+	}
 	return src
+}
+
+// markDrained says the batch needs nothing more from the network.
+func (src *source) markDrained() { src.drainOnce.Do(func() { close(src.drained) }) }
+
+// openStream asks the primary for the remote chunks not read yet.
+func (src *source) openStream() error {
+	if src.stream != nil || src.next >= len(src.remote) {
+		return nil
+	}
+	ids := make([]chunker.ID, 0, len(src.remote)-src.next)
+	for _, r := range src.remote[src.next:] {
+		ids = append(ids, r.id)
+	}
+	st, err := src.c.FetchChunks(src.ctx, src.folder, ids)
+	if err != nil {
+		return err
+	}
+	src.stream = st
+	return nil
 }
 
 // plan decides where each chunk of entries comes from: a kept temp file
@@ -149,16 +177,8 @@ func (src *source) nextRemote() (transport.Chunk, error) {
 	if src.next >= len(src.remote) {
 		return transport.Chunk{}, errors.New("read past the batch's remote chunks")
 	}
-	if src.stream == nil {
-		ids := make([]chunker.ID, 0, len(src.remote)-src.next)
-		for _, r := range src.remote[src.next:] {
-			ids = append(ids, r.id)
-		}
-		st, err := src.c.FetchChunks(src.ctx, src.folder, ids)
-		if err != nil {
-			return transport.Chunk{}, err
-		}
-		src.stream = st
+	if err := src.openStream(); err != nil {
+		return transport.Chunk{}, err
 	}
 	t0 := time.Now()
 	ch, err := src.stream.Next()
@@ -175,7 +195,9 @@ func (src *source) nextRemote() (transport.Chunk, error) {
 		}
 		return transport.Chunk{}, err
 	}
-	src.next++
+	if src.next++; src.next == len(src.remote) {
+		src.markDrained()
+	}
 	return ch, nil
 }
 
@@ -183,6 +205,7 @@ func (src *source) close() {
 	if src.stream != nil {
 		src.stream.Close()
 	}
+	src.markDrained()
 }
 
 // reader yields one file's chunks.

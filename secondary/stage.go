@@ -216,7 +216,7 @@ func (s *Secondary) applyStaged(ctx context.Context, c *transport.Client, folder
 			if len(entries) == 0 {
 				return nil
 			}
-			a, err := s.applyBatch(ctx, c, transport.Batch{Folder: folder, Entries: entries}, st, ack)
+			a, err := s.applyBatch(ctx, c, transport.Batch{Folder: folder, Entries: entries}, st, ack, nil)
 			if err != nil {
 				return err
 			}
