@@ -158,20 +158,9 @@ func (b *batch) sameAsIncoming(dirfd int, name string, e *index.Entry, st *unix.
 		return false
 	}
 	defer unix.Close(fd)
-	var buf []byte
-	var off int64
-	for _, ref := range e.Chunks {
-		buf = growTo(buf, int(ref.Size))
-		if n, err := unix.Pread(fd, buf, off); err != nil || n != len(buf) {
-			return false
-		}
-		if b.f.chunkSum(buf) != ref.ID {
-			return false
-		}
-		off += int64(ref.Size)
-	}
+	v, err := verifyPrefix(fd, e, nil) // partial.go
 	var after unix.Stat_t
-	return unix.Fstat(fd, &after) == nil && after.Size == off
+	return err == nil && v.chunks == len(e.Chunks) && unix.Fstat(fd, &after) == nil && after.Size == v.off
 }
 
 // growTo returns a buffer of n bytes, reusing buf when it is large enough.
