@@ -34,7 +34,6 @@ type batch struct {
 
 	pending      []*pendingFile      // the group being written: temp files, not yet renamed
 	pendingBytes int64               // their size
-	groupStart   time.Time           // when the first entry of the pending group was started
 	pendingPaths map[string]struct{} // final paths of pending and committing files
 	pendingUnder map[string]int      // directories with pending or committing files beneath
 

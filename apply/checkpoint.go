@@ -21,13 +21,13 @@ import (
 type Durable func(n int, results []Result)
 
 // Checkpoints. A group of files is committed once it holds maxPending
-// files or maxPendingBytes bytes, or, when the caller wants to hear of
-// durable entries, once its first file has waited checkpointEvery. After a
-// group is committed and at most every checkpointEvery, the entries before
+// files or maxPendingBytes bytes (so large files are committed every 64
+// MiB or sooner, not at the end of a batch of up to 256 MiB). After a
+// group is committed, at most every checkpointEvery, the entries before
 // the first one still pending are made durable as a whole (the
-// directories touched so far get their metadata back and are synced) and
-// reported to Durable. The period bounds what a checkpoint costs (a sync
-// of the directories, an index commit and an ack in the caller) to a
+// directories touched so far get their metadata back and are fsynced)
+// and reported to Durable. The period bounds what a checkpoint costs (the
+// directories' fsyncs, an index commit and an ack in the caller) to a
 // small share of a second, whatever the batch.
 const (
 	maxPendingBytes = 64 << 20
@@ -38,12 +38,6 @@ const (
 // durable before the end of the batch.
 func (f *Folder) ApplyDurable(ctx context.Context, entries []index.Entry, src ChunkSource, dirs DirMeta, durable Durable) ([]Result, error) {
 	return f.apply(ctx, entries, src, dirs, durable)
-}
-
-// groupDue reports whether the pending group has waited long enough to be
-// committed for a checkpoint.
-func (b *batch) groupDue() bool {
-	return b.durable != nil && len(b.pending) > 0 && time.Since(b.groupStart) >= b.f.checkpointEvery
 }
 
 // checkpoint reports the entries done so far to Durable, at most every
@@ -70,7 +64,9 @@ func (b *batch) checkpoint() {
 		b.restoreDir(d)
 	}
 	if len(list) > 0 {
-		if err := b.syncDirs(list); err != nil {
+		// An fsync per directory, never syncfs: that would also wait for
+		// the file being written, in this goroutine.
+		if err := fsyncDirs(list); err != nil {
 			b.f.log.Error("directories of the batch are not durable", "err", err)
 			return // the end of the batch fails them
 		}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -36,9 +35,6 @@ type pendingFile struct {
 // the next ones.
 func (b *batch) stageFile(ctx context.Context, i int) error {
 	e := &b.entries[i]
-	if len(b.pending) == 0 {
-		b.groupStart = time.Now()
-	}
 	parent, name := split(e.Path)
 	d, err := b.dir(parent, true)
 	if err != nil {
@@ -105,7 +101,7 @@ func (b *batch) stageFile(ctx context.Context, i int) error {
 		b.addPending(pf)
 	}
 	b.pendingBytes += e.Size
-	if len(b.pending) >= maxPending || b.pendingBytes >= maxPendingBytes || b.groupDue() {
+	if len(b.pending) >= maxPending || b.pendingBytes >= b.f.groupBytes {
 		b.commitAsync()
 	}
 	return nil

@@ -102,6 +102,11 @@ func (b *batch) syncDirs(list []*dirState) error {
 		}
 		return nil
 	}
+	return fsyncDirs(list)
+}
+
+// fsyncDirs fsyncs each directory of list.
+func fsyncDirs(list []*dirState) error {
 	fds := make([]int, len(list))
 	for k, d := range list {
 		fds[k] = d.fd

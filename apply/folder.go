@@ -97,6 +97,7 @@ type Folder struct {
 
 	kept            keptFiles     // kept temp files of large files (partial.go)
 	checkpointEvery time.Duration // see checkpoint.go; tests shorten it
+	groupBytes      int64         // likewise
 }
 
 // Open opens the folder root, which must exist and be a directory, not a
@@ -125,7 +126,7 @@ func Open(root string, opts Options) (*Folder, error) {
 	}
 	f := &Folder{path: root, root: fd, opts: opts, log: opts.Log, mode: opts.Sync, hasher: blake3.New()}
 	f.kept.init()
-	f.checkpointEvery = checkpointEvery
+	f.checkpointEvery, f.groupBytes = checkpointEvery, maxPendingBytes
 	if !fss.syncfs {
 		f.mode = SyncFile
 	}

@@ -267,7 +267,7 @@ func (s *cancelAtSource) Chunks(ctx context.Context, e index.Entry) (ChunkReader
 // into place.
 func TestDurablePrefixes(t *testing.T) {
 	f, root := openTest(t, Options{}, false)
-	f.checkpointEvery = 0
+	f.checkpointEvery, f.groupBytes = 0, 1
 	src := newSource()
 	var entries []index.Entry
 	entries = append(entries, dirEntry("d", 0o750))
