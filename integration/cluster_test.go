@@ -166,7 +166,7 @@ func (c *cluster) addNode(name, role string, tls [3]string) *node {
 		fmt.Fprintf(&b, "secondaries: [%s]\n", strings.Join(c.opts.secondaries, ", "))
 		fmt.Fprintf(&b, "scan_interval: %s\n", c.opts.scanInterval)
 	} else if c.proxy != nil {
-		fmt.Fprintf(&b, "primary: %s\n", c.proxy.Addr())
+		fmt.Fprintf(&b, "primary: %s@%s\n", primaryName, c.proxy.Addr())
 	} else {
 		fmt.Fprintf(&b, "primary: %s@%s\n", primaryName, c.addr)
 	}
