@@ -29,6 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 )
 
 // ReservedPrefix starts the name of every file or directory ncsync creates
@@ -48,9 +49,16 @@ func Reserved(name string) bool {
 // ErrInvalidPattern is wrapped by every error New returns for a bad pattern.
 var ErrInvalidPattern = errors.New("invalid pattern")
 
-// Matcher holds compiled patterns. It is immutable after New and safe for
-// concurrent use. A nil *Matcher ignores nothing.
+// Matcher holds compiled patterns. It is safe for concurrent use, and its
+// patterns change only all at once, by Replace (a config reload): every
+// holder of the Matcher sees the new ones from its next call on. A nil
+// *Matcher ignores nothing.
 type Matcher struct {
+	set atomic.Pointer[ruleSet]
+}
+
+// ruleSet is one compiled list of patterns, never changed once stored.
+type ruleSet struct {
 	patterns []string
 	rules    []rule
 }
@@ -58,7 +66,7 @@ type Matcher struct {
 // New compiles patterns in order. Blank lines and comments are allowed and
 // skipped. An invalid pattern is an error naming it.
 func New(patterns []string) (*Matcher, error) {
-	m := &Matcher{}
+	rs := &ruleSet{}
 	for _, p := range patterns {
 		r, ok, err := compile(p)
 		if err != nil {
@@ -67,10 +75,22 @@ func New(patterns []string) (*Matcher, error) {
 		if !ok {
 			continue
 		}
-		m.patterns = append(m.patterns, p)
-		m.rules = append(m.rules, r)
+		rs.patterns = append(rs.patterns, p)
+		rs.rules = append(rs.rules, r)
 	}
+	m := &Matcher{}
+	m.set.Store(rs)
 	return m, nil
+}
+
+// Replace gives m the patterns of n (compiled by New), atomically: a Match
+// running meanwhile sees either list whole.
+func (m *Matcher) Replace(n *Matcher) {
+	rs := &ruleSet{}
+	if n != nil {
+		rs = n.set.Load()
+	}
+	m.set.Store(rs)
 }
 
 // Patterns returns the effective patterns (comments and blank lines
@@ -79,7 +99,7 @@ func (m *Matcher) Patterns() []string {
 	if m == nil {
 		return nil
 	}
-	return append([]string(nil), m.patterns...)
+	return append([]string(nil), m.set.Load().patterns...)
 }
 
 // Match reports whether path is ignored by the patterns alone. path is
@@ -98,8 +118,9 @@ func (m *Matcher) Match(path string, isDir bool) bool {
 		return false
 	}
 	base := path[strings.LastIndexByte(path, '/')+1:]
-	for i := len(m.rules) - 1; i >= 0; i-- {
-		r := &m.rules[i]
+	rules := m.set.Load().rules
+	for i := len(rules) - 1; i >= 0; i-- {
+		r := &rules[i]
 		if r.dirOnly && !isDir {
 			continue
 		}

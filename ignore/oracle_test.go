@@ -18,14 +18,14 @@ func oracleMatch(t testing.TB, m *Matcher, p string, isDir bool) bool {
 	if p == "" {
 		return false
 	}
-	for i := len(m.rules) - 1; i >= 0; i-- {
-		r := m.rules[i]
+	for i := len(m.set.Load().rules) - 1; i >= 0; i-- {
+		r := m.set.Load().rules[i]
 		if r.dirOnly && !isDir {
 			continue
 		}
 		re, err := regexp.Compile(ruleRegexp(r))
 		if err != nil {
-			t.Fatalf("oracle regexp for %q: %v", m.patterns[i], err)
+			t.Fatalf("oracle regexp for %q: %v", m.set.Load().patterns[i], err)
 		}
 		if re.MatchString(p) {
 			return !r.negate
@@ -129,7 +129,7 @@ func FuzzMatch(f *testing.F) {
 		}
 		got := m.Match(p, isDir)
 		if want := oracleMatch(t, m, p, isDir); got != want {
-			t.Fatalf("patterns %q path %q dir %v: Match = %v, oracle = %v", m.patterns, p, isDir, got, want)
+			t.Fatalf("patterns %q path %q dir %v: Match = %v, oracle = %v", m.set.Load().patterns, p, isDir, got, want)
 		}
 	})
 }

@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 
+	"github.com/ncsync/ncsync/ignore"
 	"github.com/ncsync/ncsync/transport"
 )
 
@@ -74,4 +75,24 @@ func (ps *peer) endSessions(cause error) {
 	for c := range ps.ends {
 		(*c)(cause)
 	}
+}
+
+// SetIgnore gives folder id the ignore patterns of m while the primary runs
+// (a config reload). The folder's watcher starts again with them, so that
+// directories no longer ignored are watched, and its first full scan
+// journals what they hold. Paths now ignored keep their entries, and the
+// secondaries their copies (see scanner: an ignore pattern added later
+// deletes nothing).
+func (p *Primary) SetIgnore(id string, m *ignore.Matcher) error {
+	f, ok := p.folders[id]
+	if !ok {
+		return fmt.Errorf("no folder %q", id)
+	}
+	f.ignore.Replace(m)
+	select {
+	case f.rewatch <- struct{}{}:
+	default: // one is already asked for
+	}
+	p.log.Info("ignore patterns changed: watching the folder again", "folder", id, "ignore", m.Patterns())
+	return nil
 }

@@ -98,6 +98,7 @@ type folder struct {
 	scan    *scanner.Scanner
 	watcher atomic.Pointer[watcher.Watcher] // nil while the folder is not watched
 	sync    chan chan error                 // Flush's requests to the folder's loop
+	rewatch chan struct{}                   // SetIgnore: start the watcher again (buffered 1)
 
 	retry *scanRetry // paths whose scan failed (retry.go)
 
@@ -188,7 +189,7 @@ func New(db *index.DB, opts Options) (*Primary, error) {
 		if err != nil {
 			return nil, fmt.Errorf("folder %q: %w", fc.ID, err)
 		}
-		p.folders[fc.ID] = &folder{cfg: fc, ignore: m, scan: sc, sync: make(chan chan error),
+		p.folders[fc.ID] = &folder{cfg: fc, ignore: m, scan: sc, sync: make(chan chan error), rewatch: make(chan struct{}, 1),
 			retry: newScanRetry(opts.ScanInterval)}
 		p.order = append(p.order, fc.ID)
 	}

@@ -11,6 +11,10 @@ import (
 	"github.com/ncsync/ncsync/watcher"
 )
 
+// errRewatch ends a folder's watcher so that it starts again with new
+// ignore patterns (SetIgnore).
+var errRewatch = errors.New("ignore patterns changed")
+
 // maxBatchPaths bounds the dirty paths gathered into one scan: more
 // batches waiting than that are left for the next scan.
 const maxBatchPaths = 50_000
@@ -27,6 +31,10 @@ const maxBatchPaths = 50_000
 //     inotify cannot see, such as writes through mmap;
 //   - the paths whose scan failed, with backoff (retry.go).
 func (p *Primary) watchFolder(ctx context.Context, f *folder) error {
+	select { // a watcher made from now on has the patterns asked for
+	case <-f.rewatch:
+	default:
+	}
 	w, err := watcher.New(watcher.Options{
 		Root:       f.cfg.Path,
 		Ignore:     f.ignore,
@@ -55,6 +63,8 @@ func (p *Primary) watchFolder(ctx context.Context, f *folder) error {
 		return err
 	case <-ctx.Done():
 		return nil
+	case <-f.rewatch:
+		return errRewatch
 	}
 	f.watcher.Store(w)
 	defer f.watcher.Store(nil)
@@ -143,6 +153,8 @@ func (p *Primary) watchFolder(ctx context.Context, f *folder) error {
 			}
 		case <-audit.C:
 			scan(true, "")
+		case <-f.rewatch:
+			return errRewatch
 		}
 		flushes.answer(&f.deferred, func() error { return f.retry.failure(f.cfg.ID) })
 	}
@@ -200,6 +212,9 @@ func (p *Primary) runFolder(ctx context.Context, f *folder) {
 		err := p.watchFolder(ctx, f)
 		if ctx.Err() != nil {
 			return
+		}
+		if errors.Is(err, errRewatch) {
+			continue
 		}
 		f.setWatchErr(err)
 		p.log.Error("cannot watch folder: rescanning it every scan_interval, and trying again in a minute",

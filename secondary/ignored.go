@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/ncsync/ncsync/apply"
+	"github.com/ncsync/ncsync/ignore"
 	"github.com/ncsync/ncsync/index"
 )
 
@@ -54,4 +55,18 @@ func mergeResults(results, work []apply.Result) []apply.Result {
 		}
 	}
 	return results
+}
+
+// SetIgnore gives folder id this node's ignore patterns of m while it runs
+// (a config reload): the entries that arrive from now on are checked
+// against them. An entry refused earlier because it matched the old ones
+// comes again when the primary changes its path.
+func (s *Secondary) SetIgnore(id string, m *ignore.Matcher) error {
+	f, ok := s.folders[id]
+	if !ok {
+		return fmt.Errorf("no folder %q", id)
+	}
+	f.ignore.Replace(m)
+	s.log.Info("ignore patterns changed", "folder", id, "ignore", m.Patterns())
+	return nil
 }

@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
 	"runtime/pprof"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -72,9 +70,13 @@ are kept as conflicts, then it copies the new primary's tree.`,
 			if o.LogFormat != "" {
 				format = o.LogFormat
 			}
-			log, err := newLogger(os.Stderr, level, format)
+			log, lv, err := newLogger(os.Stderr, level, format)
 			if err != nil {
 				return usageError("%v", err)
+			}
+			hooks := daemonHooks{rejoin: o.Rejoin}
+			if o.LogLevel == "" { // the flag holds the level; the config's is reloaded
+				hooks.level = lv
 			}
 			if o.CPUProfile != "" {
 				f, err := os.Create(o.CPUProfile)
@@ -87,7 +89,7 @@ are kept as conflicts, then it copies the new primary's tree.`,
 				}
 				defer pprof.StopCPUProfile()
 			}
-			return runDaemon(c.Context(), cfg, daemonHooks{rejoin: o.Rejoin}, log)
+			return runDaemon(c.Context(), cfg, hooks, log)
 		},
 	}
 	cmd.Flags().StringVar(&o.ConfigPath, "config", defaultConfig, "config file")
@@ -98,10 +100,12 @@ are kept as conflicts, then it copies the new primary's tree.`,
 	return cmd
 }
 
-func newLogger(w *os.File, level, format string) (*slog.Logger, error) {
-	var lv slog.Level
+// newLogger returns the daemon's logger and the level it writes from, which
+// a reload may change.
+func newLogger(w *os.File, level, format string) (*slog.Logger, *slog.LevelVar, error) {
+	lv := new(slog.LevelVar)
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+		return nil, nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
 	}
 	ho := &slog.HandlerOptions{Level: lv}
 	var h slog.Handler
@@ -111,10 +115,10 @@ func newLogger(w *os.File, level, format string) (*slog.Logger, error) {
 	case "json":
 		h = slog.NewJSONHandler(w, ho)
 	default:
-		return nil, fmt.Errorf("--log-format %q: use text or json", format)
+		return nil, nil, fmt.Errorf("--log-format %q: use text or json", format)
 	}
 	// A peer that stays unreachable must not flood the log.
-	return slog.New(ratelog.New(h, slog.LevelWarn, ratelog.DefaultInterval)), nil
+	return slog.New(ratelog.New(h, slog.LevelWarn, ratelog.DefaultInterval)), lv, nil
 }
 
 // daemonHooks let the demo and tests observe a daemon run in-process.
@@ -125,6 +129,9 @@ type daemonHooks struct {
 	// rejoin: a node that was promoted may start with a secondary config
 	// (ncsync run --rejoin).
 	rejoin bool
+	// level is the log's level, which a reload sets to the config's
+	// log.level; nil: the level stays (set by --log-level).
+	level *slog.LevelVar
 }
 
 // runDaemon runs one node until ctx ends.
@@ -188,9 +195,10 @@ func runDaemon(ctx context.Context, cfg *config.Config, hooks daemonHooks, log *
 	g.Go(func() error { <-ctx.Done(); ctl.Stop(); return nil })
 	g.Go(func() error { superviseService(ctx, d, sdnotify.FromEnv(), log); return nil })
 	if healthLis != nil {
-		g.Go(func() error { return serveHealth(ctx, healthLis, d, healthThresholds(cfg.Health), log) })
+		hs := d.startHealth(healthThresholds(cfg.Health))
+		g.Go(func() error { return serveHealth(ctx, healthLis, hs, log) })
 	}
-	g.Go(func() error { reloadOnHangup(ctx, d, log); return nil })
+	g.Go(func() error { reloadOnHangup(ctx, d, sdnotify.FromEnv(), log); return nil })
 	if metricsLis != nil {
 		g.Go(func() error { return serveMetrics(ctx, metricsLis, d, d.events, log) })
 	}
@@ -203,28 +211,6 @@ func runDaemon(ctx context.Context, cfg *config.Config, hooks daemonHooks, log *
 	err = g.Wait()
 	log.Info("stopped")
 	return err
-}
-
-// reloadOnHangup reloads the TLS material (reloadTLS) at each SIGHUP until
-// ctx ends; a primary then ends the sessions whose certificate was
-// revoked.
-func reloadOnHangup(ctx context.Context, d *daemon, log *slog.Logger) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-hup:
-			if err := d.tlsm.reloadTLS(log); err != nil {
-				log.Warn("SIGHUP: could not reload the TLS material; keeping what is in use", "err", err)
-			}
-			if n, ok := d.current().(primaryNode); ok {
-				n.srv.Recheck()
-			}
-		}
-	}
 }
 
 // ensureMeta binds the index to the cluster of the node's certificate and,

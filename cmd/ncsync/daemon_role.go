@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -19,6 +20,7 @@ import (
 	"github.com/ncsync/ncsync/apply"
 	"github.com/ncsync/ncsync/config"
 	"github.com/ncsync/ncsync/control"
+	"github.com/ncsync/ncsync/health"
 	"github.com/ncsync/ncsync/index"
 	"github.com/ncsync/ncsync/metrics"
 	"github.com/ncsync/ncsync/pki"
@@ -39,14 +41,18 @@ type daemon struct {
 	log   *slog.Logger
 	hooks daemonHooks
 	tlsm  *tlsMaterial // revocation lists, reloaded on SIGHUP
+	// live is the config as last loaded (reload.go): cfg's reloadable
+	// keys may have changed since the start, the others never do.
+	live atomic.Pointer[config.Config]
 	// events counts scans and barriers for metrics; nil without
 	// metrics_listen.
 	events *metrics.Events
 
 	promotions chan promoteRequest // Promote → run
 
-	mu   sync.Mutex
-	node control.Node // the current node; nil until started
+	mu     sync.Mutex
+	node   control.Node   // the current node; nil until started
+	health *health.Server // nil without health_listen
 }
 
 // promoteRequest is one `ncsync promote` handed to the daemon's run loop.
@@ -62,7 +68,9 @@ type promoteReply struct {
 }
 
 func newDaemon(cfg *config.Config, db *index.DB, id pki.Identity, tlsm *tlsMaterial, hooks daemonHooks, log *slog.Logger) *daemon {
-	return &daemon{cfg: cfg, db: db, id: id, log: log, hooks: hooks, tlsm: tlsm, promotions: make(chan promoteRequest)}
+	d := &daemon{cfg: cfg, db: db, id: id, log: log, hooks: hooks, tlsm: tlsm, promotions: make(chan promoteRequest)}
+	d.live.Store(cfg)
+	return d
 }
 
 func (d *daemon) current() control.Node {
@@ -87,9 +95,13 @@ type primarySetup struct {
 
 // runPrimary runs a primary until ctx ends.
 func (d *daemon) runPrimary(ctx context.Context, ps primarySetup) error {
+	live := d.live.Load() // a reload before the node is set changes it here
+	if d.cfg.Role == config.RolePrimary {
+		ps.secondaries = live.Secondaries
+	}
 	p, err := primary.New(d.db, primary.Options{
 		Node: d.cfg.Node, ClusterID: d.id.ClusterID, Secondaries: ps.secondaries,
-		Folders: d.cfg.Folders, ScanInterval: d.cfg.ScanInterval,
+		Folders: live.Folders, ScanInterval: d.cfg.ScanInterval,
 		Quiet: d.cfg.Watch.Quiet, MaxLatency: d.cfg.Watch.MaxLatency, AuditInterval: d.cfg.Watch.AuditInterval,
 		Log: d.log, OnScan: onScan(d.events),
 	})
@@ -101,7 +113,8 @@ func (d *daemon) runPrimary(ctx context.Context, ps primarySetup) error {
 		return fmt.Errorf("listen %s: %w", ps.listen, err)
 	}
 	srv := transport.NewServer(ps.tls, transport.DefaultLimits(), p, d.log)
-	srv.SetBandwidth(d.cfg.Limits.Bandwidth, d.cfg.Limits.BandwidthPerPeer)
+	lim := live.Limits
+	srv.SetBandwidth(lim.Bandwidth, lim.BandwidthPerPeer)
 	d.setNode(primaryNode{Primary: p, srv: srv})
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Serve(lis) })
@@ -120,7 +133,7 @@ func (d *daemon) runSecondary(ctx context.Context, tlsConf *tls.Config) error {
 	s, err := secondary.New(d.db, secondary.Options{
 		Node: d.cfg.Node, ClusterID: d.id.ClusterID, Primary: d.cfg.Primary, TLS: tlsConf,
 		PrimaryNode: d.cfg.PrimaryNode, Promotable: d.cfg.Promotable,
-		Limits: transport.DefaultLimits(), Folders: d.cfg.Folders, Log: d.log,
+		Limits: transport.DefaultLimits(), Folders: d.live.Load().Folders, Log: d.log,
 		Apply:     apply.Options{Chown: os.Geteuid() == 0, Log: d.log},
 		OnApplied: d.hooks.onApplied,
 		StageDir:  filepath.Join(d.cfg.StateDir, "stage"), StageLimit: d.cfg.StageLimit,

@@ -36,7 +36,25 @@ func listenHealth(cfg *config.Config) (net.Listener, error) {
 	return lis, nil
 }
 
-func serveHealth(ctx context.Context, lis net.Listener, src health.Source, th health.Thresholds, log *slog.Logger) error {
-	log.Info("health check", "listen", lis.Addr().String(), "max_lag", th.MaxLag, "max_disconnected", th.MaxDisconnected)
-	return health.NewServer(src, th, log).Serve(ctx, lis)
+func serveHealth(ctx context.Context, lis net.Listener, hs *health.Server, log *slog.Logger) error {
+	log.Info("health check", "listen", lis.Addr().String())
+	return hs.Serve(ctx, lis)
+}
+
+// startHealth makes the daemon's health server, whose thresholds a
+// reload may change.
+func (d *daemon) startHealth(th health.Thresholds) *health.Server {
+	d.log.Info("health thresholds", "max_lag", th.MaxLag, "max_disconnected", th.MaxDisconnected)
+	hs := health.NewServer(d, th, d.log)
+	d.mu.Lock()
+	d.health = hs
+	d.mu.Unlock()
+	return hs
+}
+
+// healthServer is the daemon's health server; nil without health_listen.
+func (d *daemon) healthServer() *health.Server {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.health
 }
