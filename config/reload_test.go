@@ -1,7 +1,6 @@
 package config
 
 import (
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,34 +11,6 @@ import (
 // TestKeysComplete: every key the decoder reads has a reload decision in
 // Keys, and Keys names no key the decoder does not read.
 func TestKeysComplete(t *testing.T) {
-	tlsKeys := map[string]field{"ca": nil, "cert": nil, "key": nil, "crl": nil}
-	sub := map[string]map[string]field{
-		"watch": watchFields, "log": logFields, "health": healthFields, "limits": limitsFields,
-		"conflicts": conflictsFields, "promote": promoteFields, "tls": tlsKeys, "folders": folderFields,
-	}
-	leaf := map[string]map[string]field{"folders[].conflicts": folderConflictsFields}
-	var decoded []string
-	for _, name := range slices.Sorted(maps.Keys(topFields)) {
-		fields, ok := sub[name]
-		if !ok {
-			decoded = append(decoded, name)
-			continue
-		}
-		prefix := name + "."
-		if name == "folders" {
-			decoded = append(decoded, "folders")
-			prefix = "folders[]."
-		}
-		for _, s := range slices.Sorted(maps.Keys(fields)) {
-			if more, ok := leaf[prefix+s]; ok {
-				for _, l := range slices.Sorted(maps.Keys(more)) {
-					decoded = append(decoded, prefix+s+"."+l)
-				}
-				continue
-			}
-			decoded = append(decoded, prefix+s)
-		}
-	}
 	table := map[string]bool{}
 	for _, k := range Keys {
 		if table[k.Name] {
@@ -47,7 +18,7 @@ func TestKeysComplete(t *testing.T) {
 		}
 		table[k.Name] = true
 	}
-	for _, k := range decoded {
+	for _, k := range documentedKeys() {
 		if !table[k] {
 			t.Errorf("config key %q has no entry in Keys: decide whether SIGHUP reloads it", k)
 		}
@@ -55,6 +26,37 @@ func TestKeysComplete(t *testing.T) {
 	}
 	for k := range table {
 		t.Errorf("Keys lists %q, which the decoder does not read", k)
+	}
+}
+
+// TestConfigurationDocReload: the Reload column of docs/configuration.md
+// says what Keys says.
+func TestConfigurationDocReload(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "configuration.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	said := map[string]string{}
+	for _, line := range strings.Split(string(doc), "\n") {
+		cols := strings.Split(line, "|")
+		if len(cols) < 5 || !strings.HasPrefix(strings.TrimSpace(cols[1]), "`") {
+			continue
+		}
+		reload := strings.Fields(cols[3])
+		for _, k := range strings.Split(cols[1], ",") {
+			if k = strings.Trim(strings.TrimSpace(k), "`"); len(reload) > 0 {
+				said[k] = reload[0]
+			}
+		}
+	}
+	for _, k := range Keys {
+		want := "no"
+		if k.Reloadable {
+			want = "yes"
+		}
+		if said[k.Name] != want {
+			t.Errorf("docs/configuration.md: %s reload %q, config.Keys says %s", k.Name, said[k.Name], want)
+		}
 	}
 }
 
