@@ -22,6 +22,10 @@
 # primary's history, or its index was made anew), the folder is copied in
 # full, hard-linking the files that did not change.
 #
+# rsync runs with --modify-window=-1: it then compares times to the
+# nanosecond, as Nextcloud does, and sets a directory's or symlink's mtime
+# even when it differs from the copy's within the same second.
+#
 # Adjust the settings below; everything else is plain rsync and mysqldump.
 set -euo pipefail
 
@@ -68,13 +72,13 @@ for pair in $NCSYNC_SNAPSHOT_SEQ; do
         rm -f -- "$dst/$p"
       fi
     done <"$work/$id.changed"
-    rsync -a --from0 --files-from="$work/$id.changed" "$src/" "$dst/"
+    rsync -a --modify-window=-1 --from0 --files-from="$work/$id.changed" "$src/" "$dst/"
     echo "$id: incremental from $PREV"
   else
     # Full: first backup, or the journal does not reach back (said above).
     link=()
     if [[ -n $PREV && -d $PREV/$id ]]; then link=(--link-dest="$PREV/$id"); fi
-    rsync -a --delete --exclude='.ncsync-*' "${link[@]}" "$src/" "$dst/"
+    rsync -a --modify-window=-1 --delete --exclude='.ncsync-*' "${link[@]}" "$src/" "$dst/"
     echo "$id: full copy"
   fi
 done
