@@ -51,6 +51,7 @@ type nodeConfig struct {
 	Secondaries   []string       `yaml:"secondaries,omitempty"`
 	ScanInterval  string         `yaml:"scan_interval,omitempty"`
 	TLS           tlsConfig      `yaml:"tls"`
+	Limits        *limitsConfig  `yaml:"limits,omitempty"`
 	Folders       []folderConfig `yaml:"folders"`
 }
 
@@ -58,6 +59,10 @@ type tlsConfig struct {
 	CA   string `yaml:"ca"`
 	Cert string `yaml:"cert"`
 	Key  string `yaml:"key"`
+}
+
+type limitsConfig struct {
+	Bandwidth string `yaml:"bandwidth,omitempty"`
 }
 
 type folderConfig struct {
@@ -94,6 +99,8 @@ type clusterSpec struct {
 	// profileDir, when set, gets a CPU profile of each daemon, named after
 	// dir and the node (`ncsync run --cpuprofile`).
 	profileDir string
+	// bandwidth is the primary's limits.bandwidth ("10MB/s"); "" for none.
+	bandwidth string
 }
 
 // startCluster writes both configs and starts both daemons; the clock of a
@@ -104,7 +111,7 @@ func startCluster(cs clusterSpec) (*cluster, error) {
 		return nil, err
 	}
 	listen := fmt.Sprintf("127.0.0.1:%d", port)
-	proxy, err := StartProxyOn(cs.tn.hostIP(), listen)
+	proxy, err := cs.tn.startProxy(listen)
 	if err != nil {
 		return nil, err
 	}
@@ -126,6 +133,9 @@ func startCluster(cs clusterSpec) (*cluster, error) {
 	}
 	pc := mk(primaryNode, "primary", cs.src)
 	pc.Listen, pc.Secondaries = listen, []string{secondaryNode}
+	if cs.bandwidth != "" {
+		pc.Limits = &limitsConfig{Bandwidth: cs.bandwidth}
+	}
 	sc := mk(secondaryNode, "secondary", cs.dst)
 	sc.Primary = primaryNode + "@" + proxy.Addr()
 	for _, nc := range []nodeConfig{pc, sc} {

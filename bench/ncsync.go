@@ -27,6 +27,7 @@ type ncsyncRun struct {
 	scanInterval      time.Duration
 	timeout           time.Duration
 	profileDir        string     // CPU profiles of the daemons; "" for none
+	bandwidth         string     // the primary's limits.bandwidth; "" for none
 	tn                *targetNet // where the secondary runs
 	// progress, when set, gets a line every progressEvery while waiting.
 	progress func(format string, args ...any)
@@ -125,7 +126,7 @@ func (n ncsyncRun) startAndWait(ctx context.Context, src, dir string) (*cluster,
 	w0t, w0s := wireMeter{tn: n.tn}.read()
 	start := time.Now()
 	c, err := startCluster(clusterSpec{bin: n.bin, pki: n.pki, dir: dir, sockDir: n.sockDir,
-		src: src, dst: dst, scanInterval: n.scanInterval, tn: n.tn, profileDir: n.profileDir})
+		src: src, dst: dst, scanInterval: n.scanInterval, tn: n.tn, profileDir: n.profileDir, bandwidth: n.bandwidth})
 	if err != nil {
 		return nil, consistent{}, err
 	}

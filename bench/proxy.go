@@ -20,6 +20,8 @@ type Proxy struct {
 	target string
 	// up counts client → target bytes, down target → client.
 	up, down atomic.Int64
+	// upLink and downLink emulate a link in each direction (Link).
+	upLink, downLink shaper
 
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{}
@@ -40,11 +42,19 @@ func StartProxy(target string) (*Proxy, error) {
 
 // StartProxyOn is StartProxy listening on a free port of host.
 func StartProxyOn(host, target string) (*Proxy, error) {
+	return StartLinkProxy(host, target, Link{})
+}
+
+// StartLinkProxy is StartProxyOn carrying its connections over the
+// emulated link l: every connection in one direction shares that
+// direction's rate, and each direction adds half the round-trip time.
+func StartLinkProxy(host, target string, l Link) (*Proxy, error) {
 	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return nil, fmt.Errorf("proxy listen: %w", err)
 	}
 	p := &Proxy{ln: ln, target: target, conns: make(map[net.Conn]struct{}), stop: make(chan struct{})}
+	p.upLink, p.downLink = l.shapers()
 	p.wg.Add(1)
 	go p.accept()
 	return p, nil
@@ -90,8 +100,8 @@ func (p *Proxy) accept() {
 		pr := &pair{a: c, b: t}
 		pr.open.Store(2)
 		p.wg.Add(2)
-		go p.pipe(pr, t, c, &p.up)
-		go p.pipe(pr, c, t, &p.down)
+		go p.pipe(pr, t, c, &p.up, p.upLink)
+		go p.pipe(pr, c, t, &p.down, p.downLink)
 	}
 }
 
@@ -144,35 +154,21 @@ type pair struct {
 	open atomic.Int32 // directions still carrying data
 }
 
-// pipe copies src to dst, counting as it goes (so Bytes is current while
-// a connection is still open). An end of stream is passed on as a
-// half-close; the pair is closed when both directions have ended, or at
-// once on an error.
-func (p *Proxy) pipe(pr *pair, dst, src net.Conn, n *atomic.Int64) {
+// pipe copies src to dst over the link sh, counting as it goes (so Bytes
+// is current while a connection is still open). An end of stream is
+// passed on as a half-close; the pair is closed when both directions have
+// ended, or at once on an error or when the link is cut.
+func (p *Proxy) pipe(pr *pair, dst, src net.Conn, n *atomic.Int64, sh shaper) {
 	defer p.wg.Done()
-	buf := make([]byte, 256<<10)
-	for {
-		k, err := src.Read(buf)
-		if k > 0 {
-			if !p.gate.wait(p.stop) {
-				break
-			}
-			if _, werr := dst.Write(buf[:k]); werr != nil {
-				break
-			}
-			total := n.Add(int64(k))
-			if at := p.stallAt.Load(); n == &p.down && at > 0 && total >= at && p.stallAt.CompareAndSwap(at, 0) {
-				p.Stall()
-			}
+	err := sh.copy(dst, src, func() bool { return p.gate.wait(p.stop) }, func(k int) {
+		total := n.Add(int64(k))
+		if at := p.stallAt.Load(); n == &p.down && at > 0 && total >= at && p.stallAt.CompareAndSwap(at, 0) {
+			p.Stall()
 		}
-		if errors.Is(err, io.EOF) {
-			if cw, ok := dst.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil && pr.open.Add(-1) > 0 {
-				return
-			}
-			break
-		}
-		if err != nil {
-			break
+	})
+	if errors.Is(err, io.EOF) {
+		if cw, ok := dst.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil && pr.open.Add(-1) > 0 {
+			return
 		}
 	}
 	p.untrack(pr.a)

@@ -15,7 +15,7 @@ type ncsyncReplica struct {
 
 func (n *ncsyncReplica) start(_ context.Context, src, dst, dir string) error {
 	c, err := startCluster(clusterSpec{bin: n.run.bin, pki: n.run.pki, dir: dir, sockDir: n.run.sockDir,
-		src: src, dst: dst, scanInterval: n.run.scanInterval, tn: n.tn, profileDir: n.run.profileDir})
+		src: src, dst: dst, scanInterval: n.run.scanInterval, tn: n.tn, profileDir: n.run.profileDir, bandwidth: n.run.bandwidth})
 	n.c = c
 	return err
 }

@@ -50,7 +50,7 @@ func startRsyncDaemon(ctx context.Context, bin, dir, dst string, tn *targetNet) 
 		d.stop()
 		return nil, fmt.Errorf("rsync daemon: %w: %s", err, d.out.String())
 	}
-	if d.proxy, err = StartProxyOn(tn.hostIP(), addr); err != nil {
+	if d.proxy, err = tn.startProxy(addr); err != nil {
 		d.stop()
 		return nil, err
 	}

@@ -20,6 +20,9 @@ func (r *Report) WriteTable(w io.Writer) {
 	if r.Command != "" {
 		fmt.Fprintf(w, "command: %s\n", r.Command)
 	}
+	if r.Link.Shaped() {
+		fmt.Fprintf(w, "link: %s\n", r.Link)
+	}
 	if r.Elapsed > 0 {
 		fmt.Fprintf(w, "took %s; load average (1, 5, 15 min) %s at the start, %s at the end\n",
 			time.Duration(r.Elapsed*float64(time.Second)).Round(time.Second), r.LoadStart, r.LoadEnd)
@@ -36,19 +39,19 @@ func (r *Report) WriteTable(w io.Writer) {
 	if initial {
 		fmt.Fprintln(w, "\ninitial copy into an empty target (ratios: tool ÷ rsync)")
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "SCENARIO\tWORKLOAD\tTOOL\tRUNS\tWALL s\tON THE WIRE\tCPU s (src+dst)\tPEAK RSS (src+dst)\tEQUAL\tWALL ×\tWIRE ×\tCPU ×\tRSS ×")
+		fmt.Fprintln(tw, "SCENARIO\tWORKLOAD\tTOOL\tRUNS\tWALL s\tON THE WIRE\tTO TARGET /s\tCPU s (src+dst)\tPEAK RSS (src+dst)\tEQUAL\tWALL ×\tWIRE ×\tCPU ×\tRSS ×")
 		for _, row := range r.Rows {
 			if row.Scenario != ScenarioInitial {
 				continue
 			}
 			load := fmt.Sprintf("%s: %s files, %s", row.Workload, thousands(int64(row.Files)), status.HumanBytes(row.Bytes))
 			if row.Skipped != "" {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t-\tskipped: %s\t\t\t\t\t\t\t\t\n", row.Scenario, load, row.Tool, row.Skipped)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t-\tskipped: %s\t\t\t\t\t\t\t\t\t\n", row.Scenario, load, row.Tool, row.Skipped)
 				continue
 			}
 			m := row.Median
 			if m.Error != "" && m.Wall == 0 {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\tFAILED\t\t\t\tno\t\t\t\t\n", row.Scenario, load, row.Tool, len(row.Runs))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\tFAILED\t\t\t\t\tno\t\t\t\t\n", row.Scenario, load, row.Tool, len(row.Runs))
 				failures = append(failures, fmt.Sprintf("%s %s %s: %s", row.Scenario, row.Workload, row.Tool, m.Error))
 				continue
 			}
@@ -58,8 +61,8 @@ func (r *Report) WriteTable(w io.Writer) {
 				ratios = fmt.Sprintf("%s\t%s\t%s\t%s", ratio(m.Wall, b.Wall), ratio(float64(m.Wire()), float64(b.Wire())),
 					ratio(m.CPU(), b.CPU()), ratio(float64(m.PeakRSS()), float64(b.PeakRSS())))
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.2f\t%s\t%.2f (%.2f+%.2f)\t%s (%s+%s)\t%s\t%s\n",
-				row.Scenario, load, row.Tool, len(row.Runs), m.Wall, status.HumanBytes(m.Wire()),
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.2f\t%s\t%s\t%.2f (%.2f+%.2f)\t%s (%s+%s)\t%s\t%s\n",
+				row.Scenario, load, row.Tool, len(row.Runs), m.Wall, status.HumanBytes(m.Wire()), status.HumanBytes(int64(m.WireRate())),
 				m.CPU(), m.CPUSource, m.CPUTarget,
 				status.HumanBytes(m.PeakRSS()), status.HumanBytes(m.PeakRSSSource), status.HumanBytes(m.PeakRSSTarget), yesNo(m.Equal), ratios)
 			for _, s := range row.Runs {

@@ -32,6 +32,9 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 	if r.Command != "" {
 		fmt.Fprintf(w, "Command: `%s`.\n", r.Command)
 	}
+	if r.Link.Shaped() {
+		fmt.Fprintf(w, "Link: %s.\n", r.Link)
+	}
 	if r.Network != "" {
 		fmt.Fprintf(w, "%s.\n", strings.ToUpper(r.Network[:1])+r.Network[1:])
 	}

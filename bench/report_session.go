@@ -174,7 +174,7 @@ func (r *Report) Targets() []TargetCheck {
 	var initialLoads []string
 	for _, row := range r.Rows {
 		switch {
-		case row.Scenario == ScenarioInitial && !slices.Contains(initialLoads, row.Workload):
+		case row.Scenario == ScenarioInitial && !slices.Contains(initialLoads, row.Workload) && !strings.HasSuffix(row.Workload, UnshapedSuffix):
 			initialLoads = append(initialLoads, row.Workload)
 		case slices.Contains(mutationScenarios, row.Scenario) || row.Scenario == ScenarioBarrier:
 			session = row.Workload
@@ -253,7 +253,7 @@ func (r *Report) Targets() []TargetCheck {
 			add(target, "not measured", nil)
 		}
 	}
-	return out
+	return append(out, r.linkTargets()...)
 }
 
 // writeTargets prints the target checks.

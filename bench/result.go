@@ -103,6 +103,10 @@ type Report struct {
 	// Elapsed is the whole run's wall seconds.
 	Elapsed float64 `json:"elapsed_s,omitempty"`
 	Command string  `json:"command,omitempty"`
+	// Link is the emulated link (zero: none); NcsyncBandwidth the ncsync
+	// primary's limits.bandwidth in bytes per second (0: none).
+	Link            Link  `json:"link,omitempty"`
+	NcsyncBandwidth int64 `json:"ncsync_bandwidth_bytes_per_s,omitempty"`
 	// Checks are ncsync's speed targets checked on Rows (see Targets).
 	Checks []TargetCheck `json:"targets,omitempty"`
 	Rows   []Row         `json:"rows"`

@@ -130,6 +130,15 @@ type Options struct {
 	ProfileDir string
 	// NoNetns keeps the target side on loopback even when running as root.
 	NoNetns bool
+	// Link is the emulated link between the sides of every tool (see
+	// Link). When it is shaped, the initial scenario also copies each
+	// workload with ncsync unshaped, as the baseline of its CPU target.
+	Link Link
+	// NcsyncBandwidth, when set, is written to the ncsync primary's
+	// config as limits.bandwidth ("10MB/s"); NcsyncBandwidthRate is its
+	// value in bytes per second, for the report.
+	NcsyncBandwidth     string
+	NcsyncBandwidthRate int64
 	// Progress receives one line per step; nil discards.
 	Progress io.Writer
 }
@@ -254,7 +263,18 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	} else {
 		h.logf("receiving side in network namespace %q over a veth pair", h.tn.ns)
 	}
+	if err := h.tn.shape(o.Link); err != nil {
+		return nil, fmt.Errorf("emulate the link: %w", err)
+	}
 	h.report.Network = h.tn.describe()
+	h.report.Link, h.report.NcsyncBandwidth = o.Link, o.NcsyncBandwidthRate
+	if d := h.tn.describeLink(); d != "" {
+		h.logf("%s", d)
+		h.report.Notes = append(h.report.Notes, d)
+	}
+	if o.NcsyncBandwidth != "" {
+		h.report.Notes = append(h.report.Notes, "ncsync's primary runs with limits: {bandwidth: "+o.NcsyncBandwidth+"} (chunk data to all secondaries together)")
+	}
 	h.report.Notes = append(h.report.Notes,
 		h.tn.describe(),
 		"wall: from the start of the tool (rsync client; both daemons of the others) until the target is complete; ncsync's initial copy ends at the first status poll (the secondary every 50 ms, then the primary to confirm) that shows the secondary caught up and after which the trees compare equal; lsyncd's and Syncthing's, and every mutation scenario, end when the harness's polling (touched paths every 5 ms, then a walk of the target) first sees the target equal, confirmed by a content compare",
@@ -283,7 +303,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 				return nil, err
 			}
 		}
-		h.ncsync = ncsyncRun{bin: o.Binary, pki: pki, sockDir: sockDir, scanInterval: o.ScanInterval, timeout: o.Timeout, progress: h.logf, tn: h.tn, profileDir: o.ProfileDir}
+		h.ncsync = ncsyncRun{bin: o.Binary, pki: pki, sockDir: sockDir, scanInterval: o.ScanInterval, timeout: o.Timeout, progress: h.logf, tn: h.tn, profileDir: o.ProfileDir, bandwidth: o.NcsyncBandwidth}
 	}
 	h.findTools()
 	h.peerVersions()

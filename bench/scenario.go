@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -19,7 +20,14 @@ type workload struct {
 	files int
 	dirs  int
 	bytes int64
+	// unshaped is the ncsync-only baseline of a shaped run: the same
+	// workload without the emulated link.
+	unshaped bool
 }
+
+// UnshapedSuffix names the workload of the unshaped baseline copies made
+// when the link is emulated ("webroot-unshaped").
+const UnshapedSuffix = "-unshaped"
 
 // sameInitial maps a peer's short-delay variant to its default one: both
 // make the initial copy the same way (lsyncd's startup rsync, Syncthing's
@@ -43,6 +51,12 @@ func (h *harness) initialScenario(ctx context.Context) error {
 		}
 		loads = append(loads, workload{name: name, src: filepath.Join(src, filepath.FromSlash(prefix)), files: files, dirs: dirs, bytes: bytes})
 	}
+	if h.o.Link.Shaped() && slices.Contains(h.o.Tools, ToolNcsync) {
+		for _, w := range loads[:len(loads):len(loads)] {
+			w.name, w.unshaped = w.name+UnshapedSuffix, true
+			loads = append(loads, w)
+		}
+	}
 	first := len(h.report.Rows)
 	defer func() { // also when interrupted: report what was measured
 		for i := first; i < len(h.report.Rows); i++ {
@@ -51,6 +65,9 @@ func (h *harness) initialScenario(ctx context.Context) error {
 	}()
 	for _, w := range loads {
 		for _, t := range h.o.Tools {
+			if w.unshaped && t != ToolNcsync {
+				continue
+			}
 			row := Row{Scenario: ScenarioInitial, Workload: w.name, Tool: t, Files: w.files, Dirs: w.dirs, Bytes: w.bytes}
 			if why := h.unavailable(t); why != "" {
 				row.Skipped = why
@@ -70,7 +87,7 @@ func (h *harness) initialScenario(ctx context.Context) error {
 			}
 			for _, t := range tools {
 				row := h.report.Find(ScenarioInitial, w.name, t)
-				if row.Skipped != "" {
+				if row == nil || row.Skipped != "" {
 					continue
 				}
 				if len(row.Runs) > 0 && row.Runs[len(row.Runs)-1].Error != "" {
@@ -81,7 +98,7 @@ func (h *harness) initialScenario(ctx context.Context) error {
 				}
 				name := fmt.Sprintf("initial-%s-%s-%d", w.name, t, r+1)
 				h.logf("initial %s (%d files, %s): %s run %d/%d", w.name, w.files, status.HumanBytes(w.bytes), t, r+1, h.o.Runs)
-				s, err := h.initialOnce(ctx, t, w.src, name)
+				s, err := h.initialOn(ctx, w, t, name)
 				if err != nil {
 					if ctx.Err() != nil {
 						return ctx.Err()
@@ -97,6 +114,19 @@ func (h *harness) initialScenario(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// initialOn is initialOnce on the link w asks for: the emulated one, or
+// none for an unshaped baseline.
+func (h *harness) initialOn(ctx context.Context, w workload, tool, name string) (Sample, error) {
+	if !w.unshaped {
+		return h.initialOnce(ctx, tool, w.src, name)
+	}
+	if err := h.tn.shape(Link{}); err != nil {
+		return Sample{}, err
+	}
+	s, err := h.initialOnce(ctx, tool, w.src, name)
+	return s, errors.Join(err, h.tn.shape(h.o.Link))
 }
 
 func (h *harness) initialOnce(ctx context.Context, tool, src, name string) (s Sample, err error) {

@@ -18,7 +18,13 @@ type targetNet struct {
 	host     string // the source side's address, as the target reaches it
 	target   string // the target side's address
 	hostIf   string // the host end of the veth pair
+	tgtIf    string // the target end, inside ns
 	disabled string // why no namespace is used, for the report
+	// link is the emulated link: its rate by tc's tbf on both ends of the
+	// veth pair (tbf set) or, without a namespace, by the proxies, which
+	// also add its round-trip time.
+	link Link
+	tbf  bool
 }
 
 // loopback is the target side on 127.0.0.1.
@@ -39,7 +45,11 @@ func vethAddrs(pid int) (host, target string) {
 // setupTargetNet creates a network namespace joined to the host by a
 // veth pair. It needs root and iproute2; otherwise it returns loopback
 // with the reason in disabled.
-func setupTargetNet() *targetNet {
+func setupTargetNet() *targetNet { return setupTargetNetN(0) }
+
+// setupTargetNetN is setupTargetNet for the i-th of several receiving
+// sides, each with a namespace, a veth pair and addresses of its own.
+func setupTargetNetN(i int) *targetNet {
 	if os.Geteuid() != 0 {
 		return &targetNet{disabled: "not running as root"}
 	}
@@ -47,9 +57,12 @@ func setupTargetNet() *targetNet {
 		return &targetNet{disabled: "iproute2 (ip) is not installed"}
 	}
 	id := strconv.Itoa(os.Getpid() % 100000)
-	host, target := vethAddrs(os.Getpid())
-	t := &targetNet{ns: "ncbench-" + id, host: host, target: target, hostIf: "ncbh" + id}
-	tgtIf := "ncbt" + id
+	if i > 0 {
+		id += "x" + strconv.Itoa(i)
+	}
+	host, target := vethAddrs(os.Getpid() + 997*i)
+	t := &targetNet{ns: "ncbench-" + id, host: host, target: target, hostIf: "ncbh" + id, tgtIf: "ncbt" + id}
+	tgtIf := t.tgtIf
 	steps := [][]string{
 		{"netns", "add", t.ns},
 		{"link", "add", t.hostIf, "type", "veth", "peer", "name", tgtIf},
@@ -84,6 +97,83 @@ func (t *targetNet) teardown() {
 	}
 	_ = ipCmd("link", "del", t.hostIf)
 	_ = ipCmd("netns", "del", t.ns)
+}
+
+// shape emulates l: its rate with tc's tbf on both ends of the veth pair
+// when there is one (tc needed), else in the proxies, which also add its
+// round-trip time (tc's netem is not used: many kernels lack it).
+func (t *targetNet) shape(l Link) error {
+	if t.tbf {
+		if err := t.tc("del"); err != nil {
+			return err
+		}
+		t.tbf = false
+	}
+	t.link = l
+	if !t.netns() || l.Rate == 0 {
+		return nil
+	}
+	if _, err := exec.LookPath("tc"); err != nil {
+		return nil // the proxies pace instead
+	}
+	if err := t.tc("add", "tbf", "rate", strconv.FormatInt(l.Rate*8, 10)+"bit",
+		"burst", strconv.FormatInt(linkBurst(l.Rate), 10), "latency", "100ms"); err != nil {
+		t.tc("del")
+		return err
+	}
+	t.tbf = true
+	return nil
+}
+
+// tc runs `tc qdisc VERB dev IF root ARGS…` on both ends of the veth pair.
+func (t *targetNet) tc(verb string, args ...string) error {
+	for _, c := range [][]string{
+		append([]string{"tc", "qdisc", verb, "dev", t.hostIf, "root"}, args...),
+		append([]string{"ip", "netns", "exec", t.ns, "tc", "qdisc", verb, "dev", t.tgtIf, "root"}, args...),
+	} {
+		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
+			return fmt.Errorf("%s: %w: %s", strings.Join(c, " "), err, bytes.TrimSpace(out))
+		}
+	}
+	return nil
+}
+
+// proxyLink is what the proxies emulate: all of the link, less the rate
+// when tbf paces it.
+func (t *targetNet) proxyLink() Link {
+	if t == nil {
+		return Link{}
+	}
+	l := t.link
+	if t.tbf {
+		l.Rate = 0
+	}
+	return l
+}
+
+// startProxy starts a counting proxy to target where the target side
+// dials it, carrying the emulated link.
+func (t *targetNet) startProxy(target string) (*Proxy, error) {
+	return StartLinkProxy(t.hostIP(), target, t.proxyLink())
+}
+
+// describeLink is the report's note on the emulated link, "" for none.
+func (t *targetNet) describeLink() string {
+	if t == nil || !t.link.Shaped() {
+		return ""
+	}
+	var how []string
+	if t.link.Rate > 0 {
+		if t.tbf {
+			how = append(how, fmt.Sprintf("rate %s by tc tbf (burst %d B, latency 100 ms) on both ends of the veth pair", FormatRate(t.link.Rate), linkBurst(t.link.Rate)))
+		} else {
+			how = append(how, fmt.Sprintf("rate %s each way by a token bucket (burst %d B) in the harness's proxies", FormatRate(t.link.Rate), linkBurst(t.link.Rate)))
+		}
+	}
+	if t.link.RTT > 0 {
+		how = append(how, fmt.Sprintf("round-trip time %s added by the proxies (half each way)", t.link.RTT))
+	}
+	return "link emulated: " + strings.Join(how, "; ")
 }
 
 // describe is the report's note on where the target side ran.

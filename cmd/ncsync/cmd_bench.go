@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,6 +29,11 @@ type benchOptions struct {
 	LatencyWrites int
 	NoNetns       bool
 	ProfileDir    string
+	// Rate and RTT emulate a link ("100Mbit", 50ms); Bandwidth is the
+	// ncsync primary's limits.bandwidth ("10MB/s").
+	Rate      string
+	RTT       time.Duration
+	Bandwidth string
 	// ToolsSet says --tools was given (else --quick picks its own).
 	ToolsSet     bool
 	JSON         string
@@ -124,6 +130,9 @@ Reproduce the README's table (as root, peers installed):
 	f.IntVar(&o.BurstFiles, "burst-files", 0, "files the burst scenario creates (default 10,000, or 1,000 with --quick)")
 	f.IntVar(&o.LatencyWrites, "latency-writes", 0, "single-file writes of the latency scenario (default 10, or 5 with --quick)")
 	f.BoolVar(&o.NoNetns, "no-netns", false, "keep the receiving side on loopback even when running as root (default: its own network namespace when root)")
+	f.StringVar(&o.Rate, "rate", "", "emulate a link of this rate each way (\"100Mbit\", \"10MB/s\"): tc tbf on the veth pair when the receiving side has a network namespace, else a token bucket in the counting proxies; ncsync's initial copies are also made unshaped, as the baseline of its CPU target")
+	f.DurationVar(&o.RTT, "rtt", 0, "emulate a link with this round-trip time (a delay in the counting proxies, half each way)")
+	f.StringVar(&o.Bandwidth, "ncsync-bandwidth", "", "write limits: {bandwidth: RATE} (\"10MB/s\") into the ncsync primary's config and check the initial copies run at that rate on the wire")
 	f.StringVar(&o.ProfileDir, "profile", "", "write a CPU profile of every ncsync daemon into DIR (<run>-<node>.pprof; read with go tool pprof)")
 	f.StringVar(&o.Markdown, "markdown", "", "also write the medians, ratios and targets as a Markdown table (the README's) to FILE")
 	f.StringVar(&o.JSON, "json", "", "also write every run's numbers and the medians as JSON to FILE")
@@ -140,11 +149,34 @@ func runBench(ctx context.Context, o benchOptions, out io.Writer) error {
 	if o.Runs < 0 || o.SessionRuns < 0 {
 		return usageError("--runs %d, --session-runs %d: must be at least 1", o.Runs, o.SessionRuns)
 	}
+	var link bench.Link
+	if o.Rate != "" {
+		r, err := bench.ParseRate(o.Rate)
+		if err != nil || r == 0 {
+			return usageError("--rate %q: want a rate above 0, such as \"100Mbit\" or \"10MB/s\"", o.Rate)
+		}
+		link.Rate = r
+	}
+	if o.RTT < 0 {
+		return usageError("--rtt %s: must not be negative", o.RTT)
+	}
+	link.RTT = o.RTT
+	var bandwidth int64
+	if o.Bandwidth != "" {
+		var err error
+		if bandwidth, err = bench.ParseRate(o.Bandwidth); err != nil || bandwidth == 0 {
+			return usageError("--ncsync-bandwidth %q: want bytes per second above 0, such as \"10MB/s\"", o.Bandwidth)
+		}
+	}
 	bo := bench.Options{
 		Binary: o.Binary, Scenarios: o.Scenarios, Tools: o.Tools, Workloads: o.Workloads, Runs: o.Runs, Seed: o.Seed,
 		SessionRuns: o.SessionRuns, BurstFiles: o.BurstFiles, LatencyWrites: o.LatencyWrites, NoNetns: o.NoNetns, ProfileDir: o.ProfileDir,
+		Link: link, NcsyncBandwidthRate: bandwidth,
 		IdleWindow: o.IdleFor, Timeout: o.Timeout, ScanInterval: o.ScanInterval, KeepRuns: o.Keep,
 		Spec: bench.Nextcloud, SessionSpec: bench.Session, IdleSpec: bench.Idle100k, Progress: o.Progress,
+	}
+	if bandwidth > 0 {
+		bo.NcsyncBandwidth = strconv.FormatInt(bandwidth, 10) // bytes/s, whatever unit was given
 	}
 	if len(bo.Tools) == 0 {
 		bo.Tools = bench.AllTools

@@ -1,0 +1,71 @@
+package bench
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/ncsync/ncsync/status"
+)
+
+// WireRate is the achieved rate on the wire toward the target: bytes sent
+// to the target side ÷ wall seconds (0 when not measured).
+func (s Sample) WireRate() float64 {
+	if s.Wall <= 0 {
+		return 0
+	}
+	return float64(s.WireToTarget) / s.Wall
+}
+
+// linkTargets checks ncsync's initial copies against the emulated link
+// and the bandwidth cap: the copy fills the link (wall ≤ 1.05 × its bytes
+// toward the target ÷ the rate; with a round-trip time, ≥ 90 % of the
+// link), waiting on the link costs no CPU (≤ 1.2 × the unshaped copy's in
+// the same run), and a capped copy runs at the cap (0.95–1.05 ×).
+func (r *Report) linkTargets() []TargetCheck {
+	var out []TargetCheck
+	yes := func(b bool) *bool { return &b }
+	for _, row := range r.Rows {
+		if row.Scenario != ScenarioInitial || row.Tool != ToolNcsync || strings.HasSuffix(row.Workload, UnshapedSuffix) {
+			continue
+		}
+		m := row.Median
+		at := fmt.Sprintf("initial %s at %s", row.Workload, r.Link)
+		if rate := r.Link.Rate; rate > 0 && r.NcsyncBandwidth == 0 {
+			target := at + ": wall ≤ 1.05 × bytes toward the target ÷ link rate"
+			if !row.measured() {
+				out = append(out, TargetCheck{target, "not measured", nil})
+			} else {
+				ideal := float64(m.WireToTarget) / float64(rate)
+				out = append(out, TargetCheck{target, fmt.Sprintf("%.2f s vs %s ÷ %s = %.2f s: %.2f ×; %s/s on the wire, %.0f %% of the link",
+					m.Wall, status.HumanBytes(m.WireToTarget), FormatRate(rate), ideal, m.Wall/ideal,
+					status.HumanBytes(int64(m.WireRate())), 100*m.WireRate()/float64(rate)), yes(m.Wall <= 1.05*ideal)})
+				if r.Link.RTT > 0 {
+					out = append(out, TargetCheck{at + ": throughput ≥ 90 % of the link",
+						fmt.Sprintf("%.0f %%", 100*m.WireRate()/float64(rate)), yes(m.WireRate() >= 0.9*float64(rate))})
+				}
+			}
+		}
+		if r.Link.Shaped() {
+			target := at + ": CPU ≤ 1.2 × the unshaped copy's"
+			base := r.Find(ScenarioInitial, row.Workload+UnshapedSuffix, ToolNcsync)
+			if row.measured() && base.measured() {
+				b := base.Median
+				out = append(out, TargetCheck{target, fmt.Sprintf("%.2f CPU s (%.2f+%.2f) vs %.2f (%.2f+%.2f) unshaped in %.2f s: %.2f ×",
+					m.CPU(), m.CPUSource, m.CPUTarget, b.CPU(), b.CPUSource, b.CPUTarget, b.Wall, m.CPU()/b.CPU()), yes(m.CPU() <= 1.2*b.CPU())})
+			} else {
+				out = append(out, TargetCheck{target, "not measured", nil})
+			}
+		}
+		if bw := r.NcsyncBandwidth; bw > 0 {
+			target := fmt.Sprintf("initial %s with limits.bandwidth %s/s: 0.95–1.05 × the cap on the wire", row.Workload, status.HumanBytes(bw))
+			if !row.measured() {
+				out = append(out, TargetCheck{target, "not measured", nil})
+				continue
+			}
+			got := m.WireRate()
+			out = append(out, TargetCheck{target, fmt.Sprintf("%.2f MB/s (%s in %.2f s): %.3f ×", got/1e6, status.HumanBytes(m.WireToTarget), m.Wall, got/float64(bw)),
+				yes(got >= 0.95*float64(bw) && got <= 1.05*float64(bw))})
+		}
+	}
+	return out
+}

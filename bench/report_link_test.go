@@ -1,0 +1,68 @@
+package bench
+
+import (
+	"strings"
+	"testing"
+)
+
+func initialRow(load string, s Sample) Row {
+	s.Equal = true
+	row := Row{Scenario: ScenarioInitial, Workload: load, Tool: ToolNcsync, Runs: []Sample{s}}
+	row.summarize()
+	return row
+}
+
+// TestLinkTargets checks the verdicts read off a shaped run: the copy's
+// wall against its bytes ÷ the link rate, its CPU against the unshaped
+// baseline, the round-trip throughput and the bandwidth cap.
+func TestLinkTargets(t *testing.T) {
+	const rate = 12_500_000 // 100 Mbit/s
+	shaped := func(wall, cpu float64) Row {
+		return initialRow("webroot", Sample{Wall: wall, WireToTarget: 25_000_000, CPUSource: cpu / 2, CPUTarget: cpu / 2})
+	}
+	base := initialRow("webroot"+UnshapedSuffix, Sample{Wall: 1, WireToTarget: 25_000_000, CPUSource: 1, CPUTarget: 1})
+	verdicts := func(r *Report) map[string]bool {
+		got := map[string]bool{}
+		for _, c := range r.linkTargets() {
+			if c.Met == nil {
+				t.Fatalf("%s: not checked (%s)", c.Target, c.Got)
+			}
+			switch {
+			case strings.Contains(c.Target, "wall ≤ 1.05"):
+				got["fill"] = *c.Met
+			case strings.Contains(c.Target, "CPU ≤ 1.2"):
+				got["cpu"] = *c.Met
+			case strings.Contains(c.Target, "90 %"):
+				got["rtt"] = *c.Met
+			case strings.Contains(c.Target, "limits.bandwidth"):
+				got["cap"] = *c.Met
+			}
+		}
+		return got
+	}
+	for _, tt := range []struct {
+		name string
+		r    Report
+		want map[string]bool
+	}{
+		// 25 MB at 12.5 MB/s is 2 s: 2.1 s is the edge, 2.3 s too slow.
+		{"fills the link", Report{Link: Link{Rate: rate}, Rows: []Row{shaped(2.1, 2.4), base}}, map[string]bool{"fill": true, "cpu": true}},
+		{"slow and spinning", Report{Link: Link{Rate: rate}, Rows: []Row{shaped(2.3, 2.5), base}}, map[string]bool{"fill": false, "cpu": false}},
+		{"with an RTT", Report{Link: Link{Rate: rate, RTT: 1e8}, Rows: []Row{shaped(2.3, 2), base}}, map[string]bool{"fill": false, "cpu": true, "rtt": false}},
+		{"at the cap", Report{NcsyncBandwidth: 10_000_000, Rows: []Row{shaped(2.5, 2)}}, map[string]bool{"cap": true}},
+		{"under the cap", Report{NcsyncBandwidth: 10_000_000, Rows: []Row{shaped(3, 2)}}, map[string]bool{"cap": false}},
+		{"over the cap", Report{NcsyncBandwidth: 10_000_000, Rows: []Row{shaped(2.2, 2)}}, map[string]bool{"cap": false}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := verdicts(&tt.r)
+			if len(got) != len(tt.want) {
+				t.Fatalf("verdicts %v, want %v", got, tt.want)
+			}
+			for k, v := range tt.want {
+				if got[k] != v {
+					t.Errorf("%s: met %v, want %v", k, got[k], v)
+				}
+			}
+		})
+	}
+}
