@@ -30,12 +30,20 @@ func certs(ctx context.Context, bin, dir string) error {
 		{"certs", "issue", "--dir", dir, "--node", primaryNode, "--role", "primary"},
 		{"certs", "issue", "--dir", dir, "--node", secondaryNode, "--role", "secondary"},
 	} {
-		cmd := exec.CommandContext(ctx, bin, args...)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("ncsync %v: %w: %s", args, err, bytes.TrimSpace(out.Bytes()))
+		if err := runNcsync(ctx, bin, args...); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// runNcsync runs one ncsync command to its end.
+func runNcsync(ctx context.Context, bin string, args ...string) error {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("ncsync %v: %w: %s", args, err, bytes.TrimSpace(out.Bytes()))
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -263,7 +264,10 @@ func progressLine(st status.Node, c *cluster) string {
 
 // caughtUp reports whether the primary has finished a scan of every folder
 // and the secondary has acknowledged every folder's journal head.
-func caughtUp(st status.Node) bool {
+func caughtUp(st status.Node) bool { return caughtUpNodes(st, []string{secondaryNode}) }
+
+// caughtUpNodes is caughtUp for every secondary named in nodes.
+func caughtUpNodes(st status.Node, nodes []string) bool {
 	if len(st.Folders) == 0 {
 		return false
 	}
@@ -274,8 +278,9 @@ func caughtUp(st status.Node) bool {
 		}
 		heads[f.ID] = f.Seq
 	}
+	done := 0
 	for _, p := range st.Peers {
-		if p.Node != secondaryNode {
+		if !slices.Contains(nodes, p.Node) {
 			continue
 		}
 		acked := 0
@@ -285,9 +290,12 @@ func caughtUp(st status.Node) bool {
 			}
 			acked++
 		}
-		return acked == len(heads)
+		if acked != len(heads) {
+			return false
+		}
+		done++
 	}
-	return false
+	return done == len(nodes)
 }
 
 func notConsistent(ctx context.Context, timeout time.Duration, st status.Node, diffs []string) error {

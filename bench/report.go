@@ -74,6 +74,7 @@ func (r *Report) WriteTable(w io.Writer) {
 		tw.Flush()
 	}
 	r.writeSessions(w, &failures)
+	r.writeFanout(w)
 	r.writeRatios(w)
 	for _, row := range r.Rows {
 		if row.Scenario != ScenarioIdle {

@@ -66,3 +66,36 @@ func TestLinkTargets(t *testing.T) {
 		})
 	}
 }
+
+// TestFanoutTargets checks the primary's cost at the largest fan-out
+// against one secondary's.
+func TestFanoutTargets(t *testing.T) {
+	row := func(n int, cpu float64, rss int64) Row {
+		r := Row{Scenario: ScenarioSecondaries, Workload: fanoutWorkload(n), Tool: ToolNcsync,
+			Runs: []Sample{{Wall: 1, CPUSource: cpu, PeakRSSSource: rss, Equal: true}}}
+		r.summarize()
+		return r
+	}
+	for _, tt := range []struct {
+		name     string
+		rows     []Row
+		cpu, rss bool
+	}{
+		{"cheap", []Row{row(1, 2, 100), row(4, 4, 120), row(8, 6, 150)}, true, true},
+		{"linear", []Row{row(1, 2, 100), row(8, 16, 800)}, false, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &Report{Rows: tt.rows}
+			got := r.fanoutTargets()
+			if len(got) != 2 || got[0].Met == nil || got[1].Met == nil {
+				t.Fatalf("targets %+v", got)
+			}
+			if last := tt.rows[len(tt.rows)-1].Workload; !strings.Contains(got[0].Target, last) {
+				t.Errorf("target %q does not name the largest fan-out %q", got[0].Target, last)
+			}
+			if *got[0].Met != tt.cpu || *got[1].Met != tt.rss {
+				t.Errorf("cpu met %v, rss met %v; want %v, %v (%+v)", *got[0].Met, *got[1].Met, tt.cpu, tt.rss, got)
+			}
+		})
+	}
+}

@@ -253,7 +253,8 @@ func (r *Report) Targets() []TargetCheck {
 			add(target, "not measured", nil)
 		}
 	}
-	return append(out, r.linkTargets()...)
+	out = append(out, r.linkTargets()...)
+	return append(out, r.fanoutTargets()...)
 }
 
 // writeTargets prints the target checks.

@@ -53,6 +53,10 @@ const (
 var AllScenarios = []string{ScenarioInitial, ScenarioUpgrade, ScenarioBigEdit, ScenarioInsert,
 	ScenarioBurst, ScenarioRename, ScenarioLatency, ScenarioBarrier, ScenarioIdle}
 
+// ScaleScenarios are ncsync's alone and take long: they run only when
+// named, never with the quick workloads (CI).
+var ScaleScenarios = []string{ScenarioSecondaries}
+
 // DefaultScenarios are the side-by-side ones: all but idle (ncsync's
 // alone), which runs when named.
 var DefaultScenarios = AllScenarios[:len(AllScenarios)-1]
@@ -130,6 +134,9 @@ type Options struct {
 	ProfileDir string
 	// NoNetns keeps the target side on loopback even when running as root.
 	NoNetns bool
+	// Secondaries are the numbers of secondaries the secondaries scenario
+	// copies to at once (default DefaultSecondaries).
+	Secondaries []int
 	// Link is the emulated link between the sides of every tool (see
 	// Link). When it is shaped, the initial scenario also copies each
 	// workload with ncsync unshaped, as the baseline of its CPU target.
@@ -171,6 +178,9 @@ func (o *Options) defaults() {
 	if o.SlowLatencyWrites <= 0 {
 		o.SlowLatencyWrites = min(o.LatencyWrites, 5)
 	}
+	if len(o.Secondaries) == 0 {
+		o.Secondaries = DefaultSecondaries
+	}
 	if o.IdleWindow <= 0 {
 		o.IdleWindow = 30 * time.Second
 	}
@@ -197,8 +207,8 @@ func (o *Options) defaults() {
 // Validate reports options Run cannot work with.
 func (o Options) Validate() error {
 	for _, s := range o.Scenarios {
-		if !slices.Contains(AllScenarios, s) {
-			return fmt.Errorf("unknown scenario %q: use %s", s, strings.Join(AllScenarios, ", "))
+		if !slices.Contains(AllScenarios, s) && !slices.Contains(ScaleScenarios, s) {
+			return fmt.Errorf("unknown scenario %q: use %s", s, strings.Join(append(slices.Clone(AllScenarios), ScaleScenarios...), ", "))
 		}
 	}
 	for _, t := range o.Tools {
@@ -214,8 +224,13 @@ func (o Options) Validate() error {
 	if o.Dir == "" {
 		return errors.New("no work directory")
 	}
+	for _, n := range o.Secondaries {
+		if n < 1 || n > 64 {
+			return fmt.Errorf("%d secondaries: want 1 to 64", n)
+		}
+	}
 	needsNcsync := slices.Contains(o.Tools, ToolNcsync) || slices.Contains(o.Scenarios, ScenarioIdle) ||
-		slices.Contains(o.Scenarios, ScenarioBarrier)
+		slices.Contains(o.Scenarios, ScenarioBarrier) || slices.ContainsFunc(o.Scenarios, func(s string) bool { return slices.Contains(ScaleScenarios, s) })
 	if o.Binary == "" && needsNcsync {
 		return errors.New("no ncsync binary")
 	}
@@ -315,6 +330,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		{slices.Contains(o.Scenarios, ScenarioInitial), h.initialScenario},
 		{true, h.sessionScenarios},
 		{slices.Contains(o.Scenarios, ScenarioIdle), h.idleScenario},
+		{slices.Contains(o.Scenarios, ScenarioSecondaries), h.secondariesScenario},
 	}
 	for _, s := range steps {
 		if !s.on {

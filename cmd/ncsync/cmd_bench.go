@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +35,8 @@ type benchOptions struct {
 	Rate      string
 	RTT       time.Duration
 	Bandwidth string
+	// Secondaries are the fan-outs of the secondaries scenario.
+	Secondaries []int
 	// ToolsSet says --tools was given (else --quick picks its own).
 	ToolsSet     bool
 	JSON         string
@@ -79,6 +82,10 @@ Scenarios:
   barrier  ncsync only: another upgrade, then 'ncsync barrier'; the time from
            the upgrade's start until the barrier returns
   idle     ncsync only, when named: 100,000 tiny files; CPU and memory at rest
+  secondaries
+           ncsync only, when named: the webroot from one primary to each
+           number of secondaries in --secondaries (1,4,8) at once, each in
+           its own network namespace when root; the primary's CPU and RSS
 The mutation scenarios run one after the other in one session per tool,
 after the tool's own initial copy of the webroot plus the 256 MiB file.
 lsyncd and Syncthing with their default delays wait 10–15 s per change by
@@ -109,6 +116,14 @@ command fails if an ncsync secondary ends unequal to its primary.
 --quick (about a minute) uses small trees and, unless --tools is given,
 only the fast tools; the full run takes about 15 minutes on 2 cores.
 
+Link emulation: --rate (tc tbf on the veth pair when the receiving side
+has a network namespace, else a token bucket in the counting proxies) and
+--rtt (a delay in the proxies) apply to every tool; ncsync's initial copies
+are also made unshaped, and the report checks that the shaped copy fills
+the link (wall ≤ 1.05 × bytes toward the target ÷ rate) without spending
+CPU waiting (≤ 1.2 × the unshaped copy's). --ncsync-bandwidth sets the
+primary's limits.bandwidth and checks the rate on the wire against it.
+
 Reproduce the README's table (as root, peers installed):
   tools/install-bench-peers.sh
   go build -o /tmp/ncsync ./cmd/ncsync && /tmp/ncsync bench --json bench.json --markdown bench.md`,
@@ -122,7 +137,8 @@ Reproduce the README's table (as root, peers installed):
 	}
 	f := cmd.Flags()
 	f.BoolVar(&o.Quick, "quick", false, "small workloads for CI (about a minute): 2,000-file webroot, ~50 MiB data, 1,000-file burst, 5 latency writes, 10,000 files and 10 s for idle, 1 run; tools rsync, ncsync, lsyncd-1s, syncthing-1s unless --tools says otherwise")
-	f.StringSliceVar(&o.Scenarios, "scenario", bench.DefaultScenarios, "scenarios to run (comma-separated): "+strings.Join(bench.AllScenarios, ", "))
+	f.StringSliceVar(&o.Scenarios, "scenario", bench.DefaultScenarios, "scenarios to run (comma-separated): "+strings.Join(append(slices.Clone(bench.AllScenarios), bench.ScaleScenarios...), ", "))
+	f.IntSliceVar(&o.Secondaries, "secondaries", bench.DefaultSecondaries, "numbers of secondaries the secondaries scenario copies the webroot to at once, each in its own network namespace when root")
 	f.StringSliceVar(&o.Tools, "tools", bench.AllTools, "tools to compare (comma-separated; those not installed are skipped): "+strings.Join(bench.AllTools, ", "))
 	f.StringSliceVar(&o.Workloads, "workload", []string{bench.WorkloadWebroot, bench.WorkloadData}, "workloads of the initial scenario: webroot, data, mix (both in one tree)")
 	f.IntVar(&o.Runs, "runs", 0, "repetitions of each initial copy, Syncthing's excepted (once: each takes many times rsync's); the table shows medians (default 3, or 1 with --quick)")
@@ -149,6 +165,11 @@ func runBench(ctx context.Context, o benchOptions, out io.Writer) error {
 	if o.Runs < 0 || o.SessionRuns < 0 {
 		return usageError("--runs %d, --session-runs %d: must be at least 1", o.Runs, o.SessionRuns)
 	}
+	for _, s := range o.Scenarios {
+		if o.Quick && slices.Contains(bench.ScaleScenarios, s) {
+			return usageError("--quick does not run the %s scenario: it measures scale", s)
+		}
+	}
 	var link bench.Link
 	if o.Rate != "" {
 		r, err := bench.ParseRate(o.Rate)
@@ -171,7 +192,7 @@ func runBench(ctx context.Context, o benchOptions, out io.Writer) error {
 	bo := bench.Options{
 		Binary: o.Binary, Scenarios: o.Scenarios, Tools: o.Tools, Workloads: o.Workloads, Runs: o.Runs, Seed: o.Seed,
 		SessionRuns: o.SessionRuns, BurstFiles: o.BurstFiles, LatencyWrites: o.LatencyWrites, NoNetns: o.NoNetns, ProfileDir: o.ProfileDir,
-		Link: link, NcsyncBandwidthRate: bandwidth,
+		Link: link, NcsyncBandwidthRate: bandwidth, Secondaries: o.Secondaries,
 		IdleWindow: o.IdleFor, Timeout: o.Timeout, ScanInterval: o.ScanInterval, KeepRuns: o.Keep,
 		Spec: bench.Nextcloud, SessionSpec: bench.Session, IdleSpec: bench.Idle100k, Progress: o.Progress,
 	}
