@@ -202,6 +202,27 @@ func startDaemon(bin, dir string, nc nodeConfig, tn *targetNet, profile string) 
 	return d, nil
 }
 
+// restartDaemon starts a stopped daemon again with the same command and
+// config, its output appended to the same log.
+func restartDaemon(d *daemon) (*daemon, error) {
+	logf, err := os.OpenFile(d.log, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	cmd := exec.Command(d.cmd.Path, d.cmd.Args[1:]...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("restart %s: %w", d.name, err)
+	}
+	nd := &daemon{name: d.name, config: d.config, cmd: cmd, socket: d.socket, log: d.log, done: make(chan struct{})}
+	go func() { // joined through nd.done in stop
+		nd.err = cmd.Wait()
+		close(nd.done)
+	}()
+	return nd, nil
+}
+
 // exited reports an error if the daemon is no longer running.
 func (d *daemon) exited() error {
 	select {

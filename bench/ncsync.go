@@ -41,6 +41,7 @@ type consistent struct {
 	wall               time.Duration
 	primary, secondary procSample
 	toTarget, toSource int64
+	steady             float64 // bytes/s toward the target, 10–90 % of them
 	status             status.Node
 }
 
@@ -106,7 +107,7 @@ func (n ncsyncRun) sample(got consistent) Sample {
 		WireToTarget: got.toTarget, WireToSource: got.toSource,
 		CPUSource: got.primary.CPU.Seconds(), CPUTarget: got.secondary.CPU.Seconds(),
 		PeakRSSSource: got.primary.HWM, PeakRSSTarget: got.secondary.HWM,
-		Equal: true,
+		SteadyRate: got.steady, Equal: true,
 	}
 	for _, p := range got.status.Peers {
 		s.ToolBytes += int64(p.BytesSent + p.BytesReceived)
@@ -147,11 +148,15 @@ func (n ncsyncRun) startAndWait(ctx context.Context, src, dir string) (*cluster,
 		last         status.Node // the primary's latest status
 		lastPrimary  time.Time
 		lastProgress = time.Now()
+		trace        wireTrace
 	)
 	for {
 		// The secondary's status is cheap; the primary's costs it time in
 		// proportion to the lag (it sums the bytes not yet acknowledged), so
 		// it is asked once a second, or when the secondary seems done.
+		if t, _ := meter.read(); true {
+			trace.add(time.Since(start), t-w0t)
+		}
 		ask := time.Since(lastPrimary) >= primaryPollInterval
 		if sst, err := statusOf(ctx, scl); err == nil && reached(sst, last) {
 			ask = true
@@ -166,6 +171,7 @@ func (n ncsyncRun) startAndWait(ctx context.Context, src, dir string) (*cluster,
 				got := consistent{wall: time.Since(start), status: st}
 				got.toTarget, got.toSource = meter.read()
 				got.toTarget, got.toSource = got.toTarget-w0t, got.toSource-w0s
+				got.steady = trace.steady()
 				procs, err := readBoth(c)
 				if err != nil {
 					return c, consistent{}, err

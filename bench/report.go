@@ -75,6 +75,7 @@ func (r *Report) WriteTable(w io.Writer) {
 	}
 	r.writeSessions(w, &failures)
 	r.writeFanout(w)
+	r.writeMillion(w)
 	r.writeRatios(w)
 	for _, row := range r.Rows {
 		if row.Scenario != ScenarioIdle {
@@ -157,7 +158,7 @@ func (r *Report) comparedRows() []Row {
 	seen := map[string]bool{}
 	for _, row := range r.Rows {
 		key := row.Scenario + "/" + row.Workload
-		if row.Scenario == ScenarioIdle || seen[key] {
+		if row.Scenario == ScenarioIdle || row.Scenario == ScenarioMillion || seen[key] {
 			continue
 		}
 		seen[key] = true

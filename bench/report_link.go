@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/ncsync/ncsync/status"
 )
@@ -57,15 +58,56 @@ func (r *Report) linkTargets() []TargetCheck {
 			}
 		}
 		if bw := r.NcsyncBandwidth; bw > 0 {
-			target := fmt.Sprintf("initial %s with limits.bandwidth %s/s: 0.95–1.05 × the cap on the wire", row.Workload, status.HumanBytes(bw))
+			target := fmt.Sprintf("initial %s with limits.bandwidth %.2f MB/s: 0.95–1.05 × the cap on the wire", row.Workload, float64(bw)/1e6)
 			if !row.measured() {
 				out = append(out, TargetCheck{target, "not measured", nil})
 				continue
 			}
-			got := m.WireRate()
-			out = append(out, TargetCheck{target, fmt.Sprintf("%.2f MB/s (%s in %.2f s): %.3f ×", got/1e6, status.HumanBytes(m.WireToTarget), m.Wall, got/float64(bw)),
+			// The copy's pace, without the scan before its first chunk
+			// and the commits after its last: the steady rate when traced.
+			got, how := m.SteadyRate, "while 10–90 % of the bytes crossed"
+			if got == 0 {
+				got, how = m.WireRate(), "over the whole copy"
+			}
+			out = append(out, TargetCheck{target, fmt.Sprintf("%.2f MB/s %s: %.3f × (%.2f MB/s over the whole copy: %s in %.2f s)",
+				got/1e6, how, got/float64(bw), m.WireRate()/1e6, status.HumanBytes(m.WireToTarget), m.Wall),
 				yes(got >= 0.95*float64(bw) && got <= 1.05*float64(bw))})
 		}
 	}
 	return out
+}
+
+// wireTrace is the bytes toward the target over time, sampled while a
+// copy runs.
+type wireTrace struct {
+	at    []time.Duration
+	bytes []int64
+}
+
+func (t *wireTrace) add(at time.Duration, n int64) {
+	t.at, t.bytes = append(t.at, at), append(t.bytes, n)
+}
+
+// steady is the rate between the samples where 10 % and 90 % of the last
+// sample's bytes had crossed: the copy's pace without its start (scan,
+// connection) and its end (the last commits, the harness's polling);
+// 0 with too few samples.
+func (t *wireTrace) steady() float64 {
+	if len(t.bytes) < 3 {
+		return 0
+	}
+	total := t.bytes[len(t.bytes)-1]
+	lo, hi := -1, -1
+	for i, b := range t.bytes {
+		if lo < 0 && b >= total/10 {
+			lo = i
+		}
+		if hi < 0 && b >= total-total/10 {
+			hi = i
+		}
+	}
+	if lo < 0 || hi <= lo || t.at[hi] <= t.at[lo] {
+		return 0
+	}
+	return float64(t.bytes[hi]-t.bytes[lo]) / (t.at[hi] - t.at[lo]).Seconds()
 }

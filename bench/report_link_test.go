@@ -3,6 +3,7 @@ package bench
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func initialRow(load string, s Sample) Row {
@@ -52,6 +53,10 @@ func TestLinkTargets(t *testing.T) {
 		{"at the cap", Report{NcsyncBandwidth: 10_000_000, Rows: []Row{shaped(2.5, 2)}}, map[string]bool{"cap": true}},
 		{"under the cap", Report{NcsyncBandwidth: 10_000_000, Rows: []Row{shaped(3, 2)}}, map[string]bool{"cap": false}},
 		{"over the cap", Report{NcsyncBandwidth: 10_000_000, Rows: []Row{shaped(2.2, 2)}}, map[string]bool{"cap": false}},
+		// The steady rate, when traced, is what counts: a slow start does
+		// not make a capped copy miss.
+		{"steady at the cap", Report{NcsyncBandwidth: 10_000_000, Rows: []Row{initialRow("data", Sample{Wall: 4, WireToTarget: 25_000_000, SteadyRate: 10_200_000})}}, map[string]bool{"cap": true}},
+		{"steady over the cap", Report{NcsyncBandwidth: 10_000_000, Rows: []Row{initialRow("data", Sample{Wall: 2.5, WireToTarget: 25_000_000, SteadyRate: 12_000_000})}}, map[string]bool{"cap": false}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			got := verdicts(&tt.r)
@@ -97,5 +102,30 @@ func TestFanoutTargets(t *testing.T) {
 				t.Errorf("cpu met %v, rss met %v; want %v, %v (%+v)", *got[0].Met, *got[1].Met, tt.cpu, tt.rss, got)
 			}
 		})
+	}
+}
+
+// TestWireTraceSteady: a copy that idles for 5 s (its scan), sends
+// 100 MB at 10 MB/s and then waits 3 s (its last commits) has a steady
+// rate of 10 MB/s, though its average is 5.6 MB/s.
+func TestWireTraceSteady(t *testing.T) {
+	var tr wireTrace
+	if tr.steady() != 0 {
+		t.Fatal("an empty trace has a rate")
+	}
+	ms := time.Millisecond
+	for at := time.Duration(0); at <= 18*time.Second; at += 50 * ms {
+		var n int64
+		switch {
+		case at < 5*time.Second:
+		case at < 15*time.Second:
+			n = int64((at - 5*time.Second).Seconds() * 10e6)
+		default:
+			n = 100e6
+		}
+		tr.add(at, n)
+	}
+	if got := tr.steady(); got < 9.9e6 || got > 10.1e6 {
+		t.Errorf("steady rate %.0f B/s, want 10 MB/s", got)
 	}
 }

@@ -254,7 +254,8 @@ func (r *Report) Targets() []TargetCheck {
 		}
 	}
 	out = append(out, r.linkTargets()...)
-	return append(out, r.fanoutTargets()...)
+	out = append(out, r.fanoutTargets()...)
+	return append(out, r.millionTargets()...)
 }
 
 // writeTargets prints the target checks.

@@ -47,6 +47,13 @@ type Sample struct {
 	// (Wall includes it; Wall − Mutation is the lag behind the last write).
 	Mutation float64 `json:"mutation_s,omitempty"`
 
+	// SteadyRate is the rate on the wire toward the target while the
+	// copy ran: from when 10 % of its bytes had crossed until 90 % had
+	// (ncsync's initial copies; 0 when not traced).
+	SteadyRate float64 `json:"steady_wire_rate_bytes_per_s,omitempty"`
+	// Million holds the million scenario's own figures.
+	Million *MillionResult `json:"million,omitempty"`
+
 	// Passes is how many times rsync was run until the target was equal
 	// (rsync in the mutation scenarios only; 0 or 1 is one pass).
 	Passes int `json:"rsync_passes,omitempty"`
@@ -175,6 +182,7 @@ func (row *Row) summarize() {
 		LatencyMax:    f(func(s Sample) float64 { return s.LatencyMax }),
 		BarrierCall:   f(func(s Sample) float64 { return s.BarrierCall }),
 		Mutation:      f(func(s Sample) float64 { return s.Mutation }),
+		SteadyRate:    f(func(s Sample) float64 { return s.SteadyRate }),
 		Passes:        int(f(func(s Sample) float64 { return float64(s.Passes) })),
 		Equal:         equal,
 	}

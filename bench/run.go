@@ -55,7 +55,7 @@ var AllScenarios = []string{ScenarioInitial, ScenarioUpgrade, ScenarioBigEdit, S
 
 // ScaleScenarios are ncsync's alone and take long: they run only when
 // named, never with the quick workloads (CI).
-var ScaleScenarios = []string{ScenarioSecondaries}
+var ScaleScenarios = []string{ScenarioSecondaries, ScenarioMillion}
 
 // DefaultScenarios are the side-by-side ones: all but idle (ncsync's
 // alone), which runs when named.
@@ -137,6 +137,9 @@ type Options struct {
 	// Secondaries are the numbers of secondaries the secondaries scenario
 	// copies to at once (default DefaultSecondaries).
 	Secondaries []int
+	// MillionFiles is how many files the million scenario's tree holds
+	// (default 1,000,000).
+	MillionFiles int
 	// Link is the emulated link between the sides of every tool (see
 	// Link). When it is shaped, the initial scenario also copies each
 	// workload with ncsync unshaped, as the baseline of its CPU target.
@@ -223,6 +226,9 @@ func (o Options) Validate() error {
 	}
 	if o.Dir == "" {
 		return errors.New("no work directory")
+	}
+	if o.MillionFiles < 0 {
+		return fmt.Errorf("%d files for the million scenario: want at least 1", o.MillionFiles)
 	}
 	for _, n := range o.Secondaries {
 		if n < 1 || n > 64 {
@@ -331,6 +337,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		{true, h.sessionScenarios},
 		{slices.Contains(o.Scenarios, ScenarioIdle), h.idleScenario},
 		{slices.Contains(o.Scenarios, ScenarioSecondaries), h.secondariesScenario},
+		{slices.Contains(o.Scenarios, ScenarioMillion), h.millionScenario},
 	}
 	for _, s := range steps {
 		if !s.on {

@@ -36,7 +36,8 @@ type benchOptions struct {
 	RTT       time.Duration
 	Bandwidth string
 	// Secondaries are the fan-outs of the secondaries scenario.
-	Secondaries []int
+	Secondaries  []int
+	MillionFiles int
 	// ToolsSet says --tools was given (else --quick picks its own).
 	ToolsSet     bool
 	JSON         string
@@ -86,6 +87,10 @@ Scenarios:
            ncsync only, when named: the webroot from one primary to each
            number of secondaries in --secondaries (1,4,8) at once, each in
            its own network namespace when root; the primary's CPU and RSS
+  million  ncsync only, when named: 1,000,000 files of 100–500 B in 10,000
+           directories (--million-files); initial scan rate, memory and
+           index size at rest, a barrier on the idle tree, and a restart of
+           the primary until it watches again (its stat walk; re-hashed)
 The mutation scenarios run one after the other in one session per tool,
 after the tool's own initial copy of the webroot plus the 256 MiB file.
 lsyncd and Syncthing with their default delays wait 10–15 s per change by
@@ -138,6 +143,7 @@ Reproduce the README's table (as root, peers installed):
 	f := cmd.Flags()
 	f.BoolVar(&o.Quick, "quick", false, "small workloads for CI (about a minute): 2,000-file webroot, ~50 MiB data, 1,000-file burst, 5 latency writes, 10,000 files and 10 s for idle, 1 run; tools rsync, ncsync, lsyncd-1s, syncthing-1s unless --tools says otherwise")
 	f.StringSliceVar(&o.Scenarios, "scenario", bench.DefaultScenarios, "scenarios to run (comma-separated): "+strings.Join(append(slices.Clone(bench.AllScenarios), bench.ScaleScenarios...), ", "))
+	f.IntVar(&o.MillionFiles, "million-files", 0, "files in the million scenario's tree, in one directory per 100 (default 1,000,000 in 10,000)")
 	f.IntSliceVar(&o.Secondaries, "secondaries", bench.DefaultSecondaries, "numbers of secondaries the secondaries scenario copies the webroot to at once, each in its own network namespace when root")
 	f.StringSliceVar(&o.Tools, "tools", bench.AllTools, "tools to compare (comma-separated; those not installed are skipped): "+strings.Join(bench.AllTools, ", "))
 	f.StringSliceVar(&o.Workloads, "workload", []string{bench.WorkloadWebroot, bench.WorkloadData}, "workloads of the initial scenario: webroot, data, mix (both in one tree)")
@@ -192,7 +198,7 @@ func runBench(ctx context.Context, o benchOptions, out io.Writer) error {
 	bo := bench.Options{
 		Binary: o.Binary, Scenarios: o.Scenarios, Tools: o.Tools, Workloads: o.Workloads, Runs: o.Runs, Seed: o.Seed,
 		SessionRuns: o.SessionRuns, BurstFiles: o.BurstFiles, LatencyWrites: o.LatencyWrites, NoNetns: o.NoNetns, ProfileDir: o.ProfileDir,
-		Link: link, NcsyncBandwidthRate: bandwidth, Secondaries: o.Secondaries,
+		Link: link, NcsyncBandwidthRate: bandwidth, Secondaries: o.Secondaries, MillionFiles: o.MillionFiles,
 		IdleWindow: o.IdleFor, Timeout: o.Timeout, ScanInterval: o.ScanInterval, KeepRuns: o.Keep,
 		Spec: bench.Nextcloud, SessionSpec: bench.Session, IdleSpec: bench.Idle100k, Progress: o.Progress,
 	}
