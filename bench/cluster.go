@@ -124,27 +124,9 @@ func startCluster(cs clusterSpec) (*cluster, error) {
 		return nil, err
 	}
 	c := &cluster{proxy: proxy}
-	var interval string
-	if cs.scanInterval > 0 {
-		interval = cs.scanInterval.String()
-	}
-	mk := func(name, role, folder string) nodeConfig {
-		return nodeConfig{
-			Node: name, Role: role,
-			StateDir:      filepath.Join(cs.dir, "state-"+name),
-			ControlSocket: filepath.Join(cs.sockDir, name+".sock"),
-			ScanInterval:  interval,
-			TLS: tlsConfig{CA: filepath.Join(cs.pki, "ca.pem"),
-				Cert: filepath.Join(cs.pki, name+".pem"), Key: filepath.Join(cs.pki, name+".key")},
-			Folders: []folderConfig{{ID: benchFolder, Path: folder}},
-		}
-	}
-	pc := mk(primaryNode, "primary", cs.src)
+	pc := cs.node(primaryNode, "primary", cs.src)
 	pc.Listen, pc.Secondaries = listen, []string{secondaryNode}
-	if cs.bandwidth != "" {
-		pc.Limits = &limitsConfig{Bandwidth: cs.bandwidth}
-	}
-	sc := mk(secondaryNode, "secondary", cs.dst)
+	sc := cs.node(secondaryNode, "secondary", cs.dst)
 	sc.Primary = primaryNode + "@" + proxy.Addr()
 	for _, nc := range []nodeConfig{pc, sc} {
 		os.Remove(nc.ControlSocket) // a stale one from an earlier run
@@ -168,6 +150,27 @@ func startCluster(cs clusterSpec) (*cluster, error) {
 		}
 	}
 	return c, nil
+}
+
+// node is the config of one daemon of the cluster: its state in dir, its
+// control socket in sockDir, its certificate from pki, folder replicated;
+// the primary's with the bandwidth cap.
+func (cs clusterSpec) node(name, role, folder string) nodeConfig {
+	nc := nodeConfig{
+		Node: name, Role: role,
+		StateDir:      filepath.Join(cs.dir, "state-"+name),
+		ControlSocket: filepath.Join(cs.sockDir, name+".sock"),
+		TLS: tlsConfig{CA: filepath.Join(cs.pki, "ca.pem"),
+			Cert: filepath.Join(cs.pki, name+".pem"), Key: filepath.Join(cs.pki, name+".key")},
+		Folders: []folderConfig{{ID: benchFolder, Path: folder}},
+	}
+	if cs.scanInterval > 0 {
+		nc.ScanInterval = cs.scanInterval.String()
+	}
+	if role == "primary" && cs.bandwidth != "" {
+		nc.Limits = &limitsConfig{Bandwidth: cs.bandwidth}
+	}
+	return nc
 }
 
 func startDaemon(bin, dir string, nc nodeConfig, tn *targetNet, profile string) (*daemon, error) {

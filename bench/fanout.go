@@ -205,25 +205,10 @@ func startFanout(nr ncsyncRun, src, dir string, nets []*targetNet) (*fanout, err
 		return nil, err
 	}
 	listen := fmt.Sprintf("127.0.0.1:%d", port)
-	mk := func(name, role, folder string) nodeConfig {
-		return nodeConfig{
-			Node: name, Role: role,
-			StateDir:      filepath.Join(dir, "state-"+name),
-			ControlSocket: filepath.Join(nr.sockDir, name+".sock"),
-			TLS: tlsConfig{CA: filepath.Join(nr.pki, "ca.pem"),
-				Cert: filepath.Join(nr.pki, name+".pem"), Key: filepath.Join(nr.pki, name+".key")},
-			Folders: []folderConfig{{ID: benchFolder, Path: folder}},
-		}
-	}
+	cs := clusterSpec{bin: nr.bin, pki: nr.pki, dir: dir, sockDir: nr.sockDir, scanInterval: nr.scanInterval, bandwidth: nr.bandwidth}
 	f := &fanout{}
-	pc := mk(primaryNode, "primary", src)
+	pc := cs.node(primaryNode, "primary", src)
 	pc.Listen = listen
-	if nr.scanInterval > 0 {
-		pc.ScanInterval = nr.scanInterval.String()
-	}
-	if nr.bandwidth != "" {
-		pc.Limits = &limitsConfig{Bandwidth: nr.bandwidth}
-	}
 	for i := range nets {
 		pc.Secondaries = append(pc.Secondaries, secondaryName(i))
 	}
@@ -242,7 +227,7 @@ func startFanout(nr ncsyncRun, src, dir string, nets []*targetNet) (*fanout, err
 			return f, err
 		}
 		f.proxies = append(f.proxies, p)
-		sc := mk(name, "secondary", dst)
+		sc := cs.node(name, "secondary", dst)
 		sc.Primary = primaryNode + "@" + p.Addr()
 		os.Remove(sc.ControlSocket)
 		d, err := startDaemon(nr.bin, dir, sc, tn, "")

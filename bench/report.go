@@ -158,7 +158,7 @@ func (r *Report) comparedRows() []Row {
 	seen := map[string]bool{}
 	for _, row := range r.Rows {
 		key := row.Scenario + "/" + row.Workload
-		if row.Scenario == ScenarioIdle || row.Scenario == ScenarioMillion || seen[key] {
+		if row.Scenario == ScenarioIdle || row.Scenario == ScenarioMillion || row.Scenario == ScenarioSecondaries || seen[key] {
 			continue
 		}
 		seen[key] = true
