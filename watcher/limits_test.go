@@ -247,3 +247,37 @@ func TestExhaustionSysctl(t *testing.T) {
 	write(t, h.root, "f", "x")
 	h.expectPaths("f")
 }
+
+// A directory that cannot be listed may hold subdirectories left
+// unwatched: it counts as unwatched (its changes are rescanned and the
+// cause shown) until a retry lists it, and then its subdirectories are
+// watched and report.
+func TestUnlistableDirectoryIsRetried(t *testing.T) {
+	root := t.TempDir()
+	mkdirAll(t, root, "a/b")
+	var failing atomic.Bool
+	failing.Store(true)
+	h := startWatcher(t, root, Options{Retry: 50 * time.Millisecond}, func(w *Watcher) {
+		w.listDirs = func(f *os.File) ([]string, error) {
+			if failing.Load() && filepath.Base(f.Name()) == "a" {
+				f.Close()
+				return nil, fmt.Errorf("list %q: %w", f.Name(), unix.EIO)
+			}
+			return subdirs(f)
+		}
+	})
+	if got := h.w.Unwatched(); len(got) != 1 || got[0] != "a" {
+		t.Fatalf("Unwatched() = %q, want [a]", got)
+	}
+	if s := h.w.Stats(); !strings.Contains(s.Degraded, "input/output error") {
+		t.Errorf("Degraded = %q, want the listing error", s.Degraded)
+	}
+	failing.Store(false)
+	if !waitFor(10*time.Second, func() bool { return len(h.w.Unwatched()) == 0 }) {
+		t.Fatalf("still unwatched after the listing works again: %q", h.w.Unwatched())
+	}
+	h.expectWatched(3)
+	h.reset()
+	write(t, h.root, "a/b/f", "x")
+	h.expectPaths("a/b/f")
+}

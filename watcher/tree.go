@@ -45,9 +45,15 @@ func (l *loop) addTree(p string, stopOnFailure bool) (failed bool) {
 		if f == nil {
 			continue
 		}
-		names, err := subdirs(f)
+		names, err := l.w.listDirs(f)
 		if err != nil {
-			l.log.Warn("list directory", "path", dir, "err", err)
+			// Subdirectories it holds may go unwatched: count it as
+			// unwatched, so that it is rescanned every scan_interval and
+			// listed again at the next retry.
+			l.log.Warn("cannot list directory: rescanning it until it can be watched whole", "path", dir, "err", err)
+			if st, ok := l.w.reg.get(dir); ok {
+				l.w.reg.set(dir, st.id, err, l.gen)
+			}
 		}
 		for _, name := range names {
 			if ignore.Reserved(name) {
@@ -66,7 +72,7 @@ func (l *loop) addTree(p string, stopOnFailure bool) (failed bool) {
 
 // watchDir makes sure directory p is watched and returns it opened for
 // listing. A directory already watched under the same identity is left as
-// is; one known under another path (moved while its events were lost) has
+// is (one whose listing failed counts as unwatched, and is watched again); one known under another path (moved while its events were lost) has
 // its old watches dropped first, since inotify would hand back the old
 // watch for the same inode.
 func (l *loop) watchDir(p string) (*os.File, watchResult) {

@@ -118,6 +118,7 @@ type Watcher struct {
 	newSource  func(buffer int) (source, error)
 	buffer     int
 	makeMarker func(path string) error
+	listDirs   func(f *os.File) ([]string, error) // subdirs
 	onEvent    func() // called by the run loop before each event
 	maxPending int
 }
@@ -180,6 +181,7 @@ func New(opts Options) (*Watcher, error) {
 		newSource:  newFsnotifySource,
 		buffer:     eventBuffer,
 		makeMarker: touchMarker,
+		listDirs:   subdirs,
 		maxPending: maxPending,
 	}, nil
 }
