@@ -119,7 +119,7 @@ type Watcher struct {
 	buffer     int
 	makeMarker func(path string) error
 	listDirs   func(f *os.File) ([]string, error) // subdirs
-	onEvent    func() // called by the run loop before each event
+	onEvent    func()                             // called by the run loop before each event
 	maxPending int
 }
 
