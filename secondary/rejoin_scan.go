@@ -35,6 +35,13 @@ func (s *Secondary) scanOwnChanges(ctx context.Context, meta index.Meta) error {
 		if err != nil {
 			return fmt.Errorf("scan folder %q for changes made while this node was down: %w", id, err)
 		}
+		if len(res.Failed) > 0 {
+			// Unscanned, a change there would be replaced without being
+			// preserved: the rejoin waits (the session ends and is tried
+			// again) until every path can be read.
+			return fmt.Errorf("scan folder %q for changes made while this node was down: %d paths could not be scanned (%q first): %w",
+				id, len(res.Failed), res.Failed[0], res.FailErr)
+		}
 		if res.Changed+res.Deleted > 0 {
 			s.log.Warn("found changes made while this node was down", "folder", id, "changed", res.Changed, "deleted", res.Deleted)
 		}
