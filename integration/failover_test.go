@@ -114,22 +114,6 @@ func (f *failover) caCopy(name string) string {
 	return dir
 }
 
-func (f *failover) rewriteConfig(name string, edit func(string) string) {
-	f.t.Helper()
-	p := f.node(name).cfgPath
-	data, err := os.ReadFile(p)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	out := edit(string(data))
-	if out == string(data) {
-		f.t.Fatalf("editing %s's config changed nothing", name)
-	}
-	if err := os.WriteFile(p, []byte(out), 0o600); err != nil {
-		f.t.Fatal(err)
-	}
-}
-
 // waitSame waits until name's data tree equals nfs2's.
 func (f *failover) waitSame(name string) {
 	f.t.Helper()

@@ -20,24 +20,37 @@ func withoutLogLevelFlag(cmd *exec.Cmd) {
 	}
 }
 
-// editConfig replaces old with new in node name's config file.
-func (c *cluster) editConfig(name string, pairs ...string) {
+// rewriteConfig rewrites node name's config file with edit, which must
+// change it.
+func (c *cluster) rewriteConfig(name string, edit func(string) string) {
 	c.t.Helper()
-	path := c.node(name).cfgPath
-	b, err := os.ReadFile(path)
+	p := c.node(name).cfgPath
+	data, err := os.ReadFile(p)
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	s := string(b)
-	for i := 0; i < len(pairs); i += 2 {
-		if !strings.Contains(s, pairs[i]) {
-			c.t.Fatalf("config of %s has no %q:\n%s", name, pairs[i], s)
-		}
-		s = strings.Replace(s, pairs[i], pairs[i+1], 1)
+	out := edit(string(data))
+	if out == string(data) {
+		c.t.Fatalf("editing %s's config changed nothing", name)
 	}
-	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+	if err := os.WriteFile(p, []byte(out), 0o600); err != nil {
 		c.t.Fatal(err)
 	}
+}
+
+// editConfig replaces, in node name's config, each old string of pairs
+// (old, new, old, new…) by its new one.
+func (c *cluster) editConfig(name string, pairs ...string) {
+	c.t.Helper()
+	c.rewriteConfig(name, func(s string) string {
+		for i := 0; i < len(pairs); i += 2 {
+			if !strings.Contains(s, pairs[i]) {
+				c.t.Fatalf("config of %s has no %q:\n%s", name, pairs[i], s)
+			}
+			s = strings.Replace(s, pairs[i], pairs[i+1], 1)
+		}
+		return s
+	})
 }
 
 // logSince returns what node name logged after the first line containing
@@ -54,12 +67,6 @@ func logSince(t *testing.T, c *cluster, name, mark string) string {
 		return ""
 	}
 	return s[i:]
-}
-
-// exists reports whether path exists (without following a symlink).
-func exists(path string) bool {
-	_, err := os.Lstat(path)
-	return err == nil
 }
 
 // TestReload: SIGHUP applies a new ignore list (a directory no longer
@@ -80,12 +87,12 @@ func TestReload(t *testing.T) {
 	c.start("nfs3")
 	sec2, sec3 := c.tree("nfs2", "data"), c.tree("nfs3", "data")
 	waitFor(t, convergeTimeout, func() string { return "a.txt never reached nfs2" }, func() bool {
-		return exists(filepath.Join(sec2, "a.txt"))
+		return fileExists(filepath.Join(sec2, "a.txt"))
 	})
 	waitFor(t, convergeTimeout, func() string { return "nfs3 was never refused" }, func() bool {
 		return strings.Contains(logSince(t, c, "nfs3", ""), "not one of this primary's secondaries")
 	})
-	if exists(filepath.Join(sec2, "skipdir")) || exists(filepath.Join(sec3, "a.txt")) {
+	if fileExists(filepath.Join(sec2, "skipdir")) || fileExists(filepath.Join(sec3, "a.txt")) {
 		t.Fatal("before the reload: the ignored directory reached nfs2, or the unlisted nfs3 got a file")
 	}
 	if strings.Contains(logSince(t, c, primaryName, ""), "level=DEBUG") {
@@ -106,7 +113,7 @@ func TestReload(t *testing.T) {
 
 	// secondaries: nfs3 may connect now and catches up.
 	waitFor(t, convergeTimeout, func() string { return "a.txt never reached nfs3 after it was added" }, func() bool {
-		return exists(filepath.Join(sec3, "a.txt"))
+		return fileExists(filepath.Join(sec3, "a.txt"))
 	})
 	// ignore: the directory no longer ignored is copied, and watched.
 	writeFile(t, filepath.Join(src, "skipdir", "later.txt"), []byte("written after the reload\n"), 0o644)
@@ -115,10 +122,10 @@ func TestReload(t *testing.T) {
 	for _, s := range []string{sec2, sec3} {
 		for _, p := range []string{"skipdir/s.txt", "skipdir/later.txt", "after.txt"} {
 			waitFor(t, convergeTimeout, func() string { return p + " never reached " + s }, func() bool {
-				return exists(filepath.Join(s, p))
+				return fileExists(filepath.Join(s, p))
 			})
 		}
-		if exists(filepath.Join(s, "new.tmp")) {
+		if fileExists(filepath.Join(s, "new.tmp")) {
 			t.Errorf("%s: new.tmp, ignored since the reload, was replicated", s)
 		}
 	}
