@@ -50,6 +50,11 @@ func TestLinkTargets(t *testing.T) {
 		{"fills the link", Report{Link: Link{Rate: rate}, Rows: []Row{shaped(2.1, 2.4), base}}, map[string]bool{"fill": true, "cpu": true}},
 		{"slow and spinning", Report{Link: Link{Rate: rate}, Rows: []Row{shaped(2.3, 2.5), base}}, map[string]bool{"fill": false, "cpu": false}},
 		{"with an RTT", Report{Link: Link{Rate: rate, RTT: 1e8}, Rows: []Row{shaped(2.3, 2), base}}, map[string]bool{"fill": false, "cpu": true, "rtt": false}},
+		// A slow start and end do not hide a transfer that ran at 92 %
+		// of the link.
+		{"steady with an RTT", Report{Link: Link{Rate: rate, RTT: 1e8}, Rows: []Row{
+			initialRow("webroot", Sample{Wall: 2.3, WireToTarget: 25_000_000, SteadyRate: 11_500_000, CPUSource: 1, CPUTarget: 1}), base}},
+			map[string]bool{"fill": false, "cpu": true, "rtt": true}},
 		{"at the cap", Report{NcsyncBandwidth: 10_000_000, Rows: []Row{shaped(2.5, 2)}}, map[string]bool{"cap": true}},
 		{"under the cap", Report{NcsyncBandwidth: 10_000_000, Rows: []Row{shaped(3, 2)}}, map[string]bool{"cap": false}},
 		{"over the cap", Report{NcsyncBandwidth: 10_000_000, Rows: []Row{shaped(2.2, 2)}}, map[string]bool{"cap": false}},
