@@ -149,6 +149,7 @@ func (n ncsyncRun) startAndWait(ctx context.Context, src, dir string) (*cluster,
 		lastPrimary  time.Time
 		lastProgress = time.Now()
 		trace        wireTrace
+		answered     bool // the primary has answered a status call
 	)
 	for {
 		// The secondary's status is cheap; the primary's costs it time in
@@ -165,6 +166,11 @@ func (n ncsyncRun) startAndWait(ctx context.Context, src, dir string) (*cluster,
 			st, err := statusOf(ctx, pcl)
 			lastPrimary = time.Now()
 			switch {
+			case err != nil && !answered:
+				// The control socket answers before the daemon has set
+				// up its role ("the daemon is starting"): ask again at
+				// the next poll; an exit shows in c.running.
+				lastPrimary = time.Time{}
 			case err != nil && ctx.Err() == nil:
 				return c, consistent{}, fmt.Errorf("status of %s: %w", primaryNode, err)
 			case err == nil && caughtUp(st):
@@ -190,7 +196,7 @@ func (n ncsyncRun) startAndWait(ctx context.Context, src, dir string) (*cluster,
 				lastDiffs = diffs
 			}
 			if err == nil {
-				last = st
+				last, answered = st, true
 			}
 		}
 		if n.progress != nil && time.Since(lastProgress) >= progressEvery {
