@@ -112,11 +112,11 @@ func (h *harness) fanoutOnce(ctx context.Context, src, dir string, n int) (Sampl
 	}
 	ctx, cancel := context.WithTimeout(ctx, nr.timeout)
 	defer cancel()
-	var w0 int64
+	var w0t, w0s int64 // the counters' start (the first pair is the harness's)
 	for _, tn := range nets {
 		if tn.netns() {
-			t, _ := tn.counters()
-			w0 += t
+			t, s := tn.counters()
+			w0t, w0s = w0t+t, w0s+s
 		}
 	}
 	start := time.Now()
@@ -177,7 +177,8 @@ func (h *harness) fanoutOnce(ctx context.Context, src, dir string, n int) (Sampl
 			s.WireToSource += up
 		}
 	}
-	s.WireToTarget -= w0
+	s.WireToTarget -= w0t
+	s.WireToSource -= w0s
 	for i := range f.secondaries {
 		diffs, err := compareTreesWith(src, f.targets[i], true, 5, ncsyncCompare)
 		if err == nil && len(diffs) > 0 {
