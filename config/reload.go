@@ -37,8 +37,8 @@ var Keys = []Key{
 	{Name: "secondaries", Reloadable: true, get: func(c *Config) any { return c.Secondaries },
 		Note: "a node no longer listed is refused at its next call and its sessions end"},
 	{Name: "tls.ca", get: func(c *Config) any { return c.TLS.CA }},
-	{Name: "tls.cert", get: func(c *Config) any { return c.TLS.Cert }},
-	{Name: "tls.key", get: func(c *Config) any { return c.TLS.Key }},
+	{Name: "tls.cert", get: func(c *Config) any { return c.TLS.Cert }, Note: renewal},
+	{Name: "tls.key", get: func(c *Config) any { return c.TLS.Key }, Note: renewal},
 	{Name: "tls.crl", get: func(c *Config) any { return c.TLS.CRL }, Note: "the file is read again at every SIGHUP; naming another file needs a restart"},
 	{Name: "metrics_listen", get: func(c *Config) any { return c.MetricsListen }},
 	{Name: "health_listen", get: func(c *Config) any { return c.HealthListen }},
@@ -73,6 +73,9 @@ var Keys = []Key{
 	{Name: "folders[].hold_empty_for", folder: func(f *Folder) any { return f.HoldEmptyFor }},
 	{Name: "folders[].conflicts.dir", folder: func(f *Folder) any { return f.ConflictsDir }},
 }
+
+// renewal is the note of the certificate and key files.
+const renewal = "the files are read again at every SIGHUP (a renewed certificate for the same node and role); naming other files needs a restart"
 
 func promoteOf(c *Config) Promote {
 	if c.Promote == nil {

@@ -50,7 +50,8 @@ func newRunCmd() *cobra.Command {
 Both sides keep their state in state_dir/index.db and resume from it after
 a restart. SIGINT or SIGTERM stops the daemon cleanly. SIGHUP reloads the
 config: ignore patterns, secondaries, limits, log.level and health apply at
-once, the revocation list (tls.crl) is read again; a change to any other key
+once, the revocation list (tls.crl) and the certificate and key files are
+read again (a renewal); a change to any other key
 is refused (logged with the key) and the daemon keeps its config.
 
 A secondary whose config has a promote section becomes the primary of a

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/ncsync/ncsync/config"
 	"github.com/ncsync/ncsync/pki"
@@ -13,10 +16,45 @@ import (
 
 // tlsMaterial is what the daemon's TLS configurations read at every
 // handshake and SIGHUP reloads: the revocation lists of tls.crl (and
-// promote.tls.crl).
+// promote.tls.crl), and this node's certificates and keys (a renewed
+// certificate written over the old files).
 type tlsMaterial struct {
 	mu    sync.Mutex
 	lists []*pki.Revocations
+	pairs []*keyPair
+}
+
+// keyPair is a certificate and key that the TLS configuration hands out
+// at each handshake, read again from its files on reload.
+type keyPair struct {
+	t    config.TLS
+	key  string // the config keys, for messages
+	role pki.Role
+	id   pki.Identity
+	cert atomic.Pointer[tls.Certificate]
+}
+
+// reload reads the pair's files again; a certificate for another identity
+// (node, role, cluster) or one that does not verify is refused and the
+// one in use kept.
+func (kp *keyPair) reload() (bool, error) {
+	tlsFor := pki.ServerTLS
+	if kp.role == pki.RoleSecondary {
+		tlsFor = pki.ClientTLS
+	}
+	conf, id, err := tlsFor(kp.t.CA, kp.t.Cert, kp.t.Key)
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", kp.key, err)
+	}
+	if id != kp.id {
+		return false, fmt.Errorf("%s.cert %s is now for %s, and this daemon runs as %s: restart it to change identity", kp.key, kp.t.Cert, id, kp.id)
+	}
+	next := &conf.Certificates[0]
+	if old := kp.cert.Load(); old != nil && bytes.Equal(old.Certificate[0], next.Certificate[0]) {
+		return false, nil
+	}
+	kp.cert.Store(next)
+	return true, nil
 }
 
 // revocations loads the list at path, signed by the CA in caFile, and
@@ -46,6 +84,20 @@ func (m *tlsMaterial) reloadTLS(log *slog.Logger) error {
 			continue
 		}
 		log.Info("reloaded the revocation list", "path", fmt.Sprintf("%q", r.Path()), "revoked", r.Len())
+	}
+	m.mu.Lock()
+	pairs := append([]*keyPair(nil), m.pairs...)
+	m.mu.Unlock()
+	for _, kp := range pairs {
+		changed, err := kp.reload()
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if leaf := kp.cert.Load().Leaf; changed && leaf != nil {
+			log.Info("reloaded the certificate: new connections present it", "cert", fmt.Sprintf("%q", kp.t.Cert),
+				"serial", leaf.SerialNumber, "expires", leaf.NotAfter.Format(time.DateTime))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -80,5 +132,18 @@ func loadTLS(cfg *config.Config, t config.TLS, role pki.Role, key string, m *tls
 	if id.Role != role {
 		return nil, pki.Identity{}, fmt.Errorf("%s.cert %s has role %s, and a %s is needed here: issue a %s certificate for %q", key, t.Cert, id.Role, role, role, cfg.Node)
 	}
+	// The certificate is handed out at each handshake, so that a reload
+	// can replace it (a renewal) without a restart.
+	kp := &keyPair{t: t, key: key, role: role, id: id}
+	kp.cert.Store(&conf.Certificates[0])
+	conf.Certificates = nil
+	if role == pki.RoleSecondary {
+		conf.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return kp.cert.Load(), nil }
+	} else {
+		conf.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return kp.cert.Load(), nil }
+	}
+	m.mu.Lock()
+	m.pairs = append(m.pairs, kp)
+	m.mu.Unlock()
 	return conf, id, nil
 }
