@@ -39,7 +39,9 @@ type TLS struct {
 	CA, Cert, Key, CRL string
 }
 
-// Watch tunes how the primary turns file system events into scans.
+// Watch tunes how the primary turns file system events into scans, and
+// how a secondary watches and audits its own tree for local changes
+// (which it repairs).
 type Watch struct {
 	// Quiet is how long a path must see no event before it is scanned.
 	Quiet time.Duration
@@ -49,6 +51,12 @@ type Watch struct {
 	// AuditInterval is how often a full stat walk looks for changes the
 	// watcher cannot see (writes through mmap, events lost to a crash).
 	AuditInterval time.Duration `yaml:"audit_interval"`
+	// Repair (secondary only, default true) makes a secondary watch and
+	// audit its own tree and put back what was changed there by hand.
+	// False leaves local changes in place until the primary changes the
+	// same paths (they are then kept in the conflict store), for example
+	// to look at a damaged secondary with `ncsync verify` first.
+	Repair bool
 }
 
 // Folder is one replicated directory tree.

@@ -74,6 +74,7 @@ watch:
   quiet: 20ms
   max_latency: 1s
   audit_interval: 10m
+  repair: false
 folders:
   - id: data
     path: $D/data
@@ -92,7 +93,7 @@ func TestParseValid(t *testing.T) {
 		t.Errorf("parsed %+v", c)
 	}
 	if c.ControlSocket != DefaultControlSocket || c.ScanInterval != DefaultScanInterval ||
-		c.Watch != (Watch{Quiet: DefaultQuiet, MaxLatency: DefaultMaxLatency, AuditInterval: DefaultAudit}) {
+		c.Watch != (Watch{Quiet: DefaultQuiet, MaxLatency: DefaultMaxLatency, AuditInterval: DefaultAudit, Repair: true}) {
 		t.Errorf("defaults: socket %q, scan interval %v, watch %+v", c.ControlSocket, c.ScanInterval, c.Watch)
 	}
 	if c.TLS != (TLS{CA: "/etc/ncsync/ca.pem", Cert: "/etc/ncsync/nfs1.pem", Key: "/etc/ncsync/nfs1.key"}) {
@@ -133,7 +134,7 @@ func TestParseValid(t *testing.T) {
 	}
 	if c.Role != RoleSecondary || c.Primary != "nfs1.example:7300" || c.PrimaryNode != "nfs1" ||
 		!slices.Equal(c.Promotable, []string{"nfs3"}) || c.TLS.CRL != "/etc/ncsync/crl.pem" || c.ScanInterval != 90*time.Second ||
-		c.Watch != (Watch{Quiet: 20 * time.Millisecond, MaxLatency: time.Second, AuditInterval: 10 * time.Minute}) ||
+		c.Watch != (Watch{Quiet: 20 * time.Millisecond, MaxLatency: time.Second, AuditInterval: 10 * time.Minute, Repair: false}) ||
 		c.ControlSocket != root+"/ctl.sock" || c.ControlGroup != "ncsync" || c.ControlAdminGroup != "ncsync-admin" || c.TLS.Key != "/etc/ncsync/nfs2.key" ||
 		!c.Folders[0].RefuseSymlinks || !c.Folders[0].StripSetID {
 		t.Errorf("parsed %+v", c)
@@ -222,10 +223,12 @@ var errorCases = []struct {
 	{"watch scalar", "watch: fast\n", "watch", 1, "must be a mapping {quiet: 75ms"},
 	{"watch unknown key", "watch:\n  quite: 1s\n", "watch", 2, `unknown key "quite" (did you mean "quiet"?)`},
 	{"watch bad duration", "watch: {audit_interval: hourly}\n", "watch.audit_interval", 1, `invalid duration "hourly"`},
+	{"watch repair not a bool", "watch: {repair: sometimes}\n", "watch.repair", 1, "must be true or false"},
 
 	// Values (on an otherwise valid file: see withLine).
 	{"node missing", "-node", "node", 0, "required"},
 	{"watch latency below quiet", "watch: {quiet: 2s, max_latency: 1s}", "watch.max_latency", 10, "shorter than watch.quiet"},
+	{"watch repair on a primary", "watch: {repair: false}", "watch.repair", 10, "only a secondary repairs its own tree"},
 	{"node invalid", "node: NFS_1", "node", 1, `invalid node name "NFS_1"`},
 	{"node reserved", "node: ca", "node", 1, "reserved"},
 	{"role missing", "-role", "role", 0, "required: primary or secondary"},

@@ -64,6 +64,9 @@ func decode(data []byte, name string) (*Config, error) {
 	if d.c.Log.Format == "" {
 		d.c.Log.Format = DefaultLogFormat
 	}
+	if _, set := d.c.pos["watch.repair"]; !set {
+		d.c.Watch.Repair = true
+	}
 	if _, set := d.c.pos["stage_limit"]; !set {
 		d.c.StageLimit = DefaultStageLimit
 	}
@@ -196,6 +199,7 @@ var watchFields = map[string]field{
 	"quiet":          func(d *decoder, k string, v *yaml.Node) { d.duration(k, v, &d.c.Watch.Quiet) },
 	"max_latency":    func(d *decoder, k string, v *yaml.Node) { d.duration(k, v, &d.c.Watch.MaxLatency) },
 	"audit_interval": func(d *decoder, k string, v *yaml.Node) { d.duration(k, v, &d.c.Watch.AuditInterval) },
+	"repair":         func(d *decoder, k string, v *yaml.Node) { d.bool(k, v, &d.c.Watch.Repair) },
 }
 
 func (d *decoder) watch(key string, v *yaml.Node) {
@@ -203,7 +207,7 @@ func (d *decoder) watch(key string, v *yaml.Node) {
 		return
 	}
 	if v.Kind != yaml.MappingNode {
-		d.at(v.Line, key, "must be a mapping {quiet: 75ms, max_latency: 500ms, audit_interval: 1h}, not %s", describe(v))
+		d.at(v.Line, key, "must be a mapping {quiet: 75ms, max_latency: 500ms, audit_interval: 1h, repair: true}, not %s", describe(v))
 		return
 	}
 	d.mapping(v, key, watchFields)

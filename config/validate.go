@@ -71,6 +71,9 @@ func (c *Config) validatePrimary(p *problems) {
 		p.add("promotable", "only a secondary follows a promoted node: remove it, or set role: secondary")
 	}
 	c.validateNodeList(p, "secondaries", c.Secondaries, "secondary")
+	if _, set := p.pos["watch.repair"]; set {
+		p.add("watch.repair", "only a secondary repairs its own tree: remove it, or set role: secondary")
+	}
 }
 
 // validateNodeList checks a list of other nodes' names under key: valid,

@@ -49,7 +49,7 @@ func statusToWire(st nstatus.Node) *ncsyncv1.StatusResponse {
 			Files: f.Files, Directories: f.Dirs, Bytes: f.Bytes, Scans: f.Scans,
 			LastScanUnixNs: unixNs(f.LastScan), FilesHashed: f.FilesHashed, LastError: f.LastError,
 			WatchedDirectories: f.Watched, Overflows: f.Overflows, Degraded: f.Degraded, AuditFindings: f.AuditFindings,
-			LocalChanges: f.LocalChanges, IgnoredHere: f.IgnoredHere, ScanError: scanErrorToWire(f.ScanError),
+			LocalChanges: f.LocalChanges, IgnoredHere: f.IgnoredHere, Repairs: f.Repairs, ScanError: scanErrorToWire(f.ScanError),
 			ConflictStoreFull: storeFullToWire(f.ConflictStoreFull), Held: heldToWire(f.Held), HeldTotal: f.HeldTotal})
 	}
 	for _, p := range st.Peers {
@@ -70,7 +70,7 @@ func statusFromWire(r *ncsyncv1.StatusResponse) nstatus.Node {
 			Files: f.GetFiles(), Dirs: f.GetDirectories(), Bytes: f.GetBytes(), Scans: f.GetScans(),
 			LastScan: fromUnixNs(f.GetLastScanUnixNs()), FilesHashed: f.GetFilesHashed(), LastError: f.GetLastError(),
 			Watched: f.GetWatchedDirectories(), Overflows: f.GetOverflows(), Degraded: f.GetDegraded(), AuditFindings: f.GetAuditFindings(),
-			LocalChanges: f.GetLocalChanges(), IgnoredHere: f.GetIgnoredHere(), ScanError: scanErrorFromWire(f.GetScanError()),
+			LocalChanges: f.GetLocalChanges(), IgnoredHere: f.GetIgnoredHere(), Repairs: f.GetRepairs(), ScanError: scanErrorFromWire(f.GetScanError()),
 			ConflictStoreFull: storeFullFromWire(f.GetConflictStoreFull()), Held: heldFromWire(f.GetHeld()), HeldTotal: f.GetHeldTotal()})
 	}
 	for _, p := range r.GetPeers() {

@@ -41,7 +41,7 @@ func TestVerifyScale(t *testing.T) {
 			t.Fatalf("NCSYNC_VERIFY_SCALE: bad size %q", f)
 		}
 		r := row{files: n}
-		c := newCluster(t, clusterOptions{scanInterval: time.Hour})
+		c := newCluster(t, clusterOptions{scanInterval: time.Hour, extraConfig: noRepair})
 		prim, sec := c.tree(primaryName, "data"), c.tree("nfs2", "data")
 		start := time.Now()
 		makeSmallFiles(t, prim, n)

@@ -72,10 +72,12 @@ func findings(lines []verifyLine, kind string) map[string]string {
 // trees, then exactly the four kinds of damage done on the secondary
 // behind ncsync's back: a flipped byte (same size and mtime), a changed
 // mode, a missing file, an extra file. A file rewritten all the time on
-// the primary during a verify is never reported as a difference.
+// the primary during a verify is never reported as a difference. The
+// secondary does not repair its tree (watch.repair: false), which would
+// undo the damage before the verify sees it.
 func TestVerify(t *testing.T) {
 	skipShort(t)
-	c := newCluster(t, clusterOptions{})
+	c := newCluster(t, clusterOptions{extraConfig: noRepair})
 	c.start(primaryName)
 	c.start("nfs2")
 	prim, sec := c.tree(primaryName, "data"), c.tree("nfs2", "data")

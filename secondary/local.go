@@ -23,6 +23,9 @@ type localKeeper struct {
 	store  *preserve.Store // nil when it could not be opened: storeErr says why
 	log    *slog.Logger
 	kept   atomic.Uint64 // records of local changes of this folder in the store
+	// repairing is set while a repair (heal.go) applies: what is kept
+	// then was changed here while nothing came from the primary.
+	repairing atomic.Bool
 
 	storeErr error
 }
@@ -197,8 +200,12 @@ func (k *localKeeper) Keep(v apply.LocalVersion) error {
 			epoch = m.Epoch
 		}
 	}
+	reason := localReason(v)
+	if k.repairing.Load() {
+		reason = repairReason(v) // heal.go
+	}
 	it := preserve.Item{Folder: k.folder, Path: v.Path, Epoch: epoch, Node: k.s.opts.Node,
-		Cause: preserve.CauseLocalChange, Reason: localReason(v)}
+		Cause: preserve.CauseLocalChange, Reason: reason}
 	if k.store == nil {
 		return fmt.Errorf("no conflict store: %w", k.storeErr)
 	}

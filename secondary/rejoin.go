@@ -123,6 +123,8 @@ func (s *Secondary) divergeFolder(ctx context.Context, id string, start uint64, 
 		return 0, err
 	}
 	f := s.folders[id]
+	f.applyMu.Lock() // no repair meanwhile (heal.go)
+	defer f.applyMu.Unlock()
 	reason := fmt.Sprintf("changed on this node after %s took over as primary of epoch %d (at sequence %d); replaced by that primary's version", next.Node, next.Epoch, start)
 	n := 0
 	seen := make(map[string]index.Stat) // what was on disk when it was kept

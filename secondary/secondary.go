@@ -64,6 +64,9 @@ type Options struct {
 	// ConflictLimits bound each conflict store: a version that would not
 	// fit is not kept, and its entry waits (status shows it).
 	ConflictLimits preserve.Limits
+	// Heal, if set, makes the node watch its own folders and audit them,
+	// putting back what differs from what ncsync last wrote (heal.go).
+	Heal *HealOptions
 }
 
 // Applied describes one applied entry.
@@ -96,6 +99,7 @@ type Secondary struct {
 
 	stages map[string]*stage.Stage // by folder; nil without StageDir; used by the session only
 	local  *localState             // conflict store and per-folder keepers; nil without ConflictDir
+	heal   healState               // the session's client, for repairs (heal.go)
 
 	mu        sync.Mutex
 	connected bool
@@ -119,6 +123,12 @@ type folder struct {
 	ignore  *ignore.Matcher // this node's patterns (ignored.go)
 	ignored atomic.Uint64   // entries refused because they match them
 	counts  applyCounts     // counters.go
+
+	// applyMu is held while the tree and the index may disagree: by a
+	// batch from before its writes until its index commit, and by a
+	// repair (heal.go), which takes a difference for a local change.
+	applyMu sync.Mutex
+	repairs atomic.Uint64 // local changes put back since start (heal.go)
 
 	mu        sync.Mutex
 	lastErr   string
@@ -195,6 +205,11 @@ func (s *Secondary) Close() error {
 // epoch) is logged and retried: the operator fixes the cause and the
 // secondary carries on by itself.
 func (s *Secondary) Run(ctx context.Context) error {
+	if s.opts.Heal != nil {
+		ctx, cancel := context.WithCancel(ctx)
+		healed := s.startHealing(ctx) // heal.go
+		defer func() { cancel(); healed.Wait() }()
+	}
 	backoff := s.opts.MinBackoff
 	for {
 		start := time.Now()

@@ -103,6 +103,7 @@ func (s *Secondary) session(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	s.log.Info("following primary", "primary", w.Node, "addr", s.opts.Primary, "epoch", w.Epoch)
+	defer s.heal.follow(c)() // repairs fetch through this client (heal.go)
 
 	// Receive ahead of applying so the network and the disk overlap.
 	batches := make(chan transport.Batch, 2)
@@ -257,6 +258,8 @@ func (s *Secondary) applyBatch(ctx context.Context, c *transport.Client, b trans
 		return transport.Ack{}, err
 	}
 	f := s.folders[b.Folder]
+	f.applyMu.Lock() // no repair until the index holds what is written (heal.go)
+	defer f.applyMu.Unlock()
 	start := time.Now()
 	work, results := f.skipIgnored(b.Entries) // ignored.go
 	src := pre

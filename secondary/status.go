@@ -39,7 +39,7 @@ func (s *Secondary) Status(ctx context.Context) (status.Node, error) {
 		f.mu.Lock()
 		fs := status.Folder{ID: id, Path: f.cfg.Path, Seq: pos,
 			Files: stats.Files, Dirs: stats.Dirs, Bytes: stats.Bytes, LastError: f.lastErr,
-			LocalChanges: s.localChanges(id), IgnoredHere: f.ignored.Load(),
+			LocalChanges: s.localChanges(id), IgnoredHere: f.ignored.Load(), Repairs: f.repairs.Load(),
 			ConflictStoreFull: f.storeFull}
 		f.mu.Unlock()
 		f.counts.report(&fs)

@@ -63,6 +63,10 @@ type Folder struct {
 	// Secondary: entries the primary sent for paths that match this
 	// node's ignore patterns (node-local paths), refused since start.
 	IgnoredHere uint64
+	// Secondary: local changes put back to the primary's version since
+	// start (a path deleted, edited, chmod'ed or replaced on this node, an
+	// object made here where the primary has nothing).
+	Repairs uint64
 	// Secondary: the entry the folder waits at because its conflict store
 	// has no room for the local version it replaces; nil when none.
 	ConflictStoreFull *ConflictStoreFull `json:",omitempty"`

@@ -109,6 +109,11 @@ func printStatus(out io.Writer, st status.Node, now time.Time) {
 		}
 	}
 	for _, f := range st.Folders {
+		if f.Repairs > 0 {
+			fmt.Fprintf(out, "REPAIRED folder %s: %d local changes put back to the primary's version since start (edits kept: see 'ncsync conflicts')\n", f.ID, f.Repairs)
+		}
+	}
+	for _, f := range st.Folders {
 		if w := f.ConflictStoreFull; w != nil {
 			fmt.Fprintf(out, "WAITING folder %s at %q (sequence %d): %s\n", f.ID, w.Path, w.Seq, status.Escape(w.Message))
 		}

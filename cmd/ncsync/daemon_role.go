@@ -138,6 +138,7 @@ func (d *daemon) runSecondary(ctx context.Context, tlsConf *tls.Config) error {
 		OnApplied: d.hooks.onApplied,
 		StageDir:  filepath.Join(d.cfg.StateDir, "stage"), StageLimit: d.cfg.StageLimit,
 		ConflictDir: conflictDir(d.cfg), ConflictLimits: conflictLimits(d.cfg),
+		Heal: healOptions(d.cfg),
 	})
 	if err != nil {
 		return err
@@ -333,4 +334,14 @@ func (d *daemon) Changes(_ context.Context, folder string, since, until uint64, 
 		return index.ChangeRange{}, fmt.Errorf("this node replicates no folder %q (its folders: %s)", folder, strings.Join(ids, ", "))
 	}
 	return d.db.Changes(folder, since, until, fn)
+}
+
+// healOptions are how a secondary watches and audits its own tree; nil
+// when watch.repair is off.
+func healOptions(cfg *config.Config) *secondary.HealOptions {
+	if !cfg.Watch.Repair {
+		return nil
+	}
+	return &secondary.HealOptions{Quiet: cfg.Watch.Quiet, MaxLatency: cfg.Watch.MaxLatency,
+		AuditInterval: cfg.Watch.AuditInterval}
 }

@@ -203,8 +203,11 @@ type FolderStatus struct {
 	// Primary: files not sent for now (the secondaries keep their previous
 	// version): locked by a writer for longer than max_latency, or empty and
 	// held (hold_empty). The oldest few, and how many in all.
-	Held          []*HeldFile `protobuf:"bytes,19,rep,name=held,proto3" json:"held,omitempty"`
-	HeldTotal     uint64      `protobuf:"varint,20,opt,name=held_total,json=heldTotal,proto3" json:"held_total,omitempty"`
+	Held      []*HeldFile `protobuf:"bytes,19,rep,name=held,proto3" json:"held,omitempty"`
+	HeldTotal uint64      `protobuf:"varint,20,opt,name=held_total,json=heldTotal,proto3" json:"held_total,omitempty"`
+	// Secondary: local changes (a file deleted, edited, chmod'ed or
+	// replaced on this node) put back to the primary's version since start.
+	Repairs       uint64 `protobuf:"varint,21,opt,name=repairs,proto3" json:"repairs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -375,6 +378,13 @@ func (x *FolderStatus) GetHeld() []*HeldFile {
 func (x *FolderStatus) GetHeldTotal() uint64 {
 	if x != nil {
 		return x.HeldTotal
+	}
+	return 0
+}
+
+func (x *FolderStatus) GetRepairs() uint64 {
+	if x != nil {
+		return x.Repairs
 	}
 	return 0
 }
@@ -2462,7 +2472,7 @@ const file_ncsync_v1_control_proto_rawDesc = "" +
 	"\x05peers\x18\x06 \x03(\v2\x15.ncsync.v1.PeerStatusR\x05peers\x12&\n" +
 	"\x0fstarted_unix_ns\x18\a \x01(\x03R\rstartedUnixNs\x12.\n" +
 	"\x06pauses\x18\b \x03(\v2\x16.ncsync.v1.PauseStatusR\x06pauses\x124\n" +
-	"\bbarriers\x18\t \x03(\v2\x18.ncsync.v1.BarrierStatusR\bbarriers\"\xca\x05\n" +
+	"\bbarriers\x18\t \x03(\v2\x18.ncsync.v1.BarrierStatusR\bbarriers\"\xe4\x05\n" +
 	"\fFolderStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x1a\n" +
@@ -2487,7 +2497,8 @@ const file_ncsync_v1_control_proto_rawDesc = "" +
 	"\x13conflict_store_full\x18\x12 \x01(\v2\x1c.ncsync.v1.ConflictStoreFullR\x11conflictStoreFull\x12'\n" +
 	"\x04held\x18\x13 \x03(\v2\x13.ncsync.v1.HeldFileR\x04held\x12\x1d\n" +
 	"\n" +
-	"held_total\x18\x14 \x01(\x04R\theldTotal\"\xb7\x01\n" +
+	"held_total\x18\x14 \x01(\x04R\theldTotal\x12\x18\n" +
+	"\arepairs\x18\x15 \x01(\x04R\arepairs\"\xb7\x01\n" +
 	"\x0fScanErrorStatus\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\tR\x05error\x12\"\n" +
 	"\rsince_unix_ns\x18\x02 \x01(\x03R\vsinceUnixNs\x12#\n" +
