@@ -48,6 +48,7 @@ var Keys = []Key{
 	{Name: "watch.quiet", get: func(c *Config) any { return c.Watch.Quiet }},
 	{Name: "watch.max_latency", get: func(c *Config) any { return c.Watch.MaxLatency }},
 	{Name: "watch.audit_interval", get: func(c *Config) any { return c.Watch.AuditInterval }},
+	{Name: "watch.repair", get: func(c *Config) any { return c.Watch.Repair }},
 	{Name: "log.level", Reloadable: true, get: func(c *Config) any { return c.Log.Level }},
 	{Name: "log.format", get: func(c *Config) any { return c.Log.Format }},
 	{Name: "limits.bandwidth", Reloadable: true, get: func(c *Config) any { return c.Limits.Bandwidth }},

@@ -58,6 +58,9 @@ const (
 	healMinBackoff = time.Second            // after a failed repair, doubling
 	healMaxBackoff = time.Minute
 	healWatchRetry = time.Minute // after the watcher failed
+	// healQuiet is how long a folder's position must stay still (no batch
+	// applied) before a repair pass runs.
+	healQuiet = 300 * time.Millisecond
 )
 
 // healState is the client of the session following the primary, while
@@ -99,6 +102,8 @@ type healer struct {
 	div  *divergence      // the scanner's store: records differences (heal_scan.go)
 	scan *scanner.Scanner // over div
 
+	lastPos  uint64    // the folder's position when last looked at
+	posMoved time.Time // when it was seen to move
 	auditDue bool
 	auditAt  time.Time // not before, after a failed audit
 	auditErr time.Duration
@@ -276,7 +281,8 @@ func (h *healer) work(ctx context.Context) {
 
 // ready reports whether the folder may be repaired now: the node follows
 // its primary, the folder has caught up with the head it learnt of when
-// the session began, and its last batch did not fail.
+// the session began, its last batch did not fail, and no batch was
+// applied for healQuiet.
 func (h *healer) ready() bool {
 	if h.s.heal.current() == nil || h.f.failing() {
 		return false
@@ -285,5 +291,14 @@ func (h *healer) ready() bool {
 	target, began := h.s.catchUp[h.id]
 	h.s.mu.Unlock()
 	pos, err := h.s.db.Position(h.id)
-	return began && err == nil && pos >= target
+	if !began || err != nil || pos < target {
+		return false
+	}
+	// Not while batches keep coming: they take precedence, and the
+	// watcher's paths wait until the folder is quiet.
+	now := time.Now()
+	if pos != h.lastPos {
+		h.lastPos, h.posMoved = pos, now
+	}
+	return now.Sub(h.posMoved) >= healQuiet
 }
