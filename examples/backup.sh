@@ -19,8 +19,9 @@
 # starts as a hard-linked copy of the last one (no data copied), the
 # deleted paths are removed from it, and rsync copies the changed ones.
 # When the journal cannot answer (first run, or this node rejoined a new
-# primary's history, or its index was made anew), the folder is copied in
-# full, hard-linking the files that did not change.
+# primary's history, or the last point is ahead of its journal), the folder
+# is copied in full, hard-linking the files that did not change. After a
+# primary's index is made anew, remove the last backup's SNAPSHOT_SEQ.
 #
 # rsync runs with --modify-window=-1: it then compares times to the
 # nanosecond, as Nextcloud does, and sets a directory's or symlink's mtime

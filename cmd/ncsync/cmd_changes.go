@@ -52,9 +52,9 @@ listed in its latest state. Directories are listed when they changed
 (their mode, owner or mtime), not for their contents.
 
 It fails (exit 1) when the journal does not reach back to SEQ: this node
-rejoined a new primary's history and went back past SEQ, or SEQ comes from
-another history (an index made anew), or the node has not applied
---until yet. The backup must then copy the whole folder. It works on a
+rejoined a new primary's history and went back past SEQ, or SEQ is ahead of
+its journal or of --until (another history, such as a primary's index made
+anew), or the node has not applied --until yet. The backup must then copy the whole folder. It works on a
 primary and on a secondary.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
