@@ -121,8 +121,7 @@ func (e emitter) folder(f *status.Folder, primary bool) {
 	e.counter(chunkFetched, f.ChunkBytesFetched, id)
 	e.gauge(localChanges, float64(f.LocalChanges), id)
 	e.gauge(conflictStoreFull, b2f(f.ConflictStoreFull != nil), id)
-	// Local repairs (files this node put back to the primary's version)
-	// are exported here once the report counts them.
+	e.counter(repairs, f.Repairs, id)
 }
 
 // peerName labels a peer: its node name, or, for a primary a secondary

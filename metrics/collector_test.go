@@ -52,7 +52,7 @@ func secondaryReport() status.Node {
 		Node: "nfs2", Role: "secondary", ClusterID: "c1", Epoch: 3, StagedBytes: 64,
 		Folders: []status.Folder{{
 			ID: "data", Seq: 100, EntriesApplied: 98, BytesApplied: 3000, EntriesRefused: 2,
-			ChunkBytesReused: 400, ChunkBytesFetched: 600, LocalChanges: 5,
+			ChunkBytesReused: 400, ChunkBytesFetched: 600, LocalChanges: 5, Repairs: 3,
 			ConflictStoreFull: &status.ConflictStoreFull{Path: "a"},
 		}},
 		Peers: []status.Peer{{Role: "primary", Address: "nfs1.example:7300", Connected: false,
@@ -151,7 +151,7 @@ func TestPrimaryReport(t *testing.T) {
 			t.Errorf("%s%v = %v (present %v), want %v", tt.name, tt.labels, got, ok, tt.want)
 		}
 	}
-	for _, name := range []string{"ncsync_entries_applied_total", "ncsync_peer_catching_up", "ncsync_staged_bytes"} {
+	for _, name := range []string{"ncsync_entries_applied_total", "ncsync_peer_catching_up", "ncsync_staged_bytes", "ncsync_repairs_total"} {
 		if _, ok := fams[name]; ok {
 			t.Errorf("a primary exports %s, a secondary's metric", name)
 		}
@@ -175,6 +175,7 @@ func TestSecondaryReport(t *testing.T) {
 		{"ncsync_chunks_fetched_bytes_total", []string{"folder", "data"}, 600},
 		{"ncsync_local_changes", []string{"folder", "data"}, 5},
 		{"ncsync_conflict_store_full", []string{"folder", "data"}, 1},
+		{"ncsync_repairs_total", []string{"folder", "data"}, 3},
 		{"ncsync_peer_connected", []string{"peer", peer}, 0},
 		{"ncsync_peer_lag_entries", []string{"peer", peer, "folder", "data"}, 20},
 		{"ncsync_peer_lag_seconds", []string{"peer", peer, "folder", "data"}, 2},

@@ -90,6 +90,7 @@ var (
 // Conflicts and local changes.
 var (
 	localChanges            = def("ncsync_local_changes", "Secondary: local versions of the folder (edits, new files made on this node) kept in the conflict store.", lFolder)
+	repairs                 = def("ncsync_repairs_total", "Secondary: local changes to the folder (a path deleted, edited, chmod'ed or replaced on this node, an object made here) put back to the primary's version.", lFolder)
 	conflictStoreFull       = def("ncsync_conflict_store_full", "Secondary: 1 while the folder waits for room in its conflict store.", lFolder)
 	conflictStoreRecords    = def("ncsync_conflict_store_records", "Records in the conflict store.", lStore)
 	conflictStoreBytes      = def("ncsync_conflict_store_bytes", "Bytes the conflict store's records take on disk.", lStore)
