@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"slices"
 
-	"google.golang.org/grpc/codes"
-
 	"github.com/ncsync/ncsync/ignore"
 	"github.com/ncsync/ncsync/transport"
 )
@@ -48,8 +46,8 @@ func (p *Primary) Admit(pe transport.Peer) error {
 	if slices.Contains(nodes, pe.Node) {
 		return nil
 	}
-	return &transport.Refusal{Code: codes.PermissionDenied, Msg: fmt.Sprintf(
-		"node %q is not one of this primary's secondaries %q: add it to `secondaries` in the primary's config", pe.Node, nodes)}
+	return transport.Refuse(transport.ErrNotMember,
+		"node %q is not one of this primary's secondaries %q: add it to `secondaries` in the primary's config", pe.Node, nodes)
 }
 
 // trackSession registers a session's cancel with its peer, so that

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc/codes"
-
 	"github.com/ncsync/ncsync/transport"
 )
 
@@ -36,12 +34,12 @@ func TestAdmit(t *testing.T) {
 	p.SetSecondaries([]string{"nfs2"})
 	err := p.Admit(transport.Peer{Node: "nfs3"})
 	var r *transport.Refusal
-	if !errors.As(err, &r) || r.Code != codes.PermissionDenied || !strings.Contains(r.Msg, `node "nfs3" is not one of this primary's secondaries ["nfs2"]`) {
+	if !errors.As(err, &r) || !errors.Is(err, transport.ErrNotMember) || !strings.Contains(r.Msg, `node "nfs3" is not one of this primary's secondaries ["nfs2"]`) {
 		t.Errorf("Admit of a removed node: %v", err)
 	}
 	select {
 	case err := <-ended:
-		if !errors.As(err, &r) || r.Code != codes.PermissionDenied {
+		if !errors.As(err, &r) || !errors.Is(err, transport.ErrNotMember) {
 			t.Errorf("the removed node's session ended with %v, want its refusal", err)
 		}
 	case <-time.After(10 * time.Second):

@@ -12,8 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/grpc/codes"
-
 	"github.com/ncsync/ncsync/index"
 	"github.com/ncsync/ncsync/status"
 	"github.com/ncsync/ncsync/transport"
@@ -414,7 +412,7 @@ func (p *Primary) ResumeSelf(_ context.Context, pe transport.Peer) error {
 // their message reaches the secondary as they are.
 func refusal(err error) error {
 	if errors.Is(err, ErrAlreadyPaused) || errors.Is(err, ErrNotPaused) || errors.Is(err, ErrUnknownPeer) {
-		return &transport.Refusal{Code: codes.FailedPrecondition, Msg: err.Error()}
+		return &transport.Refusal{Reason: transport.ErrRefused, Msg: err.Error()}
 	}
 	return err
 }

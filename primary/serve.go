@@ -12,7 +12,6 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
-	"google.golang.org/grpc/codes"
 
 	"github.com/ncsync/ncsync/chunker"
 	"github.com/ncsync/ncsync/index"
@@ -44,17 +43,17 @@ func newPeer(node string) *peer {
 // this cluster that is not from a newer epoch than ours.
 func (p *Primary) Welcome(ctx context.Context, pe transport.Peer, h transport.Hello) (transport.Welcome, error) {
 	if h.ClusterID != p.opts.ClusterID {
-		return transport.Welcome{}, &transport.Refusal{Code: codes.PermissionDenied, Msg: fmt.Sprintf(
-			"node %q belongs to cluster %s, this primary to cluster %s", pe.Node, h.ClusterID, p.opts.ClusterID)}
+		return transport.Welcome{}, transport.Refuse(transport.ErrNotMember,
+			"node %q belongs to cluster %s, this primary to cluster %s", pe.Node, h.ClusterID, p.opts.ClusterID)
 	}
 	meta, err := p.db.Meta()
 	if err != nil {
 		return transport.Welcome{}, err
 	}
 	if h.Epoch > meta.Epoch {
-		return transport.Welcome{}, &transport.Refusal{Code: codes.FailedPrecondition, Msg: fmt.Sprintf(
+		return transport.Welcome{}, transport.Refuse(transport.ErrStaleEpoch,
 			"node %q has seen epoch %d but this primary (%s) is at epoch %d: this primary is stale; restart it as a secondary of the current primary",
-			pe.Node, h.Epoch, p.opts.Node, meta.Epoch)}
+			pe.Node, h.Epoch, p.opts.Node, meta.Epoch)
 	}
 	w := transport.Welcome{ClusterID: p.opts.ClusterID, Node: p.opts.Node, Epoch: meta.Epoch,
 		Folders: make(map[string]uint64), Lineage: meta.Lineage}
@@ -64,9 +63,9 @@ func (p *Primary) Welcome(ctx context.Context, pe transport.Peer, h transport.He
 			return transport.Welcome{}, err
 		}
 		if pos, ok := h.Positions[id]; ok && pos > head {
-			return transport.Welcome{}, &transport.Refusal{Code: codes.FailedPrecondition, Msg: fmt.Sprintf(
+			return transport.Welcome{}, transport.Refuse(transport.ErrStaleEpoch,
 				"node %q is at sequence %d of folder %q, ahead of this primary's %d: its data came from another primary term or index; refusing to replicate over it",
-				pe.Node, pos, id, head)}
+				pe.Node, pos, id, head)
 		}
 		w.Folders[id] = head
 	}

@@ -10,8 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"google.golang.org/grpc/codes"
-
 	"github.com/ncsync/ncsync/status"
 	"github.com/ncsync/ncsync/transport"
 	"github.com/ncsync/ncsync/verify"
@@ -76,8 +74,8 @@ func (vb *verifyBook) take(id uint64, peer, folder string) (*manifestWait, error
 	defer vb.mu.Unlock()
 	w := vb.pending[id]
 	if w == nil || w.peer != peer || w.folder != folder {
-		return nil, &transport.Refusal{Code: codes.PermissionDenied, Msg: fmt.Sprintf(
-			"no verify of folder %q asked node %q for manifest %d (it ended, or was never asked)", folder, peer, id)}
+		return nil, transport.Refuse(transport.ErrUnknownQuery,
+			"no verify of folder %q asked node %q for manifest %d (it ended, or was never asked)", folder, peer, id)
 	}
 	delete(vb.pending, id) // one upload per request
 	return w, nil

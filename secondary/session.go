@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
-	"google.golang.org/grpc/codes"
 
 	"github.com/ncsync/ncsync/apply"
 	"github.com/ncsync/ncsync/index"
@@ -60,8 +59,7 @@ func (s *Secondary) session(ctx context.Context) error {
 	}
 	sess, w, err := c.Sync(ctx, h)
 	if err != nil {
-		var r *transport.Refusal
-		if errors.As(err, &r) && r.Code == codes.FailedPrecondition && !probe {
+		if errors.Is(err, transport.ErrStaleEpoch) && !probe {
 			// Perhaps ahead of a new primary: look at its lineage next.
 			s.probe.Store(true)
 		}

@@ -154,16 +154,16 @@ func (c *Client) TreeHash(ctx context.Context, folder string) (hash chunker.ID, 
 }
 
 // rpcError explains a failed RPC: a refused handshake by its own error, a
-// deliberate refusal as a *Refusal, anything else wrapped.
+// deliberate refusal as a *Refusal (errors.go), anything else wrapped.
 func (c *Client) rpcError(op string, err error) error {
 	st, _ := status.FromError(err)
-	switch st.Code() {
-	case codes.Unavailable:
+	if st.Code() == codes.Unavailable {
 		if hsErr := c.hs.get(); hsErr != nil {
 			return fmt.Errorf("%s: connect to %q: %w", op, c.addr, hsErr)
 		}
-	case codes.PermissionDenied, codes.FailedPrecondition:
-		return fmt.Errorf("%s: %w", op, &Refusal{Code: st.Code(), Msg: st.Message()})
+	}
+	if r := refusalFromStatus(st); r != nil {
+		return fmt.Errorf("%s: %w", op, r)
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }

@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc/codes"
-
 	"github.com/ncsync/ncsync/chunker"
 	"github.com/ncsync/ncsync/pki"
 )
@@ -194,7 +192,7 @@ func (f *fakeSource) ReadChunk(ctx context.Context, folder string, id chunker.ID
 
 func (f *fakeSource) TreeHash(ctx context.Context, folder string) (chunker.ID, uint64, uint64, error) {
 	if folder != "webroot" {
-		return chunker.ID{}, 0, 0, &Refusal{Code: codes.FailedPrecondition, Msg: "no folder " + folder}
+		return chunker.ID{}, 0, 0, Refuse(ErrRefused, "no folder %s", folder)
 	}
 	return f.tree, 42, 7, nil
 }

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc/codes"
-
 	"github.com/ncsync/ncsync/index"
 	"github.com/ncsync/ncsync/pki"
 )
@@ -71,7 +69,7 @@ func TestHandshakeOK(t *testing.T) {
 	}
 	_, _, _, err = c.TreeHash(context.Background(), "nope")
 	var r *Refusal
-	if !errors.As(err, &r) || r.Code != codes.FailedPrecondition || r.Msg != "no folder nope" {
+	if !errors.As(err, &r) || !errors.Is(err, ErrRefused) || r.Msg != "no folder nope" {
 		t.Errorf("TreeHash(nope) error = %v", err)
 	}
 }
@@ -86,7 +84,7 @@ func TestHandshakeRefused(t *testing.T) {
 
 	refusing := newFakeSource()
 	refusing.welcome = func(peer Peer, h Hello) (Welcome, error) {
-		return Welcome{}, &Refusal{Code: codes.PermissionDenied, Msg: `node "s1" is not a secondary of this primary`}
+		return Welcome{}, Refuse(ErrStaleEpoch, `node "s1" is not a secondary of this primary`)
 	}
 	noCert := p.clientTLS(t, "s1")
 	noCert.Certificates = nil
@@ -104,13 +102,13 @@ func TestHandshakeRefused(t *testing.T) {
 		src       *fakeSource
 		hello     Hello
 		want      []string // substrings of the client's error
-		wantCode  codes.Code
+		wantErr   error    // the refusal
 		check     func(t *testing.T, err error)
 	}{{
 		name:      "welcome refusal",
 		serverTLS: p.serverTLS(t, "p1"), clientTLS: p.clientTLS(t, "s1"), src: refusing,
-		want:     []string{`node "s1" is not a secondary of this primary`},
-		wantCode: codes.PermissionDenied,
+		want:    []string{`node "s1" is not a secondary of this primary`},
+		wantErr: ErrStaleEpoch,
 	}, {
 		name:      "server with a secondary certificate",
 		serverTLS: p.serverTLS(t, "s2"), clientTLS: p.clientTLS(t, "s1"),
@@ -125,8 +123,8 @@ func TestHandshakeRefused(t *testing.T) {
 		serverTLS: p.serverTLS(t, "p1"), clientTLS: p.clientTLS(t, "p2"),
 		hello: Hello{Node: "p2"},
 		want:  []string{`peer "p2" has role primary; only secondaries may connect`},
-		// Not a Refusal of the Source but the same code.
-		wantCode: codes.PermissionDenied,
+		// Not a Refusal of the Source but the same reason.
+		wantErr: ErrNotMember,
 	}, {
 		name:      "client without a certificate",
 		serverTLS: p.serverTLS(t, "p1"), clientTLS: noCert,
@@ -142,15 +140,15 @@ func TestHandshakeRefused(t *testing.T) {
 	}, {
 		name:      "hello with another cluster id",
 		serverTLS: p.serverTLS(t, "p1"), clientTLS: p.clientTLS(t, "s1"),
-		hello:    Hello{ClusterID: "0123456789abcdef0123456789abcdef"},
-		want:     []string{`hello names cluster "0123456789abcdef0123456789abcdef"`},
-		wantCode: codes.PermissionDenied,
+		hello:   Hello{ClusterID: "0123456789abcdef0123456789abcdef"},
+		want:    []string{`hello names cluster "0123456789abcdef0123456789abcdef"`},
+		wantErr: ErrNotMember,
 	}, {
 		name:      "hello with another node name",
 		serverTLS: p.serverTLS(t, "p1"), clientTLS: p.clientTLS(t, "s1"),
-		hello:    Hello{Node: "s2"},
-		want:     []string{`hello names node "s2", but the certificate is for node "s1"`},
-		wantCode: codes.PermissionDenied,
+		hello:   Hello{Node: "s2"},
+		want:    []string{`hello names node "s2", but the certificate is for node "s1"`},
+		wantErr: ErrNotMember,
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -180,16 +178,16 @@ func TestHandshakeRefused(t *testing.T) {
 					t.Errorf("error %q does not contain %q", err, w)
 				}
 			}
-			if tt.wantCode != codes.OK {
+			if tt.wantErr != nil {
 				var r *Refusal
-				if !errors.As(err, &r) || r.Code != tt.wantCode {
-					t.Errorf("error is not a Refusal with code %v: %#v", tt.wantCode, err)
+				if !errors.As(err, &r) || !errors.Is(err, tt.wantErr) {
+					t.Errorf("error is not a Refusal for %v: %#v", tt.wantErr, err)
 				}
 			}
 			if tt.check != nil {
 				tt.check(t, err)
 			}
-			if tt.wantCode == codes.OK && len(src.hellos) != 0 {
+			if tt.wantErr == nil && len(src.hellos) != 0 {
 				t.Errorf("source saw a hello: %+v", src.hellos)
 			}
 		})

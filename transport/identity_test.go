@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc/codes"
-
 	"github.com/ncsync/ncsync/chunker"
 	"github.com/ncsync/ncsync/pki"
 )
@@ -34,7 +32,7 @@ func TestEveryRPCChecksTheCaller(t *testing.T) {
 		if slices.Contains(*members.Load(), pe.Node) {
 			return nil
 		}
-		return &Refusal{Code: codes.PermissionDenied, Msg: fmt.Sprintf("node %q is not one of this primary's secondaries", pe.Node)}
+		return Refuse(ErrNotMember, "node %q is not one of this primary's secondaries", pe.Node)
 	}
 	_, addr := startServer(t, p.serverTLS(t, "p1"), Limits{}, src)
 	c := dial(t, addr, p.clientTLS(t, "s1"), Limits{})
@@ -51,7 +49,7 @@ func TestEveryRPCChecksTheCaller(t *testing.T) {
 	refused := func(what string, err error) {
 		t.Helper()
 		var r *Refusal
-		if !errors.As(err, &r) || r.Code != codes.PermissionDenied || !strings.Contains(r.Msg, `node "s1" is not one of this primary's secondaries`) {
+		if !errors.As(err, &r) || !errors.Is(err, ErrNotMember) || !strings.Contains(r.Msg, `node "s1" is not one of this primary's secondaries`) {
 			t.Errorf("%s of a removed node: %v, want a PermissionDenied refusal naming it", what, err)
 		}
 	}

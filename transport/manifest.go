@@ -137,10 +137,6 @@ type ManifestStream interface {
 	verify.Source
 }
 
-// ErrManifest is wrapped by the error of an upload the secondary could
-// not complete (it could not read its tree).
-var ErrManifest = errors.New("the secondary could not list its tree")
-
 // ManifestSink is implemented by a Source that takes uploaded manifests
 // (a primary that runs ncsync verify).
 type ManifestSink interface {

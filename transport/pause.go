@@ -2,7 +2,6 @@ package transport
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -27,10 +26,6 @@ type Pauser interface {
 	PauseSelf(ctx context.Context, peer Peer, ttl time.Duration) (PausePoint, error)
 	ResumeSelf(ctx context.Context, peer Peer) error
 }
-
-// ErrDeadline is wrapped by the client's error when the primary ran out of
-// the call's time (a pause that did not reach its point in time).
-var ErrDeadline = errors.New("deadline exceeded")
 
 // PauseSelf implements ncsyncv1.ReplicationServiceServer.
 func (v *service) PauseSelf(ctx context.Context, req *ncsyncv1.PauseSelfRequest) (*ncsyncv1.PauseSelfResponse, error) {

@@ -191,16 +191,16 @@ func (s *Server) authenticate(ctx context.Context, method string) (context.Conte
 	}
 	if id.Role != pki.RoleSecondary {
 		s.log.Warn("refused peer with wrong role", "node", id.Node, "role", id.Role.String(), "addr", p.Addr.String(), "method", method)
-		return nil, status.Errorf(codes.PermissionDenied, "peer %q has role %s; only secondaries may connect", id.Node, id.Role)
+		return nil, refusalError(Refuse(ErrNotMember, "peer %q has role %s; only secondaries may connect", id.Node, id.Role))
 	}
 	pe := Peer{Node: id.Node, ClusterID: id.ClusterID, Role: id.Role, Addr: p.Addr.String()}
 	if err := s.src.Admit(pe); err != nil {
 		s.log.Warn("refused peer", "node", id.Node, "addr", p.Addr.String(), "method", method, "err", err)
-		var r *Refusal
-		if errors.As(err, &r) {
-			return nil, status.Error(r.Code, r.Msg)
+		r, ok := errors.AsType[*Refusal](err)
+		if !ok {
+			r = &Refusal{Reason: ErrNotMember, Msg: err.Error()}
 		}
-		return nil, status.Error(codes.PermissionDenied, err.Error())
+		return nil, refusalError(r)
 	}
 	return context.WithValue(ctx, peerKey{}, pe), nil
 }
@@ -283,10 +283,10 @@ type service struct {
 // statusOf converts an error of the Source (or of sending) to the status
 // the peer sees.
 func statusOf(ctx context.Context, op string, err error) error {
-	var r *Refusal
+	if st, ok := refusalStatus(err); ok {
+		return st.Err()
+	}
 	switch {
-	case errors.As(err, &r):
-		return status.Error(r.Code, r.Msg)
 	case errors.Is(err, errServerStopping) || errors.Is(context.Cause(ctx), errServerStopping):
 		return status.Error(codes.Unavailable, errServerStopping.Error())
 	case ctx.Err() != nil:

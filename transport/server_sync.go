@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,7 +43,7 @@ func (v *service) Sync(stream grpc.BidiStreamingServer[ncsyncv1.SyncRequest, ncs
 	}
 	if err := checkHello(peer, h); err != nil {
 		s.log.Warn("refused hello", "peer", peer.Node, "addr", peer.Addr, "err", err)
-		return status.Error(codes.PermissionDenied, err.Error())
+		return refusalError(err)
 	}
 
 	ctx, cancel := context.WithCancelCause(stream.Context())
@@ -121,14 +120,14 @@ func (v *service) Sync(stream grpc.BidiStreamingServer[ncsyncv1.SyncRequest, ncs
 }
 
 // checkHello checks a Hello against the peer's certificate.
-func checkHello(peer Peer, h Hello) error {
+func checkHello(peer Peer, h Hello) *Refusal {
 	switch {
 	case h.ClusterID != peer.ClusterID:
-		return fmt.Errorf("hello names cluster %q, but the certificate of node %q is for cluster %q", h.ClusterID, peer.Node, peer.ClusterID)
+		return Refuse(ErrNotMember, "hello names cluster %q, but the certificate of node %q is for cluster %q", h.ClusterID, peer.Node, peer.ClusterID)
 	case h.Node != peer.Node:
-		return fmt.Errorf("hello names node %q, but the certificate is for node %q", h.Node, peer.Node)
+		return Refuse(ErrNotMember, "hello names node %q, but the certificate is for node %q", h.Node, peer.Node)
 	case h.Role != "" && h.Role != pki.RoleSecondary:
-		return fmt.Errorf("hello of node %q claims role %s; only secondaries may follow", peer.Node, h.Role)
+		return Refuse(ErrNotMember, "hello of node %q claims role %s; only secondaries may follow", peer.Node, h.Role)
 	}
 	return nil
 }

@@ -2,10 +2,7 @@ package transport
 
 import (
 	"context"
-	"errors"
 	"time"
-
-	"google.golang.org/grpc/codes"
 
 	"github.com/ncsync/ncsync/chunker"
 	"github.com/ncsync/ncsync/index"
@@ -134,12 +131,13 @@ type Source interface {
 	// Admit decides whether peer, a verified secondary of this cluster,
 	// may call the service at all. It is asked before every RPC, so it
 	// must be cheap and safe for concurrent use; what it admits may change
-	// while the server runs (a config reload). A *Refusal is sent to the
-	// peer with its code; any other error as PermissionDenied.
+	// while the server runs (a config reload). A *Refusal reaches the peer
+	// as it is; any other error as an ErrNotMember refusal.
 	Admit(peer Peer) error
 	// Welcome decides whether peer may start a session (cluster,
-	// epoch). A *Refusal is sent to the peer as the gRPC status with
-	// its message; other errors as an internal error.
+	// epoch). A *Refusal reaches the peer as it is (ErrStaleEpoch makes
+	// a secondary look at this primary's lineage); other errors as an
+	// internal error.
 	Welcome(ctx context.Context, peer Peer, h Hello) (Welcome, error)
 	// Serve streams journal batches to the peer with send until ctx ends
 	// or an error. send splits a batch into messages within Limits and
@@ -177,23 +175,3 @@ type ChunkInfoSource interface {
 	// worth compressing; ok is false when the Source cannot say cheaply.
 	ChunkInfo(folder string, id chunker.ID) (size int, compress, ok bool)
 }
-
-// Refusal is a deliberate "no" from a peer: a primary refusing a session, or
-// a Source refusing a request. Code is the gRPC status code it travels as
-// (codes.PermissionDenied or codes.FailedPrecondition).
-type Refusal struct {
-	Code codes.Code
-	Msg  string
-}
-
-func (r *Refusal) Error() string { return r.Msg }
-
-// Errors callers branch on (errors.Is).
-var (
-	// ErrChunkMissing: the primary no longer holds a chunk (returned by
-	// Source.ReadChunk; a fetched Chunk has Missing set instead).
-	ErrChunkMissing = errors.New("chunk no longer available")
-	// ErrProtocol: the peer sent something malformed or over a limit. The
-	// wrapping error says what.
-	ErrProtocol = errors.New("protocol violation")
-)
