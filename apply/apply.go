@@ -124,7 +124,7 @@ func (f *Folder) apply(ctx context.Context, entries []index.Entry, src ChunkSour
 	// Complete files are committed even when ctx ended: they are verified,
 	// and whoever resumes need not fetch them again.
 	b.next, b.durable = len(entries), nil
-	b.flush()
+	b.flush(ctx)
 	b.finish()
 	if err := f.checkRoot(); err != nil {
 		for i := range results {
@@ -145,18 +145,18 @@ func (b *batch) apply(ctx context.Context, i int) {
 		return
 	}
 	if b.conflicts(e.Path, !e.Deleted && e.Kind == index.KindDir) {
-		b.flush()
+		b.flush(ctx)
 	}
 	var err error
 	switch {
 	case e.Deleted:
-		err = b.remove(e)
+		err = b.remove(ctx, e)
 	case e.Kind == index.KindFile:
 		err = b.stageFile(ctx, i)
 	case e.Kind == index.KindDir:
-		err = b.mkdir(i)
+		err = b.mkdir(ctx, i)
 	case e.Kind == index.KindSymlink:
-		err = b.symlink(i)
+		err = b.symlink(ctx, i)
 	}
 	if err != nil {
 		b.fail(i, err)

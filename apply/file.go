@@ -102,7 +102,7 @@ func (b *batch) stageFile(ctx context.Context, i int) error {
 	}
 	b.pendingBytes += e.Size
 	if len(b.pending) >= maxPending || b.pendingBytes >= b.f.groupBytes {
-		b.commitAsync()
+		b.commitAsync(ctx)
 	}
 	return nil
 }
@@ -285,7 +285,7 @@ func (b *batch) setMeta(fd int, uid, gid, mode uint32, mtimeNs int64) error {
 // while the batch goes on writing the next group, after the previous
 // commit ended. Its paths stay marked pending until then: an entry that
 // conflicts with them waits (flush).
-func (b *batch) commitAsync() {
+func (b *batch) commitAsync(ctx context.Context) {
 	b.waitCommit()
 	g := b.pending
 	b.pending, b.pendingBytes = nil, 0
@@ -293,7 +293,7 @@ func (b *batch) commitAsync() {
 	b.committing, b.committed = g, done
 	go func() {
 		defer close(done)
-		b.commit(g, &b.forgets)
+		b.commit(ctx, g, &b.forgets)
 	}()
 }
 
@@ -325,7 +325,7 @@ func (b *batch) pollCommit() {
 }
 
 // flush commits every pending file before it returns.
-func (b *batch) flush() {
+func (b *batch) flush(ctx context.Context) {
 	b.waitCommit()
 	if len(b.pending) == 0 {
 		return
@@ -333,7 +333,7 @@ func (b *batch) flush() {
 	g := b.pending
 	b.pending, b.pendingBytes = nil, 0
 	var forgets []string
-	b.commit(g, &forgets)
+	b.commit(ctx, g, &forgets)
 	b.unmark(g)
 	for _, p := range forgets {
 		b.forget(p)
@@ -347,7 +347,7 @@ func (b *batch) flush() {
 // directories are synced by finish. Directories removed to make room for
 // a file are added to forgets, for the batch to forget (commit may run
 // beside the batch's goroutine, which alone touches its directory cache).
-func (b *batch) commit(g []*pendingFile, forgets *[]string) {
+func (b *batch) commit(ctx context.Context, g []*pendingFile, forgets *[]string) {
 	g = b.dropFailed(g)
 	if len(g) == 0 {
 		return
@@ -374,7 +374,7 @@ func (b *batch) commit(g []*pendingFile, forgets *[]string) {
 		e := &b.entries[pf.i]
 		err := errs[k]
 		if err == nil {
-			err = b.place(pf, e, forgets)
+			err = b.place(ctx, pf, e, forgets)
 		} else {
 			err = fmt.Errorf("write %q: %w", e.Path, err)
 		}
@@ -391,11 +391,11 @@ func (b *batch) commit(g []*pendingFile, forgets *[]string) {
 }
 
 // place renames a synced temp file over its target and records the stat.
-func (b *batch) place(pf *pendingFile, e *index.Entry, forgets *[]string) error {
+func (b *batch) place(ctx context.Context, pf *pendingFile, e *index.Entry, forgets *[]string) error {
 	if pf.dir.fd < 0 {
 		return fmt.Errorf("write %q: directory was replaced during the batch", e.Path)
 	}
-	if err := b.prepareTarget(pf.dir, pf.name, e, forgets); err != nil {
+	if err := b.prepareTarget(ctx, pf.dir, pf.name, e, forgets); err != nil {
 		return err
 	}
 	if err := unix.Renameat(pf.tmpdir, pf.tmp, pf.dir.fd, pf.name); err != nil {

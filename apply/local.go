@@ -1,6 +1,7 @@
 package apply
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -27,10 +28,11 @@ type LocalKeeper interface {
 	// remove or replace.
 	Written(path string) (st index.Stat, ok bool)
 	// Keep preserves the object v describes. It must open v.Name in v.Dir
-	// without following a symlink and must not keep v.Dir. An error leaves
+	// without following a symlink and must not keep v.Dir. ctx is Apply's:
+	// once it ends, Keep should give up with its error. An error leaves
 	// the object where it is and fails the entry, which is retried: nothing
 	// local is ever replaced without having been kept first.
-	Keep(v LocalVersion) error
+	Keep(ctx context.Context, v LocalVersion) error
 }
 
 // LocalVersion is an object that changed locally and is about to be
@@ -50,7 +52,7 @@ type LocalVersion struct {
 // non-directory (ErrLocalChange), as before. With one, a changed file or
 // symlink is kept first (conflict.BeforeApply decides), and for a
 // directory every object beneath it that ncsync did not write is kept.
-func (b *batch) beforeReplace(d *dirState, name string, e *index.Entry, st *unix.Stat_t) error {
+func (b *batch) beforeReplace(ctx context.Context, d *dirState, name string, e *index.Entry, st *unix.Stat_t) error {
 	k := b.f.opts.Local
 	if k == nil {
 		return checkLocal(e, st)
@@ -59,15 +61,15 @@ func (b *batch) beforeReplace(d *dirState, name string, e *index.Entry, st *unix
 		if e.Kind == index.KindDir && !e.Deleted {
 			return nil // stays a directory
 		}
-		return b.keepTree(k, d.fd, name, e.Path, e)
+		return b.keepTree(ctx, k, d.fd, name, e.Path, e)
 	}
-	return b.keepIfChanged(k, d.fd, name, e.Path, b.lastWritten(e.Path, e.Stat, st), e, st)
+	return b.keepIfChanged(ctx, k, d.fd, name, e.Path, b.lastWritten(e.Path, e.Stat, st), e, st)
 }
 
 // keepIfChanged keeps the non-directory st at name in dirfd (path p) if it
 // is not what ncsync last wrote there (written; zero: never written) and
 // differs from what e puts there.
-func (b *batch) keepIfChanged(k LocalKeeper, dirfd int, name, p string, written index.Stat, e *index.Entry, st *unix.Stat_t) error {
+func (b *batch) keepIfChanged(ctx context.Context, k LocalKeeper, dirfd int, name, p string, written index.Stat, e *index.Entry, st *unix.Stat_t) error {
 	current := fingerprint(st)
 	w := conflict.Fingerprint{}
 	if written != (index.Stat{}) {
@@ -90,7 +92,7 @@ func (b *batch) keepIfChanged(k LocalKeeper, dirfd int, name, p string, written 
 		return nil
 	}
 	v := LocalVersion{Path: p, Dir: dirfd, Name: name, Kind: fsys.KindOf(st.Mode), Found: fsys.StatOf(st), Written: written, By: *e}
-	if err := k.Keep(v); err != nil {
+	if err := k.Keep(ctx, v); err != nil {
 		return fmt.Errorf("apply %q: keep the local version first: %w: %w", p, ErrLocalChange, err)
 	}
 	return nil
@@ -100,7 +102,7 @@ func (b *batch) keepIfChanged(k LocalKeeper, dirfd int, name, p string, written 
 // p) that ncsync did not write, before e removes or replaces it.
 // Directories themselves have no content to keep; ncsync's own temp files
 // are skipped. However deep the tree, it holds a bounded number of fds.
-func (b *batch) keepTree(k LocalKeeper, dirfd int, name, p string, e *index.Entry) error {
+func (b *batch) keepTree(ctx context.Context, k LocalKeeper, dirfd int, name, p string, e *index.Entry) error {
 	return walkTree(dirfd, name, p, func(fd int, child, cp string) (bool, error) {
 		if isTemp(child) {
 			return false, nil
@@ -119,7 +121,7 @@ func (b *batch) keepTree(k LocalKeeper, dirfd int, name, p string, e *index.Entr
 			return false, nil // fifos, sockets, devices: nothing to preserve
 		}
 		written, _ := k.Written(cp)
-		return false, b.keepIfChanged(k, fd, child, cp, b.lastWritten(cp, written, &st), e, &st)
+		return false, b.keepIfChanged(ctx, k, fd, child, cp, b.lastWritten(cp, written, &st), e, &st)
 	}, nil)
 }
 

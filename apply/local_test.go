@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -20,6 +21,7 @@ type fakeKeeper struct {
 	stats map[string]index.Stat
 	kept  []keptVersion
 	fail  error
+	block chan struct{} // if set: Keep closes it, then waits for its ctx to end
 }
 
 type keptVersion struct {
@@ -37,7 +39,12 @@ func (k *fakeKeeper) Written(p string) (index.Stat, bool) {
 	return st, ok
 }
 
-func (k *fakeKeeper) Keep(v LocalVersion) error {
+func (k *fakeKeeper) Keep(ctx context.Context, v LocalVersion) error {
+	if k.block != nil {
+		close(k.block)
+		<-ctx.Done() // until Apply's caller gives up
+		return ctx.Err()
+	}
 	if k.fail != nil {
 		return k.fail
 	}
@@ -300,6 +307,42 @@ func TestLocalKeepFails(t *testing.T) {
 	if got := k.keptPaths(); !slices.Equal(got, []string{"a=local edit", "d/mine=mine"}) {
 		t.Fatalf("kept %q", got)
 	}
+}
+
+// TestLocalKeepCancelled: Keep runs on Apply's context, so a caller that
+// gives up (a session that ends) stops a Keep in progress; the local
+// version stays and the entry fails, to be retried.
+func TestLocalKeepCancelled(t *testing.T) {
+	k := newKeeper()
+	f, root := openTest(t, Options{Local: k}, false)
+	src := newSource()
+	k.mustApply(t, f, src, fileEntry(t, src, "a", content(1, 100), 0o644))
+	write(t, filepath.Join(root, "a"), "local edit")
+	k.block = make(chan struct{})
+	ctx, cancel := context.WithCancel(t.Context())
+	type applied struct {
+		res []Result
+		err error
+	}
+	done := make(chan applied, 1)
+	e := fileEntry(t, src, "a", content(2, 100), 0o644)
+	e.Stat = k.stats["a"]
+	go func() {
+		res, err := f.Apply(ctx, []index.Entry{e}, src, nil)
+		done <- applied{res, err}
+	}()
+	<-k.block
+	cancel()
+	select {
+	case a := <-done:
+		if !errors.Is(a.res[0].Err, ErrLocalChange) || !errors.Is(a.res[0].Err, context.Canceled) {
+			t.Fatalf("entry: %v, want ErrLocalChange and context.Canceled", a.res[0].Err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("Keep did not see Apply's context end")
+	}
+	same(t, filepath.Join(root, "a"), []byte("local edit"))
+	noTemps(t, root)
 }
 
 func same(t *testing.T, p string, want []byte) {

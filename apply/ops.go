@@ -1,6 +1,7 @@
 package apply
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -13,7 +14,7 @@ import (
 // remove applies a tombstone: the object at e.Path goes, a directory with
 // everything beneath it (the primary deleted all of it). Already gone is
 // success.
-func (b *batch) remove(e *index.Entry) error {
+func (b *batch) remove(ctx context.Context, e *index.Entry) error {
 	parent, name := split(e.Path)
 	d, err := b.dir(parent, false)
 	var re *RefusedError
@@ -30,7 +31,7 @@ func (b *batch) remove(e *index.Entry) error {
 	if err != nil {
 		return fmt.Errorf("delete %q: %w", e.Path, err)
 	}
-	if err := b.beforeReplace(d, name, e, &st); err != nil {
+	if err := b.beforeReplace(ctx, d, name, e, &st); err != nil {
 		return err
 	}
 	d.touched = true
@@ -42,7 +43,7 @@ func (b *batch) remove(e *index.Entry) error {
 		if errors.Is(err, unix.EISDIR) { // replaced by a directory meanwhile
 			b.forget(e.Path)
 			if st, err = lstatAt(d.fd, name); err == nil {
-				err = b.beforeReplace(d, name, e, &st)
+				err = b.beforeReplace(ctx, d, name, e, &st)
 			}
 			if err != nil && !errors.Is(err, unix.ENOENT) {
 				return err
@@ -58,7 +59,7 @@ func (b *batch) remove(e *index.Entry) error {
 
 // mkdir makes sure a directory exists at entries[i].Path, replacing a
 // non-directory there. Its metadata is set by finish, after its children.
-func (b *batch) mkdir(i int) error {
+func (b *batch) mkdir(ctx context.Context, i int) error {
 	e := &b.entries[i]
 	parent, name := split(e.Path)
 	pd, err := b.dir(parent, true)
@@ -70,7 +71,7 @@ func (b *batch) mkdir(i int) error {
 	case err == nil && isDir(&st):
 	case err == nil || errors.Is(err, unix.ENOENT):
 		if err == nil { // a file or symlink in the way: the type changed
-			if err := b.beforeReplace(pd, name, e, &st); err != nil {
+			if err := b.beforeReplace(ctx, pd, name, e, &st); err != nil {
 				return err
 			}
 			pd.touched = true
@@ -101,7 +102,7 @@ func (b *batch) mkdir(i int) error {
 // symlink creates entries[i] as a temp symlink in the private directory,
 // sets its owner and mtime there (where no one else can reach the name) and
 // renames it over the target, so the path never goes missing.
-func (b *batch) symlink(i int) error {
+func (b *batch) symlink(ctx context.Context, i int) error {
 	e := &b.entries[i]
 	parent, name := split(e.Path)
 	d, err := b.dir(parent, true)
@@ -115,7 +116,7 @@ func (b *batch) symlink(i int) error {
 		return fmt.Errorf("create temp symlink for %q: %w", e.Path, err)
 	}
 	d.touched = true
-	if err := b.placeSymlink(d, tmpdir, tmp, name, e); err != nil {
+	if err := b.placeSymlink(ctx, d, tmpdir, tmp, name, e); err != nil {
 		_ = unix.Unlinkat(tmpdir, tmp, 0)
 		return err
 	}
@@ -127,7 +128,7 @@ func (b *batch) symlink(i int) error {
 	return nil
 }
 
-func (b *batch) placeSymlink(d *dirState, tmpdir int, tmp, name string, e *index.Entry) error {
+func (b *batch) placeSymlink(ctx context.Context, d *dirState, tmpdir int, tmp, name string, e *index.Entry) error {
 	if b.f.opts.Chown {
 		if err := unix.Fchownat(tmpdir, tmp, int(e.UID), int(e.GID), unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			return fmt.Errorf("chown symlink %q: %w", e.Path, err)
@@ -137,7 +138,7 @@ func (b *batch) placeSymlink(d *dirState, tmpdir int, tmp, name string, e *index
 		return fmt.Errorf("set mtime of symlink %q: %w", e.Path, err)
 	}
 	var forgets []string
-	err := b.prepareTarget(d, name, e, &forgets)
+	err := b.prepareTarget(ctx, d, name, e, &forgets)
 	for _, p := range forgets {
 		b.forget(p)
 	}
@@ -154,7 +155,7 @@ func (b *batch) placeSymlink(d *dirState, tmpdir int, tmp, name string, e *index
 // there is removed with its contents (the type changed on the primary;
 // its path is added to forgets, for the batch's goroutine to drop from its
 // cache), a non-directory must still be what the caller last recorded.
-func (b *batch) prepareTarget(d *dirState, name string, e *index.Entry, forgets *[]string) error {
+func (b *batch) prepareTarget(ctx context.Context, d *dirState, name string, e *index.Entry, forgets *[]string) error {
 	st, err := lstatAt(d.fd, name)
 	if errors.Is(err, unix.ENOENT) {
 		return nil
@@ -162,7 +163,7 @@ func (b *batch) prepareTarget(d *dirState, name string, e *index.Entry, forgets 
 	if err != nil {
 		return fmt.Errorf("stat %q: %w", e.Path, err)
 	}
-	if err := b.beforeReplace(d, name, e, &st); err != nil || !isDir(&st) {
+	if err := b.beforeReplace(ctx, d, name, e, &st); err != nil || !isDir(&st) {
 		return err
 	}
 	*forgets = append(*forgets, e.Path)

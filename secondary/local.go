@@ -191,7 +191,7 @@ func (k *localKeeper) Written(p string) (index.Stat, bool) {
 
 // Keep implements apply.LocalVersion: the local version goes to the
 // conflict store, durably, before apply replaces it.
-func (k *localKeeper) Keep(v apply.LocalVersion) error {
+func (k *localKeeper) Keep(ctx context.Context, v apply.LocalVersion) error {
 	k.s.mu.Lock()
 	epoch := k.s.epoch
 	k.s.mu.Unlock()
@@ -209,7 +209,7 @@ func (k *localKeeper) Keep(v apply.LocalVersion) error {
 	if k.store == nil {
 		return fmt.Errorf("no conflict store: %w", k.storeErr)
 	}
-	rec, err := k.store.SaveAt(context.Background(), it, v.Dir, v.Name)
+	rec, err := k.store.SaveAt(ctx, it, v.Dir, v.Name)
 	if err != nil {
 		k.log.Error("could not keep a local change; the primary's change waits", "path", v.Path, "err", err)
 		return err

@@ -1,6 +1,8 @@
 package secondary
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,7 +70,16 @@ func TestLocalKeeper(t *testing.T) {
 	defer unix.Close(d)
 	v := apply.LocalVersion{Path: "a", Dir: d, Name: "a", Kind: index.KindFile, Written: written,
 		By: index.Entry{Path: "a", Seq: 5, Kind: index.KindFile, Version: index.Version{Epoch: 2}}}
-	if err := k.Keep(v); err != nil {
+	// The caller's context reaches the store: cancelled, nothing is kept.
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := k.Keep(ctx, v); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Keep with a cancelled context: %v", err)
+	}
+	if n := s.localChanges("data"); n != 0 {
+		t.Fatalf("localChanges = %d after a cancelled Keep", n)
+	}
+	if err := k.Keep(t.Context(), v); err != nil {
 		t.Fatal(err)
 	}
 	if n := s.localChanges("data"); n != 1 {

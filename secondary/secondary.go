@@ -217,6 +217,9 @@ func (s *Secondary) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		if errors.Is(err, errStartAgain) {
+			continue // not a failure: no backoff
+		}
 		s.setDisconnected(err)
 		s.log.Warn("replication session ended", "primary", s.opts.Primary, "err", err)
 		if time.Since(start) > 30*time.Second {

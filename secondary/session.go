@@ -21,8 +21,14 @@ import (
 // anonymous memory before, see README "At rest").
 const idleRelease = 10 * time.Second
 
+// errStartAgain ends a session that changed what this node asks the
+// primary for: it adopted the primary's lineage (rejoin.go), or only asked
+// for it (a probe). Run starts the next session at once, from the
+// positions now recorded.
+var errStartAgain = errors.New("start again from the positions now recorded")
+
 // session runs one connection to the primary: handshake, then receive and
-// apply batches, acknowledging each once durable.
+// apply batches, acknowledging each once durable. Run calls it in a loop.
 func (s *Secondary) session(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -78,10 +84,7 @@ func (s *Secondary) session(ctx context.Context) error {
 		return err
 	}
 	if moved || probe {
-		// Start again from the positions now recorded.
-		sess.Close()
-		c.Close()
-		return s.session(ctx)
+		return errStartAgain
 	}
 	for _, id := range s.order {
 		if _, ok := w.Folders[id]; !ok {
