@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 
@@ -10,9 +11,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/ncsync/ncsync/chunker"
-	"github.com/ncsync/ncsync/index"
 	ncsyncv1 "github.com/ncsync/ncsync/proto/ncsync/v1"
+	"github.com/ncsync/ncsync/transport"
 	"github.com/ncsync/ncsync/verify"
 )
 
@@ -80,8 +80,8 @@ func reportToWire(r verify.Report) *ncsyncv1.VerifyResponse {
 		m.Path = e.Path
 		m.Aspects = e.Aspects.String()
 		m.Difference = e.Detail()
-		m.Primary = manifestToWire(e.Primary)
-		m.Secondary = manifestToWire(e.Local)
+		m.Primary = transport.ManifestEntryToWire(&e.Primary)
+		m.Secondary = transport.ManifestEntryToWire(&e.Local)
 	}
 	if res := r.Result; res != nil {
 		m.Sequence, m.Pass, m.Compared, m.BytesRead = res.Seq, uint32(res.Passes), res.Compared, res.BytesRead
@@ -91,55 +91,20 @@ func reportToWire(r verify.Report) *ncsyncv1.VerifyResponse {
 	return m
 }
 
-func manifestToWire(e verify.Entry) *ncsyncv1.ManifestEntry {
-	if e.Path == "" {
-		return nil
-	}
-	t := ncsyncv1.EntryType_ENTRY_TYPE_UNSPECIFIED
-	switch e.Kind {
-	case index.KindFile:
-		t = ncsyncv1.EntryType_ENTRY_TYPE_FILE
-	case index.KindDir:
-		t = ncsyncv1.EntryType_ENTRY_TYPE_DIRECTORY
-	case index.KindSymlink:
-		t = ncsyncv1.EntryType_ENTRY_TYPE_SYMLINK
-	}
-	m := &ncsyncv1.ManifestEntry{Path: e.Path, Type: t, Mode: e.Mode, Uid: e.UID, Gid: e.GID, MtimeNs: e.MtimeNs,
-		Size: uint64(max(e.Size, 0)), SymlinkTarget: e.Target, Error: e.Err}
-	if e.Kind == index.KindFile && e.Err == "" {
-		m.FileId = e.FileID[:]
-	}
-	return m
-}
-
-func manifestFromWire(m *ncsyncv1.ManifestEntry) verify.Entry {
-	if m == nil {
-		return verify.Entry{}
-	}
-	e := verify.Entry{Path: m.GetPath(), Mode: m.GetMode(), UID: m.GetUid(), GID: m.GetGid(), MtimeNs: m.GetMtimeNs(),
-		Size: int64(m.GetSize()), Target: m.GetSymlinkTarget(), Err: m.GetError()}
-	switch m.GetType() {
-	case ncsyncv1.EntryType_ENTRY_TYPE_FILE:
-		e.Kind = index.KindFile
-	case ncsyncv1.EntryType_ENTRY_TYPE_DIRECTORY:
-		e.Kind = index.KindDir
-	case ncsyncv1.EntryType_ENTRY_TYPE_SYMLINK:
-		e.Kind = index.KindSymlink
-	}
-	if id := m.GetFileId(); len(id) == len(chunker.ID{}) {
-		copy(e.FileID[:], id)
-	}
-	return e
-}
-
-func reportFromWire(m *ncsyncv1.VerifyResponse) verify.Report {
+func reportFromWire(m *ncsyncv1.VerifyResponse) (verify.Report, error) {
 	r := verify.Report{Peer: m.GetPeer(), Error: m.GetMessage()}
 	r.Kind, r.Folder, r.Seq, r.Pass = verify.EventKind(m.GetKind()), m.GetFolderId(), m.GetSequence(), int(m.GetPass())
 	r.Compared, r.BytesRead = m.GetCompared(), m.GetBytesRead()
 	if m.GetPath() != "" {
 		r.Path, r.Difference.Folder = m.GetPath(), m.GetFolderId()
 		r.Aspects = aspectsFromString(m.GetAspects())
-		r.Primary, r.Local = manifestFromWire(m.GetPrimary()), manifestFromWire(m.GetSecondary())
+		var err error
+		if r.Primary, err = transport.ManifestEntryFromWire(m.GetPrimary()); err != nil {
+			return r, fmt.Errorf("the primary's side of %q: %w", r.Path, err)
+		}
+		if r.Local, err = transport.ManifestEntryFromWire(m.GetSecondary()); err != nil {
+			return r, fmt.Errorf("the secondary's side of %q: %w", r.Path, err)
+		}
 	}
 	if r.Kind == verify.KindFolder {
 		r.Error = ""
@@ -147,7 +112,7 @@ func reportFromWire(m *ncsyncv1.VerifyResponse) verify.Report {
 			Compared: m.GetCompared(), BytesRead: m.GetBytesRead(), Differences: m.GetDifferences(),
 			Changing: m.GetChanging(), Resolved: m.GetResolved(), Unchecked: m.GetUnchecked()}
 	}
-	return r
+	return r, nil
 }
 
 // aspectsFromString parses verify.Aspect.String's form.
@@ -194,7 +159,11 @@ func (c *Client) Verify(ctx context.Context, req verify.Request, report func(ver
 			sum.Failed++
 		}
 		if report != nil {
-			report(reportFromWire(m))
+			r, err := reportFromWire(m)
+		if err != nil {
+			return sum, fmt.Errorf("verify report from the daemon: %w", err)
+		}
+		report(r)
 		}
 	}
 }

@@ -324,7 +324,7 @@ func FuzzManifestPage(f *testing.F) {
 			t.Fatalf("accepted a page of %d entries", len(page.Entries))
 		}
 		for _, pe := range page.Entries {
-			e, err := manifestEntryFromWire(pe)
+			e, err := ManifestEntryFromWire(pe)
 			if err == nil && (len(e.Target) > maxTargetLen || len(e.Err) > maxManifestErr || e.Size < 0 || e.Size > 1<<62) {
 				t.Fatalf("accepted %+v", e)
 			}

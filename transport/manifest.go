@@ -70,8 +70,13 @@ func verifyQueryFromWire(pq *ncsyncv1.VerifyQuery, lim Limits) (VerifyQuery, err
 	return q, nil
 }
 
-// manifestEntryToWire converts e; FileID only for a readable file.
-func manifestEntryToWire(e *verify.Entry) *ncsyncv1.ManifestEntry {
+// ManifestEntryToWire converts e, for an upload and for the control
+// socket's verify reports; FileID only for a readable file. The zero Entry
+// (no entry: a path one side lacks) converts to nil.
+func ManifestEntryToWire(e *verify.Entry) *ncsyncv1.ManifestEntry {
+	if e.Path == "" {
+		return nil
+	}
 	k, _ := kindToWire(e.Kind)
 	pe := &ncsyncv1.ManifestEntry{Path: e.Path, Type: k, Mode: e.Mode, Uid: e.UID, Gid: e.GID,
 		MtimeNs: e.MtimeNs, Size: uint64(max(e.Size, 0)), SymlinkTarget: e.Target, Error: e.Err}
@@ -81,18 +86,14 @@ func manifestEntryToWire(e *verify.Entry) *ncsyncv1.ManifestEntry {
 	return pe
 }
 
-// ManifestEntryToWire converts a manifest entry for the control socket.
-func ManifestEntryToWire(e verify.Entry) *ncsyncv1.ManifestEntry {
-	if e.Path == "" {
-		return nil
-	}
-	return manifestEntryToWire(&e)
-}
-
-// manifestEntryFromWire converts and checks pe: a valid path, a known
+// ManifestEntryFromWire converts and checks pe: a valid path, a known
 // type (unless unreadable), a mode within 07777, a 32-byte file id for a
-// readable file, bounded strings.
-func manifestEntryFromWire(pe *ncsyncv1.ManifestEntry) (verify.Entry, error) {
+// readable file, bounded strings. nil converts to the zero Entry (see
+// ManifestEntryToWire).
+func ManifestEntryFromWire(pe *ncsyncv1.ManifestEntry) (verify.Entry, error) {
+	if pe == nil {
+		return verify.Entry{}, nil
+	}
 	e := verify.Entry{Path: pe.GetPath(), Mode: pe.GetMode(), UID: pe.GetUid(), GID: pe.GetGid(),
 		MtimeNs: pe.GetMtimeNs(), Target: pe.GetSymlinkTarget(), Err: pe.GetError()}
 	if err := verify.CheckPath(e.Path); err != nil {
@@ -118,8 +119,10 @@ func manifestEntryFromWire(pe *ncsyncv1.ManifestEntry) (verify.Entry, error) {
 	if len(e.Target) > maxTargetLen {
 		return e, bad("symlink target of %d bytes", len(e.Target))
 	}
-	if k == index.KindFile && e.Err == "" {
+	if k == index.KindFile {
 		e.Size = int64(pe.GetSize())
+	}
+	if k == index.KindFile && e.Err == "" {
 		id, err := idFromWire(pe.GetFileId(), "file id")
 		if err != nil {
 			return e, bad("%v", err)
@@ -185,7 +188,7 @@ func (r *manifestReader) Next(ctx context.Context) (verify.Entry, error) {
 	for r.err == nil {
 		if r.page != nil {
 			if r.i < len(r.page.Entries) {
-				e, err := manifestEntryFromWire(r.page.Entries[r.i])
+				e, err := ManifestEntryFromWire(r.page.Entries[r.i])
 				r.i++
 				if err != nil {
 					r.err = err
@@ -266,7 +269,7 @@ func (c *Client) UploadManifest(ctx context.Context, query uint64, folder string
 			page.Error = err.Error()
 			break
 		}
-		pe := manifestEntryToWire(&e)
+		pe := ManifestEntryToWire(&e)
 		page.Entries = append(page.Entries, pe)
 		size += len(pe.Path) + len(pe.SymlinkTarget) + len(pe.Error) + 96
 		if len(page.Entries) >= manifestPageEntries || size >= manifestPageBytes {

@@ -54,8 +54,10 @@ func TestManifestEntryWire(t *testing.T) {
 		{Path: "a", Kind: index.KindDir, Mode: 0o755},
 		{Path: "l", Kind: index.KindSymlink, Mode: 0o777, Target: "../x"},
 		{Path: "u", Kind: index.KindFile, Err: "read: permission denied"},
+		{Path: "v", Kind: index.KindFile, Size: 7, Err: "changed while read"},
+		{}, // no entry: the side of a difference that lacks the path
 	} {
-		got, err := manifestEntryFromWire(manifestEntryToWire(&e))
+		got, err := ManifestEntryFromWire(ManifestEntryToWire(&e))
 		if err != nil || got != e {
 			t.Errorf("%+v arrived as %+v, %v", e, got, err)
 		}
@@ -68,7 +70,7 @@ func TestManifestEntryWire(t *testing.T) {
 		"short file id": {Path: "x", Type: ncsyncv1.EntryType_ENTRY_TYPE_FILE, FileId: id[:5]},
 		"huge size":     {Path: "x", Type: ncsyncv1.EntryType_ENTRY_TYPE_FILE, FileId: id[:], Size: 1 << 63},
 	} {
-		if _, err := manifestEntryFromWire(pe); err == nil {
+		if _, err := ManifestEntryFromWire(pe); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
