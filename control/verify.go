@@ -160,10 +160,10 @@ func (c *Client) Verify(ctx context.Context, req verify.Request, report func(ver
 		}
 		if report != nil {
 			r, err := reportFromWire(m)
-		if err != nil {
-			return sum, fmt.Errorf("verify report from the daemon: %w", err)
-		}
-		report(r)
+			if err != nil {
+				return sum, fmt.Errorf("verify report from the daemon: %w", err)
+			}
+			report(r)
 		}
 	}
 }
