@@ -12,9 +12,12 @@ const maxStagedBytes = 1 << 20
 // stager runs the writes of small files on a few goroutines, so that
 // creating temp files and writing them (most of a small file's cost, much
 // of it in the kernel) overlaps with reading the next files' chunks. At
-// most 2 × workers writes wait, which bounds the memory they hold.
+// most 2 × workers writes wait, which bounds the memory they hold. The
+// batch that starts a stager owns it: stop is the join point, and the
+// batch calls it before it returns, whatever ended it.
 type stager struct {
-	tasks chan func()
+	tasks   chan func()
+	workers sync.WaitGroup
 }
 
 // newStager starts a stager with a worker per CPU (2 to 4), or returns nil
@@ -24,15 +27,23 @@ func newStager() *stager {
 	if n < 2 {
 		return nil
 	}
+	return startStager(n)
+}
+
+// startStager starts a stager with n workers.
+func startStager(n int) *stager {
 	s := &stager{tasks: make(chan func(), 2*n)}
 	for range n {
-		go func() {
-			for t := range s.tasks {
-				t()
-			}
-		}()
+		s.workers.Go(s.work)
 	}
 	return s
+}
+
+// work runs queued tasks until stop.
+func (s *stager) work() {
+	for t := range s.tasks {
+		t()
+	}
 }
 
 // run queues t, waiting while the queue is full.
@@ -40,10 +51,12 @@ func (s *stager) run(t func()) {
 	s.tasks <- t
 }
 
-// stop ends the workers after the queued tasks.
+// stop runs the queued tasks to their end and returns once every worker
+// has exited.
 func (s *stager) stop() {
 	if s != nil {
 		close(s.tasks)
+		s.workers.Wait()
 	}
 }
 
