@@ -144,6 +144,12 @@ func (b *batch) apply(ctx context.Context, i int) {
 		b.fail(i, err)
 		return
 	}
+	if e.Path == index.RootPath {
+		// Only metadata, set on the root with the other directories'.
+		root := b.dirs[""]
+		root.entries = append(root.entries, i)
+		return
+	}
 	if b.conflicts(e.Path, !e.Deleted && e.Kind == index.KindDir) {
 		b.flush(ctx)
 	}

@@ -348,9 +348,14 @@ func TestApplyRefusesBadEntries(t *testing.T) {
 	src := newSource()
 	var entries []index.Entry
 	for _, tc := range badPaths {
+		if tc.path == index.RootPath {
+			continue // as a directory, the root's own entry: TestApplyRootMetadata
+		}
 		entries = append(entries, index.Entry{Path: tc.path, Kind: index.KindDir, Mode: 0o755, MtimeNs: mtime})
 	}
 	entries = append(entries,
+		index.Entry{Path: index.RootPath, Kind: index.KindDir, Deleted: true}, // the root is never removed
+		index.Entry{Path: index.RootPath, Kind: index.KindFile, Mode: 0o644, MtimeNs: mtime},
 		symlinkEntry("link", "x"), // symlinks refused in this folder
 		index.Entry{Path: "fifo", Kind: 4, Mode: 0o644, MtimeNs: mtime}, // unknown kind
 		fileEntry(t, src, "good", content(1, 10), 0o644))
@@ -474,4 +479,32 @@ func TestStatAndReadAt(t *testing.T) {
 			t.Errorf("Stat through a symlink: %v, want refused", err)
 		}
 	})
+}
+
+// The root's own entry sets the folder root's mode and mtime, like any
+// directory's, also when the same batch creates names in it; a later
+// batch that changes the root restores its mtime from DirMeta.
+func TestApplyRootMetadata(t *testing.T) {
+	f, root := openTest(t, Options{}, false)
+	src := newSource()
+	rootMeta := dirEntry(index.RootPath, 0o750)
+	rootMeta.MtimeNs = mtime - 1e9
+	res, err := f.Apply(context.Background(), []index.Entry{rootMeta, fileEntry(t, src, "a", content(1, 10), 0o644)}, src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		if r.Err != nil {
+			t.Fatalf("entry %d: %v", i, r.Err)
+		}
+	}
+	checkMeta(t, root, 0o750, rootMeta.MtimeNs)
+	if st := lstat(t, root); res[0].Stat.Ino != st.Ino || res[0].Stat.MtimeNs != st.Mtim.Nano() {
+		t.Errorf("root entry's stat %+v, want the root's", res[0].Stat)
+	}
+	meta := func(p string) (index.Entry, bool) { return rootMeta, p == "" }
+	if _, err := f.Apply(context.Background(), []index.Entry{fileEntry(t, src, "b", content(2, 10), 0o644)}, src, meta); err != nil {
+		t.Fatal(err)
+	}
+	checkMeta(t, root, 0o750, rootMeta.MtimeNs)
 }

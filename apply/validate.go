@@ -56,7 +56,12 @@ func ValidateEntry(e index.Entry, opts Options) error {
 // validateEntry is ValidateEntry with a FileHasher to reuse (a new one
 // allocates about 10 KiB).
 func validateEntry(e *index.Entry, opts Options, fh *chunker.FileHasher) error {
-	if err := ValidatePath(e.Path); err != nil {
+	if e.Path == index.RootPath {
+		// The root's own metadata: a directory, never removed.
+		if e.Deleted || e.Kind != index.KindDir {
+			return refused(e.Path, "names the folder root, which only takes a directory's metadata and is never deleted")
+		}
+	} else if err := ValidatePath(e.Path); err != nil {
 		return &RefusedError{Path: e.Path, Err: err}
 	}
 	if e.Deleted {

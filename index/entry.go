@@ -58,6 +58,11 @@ type Stat struct {
 	CtimeNs int64
 }
 
+// RootPath is the path of the folder root's own entry, a directory that
+// carries only the root's replicated metadata (mode, owner, mtime). It is
+// never deleted, and Stats do not count it.
+const RootPath = "."
+
 // Entry is the state of one path at one sequence number.
 type Entry struct {
 	Path    string // slash separated, relative to the folder root, clean

@@ -7,7 +7,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// FolderStats counts a folder's live entries; tombstones are counted apart.
+// FolderStats counts a folder's live entries below its root (the root's
+// own entry, RootPath, is not counted); tombstones are counted apart.
 type FolderStats struct {
 	Files      uint64
 	Dirs       uint64
@@ -57,6 +58,9 @@ func decodeState(b []byte) (folderState, error) {
 
 // add counts e in (sign +1) or out (sign -1) of the counters.
 func (st *FolderStats) add(e *Entry, sign int) error {
+	if e.Path == RootPath {
+		return nil
+	}
 	var p *uint64
 	switch {
 	case e.Deleted:

@@ -364,7 +364,11 @@ func (tx *Tx) Walk(prefix string, fn func(Entry) error) error {
 }
 
 func validEntry(e *Entry) error {
-	if err := validPath(e.Path); err != nil {
+	if e.Path == RootPath {
+		if e.Kind != KindDir || e.Deleted {
+			return fmt.Errorf("entry %q: the folder root's own entry is a directory, never deleted: %w", e.Path, ErrInvalid)
+		}
+	} else if err := validPath(e.Path); err != nil {
 		return err
 	}
 	if e.Kind < KindFile || e.Kind > KindSymlink {

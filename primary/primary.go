@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -47,6 +48,11 @@ type Options struct {
 	BatchEntries int
 	BatchBytes   int64
 	Log          *slog.Logger
+	// FlushDir is the private directory where the folders' watchers make
+	// the markers of a flush (a barrier's, a pause's), one directory per
+	// folder, outside the folders so that a flush never writes in a tree.
+	// Default: "flush" next to the index file (in state_dir).
+	FlushDir string
 	// OnScan, when set, is told of every scan once it ends (metrics):
 	// called from the folder's goroutine, it must not block.
 	OnScan func(ScanDone)
@@ -152,6 +158,9 @@ func New(db *index.DB, opts Options) (*Primary, error) {
 	}
 	if opts.Chunker == (chunker.Config{}) {
 		opts.Chunker = chunker.DefaultConfig()
+	}
+	if opts.FlushDir == "" {
+		opts.FlushDir = filepath.Join(filepath.Dir(db.Path()), "flush")
 	}
 	p := &Primary{
 		opts:    opts,

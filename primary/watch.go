@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -41,6 +42,7 @@ func (p *Primary) watchFolder(ctx context.Context, f *folder) error {
 		Quiet:      p.opts.Quiet,
 		MaxLatency: p.opts.MaxLatency,
 		Log:        p.log.With("folder", f.cfg.ID),
+		MarkerDir:  filepath.Join(p.opts.FlushDir, f.cfg.ID),
 	})
 	if err != nil {
 		return err

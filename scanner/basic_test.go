@@ -1,6 +1,7 @@
 package scanner
 
 import (
+	"maps"
 	"os"
 	"slices"
 	"syscall"
@@ -281,4 +282,61 @@ func TestDirectoryMetadata(t *testing.T) {
 	if got := paths(e.store.journalFrom(n)); !slices.Equal(got, []string{"d", "d/g"}) {
 		t.Fatalf("after new child: journaled %q", got)
 	}
+}
+
+// The folder root's own metadata is journaled as index.RootPath, like any
+// directory's, and follows its changes; it is never tombstoned or taken
+// for a child.
+func TestRootMetadata(t *testing.T) {
+	e := newEnv(t)
+	if err := os.Chmod(e.root, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	e.write("f", "x")
+	e.scan()
+	check := func(what string) index.Entry {
+		t.Helper()
+		got, ok := e.store.get(index.RootPath)
+		st := e.lstat("")
+		if !ok || got.Deleted || got.Kind != index.KindDir || got.Mode != st.Mode&0o7777 ||
+			got.MtimeNs != st.Mtim.Nano() || got.UID != st.Uid || got.GID != st.Gid {
+			t.Fatalf("%s: root entry %+v (found %v), want mode %#o mtime %d", what, got, ok, st.Mode&0o7777, st.Mtim.Nano())
+		}
+		return got
+	}
+	first := check("new tree")
+	if n := e.store.rootsLen(); n != 1 {
+		t.Fatalf("%d root entries after the first scan, want 1", n)
+	}
+	e.scan()
+	if n := e.store.rootsLen(); n != 1 {
+		t.Errorf("%d root entries after a scan of an unchanged tree, want 1", n)
+	}
+	tick()
+	if err := os.Chmod(e.root, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	n := e.store.journalLen()
+	if r := e.scan(index.RootPath); r.Walked != 0 || e.store.journalLen() != n {
+		t.Errorf("a scan of the root's metadata walked %d paths and journaled %q", r.Walked, paths(e.store.journalFrom(n)))
+	}
+	if got := check("chmod"); got.Seq <= first.Seq {
+		t.Errorf("root entry not journaled again after a chmod")
+	}
+	tick()
+	e.remove("f")
+	e.scan("f")
+	check("a name removed at the top")
+	for _, j := range e.store.journalFrom(0) {
+		if j.Path == index.RootPath || j.Path == "" {
+			t.Errorf("root journaled as %+v among the other paths", j)
+		}
+	}
+	if live := e.store.live(); len(live) != 0 {
+		t.Errorf("live entries %v, want none but the root", keysOf(live))
+	}
+}
+
+func keysOf(m map[string]index.Entry) []string {
+	return slices.Sorted(maps.Keys(m))
 }

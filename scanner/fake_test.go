@@ -23,7 +23,8 @@ type fakeStore struct {
 	kmu     sync.Mutex // guards keys and walks, which Views (under RLock) update
 	keys    []string   // sorted; nil when stale
 	seq     uint64
-	journal []index.Entry // every journaled entry, in order
+	journal []index.Entry // every journaled entry, in order, but the root's
+	roots   []index.Entry // the root's entries (index.RootPath), in order
 
 	updates  int   // Update calls that committed
 	maxBatch int   // most writes in one Update
@@ -88,20 +89,24 @@ func (tx *fakeTx) Journal(e index.Entry) (index.Entry, error) {
 		return index.Entry{}, err
 	}
 	old, had := s.entries[e.Path]
-	seq, n := s.seq, len(s.journal)
+	seq, n, r := s.seq, len(s.journal), len(s.roots)
 	tx.undo = append(tx.undo, func() {
 		if had {
 			s.entries[e.Path] = old
 		} else {
 			delete(s.entries, e.Path)
 		}
-		s.seq, s.journal = seq, s.journal[:n]
+		s.seq, s.journal, s.roots = seq, s.journal[:n], s.roots[:r]
 	})
 	s.seq++
 	e.Seq, e.Version.Seq = s.seq, s.seq
 	e = clone(e)
 	s.entries[e.Path] = e
-	s.journal = append(s.journal, e)
+	if e.Path == index.RootPath {
+		s.roots = append(s.roots, e) // kept apart: tests of other paths read journal
+	} else {
+		s.journal = append(s.journal, e)
+	}
 	s.keys = nil
 	tx.writes++
 	return e, nil
@@ -109,6 +114,12 @@ func (tx *fakeTx) Journal(e index.Entry) (index.Entry, error) {
 
 // check enforces the invariants a secondary needs from the journal order.
 func (s *fakeStore) check(e index.Entry) error {
+	if e.Path == index.RootPath {
+		if e.Kind != index.KindDir || e.Deleted {
+			return fmt.Errorf("fake: the root entry as a %v (deleted %v)", e.Kind, e.Deleted)
+		}
+		return nil
+	}
 	if relpath.Check(e.Path) != nil || e.Kind < index.KindFile || e.Kind > index.KindSymlink {
 		return fmt.Errorf("fake: bad entry %q kind %v", e.Path, e.Kind)
 	}
@@ -187,13 +198,13 @@ func (s *fakeStore) sortedKeys() []string {
 	return keys
 }
 
-// live returns the live entries by path.
+// live returns the live entries by path, the root's own entry left out.
 func (s *fakeStore) live() map[string]index.Entry {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	out := map[string]index.Entry{}
 	for k, e := range s.entries {
-		if !e.Deleted {
+		if !e.Deleted && k != index.RootPath {
 			out[k] = clone(e)
 		}
 	}
@@ -205,6 +216,12 @@ func (s *fakeStore) journalFrom(n int) []index.Entry {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return slices.Clone(s.journal[n:])
+}
+
+func (s *fakeStore) rootsLen() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.roots)
 }
 
 func (s *fakeStore) journalLen() int {

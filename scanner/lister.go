@@ -87,7 +87,7 @@ func (l *lister) load(ctx context.Context, dir string) ([]index.Entry, error) {
 			if seen++; seen%1024 == 0 && ctx.Err() != nil {
 				return ctx.Err()
 			}
-			if e.Deleted || !strings.HasPrefix(e.Path, under) || e.Path == dir {
+			if e.Deleted || !strings.HasPrefix(e.Path, under) || e.Path == dir || e.Path == index.RootPath {
 				return nil
 			}
 			e.Chunks = nil

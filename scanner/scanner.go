@@ -12,7 +12,10 @@
 // before the new entry, since a secondary refuses entries under a parent
 // that is not a directory.
 //
-// What is never journaled: the folder root itself; ignored paths (a path
+// The folder root is journaled as the entry index.RootPath, for its own
+// metadata (mode, owner, mtime) only; every scan looks at it.
+//
+// What is never journaled: ignored paths (a path
 // that becomes ignored keeps its index entry and is not tombstoned, so a
 // pattern added later does not delete the secondaries' copies); ncsync's
 // own names (ignore.Reserved); fifos, sockets and devices, names and symlink
@@ -168,7 +171,8 @@ func New(store Store, opts Options) (*Scanner, error) {
 
 // Scan rescans the given paths recursively and journals every difference
 // from the index. Paths are relative to the root, slash separated and clean;
-// "" or no path at all means the whole folder. A path under an ignored
+// "" or no path at all means the whole folder, index.RootPath the root's own
+// metadata only (which every scan journals if it changed). A path under an ignored
 // directory is not scanned. A path whose parent directories are new is
 // journaled together with them (each checked like any other path), so the
 // journal never holds a child without its parent.
@@ -235,11 +239,13 @@ func (s *Scanner) run(ctx context.Context, targets []string) error {
 }
 
 // targetsOf validates the paths to scan and drops those inside another.
+// index.RootPath asks for the root's own metadata, which every scan looks
+// at anyway: it is dropped too.
 func targetsOf(paths []string) ([]string, error) {
 	if len(paths) == 0 {
 		return []string{""}, nil
 	}
-	ts := slices.Clone(paths)
+	ts := slices.DeleteFunc(slices.Clone(paths), func(p string) bool { return p == index.RootPath })
 	for _, p := range ts {
 		if p != "" && relpath.Check(p) != nil {
 			return nil, fmt.Errorf("scan %q: %w", p, ErrInvalidPath)

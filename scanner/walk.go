@@ -41,12 +41,35 @@ func newWalker(ctx context.Context, s *Scanner, root int, order, jobs chan<- *it
 }
 
 func (w *walker) run(targets []string) error {
+	if err := w.visitRoot(); err != nil {
+		return err
+	}
 	for _, t := range targets {
 		if err := w.target(t); err != nil {
 			return err
 		}
 	}
 	return w.deletions()
+}
+
+// visitRoot journals the folder root's own metadata (mode, owner, mtime)
+// as the entry index.RootPath when it changed, so that it is replicated
+// like any directory's. Every scan looks: creating or removing a name at
+// the top moves the root's mtime.
+func (w *walker) visitRoot() error {
+	var st unix.Stat_t
+	if err := fsys.Fstat(w.root, &st); err != nil {
+		w.fail("", "stat the folder root", err)
+		return nil
+	}
+	old, err := w.get(index.RootPath)
+	if err != nil {
+		return err
+	}
+	if old != nil && old.Kind != index.KindDir {
+		old = nil
+	}
+	return w.decide(entryOf(index.RootPath, index.KindDir, &st), old)
 }
 
 // target scans one requested path: its parent directories one by one (each

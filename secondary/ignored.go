@@ -27,7 +27,7 @@ func (f *folder) skipIgnored(entries []index.Entry) (work []index.Entry, results
 	results = make([]apply.Result, len(entries))
 	n := 0
 	for i := range entries {
-		if e := &entries[i]; f.ignore.MatchPath(e.Path, e.Kind == index.KindDir) {
+		if e := &entries[i]; e.Path != index.RootPath && f.ignore.MatchPath(e.Path, e.Kind == index.KindDir) {
 			results[i].Err = fmt.Errorf("%q: %w", e.Path, errIgnoredHere)
 			n++
 		}

@@ -174,7 +174,7 @@ func (s *Secondary) removeDiverged(ctx context.Context, id string, diverged []in
 	var dirs []string
 	for _, e := range diverged {
 		switch {
-		case e.Deleted:
+		case e.Deleted, e.Path == index.RootPath: // the root stays; the new primary sets its metadata
 		case e.Kind == index.KindDir:
 			dirs = append(dirs, e.Path)
 		default:

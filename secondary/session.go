@@ -347,6 +347,9 @@ func (s *Secondary) dirMeta(folder string, batch []index.Entry) apply.DirMeta {
 		}
 	}
 	return func(path string) (index.Entry, bool) {
+		if path == "" {
+			path = index.RootPath // the root's own entry
+		}
 		if i, ok := inBatch[path]; ok {
 			e := batch[i]
 			return e, !e.Deleted

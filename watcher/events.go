@@ -2,6 +2,7 @@ package watcher
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -9,12 +10,19 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ncsync/ncsync/ignore"
+	"github.com/ncsync/ncsync/index"
 )
 
 // handleEvent turns one inotify event into dirty paths and keeps the
 // watches in step with the tree.
 func (l *loop) handleEvent(ev fsnotify.Event) error {
 	l.w.events.Add(1)
+	if dir := l.w.opts.MarkerDir; dir != "" && (ev.Name == dir || filepath.Dir(ev.Name) == dir) {
+		if name := filepath.Base(ev.Name); strings.HasPrefix(name, flushPrefix) {
+			l.markerSeen(name)
+		}
+		return nil
+	}
 	p, ok := l.w.rel(ev.Name)
 	if !ok {
 		l.log.Debug("event outside the folder", "name", ev.Name)
@@ -24,13 +32,19 @@ func (l *loop) handleEvent(ev fsnotify.Event) error {
 		if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
 			return fmt.Errorf("watch %q: %w", l.w.root, ErrRootGone)
 		}
-		// The root's own metadata: the scanner never journals the root,
-		// and what is below it has events of its own.
+		// The root's own metadata (a chmod, chown or touch of it): what
+		// is below it has events of its own.
+		if ev.Has(fsnotify.Chmod) {
+			l.touch(index.RootPath)
+		}
 		return nil
 	}
-	if _, name := splitPath(p); ignore.Reserved(name) {
-		if strings.HasPrefix(p, flushPrefix) && !strings.Contains(p, "/") {
-			l.markerSeen(p)
+	if dir, name := splitPath(p); ignore.Reserved(name) {
+		if dir == "" && (ev.Has(fsnotify.Create) || ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename)) {
+			// One of ncsync's own names (a promoted secondary's private
+			// directory, a marker an earlier version left) came or went
+			// at the top: the root's mtime moved.
+			l.touch(index.RootPath)
 		}
 		return nil
 	}

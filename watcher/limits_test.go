@@ -277,6 +277,7 @@ func TestUnlistableDirectoryIsRetried(t *testing.T) {
 		t.Fatalf("still unwatched after the listing works again: %q", h.w.Unwatched())
 	}
 	h.expectWatched(3)
+	h.expectPaths("a") // what changed in it meanwhile was not seen: rescan it
 	h.reset()
 	write(t, h.root, "a/b/f", "x")
 	h.expectPaths("a/b/f")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 	"golang.org/x/sys/unix"
+
+	"github.com/ncsync/ncsync/index"
 )
 
 // fakeSource stands in for inotify in the run loop's tests, which run
@@ -59,6 +62,9 @@ type fakeRun struct {
 func startFake(t *testing.T, opts Options, tweak func(*Watcher, *fakeSource)) *fakeRun {
 	t.Helper()
 	opts.Root = t.TempDir()
+	if opts.MarkerDir == "" {
+		opts.MarkerDir = filepath.Join(t.TempDir(), "flush")
+	}
 	w, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -278,10 +284,19 @@ func TestLoopRootChanged(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := startFake(t, Options{}, nil)
 		defer f.stop()
-		// The scanner never journals the root itself: no rescan of
-		// everything for a chmod of the root.
+		// A chmod of the root asks for the root's own metadata only
+		// (index.RootPath), not for a rescan of everything.
 		f.event(fsnotify.Chmod, "")
+		if b := <-f.out; !slices.Equal(b.Paths, []string{index.RootPath}) {
+			t.Fatalf("batch %+v, want the root's metadata", b)
+		}
 		f.none(time.Second)
+		// So does one of ncsync's own names made at the top (a promoted
+		// secondary's private directory): it moves the root's mtime.
+		f.event(fsnotify.Create, ".ncsync-tmp")
+		if b := <-f.out; !slices.Equal(b.Paths, []string{index.RootPath}) {
+			t.Fatalf("batch %+v after .ncsync-tmp was made, want the root's metadata", b)
+		}
 		f.event(fsnotify.Chmod, "d")
 		if b := <-f.out; !slices.Equal(b.Paths, []string{"d"}) {
 			t.Fatalf("batch %+v", b)

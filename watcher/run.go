@@ -26,7 +26,7 @@ func (w *Watcher) Run(ctx context.Context, out chan<- Batch) error {
 		return ErrRunning
 	}
 	defer close(w.done)
-	removeStaleMarkers(w.root, w.log)
+	w.removeStaleMarkers()
 	src, recovered := w.openSource(ctx)
 	if src == nil {
 		return nil
@@ -80,6 +80,7 @@ func (w *Watcher) openSource(ctx context.Context) (source, bool) {
 				return nil, false
 			case m := <-w.flushCh:
 				if m.done != nil {
+					m.ready <- errNoMarker
 					m.done <- nil // nothing is watched: Unwatched() is [""]
 				}
 			case r := <-w.pendingCh:

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,6 +45,9 @@ var (
 	ErrNotRunning = errors.New("watcher is not running")
 	// ErrRunning is returned by a second call of Run.
 	ErrRunning = errors.New("watcher is already running")
+	// ErrNoMarkerDir is returned by Flush on a watcher without
+	// Options.MarkerDir.
+	ErrNoMarkerDir = errors.New("watcher has no flush marker directory")
 )
 
 // Options configure a Watcher.
@@ -69,12 +73,18 @@ type Options struct {
 	Retry time.Duration
 	// Log receives the watcher's logs; nil discards them.
 	Log *slog.Logger
+	// MarkerDir is where Flush makes its marker files: a private
+	// directory outside the folder (under the daemon's state_dir), made
+	// with mode 0700 by the first Flush. It must not be shared with
+	// another Watcher (each removes the markers it finds there when it
+	// starts). Empty: Flush is not available.
+	MarkerDir string
 }
 
 // Batch is a set of dirty paths. Each is relative to the root, clean and
 // slash separated; the scanner lstats it and compares it with its index: a
-// directory means "rescan its subtree", a missing path a deletion, and ""
-// the whole folder.
+// directory means "rescan its subtree", a missing path a deletion, "" the
+// whole folder, and index.RootPath (".") the root's own metadata only.
 type Batch struct {
 	Paths []string
 	// Overflow says events were lost before this batch (kernel queue
@@ -144,6 +154,14 @@ func New(opts Options) (*Watcher, error) {
 	}
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("watch %q: not a directory", root)
+	}
+	if opts.MarkerDir != "" {
+		if opts.MarkerDir, err = filepath.Abs(opts.MarkerDir); err != nil {
+			return nil, fmt.Errorf("resolve flush marker directory %q: %w", opts.MarkerDir, err)
+		}
+		if d, err := filepath.EvalSymlinks(filepath.Dir(opts.MarkerDir)); err == nil && within(filepath.Join(d, filepath.Base(opts.MarkerDir)), root) {
+			return nil, fmt.Errorf("watch %q: the flush marker directory %q is inside the folder", root, opts.MarkerDir)
+		}
 	}
 	if opts.Quiet < 0 || opts.MaxLatency < 0 || opts.Retry < 0 || opts.MaxBatch < 0 {
 		return nil, fmt.Errorf("watch %q: negative Quiet, MaxLatency, Retry or MaxBatch", root)
@@ -239,6 +257,11 @@ func (w *Watcher) rel(name string) (string, bool) {
 		return name[len(w.prefix):], true
 	}
 	return "", false
+}
+
+// within reports whether p is dir or lies below it (both absolute, clean).
+func within(p, dir string) bool {
+	return p == dir || strings.HasPrefix(p, dir+"/")
 }
 
 func (w *Watcher) markReady() { w.readyOnce.Do(func() { close(w.ready) }) }

@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ncsync/ncsync/ignore"
+	"github.com/ncsync/ncsync/index"
 )
 
 func TestEvents(t *testing.T) {
@@ -279,15 +282,15 @@ func TestIgnore(t *testing.T) {
 	write(t, h.root, "app.log", "x")
 	write(t, h.root, "sub/x.log", "x")
 	mkdirAll(t, h.root, "sub/cache2/cache")
-	write(t, h.root, ".ncsync-tmp-1", "x")
+	write(t, h.root, ".ncsync-tmp-1", "x") // not reported; it moves the root's mtime
 	write(t, h.root, "skip2", "not a directory, so not ignored")
-	h.expectPaths("skip2", "sub/cache2")
+	h.expectPaths("skip2", "sub/cache2", index.RootPath)
 	must(t, os.RemoveAll(filepath.Join(h.root, "sub/cache")))
 	must(t, os.Remove(filepath.Join(h.root, "app.log")))
 	write(t, h.root, "last", "x")
 	h.expectPaths("last")
 	h.expectQuiet(100*time.Millisecond, func(p string) bool {
-		return p != "skip2" && p != "sub/cache2" && p != "last"
+		return p != "skip2" && p != "sub/cache2" && p != "last" && p != index.RootPath
 	})
 	h.expectWatched(3) // root, sub, sub/cache2 (not sub/cache2/cache)
 	h.checkWatches()
@@ -320,7 +323,7 @@ func TestFlushSynchronousConsumer(t *testing.T) {
 	// The consumer is the test goroutine: Flush's return must come after
 	// the batch holding the path was received, never before.
 	root := t.TempDir()
-	w, err := New(Options{Root: root, Quiet: time.Minute, MaxLatency: time.Hour})
+	w, err := New(Options{Root: root, Quiet: time.Minute, MaxLatency: time.Hour, MarkerDir: filepath.Join(t.TempDir(), "flush")})
 	must(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	out := make(chan Batch)
@@ -487,14 +490,89 @@ func TestRenameChurn(t *testing.T) {
 }
 
 func TestStaleMarkersRemoved(t *testing.T) {
-	root := t.TempDir()
-	write(t, root, flushPrefix+"0123456789abcdef", "")
+	root, markers := t.TempDir(), filepath.Join(t.TempDir(), "flush")
+	const stale = flushPrefix + "0123456789abcdef"
+	write(t, root, stale, "") // where earlier versions made them
+	write(t, markers, stale, "")
 	write(t, root, ".ncsync-other", "kept: not a flush marker")
-	h := startWatcher(t, root, Options{}, nil)
-	if _, err := os.Stat(filepath.Join(h.root, flushPrefix+"0123456789abcdef")); !os.IsNotExist(err) {
-		t.Fatalf("stale marker still there: %v", err)
+	h := startWatcher(t, root, Options{MarkerDir: markers}, nil)
+	for _, p := range []string{filepath.Join(h.root, stale), filepath.Join(markers, stale)} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Fatalf("stale marker %s still there: %v", p, err)
+		}
 	}
 	if _, err := os.Stat(filepath.Join(h.root, ".ncsync-other")); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Flush never writes in the folder: its markers are made in MarkerDir,
+// outside it. The root's mtime, which is replicated, stays as it was from
+// the first flush on, and nothing is made or left in the tree, so a
+// barrier neither changes the tree nor fails on a read-only folder.
+func TestFlushLeavesTreeAlone(t *testing.T) {
+	root, markers := t.TempDir(), filepath.Join(t.TempDir(), "flush")
+	write(t, root, "f", "x")
+	old := time.Date(2020, 1, 2, 3, 4, 5, 6, time.UTC)
+	must(t, os.Chtimes(root, old, old))
+	h := startWatcher(t, root, Options{MarkerDir: markers}, nil)
+	for range 5 {
+		h.flush()
+	}
+	var st unix.Stat_t
+	must(t, unix.Lstat(h.root, &st))
+	if got := time.Unix(st.Mtim.Unix()).UTC(); !got.Equal(old) {
+		t.Errorf("root mtime moved from %v to %v across flushes", old, got)
+	}
+	if names, _ := filepath.Glob(filepath.Join(h.root, "*")); len(names) != 1 {
+		t.Errorf("the tree holds %q after flushes, want only f", names)
+	}
+	if ms, _ := filepath.Glob(filepath.Join(markers, "*")); len(ms) != 0 {
+		t.Errorf("markers left: %q", ms)
+	}
+	var md unix.Stat_t
+	must(t, unix.Lstat(markers, &md))
+	if md.Mode&0o777 != 0o700 {
+		t.Errorf("marker directory mode %#o, want 0700", md.Mode&0o777)
+	}
+}
+
+// A marker directory that is not the daemon's private directory (a
+// symlink, or one others can write) is refused by Flush, which names it;
+// one removed by hand is made again by the next Flush.
+func TestFlushMarkerDir(t *testing.T) {
+	markers := filepath.Join(t.TempDir(), "flush")
+	h := startWatcher(t, "", Options{MarkerDir: markers}, nil)
+	h.flush()
+	must(t, os.Remove(markers))
+	h.flush()
+	must(t, os.Remove(markers))
+	elsewhere := t.TempDir()
+	must(t, os.Symlink(elsewhere, markers))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.w.Flush(ctx); err == nil || !strings.Contains(err.Error(), markers) {
+		t.Errorf("Flush with a symlink as marker directory = %v, want an error naming it", err)
+	}
+	must(t, os.Remove(markers))
+	must(t, os.Mkdir(markers, 0o777))
+	must(t, os.Chmod(markers, 0o777))
+	if err := h.w.Flush(ctx); err == nil || !strings.Contains(err.Error(), markers) {
+		t.Errorf("Flush with a world-writable marker directory = %v, want an error naming it", err)
+	}
+	if _, err := New(Options{Root: h.root, MarkerDir: filepath.Join(h.root, "flush")}); err == nil {
+		t.Error("New accepted a marker directory inside the folder")
+	}
+	w, err := New(Options{Root: h.root})
+	must(t, err)
+	out := make(chan Batch)
+	ctx2, stop := context.WithCancel(context.Background())
+	runErr := make(chan error, 1)
+	go func() { runErr <- w.Run(ctx2, out) }()
+	<-w.Ready()
+	if err := w.Flush(ctx); !errors.Is(err, ErrNoMarkerDir) {
+		t.Errorf("Flush without a marker directory = %v, want ErrNoMarkerDir", err)
+	}
+	stop()
+	must(t, <-runErr)
 }

@@ -26,7 +26,13 @@ func newStatusCmd() *cobra.Command {
 		Long: `Show the local daemon's state. On a primary: each secondary, whether it is
 connected, the sequence it has acknowledged per folder and its lag in
 entries, bytes and seconds. On a secondary: the primary it follows and the
-applied position per folder.`,
+applied position per folder.
+
+A folder whose scan fails on the primary (its index cannot be written, a
+file cannot be read) shows a SCAN ERROR line until the paths that failed are
+journaled: they are retried by themselves, and barrier, pause, snapshot and
+verify fail meanwhile. A secondary that cannot apply (a full disk) shows the
+error in its LAST ERROR, and the primary shows it on the peer's row.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return runStatus(c.Context(), o, c.OutOrStdout())

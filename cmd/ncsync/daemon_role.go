@@ -103,7 +103,7 @@ func (d *daemon) runPrimary(ctx context.Context, ps primarySetup) error {
 		Node: d.cfg.Node, ClusterID: d.id.ClusterID, Secondaries: ps.secondaries,
 		Folders: live.Folders, ScanInterval: d.cfg.ScanInterval,
 		Quiet: d.cfg.Watch.Quiet, MaxLatency: d.cfg.Watch.MaxLatency, AuditInterval: d.cfg.Watch.AuditInterval,
-		Log: d.log, OnScan: onScan(d.events),
+		Log: d.log, OnScan: onScan(d.events), FlushDir: filepath.Join(d.cfg.StateDir, "flush"),
 	})
 	if err != nil {
 		return err
