@@ -142,11 +142,14 @@ func (p *Primary) Serve(ctx context.Context, pe transport.Peer, h transport.Hell
 					w.ack(a.Seq)
 					continue
 				}
+				// Seq is what the peer durably holds (barriers, pauses, lag);
+				// it may have processed further, past an entry it skipped
+				// until a newer version arrives: that only frees the window.
 				if err := p.db.SetPeerAck(pe.Node, a.Folder, a.Seq); err != nil {
 					return err
 				}
 				ps.ack(a)
-				w.ack(a.Seq)
+				w.ack(max(a.Seq, a.Processed))
 				for _, f := range a.Failures {
 					p.log.Warn("secondary refused an entry", "peer", pe.Node, "folder", a.Folder,
 						"path", f.Path, "seq", f.Seq, "err", f.Message)

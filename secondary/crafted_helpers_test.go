@@ -302,6 +302,9 @@ type craftedEnvOptions struct {
 	Promotable []string
 	// Lineage is the secondary's lineage (its epoch is the last one's).
 	Lineage []index.EpochMark
+	// SkipRetryMin and SkipRetryMax are the secondary's options of the
+	// same names (0: its defaults).
+	SkipRetryMin, SkipRetryMax time.Duration
 }
 
 // newCraftedEnv starts a crafted primary and a real secondary following it.
@@ -394,6 +397,7 @@ func newCraftedEnv(t *testing.T, o craftedEnvOptions) *craftedEnv {
 		Apply:      apply.Options{Chown: os.Geteuid() == 0},
 		Log:        slog.New(env.log),
 		MinBackoff: craftedBackoff, MaxBackoff: 2 * craftedBackoff,
+		SkipRetryMin: o.SkipRetryMin, SkipRetryMax: o.SkipRetryMax,
 	}
 	if o.Stage {
 		env.opts.StageDir, env.opts.StageLimit = filepath.Join(env.base, "stage"), o.StageLimit

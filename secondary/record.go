@@ -19,7 +19,10 @@ import (
 // the prefix, reported once, in the ack that covers them.
 //
 // So an ack for sequence S keeps its meaning: every entry up to S is
-// durably applied or was refused, whether S ends a batch or not. The
+// durably applied or was refused, whether S ends a batch or not. An entry
+// skipped because the primary no longer holds its chunks holds S below
+// it until a newer version of its path is applied (skips.go); the ack's
+// Processed then goes past it, for the primary's window only. The
 // primary's window counts a batch as acknowledged only once an ack covers
 // its last entry; a barrier or a pause waits for an ack at or past its
 // point, so an ack inside a batch brings it closer and never past what
@@ -47,7 +50,7 @@ func (r *batchRecord) durable(n int, results []apply.Result) {
 		r.s.log.Warn("could not record applied entries; they are recorded at the end of the batch", "folder", r.b.Folder, "err", err)
 		return
 	}
-	if a.Seq == 0 || r.ack == nil {
+	if a.Processed == 0 || r.ack == nil {
 		return
 	}
 	if err := r.ack(a); err != nil {
@@ -57,7 +60,7 @@ func (r *batchRecord) durable(n int, results []apply.Result) {
 
 // record records the entries from the last prefix up to n, or up to the
 // first one among them that failed for a reason that may pass. It returns
-// the ack for them (Seq zero if nothing new was recorded).
+// the ack for them (Processed zero if nothing new was recorded).
 func (r *batchRecord) record(results []apply.Result, n int) (transport.Ack, error) {
 	s, b := r.s, r.b
 	a := transport.Ack{Folder: b.Folder}
@@ -68,8 +71,8 @@ func (r *batchRecord) record(results []apply.Result, n int) (transport.Ack, erro
 		switch err := results[end].Err; {
 		case err == nil:
 		case errors.Is(err, errChunkGone):
-			// Superseded on the primary: the newer entry has a higher sequence.
-			s.log.Info("skipped an entry the primary has since changed", "folder", b.Folder, "path", b.Entries[end].Path)
+			// Superseded on the primary: the newer entry has a higher
+			// sequence. Processed, not durable (skips.go).
 		case errors.Is(err, errIgnoredHere):
 			e := b.Entries[end]
 			s.log.Warn("refused an entry that matches this node's ignore patterns; the local path is kept", "folder", b.Folder,
@@ -90,6 +93,9 @@ func (r *batchRecord) record(results []apply.Result, n int) (transport.Ack, erro
 	if end == from {
 		return a, nil
 	}
+	var durable uint64
+	var newSkips []string
+	var cleared bool
 	err := s.db.Update(b.Folder, func(tx *index.Tx) error {
 		for i, e := range b.Entries[from:end] {
 			res := results[from+i]
@@ -111,10 +117,18 @@ func (r *batchRecord) record(results []apply.Result, n int) (transport.Ack, erro
 				return err
 			}
 		}
-		return tx.SetPosition(b.Entries[end-1].Seq)
+		durable, newSkips, cleared = r.f.skips.note(b.Entries[from:end], results[from:end], tx.Position())
+		return tx.SetPosition(durable)
 	})
 	if err != nil {
 		return transport.Ack{}, err
+	}
+	for _, p := range newSkips {
+		s.log.Info("skipped an entry the primary has changed since; the position acknowledged stays below it until the newer version is applied",
+			"folder", b.Folder, "path", p)
+	}
+	if cleared {
+		s.skipRetry.reset()
 	}
 	r.done = end
 	r.f.counts.count(b.Entries[from:end], func(i int) (applied, refused bool) {
@@ -128,7 +142,7 @@ func (r *batchRecord) record(results []apply.Result, n int) (transport.Ack, erro
 				Fetched: r.src.fetched[e.Seq], Reused: r.src.reused[e.Seq], Took: took})
 		}
 	}
-	a.Seq = b.Entries[end-1].Seq
+	a.Seq, a.Processed = durable, b.Entries[end-1].Seq
 	return a, nil
 }
 

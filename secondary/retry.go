@@ -40,17 +40,17 @@ func (s *Secondary) applyRetrying(ctx context.Context, c *transport.Client, b tr
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, s.opts.MaxBackoff)
-		// What was applied before the failure is durable: go on after it.
-		pos, err := s.db.Position(b.Folder)
+		// What was processed before the failure is recorded: go on after it.
+		pos, processed, err := s.processedTo(b.Folder)
 		if err != nil {
 			return transport.Ack{}, err
 		}
 		i := 0
-		for i < len(b.Entries) && b.Entries[i].Seq <= pos {
+		for i < len(b.Entries) && b.Entries[i].Seq <= processed {
 			i++
 		}
 		if b.Entries = b.Entries[i:]; len(b.Entries) == 0 {
-			return transport.Ack{Folder: b.Folder, Seq: pos}, nil
+			return transport.Ack{Folder: b.Folder, Seq: pos, Processed: processed}, nil
 		}
 	}
 }

@@ -64,6 +64,11 @@ type Options struct {
 	// ConflictLimits bound each conflict store: a version that would not
 	// fit is not kept, and its entry waits (status shows it).
 	ConflictLimits preserve.Limits
+	// SkipRetryMin and SkipRetryMax bound the wait, after everything
+	// received was applied, before a session with a skipped entry still
+	// pending ends so that the primary sends it again (skips.go); default
+	// 1 s and 30 s.
+	SkipRetryMin, SkipRetryMax time.Duration
 	// Heal, if set, makes the node watch its own folders and audit them,
 	// putting back what differs from what ncsync last wrote (heal.go).
 	Heal *HealOptions
@@ -93,6 +98,8 @@ type Secondary struct {
 	reusedBytes  atomic.Int64
 	stagedBytes  atomic.Int64
 	probe        atomic.Bool // the next session only asks for the primary's lineage (session.go)
+	skipRetry    skipRetry   // the wait before a pending skip is asked for again (skips.go)
+	skipRetries  atomic.Int64
 
 	verifySlot    chan struct{} // held by the one verify walk running (verify.go)
 	verifyWaiting atomic.Int32  // verify requests held, waiting or running
@@ -135,6 +142,7 @@ type folder struct {
 	storeFull *status.ConflictStoreFull // the entry waiting for room in the conflict store; nil if none
 
 	resumed atomic.Bool // a whole batch was applied since start (resume.go)
+	skips   skips       // entries skipped as superseded, pending (skips.go)
 }
 
 // New opens the folders (cleaning temp files left by a crash).
@@ -150,6 +158,12 @@ func New(db *index.DB, opts Options) (*Secondary, error) {
 	}
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = 10 * time.Second
+	}
+	if opts.SkipRetryMin <= 0 {
+		opts.SkipRetryMin = time.Second
+	}
+	if opts.SkipRetryMax < opts.SkipRetryMin {
+		opts.SkipRetryMax = max(30*time.Second, opts.SkipRetryMin)
 	}
 	if opts.Limits == (transport.Limits{}) {
 		opts.Limits = transport.DefaultLimits()
@@ -221,6 +235,11 @@ func (s *Secondary) Run(ctx context.Context) error {
 			continue // not a failure: no backoff
 		}
 		s.setDisconnected(err)
+		if errors.Is(err, errSkipPending) {
+			// Intended, and paced by its own backoff (skips.go).
+			s.log.Debug("replication session ended", "primary", s.opts.Primary, "err", err)
+			continue
+		}
 		s.log.Warn("replication session ended", "primary", s.opts.Primary, "err", err)
 		if time.Since(start) > 30*time.Second {
 			backoff = s.opts.MinBackoff

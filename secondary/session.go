@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -106,9 +107,25 @@ func (s *Secondary) session(ctx context.Context) error {
 	s.log.Info("following primary", "primary", w.Node, "addr", s.opts.Primary, "epoch", w.Epoch)
 	defer s.heal.follow(c)() // repairs fetch through this client (heal.go)
 
+	for _, id := range s.order {
+		s.folders[id].skips.begin() // the primary sends from the durable position
+	}
+
 	// Receive ahead of applying so the network and the disk overlap.
 	batches := make(chan transport.Batch, 2)
 	g, ctx := errgroup.WithContext(ctx)
+	// busy counts the batches received and not yet done; activity is
+	// told whenever one arrives or is done (watchSkips, skips.go).
+	var busy atomic.Int64
+	activity := make(chan struct{}, 1)
+	move := func(d int64) {
+		busy.Add(d)
+		select {
+		case activity <- struct{}{}:
+		default:
+		}
+	}
+	g.Go(func() error { return s.watchSkips(ctx, &busy, activity) })
 	// When either side of the pipeline fails, end the stream so the
 	// receiver blocked in Recv returns too.
 	stop := context.AfterFunc(ctx, func() { sess.Close() })
@@ -123,6 +140,7 @@ func (s *Secondary) session(ctx context.Context) error {
 				}
 				return err
 			}
+			move(1)
 			select {
 			case batches <- b:
 			case <-ctx.Done():
@@ -156,11 +174,13 @@ func (s *Secondary) session(ctx context.Context) error {
 					s.applyFailed(ctx, b.Folder, err, sess.Ack)
 					return err
 				}
+				move(-1)
 				continue
 			case b.TreeHashQuery != 0:
 				a = s.treeHashReport(b)
 			case b.Verify != nil: // answered with an upload, not an ack
 				s.startVerify(ctx, c, b, g.Go) // verify.go
+				move(-1)
 				continue
 			case b.Stage:
 				a, err = s.stageBatch(ctx, c, b)
@@ -174,6 +194,7 @@ func (s *Secondary) session(ctx context.Context) error {
 			if err := sess.Ack(a); err != nil {
 				return err
 			}
+			move(-1)
 		}
 		return nil
 	})
@@ -226,12 +247,13 @@ func (s *Secondary) prepare(ctx context.Context, c *transport.Client, batches <-
 }
 
 // checkBatch refuses a batch of a folder this node does not replicate, or
-// with an entry at or before the folder's position.
+// with an entry at or before the folder's position or what this session
+// processed.
 func (s *Secondary) checkBatch(b transport.Batch) error {
 	if _, ok := s.folders[b.Folder]; !ok {
 		return fmt.Errorf("primary sent folder %q, which this node does not replicate", b.Folder)
 	}
-	pos, err := s.db.Position(b.Folder)
+	_, pos, err := s.processedTo(b.Folder)
 	if err != nil {
 		return err
 	}
@@ -317,8 +339,12 @@ func (s *Secondary) applyBatch(ctx context.Context, c *transport.Client, b trans
 	if n > 0 && b.Head > 0 && b.Entries[n-1].Seq >= b.Head {
 		s.sweepKept(f) // caught up: no kept temp file can be needed
 	}
-	if a.Seq == 0 && n > 0 {
-		a.Seq = b.Entries[n-1].Seq // all of it was acknowledged on the way
+	if a.Processed == 0 && n > 0 { // all of it was acknowledged on the way
+		pos, processed, err := s.processedTo(b.Folder)
+		if err != nil {
+			return transport.Ack{}, err
+		}
+		a.Seq, a.Processed = pos, processed
 	}
 	return a, nil
 }

@@ -203,7 +203,7 @@ func (s *Secondary) fetchInto(ctx context.Context, c *transport.Client, folder s
 // as applied, then clears the stage.
 func (s *Secondary) applyStaged(ctx context.Context, c *transport.Client, folder string, ack func(transport.Ack) error) error {
 	st := s.stages[folder]
-	pos, err := s.db.Position(folder)
+	_, pos, err := s.processedTo(folder)
 	if err != nil {
 		return err
 	}
@@ -220,7 +220,7 @@ func (s *Secondary) applyStaged(ctx context.Context, c *transport.Client, folder
 			if err != nil {
 				return err
 			}
-			pos = max(pos, a.Seq)
+			pos = max(pos, a.Processed)
 			return ack(a)
 		})
 		if err != nil {
@@ -234,7 +234,11 @@ func (s *Secondary) applyStaged(ctx context.Context, c *transport.Client, folder
 		s.countStaged()
 	}
 	// Whatever was staged, the primary waits for an ack at this point.
-	return ack(transport.Ack{Folder: folder, Seq: pos})
+	durable, processed, err := s.processedTo(folder)
+	if err != nil {
+		return err
+	}
+	return ack(transport.Ack{Folder: folder, Seq: durable, Processed: processed})
 }
 
 // noteHead records the primary's head sent with a batch, and when the

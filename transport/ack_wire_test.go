@@ -30,3 +30,24 @@ func TestAckApplyErrorRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+// The processed point travels apart from the durable position; one at or
+// below it says nothing more and arrives as zero.
+func TestAckProcessedRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		seq, processed, want uint64
+	}{
+		{seq: 9, processed: 14, want: 14},
+		{seq: 9, processed: 9, want: 0},
+		{seq: 9, processed: 3, want: 0},
+		{seq: 9, processed: 0, want: 0},
+	} {
+		got, err := ackFromWire(ackToWire(Ack{Folder: "data", Seq: tc.seq, Processed: tc.processed}), DefaultLimits())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Seq != tc.seq || got.Processed != tc.want {
+			t.Errorf("ack seq %d processed %d arrived as seq %d processed %d, want processed %d", tc.seq, tc.processed, got.Seq, got.Processed, tc.want)
+		}
+	}
+}

@@ -189,6 +189,9 @@ func welcomeFromWire(pw *ncsyncv1.Welcome) (Welcome, error) {
 func ackToWire(a Ack) *ncsyncv1.Ack {
 	pa := &ncsyncv1.Ack{FolderId: a.Folder, Sequence: a.Seq, Staged: a.Staged, StagedBytes: a.StagedBytes,
 		ApplyError: truncate(a.ApplyError, maxErrorLen)}
+	if a.Processed > a.Seq {
+		pa.Processed = a.Processed
+	}
 	if r := a.TreeHash; r != nil {
 		pa.TreeHash = &ncsyncv1.TreeHashReport{Query: r.Query, Sequence: r.Seq, Entries: r.Entries, Error: r.Error}
 		if r.Error == "" {
@@ -213,6 +216,9 @@ func ackFromWire(pa *ncsyncv1.Ack, lim Limits) (Ack, error) {
 	}
 	a := Ack{Folder: pa.FolderId, Seq: pa.GetSequence(), Staged: pa.GetStaged(), StagedBytes: pa.GetStagedBytes(),
 		ApplyError: truncate(pa.GetApplyError(), maxErrorLen)}
+	if pa.GetProcessed() > a.Seq {
+		a.Processed = pa.GetProcessed()
+	}
 	if r := pa.GetTreeHash(); r != nil {
 		a.TreeHash = &TreeHashReport{Query: r.GetQuery(), Seq: r.GetSequence(), Entries: r.GetEntries(), Error: r.GetError()}
 		if r.GetError() == "" {

@@ -84,8 +84,15 @@ type Failure struct {
 // Ack says that a secondary has durably applied every entry of Folder up to
 // Seq, skipping Failures.
 type Ack struct {
-	Folder   string
-	Seq      uint64
+	Folder string
+	// Seq is the durable position: every entry up to it is durably
+	// applied, or was refused as bad input.
+	Seq uint64
+	// Processed, if past Seq, is how far the secondary has gone through
+	// the entries it received: Seq stays below an entry it skipped because
+	// the primary no longer held its chunks until a newer entry for that
+	// path is applied. It moves the primary's send window only.
+	Processed uint64
 	Failures []Failure
 	// Staged: the entries up to Seq are staged, not applied; StagedBytes
 	// is what the folder's stage then holds.

@@ -1371,7 +1371,7 @@ func (x *Failure) GetMessage() string {
 }
 
 // Ack says that a secondary has durably applied every entry of a folder up
-// to sequence (inclusive).
+// to sequence (inclusive), or refused it as bad input.
 type Ack struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	FolderId string                 `protobuf:"bytes,1,opt,name=folder_id,json=folderId,proto3" json:"folder_id,omitempty"`
@@ -1387,7 +1387,13 @@ type Ack struct {
 	// Set when the secondary could not apply the folder's next batch (a
 	// full disk, an I/O error): it retries, and the primary shows the error
 	// until an ack without one. sequence is then the durable position.
-	ApplyError    string `protobuf:"bytes,7,opt,name=apply_error,json=applyError,proto3" json:"apply_error,omitempty"`
+	ApplyError string `protobuf:"bytes,7,opt,name=apply_error,json=applyError,proto3" json:"apply_error,omitempty"`
+	// How far the secondary has processed the folder's entries: applied,
+	// refused, or skipped because the primary no longer held their chunks
+	// (the file changed again). It may be past sequence, which stays below
+	// a skipped entry until a newer entry for its path is applied. Only the
+	// primary's send window moves with it; zero means sequence.
+	Processed     uint64 `protobuf:"varint,8,opt,name=processed,proto3" json:"processed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1469,6 +1475,13 @@ func (x *Ack) GetApplyError() string {
 		return x.ApplyError
 	}
 	return ""
+}
+
+func (x *Ack) GetProcessed() uint64 {
+	if x != nil {
+		return x.Processed
+	}
+	return 0
 }
 
 // TreeHashReport is a secondary's hash over its tree of a folder (the
@@ -2479,7 +2492,7 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\aFailure\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x1a\n" +
 	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage\"\x82\x02\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"\xa0\x02\n" +
 	"\x03Ack\x12\x1b\n" +
 	"\tfolder_id\x18\x01 \x01(\tR\bfolderId\x12\x1a\n" +
 	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12.\n" +
@@ -2488,7 +2501,8 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\fstaged_bytes\x18\x05 \x01(\x04R\vstagedBytes\x126\n" +
 	"\ttree_hash\x18\x06 \x01(\v2\x19.ncsync.v1.TreeHashReportR\btreeHash\x12\x1f\n" +
 	"\vapply_error\x18\a \x01(\tR\n" +
-	"applyError\"\x86\x01\n" +
+	"applyError\x12\x1c\n" +
+	"\tprocessed\x18\b \x01(\x04R\tprocessed\"\x86\x01\n" +
 	"\x0eTreeHashReport\x12\x14\n" +
 	"\x05query\x18\x01 \x01(\x04R\x05query\x12\x1a\n" +
 	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12\x12\n" +
