@@ -93,7 +93,7 @@ type Ack struct {
 	// the primary no longer held its chunks until a newer entry for that
 	// path is applied. It moves the primary's send window only.
 	Processed uint64
-	Failures []Failure
+	Failures  []Failure
 	// Staged: the entries up to Seq are staged, not applied; StagedBytes
 	// is what the folder's stage then holds.
 	Staged      bool
