@@ -43,19 +43,23 @@ func roleFromWire(r ncsyncv1.Role) string {
 
 func statusToWire(st nstatus.Node) *ncsyncv1.StatusResponse {
 	r := &ncsyncv1.StatusResponse{Node: st.Node, Role: roleToWire(st.Role), ClusterId: st.ClusterID,
-		Epoch: st.Epoch, StartedUnixNs: unixNs(st.Started), Pauses: pausesToWire(st.Pauses), Barriers: barriersToWire(st.Barriers)}
+		Epoch: st.Epoch, StartedUnixNs: unixNs(st.Started), Pauses: pausesToWire(st.Pauses), Barriers: barriersToWire(st.Barriers),
+		Paused: st.Paused, StagedBytes: st.StagedBytes, ConflictStores: storesToWire(st.ConflictStores)}
 	for _, f := range st.Folders {
 		r.Folders = append(r.Folders, &ncsyncv1.FolderStatus{Id: f.ID, Path: f.Path, Sequence: f.Seq,
 			Files: f.Files, Directories: f.Dirs, Bytes: f.Bytes, Scans: f.Scans,
 			LastScanUnixNs: unixNs(f.LastScan), FilesHashed: f.FilesHashed, LastError: f.LastError,
 			WatchedDirectories: f.Watched, Overflows: f.Overflows, Degraded: f.Degraded, AuditFindings: f.AuditFindings,
 			LocalChanges: f.LocalChanges, IgnoredHere: f.IgnoredHere, Repairs: f.Repairs, ScanError: scanErrorToWire(f.ScanError),
-			ConflictStoreFull: storeFullToWire(f.ConflictStoreFull), Held: heldToWire(f.Held), HeldTotal: f.HeldTotal})
+			ConflictStoreFull: storeFullToWire(f.ConflictStoreFull), Held: heldToWire(f.Held), HeldTotal: f.HeldTotal,
+			EntriesApplied: f.EntriesApplied, BytesApplied: f.BytesApplied, EntriesRefused: f.EntriesRefused,
+			ChunkBytesReused: f.ChunkBytesReused, ChunkBytesFetched: f.ChunkBytesFetched})
 	}
 	for _, p := range st.Peers {
 		wp := &ncsyncv1.PeerStatus{Node: p.Node, Role: roleToWire(p.Role), Connected: p.Connected,
 			Address: p.Address, ConnectedSinceUnixNs: unixNs(p.ConnectedSince), LastSeenUnixNs: unixNs(p.LastSeen),
-			LastError: p.LastError, BytesSent: p.BytesSent, BytesReceived: p.BytesReceived, Folders: peerFoldersToWire(p.Folders)}
+			LastError: p.LastError, BytesSent: p.BytesSent, BytesReceived: p.BytesReceived, Folders: peerFoldersToWire(p.Folders),
+			DisconnectedSinceUnixNs: unixNs(p.DisconnectedSince), ChunkBytesRaw: p.ChunkBytesRaw, Epoch: p.Epoch}
 		r.Peers = append(r.Peers, wp)
 	}
 	return r
@@ -64,20 +68,24 @@ func statusToWire(st nstatus.Node) *ncsyncv1.StatusResponse {
 func statusFromWire(r *ncsyncv1.StatusResponse) nstatus.Node {
 	st := nstatus.Node{Node: r.GetNode(), Role: roleFromWire(r.GetRole()), ClusterID: r.GetClusterId(),
 		Epoch: r.GetEpoch(), Started: fromUnixNs(r.GetStartedUnixNs()), Pauses: pausesFromWire(r.GetPauses()),
-		Barriers: barriersFromWire(r.GetBarriers())}
+		Barriers: barriersFromWire(r.GetBarriers()), Paused: r.GetPaused(), StagedBytes: r.GetStagedBytes(),
+		ConflictStores: storesFromWire(r.GetConflictStores())}
 	for _, f := range r.GetFolders() {
 		st.Folders = append(st.Folders, nstatus.Folder{ID: f.GetId(), Path: f.GetPath(), Seq: f.GetSequence(),
 			Files: f.GetFiles(), Dirs: f.GetDirectories(), Bytes: f.GetBytes(), Scans: f.GetScans(),
 			LastScan: fromUnixNs(f.GetLastScanUnixNs()), FilesHashed: f.GetFilesHashed(), LastError: f.GetLastError(),
 			Watched: f.GetWatchedDirectories(), Overflows: f.GetOverflows(), Degraded: f.GetDegraded(), AuditFindings: f.GetAuditFindings(),
 			LocalChanges: f.GetLocalChanges(), IgnoredHere: f.GetIgnoredHere(), Repairs: f.GetRepairs(), ScanError: scanErrorFromWire(f.GetScanError()),
-			ConflictStoreFull: storeFullFromWire(f.GetConflictStoreFull()), Held: heldFromWire(f.GetHeld()), HeldTotal: f.GetHeldTotal()})
+			ConflictStoreFull: storeFullFromWire(f.GetConflictStoreFull()), Held: heldFromWire(f.GetHeld()), HeldTotal: f.GetHeldTotal(),
+			EntriesApplied: f.GetEntriesApplied(), BytesApplied: f.GetBytesApplied(), EntriesRefused: f.GetEntriesRefused(),
+			ChunkBytesReused: f.GetChunkBytesReused(), ChunkBytesFetched: f.GetChunkBytesFetched()})
 	}
 	for _, p := range r.GetPeers() {
 		np := nstatus.Peer{Node: p.GetNode(), Role: roleFromWire(p.GetRole()), Connected: p.GetConnected(),
 			Address: p.GetAddress(), ConnectedSince: fromUnixNs(p.GetConnectedSinceUnixNs()),
 			LastSeen: fromUnixNs(p.GetLastSeenUnixNs()), LastError: p.GetLastError(),
-			BytesSent: p.GetBytesSent(), BytesReceived: p.GetBytesReceived(), Folders: peerFoldersFromWire(p.GetFolders())}
+			BytesSent: p.GetBytesSent(), BytesReceived: p.GetBytesReceived(), Folders: peerFoldersFromWire(p.GetFolders()),
+			DisconnectedSince: fromUnixNs(p.GetDisconnectedSinceUnixNs()), ChunkBytesRaw: p.GetChunkBytesRaw(), Epoch: p.GetEpoch()}
 		st.Peers = append(st.Peers, np)
 	}
 	return st
@@ -88,7 +96,8 @@ func peerFoldersToWire(fs []nstatus.PeerFolder) []*ncsyncv1.PeerFolderStatus {
 	for _, f := range fs {
 		out = append(out, &ncsyncv1.PeerFolderStatus{FolderId: f.Folder, AckedSequence: f.AckedSeq,
 			LagEntries: f.LagEntries, LagBytes: f.LagBytes, LagNs: int64(f.Lag), LagAtLeast: f.LagAtLeast,
-			ApplyError: f.ApplyError})
+			ApplyError: f.ApplyError, CatchingUp: f.CatchingUp, CatchUpTo: f.CatchUpTo,
+			EntriesSent: f.EntriesSent, BytesSent: f.BytesSent, EntriesRefused: f.EntriesRefused})
 	}
 	return out
 }
@@ -98,7 +107,8 @@ func peerFoldersFromWire(ws []*ncsyncv1.PeerFolderStatus) []nstatus.PeerFolder {
 	for _, f := range ws {
 		out = append(out, nstatus.PeerFolder{Folder: f.GetFolderId(), AckedSeq: f.GetAckedSequence(),
 			LagEntries: f.GetLagEntries(), LagBytes: f.GetLagBytes(), Lag: time.Duration(f.GetLagNs()), LagAtLeast: f.GetLagAtLeast(),
-			ApplyError: f.GetApplyError()})
+			ApplyError: f.GetApplyError(), CatchingUp: f.GetCatchingUp(), CatchUpTo: f.GetCatchUpTo(),
+			EntriesSent: f.GetEntriesSent(), BytesSent: f.GetBytesSent(), EntriesRefused: f.GetEntriesRefused()})
 	}
 	return out
 }
@@ -150,6 +160,24 @@ func heldFromWire(ws []*ncsyncv1.HeldFile) []nstatus.Held {
 	var out []nstatus.Held
 	for _, h := range ws {
 		out = append(out, nstatus.Held{Path: h.GetPath(), Reason: h.GetReason(), Since: fromUnixNs(h.GetSinceUnixNs()), Until: fromUnixNs(h.GetUntilUnixNs())})
+	}
+	return out
+}
+
+func storesToWire(cs []nstatus.ConflictStore) []*ncsyncv1.ConflictStoreStatus {
+	var out []*ncsyncv1.ConflictStoreStatus
+	for _, c := range cs {
+		out = append(out, &ncsyncv1.ConflictStoreStatus{Dir: c.Dir, FolderIds: c.Folders, Records: c.Records, Bytes: c.Bytes,
+			MaxBytes: c.MaxBytes, MaxFiles: c.MaxFiles})
+	}
+	return out
+}
+
+func storesFromWire(ws []*ncsyncv1.ConflictStoreStatus) []nstatus.ConflictStore {
+	var out []nstatus.ConflictStore
+	for _, c := range ws {
+		out = append(out, nstatus.ConflictStore{Dir: c.GetDir(), Folders: c.GetFolderIds(), Records: c.GetRecords(), Bytes: c.GetBytes(),
+			MaxBytes: c.GetMaxBytes(), MaxFiles: c.GetMaxFiles()})
 	}
 	return out
 }

@@ -124,18 +124,15 @@ func (e emitter) folder(f *status.Folder, primary bool) {
 	e.counter(repairs, f.Repairs, id)
 }
 
-// peerName labels a peer: its node name, or, for a primary a secondary
-// knows only by address, the address.
-func peerName(p *status.Peer) string {
-	if p.Node != "" {
-		return p.Node
-	}
-	return p.Address
-}
-
+// The peer label is a node name on both roles: a secondary labels its
+// primary with the node it follows (status.Peer.Node), as the primary
+// labels its secondaries; ncsync_peer_info gives the address.
 func (e emitter) peer(p *status.Peer, primary bool, folders []status.Folder) {
-	name := peerName(p)
+	name := p.Node
 	e.gauge(peerConnected, b2f(p.Connected), name)
+	if !primary {
+		e.gauge(peerInfo, 1, name, p.Address)
+	}
 	e.timestamp(peerLastSeen, p.LastSeen, name)
 	if primary {
 		e.counter(chunksSent, p.ChunkBytesRaw, name)
@@ -170,7 +167,7 @@ func (e emitter) pauses(st status.Node) {
 		paused[pa.Peer] = pa
 	}
 	for i := range st.Peers {
-		name := peerName(&st.Peers[i])
+		name := st.Peers[i].Node
 		pa, ok := paused[name]
 		delete(paused, name)
 		e.gauge(pausedGauge, b2f(ok), name)

@@ -55,7 +55,7 @@ func secondaryReport() status.Node {
 			ChunkBytesReused: 400, ChunkBytesFetched: 600, LocalChanges: 5, Repairs: 3,
 			ConflictStoreFull: &status.ConflictStoreFull{Path: "a"},
 		}},
-		Peers: []status.Peer{{Role: "primary", Address: "nfs1.example:7300", Connected: false,
+		Peers: []status.Peer{{Node: "nfs1", Role: "primary", Address: "nfs1.example:7300", Connected: false,
 			Folders: []status.PeerFolder{{Folder: "data", AckedSeq: 100, LagEntries: 20, Lag: 2 * time.Second, CatchingUp: true}}}},
 		ConflictStores: []status.ConflictStore{{Dir: "/var/lib/ncsync/conflicts", Folders: []string{"data"},
 			Records: 5, Bytes: 40960, MaxBytes: 1 << 30, MaxFiles: 10000}},
@@ -151,7 +151,7 @@ func TestPrimaryReport(t *testing.T) {
 			t.Errorf("%s%v = %v (present %v), want %v", tt.name, tt.labels, got, ok, tt.want)
 		}
 	}
-	for _, name := range []string{"ncsync_entries_applied_total", "ncsync_peer_catching_up", "ncsync_staged_bytes", "ncsync_repairs_total"} {
+	for _, name := range []string{"ncsync_entries_applied_total", "ncsync_peer_catching_up", "ncsync_staged_bytes", "ncsync_repairs_total", "ncsync_peer_info"} {
 		if _, ok := fams[name]; ok {
 			t.Errorf("a primary exports %s, a secondary's metric", name)
 		}
@@ -160,7 +160,7 @@ func TestPrimaryReport(t *testing.T) {
 
 func TestSecondaryReport(t *testing.T) {
 	fams := gather(t, fakeSource{st: secondaryReport()}, nil)
-	const peer = "nfs1.example:7300" // known by address only
+	const peer = "nfs1" // the node it follows, as the primary labels it
 	for _, tt := range []struct {
 		name   string
 		labels []string
@@ -177,6 +177,7 @@ func TestSecondaryReport(t *testing.T) {
 		{"ncsync_conflict_store_full", []string{"folder", "data"}, 1},
 		{"ncsync_repairs_total", []string{"folder", "data"}, 3},
 		{"ncsync_peer_connected", []string{"peer", peer}, 0},
+		{"ncsync_peer_info", []string{"peer", peer, "address", "nfs1.example:7300"}, 1},
 		{"ncsync_peer_lag_entries", []string{"peer", peer, "folder", "data"}, 20},
 		{"ncsync_peer_lag_seconds", []string{"peer", peer, "folder", "data"}, 2},
 		{"ncsync_peer_catching_up", []string{"peer", peer, "folder", "data"}, 1},

@@ -56,6 +56,7 @@ var (
 // Replication, per peer (and folder).
 var (
 	peerConnected  = def("ncsync_peer_connected", "1 while a replication session with the peer runs.", lPeer)
+	peerInfo       = def("ncsync_peer_info", "Secondary: always 1; the primary it follows (its node name) and the address it reaches it at (the config's primary).", lPeer, "address")
 	peerLastSeen   = def("ncsync_peer_last_seen_timestamp_seconds", "When the peer was last heard from (Unix seconds).", lPeer)
 	ackedSeq       = def("ncsync_peer_acked_sequence", "The sequence the secondary has durably applied and acknowledged.", lPeer, lFolder)
 	lagEntries     = def("ncsync_peer_lag_entries", "Journal entries the secondary has not yet acknowledged (a lower bound when far behind; on a secondary an upper bound).", lPeer, lFolder)

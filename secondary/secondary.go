@@ -113,9 +113,11 @@ type Secondary struct {
 	since     time.Time
 	lastSeen  time.Time
 	lastErr   string
-	epoch     uint64
-	downSince time.Time         // when the last session ended (zero: none yet)
-	heads     map[string]uint64 // the primary's head per folder, as last heard
+	epoch     uint64 // the primary's, as its last Welcome announced it
+	// primaryNode is the node of the session's primary (its certificate's).
+	primaryNode string
+	downSince   time.Time         // when the last session ended (zero: none yet)
+	heads       map[string]uint64 // the primary's head per folder, as last heard
 	// catchUp is the head per folder when the current session began: the
 	// folder catches up until it holds that much (see Status).
 	catchUp map[string]uint64

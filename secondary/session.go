@@ -93,7 +93,7 @@ func (s *Secondary) session(ctx context.Context) error {
 		}
 	}
 	s.mu.Lock()
-	s.connected, s.since, s.lastSeen, s.lastErr, s.epoch = true, time.Now(), time.Now(), "", w.Epoch
+	s.connected, s.since, s.lastSeen, s.lastErr, s.epoch, s.primaryNode = true, time.Now(), time.Now(), "", w.Epoch, w.Node
 	for id, head := range w.Folders {
 		if pos, err := s.db.Position(id); err == nil && pos < head {
 			if _, ok := s.behind[id]; !ok || pos >= s.heads[id] {

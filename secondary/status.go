@@ -16,12 +16,14 @@ func (s *Secondary) Status(ctx context.Context) (status.Node, error) {
 	}
 	st := status.Node{Node: s.opts.Node, Role: "secondary", ClusterID: s.opts.ClusterID, Epoch: meta.Epoch, Started: s.started}
 	s.mu.Lock()
-	pr := status.Peer{Node: "", Role: "primary", Connected: s.connected, Address: s.opts.Primary,
-		LastSeen: s.lastSeen, LastError: s.lastErr, BytesReceived: uint64(s.fetchedBytes.Load())}
+	pr := status.Peer{Node: s.primaryNode, Role: "primary", Connected: s.connected, Address: s.opts.Primary,
+		LastSeen: s.lastSeen, LastError: s.lastErr, Epoch: s.epoch, BytesReceived: uint64(s.fetchedBytes.Load())}
 	if s.connected {
 		pr.ConnectedSince = s.since
 	} else {
 		pr.DisconnectedSince = s.downSince
+		// The node it will accept next (identity.go).
+		pr.Node = expectedPrimary(meta, s.opts.Node, s.opts.PrimaryNode).node
 	}
 	heads, catchUp, behind := maps.Clone(s.heads), maps.Clone(s.catchUp), maps.Clone(s.behind)
 	s.mu.Unlock()

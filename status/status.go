@@ -127,19 +127,27 @@ type Held struct {
 // Peer is a replication peer as this node sees it: a secondary on the
 // primary, the primary on a secondary.
 type Peer struct {
-	Node           string
-	Role           string
-	Connected      bool
+	// Node is the peer's node name, as its certificate names it. A
+	// secondary reports the primary it follows: the one of its session,
+	// or, while none runs, the one it will accept next.
+	Node      string
+	Role      string
+	Connected bool
+	// Address: on a secondary, where it reaches the primary (the config's
+	// primary); on the primary, where the secondary connected from.
 	Address        string
 	ConnectedSince time.Time
 	// DisconnectedSince: when the last session ended, while none runs
 	// (zero when none has run since start).
 	DisconnectedSince time.Time `json:",omitzero"`
 	LastSeen          time.Time
-	Folders           []PeerFolder
-	LastError         string
-	BytesSent         uint64
-	BytesReceived     uint64
+	// Secondary: the epoch of the primary's term, as it announced it at
+	// the start of the last session (0 before the first).
+	Epoch         uint64 `json:",omitzero"`
+	Folders       []PeerFolder
+	LastError     string
+	BytesSent     uint64
+	BytesReceived uint64
 	// Primary: the chunk data sent to the peer before compression
 	// (BytesSent is its size on the wire).
 	ChunkBytesRaw uint64 `json:",omitzero"`

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -66,17 +67,22 @@ func runStatus(ctx context.Context, o statusOptions, out io.Writer) error {
 
 func printStatus(out io.Writer, st status.Node, now time.Time) {
 	fmt.Fprintf(out, "node %s (%s), cluster %s, epoch %d, up %s\n", st.Node, st.Role, st.ClusterID, st.Epoch, now.Sub(st.Started).Round(time.Second))
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	primary := st.Role == "primary"
+	if !primary {
+		printFollowed(out, st, now)
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	if primary {
 		fmt.Fprintln(tw, "\nFOLDER\tPATH\tSEQ\tFILES\tDIRS\tBYTES\tWATCHED DIRS\tOVERFLOWS\tAUDIT FOUND\tLAST ERROR")
 	} else {
-		fmt.Fprintln(tw, "\nFOLDER\tPATH\tSEQ\tFILES\tDIRS\tBYTES\tLAST ERROR")
+		fmt.Fprintln(tw, "\nFOLDER\tPATH\tSEQ\tFILES\tDIRS\tBYTES\tAPPLIED\tREFUSED\tREPAIRED\tLAST ERROR")
 	}
 	for _, f := range st.Folders {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t", f.ID, f.Path, f.Seq, f.Files, f.Dirs, status.HumanBytes(int64(f.Bytes)))
 		if primary {
 			fmt.Fprintf(tw, "%d\t%d\t%d\t", f.Watched, f.Overflows, f.AuditFindings)
+		} else {
+			fmt.Fprintf(tw, "%d\t%d\t%d\t", f.EntriesApplied, f.EntriesRefused, f.Repairs)
 		}
 		fmt.Fprintf(tw, "%s\n", dash(status.Escape(f.LastError)))
 	}
@@ -124,12 +130,19 @@ func printStatus(out io.Writer, st status.Node, now time.Time) {
 			fmt.Fprintf(out, "WAITING folder %s at %q (sequence %d): %s\n", f.ID, w.Path, w.Seq, status.Escape(w.Message))
 		}
 	}
+	for _, cs := range st.ConflictStores {
+		fmt.Fprintf(out, "CONFLICT STORE %s (folders %s): %d of %d records, %s of %s\n", cs.Dir, strings.Join(cs.Folders, ", "),
+			cs.Records, cs.MaxFiles, status.HumanBytes(int64(cs.Bytes)), status.HumanBytes(int64(cs.MaxBytes)))
+	}
 	fmt.Fprintln(tw, "\nPEER\tROLE\tCONNECTED\tDATA\tFOLDER\tACKED\tLAG ENTRIES\tLAG BYTES\tLAG\tLAST ERROR")
 	for _, p := range st.Peers {
 		conn := "no"
-		if p.Connected {
+		switch {
+		case p.Connected:
 			conn = "since " + p.ConnectedSince.Format(time.TimeOnly)
-		} else if !p.LastSeen.IsZero() {
+		case !p.DisconnectedSince.IsZero():
+			conn = "no, since " + p.DisconnectedSince.Format(time.DateTime)
+		case !p.LastSeen.IsZero():
 			conn = "no, last seen " + p.LastSeen.Format(time.DateTime)
 		}
 		name := status.Escape(p.Node)
@@ -149,11 +162,51 @@ func printStatus(out io.Writer, st status.Node, now time.Time) {
 			if f.LagAtLeast {
 				atLeast = "≥ "
 			}
+			lag := f.Lag.Round(time.Millisecond).String()
+			if f.CatchingUp && f.CatchUpTo > 0 {
+				lag += fmt.Sprintf(" (catching up to %d)", f.CatchUpTo)
+			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s%d\t%s%s\t%s\t%s\n", name, p.Role, conn, data, f.Folder, f.AckedSeq, atLeast, f.LagEntries,
-				atLeast, status.HumanBytes(int64(f.LagBytes)), f.Lag.Round(time.Millisecond), dash(status.Escape(peerError(p, f))))
+				atLeast, status.HumanBytes(int64(f.LagBytes)), lag, dash(status.Escape(peerError(p, f))))
 		}
 	}
 	tw.Flush()
+}
+
+// printFollowed says which primary a secondary follows, where, in which
+// epoch, since when it is connected or not, and whether it is paused.
+func printFollowed(out io.Writer, st status.Node, now time.Time) {
+	for _, p := range st.Peers {
+		if p.Role != "primary" {
+			continue
+		}
+		line := "following primary " + dash(status.Escape(p.Node))
+		if p.Address != "" {
+			line += " at " + status.Escape(p.Address)
+		}
+		if p.Epoch != 0 {
+			line += fmt.Sprintf(", epoch %d", p.Epoch)
+		}
+		switch {
+		case p.Connected:
+			line += fmt.Sprintf(": connected since %s (%s)", p.ConnectedSince.Format(time.DateTime), now.Sub(p.ConnectedSince).Round(time.Second))
+		case !p.DisconnectedSince.IsZero():
+			line += fmt.Sprintf(": disconnected since %s (%s)", p.DisconnectedSince.Format(time.DateTime), now.Sub(p.DisconnectedSince).Round(time.Second))
+		default:
+			line += ": not connected yet"
+		}
+		if !p.Connected && p.LastError != "" {
+			line += ": " + status.Escape(p.LastError)
+		}
+		fmt.Fprintln(out, line)
+	}
+	switch {
+	case st.Paused:
+		fmt.Fprintf(out, "paused for a snapshot: the tree holds an earlier, consistent state of the primary's; %s staged, applied when the pause ends\n",
+			status.HumanBytes(int64(st.StagedBytes)))
+	case st.StagedBytes > 0:
+		fmt.Fprintf(out, "staged: %s received while paused, applied when the pause ends\n", status.HumanBytes(int64(st.StagedBytes)))
+	}
 }
 
 // peerError is what a peer row shows as its error: why the peer cannot

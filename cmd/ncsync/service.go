@@ -134,9 +134,9 @@ func serviceLine(st status.Node, err error) string {
 			continue
 		}
 		if p.Connected {
-			parts = append(parts, "secondary, following "+p.Address)
+			parts = append(parts, "secondary, following "+p.Node+" at "+p.Address)
 		} else {
-			s := "secondary, connecting to " + p.Address
+			s := "secondary, connecting to " + p.Node + " at " + p.Address
 			if p.LastError != "" {
 				s += ": " + p.LastError
 			}

@@ -51,7 +51,7 @@ func TestSuperviseService(t *testing.T) {
 	t.Setenv("WATCHDOG_PID", "")
 
 	src := &fakeStatus{}
-	src.set(status.Node{Role: "secondary", Peers: []status.Peer{{Role: "primary", Address: "nfs1:7300", LastError: "connection refused"}}}, false)
+	src.set(status.Node{Role: "secondary", Peers: []status.Peer{{Node: "nfs1", Role: "primary", Address: "nfs1:7300", LastError: "connection refused"}}}, false)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -74,7 +74,7 @@ func TestSuperviseService(t *testing.T) {
 	}
 	// Not ready while the primary is unreachable; watchdog fed, status says why.
 	first := recv()
-	if strings.Contains(first, "READY=1") || !strings.Contains(first, "WATCHDOG=1") || !strings.Contains(first, "connecting to nfs1:7300: connection refused") {
+	if strings.Contains(first, "READY=1") || !strings.Contains(first, "WATCHDOG=1") || !strings.Contains(first, "connecting to nfs1 at nfs1:7300: connection refused") {
 		t.Fatalf("first notification %q", first)
 	}
 	src.set(status.Node{Role: "secondary", Peers: []status.Peer{{Role: "primary", Address: "nfs1:7300", Connected: true}}}, false)

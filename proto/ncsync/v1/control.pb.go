@@ -70,8 +70,15 @@ type StatusResponse struct {
 	StartedUnixNs int64                  `protobuf:"varint,7,opt,name=started_unix_ns,json=startedUnixNs,proto3" json:"started_unix_ns,omitempty"`
 	Pauses        []*PauseStatus         `protobuf:"bytes,8,rep,name=pauses,proto3" json:"pauses,omitempty"`
 	Barriers      []*BarrierStatus       `protobuf:"bytes,9,rep,name=barriers,proto3" json:"barriers,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Secondary: held still for a snapshot (its tree is an earlier,
+	// consistent state of the primary's).
+	Paused bool `protobuf:"varint,10,opt,name=paused,proto3" json:"paused,omitempty"`
+	// Secondary: bytes staged while paused, applied when the pause ends.
+	StagedBytes uint64 `protobuf:"varint,11,opt,name=staged_bytes,json=stagedBytes,proto3" json:"staged_bytes,omitempty"`
+	// Secondary: the conflict stores its folders keep local versions in.
+	ConflictStores []*ConflictStoreStatus `protobuf:"bytes,12,rep,name=conflict_stores,json=conflictStores,proto3" json:"conflict_stores,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
@@ -167,6 +174,114 @@ func (x *StatusResponse) GetBarriers() []*BarrierStatus {
 	return nil
 }
 
+func (x *StatusResponse) GetPaused() bool {
+	if x != nil {
+		return x.Paused
+	}
+	return false
+}
+
+func (x *StatusResponse) GetStagedBytes() uint64 {
+	if x != nil {
+		return x.StagedBytes
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetConflictStores() []*ConflictStoreStatus {
+	if x != nil {
+		return x.ConflictStores
+	}
+	return nil
+}
+
+// ConflictStoreStatus is what one conflict store holds and may hold.
+type ConflictStoreStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Dir   string                 `protobuf:"bytes,1,opt,name=dir,proto3" json:"dir,omitempty"`
+	// The folders that keep their local versions in it.
+	FolderIds []string `protobuf:"bytes,2,rep,name=folder_ids,json=folderIds,proto3" json:"folder_ids,omitempty"`
+	Records   uint64   `protobuf:"varint,3,opt,name=records,proto3" json:"records,omitempty"`
+	// Allocated on disk by the records.
+	Bytes         uint64 `protobuf:"varint,4,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	MaxBytes      uint64 `protobuf:"varint,5,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
+	MaxFiles      uint64 `protobuf:"varint,6,opt,name=max_files,json=maxFiles,proto3" json:"max_files,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConflictStoreStatus) Reset() {
+	*x = ConflictStoreStatus{}
+	mi := &file_ncsync_v1_control_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConflictStoreStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConflictStoreStatus) ProtoMessage() {}
+
+func (x *ConflictStoreStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_ncsync_v1_control_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConflictStoreStatus.ProtoReflect.Descriptor instead.
+func (*ConflictStoreStatus) Descriptor() ([]byte, []int) {
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ConflictStoreStatus) GetDir() string {
+	if x != nil {
+		return x.Dir
+	}
+	return ""
+}
+
+func (x *ConflictStoreStatus) GetFolderIds() []string {
+	if x != nil {
+		return x.FolderIds
+	}
+	return nil
+}
+
+func (x *ConflictStoreStatus) GetRecords() uint64 {
+	if x != nil {
+		return x.Records
+	}
+	return 0
+}
+
+func (x *ConflictStoreStatus) GetBytes() uint64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *ConflictStoreStatus) GetMaxBytes() uint64 {
+	if x != nil {
+		return x.MaxBytes
+	}
+	return 0
+}
+
+func (x *ConflictStoreStatus) GetMaxFiles() uint64 {
+	if x != nil {
+		return x.MaxFiles
+	}
+	return 0
+}
+
 // FolderStatus is one folder's state on this node.
 type FolderStatus struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -207,14 +322,23 @@ type FolderStatus struct {
 	HeldTotal uint64      `protobuf:"varint,20,opt,name=held_total,json=heldTotal,proto3" json:"held_total,omitempty"`
 	// Secondary: local changes (a file deleted, edited, chmod'ed or
 	// replaced on this node) put back to the primary's version since start.
-	Repairs       uint64 `protobuf:"varint,21,opt,name=repairs,proto3" json:"repairs,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Repairs uint64 `protobuf:"varint,21,opt,name=repairs,proto3" json:"repairs,omitempty"`
+	// Secondary, counted since start: entries applied and the bytes of the
+	// files among them, entries refused (bad input, or matching this node's
+	// ignore patterns), and the chunk bytes of the applied files taken from
+	// files already on this node or fetched from the primary.
+	EntriesApplied    uint64 `protobuf:"varint,22,opt,name=entries_applied,json=entriesApplied,proto3" json:"entries_applied,omitempty"`
+	BytesApplied      uint64 `protobuf:"varint,23,opt,name=bytes_applied,json=bytesApplied,proto3" json:"bytes_applied,omitempty"`
+	EntriesRefused    uint64 `protobuf:"varint,24,opt,name=entries_refused,json=entriesRefused,proto3" json:"entries_refused,omitempty"`
+	ChunkBytesReused  uint64 `protobuf:"varint,25,opt,name=chunk_bytes_reused,json=chunkBytesReused,proto3" json:"chunk_bytes_reused,omitempty"`
+	ChunkBytesFetched uint64 `protobuf:"varint,26,opt,name=chunk_bytes_fetched,json=chunkBytesFetched,proto3" json:"chunk_bytes_fetched,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *FolderStatus) Reset() {
 	*x = FolderStatus{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[2]
+	mi := &file_ncsync_v1_control_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -226,7 +350,7 @@ func (x *FolderStatus) String() string {
 func (*FolderStatus) ProtoMessage() {}
 
 func (x *FolderStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[2]
+	mi := &file_ncsync_v1_control_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -239,7 +363,7 @@ func (x *FolderStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FolderStatus.ProtoReflect.Descriptor instead.
 func (*FolderStatus) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{2}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *FolderStatus) GetId() string {
@@ -389,6 +513,41 @@ func (x *FolderStatus) GetRepairs() uint64 {
 	return 0
 }
 
+func (x *FolderStatus) GetEntriesApplied() uint64 {
+	if x != nil {
+		return x.EntriesApplied
+	}
+	return 0
+}
+
+func (x *FolderStatus) GetBytesApplied() uint64 {
+	if x != nil {
+		return x.BytesApplied
+	}
+	return 0
+}
+
+func (x *FolderStatus) GetEntriesRefused() uint64 {
+	if x != nil {
+		return x.EntriesRefused
+	}
+	return 0
+}
+
+func (x *FolderStatus) GetChunkBytesReused() uint64 {
+	if x != nil {
+		return x.ChunkBytesReused
+	}
+	return 0
+}
+
+func (x *FolderStatus) GetChunkBytesFetched() uint64 {
+	if x != nil {
+		return x.ChunkBytesFetched
+	}
+	return 0
+}
+
 // ScanErrorStatus is a primary folder's scan failure state.
 type ScanErrorStatus struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -407,7 +566,7 @@ type ScanErrorStatus struct {
 
 func (x *ScanErrorStatus) Reset() {
 	*x = ScanErrorStatus{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[3]
+	mi := &file_ncsync_v1_control_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -419,7 +578,7 @@ func (x *ScanErrorStatus) String() string {
 func (*ScanErrorStatus) ProtoMessage() {}
 
 func (x *ScanErrorStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[3]
+	mi := &file_ncsync_v1_control_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -432,7 +591,7 @@ func (x *ScanErrorStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanErrorStatus.ProtoReflect.Descriptor instead.
 func (*ScanErrorStatus) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{3}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ScanErrorStatus) GetError() string {
@@ -495,7 +654,7 @@ type ConflictStoreFull struct {
 
 func (x *ConflictStoreFull) Reset() {
 	*x = ConflictStoreFull{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[4]
+	mi := &file_ncsync_v1_control_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -507,7 +666,7 @@ func (x *ConflictStoreFull) String() string {
 func (*ConflictStoreFull) ProtoMessage() {}
 
 func (x *ConflictStoreFull) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[4]
+	mi := &file_ncsync_v1_control_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -520,7 +679,7 @@ func (x *ConflictStoreFull) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConflictStoreFull.ProtoReflect.Descriptor instead.
 func (*ConflictStoreFull) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{4}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ConflictStoreFull) GetPath() string {
@@ -608,7 +767,7 @@ type HeldFile struct {
 
 func (x *HeldFile) Reset() {
 	*x = HeldFile{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[5]
+	mi := &file_ncsync_v1_control_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -620,7 +779,7 @@ func (x *HeldFile) String() string {
 func (*HeldFile) ProtoMessage() {}
 
 func (x *HeldFile) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[5]
+	mi := &file_ncsync_v1_control_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -633,7 +792,7 @@ func (x *HeldFile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeldFile.ProtoReflect.Descriptor instead.
 func (*HeldFile) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{5}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *HeldFile) GetPath() string {
@@ -679,13 +838,22 @@ type PeerStatus struct {
 	// Chunk bytes sent to (primary) or received from (secondary) this peer.
 	BytesSent     uint64 `protobuf:"varint,10,opt,name=bytes_sent,json=bytesSent,proto3" json:"bytes_sent,omitempty"`
 	BytesReceived uint64 `protobuf:"varint,11,opt,name=bytes_received,json=bytesReceived,proto3" json:"bytes_received,omitempty"`
+	// When the last session ended, while none runs (0 when none has run
+	// since start).
+	DisconnectedSinceUnixNs int64 `protobuf:"varint,12,opt,name=disconnected_since_unix_ns,json=disconnectedSinceUnixNs,proto3" json:"disconnected_since_unix_ns,omitempty"`
+	// Primary: chunk data sent to the peer before compression (bytes_sent
+	// is its size on the wire).
+	ChunkBytesRaw uint64 `protobuf:"varint,13,opt,name=chunk_bytes_raw,json=chunkBytesRaw,proto3" json:"chunk_bytes_raw,omitempty"`
+	// Secondary: the epoch of the primary's term, as the primary announced
+	// it at the start of the last session (0 before the first).
+	Epoch         uint64 `protobuf:"varint,14,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PeerStatus) Reset() {
 	*x = PeerStatus{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[6]
+	mi := &file_ncsync_v1_control_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -697,7 +865,7 @@ func (x *PeerStatus) String() string {
 func (*PeerStatus) ProtoMessage() {}
 
 func (x *PeerStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[6]
+	mi := &file_ncsync_v1_control_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -710,7 +878,7 @@ func (x *PeerStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerStatus.ProtoReflect.Descriptor instead.
 func (*PeerStatus) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{6}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PeerStatus) GetNode() string {
@@ -790,6 +958,27 @@ func (x *PeerStatus) GetBytesReceived() uint64 {
 	return 0
 }
 
+func (x *PeerStatus) GetDisconnectedSinceUnixNs() int64 {
+	if x != nil {
+		return x.DisconnectedSinceUnixNs
+	}
+	return 0
+}
+
+func (x *PeerStatus) GetChunkBytesRaw() uint64 {
+	if x != nil {
+		return x.ChunkBytesRaw
+	}
+	return 0
+}
+
+func (x *PeerStatus) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
 // PeerFolderStatus is a peer's position in one folder.
 type PeerFolderStatus struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -804,14 +993,23 @@ type PeerFolderStatus struct {
 	LagAtLeast bool `protobuf:"varint,6,opt,name=lag_at_least,json=lagAtLeast,proto3" json:"lag_at_least,omitempty"`
 	// Why the peer cannot apply this folder's changes, as it last reported;
 	// empty once it applies again.
-	ApplyError    string `protobuf:"bytes,7,opt,name=apply_error,json=applyError,proto3" json:"apply_error,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ApplyError string `protobuf:"bytes,7,opt,name=apply_error,json=applyError,proto3" json:"apply_error,omitempty"`
+	// Secondary: the folder does not yet hold everything the primary had
+	// when the session began (catch_up_to; 0 while no session has begun).
+	CatchingUp bool   `protobuf:"varint,8,opt,name=catching_up,json=catchingUp,proto3" json:"catching_up,omitempty"`
+	CatchUpTo  uint64 `protobuf:"varint,9,opt,name=catch_up_to,json=catchUpTo,proto3" json:"catch_up_to,omitempty"`
+	// Primary, counted since start: entries sent to the peer and the bytes
+	// of the files among them, and entries the peer reported it refused.
+	EntriesSent    uint64 `protobuf:"varint,10,opt,name=entries_sent,json=entriesSent,proto3" json:"entries_sent,omitempty"`
+	BytesSent      uint64 `protobuf:"varint,11,opt,name=bytes_sent,json=bytesSent,proto3" json:"bytes_sent,omitempty"`
+	EntriesRefused uint64 `protobuf:"varint,12,opt,name=entries_refused,json=entriesRefused,proto3" json:"entries_refused,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *PeerFolderStatus) Reset() {
 	*x = PeerFolderStatus{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[7]
+	mi := &file_ncsync_v1_control_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -823,7 +1021,7 @@ func (x *PeerFolderStatus) String() string {
 func (*PeerFolderStatus) ProtoMessage() {}
 
 func (x *PeerFolderStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[7]
+	mi := &file_ncsync_v1_control_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -836,7 +1034,7 @@ func (x *PeerFolderStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerFolderStatus.ProtoReflect.Descriptor instead.
 func (*PeerFolderStatus) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{7}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PeerFolderStatus) GetFolderId() string {
@@ -888,6 +1086,41 @@ func (x *PeerFolderStatus) GetApplyError() string {
 	return ""
 }
 
+func (x *PeerFolderStatus) GetCatchingUp() bool {
+	if x != nil {
+		return x.CatchingUp
+	}
+	return false
+}
+
+func (x *PeerFolderStatus) GetCatchUpTo() uint64 {
+	if x != nil {
+		return x.CatchUpTo
+	}
+	return 0
+}
+
+func (x *PeerFolderStatus) GetEntriesSent() uint64 {
+	if x != nil {
+		return x.EntriesSent
+	}
+	return 0
+}
+
+func (x *PeerFolderStatus) GetBytesSent() uint64 {
+	if x != nil {
+		return x.BytesSent
+	}
+	return 0
+}
+
+func (x *PeerFolderStatus) GetEntriesRefused() uint64 {
+	if x != nil {
+		return x.EntriesRefused
+	}
+	return 0
+}
+
 // PauseStatus describes one pause.
 type PauseStatus struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -903,7 +1136,7 @@ type PauseStatus struct {
 
 func (x *PauseStatus) Reset() {
 	*x = PauseStatus{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[8]
+	mi := &file_ncsync_v1_control_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -915,7 +1148,7 @@ func (x *PauseStatus) String() string {
 func (*PauseStatus) ProtoMessage() {}
 
 func (x *PauseStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[8]
+	mi := &file_ncsync_v1_control_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -928,7 +1161,7 @@ func (x *PauseStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseStatus.ProtoReflect.Descriptor instead.
 func (*PauseStatus) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{8}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PauseStatus) GetId() string {
@@ -986,7 +1219,7 @@ type BarrierStatus struct {
 
 func (x *BarrierStatus) Reset() {
 	*x = BarrierStatus{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[9]
+	mi := &file_ncsync_v1_control_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -998,7 +1231,7 @@ func (x *BarrierStatus) String() string {
 func (*BarrierStatus) ProtoMessage() {}
 
 func (x *BarrierStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[9]
+	mi := &file_ncsync_v1_control_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1011,7 +1244,7 @@ func (x *BarrierStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BarrierStatus.ProtoReflect.Descriptor instead.
 func (*BarrierStatus) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{9}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *BarrierStatus) GetId() string {
@@ -1056,7 +1289,7 @@ type BarrierRequest struct {
 
 func (x *BarrierRequest) Reset() {
 	*x = BarrierRequest{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[10]
+	mi := &file_ncsync_v1_control_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1068,7 +1301,7 @@ func (x *BarrierRequest) String() string {
 func (*BarrierRequest) ProtoMessage() {}
 
 func (x *BarrierRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[10]
+	mi := &file_ncsync_v1_control_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1081,7 +1314,7 @@ func (x *BarrierRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BarrierRequest.ProtoReflect.Descriptor instead.
 func (*BarrierRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{10}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *BarrierRequest) GetPeers() []string {
@@ -1120,7 +1353,7 @@ type BarrierResponse struct {
 
 func (x *BarrierResponse) Reset() {
 	*x = BarrierResponse{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[11]
+	mi := &file_ncsync_v1_control_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1132,7 +1365,7 @@ func (x *BarrierResponse) String() string {
 func (*BarrierResponse) ProtoMessage() {}
 
 func (x *BarrierResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[11]
+	mi := &file_ncsync_v1_control_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1145,7 +1378,7 @@ func (x *BarrierResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BarrierResponse.ProtoReflect.Descriptor instead.
 func (*BarrierResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{11}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *BarrierResponse) GetTarget() []*FolderPosition {
@@ -1197,7 +1430,7 @@ type BarrierPeer struct {
 
 func (x *BarrierPeer) Reset() {
 	*x = BarrierPeer{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[12]
+	mi := &file_ncsync_v1_control_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1209,7 +1442,7 @@ func (x *BarrierPeer) String() string {
 func (*BarrierPeer) ProtoMessage() {}
 
 func (x *BarrierPeer) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[12]
+	mi := &file_ncsync_v1_control_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1222,7 +1455,7 @@ func (x *BarrierPeer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BarrierPeer.ProtoReflect.Descriptor instead.
 func (*BarrierPeer) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{12}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *BarrierPeer) GetNode() string {
@@ -1272,7 +1505,7 @@ type PauseRequest struct {
 
 func (x *PauseRequest) Reset() {
 	*x = PauseRequest{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[13]
+	mi := &file_ncsync_v1_control_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1284,7 +1517,7 @@ func (x *PauseRequest) String() string {
 func (*PauseRequest) ProtoMessage() {}
 
 func (x *PauseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[13]
+	mi := &file_ncsync_v1_control_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1297,7 +1530,7 @@ func (x *PauseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseRequest.ProtoReflect.Descriptor instead.
 func (*PauseRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{13}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PauseRequest) GetPeer() string {
@@ -1331,7 +1564,7 @@ type PauseResponse struct {
 
 func (x *PauseResponse) Reset() {
 	*x = PauseResponse{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[14]
+	mi := &file_ncsync_v1_control_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1343,7 +1576,7 @@ func (x *PauseResponse) String() string {
 func (*PauseResponse) ProtoMessage() {}
 
 func (x *PauseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[14]
+	mi := &file_ncsync_v1_control_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1356,7 +1589,7 @@ func (x *PauseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseResponse.ProtoReflect.Descriptor instead.
 func (*PauseResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{14}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PauseResponse) GetPause() *PauseStatus {
@@ -1376,7 +1609,7 @@ type ResumeRequest struct {
 
 func (x *ResumeRequest) Reset() {
 	*x = ResumeRequest{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[15]
+	mi := &file_ncsync_v1_control_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1388,7 +1621,7 @@ func (x *ResumeRequest) String() string {
 func (*ResumeRequest) ProtoMessage() {}
 
 func (x *ResumeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[15]
+	mi := &file_ncsync_v1_control_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1401,7 +1634,7 @@ func (x *ResumeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeRequest.ProtoReflect.Descriptor instead.
 func (*ResumeRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{15}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ResumeRequest) GetPeer() string {
@@ -1421,7 +1654,7 @@ type ResumeResponse struct {
 
 func (x *ResumeResponse) Reset() {
 	*x = ResumeResponse{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[16]
+	mi := &file_ncsync_v1_control_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1433,7 +1666,7 @@ func (x *ResumeResponse) String() string {
 func (*ResumeResponse) ProtoMessage() {}
 
 func (x *ResumeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[16]
+	mi := &file_ncsync_v1_control_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1446,7 +1679,7 @@ func (x *ResumeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeResponse.ProtoReflect.Descriptor instead.
 func (*ResumeResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{16}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ResumeResponse) GetStagedEntries() uint64 {
@@ -1468,7 +1701,7 @@ type VerifyRequest struct {
 
 func (x *VerifyRequest) Reset() {
 	*x = VerifyRequest{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[17]
+	mi := &file_ncsync_v1_control_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1480,7 +1713,7 @@ func (x *VerifyRequest) String() string {
 func (*VerifyRequest) ProtoMessage() {}
 
 func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[17]
+	mi := &file_ncsync_v1_control_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1493,7 +1726,7 @@ func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyRequest.ProtoReflect.Descriptor instead.
 func (*VerifyRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{17}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *VerifyRequest) GetPeers() []string {
@@ -1550,7 +1783,7 @@ type VerifyResponse struct {
 
 func (x *VerifyResponse) Reset() {
 	*x = VerifyResponse{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[18]
+	mi := &file_ncsync_v1_control_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1562,7 +1795,7 @@ func (x *VerifyResponse) String() string {
 func (*VerifyResponse) ProtoMessage() {}
 
 func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[18]
+	mi := &file_ncsync_v1_control_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1575,7 +1808,7 @@ func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyResponse.ProtoReflect.Descriptor instead.
 func (*VerifyResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{18}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *VerifyResponse) GetPeer() string {
@@ -1723,7 +1956,7 @@ type PromoteRequest struct {
 
 func (x *PromoteRequest) Reset() {
 	*x = PromoteRequest{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[19]
+	mi := &file_ncsync_v1_control_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1735,7 +1968,7 @@ func (x *PromoteRequest) String() string {
 func (*PromoteRequest) ProtoMessage() {}
 
 func (x *PromoteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[19]
+	mi := &file_ncsync_v1_control_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1748,7 +1981,7 @@ func (x *PromoteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PromoteRequest.ProtoReflect.Descriptor instead.
 func (*PromoteRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{19}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PromoteRequest) GetExpectedEpoch() uint64 {
@@ -1776,7 +2009,7 @@ type PromoteResponse struct {
 
 func (x *PromoteResponse) Reset() {
 	*x = PromoteResponse{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[20]
+	mi := &file_ncsync_v1_control_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1788,7 +2021,7 @@ func (x *PromoteResponse) String() string {
 func (*PromoteResponse) ProtoMessage() {}
 
 func (x *PromoteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[20]
+	mi := &file_ncsync_v1_control_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1801,7 +2034,7 @@ func (x *PromoteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PromoteResponse.ProtoReflect.Descriptor instead.
 func (*PromoteResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{20}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PromoteResponse) GetEpoch() uint64 {
@@ -1827,7 +2060,7 @@ type ConflictsRequest struct {
 
 func (x *ConflictsRequest) Reset() {
 	*x = ConflictsRequest{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[21]
+	mi := &file_ncsync_v1_control_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1839,7 +2072,7 @@ func (x *ConflictsRequest) String() string {
 func (*ConflictsRequest) ProtoMessage() {}
 
 func (x *ConflictsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[21]
+	mi := &file_ncsync_v1_control_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1852,7 +2085,7 @@ func (x *ConflictsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConflictsRequest.ProtoReflect.Descriptor instead.
 func (*ConflictsRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{21}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{22}
 }
 
 // ConflictsResponse lists preserved conflict versions.
@@ -1865,7 +2098,7 @@ type ConflictsResponse struct {
 
 func (x *ConflictsResponse) Reset() {
 	*x = ConflictsResponse{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[22]
+	mi := &file_ncsync_v1_control_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1877,7 +2110,7 @@ func (x *ConflictsResponse) String() string {
 func (*ConflictsResponse) ProtoMessage() {}
 
 func (x *ConflictsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[22]
+	mi := &file_ncsync_v1_control_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1890,7 +2123,7 @@ func (x *ConflictsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConflictsResponse.ProtoReflect.Descriptor instead.
 func (*ConflictsResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{22}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ConflictsResponse) GetConflicts() []*Conflict {
@@ -1913,7 +2146,7 @@ type PruneConflictsRequest struct {
 
 func (x *PruneConflictsRequest) Reset() {
 	*x = PruneConflictsRequest{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[23]
+	mi := &file_ncsync_v1_control_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1925,7 +2158,7 @@ func (x *PruneConflictsRequest) String() string {
 func (*PruneConflictsRequest) ProtoMessage() {}
 
 func (x *PruneConflictsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[23]
+	mi := &file_ncsync_v1_control_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1938,7 +2171,7 @@ func (x *PruneConflictsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PruneConflictsRequest.ProtoReflect.Descriptor instead.
 func (*PruneConflictsRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{23}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PruneConflictsRequest) GetOlderThanNs() int64 {
@@ -1968,7 +2201,7 @@ type PruneConflictsResponse struct {
 
 func (x *PruneConflictsResponse) Reset() {
 	*x = PruneConflictsResponse{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[24]
+	mi := &file_ncsync_v1_control_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1980,7 +2213,7 @@ func (x *PruneConflictsResponse) String() string {
 func (*PruneConflictsResponse) ProtoMessage() {}
 
 func (x *PruneConflictsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[24]
+	mi := &file_ncsync_v1_control_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1993,7 +2226,7 @@ func (x *PruneConflictsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PruneConflictsResponse.ProtoReflect.Descriptor instead.
 func (*PruneConflictsResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{24}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *PruneConflictsResponse) GetPruned() []*PrunedConflict {
@@ -2021,7 +2254,7 @@ type PrunedConflict struct {
 
 func (x *PrunedConflict) Reset() {
 	*x = PrunedConflict{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[25]
+	mi := &file_ncsync_v1_control_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2033,7 +2266,7 @@ func (x *PrunedConflict) String() string {
 func (*PrunedConflict) ProtoMessage() {}
 
 func (x *PrunedConflict) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[25]
+	mi := &file_ncsync_v1_control_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2046,7 +2279,7 @@ func (x *PrunedConflict) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrunedConflict.ProtoReflect.Descriptor instead.
 func (*PrunedConflict) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{25}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *PrunedConflict) GetConflict() *Conflict {
@@ -2097,7 +2330,7 @@ type Conflict struct {
 
 func (x *Conflict) Reset() {
 	*x = Conflict{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[26]
+	mi := &file_ncsync_v1_control_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2109,7 +2342,7 @@ func (x *Conflict) String() string {
 func (*Conflict) ProtoMessage() {}
 
 func (x *Conflict) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[26]
+	mi := &file_ncsync_v1_control_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2122,7 +2355,7 @@ func (x *Conflict) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Conflict.ProtoReflect.Descriptor instead.
 func (*Conflict) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{26}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Conflict) GetId() string {
@@ -2272,7 +2505,7 @@ type ChangesRequest struct {
 
 func (x *ChangesRequest) Reset() {
 	*x = ChangesRequest{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[27]
+	mi := &file_ncsync_v1_control_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2284,7 +2517,7 @@ func (x *ChangesRequest) String() string {
 func (*ChangesRequest) ProtoMessage() {}
 
 func (x *ChangesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[27]
+	mi := &file_ncsync_v1_control_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2297,7 +2530,7 @@ func (x *ChangesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangesRequest.ProtoReflect.Descriptor instead.
 func (*ChangesRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{27}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ChangesRequest) GetFolderId() string {
@@ -2337,7 +2570,7 @@ type ChangesResponse struct {
 
 func (x *ChangesResponse) Reset() {
 	*x = ChangesResponse{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[28]
+	mi := &file_ncsync_v1_control_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2349,7 +2582,7 @@ func (x *ChangesResponse) String() string {
 func (*ChangesResponse) ProtoMessage() {}
 
 func (x *ChangesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[28]
+	mi := &file_ncsync_v1_control_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2362,7 +2595,7 @@ func (x *ChangesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangesResponse.ProtoReflect.Descriptor instead.
 func (*ChangesResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{28}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ChangesResponse) GetChanges() []*PathChange {
@@ -2407,7 +2640,7 @@ type PathChange struct {
 
 func (x *PathChange) Reset() {
 	*x = PathChange{}
-	mi := &file_ncsync_v1_control_proto_msgTypes[29]
+	mi := &file_ncsync_v1_control_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2419,7 +2652,7 @@ func (x *PathChange) String() string {
 func (*PathChange) ProtoMessage() {}
 
 func (x *PathChange) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_control_proto_msgTypes[29]
+	mi := &file_ncsync_v1_control_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2432,7 +2665,7 @@ func (x *PathChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PathChange.ProtoReflect.Descriptor instead.
 func (*PathChange) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{29}
+	return file_ncsync_v1_control_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *PathChange) GetPath() string {
@@ -2461,7 +2694,7 @@ var File_ncsync_v1_control_proto protoreflect.FileDescriptor
 const file_ncsync_v1_control_proto_rawDesc = "" +
 	"\n" +
 	"\x17ncsync/v1/control.proto\x12\tncsync.v1\x1a\x1bncsync/v1/replication.proto\"\x0f\n" +
-	"\rStatusRequest\"\xec\x02\n" +
+	"\rStatusRequest\"\xf0\x03\n" +
 	"\x0eStatusResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12#\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x0f.ncsync.v1.RoleR\x04role\x12\x1d\n" +
@@ -2472,7 +2705,19 @@ const file_ncsync_v1_control_proto_rawDesc = "" +
 	"\x05peers\x18\x06 \x03(\v2\x15.ncsync.v1.PeerStatusR\x05peers\x12&\n" +
 	"\x0fstarted_unix_ns\x18\a \x01(\x03R\rstartedUnixNs\x12.\n" +
 	"\x06pauses\x18\b \x03(\v2\x16.ncsync.v1.PauseStatusR\x06pauses\x124\n" +
-	"\bbarriers\x18\t \x03(\v2\x18.ncsync.v1.BarrierStatusR\bbarriers\"\xe4\x05\n" +
+	"\bbarriers\x18\t \x03(\v2\x18.ncsync.v1.BarrierStatusR\bbarriers\x12\x16\n" +
+	"\x06paused\x18\n" +
+	" \x01(\bR\x06paused\x12!\n" +
+	"\fstaged_bytes\x18\v \x01(\x04R\vstagedBytes\x12G\n" +
+	"\x0fconflict_stores\x18\f \x03(\v2\x1e.ncsync.v1.ConflictStoreStatusR\x0econflictStores\"\xb0\x01\n" +
+	"\x13ConflictStoreStatus\x12\x10\n" +
+	"\x03dir\x18\x01 \x01(\tR\x03dir\x12\x1d\n" +
+	"\n" +
+	"folder_ids\x18\x02 \x03(\tR\tfolderIds\x12\x18\n" +
+	"\arecords\x18\x03 \x01(\x04R\arecords\x12\x14\n" +
+	"\x05bytes\x18\x04 \x01(\x04R\x05bytes\x12\x1b\n" +
+	"\tmax_bytes\x18\x05 \x01(\x04R\bmaxBytes\x12\x1b\n" +
+	"\tmax_files\x18\x06 \x01(\x04R\bmaxFiles\"\xb9\a\n" +
 	"\fFolderStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x1a\n" +
@@ -2498,7 +2743,12 @@ const file_ncsync_v1_control_proto_rawDesc = "" +
 	"\x04held\x18\x13 \x03(\v2\x13.ncsync.v1.HeldFileR\x04held\x12\x1d\n" +
 	"\n" +
 	"held_total\x18\x14 \x01(\x04R\theldTotal\x12\x18\n" +
-	"\arepairs\x18\x15 \x01(\x04R\arepairs\"\xb7\x01\n" +
+	"\arepairs\x18\x15 \x01(\x04R\arepairs\x12'\n" +
+	"\x0fentries_applied\x18\x16 \x01(\x04R\x0eentriesApplied\x12#\n" +
+	"\rbytes_applied\x18\x17 \x01(\x04R\fbytesApplied\x12'\n" +
+	"\x0fentries_refused\x18\x18 \x01(\x04R\x0eentriesRefused\x12,\n" +
+	"\x12chunk_bytes_reused\x18\x19 \x01(\x04R\x10chunkBytesReused\x12.\n" +
+	"\x13chunk_bytes_fetched\x18\x1a \x01(\x04R\x11chunkBytesFetched\"\xb7\x01\n" +
 	"\x0fScanErrorStatus\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\tR\x05error\x12\"\n" +
 	"\rsince_unix_ns\x18\x02 \x01(\x03R\vsinceUnixNs\x12#\n" +
@@ -2524,7 +2774,7 @@ const file_ncsync_v1_control_proto_rawDesc = "" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\"\n" +
 	"\rsince_unix_ns\x18\x03 \x01(\x03R\vsinceUnixNs\x12\"\n" +
-	"\runtil_unix_ns\x18\x04 \x01(\x03R\vuntilUnixNs\"\x93\x03\n" +
+	"\runtil_unix_ns\x18\x04 \x01(\x03R\vuntilUnixNs\"\x8e\x04\n" +
 	"\n" +
 	"PeerStatus\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12#\n" +
@@ -2540,7 +2790,10 @@ const file_ncsync_v1_control_proto_rawDesc = "" +
 	"\n" +
 	"bytes_sent\x18\n" +
 	" \x01(\x04R\tbytesSent\x12%\n" +
-	"\x0ebytes_received\x18\v \x01(\x04R\rbytesReceived\"\xee\x01\n" +
+	"\x0ebytes_received\x18\v \x01(\x04R\rbytesReceived\x12;\n" +
+	"\x1adisconnected_since_unix_ns\x18\f \x01(\x03R\x17disconnectedSinceUnixNs\x12&\n" +
+	"\x0fchunk_bytes_raw\x18\r \x01(\x04R\rchunkBytesRaw\x12\x14\n" +
+	"\x05epoch\x18\x0e \x01(\x04R\x05epoch\"\x9a\x03\n" +
 	"\x10PeerFolderStatus\x12\x1b\n" +
 	"\tfolder_id\x18\x01 \x01(\tR\bfolderId\x12%\n" +
 	"\x0eacked_sequence\x18\x02 \x01(\x04R\rackedSequence\x12\x1f\n" +
@@ -2551,7 +2804,15 @@ const file_ncsync_v1_control_proto_rawDesc = "" +
 	"\flag_at_least\x18\x06 \x01(\bR\n" +
 	"lagAtLeast\x12\x1f\n" +
 	"\vapply_error\x18\a \x01(\tR\n" +
-	"applyError\"\xd7\x01\n" +
+	"applyError\x12\x1f\n" +
+	"\vcatching_up\x18\b \x01(\bR\n" +
+	"catchingUp\x12\x1e\n" +
+	"\vcatch_up_to\x18\t \x01(\x04R\tcatchUpTo\x12!\n" +
+	"\fentries_sent\x18\n" +
+	" \x01(\x04R\ventriesSent\x12\x1d\n" +
+	"\n" +
+	"bytes_sent\x18\v \x01(\x04R\tbytesSent\x12'\n" +
+	"\x0fentries_refused\x18\f \x01(\x04R\x0eentriesRefused\"\xd7\x01\n" +
 	"\vPauseStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04peer\x18\x02 \x01(\tR\x04peer\x12\"\n" +
@@ -2695,89 +2956,91 @@ func file_ncsync_v1_control_proto_rawDescGZIP() []byte {
 	return file_ncsync_v1_control_proto_rawDescData
 }
 
-var file_ncsync_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_ncsync_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_ncsync_v1_control_proto_goTypes = []any{
 	(*StatusRequest)(nil),          // 0: ncsync.v1.StatusRequest
 	(*StatusResponse)(nil),         // 1: ncsync.v1.StatusResponse
-	(*FolderStatus)(nil),           // 2: ncsync.v1.FolderStatus
-	(*ScanErrorStatus)(nil),        // 3: ncsync.v1.ScanErrorStatus
-	(*ConflictStoreFull)(nil),      // 4: ncsync.v1.ConflictStoreFull
-	(*HeldFile)(nil),               // 5: ncsync.v1.HeldFile
-	(*PeerStatus)(nil),             // 6: ncsync.v1.PeerStatus
-	(*PeerFolderStatus)(nil),       // 7: ncsync.v1.PeerFolderStatus
-	(*PauseStatus)(nil),            // 8: ncsync.v1.PauseStatus
-	(*BarrierStatus)(nil),          // 9: ncsync.v1.BarrierStatus
-	(*BarrierRequest)(nil),         // 10: ncsync.v1.BarrierRequest
-	(*BarrierResponse)(nil),        // 11: ncsync.v1.BarrierResponse
-	(*BarrierPeer)(nil),            // 12: ncsync.v1.BarrierPeer
-	(*PauseRequest)(nil),           // 13: ncsync.v1.PauseRequest
-	(*PauseResponse)(nil),          // 14: ncsync.v1.PauseResponse
-	(*ResumeRequest)(nil),          // 15: ncsync.v1.ResumeRequest
-	(*ResumeResponse)(nil),         // 16: ncsync.v1.ResumeResponse
-	(*VerifyRequest)(nil),          // 17: ncsync.v1.VerifyRequest
-	(*VerifyResponse)(nil),         // 18: ncsync.v1.VerifyResponse
-	(*PromoteRequest)(nil),         // 19: ncsync.v1.PromoteRequest
-	(*PromoteResponse)(nil),        // 20: ncsync.v1.PromoteResponse
-	(*ConflictsRequest)(nil),       // 21: ncsync.v1.ConflictsRequest
-	(*ConflictsResponse)(nil),      // 22: ncsync.v1.ConflictsResponse
-	(*PruneConflictsRequest)(nil),  // 23: ncsync.v1.PruneConflictsRequest
-	(*PruneConflictsResponse)(nil), // 24: ncsync.v1.PruneConflictsResponse
-	(*PrunedConflict)(nil),         // 25: ncsync.v1.PrunedConflict
-	(*Conflict)(nil),               // 26: ncsync.v1.Conflict
-	(*ChangesRequest)(nil),         // 27: ncsync.v1.ChangesRequest
-	(*ChangesResponse)(nil),        // 28: ncsync.v1.ChangesResponse
-	(*PathChange)(nil),             // 29: ncsync.v1.PathChange
-	(Role)(0),                      // 30: ncsync.v1.Role
-	(*FolderPosition)(nil),         // 31: ncsync.v1.FolderPosition
-	(*ManifestEntry)(nil),          // 32: ncsync.v1.ManifestEntry
+	(*ConflictStoreStatus)(nil),    // 2: ncsync.v1.ConflictStoreStatus
+	(*FolderStatus)(nil),           // 3: ncsync.v1.FolderStatus
+	(*ScanErrorStatus)(nil),        // 4: ncsync.v1.ScanErrorStatus
+	(*ConflictStoreFull)(nil),      // 5: ncsync.v1.ConflictStoreFull
+	(*HeldFile)(nil),               // 6: ncsync.v1.HeldFile
+	(*PeerStatus)(nil),             // 7: ncsync.v1.PeerStatus
+	(*PeerFolderStatus)(nil),       // 8: ncsync.v1.PeerFolderStatus
+	(*PauseStatus)(nil),            // 9: ncsync.v1.PauseStatus
+	(*BarrierStatus)(nil),          // 10: ncsync.v1.BarrierStatus
+	(*BarrierRequest)(nil),         // 11: ncsync.v1.BarrierRequest
+	(*BarrierResponse)(nil),        // 12: ncsync.v1.BarrierResponse
+	(*BarrierPeer)(nil),            // 13: ncsync.v1.BarrierPeer
+	(*PauseRequest)(nil),           // 14: ncsync.v1.PauseRequest
+	(*PauseResponse)(nil),          // 15: ncsync.v1.PauseResponse
+	(*ResumeRequest)(nil),          // 16: ncsync.v1.ResumeRequest
+	(*ResumeResponse)(nil),         // 17: ncsync.v1.ResumeResponse
+	(*VerifyRequest)(nil),          // 18: ncsync.v1.VerifyRequest
+	(*VerifyResponse)(nil),         // 19: ncsync.v1.VerifyResponse
+	(*PromoteRequest)(nil),         // 20: ncsync.v1.PromoteRequest
+	(*PromoteResponse)(nil),        // 21: ncsync.v1.PromoteResponse
+	(*ConflictsRequest)(nil),       // 22: ncsync.v1.ConflictsRequest
+	(*ConflictsResponse)(nil),      // 23: ncsync.v1.ConflictsResponse
+	(*PruneConflictsRequest)(nil),  // 24: ncsync.v1.PruneConflictsRequest
+	(*PruneConflictsResponse)(nil), // 25: ncsync.v1.PruneConflictsResponse
+	(*PrunedConflict)(nil),         // 26: ncsync.v1.PrunedConflict
+	(*Conflict)(nil),               // 27: ncsync.v1.Conflict
+	(*ChangesRequest)(nil),         // 28: ncsync.v1.ChangesRequest
+	(*ChangesResponse)(nil),        // 29: ncsync.v1.ChangesResponse
+	(*PathChange)(nil),             // 30: ncsync.v1.PathChange
+	(Role)(0),                      // 31: ncsync.v1.Role
+	(*FolderPosition)(nil),         // 32: ncsync.v1.FolderPosition
+	(*ManifestEntry)(nil),          // 33: ncsync.v1.ManifestEntry
 }
 var file_ncsync_v1_control_proto_depIdxs = []int32{
-	30, // 0: ncsync.v1.StatusResponse.role:type_name -> ncsync.v1.Role
-	2,  // 1: ncsync.v1.StatusResponse.folders:type_name -> ncsync.v1.FolderStatus
-	6,  // 2: ncsync.v1.StatusResponse.peers:type_name -> ncsync.v1.PeerStatus
-	8,  // 3: ncsync.v1.StatusResponse.pauses:type_name -> ncsync.v1.PauseStatus
-	9,  // 4: ncsync.v1.StatusResponse.barriers:type_name -> ncsync.v1.BarrierStatus
-	3,  // 5: ncsync.v1.FolderStatus.scan_error:type_name -> ncsync.v1.ScanErrorStatus
-	4,  // 6: ncsync.v1.FolderStatus.conflict_store_full:type_name -> ncsync.v1.ConflictStoreFull
-	5,  // 7: ncsync.v1.FolderStatus.held:type_name -> ncsync.v1.HeldFile
-	30, // 8: ncsync.v1.PeerStatus.role:type_name -> ncsync.v1.Role
-	7,  // 9: ncsync.v1.PeerStatus.folders:type_name -> ncsync.v1.PeerFolderStatus
-	31, // 10: ncsync.v1.PauseStatus.snapshot:type_name -> ncsync.v1.FolderPosition
-	31, // 11: ncsync.v1.BarrierStatus.target:type_name -> ncsync.v1.FolderPosition
-	31, // 12: ncsync.v1.BarrierResponse.target:type_name -> ncsync.v1.FolderPosition
-	12, // 13: ncsync.v1.BarrierResponse.peers:type_name -> ncsync.v1.BarrierPeer
-	7,  // 14: ncsync.v1.BarrierPeer.folders:type_name -> ncsync.v1.PeerFolderStatus
-	8,  // 15: ncsync.v1.PauseResponse.pause:type_name -> ncsync.v1.PauseStatus
-	32, // 16: ncsync.v1.VerifyResponse.primary:type_name -> ncsync.v1.ManifestEntry
-	32, // 17: ncsync.v1.VerifyResponse.secondary:type_name -> ncsync.v1.ManifestEntry
-	31, // 18: ncsync.v1.PromoteResponse.start:type_name -> ncsync.v1.FolderPosition
-	26, // 19: ncsync.v1.ConflictsResponse.conflicts:type_name -> ncsync.v1.Conflict
-	25, // 20: ncsync.v1.PruneConflictsResponse.pruned:type_name -> ncsync.v1.PrunedConflict
-	26, // 21: ncsync.v1.PrunedConflict.conflict:type_name -> ncsync.v1.Conflict
-	29, // 22: ncsync.v1.ChangesResponse.changes:type_name -> ncsync.v1.PathChange
-	0,  // 23: ncsync.v1.ControlService.Status:input_type -> ncsync.v1.StatusRequest
-	10, // 24: ncsync.v1.ControlService.Barrier:input_type -> ncsync.v1.BarrierRequest
-	13, // 25: ncsync.v1.ControlService.Pause:input_type -> ncsync.v1.PauseRequest
-	15, // 26: ncsync.v1.ControlService.Resume:input_type -> ncsync.v1.ResumeRequest
-	17, // 27: ncsync.v1.ControlService.Verify:input_type -> ncsync.v1.VerifyRequest
-	19, // 28: ncsync.v1.ControlService.Promote:input_type -> ncsync.v1.PromoteRequest
-	21, // 29: ncsync.v1.ControlService.Conflicts:input_type -> ncsync.v1.ConflictsRequest
-	23, // 30: ncsync.v1.ControlService.PruneConflicts:input_type -> ncsync.v1.PruneConflictsRequest
-	27, // 31: ncsync.v1.ControlService.Changes:input_type -> ncsync.v1.ChangesRequest
-	1,  // 32: ncsync.v1.ControlService.Status:output_type -> ncsync.v1.StatusResponse
-	11, // 33: ncsync.v1.ControlService.Barrier:output_type -> ncsync.v1.BarrierResponse
-	14, // 34: ncsync.v1.ControlService.Pause:output_type -> ncsync.v1.PauseResponse
-	16, // 35: ncsync.v1.ControlService.Resume:output_type -> ncsync.v1.ResumeResponse
-	18, // 36: ncsync.v1.ControlService.Verify:output_type -> ncsync.v1.VerifyResponse
-	20, // 37: ncsync.v1.ControlService.Promote:output_type -> ncsync.v1.PromoteResponse
-	22, // 38: ncsync.v1.ControlService.Conflicts:output_type -> ncsync.v1.ConflictsResponse
-	24, // 39: ncsync.v1.ControlService.PruneConflicts:output_type -> ncsync.v1.PruneConflictsResponse
-	28, // 40: ncsync.v1.ControlService.Changes:output_type -> ncsync.v1.ChangesResponse
-	32, // [32:41] is the sub-list for method output_type
-	23, // [23:32] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	31, // 0: ncsync.v1.StatusResponse.role:type_name -> ncsync.v1.Role
+	3,  // 1: ncsync.v1.StatusResponse.folders:type_name -> ncsync.v1.FolderStatus
+	7,  // 2: ncsync.v1.StatusResponse.peers:type_name -> ncsync.v1.PeerStatus
+	9,  // 3: ncsync.v1.StatusResponse.pauses:type_name -> ncsync.v1.PauseStatus
+	10, // 4: ncsync.v1.StatusResponse.barriers:type_name -> ncsync.v1.BarrierStatus
+	2,  // 5: ncsync.v1.StatusResponse.conflict_stores:type_name -> ncsync.v1.ConflictStoreStatus
+	4,  // 6: ncsync.v1.FolderStatus.scan_error:type_name -> ncsync.v1.ScanErrorStatus
+	5,  // 7: ncsync.v1.FolderStatus.conflict_store_full:type_name -> ncsync.v1.ConflictStoreFull
+	6,  // 8: ncsync.v1.FolderStatus.held:type_name -> ncsync.v1.HeldFile
+	31, // 9: ncsync.v1.PeerStatus.role:type_name -> ncsync.v1.Role
+	8,  // 10: ncsync.v1.PeerStatus.folders:type_name -> ncsync.v1.PeerFolderStatus
+	32, // 11: ncsync.v1.PauseStatus.snapshot:type_name -> ncsync.v1.FolderPosition
+	32, // 12: ncsync.v1.BarrierStatus.target:type_name -> ncsync.v1.FolderPosition
+	32, // 13: ncsync.v1.BarrierResponse.target:type_name -> ncsync.v1.FolderPosition
+	13, // 14: ncsync.v1.BarrierResponse.peers:type_name -> ncsync.v1.BarrierPeer
+	8,  // 15: ncsync.v1.BarrierPeer.folders:type_name -> ncsync.v1.PeerFolderStatus
+	9,  // 16: ncsync.v1.PauseResponse.pause:type_name -> ncsync.v1.PauseStatus
+	33, // 17: ncsync.v1.VerifyResponse.primary:type_name -> ncsync.v1.ManifestEntry
+	33, // 18: ncsync.v1.VerifyResponse.secondary:type_name -> ncsync.v1.ManifestEntry
+	32, // 19: ncsync.v1.PromoteResponse.start:type_name -> ncsync.v1.FolderPosition
+	27, // 20: ncsync.v1.ConflictsResponse.conflicts:type_name -> ncsync.v1.Conflict
+	26, // 21: ncsync.v1.PruneConflictsResponse.pruned:type_name -> ncsync.v1.PrunedConflict
+	27, // 22: ncsync.v1.PrunedConflict.conflict:type_name -> ncsync.v1.Conflict
+	30, // 23: ncsync.v1.ChangesResponse.changes:type_name -> ncsync.v1.PathChange
+	0,  // 24: ncsync.v1.ControlService.Status:input_type -> ncsync.v1.StatusRequest
+	11, // 25: ncsync.v1.ControlService.Barrier:input_type -> ncsync.v1.BarrierRequest
+	14, // 26: ncsync.v1.ControlService.Pause:input_type -> ncsync.v1.PauseRequest
+	16, // 27: ncsync.v1.ControlService.Resume:input_type -> ncsync.v1.ResumeRequest
+	18, // 28: ncsync.v1.ControlService.Verify:input_type -> ncsync.v1.VerifyRequest
+	20, // 29: ncsync.v1.ControlService.Promote:input_type -> ncsync.v1.PromoteRequest
+	22, // 30: ncsync.v1.ControlService.Conflicts:input_type -> ncsync.v1.ConflictsRequest
+	24, // 31: ncsync.v1.ControlService.PruneConflicts:input_type -> ncsync.v1.PruneConflictsRequest
+	28, // 32: ncsync.v1.ControlService.Changes:input_type -> ncsync.v1.ChangesRequest
+	1,  // 33: ncsync.v1.ControlService.Status:output_type -> ncsync.v1.StatusResponse
+	12, // 34: ncsync.v1.ControlService.Barrier:output_type -> ncsync.v1.BarrierResponse
+	15, // 35: ncsync.v1.ControlService.Pause:output_type -> ncsync.v1.PauseResponse
+	17, // 36: ncsync.v1.ControlService.Resume:output_type -> ncsync.v1.ResumeResponse
+	19, // 37: ncsync.v1.ControlService.Verify:output_type -> ncsync.v1.VerifyResponse
+	21, // 38: ncsync.v1.ControlService.Promote:output_type -> ncsync.v1.PromoteResponse
+	23, // 39: ncsync.v1.ControlService.Conflicts:output_type -> ncsync.v1.ConflictsResponse
+	25, // 40: ncsync.v1.ControlService.PruneConflicts:output_type -> ncsync.v1.PruneConflictsResponse
+	29, // 41: ncsync.v1.ControlService.Changes:output_type -> ncsync.v1.ChangesResponse
+	33, // [33:42] is the sub-list for method output_type
+	24, // [24:33] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_ncsync_v1_control_proto_init() }
@@ -2792,7 +3055,7 @@ func file_ncsync_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ncsync_v1_control_proto_rawDesc), len(file_ncsync_v1_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   30,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
