@@ -99,6 +99,9 @@ func (h *healer) plan(refused map[string]bool) (repairPlan, error) {
 			}
 			live := ok && !e.Deleted
 			switch {
+			case p == index.RootPath && !live:
+				// The root has no entry (a primary that does not
+				// replicate its metadata): it is never removed.
 			case live && h.equivalent(d, e):
 				if d.Kind != index.KindDir && d.Stat.CtimeNs != 0 {
 					pl.restat[p] = d.Stat

@@ -123,6 +123,12 @@ func (h *healer) differs(tx *index.Tx, rootfd int, refused map[string]bool, p st
 		return true // the scanner will say
 	}
 	live := ok && !e.Deleted
+	if p == index.RootPath {
+		// The root's own metadata, like any directory's. Without an entry
+		// (a primary that does not replicate it), nothing to put back.
+		var st unix.Stat_t
+		return live && (fsys.Fstat(rootfd, &st) != nil || !h.sameDir(&e, &st))
+	}
 	st, err := lstatBeneath(rootfd, p)
 	if err != nil {
 		gone := errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP)

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ncsync/ncsync/index"
 	"github.com/ncsync/ncsync/internal/relpath"
 )
 
@@ -13,8 +14,12 @@ import (
 // the names of each directory in byte order. It compares component by
 // component, so a parent comes before its children and "a/b" comes before
 // "a.txt" (the component "a" is a prefix of "a.txt"), although '.' < '/'
-// bytewise. It returns -1, 0 or +1. It does not allocate.
+// bytewise. The root's own entry (index.RootPath) comes before every other
+// path. It returns -1, 0 or +1. It does not allocate.
 func ComparePaths(a, b string) int {
+	if a == index.RootPath || b == index.RootPath {
+		return compareRoot(a, b)
+	}
 	n := min(len(a), len(b))
 	for i := range n {
 		ca, cb := a[i], b[i]
@@ -43,8 +48,25 @@ func ComparePaths(a, b string) int {
 	return 0
 }
 
+// compareRoot is ComparePaths when a or b is index.RootPath: only "" (no
+// path yet, as a stream's predecessor) comes before it.
+func compareRoot(a, b string) int {
+	switch {
+	case a == b:
+		return 0
+	case a == "":
+		return -1
+	case b == "":
+		return +1
+	case a == index.RootPath:
+		return -1
+	}
+	return +1
+}
+
 // Within reports whether p is dir or lies below it. The root "" contains
-// every path.
+// every path, its own entry (index.RootPath) included; index.RootPath
+// contains only itself.
 func Within(p, dir string) bool {
 	if dir == "" {
 		return true
@@ -56,8 +78,12 @@ func Within(p, dir string) bool {
 var ErrBadPath = errors.New("invalid path")
 
 // CheckPath reports whether p is a path a manifest may carry: a path that
-// replication may carry (relpath.CheckReplicated).
+// replication may carry (relpath.CheckReplicated), or the root's own entry
+// (index.RootPath).
 func CheckPath(p string) error {
+	if p == index.RootPath {
+		return nil
+	}
 	if err := relpath.CheckReplicated(p); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadPath, err)
 	}

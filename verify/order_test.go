@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"github.com/ncsync/ncsync/index"
 	"slices"
 	"strings"
 	"testing"
@@ -102,7 +103,7 @@ var pathCases = []struct {
 	{".hidden", true},
 	{"a..b", true},
 	{"", false},
-	{".", false},
+	{".", true}, // index.RootPath, the root's own entry
 	{"/a", false},
 	{"a/", false},
 	{"a//b", false},
@@ -221,6 +222,9 @@ func FuzzCheckPath(f *testing.F) {
 	f.Fuzz(func(t *testing.T, p string) {
 		if CheckPath(p) != nil {
 			return
+		}
+		if p == index.RootPath {
+			return // the root's own entry
 		}
 		if p == "" || p[0] == '/' || strings.Contains(p, "//") || strings.HasSuffix(p, "/") ||
 			strings.IndexByte(p, 0) >= 0 || len(p) > 4095 {

@@ -68,12 +68,13 @@ func write(t *testing.T, root, rel, data string) {
 	}
 }
 
-// sameDirTimes sets every directory's mtime below roots to one value.
+// sameDirTimes sets the mtime of every directory of roots, the roots
+// included (their own entries are compared), to one value.
 func sameDirTimes(t *testing.T, roots ...string) {
 	t.Helper()
 	for _, root := range roots {
 		filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-			if err == nil && d.IsDir() && p != root {
+			if err == nil && d.IsDir() {
 				os.Chtimes(p, fixedTime, fixedTime)
 			}
 			return err
@@ -133,8 +134,8 @@ func TestRunPasses(t *testing.T) {
 	if res.Passes != 3 || res.Seq != 101 || res.LastSeq != 103 || res.Differences != 1 || res.Resolved != 1 || res.Changing != 1 || !res.Different() {
 		t.Errorf("result %+v", res)
 	}
-	if res.Compared != 6 {
-		t.Errorf("compared %d entries in the full walk, want 6", res.Compared)
+	if res.Compared != 7 { // the root's own entry and six paths
+		t.Errorf("compared %d entries in the full walk, want 7", res.Compared)
 	}
 	wantOpened := [][]string{{""}, {"a/late.txt", "b/churn.txt", "b/flip.txt"}, {"b/churn.txt"}}
 	if fmt.Sprint(r.opened) != fmt.Sprint(wantOpened) {
@@ -152,7 +153,7 @@ func TestRunEqual(t *testing.T) {
 	sameDirTimes(t, prim, sec)
 	r := &dirRemote{t: t, root: sec}
 	res, got := runCollect(t, prim, r, RunOptions{})
-	if len(got) != 0 || res.Passes != 1 || res.Different() || res.Compared != 4 {
+	if len(got) != 0 || res.Passes != 1 || res.Different() || res.Compared != 5 {
 		t.Errorf("equal trees: %v, %+v", got, res)
 	}
 }
@@ -175,5 +176,27 @@ func TestRunHeldBound(t *testing.T) {
 	}
 	if want := []string{"gone", "m/f0", "m/f1"}; fmt.Sprint(r.opened[1]) != fmt.Sprint(want) {
 		t.Errorf("recheck asked for %q, want %q", r.opened[1], want)
+	}
+}
+
+// TestRunRootMetadata: the folder root's own metadata is compared like any
+// directory's (index.RootPath); its recheck walks the root alone.
+func TestRunRootMetadata(t *testing.T) {
+	prim, sec := t.TempDir(), t.TempDir()
+	for _, root := range []string{prim, sec} {
+		write(t, root, "d/f.txt", "f")
+	}
+	if err := os.Chmod(prim, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	sameDirTimes(t, prim, sec)
+	r := &dirRemote{t: t, root: sec}
+	res, got := runCollect(t, prim, r, RunOptions{})
+	want := map[EventKind][]string{KindDifference: {".:mode"}}
+	if fmt.Sprint(got) != fmt.Sprint(want) || res.Differences != 1 {
+		t.Errorf("findings %v, %+v; want %v", got, res, want)
+	}
+	if wantOpened := [][]string{{""}, {"."}}; fmt.Sprint(r.opened) != fmt.Sprint(wantOpened) {
+		t.Errorf("passes asked for %q, want %q", r.opened, wantOpened)
 	}
 }

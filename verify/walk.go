@@ -31,8 +31,9 @@ const (
 	linkBufSize = 256
 )
 
-// Walker lists a folder's tree from disk in walk order: depth first, each
-// directory's names in byte order, the root itself not included. It
+// Walker lists a folder's tree from disk in walk order: the root's own
+// entry first (index.RootPath, for its metadata, as the index journals
+// it), then depth first, each directory's names in byte order. It
 // skips what the scanner skips, so that both nodes list the same paths:
 // paths matched by the folder's ignore patterns (and everything below an
 // ignored directory), ncsync's reserved names, fifos, sockets and devices,
@@ -134,18 +135,32 @@ func (w *Walker) Next(ctx context.Context) (Entry, error) {
 		}
 		t := w.targets[0]
 		w.targets = w.targets[1:]
-		if t == "" {
+		switch t {
+		case "":
+			root := w.rootEntry()
 			names, err := w.list(w.root)
 			if err != nil {
 				return Entry{}, fmt.Errorf("list folder root: %w", err)
 			}
 			w.stack = append(w.stack, frame{fd: w.root, names: names})
-			continue
+			return root, nil
+		case index.RootPath:
+			return w.rootEntry(), nil
 		}
 		if e, ok := w.target(ctx, t); ok {
 			return e, nil
 		}
 	}
+}
+
+// rootEntry is the folder root's own entry (index.RootPath): its
+// metadata, replicated like any directory's.
+func (w *Walker) rootEntry() Entry {
+	var st unix.Stat_t
+	if err := fsys.Fstat(w.root, &st); err != nil {
+		return Entry{Path: index.RootPath, Kind: index.KindDir, Err: errText("stat", err)}
+	}
+	return entryOf(index.RootPath, index.KindDir, &st)
 }
 
 // target visits one requested path, resolving its parents one component

@@ -165,7 +165,7 @@ func TestWalker(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := walkAll(t, root, m, nil)
-	want := []string{"a", "a/b", "a/c", "a/c/deep", "a/c/deep/file", "a b", "a.txt", "big.bin", "empty", "link-dir", "link-gone", "z"}
+	want := []string{".", "a", "a/b", "a/c", "a/c/deep", "a/c/deep/file", "a b", "a.txt", "big.bin", "empty", "link-dir", "link-gone", "z"}
 	if p := pathsOf(got); !slices.Equal(p, want) {
 		t.Fatalf("walk listed\n %q\nwant\n %q", p, want)
 	}
