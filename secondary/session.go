@@ -110,6 +110,16 @@ func (s *Secondary) session(ctx context.Context) error {
 	for _, id := range s.order {
 		s.folders[id].skips.begin() // the primary sends from the durable position
 	}
+	ack := sess.Ack
+	if !w.WindowByProcessed {
+		// An older primary moves its send window with Seq alone: a Seq held
+		// below a skip would stop it. Acknowledge what was processed, as it
+		// expects; the position recorded here stays durable (skips.go).
+		ack = func(a transport.Ack) error {
+			a.Seq = max(a.Seq, a.Processed)
+			return sess.Ack(a)
+		}
+	}
 
 	// Receive ahead of applying so the network and the disk overlap.
 	batches := make(chan transport.Batch, 2)
@@ -170,8 +180,8 @@ func (s *Secondary) session(ctx context.Context) error {
 			var err error
 			switch {
 			case b.ApplyStaged: // acknowledges as it goes
-				if err := s.applyStaged(ctx, c, b.Folder, sess.Ack); err != nil {
-					s.applyFailed(ctx, b.Folder, err, sess.Ack)
+				if err := s.applyStaged(ctx, c, b.Folder, ack); err != nil {
+					s.applyFailed(ctx, b.Folder, err, ack)
 					return err
 				}
 				move(-1)
@@ -185,13 +195,13 @@ func (s *Secondary) session(ctx context.Context) error {
 			case b.Stage:
 				a, err = s.stageBatch(ctx, c, b)
 			default:
-				a, err = s.applyRetrying(ctx, c, b, sess.Ack, r.src) // retry.go
+				a, err = s.applyRetrying(ctx, c, b, ack, r.src) // retry.go
 			}
 			if err != nil {
-				s.applyFailed(ctx, b.Folder, err, sess.Ack)
+				s.applyFailed(ctx, b.Folder, err, ack)
 				return err
 			}
-			if err := sess.Ack(a); err != nil {
+			if err := ack(a); err != nil {
 				return err
 			}
 			move(-1)

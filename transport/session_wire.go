@@ -160,13 +160,14 @@ func helloFromWire(ph *ncsyncv1.Hello) (Hello, error) {
 
 func welcomeToWire(w Welcome) *ncsyncv1.Welcome {
 	return &ncsyncv1.Welcome{
-		ProtocolVersion: ProtocolVersion,
-		ClusterId:       w.ClusterID,
-		Node:            w.Node,
-		Epoch:           w.Epoch,
-		Folders:         positionsToWire(w.Folders),
-		Lineage:         lineageToWire(w.Lineage),
-		HeartbeatMs:     durationToMs(w.Heartbeat),
+		ProtocolVersion:   ProtocolVersion,
+		ClusterId:         w.ClusterID,
+		Node:              w.Node,
+		Epoch:             w.Epoch,
+		Folders:           positionsToWire(w.Folders),
+		Lineage:           lineageToWire(w.Lineage),
+		HeartbeatMs:       durationToMs(w.Heartbeat),
+		WindowByProcessed: w.WindowByProcessed,
 	}
 }
 
@@ -183,7 +184,7 @@ func welcomeFromWire(pw *ncsyncv1.Welcome) (Welcome, error) {
 		return Welcome{}, fmt.Errorf("welcome: %w", err)
 	}
 	return Welcome{ClusterID: pw.GetClusterId(), Node: pw.GetNode(), Epoch: pw.GetEpoch(), Folders: folders, Lineage: lin,
-		Heartbeat: msToDuration(pw.GetHeartbeatMs())}, nil
+		Heartbeat: msToDuration(pw.GetHeartbeatMs()), WindowByProcessed: pw.GetWindowByProcessed()}, nil
 }
 
 func ackToWire(a Ack) *ncsyncv1.Ack {

@@ -47,6 +47,9 @@ type Welcome struct {
 	// Heartbeat is the primary's heartbeat interval, set by the Server
 	// when the Hello announced one.
 	Heartbeat time.Duration
+	// WindowByProcessed: the primary moves its send window with
+	// Ack.Processed (an older primary only with Ack.Seq).
+	WindowByProcessed bool
 }
 
 // Batch is consecutive journal entries of one folder, with strictly

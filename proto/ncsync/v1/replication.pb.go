@@ -706,9 +706,13 @@ type Welcome struct {
 	Lineage []*EpochMark      `protobuf:"bytes,6,rep,name=lineage,proto3" json:"lineage,omitempty"`
 	// The primary's heartbeat interval in milliseconds (see Hello); 0 if the
 	// Hello announced none.
-	HeartbeatMs   uint32 `protobuf:"varint,7,opt,name=heartbeat_ms,json=heartbeatMs,proto3" json:"heartbeat_ms,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	HeartbeatMs uint32 `protobuf:"varint,7,opt,name=heartbeat_ms,json=heartbeatMs,proto3" json:"heartbeat_ms,omitempty"`
+	// The primary moves its send window with Ack.processed. Without it, a
+	// secondary acknowledges what it processed as sequence, as before that
+	// field existed (a primary that ignores it would stop sending).
+	WindowByProcessed bool `protobuf:"varint,8,opt,name=window_by_processed,json=windowByProcessed,proto3" json:"window_by_processed,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Welcome) Reset() {
@@ -788,6 +792,13 @@ func (x *Welcome) GetHeartbeatMs() uint32 {
 		return x.HeartbeatMs
 	}
 	return 0
+}
+
+func (x *Welcome) GetWindowByProcessed() bool {
+	if x != nil {
+		return x.WindowByProcessed
+	}
+	return false
 }
 
 // ChunkRef names one chunk of a file, in file order.
@@ -2435,7 +2446,7 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\vstage_limit\x18\n" +
 	" \x01(\x04R\n" +
 	"stageLimit\x12!\n" +
-	"\fheartbeat_ms\x18\v \x01(\rR\vheartbeatMs\"\x85\x02\n" +
+	"\fheartbeat_ms\x18\v \x01(\rR\vheartbeatMs\"\xb5\x02\n" +
 	"\aWelcome\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x1d\n" +
 	"\n" +
@@ -2444,7 +2455,8 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\x05epoch\x18\x04 \x01(\x04R\x05epoch\x123\n" +
 	"\afolders\x18\x05 \x03(\v2\x19.ncsync.v1.FolderPositionR\afolders\x12.\n" +
 	"\alineage\x18\x06 \x03(\v2\x14.ncsync.v1.EpochMarkR\alineage\x12!\n" +
-	"\fheartbeat_ms\x18\a \x01(\rR\vheartbeatMs\".\n" +
+	"\fheartbeat_ms\x18\a \x01(\rR\vheartbeatMs\x12.\n" +
+	"\x13window_by_processed\x18\b \x01(\bR\x11windowByProcessed\".\n" +
 	"\bChunkRef\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\fR\x02id\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\rR\x04size\"O\n" +
