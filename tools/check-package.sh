@@ -29,6 +29,8 @@ root=$(mktemp -d); trap 'rm -rf "$root"' EXIT
 dpkg-deb --extract "$deb" "$root"
 got=$("$root/usr/bin/ncsync" version | head -1)
 [ "$got" = "ncsync $version" ] || fail "the binary says '$got', the package '$version'"
+commit=$("$root/usr/bin/ncsync" version | sed -n 2p)
+[[ "$commit" =~ ^commit\ [0-9a-f]{40} ]] || fail "the binary says '$commit', not the commit it was built from"
 zcat "$root/usr/share/man/man1/ncsync-barrier.1.gz" | grep -q '^\.TH' || fail "ncsync-barrier.1 is not a man page"
 
 if command -v systemd-analyze >/dev/null 2>&1; then

@@ -32,7 +32,11 @@ esac
 
 PKGROOT="dist/root" # named in packaging/nfpm.yaml
 rm -rf "$PKGROOT"; mkdir -p "$PKGROOT/man" dist
-CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$VERSION" -o "$PKGROOT/ncsync" ./cmd/ncsync
+COMMIT=$(git rev-parse HEAD)
+if [ -n "$(git status --porcelain --untracked-files=no)" ]; then
+  COMMIT="$COMMIT (modified)"
+fi
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$VERSION -X 'main.commit=$COMMIT'" -o "$PKGROOT/ncsync" ./cmd/ncsync
 "$PKGROOT/ncsync" manpages --dir "$PKGROOT/man"
 gzip -9n "$PKGROOT"/man/*.1
 

@@ -8,9 +8,11 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// version is set at link time by packaging (-ldflags "-X main.version=1.2.3");
-// a plain build reports the module version from the build info instead.
-var version = ""
+// version and commit are set at link time by packaging (-ldflags
+// "-X main.version=1.2.3 -X main.commit=…"); a plain build reports the
+// module version and the commit from the build info instead (where the Go
+// toolchain stamped it: -buildvcs).
+var version, commit = "", ""
 
 // buildInfo is what 'ncsync version' prints.
 type buildInfo struct {
@@ -22,6 +24,9 @@ type buildInfo struct {
 
 func readBuildInfo() buildInfo {
 	bi := buildInfo{Version: version, Commit: "unknown", GoVersion: "unknown"}
+	if commit != "" {
+		bi.Commit = commit
+	}
 	info, ok := debug.ReadBuildInfo()
 	if !ok {
 		if bi.Version == "" {
@@ -39,7 +44,9 @@ func readBuildInfo() buildInfo {
 	for _, s := range info.Settings {
 		switch s.Key {
 		case "vcs.revision":
-			bi.Commit = s.Value
+			if commit == "" {
+				bi.Commit = s.Value
+			}
 		case "vcs.modified":
 			bi.Modified = s.Value == "true"
 		}

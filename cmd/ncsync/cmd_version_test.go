@@ -27,11 +27,11 @@ func TestVersionCommand(t *testing.T) {
 }
 
 func TestVersionFromLinker(t *testing.T) {
-	old := version
-	defer func() { version = old }()
-	version = "9.8.7"
-	if got := readBuildInfo().Version; got != "9.8.7" {
-		t.Errorf("version %q, want the one set at link time", got)
+	oldVersion, oldCommit := version, commit
+	defer func() { version, commit = oldVersion, oldCommit }()
+	version, commit = "9.8.7", "0123456789abcdef0123456789abcdef01234567"
+	if got := readBuildInfo(); got.Version != version || got.Commit != commit {
+		t.Errorf("version %q, commit %q; want the ones set at link time", got.Version, got.Commit)
 	}
 }
 
