@@ -56,14 +56,43 @@ type ResumableReader interface {
 // unknown; the directory is then left as it is.
 type DirMeta func(path string) (e index.Entry, ok bool)
 
+// Known is what the caller's index holds about the paths of a batch, read
+// before Apply. Apply reads nothing of it from the entries: an Entry says
+// what the primary sends, Known what this node wrote before, and
+// Result.Stat what Apply has just written.
+type Known struct {
+	// LastWritten[i] is what ncsync last wrote at entries[i].Path: the
+	// Result.Stat the caller recorded after its last change to the path,
+	// zero if ncsync never wrote the path or last removed it. Nil means
+	// zero for every entry. A non-directory found at a path that does not
+	// match it is a local change (see LocalKeeper); without a LocalKeeper
+	// a non-zero LastWritten that does not match fails the entry with
+	// ErrLocalChange.
+	LastWritten []index.Stat
+	// Dirs answers the replicated metadata of the directories the entries
+	// are written in (their parents and the parents' ancestors); nil: none
+	// known.
+	Dirs DirMeta
+}
+
+// writtenAt returns k.LastWritten[i], zero if there is none.
+func (k *Known) writtenAt(i int) index.Stat {
+	if i < len(k.LastWritten) {
+		return k.LastWritten[i]
+	}
+	return index.Stat{}
+}
+
 // Result is the outcome of one entry.
 type Result struct {
 	// Err is nil if the entry was applied and is durable. Bad input is a
 	// *RefusedError (it fails again if retried); other errors may be
 	// transient (no space, I/O, a cancelled context, ErrLocalChange).
 	Err error
-	// Stat is the applied path's local stat after writing (zero for a
-	// deletion), to be recorded in the index with the entry.
+	// Stat is the local stat of what Apply has just written at the
+	// entry's path (zero for a deletion), to be recorded in the index with
+	// the entry: the next Apply of the path gets it back in
+	// Known.LastWritten.
 	Stat index.Stat
 }
 
@@ -77,24 +106,23 @@ type Result struct {
 // syncfs, see SyncFS), then renamed over their targets, then every touched
 // directory gets its replicated metadata back and is fsynced once.
 //
-// If e.Stat is not zero, it is the stat the caller recorded when it last
-// applied e.Path (Result.Stat); a non-directory found there that does not
-// match is not replaced or removed, and the Result wraps ErrLocalChange.
+// What is found at a path before it is replaced or removed is compared with
+// known.LastWritten (see Known).
 //
 // Directory metadata is set at the end of the batch, after the children:
 // each Dir entry's owner, mode and mtime, and for every other directory in
-// which a name was created, renamed or removed, the mtime from dirs (nil
-// means none known). Directories created only as missing parents get
-// dirs' owner and mode too, or stay 0700 until their own entry arrives.
+// which a name was created, renamed or removed, the mtime from
+// known.Dirs. Directories created only as missing parents get its owner
+// and mode too, or stay 0700 until their own entry arrives.
 //
 // When ctx ends, the entries not yet started fail with its error, and the
 // files already complete are committed all the same: what arrived is not
 // lost with a session.
-func (f *Folder) Apply(ctx context.Context, entries []index.Entry, src ChunkSource, dirs DirMeta) ([]Result, error) {
-	return f.apply(ctx, entries, src, dirs, nil)
+func (f *Folder) Apply(ctx context.Context, entries []index.Entry, src ChunkSource, known Known) ([]Result, error) {
+	return f.apply(ctx, entries, src, known, nil)
 }
 
-func (f *Folder) apply(ctx context.Context, entries []index.Entry, src ChunkSource, dirs DirMeta, durable Durable) ([]Result, error) {
+func (f *Folder) apply(ctx context.Context, entries []index.Entry, src ChunkSource, known Known, durable Durable) ([]Result, error) {
 	results := make([]Result, len(entries))
 	if err := f.checkRoot(); err != nil {
 		for i := range results {
@@ -102,7 +130,7 @@ func (f *Folder) apply(ctx context.Context, entries []index.Entry, src ChunkSour
 		}
 		return results, err
 	}
-	b := newBatch(f, entries, results, src, dirs)
+	b := newBatch(f, entries, results, src, known)
 	b.durable, b.lastCheckpoint = durable, time.Now()
 	b.stager = newStager()
 	defer b.stager.stop()
@@ -156,7 +184,7 @@ func (b *batch) apply(ctx context.Context, i int) {
 	var err error
 	switch {
 	case e.Deleted:
-		err = b.remove(ctx, e)
+		err = b.remove(ctx, i)
 	case e.Kind == index.KindFile:
 		err = b.stageFile(ctx, i)
 	case e.Kind == index.KindDir:

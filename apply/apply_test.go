@@ -165,7 +165,7 @@ func TestApplyOrderWithinBatch(t *testing.T) {
 		fileEntry(t, src, "c", content(6, 100), 0o644),
 		fileEntry(t, src, "c/z", content(7, 100), 0o644), // c is a file: refused
 	}
-	res, err := f.Apply(context.Background(), entries, src, nil)
+	res, err := f.Apply(context.Background(), entries, src, Known{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +248,7 @@ func TestApplyDirMeta(t *testing.T) {
 	bad := fileEntry(t, src, "a/g", content(4, 10), 0o644)
 	src.chunks[bad.FileID][0][0] ^= 1
 	known["a"] = index.Entry{Path: "a", Kind: index.KindDir, Mode: 0o700, MtimeNs: mtime + 30}
-	res, _ := f.Apply(context.Background(), []index.Entry{bad}, src, dirs)
+	res, _ := f.Apply(context.Background(), []index.Entry{bad}, src, Known{Dirs: dirs})
 	if !errors.Is(res[0].Err, ErrDataMismatch) {
 		t.Fatalf("want data mismatch, have %v", res[0].Err)
 	}
@@ -263,8 +263,10 @@ func TestApplyLocalChange(t *testing.T) {
 
 	// Unchanged since recorded: replaced.
 	e := fileEntry(t, src, "f", content(2, 100), 0o644)
-	e.Stat = fileStat
-	res = mustApply(t, f, src, nil, e)
+	res, err := f.Apply(context.Background(), []index.Entry{e}, src, Known{LastWritten: []index.Stat{fileStat}})
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("replace what ncsync wrote: %v, %v", err, res[0].Err)
+	}
 	fileStat = res[0].Stat
 
 	// Changed locally: left alone, for every kind of replacement.
@@ -278,8 +280,7 @@ func TestApplyLocalChange(t *testing.T) {
 		tombstone("f", index.KindFile),
 	}
 	for _, e := range repl {
-		e.Stat = fileStat
-		res, err := f.Apply(context.Background(), []index.Entry{e}, src, nil)
+		res, err := f.Apply(context.Background(), []index.Entry{e}, src, Known{LastWritten: []index.Stat{fileStat}})
 		if err != nil || !errors.Is(res[0].Err, ErrLocalChange) {
 			t.Errorf("%s over a local edit: %v, %v; want ErrLocalChange", e.Kind, err, res[0].Err)
 		}
@@ -295,9 +296,16 @@ func TestApplyLocalChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := symlinkEntry("l", "g")
-	l.Stat = linkStat
-	if res, _ := f.Apply(context.Background(), []index.Entry{l}, src, nil); !errors.Is(res[0].Err, ErrLocalChange) {
+	if res, _ := f.Apply(context.Background(), []index.Entry{l}, src, Known{LastWritten: []index.Stat{linkStat}}); !errors.Is(res[0].Err, ErrLocalChange) {
 		t.Errorf("symlink: %v, want ErrLocalChange", res[0].Err)
+	}
+
+	// What ncsync last wrote comes from Known only: an entry's own Stat
+	// (the primary's, or a caller's leftover) is not read.
+	l.Stat = index.Stat{Ino: 1}
+	st := lstat(t, filepath.Join(root, "l"))
+	if res, _ := f.Apply(context.Background(), []index.Entry{l}, src, Known{LastWritten: []index.Stat{fsys.StatOf(&st)}}); res[0].Err != nil {
+		t.Errorf("symlink as last written, with another Entry.Stat: %v", res[0].Err)
 	}
 	noTemps(t, root)
 }
@@ -310,7 +318,7 @@ func TestApplySetID(t *testing.T) {
 	checkMeta(t, filepath.Join(root, "sgid"), 0o775, mtime)
 
 	g, root2 := openTest(t, Options{}, false)
-	res, err := g.Apply(context.Background(), []index.Entry{fileEntry(t, src, "suid", content(1, 10), 0o4755)}, src, nil)
+	res, err := g.Apply(context.Background(), []index.Entry{fileEntry(t, src, "suid", content(1, 10), 0o4755)}, src, Known{})
 	if err != nil || !errors.Is(res[0].Err, ErrRefused) {
 		t.Fatalf("setuid without StripSetID: %v, %v", err, res[0].Err)
 	}
@@ -359,7 +367,7 @@ func TestApplyRefusesBadEntries(t *testing.T) {
 		symlinkEntry("link", "x"), // symlinks refused in this folder
 		index.Entry{Path: "fifo", Kind: 4, Mode: 0o644, MtimeNs: mtime}, // unknown kind
 		fileEntry(t, src, "good", content(1, 10), 0o644))
-	res, err := f.Apply(context.Background(), entries, src, nil)
+	res, err := f.Apply(context.Background(), entries, src, Known{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,7 +396,7 @@ func TestApplyCanceled(t *testing.T) {
 		fileEntry(t, src, "b", content(2, 100), 0o644),
 	}
 	cs := &cancelSource{memSource: src, cancel: cancel}
-	res, err := f.Apply(ctx, entries, cs, nil)
+	res, err := f.Apply(ctx, entries, cs, Known{})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err %v, want context.Canceled", err)
 	}
@@ -421,7 +429,7 @@ func TestApplyRootGone(t *testing.T) {
 	if err := os.RemoveAll(root); err != nil {
 		t.Fatal(err)
 	}
-	res, err := f.Apply(context.Background(), []index.Entry{fileEntry(t, src, "y", content(1, 10), 0o644)}, src, nil)
+	res, err := f.Apply(context.Background(), []index.Entry{fileEntry(t, src, "y", content(1, 10), 0o644)}, src, Known{})
 	if !errors.Is(err, ErrRootGone) || !errors.Is(res[0].Err, ErrRootGone) {
 		t.Fatalf("err %v, result %v; want ErrRootGone", err, res[0].Err)
 	}
@@ -429,7 +437,7 @@ func TestApplyRootGone(t *testing.T) {
 	if err := os.Mkdir(root, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.Apply(context.Background(), nil, src, nil); !errors.Is(err, ErrRootGone) {
+	if _, err := f.Apply(context.Background(), nil, src, Known{}); !errors.Is(err, ErrRootGone) {
 		t.Fatalf("replaced root: %v, want ErrRootGone", err)
 	}
 }
@@ -489,7 +497,7 @@ func TestApplyRootMetadata(t *testing.T) {
 	src := newSource()
 	rootMeta := dirEntry(index.RootPath, 0o750)
 	rootMeta.MtimeNs = mtime - 1e9
-	res, err := f.Apply(context.Background(), []index.Entry{rootMeta, fileEntry(t, src, "a", content(1, 10), 0o644)}, src, nil)
+	res, err := f.Apply(context.Background(), []index.Entry{rootMeta, fileEntry(t, src, "a", content(1, 10), 0o644)}, src, Known{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -503,7 +511,7 @@ func TestApplyRootMetadata(t *testing.T) {
 		t.Errorf("root entry's stat %+v, want the root's", res[0].Stat)
 	}
 	meta := func(p string) (index.Entry, bool) { return rootMeta, p == "" }
-	if _, err := f.Apply(context.Background(), []index.Entry{fileEntry(t, src, "b", content(2, 10), 0o644)}, src, meta); err != nil {
+	if _, err := f.Apply(context.Background(), []index.Entry{fileEntry(t, src, "b", content(2, 10), 0o644)}, src, Known{Dirs: meta}); err != nil {
 		t.Fatal(err)
 	}
 	checkMeta(t, root, 0o750, rootMeta.MtimeNs)

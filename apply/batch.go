@@ -21,7 +21,7 @@ type batch struct {
 	entries []index.Entry
 	results []Result
 	src     ChunkSource
-	meta    DirMeta
+	known   Known
 
 	// dirs caches an fd per directory used by the batch, by path ("" is
 	// the root). Metadata and fsyncs at the end go through these fds: they
@@ -60,9 +60,9 @@ type dirState struct {
 	entries []int // indexes of the batch's Dir entries for this path
 }
 
-func newBatch(f *Folder, entries []index.Entry, results []Result, src ChunkSource, meta DirMeta) *batch {
+func newBatch(f *Folder, entries []index.Entry, results []Result, src ChunkSource, known Known) *batch {
 	b := &batch{
-		f: f, entries: entries, results: results, src: src, meta: meta,
+		f: f, entries: entries, results: results, src: src, known: known,
 		dirs:         make(map[string]*dirState),
 		pendingPaths: make(map[string]struct{}),
 		pendingUnder: make(map[string]int),

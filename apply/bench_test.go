@@ -33,7 +33,7 @@ func BenchmarkApplySmallFiles(b *testing.B) {
 				}
 				n++
 				b.StartTimer()
-				res, err := f.Apply(context.Background(), batch, src, nil)
+				res, err := f.Apply(context.Background(), batch, src, Known{})
 				if err != nil {
 					b.Fatal(err)
 				}

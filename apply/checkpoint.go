@@ -36,8 +36,8 @@ const (
 
 // ApplyDurable is Apply, calling durable (if not nil) as entries become
 // durable before the end of the batch.
-func (f *Folder) ApplyDurable(ctx context.Context, entries []index.Entry, src ChunkSource, dirs DirMeta, durable Durable) ([]Result, error) {
-	return f.apply(ctx, entries, src, dirs, durable)
+func (f *Folder) ApplyDurable(ctx context.Context, entries []index.Entry, src ChunkSource, known Known, durable Durable) ([]Result, error) {
+	return f.apply(ctx, entries, src, known, durable)
 }
 
 // checkpoint reports the entries done so far to Durable, at most every

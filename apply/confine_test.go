@@ -47,7 +47,7 @@ func TestApplyPlantedSymlinkParent(t *testing.T) {
 			{dirEntry("file/d/e", 0o755), `parent "file" is not a directory`},
 		}
 		for _, tc := range tests {
-			res, err := f.Apply(context.Background(), []index.Entry{tc.e}, src, nil)
+			res, err := f.Apply(context.Background(), []index.Entry{tc.e}, src, Known{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -81,7 +81,7 @@ func TestApplySymlinkTargets(t *testing.T) {
 		{"a/b/l5", "../../x", true},
 		{"a/l6", "../a/b", true},
 	} {
-		res, err := f.Apply(context.Background(), []index.Entry{symlinkEntry(c.p, c.target)}, src, nil)
+		res, err := f.Apply(context.Background(), []index.Entry{symlinkEntry(c.p, c.target)}, src, Known{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -133,7 +133,7 @@ func TestApplyDirectorySwapRace(t *testing.T) {
 		var applied, refused int
 		deadline := time.Now().Add(3 * time.Second)
 		for round := 0; round < 300 && time.Now().Before(deadline); round++ {
-			res, err := f.Apply(context.Background(), entries, src, nil)
+			res, err := f.Apply(context.Background(), entries, src, Known{})
 			if err != nil {
 				stop.Store(true)
 				wg.Wait()

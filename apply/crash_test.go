@@ -57,7 +57,7 @@ func TestCrashChild(t *testing.T) {
 	vs := crashVersions(t, src)
 	os.Stdout.Write([]byte{'!'})
 	for i := 0; ; i++ {
-		if _, err := f.Apply(context.Background(), vs[i%len(vs)], src, nil); err != nil {
+		if _, err := f.Apply(context.Background(), vs[i%len(vs)], src, Known{}); err != nil {
 			t.Fatal(err)
 		}
 	}

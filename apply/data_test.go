@@ -68,7 +68,7 @@ func TestApplyBadDataLeavesTargetAlone(t *testing.T) {
 			src := newSource()
 			e := fileEntry(t, src, "d/f", content(1, 5000), 0o644)
 			tc.corrupt(t, src, &e)
-			res, err := f.Apply(context.Background(), []index.Entry{e}, src, nil)
+			res, err := f.Apply(context.Background(), []index.Entry{e}, src, Known{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -106,7 +106,7 @@ func TestApplyRealENOSPC(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := fileEntry(t, src, "big", content(1, 100<<10), 0o644)
-	res, err := f.Apply(context.Background(), []index.Entry{e}, src, nil)
+	res, err := f.Apply(context.Background(), []index.Entry{e}, src, Known{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -88,7 +88,7 @@ func TestDeepTreePreserved(t *testing.T) {
 	f, root := openTest(t, Options{Local: k}, false)
 	bottom := makeDeep(t, root)
 	lowFDs(t)
-	res, err := f.Apply(context.Background(), []index.Entry{tombstone("deep", index.KindDir)}, nil, nil)
+	res, err := f.Apply(context.Background(), []index.Entry{tombstone("deep", index.KindDir)}, nil, Known{})
 	if err != nil || res[0].Err != nil {
 		t.Fatalf("apply: %v, %v", err, res[0].Err)
 	}

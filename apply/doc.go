@@ -27,8 +27,8 @@ var (
 	// ErrDataMismatch is wrapped by the *RefusedError of a file whose chunk
 	// bytes do not match the announced sizes or ids.
 	ErrDataMismatch = errors.New("data does not match the announced chunk")
-	// ErrLocalChange means the object at the path is not the one the caller
-	// last recorded (Entry.Stat): something other than ncsync changed it, so
+	// ErrLocalChange means the object at the path is not what ncsync last
+	// wrote there (Known.LastWritten): something other than ncsync changed it, so
 	// it was left alone for the conflict path.
 	ErrLocalChange = errors.New("changed locally since ncsync last wrote it")
 	// ErrRootGone means the folder root was removed or replaced: the whole

@@ -395,7 +395,7 @@ func (b *batch) place(ctx context.Context, pf *pendingFile, e *index.Entry, forg
 	if pf.dir.fd < 0 {
 		return fmt.Errorf("write %q: directory was replaced during the batch", e.Path)
 	}
-	if err := b.prepareTarget(ctx, pf.dir, pf.name, e, forgets); err != nil {
+	if err := b.prepareTarget(ctx, pf.dir, pf.name, pf.i, forgets); err != nil {
 		return err
 	}
 	if err := unix.Renameat(pf.tmpdir, pf.tmp, pf.dir.fd, pf.name); err != nil {

@@ -61,7 +61,7 @@ func (b *batch) touchedDirs() []*dirState {
 }
 
 // restoreDir sets d's replicated metadata: from the batch's last Dir entry
-// for it, else from DirMeta (everything for a directory this batch created
+// for it, else from Known.Dirs (everything for a directory this batch created
 // as a missing parent, only the mtime for others).
 func (b *batch) restoreDir(d *dirState) {
 	if n := len(d.entries); n > 0 {
@@ -75,10 +75,10 @@ func (b *batch) restoreDir(d *dirState) {
 		}
 		return
 	}
-	if b.meta == nil {
+	if b.known.Dirs == nil {
 		return
 	}
-	m, ok := b.meta(d.path)
+	m, ok := b.known.Dirs(d.path)
 	if !ok || m.Deleted || m.Kind != index.KindDir {
 		return
 	}

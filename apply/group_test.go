@@ -59,7 +59,7 @@ func TestApplyGroupsOverlap(t *testing.T) {
 					delete(want, "d2/f2")
 				}
 			}
-			res, err := f.Apply(t.Context(), entries, src, nil)
+			res, err := f.Apply(t.Context(), entries, src, Known{})
 			if err != nil {
 				t.Fatal(err)
 			}

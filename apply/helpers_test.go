@@ -151,7 +151,7 @@ func resolvers(t *testing.T, fn func(t *testing.T, walk bool)) {
 // mustApply applies entries and fails the test on any error.
 func mustApply(t testing.TB, f *Folder, src ChunkSource, dirs DirMeta, entries ...index.Entry) []Result {
 	t.Helper()
-	res, err := f.Apply(context.Background(), entries, src, dirs)
+	res, err := f.Apply(context.Background(), entries, src, Known{Dirs: dirs})
 	if err != nil {
 		t.Fatalf("Apply: %v", err)
 	}

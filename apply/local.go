@@ -17,16 +17,15 @@ import (
 // or removes it. Set it in Options.Local; Apply calls it from its own
 // goroutine, one call at a time.
 //
-// With a LocalKeeper, every entry's Stat must be filled in by the caller:
-// the stat it recorded after its last change to the path (Result.Stat), or
-// zero if ncsync never wrote the path or last removed it. Anything found at
-// a path whose Stat is zero is then a local object.
+// With a LocalKeeper, the caller must give Apply what ncsync last wrote
+// at every entry's path (Known.LastWritten): anything found at a path
+// whose LastWritten is zero is then a local object.
 type LocalKeeper interface {
-	// Written returns the stat recorded after ncsync's last change to
+	// LastWritten returns the stat recorded after ncsync's last change to
 	// path; ok is false if ncsync never wrote it or last removed it.
 	// Apply asks it about the objects inside a directory it is about to
 	// remove or replace.
-	Written(path string) (st index.Stat, ok bool)
+	LastWritten(path string) (st index.Stat, ok bool)
 	// Keep preserves the object v describes. It must open v.Name in v.Dir
 	// without following a symlink and must not keep v.Dir. ctx is Apply's:
 	// once it ends, Keep should give up with its error. An error leaves
@@ -38,13 +37,13 @@ type LocalKeeper interface {
 // LocalVersion is an object that changed locally and is about to be
 // replaced or removed.
 type LocalVersion struct {
-	Path    string      // folder-relative path of the object
-	Dir     int         // fd of its directory, valid during Keep only
-	Name    string      // its name in Dir
-	Kind    index.Kind  // what it is
-	Found   index.Stat  // its stat as Apply found it
-	Written index.Stat  // what ncsync last recorded there; zero: never written
-	By      index.Entry // the replicated change that replaces or removes it (for a child of a removed directory, the directory's entry)
+	Path        string      // folder-relative path of the object
+	Dir         int         // fd of its directory, valid during Keep only
+	Name        string      // its name in Dir
+	Kind        index.Kind  // what it is
+	Found       index.Stat  // its stat as Apply found it
+	LastWritten index.Stat  // what ncsync last wrote there, as recorded; zero: never written
+	By          index.Entry // the replicated change that replaces or removes it (for a child of a removed directory, the directory's entry)
 }
 
 // beforeReplace runs before Apply replaces or removes the object st at
@@ -52,10 +51,11 @@ type LocalVersion struct {
 // non-directory (ErrLocalChange), as before. With one, a changed file or
 // symlink is kept first (conflict.BeforeApply decides), and for a
 // directory every object beneath it that ncsync did not write is kept.
-func (b *batch) beforeReplace(ctx context.Context, d *dirState, name string, e *index.Entry, st *unix.Stat_t) error {
+func (b *batch) beforeReplace(ctx context.Context, d *dirState, name string, i int, st *unix.Stat_t) error {
+	e := &b.entries[i]
 	k := b.f.opts.Local
 	if k == nil {
-		return checkLocal(e, st)
+		return checkLocal(e, b.known.writtenAt(i), st)
 	}
 	if isDir(st) {
 		if e.Kind == index.KindDir && !e.Deleted {
@@ -63,7 +63,7 @@ func (b *batch) beforeReplace(ctx context.Context, d *dirState, name string, e *
 		}
 		return b.keepTree(ctx, k, d.fd, name, e.Path, e)
 	}
-	return b.keepIfChanged(ctx, k, d.fd, name, e.Path, b.lastWritten(e.Path, e.Stat, st), e, st)
+	return b.keepIfChanged(ctx, k, d.fd, name, e.Path, b.lastWritten(e.Path, b.known.writtenAt(i), st), e, st)
 }
 
 // keepIfChanged keeps the non-directory st at name in dirfd (path p) if it
@@ -91,7 +91,7 @@ func (b *batch) keepIfChanged(ctx context.Context, k LocalKeeper, dirfd int, nam
 		// it would be lost.
 		return nil
 	}
-	v := LocalVersion{Path: p, Dir: dirfd, Name: name, Kind: fsys.KindOf(st.Mode), Found: fsys.StatOf(st), Written: written, By: *e}
+	v := LocalVersion{Path: p, Dir: dirfd, Name: name, Kind: fsys.KindOf(st.Mode), Found: fsys.StatOf(st), LastWritten: written, By: *e}
 	if err := k.Keep(ctx, v); err != nil {
 		return fmt.Errorf("apply %q: keep the local version first: %w: %w", p, ErrLocalChange, err)
 	}
@@ -120,7 +120,7 @@ func (b *batch) keepTree(ctx context.Context, k LocalKeeper, dirfd int, name, p 
 		if fsys.KindOf(st.Mode) == 0 {
 			return false, nil // fifos, sockets, devices: nothing to preserve
 		}
-		written, _ := k.Written(cp)
+		written, _ := k.LastWritten(cp)
 		return false, b.keepIfChanged(ctx, k, fd, child, cp, b.lastWritten(cp, written, &st), e, &st)
 	}, nil)
 }

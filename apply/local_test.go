@@ -34,7 +34,7 @@ type keptVersion struct {
 
 func newKeeper() *fakeKeeper { return &fakeKeeper{stats: map[string]index.Stat{}} }
 
-func (k *fakeKeeper) Written(p string) (index.Stat, bool) {
+func (k *fakeKeeper) LastWritten(p string) (index.Stat, bool) {
 	st, ok := k.stats[p]
 	return st, ok
 }
@@ -48,7 +48,7 @@ func (k *fakeKeeper) Keep(ctx context.Context, v LocalVersion) error {
 	if k.fail != nil {
 		return k.fail
 	}
-	kv := keptVersion{path: v.Path, kind: v.Kind, by: v.By.Path, written: v.Written != (index.Stat{})}
+	kv := keptVersion{path: v.Path, kind: v.Kind, by: v.By.Path, written: v.LastWritten != (index.Stat{})}
 	switch v.Kind {
 	case index.KindFile:
 		fd, err := unix.Openat(v.Dir, v.Name, unix.O_RDONLY|unix.O_NOFOLLOW, 0)
@@ -74,14 +74,12 @@ func (k *fakeKeeper) Keep(ctx context.Context, v LocalVersion) error {
 	return nil
 }
 
-// apply fills in each entry's Stat from the keeper's index, applies, and
-// records the new stats, like a secondary does.
+// apply reads what ncsync last wrote at each entry's path from the
+// keeper's index, applies, and records the new stats, like a secondary
+// does.
 func (k *fakeKeeper) apply(t *testing.T, f *Folder, src ChunkSource, entries ...index.Entry) []Result {
 	t.Helper()
-	for i := range entries {
-		entries[i].Stat = k.stats[entries[i].Path]
-	}
-	res, err := f.Apply(context.Background(), entries, src, nil)
+	res, err := f.Apply(context.Background(), entries, src, k.known(entries))
 	if err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
@@ -95,6 +93,15 @@ func (k *fakeKeeper) apply(t *testing.T, f *Folder, src ChunkSource, entries ...
 		}
 	}
 	return res
+}
+
+// known is what the keeper's index holds for entries.
+func (k *fakeKeeper) known(entries []index.Entry) Known {
+	kn := Known{LastWritten: make([]index.Stat, len(entries))}
+	for i, e := range entries {
+		kn.LastWritten[i] = k.stats[e.Path]
+	}
+	return kn
 }
 
 func (k *fakeKeeper) mustApply(t *testing.T, f *Folder, src ChunkSource, entries ...index.Entry) {
@@ -326,9 +333,8 @@ func TestLocalKeepCancelled(t *testing.T) {
 	}
 	done := make(chan applied, 1)
 	e := fileEntry(t, src, "a", content(2, 100), 0o644)
-	e.Stat = k.stats["a"]
 	go func() {
-		res, err := f.Apply(ctx, []index.Entry{e}, src, nil)
+		res, err := f.Apply(ctx, []index.Entry{e}, src, k.known([]index.Entry{e}))
 		done <- applied{res, err}
 	}()
 	<-k.block

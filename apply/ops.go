@@ -14,7 +14,8 @@ import (
 // remove applies a tombstone: the object at e.Path goes, a directory with
 // everything beneath it (the primary deleted all of it). Already gone is
 // success.
-func (b *batch) remove(ctx context.Context, e *index.Entry) error {
+func (b *batch) remove(ctx context.Context, i int) error {
+	e := &b.entries[i]
 	parent, name := split(e.Path)
 	d, err := b.dir(parent, false)
 	var re *RefusedError
@@ -31,7 +32,7 @@ func (b *batch) remove(ctx context.Context, e *index.Entry) error {
 	if err != nil {
 		return fmt.Errorf("delete %q: %w", e.Path, err)
 	}
-	if err := b.beforeReplace(ctx, d, name, e, &st); err != nil {
+	if err := b.beforeReplace(ctx, d, name, i, &st); err != nil {
 		return err
 	}
 	d.touched = true
@@ -43,7 +44,7 @@ func (b *batch) remove(ctx context.Context, e *index.Entry) error {
 		if errors.Is(err, unix.EISDIR) { // replaced by a directory meanwhile
 			b.forget(e.Path)
 			if st, err = lstatAt(d.fd, name); err == nil {
-				err = b.beforeReplace(ctx, d, name, e, &st)
+				err = b.beforeReplace(ctx, d, name, i, &st)
 			}
 			if err != nil && !errors.Is(err, unix.ENOENT) {
 				return err
@@ -71,7 +72,7 @@ func (b *batch) mkdir(ctx context.Context, i int) error {
 	case err == nil && isDir(&st):
 	case err == nil || errors.Is(err, unix.ENOENT):
 		if err == nil { // a file or symlink in the way: the type changed
-			if err := b.beforeReplace(ctx, pd, name, e, &st); err != nil {
+			if err := b.beforeReplace(ctx, pd, name, i, &st); err != nil {
 				return err
 			}
 			pd.touched = true
@@ -116,7 +117,7 @@ func (b *batch) symlink(ctx context.Context, i int) error {
 		return fmt.Errorf("create temp symlink for %q: %w", e.Path, err)
 	}
 	d.touched = true
-	if err := b.placeSymlink(ctx, d, tmpdir, tmp, name, e); err != nil {
+	if err := b.placeSymlink(ctx, d, tmpdir, tmp, name, i); err != nil {
 		_ = unix.Unlinkat(tmpdir, tmp, 0)
 		return err
 	}
@@ -128,7 +129,8 @@ func (b *batch) symlink(ctx context.Context, i int) error {
 	return nil
 }
 
-func (b *batch) placeSymlink(ctx context.Context, d *dirState, tmpdir int, tmp, name string, e *index.Entry) error {
+func (b *batch) placeSymlink(ctx context.Context, d *dirState, tmpdir int, tmp, name string, i int) error {
+	e := &b.entries[i]
 	if b.f.opts.Chown {
 		if err := unix.Fchownat(tmpdir, tmp, int(e.UID), int(e.GID), unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			return fmt.Errorf("chown symlink %q: %w", e.Path, err)
@@ -138,7 +140,7 @@ func (b *batch) placeSymlink(ctx context.Context, d *dirState, tmpdir int, tmp, 
 		return fmt.Errorf("set mtime of symlink %q: %w", e.Path, err)
 	}
 	var forgets []string
-	err := b.prepareTarget(ctx, d, name, e, &forgets)
+	err := b.prepareTarget(ctx, d, name, i, &forgets)
 	for _, p := range forgets {
 		b.forget(p)
 	}
@@ -155,7 +157,8 @@ func (b *batch) placeSymlink(ctx context.Context, d *dirState, tmpdir int, tmp, 
 // there is removed with its contents (the type changed on the primary;
 // its path is added to forgets, for the batch's goroutine to drop from its
 // cache), a non-directory must still be what the caller last recorded.
-func (b *batch) prepareTarget(ctx context.Context, d *dirState, name string, e *index.Entry, forgets *[]string) error {
+func (b *batch) prepareTarget(ctx context.Context, d *dirState, name string, i int, forgets *[]string) error {
+	e := &b.entries[i]
 	st, err := lstatAt(d.fd, name)
 	if errors.Is(err, unix.ENOENT) {
 		return nil
@@ -163,7 +166,7 @@ func (b *batch) prepareTarget(ctx context.Context, d *dirState, name string, e *
 	if err != nil {
 		return fmt.Errorf("stat %q: %w", e.Path, err)
 	}
-	if err := b.beforeReplace(ctx, d, name, e, &st); err != nil || !isDir(&st) {
+	if err := b.beforeReplace(ctx, d, name, i, &st); err != nil || !isDir(&st) {
 		return err
 	}
 	*forgets = append(*forgets, e.Path)
@@ -173,14 +176,14 @@ func (b *batch) prepareTarget(ctx context.Context, d *dirState, name string, e *
 	return nil
 }
 
-// checkLocal refuses to replace or remove a non-directory that is not what
-// the caller last recorded at e.Path (e.Stat, when set). Directories are
+// checkLocal refuses to replace or remove a non-directory at e.Path that is
+// not what ncsync last wrote there (written, when known). Directories are
 // not checked: their stat changes with every child this package writes.
-func checkLocal(e *index.Entry, st *unix.Stat_t) error {
-	if e.Stat == (index.Stat{}) || isDir(st) {
+func checkLocal(e *index.Entry, written index.Stat, st *unix.Stat_t) error {
+	if written == (index.Stat{}) || isDir(st) {
 		return nil
 	}
-	if fsys.StatOf(st) != e.Stat {
+	if fsys.StatOf(st) != written {
 		return fmt.Errorf("apply %q: %w", e.Path, ErrLocalChange)
 	}
 	return nil

@@ -73,7 +73,7 @@ func TestKeptTempFileResumes(t *testing.T) {
 		cut := n / 2
 		src.failAt["big"] = cut
 		src.failErr = errors.New("stream broken")
-		res, err := f.Apply(context.Background(), []index.Entry{e}, src, nil)
+		res, err := f.Apply(context.Background(), []index.Entry{e}, src, Known{})
 		if err != nil || res[0].Err == nil {
 			t.Fatalf("first attempt: err %v, result %v; want the entry to fail", err, res[0].Err)
 		}
@@ -122,7 +122,7 @@ func TestKeptTempFileVerifiedAgain(t *testing.T) {
 	e := fileEntry(t, src, "big", data, 0o600)
 	src.failAt["big"] = len(e.Chunks) - 2
 	src.failErr = errors.New("stream broken")
-	if res, _ := f.Apply(context.Background(), []index.Entry{e}, src, nil); res[0].Err == nil {
+	if res, _ := f.Apply(context.Background(), []index.Entry{e}, src, Known{}); res[0].Err == nil {
 		t.Fatal("first attempt succeeded")
 	}
 	kept := filepath.Join(root, tempDirName, partialName(&e))
@@ -229,7 +229,7 @@ func TestCancelCommitsCompleteFiles(t *testing.T) {
 	}
 	// The fourth file's reader cancels the batch, as a failed session does.
 	cs := &cancelAtSource{memSource: src, at: entries[3].Path, cancel: cancel}
-	res, err := f.Apply(ctx, entries, cs, nil)
+	res, err := f.Apply(ctx, entries, cs, Known{})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Apply: %v, want context.Canceled", err)
 	}
@@ -292,7 +292,7 @@ func TestDurablePrefixes(t *testing.T) {
 		}
 		checkMeta(t, filepath.Join(root, "d"), 0o750, mtime)
 	}
-	res, err := f.ApplyDurable(context.Background(), entries, src, nil, durable)
+	res, err := f.ApplyDurable(context.Background(), entries, src, Known{}, durable)
 	if err != nil {
 		t.Fatal(err)
 	}

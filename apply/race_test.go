@@ -163,7 +163,7 @@ func TestSymlinkTempRace(t *testing.T) {
 	for end := time.Now().Add(duration); time.Now().Before(end); rounds++ {
 		l := symlinkEntry(fmt.Sprintf("shared/l%d", rounds%8), "target")
 		l.UID, l.GID = attackerUID, attackerUID
-		res, err := f.Apply(context.Background(), []index.Entry{l}, nil, nil)
+		res, err := f.Apply(context.Background(), []index.Entry{l}, nil, Known{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -70,7 +70,7 @@ func TestApplyJoinsStager(t *testing.T) {
 			for i := range 200 {
 				entries = append(entries, fileEntry(t, src.memSource, fmt.Sprintf("d%d/f%d", i%5, i), content(byte(i), 4<<10), 0o644))
 			}
-			res, err := f.Apply(ctx, entries, src, nil)
+			res, err := f.Apply(ctx, entries, src, Known{})
 			if n := stagerWorkers(); n > 0 {
 				t.Fatalf("%d small-file writers still running after Apply returned", n)
 			}

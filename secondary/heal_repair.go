@@ -20,6 +20,17 @@ type repairPlan struct {
 	put    []index.Entry         // the index's versions to put back, parents first
 	how    map[string]string     // what was found at each path, for the log
 	restat map[string]index.Stat // same content and metadata: only the recorded stat moves
+	dirs   apply.DirMeta         // the directories of remove and put
+}
+
+// putKnown is what ncsync last wrote at the paths of pl.put: the stat
+// recorded with the index's versions it puts back.
+func (pl *repairPlan) putKnown() apply.Known {
+	k := apply.Known{LastWritten: make([]index.Stat, len(pl.put)), Dirs: pl.dirs}
+	for i, e := range pl.put {
+		k.LastWritten[i] = e.Stat
+	}
+	return k
 }
 
 // pass looks at paths under applyMu and repairs those that differ from
@@ -124,7 +135,9 @@ func (h *healer) plan(refused map[string]bool) (repairPlan, error) {
 				pl.restat[p] = st
 			}
 		}
-		return nil
+		var err error
+		pl.dirs, err = dirsOf(tx, nil, slices.Concat(pl.remove, pl.put))
+		return err
 	})
 	return pl, err
 }
@@ -157,7 +170,6 @@ func (h *healer) repair(ctx context.Context, c *transport.Client, pl repairPlan)
 		k.repairing.Store(true)
 		defer k.repairing.Store(false)
 	}
-	dirs := h.s.dirMeta(h.id, nil)
 	done := func(e index.Entry, r apply.Result) bool {
 		if r.Err != nil {
 			if errors.Is(r.Err, errChunkGone) {
@@ -177,7 +189,7 @@ func (h *healer) repair(ctx context.Context, c *transport.Client, pl repairPlan)
 		return true
 	}
 	if len(pl.remove) > 0 {
-		rs, err := h.f.w.Apply(ctx, pl.remove, nil, dirs)
+		rs, err := h.f.w.Apply(ctx, pl.remove, nil, apply.Known{Dirs: pl.dirs})
 		for i, r := range rs {
 			done(pl.remove[i], r)
 		}
@@ -187,7 +199,7 @@ func (h *healer) repair(ctx context.Context, c *transport.Client, pl repairPlan)
 	}
 	if len(pl.put) > 0 {
 		src := newSource(ctx, h.s, c, h.id, pl.put, nil)
-		rs, _ := h.f.w.Apply(ctx, pl.put, src, dirs)
+		rs, _ := h.f.w.Apply(ctx, pl.put, src, pl.putKnown())
 		src.close()
 		for i, r := range rs {
 			if done(pl.put[i], r) && r.Stat != (index.Stat{}) {
@@ -237,7 +249,7 @@ func repairReason(v apply.LocalVersion) string {
 		return fmt.Sprintf("%s created on this node, not by ncsync; the primary has nothing at %q: kept, then removed by a repair", v.Kind, by.Path)
 	}
 	what := "changed on this node since ncsync wrote it"
-	if v.Written == (index.Stat{}) {
+	if v.LastWritten == (index.Stat{}) {
 		what = "created on this node, not by ncsync"
 	}
 	if by.Path != v.Path {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/ncsync/ncsync/apply"
 	"github.com/ncsync/ncsync/ignore"
 	"github.com/ncsync/ncsync/index"
 )
@@ -20,41 +19,31 @@ import (
 // node's ignore patterns.
 var errIgnoredHere = errors.New("the path matches this node's ignore patterns (a node-local path); kept as it is")
 
-// skipIgnored returns the entries to apply (work) and a result slot for
-// each of entries: the ignored ones hold errIgnoredHere, the others are
-// filled in by mergeResults.
-func (f *folder) skipIgnored(entries []index.Entry) (work []index.Entry, results []apply.Result) {
-	results = make([]apply.Result, len(entries))
-	n := 0
-	for i := range entries {
-		if e := &entries[i]; e.Path != index.RootPath && f.ignore.MatchPath(e.Path, e.Kind == index.KindDir) {
-			results[i].Err = fmt.Errorf("%q: %w", e.Path, errIgnoredHere)
-			n++
-		}
+// ignoredHere returns errIgnoredHere, naming e's path, if e matches this
+// node's ignore patterns (the root's own entry never does), else nil.
+func (f *folder) ignoredHere(e *index.Entry) error {
+	if e.Path != index.RootPath && f.ignore.MatchPath(e.Path, e.Kind == index.KindDir) {
+		return fmt.Errorf("%q: %w", e.Path, errIgnoredHere)
 	}
-	if n == 0 {
-		return entries, results
-	}
-	work = make([]index.Entry, 0, len(entries)-n)
-	for i, e := range entries {
-		if results[i].Err == nil {
-			work = append(work, e)
-		}
-	}
-	return work, results
+	return nil
 }
 
-// mergeResults puts the results of work, in order, into the slots
-// skipIgnored left free.
-func mergeResults(results, work []apply.Result) []apply.Result {
-	j := 0
-	for i := range results {
-		if !errors.Is(results[i].Err, errIgnoredHere) && j < len(work) {
-			results[i] = work[j]
-			j++
+// notIgnored returns the entries that do not match this node's ignore
+// patterns: entries itself if none does.
+func (f *folder) notIgnored(entries []index.Entry) []index.Entry {
+	for i := range entries {
+		if f.ignoredHere(&entries[i]) == nil {
+			continue
 		}
+		work := append([]index.Entry(nil), entries[:i]...)
+		for j := i + 1; j < len(entries); j++ {
+			if f.ignoredHere(&entries[j]) == nil {
+				work = append(work, entries[j])
+			}
+		}
+		return work
 	}
-	return results
+	return entries
 }
 
 // SetIgnore gives folder id this node's ignore patterns of m while it runs

@@ -158,30 +158,8 @@ func (s *Secondary) PruneConflicts(ctx context.Context, cutoff time.Time, dryRun
 	return out, err
 }
 
-// fillWritten sets each entry's Stat to what this node recorded after its
-// own last change to the path (zero if it never wrote the path or last
-// removed it): apply compares it with the disk to find local changes.
-func (s *Secondary) fillWritten(folder string, entries []index.Entry) error {
-	if s.keeper(folder) == nil {
-		return nil
-	}
-	return s.db.View(folder, func(tx *index.Tx) error {
-		for i := range entries {
-			e, ok, err := tx.Get(entries[i].Path)
-			if err != nil {
-				return err
-			}
-			entries[i].Stat = index.Stat{}
-			if ok && !e.Deleted {
-				entries[i].Stat = e.Stat
-			}
-		}
-		return nil
-	})
-}
-
-// Written implements apply.LocalKeeper.
-func (k *localKeeper) Written(p string) (index.Stat, bool) {
+// LastWritten implements apply.LocalKeeper.
+func (k *localKeeper) LastWritten(p string) (index.Stat, bool) {
 	e, ok, err := k.s.db.Get(k.folder, p)
 	if err != nil || !ok || e.Deleted || e.Stat == (index.Stat{}) {
 		return index.Stat{}, false
@@ -223,7 +201,7 @@ func (k *localKeeper) Keep(ctx context.Context, v apply.LocalVersion) error {
 // localReason says in words what happened to v.
 func localReason(v apply.LocalVersion) string {
 	what := "changed on this node since ncsync wrote it"
-	if v.Written == (index.Stat{}) {
+	if v.LastWritten == (index.Stat{}) {
 		what = "created on this node, not by ncsync"
 	}
 	by := v.By

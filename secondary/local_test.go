@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -42,21 +43,22 @@ func TestLocalKeeper(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// fillWritten: the recorded stat, zero for deleted and unknown paths,
-	// whatever the primary sent.
-	entries := []index.Entry{{Path: "a", Stat: index.Stat{Ino: 99}}, {Path: "gone", Stat: index.Stat{Ino: 98}}, {Path: "new"}}
-	if err := s.fillWritten("data", entries); err != nil {
+	// The plan: what ncsync last wrote is the recorded stat, zero for
+	// deleted and unknown paths, whatever the primary sent.
+	entries := []index.Entry{{Path: "a", Seq: 10, Stat: index.Stat{Ino: 99}}, {Path: "gone", Seq: 11, Stat: index.Stat{Ino: 98}}, {Path: "new", Seq: 12}}
+	pl, err := s.plan(s.folders["data"], entries)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if entries[0].Stat != written || entries[1].Stat != (index.Stat{}) || entries[2].Stat != (index.Stat{}) {
-		t.Fatalf("filled %+v", entries)
+	if want := []index.Stat{written, {}, {}}; len(pl.work) != 3 || !slices.Equal(pl.known.LastWritten, want) {
+		t.Fatalf("planned %d entries, last written %+v, want %+v", len(pl.work), pl.known.LastWritten, want)
 	}
 	k := s.keeper("data").(*localKeeper)
-	if st, ok := k.Written("a"); !ok || st != written {
-		t.Fatalf("Written(a) = %+v, %v", st, ok)
+	if st, ok := k.LastWritten("a"); !ok || st != written {
+		t.Fatalf("LastWritten(a) = %+v, %v", st, ok)
 	}
-	if _, ok := k.Written("gone"); ok {
-		t.Fatal("Written(gone): a deleted path counts as written")
+	if _, ok := k.LastWritten("gone"); ok {
+		t.Fatal("LastWritten(gone): a deleted path counts as written")
 	}
 
 	// Keep: a durable record with the reason, counted.
@@ -68,7 +70,7 @@ func TestLocalKeeper(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unix.Close(d)
-	v := apply.LocalVersion{Path: "a", Dir: d, Name: "a", Kind: index.KindFile, Written: written,
+	v := apply.LocalVersion{Path: "a", Dir: d, Name: "a", Kind: index.KindFile, LastWritten: written,
 		By: index.Entry{Path: "a", Seq: 5, Kind: index.KindFile, Version: index.Version{Epoch: 2}}}
 	// The caller's context reaches the store: cancelled, nothing is kept.
 	ctx, cancel := context.WithCancel(t.Context())
@@ -114,9 +116,9 @@ func TestLocalReason(t *testing.T) {
 	}{
 		{apply.LocalVersion{Path: "d/x", Kind: index.KindFile, By: index.Entry{Path: "d", Kind: index.KindDir, Deleted: true}},
 			`file created on this node, not by ncsync; the primary deleted the directory "d"`},
-		{apply.LocalVersion{Path: "d/x", Kind: index.KindFile, Written: index.Stat{Ino: 1}, By: index.Entry{Path: "d", Kind: index.KindFile}},
+		{apply.LocalVersion{Path: "d/x", Kind: index.KindFile, LastWritten: index.Stat{Ino: 1}, By: index.Entry{Path: "d", Kind: index.KindFile}},
 			`file changed on this node since ncsync wrote it; the primary replaced the directory "d" with a file`},
-		{apply.LocalVersion{Path: "l", Kind: index.KindSymlink, Written: index.Stat{Ino: 1}, By: index.Entry{Path: "l", Kind: index.KindSymlink, Deleted: true}},
+		{apply.LocalVersion{Path: "l", Kind: index.KindSymlink, LastWritten: index.Stat{Ino: 1}, By: index.Entry{Path: "l", Kind: index.KindSymlink, Deleted: true}},
 			`symlink changed on this node since ncsync wrote it; the primary deleted it`},
 	}
 	for _, tc := range cases {
@@ -142,8 +144,8 @@ func TestNoConflictDir(t *testing.T) {
 	if s.keeper("data") != nil {
 		t.Fatal("a keeper without a conflict dir")
 	}
-	entries := []index.Entry{{Path: "a", Stat: index.Stat{Ino: 3}}}
-	if err := s.fillWritten("data", entries); err != nil || entries[0].Stat.Ino != 3 {
-		t.Fatalf("fillWritten without a store changed %+v (%v)", entries, err)
+	pl, err := s.plan(s.folders["data"], []index.Entry{{Path: "a", Seq: 1, Stat: index.Stat{Ino: 3}}})
+	if err != nil || len(pl.work) != 1 || pl.known.LastWritten != nil {
+		t.Fatalf("planned without a store: %+v (%v)", pl, err)
 	}
 }

@@ -171,31 +171,3 @@ func (r *batchRecord) restat(results []apply.Result, upTo int) error {
 		return nil
 	})
 }
-
-// subsetDurable adapts d, which speaks of all of a batch's entries, to an
-// Apply of work, the ones among all not skipped (in order): a prefix of
-// work is the prefix of all up to the next entry of work, and the results
-// of work go into results, in the slots of their entries. Without
-// skipped entries it is d itself.
-func subsetDurable(d apply.Durable, work, all []index.Entry, results []apply.Result) apply.Durable {
-	if d == nil || len(work) == len(all) {
-		return d
-	}
-	at := make([]int, 0, len(work))
-	for i, j := 0, 0; i < len(all) && j < len(work); i++ {
-		if all[i].Seq == work[j].Seq {
-			at = append(at, i)
-			j++
-		}
-	}
-	return func(k int, rs []apply.Result) {
-		for j := range k {
-			results[at[j]] = rs[j]
-		}
-		n := len(all)
-		if k < len(at) {
-			n = at[k]
-		}
-		d(n, results)
-	}
-}

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ncsync/ncsync/apply"
 	"github.com/ncsync/ncsync/index"
 	"github.com/ncsync/ncsync/internal/fsys"
 	"github.com/ncsync/ncsync/preserve"
@@ -38,7 +39,7 @@ import (
 //     position to 0, and the new epoch and lineage are adopted;
 //  4. the session reconnects: the new primary sends its whole journal of
 //     the folder; entries this node already holds exactly (the shared
-//     history) cost a comparison only (see applyEntries), the others are
+//     history) cost a comparison only (see plan in batch.go), the others are
 //     applied. The new primary's version is then in the tree everywhere.
 //
 // A crash before step 3 leaves the old lineage: the rejoin is worked out
@@ -171,6 +172,7 @@ func (s *Secondary) divergeFolder(ctx context.Context, id string, start uint64, 
 func (s *Secondary) removeDiverged(ctx context.Context, id string, diverged []index.Entry, seen map[string]index.Stat) error {
 	f := s.folders[id]
 	var tombs []index.Entry
+	var seenAt []index.Stat // what ncsync last wrote at each of tombs: what it kept
 	var dirs []string
 	for _, e := range diverged {
 		switch {
@@ -182,11 +184,21 @@ func (s *Secondary) removeDiverged(ctx context.Context, id string, diverged []in
 			if !ok {
 				continue // gone already: nothing to remove
 			}
-			tombs = append(tombs, index.Entry{Path: e.Path, Seq: e.Seq, Kind: e.Kind, Deleted: true, Version: e.Version, Stat: st})
+			tombs = append(tombs, index.Entry{Path: e.Path, Seq: e.Seq, Kind: e.Kind, Deleted: true, Version: e.Version})
+			seenAt = append(seenAt, st)
 		}
 	}
 	if len(tombs) > 0 {
-		results, err := f.w.Apply(ctx, tombs, nil, s.dirMeta(id, nil))
+		known := apply.Known{LastWritten: seenAt}
+		err := s.db.View(id, func(tx *index.Tx) error {
+			var err error
+			known.Dirs, err = dirsOf(tx, nil, tombs)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		results, err := f.w.Apply(ctx, tombs, nil, known)
 		if err != nil {
 			return err
 		}

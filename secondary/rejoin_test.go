@@ -130,9 +130,9 @@ func TestRejoinPreservesAndRewinds(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("same.txt: %v %v", ok, err)
 	}
-	results, err := s.applyEntries(context.Background(), "f", []index.Entry{e}, nil, s.dirMeta("f", nil), nil)
-	if err != nil || results[0].Err != nil || results[0].Stat != e.Stat {
-		t.Errorf("held entry: %+v, %v", results, err)
+	pl, err := s.plan(s.folders["f"], []index.Entry{e})
+	if err != nil || len(pl.work) != 0 || pl.results[0].Err != nil || pl.results[0].Stat != e.Stat {
+		t.Errorf("held entry: %+v, %v", pl, err)
 	}
 }
 

@@ -10,10 +10,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/ncsync/ncsync/apply"
-	"github.com/ncsync/ncsync/index"
 	"github.com/ncsync/ncsync/pki"
-	"github.com/ncsync/ncsync/stage"
 	"github.com/ncsync/ncsync/transport"
 )
 
@@ -239,8 +236,7 @@ func (s *Secondary) prepare(ctx context.Context, c *transport.Client, batches <-
 					return ctx.Err()
 				}
 			}
-			work, _ := f.skipIgnored(b.Entries)
-			r.src = newSource(ctx, s, c, b.Folder, work, nil)
+			r.src = newSource(ctx, s, c, b.Folder, f.notIgnored(b.Entries), nil)
 			_ = r.src.openStream() // a failure shows when the chunks are read
 			drained = r.src.drained
 		}
@@ -254,146 +250,4 @@ func (s *Secondary) prepare(ctx context.Context, c *transport.Client, batches <-
 		}
 	}
 	return nil
-}
-
-// checkBatch refuses a batch of a folder this node does not replicate, or
-// with an entry at or before the folder's position or what this session
-// processed.
-func (s *Secondary) checkBatch(b transport.Batch) error {
-	if _, ok := s.folders[b.Folder]; !ok {
-		return fmt.Errorf("primary sent folder %q, which this node does not replicate", b.Folder)
-	}
-	_, pos, err := s.processedTo(b.Folder)
-	if err != nil {
-		return err
-	}
-	for _, e := range b.Entries {
-		if e.Seq <= pos {
-			return fmt.Errorf("primary replayed sequence %d of folder %q, already applied up to %d", e.Seq, b.Folder, pos)
-		}
-	}
-	return nil
-}
-
-// applyBatch applies one batch and records it durably, reading chunks
-// from pre if not nil (made by prepare for this batch), and from stash
-// first when it is not nil. It returns the ack to send for its
-// end; ack (if not nil) is called for the prefixes that become durable
-// before (see record.go). Entries refused as bad input are skipped and
-// reported in the acks; any other failure stops the batch at the first
-// failed entry, so it is sent again. The prefix before that entry is
-// recorded even then, and so is the prefix applied before a session ended.
-func (s *Secondary) applyBatch(ctx context.Context, c *transport.Client, b transport.Batch, stash *stage.Stage, ack func(transport.Ack) error, pre *source) (transport.Ack, error) {
-	if pre != nil {
-		defer pre.close()
-	}
-	if err := s.checkBatch(b); err != nil {
-		return transport.Ack{}, err
-	}
-	f := s.folders[b.Folder]
-	f.applyMu.Lock() // no repair until the index holds what is written (heal.go)
-	defer f.applyMu.Unlock()
-	start := time.Now()
-	work, results := f.skipIgnored(b.Entries) // ignored.go
-	src := pre
-	if src == nil {
-		src = newSource(ctx, s, c, b.Folder, work, stash)
-		defer src.close()
-	}
-	if err := s.fillWritten(b.Folder, work); err != nil { // local.go
-		return transport.Ack{}, err
-	}
-	rec := &batchRecord{s: s, f: f, b: b, src: src, start: start, ack: ack}
-	var applyErr error
-	if len(work) > 0 {
-		var rs []apply.Result
-		rs, applyErr = s.applyEntries(ctx, b.Folder, work, src, s.dirMeta(b.Folder, b.Entries),
-			subsetDurable(rec.durable, work, b.Entries, results))
-		if rs == nil {
-			return transport.Ack{}, fmt.Errorf("apply batch of folder %q: %w", b.Folder, applyErr)
-		}
-		results = mergeResults(results, rs)
-	}
-	applied := time.Since(start)
-	early := rec.done
-	a, err := rec.record(results, len(results))
-	if err == nil && early > 0 {
-		err = rec.restat(results, early)
-	}
-	if err != nil {
-		return transport.Ack{}, err
-	}
-	if applyErr != nil {
-		return transport.Ack{}, fmt.Errorf("apply batch of folder %q: %w", b.Folder, applyErr)
-	}
-	n, firstErr := rec.done, rec.firstErr
-	took := time.Since(start)
-	s.log.Debug("applied batch", "folder", b.Folder, "entries", n, "seq", b.Entries[len(b.Entries)-1].Seq, "head", b.Head, "took", took, "applied", applied, "waited", src.waited)
-	s.noteHead(b)
-	f.mu.Lock()
-	if firstErr != nil {
-		f.lastErr = firstErr.Error()
-	} else if len(a.Failures) == 0 {
-		f.lastErr = ""
-	}
-	f.storeFull = nil
-	if firstErr != nil {
-		f.storeFull = storeFull(b.Entries[n], firstErr) // local.go
-	}
-	f.mu.Unlock()
-	if firstErr != nil {
-		e := b.Entries[n]
-		return transport.Ack{}, fmt.Errorf("apply %q (seq %d) in folder %q: %w; will retry", e.Path, e.Seq, b.Folder, firstErr)
-	}
-	f.resumed.Store(true)
-	if n > 0 && b.Head > 0 && b.Entries[n-1].Seq >= b.Head {
-		s.sweepKept(f) // caught up: no kept temp file can be needed
-	}
-	if a.Processed == 0 && n > 0 { // all of it was acknowledged on the way
-		pos, processed, err := s.processedTo(b.Folder)
-		if err != nil {
-			return transport.Ack{}, err
-		}
-		a.Seq, a.Processed = pos, processed
-	}
-	return a, nil
-}
-
-// sweepKept removes the folder's kept temp files (see apply/partial.go).
-func (s *Secondary) sweepKept(f *folder) {
-	if f.w.KeptFiles() == 0 {
-		return
-	}
-	n, err := f.w.SweepKept()
-	if n > 0 {
-		s.log.Info("removed temp files kept for resuming that are no longer needed", "folder", f.cfg.ID, "count", n)
-	}
-	if err != nil {
-		s.log.Warn("could not remove temp files kept for resuming", "folder", f.cfg.ID, "err", err)
-	}
-}
-
-// dirMeta answers the replicated metadata of a directory: from this batch
-// if it carries the directory, else from the index.
-func (s *Secondary) dirMeta(folder string, batch []index.Entry) apply.DirMeta {
-	inBatch := make(map[string]int)
-	for i, e := range batch {
-		if e.Kind == index.KindDir {
-			inBatch[e.Path] = i
-		}
-	}
-	return func(path string) (index.Entry, bool) {
-		if path == "" {
-			path = index.RootPath // the root's own entry
-		}
-		if i, ok := inBatch[path]; ok {
-			e := batch[i]
-			return e, !e.Deleted
-		}
-		e, ok, err := s.db.Get(folder, path)
-		if err != nil || !ok || e.Deleted || e.Kind != index.KindDir {
-			return index.Entry{}, false
-		}
-		return e, true
-	}
 }

@@ -28,8 +28,8 @@ import (
 //
 // A new session (a reconnect, a restart) starts from the durable position:
 // the primary sends the skipped entry again, and the ones after it, which
-// the index holds already and are not written again (rejoin_skip.go). If a
-// skip is still pending when everything received has been processed and
+// the index holds already and are not written again (see plan, batch.go).
+// If a skip is still pending when everything received has been processed and
 // nothing new arrives for a while (the file changed back, so no newer
 // entry is journaled, or the primary has not journaled it yet), the
 // session ends after a backoff (SkipRetryMin doubling up to SkipRetryMax)
