@@ -36,7 +36,16 @@ const (
 	// maxFramedChunk is the largest chunk put into a shared frame, so a
 	// frame never exceeds frameBytes+maxFramedChunk (below MaxFrameBytes).
 	maxFramedChunk = 256 << 10
+	// minFrameBytes is the size from which a frame may close early, at a
+	// chunk whose id ends a frame (frameEnd). Frames cut by the ids, not
+	// by where a request began, come out the same for secondaries whose
+	// requests differ at the start: they can share the frame cache.
+	minFrameBytes = frameBytes / 2
 )
+
+// frameEnd reports whether a frame of at least minFrameBytes closes after
+// chunk id: one chunk in 16, by its id.
+func frameEnd(id chunker.ID) bool { return id[0]&15 == 0 }
 
 // MaxFrameBytes bounds the decoded size of a shared frame
 // (FetchChunksResponse.frame); a client refuses a larger one.
@@ -65,6 +74,7 @@ type chunkJob struct {
 	raw, comp []byte // buffers, reused: raw holds every chunk read, in order
 	parts     []part // one per id
 	framed    []byte // comp when the frame paid, else nil
+	shared    int64  // bytes of a cached job that parts and framed point into
 	err       error
 }
 
@@ -80,13 +90,13 @@ var jobPool = sync.Pool{New: func() any { return &chunkJob{done: make(chan struc
 
 func getJob(frame bool) *chunkJob {
 	j := jobPool.Get().(*chunkJob)
-	j.ids, j.frame, j.parts, j.framed, j.err = j.ids[:0], frame, j.parts[:0], nil, nil
+	j.ids, j.frame, j.parts, j.framed, j.shared, j.err = j.ids[:0], frame, j.parts[:0], nil, 0, nil
 	return j
 }
 
 // cost is what the job holds against the in-flight budget: the chunks
-// read and what was compressed.
-func (j *chunkJob) cost() int64 { return int64(len(j.raw) + len(j.comp)) }
+// read and what was compressed, or the cached job it sends.
+func (j *chunkJob) cost() int64 { return int64(len(j.raw)+len(j.comp)) + j.shared }
 
 // decodedBytes is what the job's compressed chunks decode to at the
 // client: the frame, or one zstd chunk.
@@ -183,7 +193,7 @@ func (s *Server) sendChunks(ctx context.Context, folder string, ids []chunker.ID
 						group, groupBytes = getJob(true), 0
 					}
 					group.ids = append(group.ids, id)
-					if groupBytes += size; groupBytes >= frameBytes {
+					if groupBytes += size; groupBytes >= frameBytes || groupBytes >= minFrameBytes && frameEnd(id) {
 						if err := queue(group); err != nil {
 							return err
 						}
@@ -213,7 +223,7 @@ func (s *Server) sendChunks(ctx context.Context, folder string, ids []chunker.ID
 	for range workers {
 		g.Go(func() error {
 			for j := range jobs {
-				s.prepareJob(ctx, folder, j)
+				s.prepareJob(ctx, folder, j, levelFastest)
 				budget.add(j.cost())
 				j.done <- struct{}{}
 			}
@@ -224,10 +234,42 @@ func (s *Server) sendChunks(ctx context.Context, folder string, ids []chunker.ID
 	return g.Wait()
 }
 
-// prepareJob reads j's chunks and compresses them when that pays (the
+// prepareJob prepares j: from the frame cache while several secondaries
+// are served, else by encodeJob.
+func (s *Server) prepareJob(ctx context.Context, folder string, j *chunkJob, level codecLevel) {
+	if s.frames == nil || s.sessions.Load() < 2 {
+		s.encodeJob(ctx, folder, j, level)
+		return
+	}
+	k := jobKey(folder, j, level)
+	for {
+		e, owner := s.frames.acquire(k)
+		if owner {
+			s.encodeJob(ctx, folder, j, level)
+			if cacheable(j) {
+				s.frames.fill(e, j)
+			} else {
+				s.frames.abandon(e)
+			}
+			return
+		}
+		if e.wait(ctx) {
+			e.serve(j)
+			return
+		}
+		if err := ctx.Err(); err != nil {
+			j.err = err
+			return
+		}
+		// Abandoned by its owner: prepare it here, or wait for whoever
+		// asked first since.
+	}
+}
+
+// encodeJob reads j's chunks and compresses them when that pays (the
 // result is under ~97% of the input) and the Source does not say it is
 // pointless: a frame job as one frame, any other chunk alone.
-func (s *Server) prepareJob(ctx context.Context, folder string, j *chunkJob) {
+func (s *Server) encodeJob(ctx context.Context, folder string, j *chunkJob, level codecLevel) {
 	j.raw, j.comp = j.raw[:0], j.comp[:0]
 	compress := true
 	for _, id := range j.ids {

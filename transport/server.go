@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -64,6 +65,11 @@ type Server struct {
 
 	bw bandwidth // caps on the chunk bytes sent (SetBandwidth)
 
+	// frames shares prepared chunks among the secondaries while more
+	// than one has a session (sessions).
+	frames   *frameCache
+	sessions atomic.Int32
+
 	mu    sync.Mutex
 	peers map[string]*peerState
 }
@@ -73,7 +79,7 @@ type Server struct {
 // configuration error is returned by Serve.
 func NewServer(tlsConf *tls.Config, lim Limits, src Source, log *slog.Logger) *Server {
 	lim = lim.withDefaults()
-	s := &Server{lim: lim, src: src, log: log, peers: make(map[string]*peerState)}
+	s := &Server{lim: lim, src: src, log: log, peers: make(map[string]*peerState), frames: newFrameCache(frameCacheBytes)}
 	s.stopping, s.stop = context.WithCancel(context.Background())
 	s.bw.init()
 	if s.log == nil {

@@ -54,6 +54,8 @@ func (v *service) Sync(stream grpc.BidiStreamingServer[ncsyncv1.SyncRequest, ncs
 		return sessionStatus(ctx, "sync", err)
 	}
 	defer release()
+	s.sessions.Add(1)
+	defer s.sessions.Add(-1)
 
 	log := s.log.With("peer", peer.Node, "addr", peer.Addr)
 	w, err := s.src.Welcome(ctx, peer, h)
