@@ -24,10 +24,10 @@ func TestAdmit(t *testing.T) {
 	ended := make(chan error, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	acks := make(chan transport.Ack)
+	replies := make(chan transport.Reply)
 	go func() {
 		h := transport.Hello{ClusterID: "c1", Node: "nfs3", Positions: map[string]uint64{"data": 0}}
-		ended <- p.Serve(ctx, transport.Peer{Node: "nfs3"}, h, func(transport.Batch) error { return nil }, acks)
+		ended <- p.Serve(ctx, transport.Peer{Node: "nfs3"}, h, func(transport.Message) error { return nil }, replies)
 	}()
 	waitConnected(t, p, "nfs3")
 

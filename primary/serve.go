@@ -76,7 +76,7 @@ func (p *Primary) Welcome(ctx context.Context, pe transport.Peer, h transport.He
 // most Window unacknowledged batches per folder in flight, until ctx ends or
 // the peer goes away. A slow peer only slows its own session: entries are
 // read from the index as they are sent, so a far-behind peer costs no memory.
-func (p *Primary) Serve(ctx context.Context, pe transport.Peer, h transport.Hello, send func(transport.Batch) error, acks <-chan transport.Ack) error {
+func (p *Primary) Serve(ctx context.Context, pe transport.Peer, h transport.Hello, send func(transport.Message) error, replies <-chan transport.Reply) error {
 	ps := p.peer(pe.Node)
 	ctx, end := context.WithCancelCause(ctx)
 	defer end(nil)
@@ -90,10 +90,10 @@ func (p *Primary) Serve(ctx context.Context, pe transport.Peer, h transport.Hell
 
 	g, ctx := errgroup.WithContext(ctx)
 	var sendMu sync.Mutex
-	lockedSend := func(b transport.Batch) error {
+	lockedSend := func(m transport.Message) error {
 		sendMu.Lock()
 		defer sendMu.Unlock()
-		return send(b)
+		return send(m)
 	}
 	windows := make(map[string]*window)
 	p.setStage(pe.Node, h.StageLimit, h.StagedBytes)
@@ -117,15 +117,19 @@ func (p *Primary) Serve(ctx context.Context, pe transport.Peer, h transport.Hell
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
-			case a, ok := <-acks:
+			case r, ok := <-replies:
 				if !ok {
 					return errPeerGone
 				}
-				if a.TreeHash != nil { // an answer, not an ack
-					if !p.trees.answer(pe.Node, a.Folder, *a.TreeHash) {
-						p.log.Warn("ignored a tree hash answer to a query this peer was not asked", "peer", pe.Node, "folder", a.Folder)
+				var a transport.Ack
+				switch r := r.(type) {
+				case transport.TreeHashReport: // an answer, not an ack
+					if !p.trees.answer(pe.Node, r) {
+						p.log.Warn("ignored a tree hash answer to a query this peer was not asked", "peer", pe.Node, "folder", r.Folder)
 					}
 					continue
+				case transport.Ack:
+					a = r
 				}
 				w, ok := windows[a.Folder]
 				if !ok {
@@ -177,7 +181,7 @@ var errPeerGone = errors.New("peer closed its session")
 // window, holding or sending to stage where a pause says so (see
 // pause.go). staging says the peer has staged batches up to pos that it
 // has not applied.
-func (p *Primary) sendFolder(ctx context.Context, peer, id string, pos uint64, staging bool, w *window, send func(transport.Batch) error) error {
+func (p *Primary) sendFolder(ctx context.Context, peer, id string, pos uint64, staging bool, w *window, send func(transport.Message) error) error {
 	for {
 		if err := w.wait(ctx); err != nil {
 			return err
@@ -193,7 +197,7 @@ func (p *Primary) sendFolder(ctx context.Context, peer, id string, pos uint64, s
 		}
 		if staging && !gate.stage {
 			// The pause ended: the peer applies what it staged first.
-			if err := send(transport.Batch{Folder: id, ApplyStaged: true}); err != nil {
+			if err := send(transport.ApplyStaged{Folder: id}); err != nil {
 				return err
 			}
 			w.sent(pos)

@@ -26,10 +26,10 @@ func TestServeWindowByProcessed(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sent := make(chan transport.Batch, 16)
-	acks := make(chan transport.Ack)
+	acks := make(chan transport.Reply)
 	ended := make(chan error, 1)
 	go func() {
-		ended <- p.Serve(ctx, transport.Peer{Node: "nfs2"}, h, func(b transport.Batch) error { sent <- b; return nil }, acks)
+		ended <- p.Serve(ctx, transport.Peer{Node: "nfs2"}, h, func(m transport.Message) error { sent <- m.(transport.Batch); return nil }, acks)
 	}()
 	next := func() transport.Batch {
 		t.Helper()

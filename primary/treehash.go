@@ -46,14 +46,14 @@ func newQueryID(taken func(uint64) bool) uint64 {
 
 // peerLink is a session's way to send to its peer.
 type peerLink struct {
-	send func(transport.Batch) error
+	send func(transport.Message) error
 }
 
 // errPeerNotConnected: a tree hash needs the peer's session.
 var errPeerNotConnected = errors.New("not connected")
 
 // attach makes send the way to reach peer until the returned detach.
-func (q *treeQueries) attach(peer string, send func(transport.Batch) error) (detach func()) {
+func (q *treeQueries) attach(peer string, send func(transport.Message) error) (detach func()) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.links == nil {
@@ -71,14 +71,13 @@ func (q *treeQueries) attach(peer string, send func(transport.Batch) error) (det
 	}
 }
 
-// answer delivers a report that peer sent with an ack for folder to the
-// query waiting for it. A report for a query that was not asked of that
-// peer and folder is ignored (and reported false), the query goes on
-// waiting for its own answer.
-func (q *treeQueries) answer(peer, folder string, r transport.TreeHashReport) bool {
+// answer delivers a report that peer sent to the query waiting for it. A
+// report for a query that was not asked of that peer and folder is ignored
+// (and reported false), the query goes on waiting for its own answer.
+func (q *treeQueries) answer(peer string, r transport.TreeHashReport) bool {
 	q.mu.Lock()
 	tq := q.pending[r.Query]
-	if tq == nil || tq.peer != peer || tq.folder != folder {
+	if tq == nil || tq.peer != peer || tq.folder != r.Folder {
 		q.mu.Unlock()
 		return false
 	}
@@ -105,7 +104,7 @@ func (q *treeQueries) ask(ctx context.Context, peer, folder string) (transport.T
 		delete(q.pending, id)
 		q.mu.Unlock()
 	}()
-	if err := l.send(transport.Batch{Folder: folder, TreeHashQuery: id}); err != nil {
+	if err := l.send(transport.TreeHashQuery{Folder: folder, ID: id}); err != nil {
 		return transport.TreeHashReport{}, fmt.Errorf("ask for its tree hash: %w", err)
 	}
 	select {

@@ -12,9 +12,9 @@ import (
 // ignored and the query goes on waiting for its own answer.
 func TestTreeHashAnswerBoundToPeer(t *testing.T) {
 	var q treeQueries
-	sent := make(chan transport.Batch, 1)
-	defer q.attach("nfs2", func(b transport.Batch) error { sent <- b; return nil })()
-	defer q.attach("nfs3", func(transport.Batch) error { return nil })()
+	sent := make(chan transport.Message, 1)
+	defer q.attach("nfs2", func(m transport.Message) error { sent <- m; return nil })()
+	defer q.attach("nfs3", func(transport.Message) error { return nil })()
 
 	type result struct {
 		r   transport.TreeHashReport
@@ -25,10 +25,11 @@ func TestTreeHashAnswerBoundToPeer(t *testing.T) {
 		r, err := q.ask(context.Background(), "nfs2", "data")
 		done <- result{r, err}
 	}()
-	b := <-sent
-	id := b.TreeHashQuery
+	m := <-sent
+	b, _ := m.(transport.TreeHashQuery)
+	id := b.ID
 	if id == 0 || b.Folder != "data" {
-		t.Fatalf("query batch %+v", b)
+		t.Fatalf("query %+v", m)
 	}
 	for _, tc := range []struct {
 		peer, folder string
@@ -38,11 +39,11 @@ func TestTreeHashAnswerBoundToPeer(t *testing.T) {
 		{"nfs2", "data", id + 1}, // the right peer, a wrong id
 		{"nfs2", "web", id},      // the right peer and id, another folder
 	} {
-		if q.answer(tc.peer, tc.folder, transport.TreeHashReport{Query: tc.query, Seq: 666}) {
+		if q.answer(tc.peer, transport.TreeHashReport{Folder: tc.folder, Query: tc.query, Seq: 666}) {
 			t.Errorf("answer from %s for %s with id %d was taken", tc.peer, tc.folder, tc.query)
 		}
 	}
-	if !q.answer("nfs2", "data", transport.TreeHashReport{Query: id, Seq: 7}) {
+	if !q.answer("nfs2", transport.TreeHashReport{Folder: "data", Query: id, Seq: 7}) {
 		t.Fatal("the asked peer's answer was ignored")
 	}
 	if r := <-done; r.err != nil || r.r.Seq != 7 { // not a foreign answer's 666

@@ -221,12 +221,12 @@ func (r *verifyRemote) Open(ctx context.Context, targets []string) (verify.Sourc
 		r.p.verifs.remove(id)
 		close(w.done)
 	}
-	q := &transport.VerifyQuery{ID: id, Paths: wireTargets(targets), Ignore: r.ignore}
+	q := transport.VerifyQuery{Folder: r.folder, ID: id, Paths: wireTargets(targets), Ignore: r.ignore}
 	if n := querySize(q); n > maxQueryBytes {
 		closeFn()
 		return nil, nil, fmt.Errorf("the request for the secondary's tree would take %d bytes (paths and ignore patterns), more than %d", n, maxQueryBytes)
 	}
-	if err := l.send(transport.Batch{Folder: r.folder, Verify: q}); err != nil {
+	if err := l.send(q); err != nil {
 		closeFn()
 		return nil, nil, fmt.Errorf("ask secondary %q for its tree: %w", r.peer, err)
 	}
@@ -248,7 +248,7 @@ func (r *verifyRemote) Open(ctx context.Context, targets []string) (verify.Sourc
 // the session (transport.DefaultMaxMessageBytes is 8 MiB).
 const maxQueryBytes = 6 << 20
 
-func querySize(q *transport.VerifyQuery) int {
+func querySize(q transport.VerifyQuery) int {
 	n := 0
 	for _, p := range q.Paths {
 		n += len(p) + 8

@@ -480,10 +480,16 @@ func (env *craftedEnv) drainEnded() {
 // send queues a batch for the live session.
 func (env *craftedEnv) send(t *testing.T, b *ncsyncv1.EntryBatch) {
 	t.Helper()
+	env.sendMsg(t, &ncsyncv1.SyncResponse{Msg: &ncsyncv1.SyncResponse_Batch{Batch: b}})
+}
+
+// sendMsg queues any message for the live session.
+func (env *craftedEnv) sendMsg(t *testing.T, m *ncsyncv1.SyncResponse) {
+	t.Helper()
 	select {
-	case env.primary.out <- &ncsyncv1.SyncResponse{Msg: &ncsyncv1.SyncResponse_Batch{Batch: b}}:
+	case env.primary.out <- m:
 	case <-time.After(craftedWait):
-		t.Fatal("could not queue the batch")
+		t.Fatal("could not queue the message")
 	}
 }
 

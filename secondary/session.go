@@ -119,7 +119,7 @@ func (s *Secondary) session(ctx context.Context) error {
 	}
 
 	// Receive ahead of applying so the network and the disk overlap.
-	batches := make(chan transport.Batch, 2)
+	batches := make(chan transport.Message, 2)
 	g, ctx := errgroup.WithContext(ctx)
 	// busy counts the batches received and not yet done; activity is
 	// told whenever one arrives or is done (watchSkips, skips.go).
@@ -171,32 +171,39 @@ func (s *Secondary) session(ctx context.Context) error {
 	}()
 	g.Go(func() error {
 		for r := range ready {
-			b := r.b
 			idle.Reset(idleRelease)
 			var a transport.Ack
 			var err error
-			switch {
-			case b.ApplyStaged: // acknowledges as it goes
-				if err := s.applyStaged(ctx, c, b.Folder, ack); err != nil {
-					s.applyFailed(ctx, b.Folder, err, ack)
+			switch m := r.m.(type) {
+			case transport.ApplyStaged: // acknowledges as it goes
+				if err := s.applyStaged(ctx, c, m.Folder, ack); err != nil {
+					s.applyFailed(ctx, m.Folder, err, ack)
 					return err
 				}
 				move(-1)
 				continue
-			case b.TreeHashQuery != 0:
-				a = s.treeHashReport(b)
-			case b.Verify != nil: // answered with an upload, not an ack
-				s.startVerify(ctx, c, b, g.Go) // verify.go
+			case transport.TreeHashQuery:
+				if err := sess.ReportTreeHash(s.treeHashReport(m)); err != nil {
+					return err
+				}
 				move(-1)
 				continue
-			case b.Stage:
-				a, err = s.stageBatch(ctx, c, b)
+			case transport.VerifyQuery: // answered with an upload
+				s.startVerify(ctx, c, m, g.Go) // verify.go
+				move(-1)
+				continue
+			case transport.Batch:
+				if m.Stage {
+					a, err = s.stageBatch(ctx, c, m)
+				} else {
+					a, err = s.applyRetrying(ctx, c, m, ack, r.src) // retry.go
+				}
+				if err != nil {
+					s.applyFailed(ctx, m.Folder, err, ack)
+					return err
+				}
 			default:
-				a, err = s.applyRetrying(ctx, c, b, ack, r.src) // retry.go
-			}
-			if err != nil {
-				s.applyFailed(ctx, b.Folder, err, ack)
-				return err
+				return fmt.Errorf("unexpected %T from the primary", m)
 			}
 			if err := ack(a); err != nil {
 				return err
@@ -208,10 +215,10 @@ func (s *Secondary) session(ctx context.Context) error {
 	return g.Wait()
 }
 
-// prepared is a batch with, for a batch to apply, its chunk source,
-// planned and with its chunk stream open.
+// prepared is a message of the primary with, for a batch to apply, its
+// chunk source, planned and with its chunk stream open.
 type prepared struct {
-	b   transport.Batch
+	m   transport.Message
 	src *source
 }
 
@@ -222,13 +229,13 @@ type prepared struct {
 // still written, committed and acknowledged. (Planned that early, a chunk
 // that the batch before brings is fetched again rather than copied; its
 // files are not in the index yet.)
-func (s *Secondary) prepare(ctx context.Context, c *transport.Client, batches <-chan transport.Batch, ready chan<- prepared) error {
+func (s *Secondary) prepare(ctx context.Context, c *transport.Client, batches <-chan transport.Message, ready chan<- prepared) error {
 	defer close(ready)
 	var drained <-chan struct{} // of the last source prepared
-	for b := range batches {
-		r := prepared{b: b}
-		f := s.folders[b.Folder]
-		if !b.ApplyStaged && b.TreeHashQuery == 0 && b.Verify == nil && !b.Stage && s.checkBatch(b) == nil {
+	for m := range batches {
+		r := prepared{m: m}
+		if b, ok := m.(transport.Batch); ok && !b.Stage && s.checkBatch(b) == nil {
+			f := s.folders[b.Folder]
 			if drained != nil {
 				select {
 				case <-drained:

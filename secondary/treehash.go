@@ -8,15 +8,15 @@ import (
 // --verify): the hash of this node's index of the folder at its applied
 // position. The session's apply loop calls it in stream order, so
 // everything the primary sent before the query is applied.
-func (s *Secondary) treeHashReport(b transport.Batch) transport.Ack {
-	r := &transport.TreeHashReport{Query: b.TreeHashQuery}
-	pos, err := s.db.Position(b.Folder)
+func (s *Secondary) treeHashReport(q transport.TreeHashQuery) transport.TreeHashReport {
+	r := transport.TreeHashReport{Folder: q.Folder, Query: q.ID}
+	pos, err := s.db.Position(q.Folder)
 	if err == nil {
-		r.Hash, r.Entries, _, err = s.db.TreeHash(b.Folder)
+		r.Hash, r.Entries, _, err = s.db.TreeHash(q.Folder)
 	}
 	if err != nil {
 		r.Error = err.Error()
 	}
 	r.Seq = pos
-	return transport.Ack{Folder: b.Folder, TreeHash: r}
+	return r
 }

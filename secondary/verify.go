@@ -23,14 +23,13 @@ import (
 // for the slot, and past maxQueuedVerifies waiting ones a request is
 // answered with an error at once, so a primary cannot make this node read
 // its tree many times over at once.
-func (s *Secondary) startVerify(ctx context.Context, c *transport.Client, b transport.Batch, spawn func(func() error)) {
-	q := *b.Verify
-	f, ok := s.folders[b.Folder]
-	log := s.log.With("folder", b.Folder, "query", q.ID)
+func (s *Secondary) startVerify(ctx context.Context, c *transport.Client, q transport.VerifyQuery, spawn func(func() error)) {
+	f, ok := s.folders[q.Folder]
+	log := s.log.With("folder", q.Folder, "query", q.ID)
 	if s.verifyWaiting.Add(1) > maxQueuedVerifies {
 		s.verifyWaiting.Add(-1)
 		spawn(func() error {
-			err := c.UploadManifest(ctx, q.ID, b.Folder, failed{fmt.Errorf("this node is already answering %d verify requests", maxQueuedVerifies)})
+			err := c.UploadManifest(ctx, q.ID, q.Folder, failed{fmt.Errorf("this node is already answering %d verify requests", maxQueuedVerifies)})
 			if err != nil && ctx.Err() == nil {
 				log.Warn("verify: could not refuse a request", "err", err)
 			}
@@ -48,19 +47,19 @@ func (s *Secondary) startVerify(ctx context.Context, c *transport.Client, b tran
 		defer func() { <-s.verifySlot }()
 		err := func() error {
 			if !ok {
-				return c.UploadManifest(ctx, q.ID, b.Folder, failed{fmt.Errorf("this node does not replicate folder %q", b.Folder)})
+				return c.UploadManifest(ctx, q.ID, q.Folder, failed{fmt.Errorf("this node does not replicate folder %q", q.Folder)})
 			}
 			m, err := ignore.New(q.Ignore)
 			if err != nil {
-				return c.UploadManifest(ctx, q.ID, b.Folder, failed{fmt.Errorf("the primary's ignore patterns: %w", err)})
+				return c.UploadManifest(ctx, q.ID, q.Folder, failed{fmt.Errorf("the primary's ignore patterns: %w", err)})
 			}
 			w, err := verify.NewWalker(f.cfg.Path, m, q.Paths)
 			if err != nil {
-				return c.UploadManifest(ctx, q.ID, b.Folder, failed{err})
+				return c.UploadManifest(ctx, q.ID, q.Folder, failed{err})
 			}
 			defer w.Close()
 			log.Info("verify: sending this node's tree to the primary", "paths", len(q.Paths))
-			if err := c.UploadManifest(ctx, q.ID, b.Folder, w); err != nil {
+			if err := c.UploadManifest(ctx, q.ID, q.Folder, w); err != nil {
 				return err
 			}
 			log.Info("verify: tree sent", "files", w.Files(), "bytes", w.Bytes())

@@ -21,7 +21,7 @@ func TestVerifyWalksOneAtATime(t *testing.T) {
 	}
 	env.nextHello(t)
 	for id := range uint64(6) {
-		env.send(t, &ncsyncv1.EntryBatch{FolderId: craftedFolder, Verify: &ncsyncv1.VerifyQuery{Id: id + 1}})
+		env.sendMsg(t, &ncsyncv1.SyncResponse{Msg: &ncsyncv1.SyncResponse_Verify{Verify: &ncsyncv1.VerifyQuery{FolderId: craftedFolder, Id: id + 1}}})
 	}
 	wait := func(want int) (n, failed, most int) {
 		t.Helper()

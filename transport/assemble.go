@@ -7,15 +7,43 @@ import (
 	ncsyncv1 "github.com/ncsync/ncsync/proto/ncsync/v1"
 )
 
-// assembler turns received Sync messages into checked Batches: an
-// EntryBatch, then for each incomplete entry (in entry order) the
-// MoreChunks that complete it.
+// assembler turns received Sync messages into checked Messages. A Batch
+// is an EntryBatch, then for each incomplete entry (in entry order) the
+// MoreChunks that complete it; nothing else may come in between.
 type assembler struct {
 	lim     Limits
 	batch   Batch
 	counts  []uint64 // announced chunk count of each entry
 	pending int      // index of the first incomplete entry; len(Entries) when done
 	active  bool     // a batch is being assembled
+}
+
+// next takes the primary's next message after its Welcome. It returns a
+// complete Message, or nil while a batch awaits its MoreChunks and for a
+// Heartbeat.
+func (a *assembler) next(m *ncsyncv1.SyncResponse) (Message, error) {
+	if order, ok, err := orderFromWire(m); ok {
+		if err == nil && a.active {
+			err = protocolErr("%T while entry %q still awaits chunks", m.GetMsg(), a.batch.Entries[a.pending].Path)
+		}
+		return order, err
+	}
+	var done bool
+	var err error
+	switch msg := m.GetMsg().(type) {
+	case *ncsyncv1.SyncResponse_Batch:
+		done, err = a.start(msg.Batch)
+	case *ncsyncv1.SyncResponse_MoreChunks:
+		done, err = a.more(msg.MoreChunks)
+	case *ncsyncv1.SyncResponse_Heartbeat:
+		return nil, nil
+	default:
+		err = protocolErr("unexpected %T in a session", m.GetMsg())
+	}
+	if err != nil || !done {
+		return nil, err
+	}
+	return a.take(), nil
 }
 
 // start takes a new EntryBatch. done reports whether the batch is complete.
@@ -29,22 +57,14 @@ func (a *assembler) start(pb *ncsyncv1.EntryBatch) (done bool, err error) {
 	if n := len(pb.GetEntries()); n > a.lim.MaxBatchEntries {
 		return false, protocolErr("batch of %q: %d entries exceed the limit of %d", pb.FolderId, n, a.lim.MaxBatchEntries)
 	}
-	marker, query := pb.GetApplyStaged(), pb.GetTreeHashQuery() != 0
-	verify := pb.GetVerify() != nil // manifest.go
-	if (marker || query || verify) && (pb.GetStage() || len(pb.GetEntries()) > 0 || marker && query || verify && (marker || query)) {
-		return false, protocolErr("batch of %q: a marker or query with entries, or staged", pb.FolderId)
+	// Protocol 1 carried its orders and questions as flags of a batch.
+	if pb.GetApplyStaged() || pb.GetTreeHashQuery() != 0 || pb.GetVerify() != nil {
+		return false, protocolErr("batch of %q sets apply_staged, tree_hash_query or verify (protocol 1)", pb.FolderId)
 	}
 	if pb.GetHeldAt() != 0 && !pb.GetStage() {
 		return false, protocolErr("batch of %q: a hold point on a batch not to stage", pb.FolderId)
 	}
-	b := Batch{Folder: pb.FolderId, Head: pb.GetHeadSequence(), Stage: pb.GetStage(), HeldAt: pb.GetHeldAt(), ApplyStaged: marker, TreeHashQuery: pb.GetTreeHashQuery()}
-	if verify {
-		q, err := verifyQueryFromWire(pb.GetVerify(), a.lim)
-		if err != nil {
-			return false, fmt.Errorf("batch of %q: %w", pb.FolderId, err)
-		}
-		b.Verify = &q
-	}
+	b := Batch{Folder: pb.FolderId, Head: pb.GetHeadSequence(), Stage: pb.GetStage(), HeldAt: pb.GetHeldAt()}
 	if len(pb.Entries) > 0 {
 		b.Entries = make([]index.Entry, len(pb.Entries))
 	}

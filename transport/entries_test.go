@@ -78,7 +78,9 @@ func TestEntriesRoundTrip(t *testing.T) {
 		{Folder: "webroot", Head: 5}, // no entries: a head update
 	}
 	src := newFakeSource()
-	src.batches = batches
+	for _, b := range batches {
+		src.batches = append(src.batches, b)
+	}
 	_, addr := startServer(t, p.serverTLS(t, "p1"), Limits{}, src)
 	c := dial(t, addr, p.clientTLS(t, "s1"), Limits{})
 	sess, _, err := c.Sync(context.Background(), Hello{ClusterID: p.cluster, Node: "s1"})
@@ -87,11 +89,22 @@ func TestEntriesRoundTrip(t *testing.T) {
 	}
 	defer sess.Close()
 	// A batch may arrive split into consecutive batches.
+	recv := func() (Batch, error) {
+		m, err := sess.Recv()
+		if err != nil {
+			return Batch{}, err
+		}
+		b, ok := m.(Batch)
+		if !ok {
+			return Batch{}, fmt.Errorf("received %T, want a batch", m)
+		}
+		return b, nil
+	}
 	for i, want := range batches {
-		got, err := sess.Recv()
+		got, err := recv()
 		for err == nil && len(got.Entries) < len(want.Entries) {
 			var more Batch
-			more, err = sess.Recv()
+			more, err = recv()
 			if more.Folder != got.Folder || more.Head != got.Head {
 				t.Errorf("batch %d continued by %s", i, describe(more))
 			}
@@ -119,10 +132,10 @@ func describe(b Batch) string {
 }
 
 // collect runs splitBatch and returns the messages.
-func collect(t *testing.T, b Batch, lim Limits) []*ncsyncv1.SyncResponse {
+func collect(t *testing.T, msg Message, lim Limits) []*ncsyncv1.SyncResponse {
 	t.Helper()
 	var msgs []*ncsyncv1.SyncResponse
-	if err := splitBatch(&b, lim, func(m *ncsyncv1.SyncResponse) error {
+	if err := sendMessage(msg, lim, func(m *ncsyncv1.SyncResponse) error {
 		msgs = append(msgs, m)
 		return nil
 	}); err != nil {
@@ -131,32 +144,37 @@ func collect(t *testing.T, b Batch, lim Limits) []*ncsyncv1.SyncResponse {
 	return msgs
 }
 
-// assemble feeds msgs to an assembler and returns the batches.
-func assemble(lim Limits, msgs []*ncsyncv1.SyncResponse) ([]Batch, error) {
+// decode feeds msgs to an assembler and returns the messages.
+func decode(lim Limits, msgs []*ncsyncv1.SyncResponse) ([]Message, error) {
 	a := assembler{lim: lim}
-	var out []Batch
+	var out []Message
 	for i, m := range msgs {
-		var done bool
-		var err error
-		switch msg := m.GetMsg().(type) {
-		case *ncsyncv1.SyncResponse_Batch:
-			done, err = a.start(msg.Batch)
-		case *ncsyncv1.SyncResponse_MoreChunks:
-			done, err = a.more(msg.MoreChunks)
-		default:
-			err = protocolErr("message %d: unexpected %T", i, m.GetMsg())
-		}
+		msg, err := a.next(m)
 		if err != nil {
-			return out, err
+			return out, fmt.Errorf("message %d: %w", i, err)
 		}
-		if done {
-			out = append(out, a.take())
+		if msg != nil {
+			out = append(out, msg)
 		}
 	}
 	if a.active {
 		return out, io.ErrUnexpectedEOF
 	}
 	return out, nil
+}
+
+// assemble is decode for batches only.
+func assemble(lim Limits, msgs []*ncsyncv1.SyncResponse) ([]Batch, error) {
+	ms, err := decode(lim, msgs)
+	out := make([]Batch, 0, len(ms))
+	for _, m := range ms {
+		b, ok := m.(Batch)
+		if !ok {
+			return out, fmt.Errorf("%T is not a batch", m)
+		}
+		out = append(out, b)
+	}
+	return out, err
 }
 
 func TestSplitBatch(t *testing.T) {

@@ -114,24 +114,24 @@ func dial(t testing.TB, addr string, conf *tls.Config, lim Limits) *Client {
 }
 
 // fakeSource is an in-memory Source. Serve sends batches, then passes acks
-// to gotAcks until the session ends.
+// to gotReplies until the session ends.
 type fakeSource struct {
 	admit   func(Peer) error // nil: everyone
 	welcome func(Peer, Hello) (Welcome, error)
-	batches []Batch
+	batches []Message
 	chunks  map[chunker.ID][]byte
 	tree    chunker.ID
 
-	mu       sync.Mutex
-	peers    []Peer
-	hellos   []Hello
-	sendErrs []error
-	gotAcks  chan Ack
-	served   chan error // Serve's result, if not nil
+	mu         sync.Mutex
+	peers      []Peer
+	hellos     []Hello
+	sendErrs   []error
+	gotReplies chan Reply
+	served     chan error // Serve's result, if not nil
 }
 
 func newFakeSource() *fakeSource {
-	return &fakeSource{chunks: map[chunker.ID][]byte{}, gotAcks: make(chan Ack, 100)}
+	return &fakeSource{chunks: map[chunker.ID][]byte{}, gotReplies: make(chan Reply, 100)}
 }
 
 func (f *fakeSource) Admit(peer Peer) error {
@@ -152,15 +152,15 @@ func (f *fakeSource) Welcome(ctx context.Context, peer Peer, h Hello) (Welcome, 
 	return Welcome{ClusterID: h.ClusterID, Node: "p1", Epoch: h.Epoch}, nil
 }
 
-func (f *fakeSource) Serve(ctx context.Context, peer Peer, h Hello, send func(Batch) error, acks <-chan Ack) error {
-	err := f.serve(ctx, send, acks)
+func (f *fakeSource) Serve(ctx context.Context, peer Peer, h Hello, send func(Message) error, replies <-chan Reply) error {
+	err := f.serve(ctx, send, replies)
 	if f.served != nil {
 		f.served <- err
 	}
 	return err
 }
 
-func (f *fakeSource) serve(ctx context.Context, send func(Batch) error, acks <-chan Ack) error {
+func (f *fakeSource) serve(ctx context.Context, send func(Message) error, replies <-chan Reply) error {
 	for _, b := range f.batches {
 		if err := send(b); err != nil {
 			f.mu.Lock()
@@ -171,11 +171,11 @@ func (f *fakeSource) serve(ctx context.Context, send func(Batch) error, acks <-c
 	}
 	for {
 		select {
-		case a, ok := <-acks:
+		case r, ok := <-replies:
 			if !ok {
 				return nil
 			}
-			f.gotAcks <- a
+			f.gotReplies <- r
 		case <-ctx.Done():
 			return ctx.Err()
 		}

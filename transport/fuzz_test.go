@@ -13,6 +13,7 @@ import (
 	"github.com/ncsync/ncsync/chunker"
 	"github.com/ncsync/ncsync/index"
 	ncsyncv1 "github.com/ncsync/ncsync/proto/ncsync/v1"
+	"github.com/ncsync/ncsync/verify"
 )
 
 // fuzzLimits are small so that the fuzzer reaches them.
@@ -96,9 +97,45 @@ func FuzzAssemble(f *testing.F) {
 		}
 		f.Add(encodeMsgs(f, []*ncsyncv1.SyncResponse{batch(pb)}))
 	}
+	// The orders and questions, alone, inside a batch and as protocol 1's
+	// flags of a batch.
+	var orders []*ncsyncv1.SyncResponse
+	for _, m := range []Message{ApplyStaged{Folder: "f"}, TreeHashQuery{Folder: "f", ID: 3},
+		VerifyQuery{Folder: "f", ID: 4, Paths: []string{"a/b"}, Ignore: []string{"*.log"}}} {
+		if err := sendMessage(m, lim, func(m *ncsyncv1.SyncResponse) error { orders = append(orders, m); return nil }); err != nil {
+			f.Fatal(err)
+		}
+	}
+	f.Add(encodeMsgs(f, orders))
+	f.Add(encodeMsgs(f, []*ncsyncv1.SyncResponse{batch(&ncsyncv1.EntryBatch{FolderId: "f", Entries: []*ncsyncv1.Entry{file(1, 3)}}), orders[1]}))
+	f.Add(encodeMsgs(f, []*ncsyncv1.SyncResponse{batch(&ncsyncv1.EntryBatch{FolderId: "f", ApplyStaged: true, TreeHashQuery: 2,
+		Verify: &ncsyncv1.VerifyQuery{Id: 1}})}))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		batches, _ := assemble(lim, decodeMsgs(data))
-		for _, b := range batches {
+		msgs, _ := decode(lim, decodeMsgs(data))
+		for _, m := range msgs {
+			switch m := m.(type) {
+			case ApplyStaged:
+				if m.Folder == "" {
+					t.Fatal("accepted apply staged without a folder")
+				}
+				continue
+			case TreeHashQuery:
+				if m.Folder == "" || m.ID == 0 {
+					t.Fatalf("accepted %+v", m)
+				}
+				continue
+			case VerifyQuery:
+				if m.Folder == "" || m.ID == 0 || len(m.Ignore) > maxVerifyPatterns {
+					t.Fatalf("accepted %+v", m)
+				}
+				for _, p := range m.Paths {
+					if verify.CheckPath(p) != nil {
+						t.Fatalf("accepted verify path %q", p)
+					}
+				}
+				continue
+			}
+			b := m.(Batch)
 			if b.Folder == "" || len(b.Entries) > lim.MaxBatchEntries {
 				t.Fatalf("accepted batch %q with %d entries", b.Folder, len(b.Entries))
 			}
@@ -182,6 +219,9 @@ func FuzzServerDecode(f *testing.F) {
 			Positions: []*ncsyncv1.FolderPosition{{FolderId: "a", Sequence: 1}},
 			Lineage:   []*ncsyncv1.EpochMark{{Epoch: 1, Node: "p", Start: []*ncsyncv1.FolderPosition{{FolderId: "a"}}}}}}},
 		{Msg: &ncsyncv1.SyncRequest_Ack{Ack: &ncsyncv1.Ack{FolderId: "a", Sequence: 3, Failures: []*ncsyncv1.Failure{{Path: "x", Message: "m"}}}}},
+		{Msg: &ncsyncv1.SyncRequest_TreeHash{TreeHash: &ncsyncv1.TreeHashReport{FolderId: "a", Query: 9, Sequence: 3, Hash: make([]byte, 32), Entries: 4}}},
+		{Msg: &ncsyncv1.SyncRequest_TreeHash{TreeHash: &ncsyncv1.TreeHashReport{FolderId: "a", Query: 9, Error: "no index"}}},
+		{Msg: &ncsyncv1.SyncRequest_Ack{Ack: &ncsyncv1.Ack{FolderId: "a", TreeHash: &ncsyncv1.TreeHashReport{Query: 9}}}},
 	} {
 		b, err := proto.Marshal(m)
 		if err != nil {
@@ -217,10 +257,21 @@ func FuzzServerDecode(f *testing.F) {
 				t.Fatalf("accepted hello %+v", h)
 			}
 		}
-		if pa := m.GetAck(); pa != nil {
-			a, err := ackFromWire(pa, lim)
-			if err == nil && (a.Folder == "" || len(a.Failures) > lim.MaxBatchEntries) {
-				t.Fatalf("accepted ack %+v", a)
+		if m.GetHello() == nil {
+			r, err := replyFromWire(m, lim)
+			switch r := r.(type) {
+			case Ack:
+				if err == nil && (r.Folder == "" || len(r.Failures) > lim.MaxBatchEntries || m.GetAck().GetTreeHash() != nil) {
+					t.Fatalf("accepted ack %+v", r)
+				}
+			case TreeHashReport:
+				if err == nil && (r.Folder == "" || r.Query == 0 || len(r.Error) > maxErrorLen || r.Error == "" && len(m.GetTreeHash().GetHash()) != 32) {
+					t.Fatalf("accepted report %+v", r)
+				}
+			case nil:
+				if err == nil && m.GetHeartbeat() == nil {
+					t.Fatalf("accepted %T as nothing", m.GetMsg())
+				}
 			}
 		}
 		req := &ncsyncv1.FetchChunksRequest{}

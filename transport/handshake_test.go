@@ -53,7 +53,7 @@ func TestHandshakeOK(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case a := <-src.gotAcks:
+	case a := <-src.gotReplies:
 		if !reflect.DeepEqual(a, ack) {
 			t.Errorf("ack = %+v, want %+v", a, ack)
 		}

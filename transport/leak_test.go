@@ -17,7 +17,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 	before := runtime.NumGoroutine()
 	func() {
 		src := newFakeSource()
-		src.batches = []Batch{{Folder: "f", Entries: []index.Entry{fileEntry("a", 1, 2, 3)}}}
+		src.batches = []Message{Batch{Folder: "f", Entries: []index.Entry{fileEntry("a", 1, 2, 3)}}}
 		id := src.add(textChunk(1, 100<<10))
 		srv, addr := startServer(t, p.serverTLS(t, "p1"), Limits{}, src)
 		c, err := Dial(context.Background(), addr, p.clientTLS(t, "s1"), Limits{})

@@ -230,6 +230,18 @@ func TestSyncMalicious(t *testing.T) {
 		{"ends inside a batch", func(t *testing.T) []*ncsyncv1.SyncResponse {
 			return []*ncsyncv1.SyncResponse{welcome, batch(t, func(e *ncsyncv1.Entry) { e.ChunkCount = 5 }, file)}
 		}, "", "session ended inside a batch"},
+		{"an order inside a batch", func(t *testing.T) []*ncsyncv1.SyncResponse {
+			return []*ncsyncv1.SyncResponse{welcome, batch(t, func(e *ncsyncv1.Entry) { e.ChunkCount = 5 }, file),
+				{Msg: &ncsyncv1.SyncResponse_ApplyStaged{ApplyStaged: &ncsyncv1.ApplyStaged{FolderId: "f"}}}}
+		}, "", "still awaits chunks"},
+		{"apply staged as a batch with entries (protocol 1)", func(t *testing.T) []*ncsyncv1.SyncResponse {
+			m := batch(t, nil, file)
+			m.GetBatch().ApplyStaged = true
+			return []*ncsyncv1.SyncResponse{welcome, m}
+		}, "", "(protocol 1)"},
+		{"a tree hash query without an id", func(t *testing.T) []*ncsyncv1.SyncResponse {
+			return []*ncsyncv1.SyncResponse{welcome, {Msg: &ncsyncv1.SyncResponse_TreeHashQuery{TreeHashQuery: &ncsyncv1.TreeHashQuery{FolderId: "f"}}}}
+		}, "", "tree hash query with folder"},
 		{"second welcome", func(t *testing.T) []*ncsyncv1.SyncResponse {
 			return []*ncsyncv1.SyncResponse{welcome, welcome}
 		}, "", "unexpected *ncsyncv1.SyncResponse_Welcome"},
@@ -237,8 +249,8 @@ func TestSyncMalicious(t *testing.T) {
 			return []*ncsyncv1.SyncResponse{batch(t, nil, file)}
 		}, "expected a Welcome", ""},
 		{"welcome of another protocol", func(t *testing.T) []*ncsyncv1.SyncResponse {
-			return []*ncsyncv1.SyncResponse{{Msg: &ncsyncv1.SyncResponse_Welcome{Welcome: &ncsyncv1.Welcome{ProtocolVersion: 2, ClusterId: p.cluster}}}}
-		}, "protocol version 2", ""},
+			return []*ncsyncv1.SyncResponse{{Msg: &ncsyncv1.SyncResponse_Welcome{Welcome: &ncsyncv1.Welcome{ProtocolVersion: 1, ClusterId: p.cluster}}}}
+		}, "protocol version 1, this secondary speaks 2: upgrade ncsync on every node together", ""},
 		{"welcome to another cluster", func(t *testing.T) []*ncsyncv1.SyncResponse {
 			return []*ncsyncv1.SyncResponse{{Msg: &ncsyncv1.SyncResponse_Welcome{Welcome: &ncsyncv1.Welcome{ProtocolVersion: ProtocolVersion, ClusterId: "x"}}}}
 		}, `welcome to cluster "x"`, ""},
@@ -323,6 +335,14 @@ func TestCraftedClient(t *testing.T) {
 		{"ack first", []*ncsyncv1.SyncRequest{ack}, codes.InvalidArgument, "must be a Hello"},
 		{"hello after welcome", []*ncsyncv1.SyncRequest{hello(nil), ack, hello(nil)}, codes.InvalidArgument, "expected an Ack"},
 		{"ack without folder", []*ncsyncv1.SyncRequest{hello(nil), {Msg: &ncsyncv1.SyncRequest_Ack{Ack: &ncsyncv1.Ack{}}}}, codes.InvalidArgument, "empty folder id"},
+		{"tree hash report in an ack (protocol 1)", []*ncsyncv1.SyncRequest{hello(nil), {Msg: &ncsyncv1.SyncRequest_Ack{Ack: &ncsyncv1.Ack{FolderId: "f",
+			TreeHash: &ncsyncv1.TreeHashReport{Query: 1, Error: "x"}}}}}, codes.InvalidArgument, "(protocol 1)"},
+		{"tree hash report without folder", []*ncsyncv1.SyncRequest{hello(nil), {Msg: &ncsyncv1.SyncRequest_TreeHash{TreeHash: &ncsyncv1.TreeHashReport{Query: 1, Error: "x"}}}},
+			codes.InvalidArgument, "tree hash report with folder"},
+		{"tree hash report with a short hash", []*ncsyncv1.SyncRequest{hello(nil), {Msg: &ncsyncv1.SyncRequest_TreeHash{TreeHash: &ncsyncv1.TreeHashReport{FolderId: "f", Query: 1, Hash: []byte{1}}}}},
+			codes.InvalidArgument, "tree hash has 1 bytes"},
+		{"hello of protocol 1", []*ncsyncv1.SyncRequest{hello(func(h *ncsyncv1.Hello) { h.ProtocolVersion = 1 })}, codes.InvalidArgument,
+			"protocol version 1, this primary speaks 2: upgrade ncsync on every node together"},
 	}
 	for _, tt := range syncTests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -372,7 +392,7 @@ func TestCraftedClient(t *testing.T) {
 	}
 	src.mu.Lock()
 	defer src.mu.Unlock()
-	if len(src.hellos) != 2 { // the two valid hellos only
-		t.Errorf("source saw %d hellos, want 2", len(src.hellos))
+	if len(src.hellos) != 5 { // the valid hellos only
+		t.Errorf("source saw %d hellos, want 5", len(src.hellos))
 	}
 }

@@ -16,8 +16,8 @@ import (
 	"github.com/ncsync/ncsync/verify"
 )
 
-// ncsync verify: the primary asks a secondary, in its session's batch
-// stream, for the secondary's tree of a folder (Batch.Verify); the
+// ncsync verify: the primary asks a secondary, in its session's stream,
+// for the secondary's tree of a folder (a VerifyQuery); the
 // secondary reads its tree from disk and streams it back with
 // UploadManifest, which it opens itself (only secondaries dial). The
 // primary merges it with its own walk (package verify).
@@ -33,26 +33,31 @@ const (
 	manifestPageBytes   = 1 << 20
 )
 
-// VerifyQuery asks a secondary for its manifest of a folder: its entries
-// below Paths (none: the whole folder) as read from disk now, skipping
-// what the Ignore patterns (the primary's) match.
+// VerifyQuery asks a secondary for its manifest of Folder (ncsync verify):
+// once everything sent before is applied, its entries below Paths (none:
+// the whole folder) as read from disk now, skipping what the Ignore
+// patterns (the primary's) match, uploaded for ID.
 type VerifyQuery struct {
+	Folder string
 	ID     uint64
 	Paths  []string
 	Ignore []string
 }
 
-func verifyQueryToWire(q *VerifyQuery) *ncsyncv1.VerifyQuery {
-	if q == nil {
-		return nil
+func verifyQueryToWire(q VerifyQuery) (*ncsyncv1.VerifyQuery, error) {
+	if q.Folder == "" || q.ID == 0 {
+		return nil, fmt.Errorf("send a verify query: folder %q, id %d", q.Folder, q.ID)
 	}
-	return &ncsyncv1.VerifyQuery{Id: q.ID, Paths: q.Paths, Ignore: q.Ignore}
+	return &ncsyncv1.VerifyQuery{FolderId: q.Folder, Id: q.ID, Paths: q.Paths, Ignore: q.Ignore}, nil
 }
 
-func verifyQueryFromWire(pq *ncsyncv1.VerifyQuery, lim Limits) (VerifyQuery, error) {
-	q := VerifyQuery{ID: pq.GetId(), Paths: pq.GetPaths(), Ignore: pq.GetIgnore()}
+func verifyQueryFromWire(pq *ncsyncv1.VerifyQuery) (VerifyQuery, error) {
+	q := VerifyQuery{Folder: pq.GetFolderId(), ID: pq.GetId(), Paths: pq.GetPaths(), Ignore: pq.GetIgnore()}
 	if q.ID == 0 {
 		return q, protocolErr("verify query without an id")
+	}
+	if q.Folder == "" {
+		return q, protocolErr("verify query %d without a folder", q.ID)
 	}
 	for _, p := range q.Paths {
 		if err := verify.CheckPath(p); err != nil {

@@ -17,35 +17,6 @@ import (
 	"github.com/ncsync/ncsync/verify"
 )
 
-// TestVerifyQueryRoundTrip: a verify request travels as a batch of its
-// own, and malformed ones are refused.
-func TestVerifyQueryRoundTrip(t *testing.T) {
-	lim := DefaultLimits()
-	q := Batch{Folder: "f", Verify: &VerifyQuery{ID: 9, Paths: []string{"a", "b/c"}, Ignore: []string{"/x.log"}}}
-	parts, err := assemble(lim, collect(t, q, lim))
-	if err != nil || len(parts) != 1 || parts[0].Verify == nil || len(parts[0].Entries) != 0 {
-		t.Fatalf("verify request arrived as %+v, %v", parts, err)
-	}
-	if g := parts[0].Verify; g.ID != 9 || len(g.Paths) != 2 || g.Paths[1] != "b/c" || g.Ignore[0] != "/x.log" {
-		t.Errorf("verify request arrived as %+v", g)
-	}
-	for name, pq := range map[string]*ncsyncv1.VerifyQuery{
-		"no id":         {Paths: []string{"a"}},
-		"absolute path": {Id: 1, Paths: []string{"/etc"}},
-		"dot-dot":       {Id: 1, Paths: []string{"a/../../etc"}},
-		"root as path":  {Id: 1, Paths: []string{""}},
-	} {
-		msg := &ncsyncv1.SyncResponse{Msg: &ncsyncv1.SyncResponse_Batch{Batch: &ncsyncv1.EntryBatch{FolderId: "f", Verify: pq}}}
-		if _, err := assemble(lim, []*ncsyncv1.SyncResponse{msg}); err == nil {
-			t.Errorf("%s: accepted", name)
-		}
-	}
-	withEntries := &ncsyncv1.EntryBatch{FolderId: "f", Verify: &ncsyncv1.VerifyQuery{Id: 1}, TreeHashQuery: 2}
-	if _, err := assemble(lim, []*ncsyncv1.SyncResponse{{Msg: &ncsyncv1.SyncResponse_Batch{Batch: withEntries}}}); err == nil {
-		t.Error("a verify request that is also a tree hash query was accepted")
-	}
-}
-
 // TestManifestEntryWire: entries survive the wire; invalid ones are
 // refused.
 func TestManifestEntryWire(t *testing.T) {

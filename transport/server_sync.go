@@ -86,25 +86,25 @@ func (v *service) Sync(stream grpc.BidiStreamingServer[ncsyncv1.SyncRequest, ncs
 	defer stopHB()
 	log.Info("session started", "epoch", w.Epoch, "peer_epoch", h.Epoch) // peer_epoch: the newest the peer had seen (0 on its first session)
 
-	// The ack reader ends when the stream does, which returning from this
-	// handler causes (gRPC offers no way to interrupt a Recv otherwise);
-	// after that it only closes acks.
-	acks := make(chan Ack, ackQueue)
-	go readAcks(ctx, cancel, stream, s.lim, s.lim.idleTimeout(h.Heartbeat), acks)
+	// The reply reader ends when the stream does, which returning from
+	// this handler causes (gRPC offers no way to interrupt a Recv
+	// otherwise); after that it only closes replies.
+	replies := make(chan Reply, ackQueue)
+	go readReplies(ctx, cancel, stream, s.lim, s.lim.idleTimeout(h.Heartbeat), replies)
 
-	send := func(b Batch) error {
+	send := func(msg Message) error {
 		sendMu.Lock()
 		defer sendMu.Unlock()
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
 		}
-		return splitBatch(&b, s.lim, func(m *ncsyncv1.SyncResponse) error {
+		return sendMessage(msg, s.lim, func(m *ncsyncv1.SyncResponse) error {
 			err := stream.Send(m)
 			sent.Store(time.Now().UnixNano())
 			return err
 		})
 	}
-	err = s.src.Serve(ctx, peer, h, send, acks)
+	err = s.src.Serve(ctx, peer, h, send, replies)
 	switch cause := context.Cause(ctx); {
 	case errors.Is(cause, ErrProtocol):
 		log.Warn("session ended: bad message from peer", "err", cause)
@@ -134,14 +134,15 @@ func checkHello(peer Peer, h Hello) *Refusal {
 	return nil
 }
 
-// readAcks passes the peer's acks to acks until the stream ends, then
-// closes acks. Anything but a valid Ack cancels the session with an
-// ErrProtocol cause.
+// readReplies passes the peer's acks and tree hash reports to replies
+// until the stream ends, then closes replies. Anything but a valid Ack,
+// TreeHashReport or Heartbeat cancels the session with an ErrProtocol
+// cause.
 //
 // A Recv that waits longer than idle (0: no limit) cancels the session
 // with an errIdle cause.
-func readAcks(ctx context.Context, cancel context.CancelCauseFunc, stream grpc.BidiStreamingServer[ncsyncv1.SyncRequest, ncsyncv1.SyncResponse], lim Limits, idle time.Duration, acks chan<- Ack) {
-	defer close(acks)
+func readReplies(ctx context.Context, cancel context.CancelCauseFunc, stream grpc.BidiStreamingServer[ncsyncv1.SyncRequest, ncsyncv1.SyncResponse], lim Limits, idle time.Duration, replies chan<- Reply) {
+	defer close(replies)
 	watch := newIdleWatch(idle, func() { cancel(idleError("secondary", idle)) })
 	for {
 		watch.arm()
@@ -150,21 +151,16 @@ func readAcks(ctx context.Context, cancel context.CancelCauseFunc, stream grpc.B
 		if err != nil {
 			return
 		}
-		if m.GetHeartbeat() != nil {
-			continue
-		}
-		pa := m.GetAck()
-		if pa == nil {
-			cancel(protocolErr("expected an Ack, got %T", m.GetMsg()))
-			return
-		}
-		a, err := ackFromWire(pa, lim)
+		r, err := replyFromWire(m, lim)
 		if err != nil {
 			cancel(err)
 			return
 		}
+		if r == nil { // a heartbeat
+			continue
+		}
 		select {
-		case acks <- a:
+		case replies <- r:
 		case <-ctx.Done():
 			return
 		}

@@ -140,58 +140,50 @@ func (e *ImpersonationError) Error() string {
 	return fmt.Sprintf("the server's certificate is for node %q but its welcome claims node %q: refusing to follow it (a node impersonating another)", e.Cert, e.Claimed)
 }
 
-// Recv returns the next batch, converted and structurally checked: sizes
-// and counts within Limits, 32-byte ids, strictly increasing sequences,
-// chunk counts and sizes that add up, file ids that match their chunks. A
-// file's chunk list sent in parts is returned whole; a batch the primary
-// sent may arrive as several consecutive batches (split to fit messages).
-// Paths are not checked here. io.EOF means the primary ended the session; after any other error
-// the session is unusable.
-func (s *Session) Recv() (Batch, error) {
+// Recv returns the primary's next message (a Batch, an ApplyStaged, a
+// TreeHashQuery or a VerifyQuery), converted and structurally checked:
+// sizes and counts within Limits, 32-byte ids, strictly increasing
+// sequences, chunk counts and sizes that add up, file ids that match their
+// chunks, a folder and an id on each query. A file's chunk list sent in
+// parts is returned whole; a batch the primary sent may arrive as several
+// consecutive batches (split to fit messages). Paths are not checked here.
+// io.EOF means the primary ended the session; after any other error the
+// session is unusable.
+func (s *Session) Recv() (Message, error) {
 	if s.err != nil {
-		return Batch{}, s.err
+		return nil, s.err
 	}
-	b, err := s.recv()
+	m, err := s.recv()
 	if err != nil {
 		s.err = err
 		s.cancel()
 	}
-	return b, err
+	return m, err
 }
 
-func (s *Session) recv() (Batch, error) {
+func (s *Session) recv() (Message, error) {
 	for {
 		s.idle.arm()
 		m, err := s.stream.Recv()
 		s.idle.disarm()
 		if err != nil && s.idle.expired() {
-			return Batch{}, idleError(fmt.Sprintf("receive from %q", s.c.addr), s.idle.timeout)
+			return nil, idleError(fmt.Sprintf("receive from %q", s.c.addr), s.idle.timeout)
 		}
 		if errors.Is(err, io.EOF) {
 			if s.asm.active {
-				return Batch{}, protocolErr("session ended inside a batch")
+				return nil, protocolErr("session ended inside a batch")
 			}
-			return Batch{}, io.EOF
+			return nil, io.EOF
 		}
 		if err != nil {
-			return Batch{}, s.c.rpcError(fmt.Sprintf("receive from %q", s.c.addr), err)
+			return nil, s.c.rpcError(fmt.Sprintf("receive from %q", s.c.addr), err)
 		}
-		var done bool
-		switch msg := m.GetMsg().(type) {
-		case *ncsyncv1.SyncResponse_Batch:
-			done, err = s.asm.start(msg.Batch)
-		case *ncsyncv1.SyncResponse_MoreChunks:
-			done, err = s.asm.more(msg.MoreChunks)
-		case *ncsyncv1.SyncResponse_Heartbeat:
-			continue
-		default:
-			err = protocolErr("unexpected %T in a session", m.GetMsg())
-		}
+		msg, err := s.asm.next(m)
 		if err != nil {
-			return Batch{}, fmt.Errorf("receive from %q: %w", s.c.addr, err)
+			return nil, fmt.Errorf("receive from %q: %w", s.c.addr, err)
 		}
-		if done {
-			return s.asm.take(), nil
+		if msg != nil {
+			return msg, nil
 		}
 	}
 }
@@ -208,6 +200,23 @@ func (s *Session) Ack(a Ack) error {
 	}
 	if err != nil {
 		return fmt.Errorf("ack %q seq %d to %q: %w", a.Folder, a.Seq, s.c.addr, err)
+	}
+	return nil
+}
+
+// ReportTreeHash answers a TreeHashQuery. It is safe to call concurrently
+// with Recv and Ack.
+func (s *Session) ReportTreeHash(r TreeHashReport) error {
+	m, err := treeHashReportToWire(r)
+	if err != nil {
+		return err
+	}
+	err = s.send(m)
+	if errors.Is(err, io.EOF) {
+		return fmt.Errorf("tree hash report %d of %q to %q: session ended", r.Query, r.Folder, s.c.addr)
+	}
+	if err != nil {
+		return fmt.Errorf("tree hash report %d of %q to %q: %w", r.Query, r.Folder, s.c.addr, err)
 	}
 	return nil
 }

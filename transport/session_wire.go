@@ -136,7 +136,7 @@ func helloToWire(h Hello) (*ncsyncv1.Hello, error) {
 
 func helloFromWire(ph *ncsyncv1.Hello) (Hello, error) {
 	if v := ph.GetProtocolVersion(); v != ProtocolVersion {
-		return Hello{}, protocolErr("hello: protocol version %d, this primary speaks %d", v, ProtocolVersion)
+		return Hello{}, protocolErr("hello: protocol version %d, this primary speaks %d: upgrade ncsync on every node together", v, ProtocolVersion)
 	}
 	role, err := roleFromWire(ph.GetRole())
 	if err != nil {
@@ -173,7 +173,7 @@ func welcomeToWire(w Welcome) *ncsyncv1.Welcome {
 
 func welcomeFromWire(pw *ncsyncv1.Welcome) (Welcome, error) {
 	if v := pw.GetProtocolVersion(); v != ProtocolVersion {
-		return Welcome{}, protocolErr("welcome: protocol version %d, this secondary speaks %d", v, ProtocolVersion)
+		return Welcome{}, protocolErr("welcome: protocol version %d, this secondary speaks %d: upgrade ncsync on every node together", v, ProtocolVersion)
 	}
 	folders, err := positionsFromWire(pw.GetFolders(), "welcome folders")
 	if err != nil {
@@ -193,12 +193,6 @@ func ackToWire(a Ack) *ncsyncv1.Ack {
 	if a.Processed > a.Seq {
 		pa.Processed = a.Processed
 	}
-	if r := a.TreeHash; r != nil {
-		pa.TreeHash = &ncsyncv1.TreeHashReport{Query: r.Query, Sequence: r.Seq, Entries: r.Entries, Error: r.Error}
-		if r.Error == "" {
-			pa.TreeHash.Hash = r.Hash[:]
-		}
-	}
 	if len(a.Failures) > 0 {
 		pa.Failures = make([]*ncsyncv1.Failure, len(a.Failures))
 		for i, f := range a.Failures {
@@ -212,6 +206,9 @@ func ackFromWire(pa *ncsyncv1.Ack, lim Limits) (Ack, error) {
 	if pa.GetFolderId() == "" {
 		return Ack{}, protocolErr("ack: empty folder id")
 	}
+	if pa.GetTreeHash() != nil { // protocol 1 answered tree hash queries in acks
+		return Ack{}, protocolErr("ack of %q carries a tree hash report (protocol 1)", pa.FolderId)
+	}
 	if len(pa.GetFailures()) > lim.MaxBatchEntries {
 		return Ack{}, protocolErr("ack of %q: %d failures exceed the limit of %d", pa.FolderId, len(pa.Failures), lim.MaxBatchEntries)
 	}
@@ -219,17 +216,6 @@ func ackFromWire(pa *ncsyncv1.Ack, lim Limits) (Ack, error) {
 		ApplyError: truncate(pa.GetApplyError(), maxErrorLen)}
 	if pa.GetProcessed() > a.Seq {
 		a.Processed = pa.GetProcessed()
-	}
-	if r := pa.GetTreeHash(); r != nil {
-		a.TreeHash = &TreeHashReport{Query: r.GetQuery(), Seq: r.GetSequence(), Entries: r.GetEntries(), Error: r.GetError()}
-		if r.GetError() == "" {
-			h, err := idFromWire(r.GetHash(), "tree hash")
-			if err != nil {
-				return Ack{}, err
-			}
-			a.TreeHash.Hash = h
-		}
-		a.TreeHash.Error = truncate(a.TreeHash.Error, maxErrorLen)
 	}
 	if len(pa.GetFailures()) > 0 {
 		a.Failures = make([]Failure, len(pa.Failures))

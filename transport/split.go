@@ -23,10 +23,6 @@ func splitBatch(b *Batch, lim Limits, emit func(*ncsyncv1.SyncResponse) error) e
 	if b.Folder == "" {
 		return fmt.Errorf("send batch: empty folder id")
 	}
-	if (b.ApplyStaged || b.TreeHashQuery != 0 || b.Verify != nil) && (b.Stage || len(b.Entries) > 0 || b.ApplyStaged && b.TreeHashQuery != 0 ||
-		b.Verify != nil && (b.ApplyStaged || b.TreeHashQuery != 0)) {
-		return fmt.Errorf("send batch of %q: a marker or query carries no entries and is nothing else", b.Folder)
-	}
 	budget := lim.MaxMessageBytes - envelopeReserve - len(b.Folder)
 	perMsg := lim.refsPerMessage()
 	var (
@@ -66,8 +62,7 @@ func splitBatch(b *Batch, lim Limits, emit func(*ncsyncv1.SyncResponse) error) e
 			return fmt.Errorf("send entry %q: %d bytes do not fit in a message of %d", e.Path, es, lim.MaxMessageBytes)
 		}
 		if cur == nil {
-			cur = &ncsyncv1.EntryBatch{FolderId: b.Folder, HeadSequence: b.Head, Stage: b.Stage, HeldAt: b.HeldAt, ApplyStaged: b.ApplyStaged, TreeHashQuery: b.TreeHashQuery,
-				Verify: verifyQueryToWire(b.Verify)}
+			cur = &ncsyncv1.EntryBatch{FolderId: b.Folder, HeadSequence: b.Head, Stage: b.Stage, HeldAt: b.HeldAt}
 		}
 		cur.Entries = append(cur.Entries, pe)
 		size += es
@@ -96,8 +91,7 @@ func splitBatch(b *Batch, lim Limits, emit func(*ncsyncv1.SyncResponse) error) e
 	}
 	if cur == nil && !sent {
 		// An empty batch still tells the secondary the head.
-		cur = &ncsyncv1.EntryBatch{FolderId: b.Folder, HeadSequence: b.Head, Stage: b.Stage, HeldAt: b.HeldAt, ApplyStaged: b.ApplyStaged, TreeHashQuery: b.TreeHashQuery,
-			Verify: verifyQueryToWire(b.Verify)}
+		cur = &ncsyncv1.EntryBatch{FolderId: b.Folder, HeadSequence: b.Head, Stage: b.Stage, HeldAt: b.HeldAt}
 	}
 	return flush()
 }

@@ -4,10 +4,8 @@ import (
 	"maps"
 	"testing"
 
-	"github.com/ncsync/ncsync/chunker"
 	"github.com/ncsync/ncsync/index"
 	"github.com/ncsync/ncsync/pki"
-	ncsyncv1 "github.com/ncsync/ncsync/proto/ncsync/v1"
 )
 
 // TestStageFieldsRoundTrip checks that what a paused secondary and its
@@ -40,41 +38,8 @@ func TestStageFieldsRoundTrip(t *testing.T) {
 		t.Fatalf("%d parts, %v", len(parts), err)
 	}
 	for _, p := range parts {
-		if !p.Stage || p.HeldAt != 4 || p.ApplyStaged {
-			t.Errorf("part of a staged batch arrived with stage %v held at %d apply %v", p.Stage, p.HeldAt, p.ApplyStaged)
+		if !p.Stage || p.HeldAt != 4 {
+			t.Errorf("part of a staged batch arrived with stage %v held at %d", p.Stage, p.HeldAt)
 		}
-	}
-	marker := Batch{Folder: "f", ApplyStaged: true, Head: 10}
-	parts, err = assemble(lim, collect(t, marker, lim))
-	if err != nil || len(parts) != 1 || !parts[0].ApplyStaged || len(parts[0].Entries) != 0 {
-		t.Fatalf("marker arrived as %+v, %v", parts, err)
-	}
-
-	q := Batch{Folder: "f", TreeHashQuery: 42}
-	parts, err = assemble(lim, collect(t, q, lim))
-	if err != nil || len(parts) != 1 || parts[0].TreeHashQuery != 42 || len(parts[0].Entries) != 0 {
-		t.Fatalf("query arrived as %+v, %v", parts, err)
-	}
-	rep := Ack{Folder: "f", TreeHash: &TreeHashReport{Query: 42, Seq: 7, Hash: chunker.Sum([]byte("t")), Entries: 3}}
-	if ga, err := ackFromWire(ackToWire(rep), lim); err != nil || ga.TreeHash == nil || *ga.TreeHash != *rep.TreeHash {
-		t.Errorf("tree hash report arrived as %+v, %v", ga.TreeHash, err)
-	}
-	failed := Ack{Folder: "f", TreeHash: &TreeHashReport{Query: 42, Error: "no index"}}
-	if ga, err := ackFromWire(ackToWire(failed), lim); err != nil || ga.TreeHash == nil || ga.TreeHash.Error != "no index" {
-		t.Errorf("failed report arrived as %+v, %v", ga.TreeHash, err)
-	}
-	short := ackToWire(rep)
-	short.TreeHash.Hash = short.TreeHash.Hash[:5]
-	if _, err := ackFromWire(short, lim); err == nil {
-		t.Error("a report with a short hash was accepted")
-	}
-
-	bad := Batch{Folder: "f", ApplyStaged: true, Entries: b.Entries}
-	if err := splitBatch(&bad, lim, func(*ncsyncv1.SyncResponse) error { return nil }); err == nil {
-		t.Error("a marker with entries was sent")
-	}
-	a2 := assembler{lim: lim}
-	if _, err := a2.start(&ncsyncv1.EntryBatch{FolderId: "f", ApplyStaged: true, Stage: true}); err == nil {
-		t.Error("a staged marker was accepted")
 	}
 }

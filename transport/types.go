@@ -10,8 +10,12 @@ import (
 )
 
 // ProtocolVersion is the replication protocol this package speaks. Hello and
-// Welcome carry it; a peer speaking another version is refused.
-const ProtocolVersion = 1
+// Welcome carry it; a peer speaking another version is refused, naming
+// both (nodes are upgraded together). Version 2 made the orders and
+// questions that version 1 carried as flags of a batch (apply what was
+// staged, a tree hash query, a verify request) and the tree hash answer
+// that it carried in an ack messages of their own.
+const ProtocolVersion = 2
 
 // Peer is the verified identity of the remote end of a connection, taken
 // from its certificate, and its network address.
@@ -52,6 +56,22 @@ type Welcome struct {
 	WindowByProcessed bool
 }
 
+// Message is what a primary sends on a session after its Welcome, each
+// kind with one meaning: a Batch, an ApplyStaged, a TreeHashQuery or a
+// VerifyQuery. The secondary handles them in the order sent.
+type Message interface{ message() }
+
+// Reply is what a secondary sends on a session after its Hello: an Ack or
+// a TreeHashReport.
+type Reply interface{ reply() }
+
+func (Batch) message()         {}
+func (ApplyStaged) message()   {}
+func (TreeHashQuery) message() {}
+func (VerifyQuery) message()   {}
+func (Ack) reply()             {}
+func (TreeHashReport) reply()  {}
+
 // Batch is consecutive journal entries of one folder, with strictly
 // increasing sequences, and the primary's current sequence of the folder.
 type Batch struct {
@@ -64,17 +84,20 @@ type Batch struct {
 	// only while its applied position is that point.
 	Stage  bool
 	HeldAt uint64
-	// ApplyStaged: the pause ended; the secondary applies what it staged,
-	// in order, and acknowledges it as applied. Such a batch has no entries.
-	ApplyStaged bool
-	// TreeHashQuery, if not 0, makes the batch a question: once everything
-	// sent before is applied, the secondary answers with an Ack carrying a
-	// TreeHash for this id. Such a batch has no entries.
-	TreeHashQuery uint64
-	// Verify, if set, makes the batch a request (ncsync verify): once
-	// everything sent before is applied, the secondary uploads its
-	// manifest of the folder (manifest.go). Such a batch has no entries.
-	Verify *VerifyQuery
+}
+
+// ApplyStaged says the pause of Folder ended: the secondary applies what
+// it staged, in order, acknowledging it as applied, then goes on.
+type ApplyStaged struct {
+	Folder string
+}
+
+// TreeHashQuery is a question (ncsync barrier --verify): once everything
+// sent before is applied, the secondary answers with a TreeHashReport for
+// ID.
+type TreeHashQuery struct {
+	Folder string
+	ID     uint64
 }
 
 // Failure is an entry a secondary could not apply.
@@ -101,9 +124,6 @@ type Ack struct {
 	// is what the folder's stage then holds.
 	Staged      bool
 	StagedBytes uint64
-	// TreeHash, if set, answers a TreeHashQuery; the ack then acknowledges
-	// nothing.
-	TreeHash *TreeHashReport
 	// ApplyError, if set, says why the secondary could not apply the
 	// folder's next batch (a full disk, an I/O error); it retries. Seq is
 	// then its durable position, which an older primary takes as an
@@ -111,9 +131,11 @@ type Ack struct {
 	ApplyError string
 }
 
-// TreeHashReport is a secondary's tree hash of a folder (index.DB.TreeHash)
-// at its applied position Seq, or the Error that prevented it.
+// TreeHashReport answers TreeHashQuery Query: a secondary's tree hash of
+// Folder (index.DB.TreeHash) at its applied position Seq, or the Error that
+// prevented it.
 type TreeHashReport struct {
+	Folder  string
 	Query   uint64
 	Seq     uint64
 	Hash    chunker.ID
@@ -149,14 +171,16 @@ type Source interface {
 	// a secondary look at this primary's lineage); other errors as an
 	// internal error.
 	Welcome(ctx context.Context, peer Peer, h Hello) (Welcome, error)
-	// Serve streams journal batches to the peer with send until ctx ends
-	// or an error. send splits a batch into messages within Limits and
-	// fails if an entry cannot be sent (an invalid kind, a negative size,
-	// more than MaxEntryChunks chunks, sequences not strictly increasing);
-	// concurrent calls are serialised.
-	// Acks from the peer arrive on acks, which is closed when the peer's
-	// side of the stream ends. Serve must return when ctx is done.
-	Serve(ctx context.Context, peer Peer, h Hello, send func(Batch) error, acks <-chan Ack) error
+	// Serve streams journal batches and the other Messages to the peer
+	// with send until ctx ends or an error. send splits a batch into
+	// messages within Limits and fails if an entry cannot be sent (an
+	// invalid kind, a negative size, more than MaxEntryChunks chunks,
+	// sequences not strictly increasing) or a message lacks its folder or
+	// id; concurrent calls are serialised.
+	// The peer's acks and tree hash reports arrive on replies, which is
+	// closed when the peer's side of the stream ends. Serve must return
+	// when ctx is done.
+	Serve(ctx context.Context, peer Peer, h Hello, send func(Message) error, replies <-chan Reply) error
 	// ReadChunk appends the bytes of chunk id of folder to buf, or returns
 	// ErrChunkMissing if they are no longer available. The bytes must hash
 	// to id (the Source knows whether a file changed; Server does not

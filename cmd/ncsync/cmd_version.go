@@ -6,6 +6,8 @@ import (
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
+
+	"github.com/ncsync/ncsync/transport"
 )
 
 // version and commit are set at link time by packaging (-ldflags
@@ -59,13 +61,13 @@ func (bi buildInfo) write(w io.Writer) {
 	if bi.Modified {
 		commit += " (modified)"
 	}
-	fmt.Fprintf(w, "ncsync %s\ncommit %s\n%s\n", bi.Version, commit, bi.GoVersion)
+	fmt.Fprintf(w, "ncsync %s\ncommit %s\n%s\nreplication protocol %d\n", bi.Version, commit, bi.GoVersion, transport.ProtocolVersion)
 }
 
 func newVersionCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print the version, the commit it was built from and the Go version",
+		Short: "Print the version, the commit it was built from, the Go version and the replication protocol",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			readBuildInfo().write(c.OutOrStdout())

@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/ncsync/ncsync/transport"
 )
 
 func TestVersionCommand(t *testing.T) {
@@ -18,11 +21,14 @@ func TestVersionCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) != 3 || !strings.HasPrefix(lines[0], "ncsync ") || !strings.HasPrefix(lines[1], "commit ") {
+	if len(lines) != 4 || !strings.HasPrefix(lines[0], "ncsync ") || !strings.HasPrefix(lines[1], "commit ") {
 		t.Fatalf("version output:\n%s", out.String())
 	}
 	if lines[2] != runtime.Version() {
 		t.Errorf("Go version line %q, want %q", lines[2], runtime.Version())
+	}
+	if want := fmt.Sprintf("replication protocol %d", transport.ProtocolVersion); lines[3] != want {
+		t.Errorf("protocol line %q, want %q", lines[3], want)
 	}
 }
 

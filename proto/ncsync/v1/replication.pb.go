@@ -312,6 +312,7 @@ type SyncRequest struct {
 	//	*SyncRequest_Hello
 	//	*SyncRequest_Ack
 	//	*SyncRequest_Heartbeat
+	//	*SyncRequest_TreeHash
 	Msg           isSyncRequest_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -381,6 +382,15 @@ func (x *SyncRequest) GetHeartbeat() *Heartbeat {
 	return nil
 }
 
+func (x *SyncRequest) GetTreeHash() *TreeHashReport {
+	if x != nil {
+		if x, ok := x.Msg.(*SyncRequest_TreeHash); ok {
+			return x.TreeHash
+		}
+	}
+	return nil
+}
+
 type isSyncRequest_Msg interface {
 	isSyncRequest_Msg()
 }
@@ -398,11 +408,18 @@ type SyncRequest_Heartbeat struct {
 	Heartbeat *Heartbeat `protobuf:"bytes,3,opt,name=heartbeat,proto3,oneof"`
 }
 
+type SyncRequest_TreeHash struct {
+	// The answer to a TreeHashQuery (protocol 2).
+	TreeHash *TreeHashReport `protobuf:"bytes,4,opt,name=tree_hash,json=treeHash,proto3,oneof"`
+}
+
 func (*SyncRequest_Hello) isSyncRequest_Msg() {}
 
 func (*SyncRequest_Ack) isSyncRequest_Msg() {}
 
 func (*SyncRequest_Heartbeat) isSyncRequest_Msg() {}
+
+func (*SyncRequest_TreeHash) isSyncRequest_Msg() {}
 
 // SyncResponse is a message from the primary on the Sync stream.
 type SyncResponse struct {
@@ -413,6 +430,9 @@ type SyncResponse struct {
 	//	*SyncResponse_Batch
 	//	*SyncResponse_MoreChunks
 	//	*SyncResponse_Heartbeat
+	//	*SyncResponse_ApplyStaged
+	//	*SyncResponse_TreeHashQuery
+	//	*SyncResponse_Verify
 	Msg           isSyncResponse_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -491,6 +511,33 @@ func (x *SyncResponse) GetHeartbeat() *Heartbeat {
 	return nil
 }
 
+func (x *SyncResponse) GetApplyStaged() *ApplyStaged {
+	if x != nil {
+		if x, ok := x.Msg.(*SyncResponse_ApplyStaged); ok {
+			return x.ApplyStaged
+		}
+	}
+	return nil
+}
+
+func (x *SyncResponse) GetTreeHashQuery() *TreeHashQuery {
+	if x != nil {
+		if x, ok := x.Msg.(*SyncResponse_TreeHashQuery); ok {
+			return x.TreeHashQuery
+		}
+	}
+	return nil
+}
+
+func (x *SyncResponse) GetVerify() *VerifyQuery {
+	if x != nil {
+		if x, ok := x.Msg.(*SyncResponse_Verify); ok {
+			return x.Verify
+		}
+	}
+	return nil
+}
+
 type isSyncResponse_Msg interface {
 	isSyncResponse_Msg()
 }
@@ -512,6 +559,20 @@ type SyncResponse_Heartbeat struct {
 	Heartbeat *Heartbeat `protobuf:"bytes,4,opt,name=heartbeat,proto3,oneof"`
 }
 
+type SyncResponse_ApplyStaged struct {
+	// The orders and questions below are answered in stream order: once
+	// everything sent before them is applied (protocol 2).
+	ApplyStaged *ApplyStaged `protobuf:"bytes,5,opt,name=apply_staged,json=applyStaged,proto3,oneof"`
+}
+
+type SyncResponse_TreeHashQuery struct {
+	TreeHashQuery *TreeHashQuery `protobuf:"bytes,6,opt,name=tree_hash_query,json=treeHashQuery,proto3,oneof"`
+}
+
+type SyncResponse_Verify struct {
+	Verify *VerifyQuery `protobuf:"bytes,7,opt,name=verify,proto3,oneof"`
+}
+
 func (*SyncResponse_Welcome) isSyncResponse_Msg() {}
 
 func (*SyncResponse_Batch) isSyncResponse_Msg() {}
@@ -519,6 +580,12 @@ func (*SyncResponse_Batch) isSyncResponse_Msg() {}
 func (*SyncResponse_MoreChunks) isSyncResponse_Msg() {}
 
 func (*SyncResponse_Heartbeat) isSyncResponse_Msg() {}
+
+func (*SyncResponse_ApplyStaged) isSyncResponse_Msg() {}
+
+func (*SyncResponse_TreeHashQuery) isSyncResponse_Msg() {}
+
+func (*SyncResponse_Verify) isSyncResponse_Msg() {}
 
 // Heartbeat keeps a quiet session busy: each side sends one when it has
 // sent nothing else for its heartbeat interval, so that the other notices
@@ -562,11 +629,14 @@ func (*Heartbeat) Descriptor() ([]byte, []int) {
 
 // Hello opens a session: who the secondary is and where it stands.
 type Hello struct {
-	state           protoimpl.MessageState `protogen:"open.v1"`
-	ProtocolVersion uint32                 `protobuf:"varint,1,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
-	ClusterId       string                 `protobuf:"bytes,2,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
-	Node            string                 `protobuf:"bytes,3,opt,name=node,proto3" json:"node,omitempty"`
-	Role            Role                   `protobuf:"varint,4,opt,name=role,proto3,enum=ncsync.v1.Role" json:"role,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The protocol this node speaks: 2 (1 before ApplyStaged, TreeHashQuery,
+	// VerifyQuery and TreeHashReport were messages of their own). A node
+	// refuses a peer that speaks another.
+	ProtocolVersion uint32 `protobuf:"varint,1,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
+	ClusterId       string `protobuf:"bytes,2,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	Node            string `protobuf:"bytes,3,opt,name=node,proto3" json:"node,omitempty"`
+	Role            Role   `protobuf:"varint,4,opt,name=role,proto3,enum=ncsync.v1.Role" json:"role,omitempty"`
 	// The newest epoch this node has seen.
 	Epoch     uint64            `protobuf:"varint,5,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	Positions []*FolderPosition `protobuf:"bytes,6,rep,name=positions,proto3" json:"positions,omitempty"`
@@ -1080,16 +1150,18 @@ type EntryBatch struct {
 	// The secondary is paused: store these entries and their chunks, do not
 	// apply them yet.
 	Stage bool `protobuf:"varint,4,opt,name=stage,proto3" json:"stage,omitempty"`
-	// The pause ended: apply everything staged, in order, then go on. Such a
-	// batch carries no entries.
+	// Protocol 1 only (now ApplyStaged); a batch that sets it is refused.
+	//
+	// Deprecated: Marked as deprecated in ncsync/v1/replication.proto.
 	ApplyStaged bool `protobuf:"varint,5,opt,name=apply_staged,json=applyStaged,proto3" json:"apply_staged,omitempty"`
-	// Not entries but a question (ncsync barrier --verify): once everything
-	// sent before is applied, answer with an Ack carrying tree_hash for this
-	// query id. Such a batch carries no entries.
+	// Protocol 1 only (now TreeHashQuery); a batch that sets it is refused.
+	//
+	// Deprecated: Marked as deprecated in ncsync/v1/replication.proto.
 	TreeHashQuery uint64 `protobuf:"varint,6,opt,name=tree_hash_query,json=treeHashQuery,proto3" json:"tree_hash_query,omitempty"`
-	// Not entries but a request (ncsync verify): once everything sent before
-	// is applied, read the tree from disk and send it with UploadManifest.
-	// Such a batch carries no entries.
+	// Protocol 1 only (now SyncResponse.verify); a batch that sets it is
+	// refused.
+	//
+	// Deprecated: Marked as deprecated in ncsync/v1/replication.proto.
 	Verify *VerifyQuery `protobuf:"bytes,7,opt,name=verify,proto3" json:"verify,omitempty"`
 	// With stage: the sequence the pause holds this secondary at in the
 	// folder. The secondary stages only while its applied position is that
@@ -1157,6 +1229,7 @@ func (x *EntryBatch) GetStage() bool {
 	return false
 }
 
+// Deprecated: Marked as deprecated in ncsync/v1/replication.proto.
 func (x *EntryBatch) GetApplyStaged() bool {
 	if x != nil {
 		return x.ApplyStaged
@@ -1164,6 +1237,7 @@ func (x *EntryBatch) GetApplyStaged() bool {
 	return false
 }
 
+// Deprecated: Marked as deprecated in ncsync/v1/replication.proto.
 func (x *EntryBatch) GetTreeHashQuery() uint64 {
 	if x != nil {
 		return x.TreeHashQuery
@@ -1171,6 +1245,7 @@ func (x *EntryBatch) GetTreeHashQuery() uint64 {
 	return 0
 }
 
+// Deprecated: Marked as deprecated in ncsync/v1/replication.proto.
 func (x *EntryBatch) GetVerify() *VerifyQuery {
 	if x != nil {
 		return x.Verify
@@ -1185,7 +1260,111 @@ func (x *EntryBatch) GetHeldAt() uint64 {
 	return 0
 }
 
-// VerifyQuery asks a secondary for its manifest of a folder.
+// ApplyStaged ends a pause's staging of a folder: once everything sent
+// before is staged, apply everything staged, in order, acknowledging it as
+// applied, then go on.
+type ApplyStaged struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FolderId      string                 `protobuf:"bytes,1,opt,name=folder_id,json=folderId,proto3" json:"folder_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApplyStaged) Reset() {
+	*x = ApplyStaged{}
+	mi := &file_ncsync_v1_replication_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApplyStaged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApplyStaged) ProtoMessage() {}
+
+func (x *ApplyStaged) ProtoReflect() protoreflect.Message {
+	mi := &file_ncsync_v1_replication_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApplyStaged.ProtoReflect.Descriptor instead.
+func (*ApplyStaged) Descriptor() ([]byte, []int) {
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ApplyStaged) GetFolderId() string {
+	if x != nil {
+		return x.FolderId
+	}
+	return ""
+}
+
+// TreeHashQuery is a question (ncsync barrier --verify): once everything
+// sent before is applied, answer with a TreeHashReport for this id.
+type TreeHashQuery struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	FolderId string                 `protobuf:"bytes,1,opt,name=folder_id,json=folderId,proto3" json:"folder_id,omitempty"`
+	// Non-zero; the report names it.
+	Id            uint64 `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TreeHashQuery) Reset() {
+	*x = TreeHashQuery{}
+	mi := &file_ncsync_v1_replication_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TreeHashQuery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TreeHashQuery) ProtoMessage() {}
+
+func (x *TreeHashQuery) ProtoReflect() protoreflect.Message {
+	mi := &file_ncsync_v1_replication_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TreeHashQuery.ProtoReflect.Descriptor instead.
+func (*TreeHashQuery) Descriptor() ([]byte, []int) {
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *TreeHashQuery) GetFolderId() string {
+	if x != nil {
+		return x.FolderId
+	}
+	return ""
+}
+
+func (x *TreeHashQuery) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+// VerifyQuery is a request (ncsync verify): once everything sent before
+// is applied, read the folder's tree from disk and send it with
+// UploadManifest.
 type VerifyQuery struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Non-zero; the upload names it.
@@ -1196,13 +1375,14 @@ type VerifyQuery struct {
 	// The primary's ignore patterns of the folder: the secondary skips what
 	// the primary does not replicate.
 	Ignore        []string `protobuf:"bytes,3,rep,name=ignore,proto3" json:"ignore,omitempty"`
+	FolderId      string   `protobuf:"bytes,4,opt,name=folder_id,json=folderId,proto3" json:"folder_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *VerifyQuery) Reset() {
 	*x = VerifyQuery{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[11]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1214,7 +1394,7 @@ func (x *VerifyQuery) String() string {
 func (*VerifyQuery) ProtoMessage() {}
 
 func (x *VerifyQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[11]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1227,7 +1407,7 @@ func (x *VerifyQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyQuery.ProtoReflect.Descriptor instead.
 func (*VerifyQuery) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{11}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *VerifyQuery) GetId() uint64 {
@@ -1251,6 +1431,13 @@ func (x *VerifyQuery) GetIgnore() []string {
 	return nil
 }
 
+func (x *VerifyQuery) GetFolderId() string {
+	if x != nil {
+		return x.FolderId
+	}
+	return ""
+}
+
 // MoreChunks continues the chunk list of a large file's entry.
 type MoreChunks struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1264,7 +1451,7 @@ type MoreChunks struct {
 
 func (x *MoreChunks) Reset() {
 	*x = MoreChunks{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[12]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1276,7 +1463,7 @@ func (x *MoreChunks) String() string {
 func (*MoreChunks) ProtoMessage() {}
 
 func (x *MoreChunks) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[12]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1289,7 +1476,7 @@ func (x *MoreChunks) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MoreChunks.ProtoReflect.Descriptor instead.
 func (*MoreChunks) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{12}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *MoreChunks) GetFolderId() string {
@@ -1332,7 +1519,7 @@ type Failure struct {
 
 func (x *Failure) Reset() {
 	*x = Failure{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[13]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1344,7 +1531,7 @@ func (x *Failure) String() string {
 func (*Failure) ProtoMessage() {}
 
 func (x *Failure) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[13]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1357,7 +1544,7 @@ func (x *Failure) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Failure.ProtoReflect.Descriptor instead.
 func (*Failure) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{13}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Failure) GetPath() string {
@@ -1393,7 +1580,10 @@ type Ack struct {
 	Staged bool `protobuf:"varint,4,opt,name=staged,proto3" json:"staged,omitempty"`
 	// Bytes staged in this folder on the secondary, with a staged ack.
 	StagedBytes uint64 `protobuf:"varint,5,opt,name=staged_bytes,json=stagedBytes,proto3" json:"staged_bytes,omitempty"`
-	// The answer to a tree_hash_query; such an ack acknowledges nothing.
+	// Protocol 1 only (now SyncRequest.tree_hash); an ack that sets it is
+	// refused.
+	//
+	// Deprecated: Marked as deprecated in ncsync/v1/replication.proto.
 	TreeHash *TreeHashReport `protobuf:"bytes,6,opt,name=tree_hash,json=treeHash,proto3" json:"tree_hash,omitempty"`
 	// Set when the secondary could not apply the folder's next batch (a
 	// full disk, an I/O error): it retries, and the primary shows the error
@@ -1411,7 +1601,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[14]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1423,7 +1613,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[14]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1436,7 +1626,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{14}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Ack) GetFolderId() string {
@@ -1474,6 +1664,7 @@ func (x *Ack) GetStagedBytes() uint64 {
 	return 0
 }
 
+// Deprecated: Marked as deprecated in ncsync/v1/replication.proto.
 func (x *Ack) GetTreeHash() *TreeHashReport {
 	if x != nil {
 		return x.TreeHash
@@ -1495,9 +1686,9 @@ func (x *Ack) GetProcessed() uint64 {
 	return 0
 }
 
-// TreeHashReport is a secondary's hash over its tree of a folder (the
-// index's tree hash: metadata and file ids of every live entry) at its
-// applied position.
+// TreeHashReport answers a TreeHashQuery: a secondary's hash over its tree
+// of a folder (the index's tree hash: metadata and file ids of every live
+// entry) at its applied position.
 type TreeHashReport struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Query    uint64                 `protobuf:"varint,1,opt,name=query,proto3" json:"query,omitempty"`
@@ -1506,13 +1697,14 @@ type TreeHashReport struct {
 	Entries  uint64                 `protobuf:"varint,4,opt,name=entries,proto3" json:"entries,omitempty"`
 	// Why there is no hash, if there is none.
 	Error         string `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	FolderId      string `protobuf:"bytes,6,opt,name=folder_id,json=folderId,proto3" json:"folder_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TreeHashReport) Reset() {
 	*x = TreeHashReport{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[15]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1524,7 +1716,7 @@ func (x *TreeHashReport) String() string {
 func (*TreeHashReport) ProtoMessage() {}
 
 func (x *TreeHashReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[15]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1537,7 +1729,7 @@ func (x *TreeHashReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeHashReport.ProtoReflect.Descriptor instead.
 func (*TreeHashReport) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{15}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *TreeHashReport) GetQuery() uint64 {
@@ -1575,6 +1767,13 @@ func (x *TreeHashReport) GetError() string {
 	return ""
 }
 
+func (x *TreeHashReport) GetFolderId() string {
+	if x != nil {
+		return x.FolderId
+	}
+	return ""
+}
+
 // FetchChunksRequest asks for the data of chunks a secondary lacks.
 type FetchChunksRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -1589,7 +1788,7 @@ type FetchChunksRequest struct {
 
 func (x *FetchChunksRequest) Reset() {
 	*x = FetchChunksRequest{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[16]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1601,7 +1800,7 @@ func (x *FetchChunksRequest) String() string {
 func (*FetchChunksRequest) ProtoMessage() {}
 
 func (x *FetchChunksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[16]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1614,7 +1813,7 @@ func (x *FetchChunksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchChunksRequest.ProtoReflect.Descriptor instead.
 func (*FetchChunksRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{16}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *FetchChunksRequest) GetFolderId() string {
@@ -1652,7 +1851,7 @@ type FetchChunksResponse struct {
 
 func (x *FetchChunksResponse) Reset() {
 	*x = FetchChunksResponse{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[17]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1664,7 +1863,7 @@ func (x *FetchChunksResponse) String() string {
 func (*FetchChunksResponse) ProtoMessage() {}
 
 func (x *FetchChunksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[17]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1677,7 +1876,7 @@ func (x *FetchChunksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchChunksResponse.ProtoReflect.Descriptor instead.
 func (*FetchChunksResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{17}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *FetchChunksResponse) GetChunks() []*ChunkData {
@@ -1711,7 +1910,7 @@ type ChunkData struct {
 
 func (x *ChunkData) Reset() {
 	*x = ChunkData{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[18]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1723,7 +1922,7 @@ func (x *ChunkData) String() string {
 func (*ChunkData) ProtoMessage() {}
 
 func (x *ChunkData) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[18]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1736,7 +1935,7 @@ func (x *ChunkData) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChunkData.ProtoReflect.Descriptor instead.
 func (*ChunkData) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{18}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ChunkData) GetId() []byte {
@@ -1784,7 +1983,7 @@ type TreeHashRequest struct {
 
 func (x *TreeHashRequest) Reset() {
 	*x = TreeHashRequest{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[19]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1796,7 +1995,7 @@ func (x *TreeHashRequest) String() string {
 func (*TreeHashRequest) ProtoMessage() {}
 
 func (x *TreeHashRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[19]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1809,7 +2008,7 @@ func (x *TreeHashRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeHashRequest.ProtoReflect.Descriptor instead.
 func (*TreeHashRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{19}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *TreeHashRequest) GetFolderId() string {
@@ -1832,7 +2031,7 @@ type TreeHashResponse struct {
 
 func (x *TreeHashResponse) Reset() {
 	*x = TreeHashResponse{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[20]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1844,7 +2043,7 @@ func (x *TreeHashResponse) String() string {
 func (*TreeHashResponse) ProtoMessage() {}
 
 func (x *TreeHashResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[20]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1857,7 +2056,7 @@ func (x *TreeHashResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeHashResponse.ProtoReflect.Descriptor instead.
 func (*TreeHashResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{20}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *TreeHashResponse) GetFolderId() string {
@@ -1899,7 +2098,7 @@ type PauseSelfRequest struct {
 
 func (x *PauseSelfRequest) Reset() {
 	*x = PauseSelfRequest{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[21]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1911,7 +2110,7 @@ func (x *PauseSelfRequest) String() string {
 func (*PauseSelfRequest) ProtoMessage() {}
 
 func (x *PauseSelfRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[21]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1924,7 +2123,7 @@ func (x *PauseSelfRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseSelfRequest.ProtoReflect.Descriptor instead.
 func (*PauseSelfRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{21}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PauseSelfRequest) GetTtlNs() int64 {
@@ -1948,7 +2147,7 @@ type PauseSelfResponse struct {
 
 func (x *PauseSelfResponse) Reset() {
 	*x = PauseSelfResponse{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[22]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1960,7 +2159,7 @@ func (x *PauseSelfResponse) String() string {
 func (*PauseSelfResponse) ProtoMessage() {}
 
 func (x *PauseSelfResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[22]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1973,7 +2172,7 @@ func (x *PauseSelfResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseSelfResponse.ProtoReflect.Descriptor instead.
 func (*PauseSelfResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{22}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PauseSelfResponse) GetId() string {
@@ -2013,7 +2212,7 @@ type ResumeSelfRequest struct {
 
 func (x *ResumeSelfRequest) Reset() {
 	*x = ResumeSelfRequest{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[23]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2025,7 +2224,7 @@ func (x *ResumeSelfRequest) String() string {
 func (*ResumeSelfRequest) ProtoMessage() {}
 
 func (x *ResumeSelfRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[23]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2038,7 +2237,7 @@ func (x *ResumeSelfRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeSelfRequest.ProtoReflect.Descriptor instead.
 func (*ResumeSelfRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{23}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{25}
 }
 
 // ResumeSelfResponse confirms a resume.
@@ -2050,7 +2249,7 @@ type ResumeSelfResponse struct {
 
 func (x *ResumeSelfResponse) Reset() {
 	*x = ResumeSelfResponse{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[24]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2062,7 +2261,7 @@ func (x *ResumeSelfResponse) String() string {
 func (*ResumeSelfResponse) ProtoMessage() {}
 
 func (x *ResumeSelfResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[24]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2075,7 +2274,7 @@ func (x *ResumeSelfResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeSelfResponse.ProtoReflect.Descriptor instead.
 func (*ResumeSelfResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{24}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{26}
 }
 
 // ManifestRequest asks for a folder's tree as it is on disk now.
@@ -2091,7 +2290,7 @@ type ManifestRequest struct {
 
 func (x *ManifestRequest) Reset() {
 	*x = ManifestRequest{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[25]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2103,7 +2302,7 @@ func (x *ManifestRequest) String() string {
 func (*ManifestRequest) ProtoMessage() {}
 
 func (x *ManifestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[25]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2116,7 +2315,7 @@ func (x *ManifestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManifestRequest.ProtoReflect.Descriptor instead.
 func (*ManifestRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{25}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ManifestRequest) GetFolderId() string {
@@ -2144,7 +2343,7 @@ type ManifestResponse struct {
 
 func (x *ManifestResponse) Reset() {
 	*x = ManifestResponse{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[26]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2156,7 +2355,7 @@ func (x *ManifestResponse) String() string {
 func (*ManifestResponse) ProtoMessage() {}
 
 func (x *ManifestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[26]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2169,7 +2368,7 @@ func (x *ManifestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManifestResponse.ProtoReflect.Descriptor instead.
 func (*ManifestResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{26}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ManifestResponse) GetEntries() []*ManifestEntry {
@@ -2200,7 +2399,7 @@ type ManifestEntry struct {
 
 func (x *ManifestEntry) Reset() {
 	*x = ManifestEntry{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[27]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2212,7 +2411,7 @@ func (x *ManifestEntry) String() string {
 func (*ManifestEntry) ProtoMessage() {}
 
 func (x *ManifestEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[27]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2225,7 +2424,7 @@ func (x *ManifestEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManifestEntry.ProtoReflect.Descriptor instead.
 func (*ManifestEntry) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{27}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ManifestEntry) GetPath() string {
@@ -2313,7 +2512,7 @@ type UploadManifestRequest struct {
 
 func (x *UploadManifestRequest) Reset() {
 	*x = UploadManifestRequest{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[28]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2325,7 +2524,7 @@ func (x *UploadManifestRequest) String() string {
 func (*UploadManifestRequest) ProtoMessage() {}
 
 func (x *UploadManifestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[28]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2338,7 +2537,7 @@ func (x *UploadManifestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadManifestRequest.ProtoReflect.Descriptor instead.
 func (*UploadManifestRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{28}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *UploadManifestRequest) GetQuery() uint64 {
@@ -2378,7 +2577,7 @@ type UploadManifestResponse struct {
 
 func (x *UploadManifestResponse) Reset() {
 	*x = UploadManifestResponse{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[29]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2390,7 +2589,7 @@ func (x *UploadManifestResponse) String() string {
 func (*UploadManifestResponse) ProtoMessage() {}
 
 func (x *UploadManifestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[29]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2403,7 +2602,7 @@ func (x *UploadManifestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadManifestResponse.ProtoReflect.Descriptor instead.
 func (*UploadManifestResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{29}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{31}
 }
 
 var File_ncsync_v1_replication_proto protoreflect.FileDescriptor
@@ -2418,18 +2617,22 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x12\n" +
 	"\x04node\x18\x02 \x01(\tR\x04node\x12/\n" +
 	"\x05start\x18\x03 \x03(\v2\x19.ncsync.v1.FolderPositionR\x05start\x12&\n" +
-	"\x0fstarted_unix_ns\x18\x04 \x01(\x03R\rstartedUnixNs\"\x98\x01\n" +
+	"\x0fstarted_unix_ns\x18\x04 \x01(\x03R\rstartedUnixNs\"\xd2\x01\n" +
 	"\vSyncRequest\x12(\n" +
 	"\x05hello\x18\x01 \x01(\v2\x10.ncsync.v1.HelloH\x00R\x05hello\x12\"\n" +
 	"\x03ack\x18\x02 \x01(\v2\x0e.ncsync.v1.AckH\x00R\x03ack\x124\n" +
-	"\theartbeat\x18\x03 \x01(\v2\x14.ncsync.v1.HeartbeatH\x00R\theartbeatB\x05\n" +
-	"\x03msg\"\xe4\x01\n" +
+	"\theartbeat\x18\x03 \x01(\v2\x14.ncsync.v1.HeartbeatH\x00R\theartbeat\x128\n" +
+	"\ttree_hash\x18\x04 \x01(\v2\x19.ncsync.v1.TreeHashReportH\x00R\btreeHashB\x05\n" +
+	"\x03msg\"\x97\x03\n" +
 	"\fSyncResponse\x12.\n" +
 	"\awelcome\x18\x01 \x01(\v2\x12.ncsync.v1.WelcomeH\x00R\awelcome\x12-\n" +
 	"\x05batch\x18\x02 \x01(\v2\x15.ncsync.v1.EntryBatchH\x00R\x05batch\x128\n" +
 	"\vmore_chunks\x18\x03 \x01(\v2\x15.ncsync.v1.MoreChunksH\x00R\n" +
 	"moreChunks\x124\n" +
-	"\theartbeat\x18\x04 \x01(\v2\x14.ncsync.v1.HeartbeatH\x00R\theartbeatB\x05\n" +
+	"\theartbeat\x18\x04 \x01(\v2\x14.ncsync.v1.HeartbeatH\x00R\theartbeat\x12;\n" +
+	"\fapply_staged\x18\x05 \x01(\v2\x16.ncsync.v1.ApplyStagedH\x00R\vapplyStaged\x12B\n" +
+	"\x0ftree_hash_query\x18\x06 \x01(\v2\x18.ncsync.v1.TreeHashQueryH\x00R\rtreeHashQuery\x120\n" +
+	"\x06verify\x18\a \x01(\v2\x16.ncsync.v1.VerifyQueryH\x00R\x06verifyB\x05\n" +
 	"\x03msg\"\v\n" +
 	"\tHeartbeat\"\xa3\x03\n" +
 	"\x05Hello\x12)\n" +
@@ -2480,21 +2683,27 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\vchunk_count\x18\f \x01(\x04R\n" +
 	"chunkCount\x12\x18\n" +
 	"\adeleted\x18\r \x01(\bR\adeleted\x12,\n" +
-	"\aversion\x18\x0e \x01(\v2\x12.ncsync.v1.VersionR\aversion\"\xa4\x02\n" +
+	"\aversion\x18\x0e \x01(\v2\x12.ncsync.v1.VersionR\aversion\"\xb0\x02\n" +
 	"\n" +
 	"EntryBatch\x12\x1b\n" +
 	"\tfolder_id\x18\x01 \x01(\tR\bfolderId\x12*\n" +
 	"\aentries\x18\x02 \x03(\v2\x10.ncsync.v1.EntryR\aentries\x12#\n" +
 	"\rhead_sequence\x18\x03 \x01(\x04R\fheadSequence\x12\x14\n" +
-	"\x05stage\x18\x04 \x01(\bR\x05stage\x12!\n" +
-	"\fapply_staged\x18\x05 \x01(\bR\vapplyStaged\x12&\n" +
-	"\x0ftree_hash_query\x18\x06 \x01(\x04R\rtreeHashQuery\x12.\n" +
-	"\x06verify\x18\a \x01(\v2\x16.ncsync.v1.VerifyQueryR\x06verify\x12\x17\n" +
-	"\aheld_at\x18\b \x01(\x04R\x06heldAt\"K\n" +
+	"\x05stage\x18\x04 \x01(\bR\x05stage\x12%\n" +
+	"\fapply_staged\x18\x05 \x01(\bB\x02\x18\x01R\vapplyStaged\x12*\n" +
+	"\x0ftree_hash_query\x18\x06 \x01(\x04B\x02\x18\x01R\rtreeHashQuery\x122\n" +
+	"\x06verify\x18\a \x01(\v2\x16.ncsync.v1.VerifyQueryB\x02\x18\x01R\x06verify\x12\x17\n" +
+	"\aheld_at\x18\b \x01(\x04R\x06heldAt\"*\n" +
+	"\vApplyStaged\x12\x1b\n" +
+	"\tfolder_id\x18\x01 \x01(\tR\bfolderId\"<\n" +
+	"\rTreeHashQuery\x12\x1b\n" +
+	"\tfolder_id\x18\x01 \x01(\tR\bfolderId\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\x04R\x02id\"h\n" +
 	"\vVerifyQuery\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
 	"\x05paths\x18\x02 \x03(\tR\x05paths\x12\x16\n" +
-	"\x06ignore\x18\x03 \x03(\tR\x06ignore\"\x86\x01\n" +
+	"\x06ignore\x18\x03 \x03(\tR\x06ignore\x12\x1b\n" +
+	"\tfolder_id\x18\x04 \x01(\tR\bfolderId\"\x86\x01\n" +
 	"\n" +
 	"MoreChunks\x12\x1b\n" +
 	"\tfolder_id\x18\x01 \x01(\tR\bfolderId\x12\x12\n" +
@@ -2504,23 +2713,24 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\aFailure\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x1a\n" +
 	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage\"\xa0\x02\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"\xa4\x02\n" +
 	"\x03Ack\x12\x1b\n" +
 	"\tfolder_id\x18\x01 \x01(\tR\bfolderId\x12\x1a\n" +
 	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12.\n" +
 	"\bfailures\x18\x03 \x03(\v2\x12.ncsync.v1.FailureR\bfailures\x12\x16\n" +
 	"\x06staged\x18\x04 \x01(\bR\x06staged\x12!\n" +
-	"\fstaged_bytes\x18\x05 \x01(\x04R\vstagedBytes\x126\n" +
-	"\ttree_hash\x18\x06 \x01(\v2\x19.ncsync.v1.TreeHashReportR\btreeHash\x12\x1f\n" +
+	"\fstaged_bytes\x18\x05 \x01(\x04R\vstagedBytes\x12:\n" +
+	"\ttree_hash\x18\x06 \x01(\v2\x19.ncsync.v1.TreeHashReportB\x02\x18\x01R\btreeHash\x12\x1f\n" +
 	"\vapply_error\x18\a \x01(\tR\n" +
 	"applyError\x12\x1c\n" +
-	"\tprocessed\x18\b \x01(\x04R\tprocessed\"\x86\x01\n" +
+	"\tprocessed\x18\b \x01(\x04R\tprocessed\"\xa3\x01\n" +
 	"\x0eTreeHashReport\x12\x14\n" +
 	"\x05query\x18\x01 \x01(\x04R\x05query\x12\x1a\n" +
 	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12\x12\n" +
 	"\x04hash\x18\x03 \x01(\fR\x04hash\x12\x18\n" +
 	"\aentries\x18\x04 \x01(\x04R\aentries\x12\x14\n" +
-	"\x05error\x18\x05 \x01(\tR\x05error\"h\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\x12\x1b\n" +
+	"\tfolder_id\x18\x06 \x01(\tR\bfolderId\"h\n" +
 	"\x12FetchChunksRequest\x12\x1b\n" +
 	"\tfolder_id\x18\x01 \x01(\tR\bfolderId\x12\x10\n" +
 	"\x03ids\x18\x02 \x03(\fR\x03ids\x12#\n" +
@@ -2611,7 +2821,7 @@ func file_ncsync_v1_replication_proto_rawDescGZIP() []byte {
 }
 
 var file_ncsync_v1_replication_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_ncsync_v1_replication_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_ncsync_v1_replication_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_ncsync_v1_replication_proto_goTypes = []any{
 	(Role)(0),                      // 0: ncsync.v1.Role
 	(EntryType)(0),                 // 1: ncsync.v1.EntryType
@@ -2627,74 +2837,80 @@ var file_ncsync_v1_replication_proto_goTypes = []any{
 	(*Version)(nil),                // 11: ncsync.v1.Version
 	(*Entry)(nil),                  // 12: ncsync.v1.Entry
 	(*EntryBatch)(nil),             // 13: ncsync.v1.EntryBatch
-	(*VerifyQuery)(nil),            // 14: ncsync.v1.VerifyQuery
-	(*MoreChunks)(nil),             // 15: ncsync.v1.MoreChunks
-	(*Failure)(nil),                // 16: ncsync.v1.Failure
-	(*Ack)(nil),                    // 17: ncsync.v1.Ack
-	(*TreeHashReport)(nil),         // 18: ncsync.v1.TreeHashReport
-	(*FetchChunksRequest)(nil),     // 19: ncsync.v1.FetchChunksRequest
-	(*FetchChunksResponse)(nil),    // 20: ncsync.v1.FetchChunksResponse
-	(*ChunkData)(nil),              // 21: ncsync.v1.ChunkData
-	(*TreeHashRequest)(nil),        // 22: ncsync.v1.TreeHashRequest
-	(*TreeHashResponse)(nil),       // 23: ncsync.v1.TreeHashResponse
-	(*PauseSelfRequest)(nil),       // 24: ncsync.v1.PauseSelfRequest
-	(*PauseSelfResponse)(nil),      // 25: ncsync.v1.PauseSelfResponse
-	(*ResumeSelfRequest)(nil),      // 26: ncsync.v1.ResumeSelfRequest
-	(*ResumeSelfResponse)(nil),     // 27: ncsync.v1.ResumeSelfResponse
-	(*ManifestRequest)(nil),        // 28: ncsync.v1.ManifestRequest
-	(*ManifestResponse)(nil),       // 29: ncsync.v1.ManifestResponse
-	(*ManifestEntry)(nil),          // 30: ncsync.v1.ManifestEntry
-	(*UploadManifestRequest)(nil),  // 31: ncsync.v1.UploadManifestRequest
-	(*UploadManifestResponse)(nil), // 32: ncsync.v1.UploadManifestResponse
+	(*ApplyStaged)(nil),            // 14: ncsync.v1.ApplyStaged
+	(*TreeHashQuery)(nil),          // 15: ncsync.v1.TreeHashQuery
+	(*VerifyQuery)(nil),            // 16: ncsync.v1.VerifyQuery
+	(*MoreChunks)(nil),             // 17: ncsync.v1.MoreChunks
+	(*Failure)(nil),                // 18: ncsync.v1.Failure
+	(*Ack)(nil),                    // 19: ncsync.v1.Ack
+	(*TreeHashReport)(nil),         // 20: ncsync.v1.TreeHashReport
+	(*FetchChunksRequest)(nil),     // 21: ncsync.v1.FetchChunksRequest
+	(*FetchChunksResponse)(nil),    // 22: ncsync.v1.FetchChunksResponse
+	(*ChunkData)(nil),              // 23: ncsync.v1.ChunkData
+	(*TreeHashRequest)(nil),        // 24: ncsync.v1.TreeHashRequest
+	(*TreeHashResponse)(nil),       // 25: ncsync.v1.TreeHashResponse
+	(*PauseSelfRequest)(nil),       // 26: ncsync.v1.PauseSelfRequest
+	(*PauseSelfResponse)(nil),      // 27: ncsync.v1.PauseSelfResponse
+	(*ResumeSelfRequest)(nil),      // 28: ncsync.v1.ResumeSelfRequest
+	(*ResumeSelfResponse)(nil),     // 29: ncsync.v1.ResumeSelfResponse
+	(*ManifestRequest)(nil),        // 30: ncsync.v1.ManifestRequest
+	(*ManifestResponse)(nil),       // 31: ncsync.v1.ManifestResponse
+	(*ManifestEntry)(nil),          // 32: ncsync.v1.ManifestEntry
+	(*UploadManifestRequest)(nil),  // 33: ncsync.v1.UploadManifestRequest
+	(*UploadManifestResponse)(nil), // 34: ncsync.v1.UploadManifestResponse
 }
 var file_ncsync_v1_replication_proto_depIdxs = []int32{
 	3,  // 0: ncsync.v1.EpochMark.start:type_name -> ncsync.v1.FolderPosition
 	8,  // 1: ncsync.v1.SyncRequest.hello:type_name -> ncsync.v1.Hello
-	17, // 2: ncsync.v1.SyncRequest.ack:type_name -> ncsync.v1.Ack
+	19, // 2: ncsync.v1.SyncRequest.ack:type_name -> ncsync.v1.Ack
 	7,  // 3: ncsync.v1.SyncRequest.heartbeat:type_name -> ncsync.v1.Heartbeat
-	9,  // 4: ncsync.v1.SyncResponse.welcome:type_name -> ncsync.v1.Welcome
-	13, // 5: ncsync.v1.SyncResponse.batch:type_name -> ncsync.v1.EntryBatch
-	15, // 6: ncsync.v1.SyncResponse.more_chunks:type_name -> ncsync.v1.MoreChunks
-	7,  // 7: ncsync.v1.SyncResponse.heartbeat:type_name -> ncsync.v1.Heartbeat
-	0,  // 8: ncsync.v1.Hello.role:type_name -> ncsync.v1.Role
-	3,  // 9: ncsync.v1.Hello.positions:type_name -> ncsync.v1.FolderPosition
-	4,  // 10: ncsync.v1.Hello.lineage:type_name -> ncsync.v1.EpochMark
-	3,  // 11: ncsync.v1.Hello.staged:type_name -> ncsync.v1.FolderPosition
-	3,  // 12: ncsync.v1.Welcome.folders:type_name -> ncsync.v1.FolderPosition
-	4,  // 13: ncsync.v1.Welcome.lineage:type_name -> ncsync.v1.EpochMark
-	1,  // 14: ncsync.v1.Entry.type:type_name -> ncsync.v1.EntryType
-	10, // 15: ncsync.v1.Entry.chunks:type_name -> ncsync.v1.ChunkRef
-	11, // 16: ncsync.v1.Entry.version:type_name -> ncsync.v1.Version
-	12, // 17: ncsync.v1.EntryBatch.entries:type_name -> ncsync.v1.Entry
-	14, // 18: ncsync.v1.EntryBatch.verify:type_name -> ncsync.v1.VerifyQuery
-	10, // 19: ncsync.v1.MoreChunks.chunks:type_name -> ncsync.v1.ChunkRef
-	16, // 20: ncsync.v1.Ack.failures:type_name -> ncsync.v1.Failure
-	18, // 21: ncsync.v1.Ack.tree_hash:type_name -> ncsync.v1.TreeHashReport
-	21, // 22: ncsync.v1.FetchChunksResponse.chunks:type_name -> ncsync.v1.ChunkData
-	2,  // 23: ncsync.v1.ChunkData.codec:type_name -> ncsync.v1.Codec
-	3,  // 24: ncsync.v1.PauseSelfResponse.hold:type_name -> ncsync.v1.FolderPosition
-	30, // 25: ncsync.v1.ManifestResponse.entries:type_name -> ncsync.v1.ManifestEntry
-	1,  // 26: ncsync.v1.ManifestEntry.type:type_name -> ncsync.v1.EntryType
-	30, // 27: ncsync.v1.UploadManifestRequest.entries:type_name -> ncsync.v1.ManifestEntry
-	5,  // 28: ncsync.v1.ReplicationService.Sync:input_type -> ncsync.v1.SyncRequest
-	19, // 29: ncsync.v1.ReplicationService.FetchChunks:input_type -> ncsync.v1.FetchChunksRequest
-	22, // 30: ncsync.v1.ReplicationService.TreeHash:input_type -> ncsync.v1.TreeHashRequest
-	24, // 31: ncsync.v1.ReplicationService.PauseSelf:input_type -> ncsync.v1.PauseSelfRequest
-	26, // 32: ncsync.v1.ReplicationService.ResumeSelf:input_type -> ncsync.v1.ResumeSelfRequest
-	28, // 33: ncsync.v1.ReplicationService.Manifest:input_type -> ncsync.v1.ManifestRequest
-	31, // 34: ncsync.v1.ReplicationService.UploadManifest:input_type -> ncsync.v1.UploadManifestRequest
-	6,  // 35: ncsync.v1.ReplicationService.Sync:output_type -> ncsync.v1.SyncResponse
-	20, // 36: ncsync.v1.ReplicationService.FetchChunks:output_type -> ncsync.v1.FetchChunksResponse
-	23, // 37: ncsync.v1.ReplicationService.TreeHash:output_type -> ncsync.v1.TreeHashResponse
-	25, // 38: ncsync.v1.ReplicationService.PauseSelf:output_type -> ncsync.v1.PauseSelfResponse
-	27, // 39: ncsync.v1.ReplicationService.ResumeSelf:output_type -> ncsync.v1.ResumeSelfResponse
-	29, // 40: ncsync.v1.ReplicationService.Manifest:output_type -> ncsync.v1.ManifestResponse
-	32, // 41: ncsync.v1.ReplicationService.UploadManifest:output_type -> ncsync.v1.UploadManifestResponse
-	35, // [35:42] is the sub-list for method output_type
-	28, // [28:35] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	20, // 4: ncsync.v1.SyncRequest.tree_hash:type_name -> ncsync.v1.TreeHashReport
+	9,  // 5: ncsync.v1.SyncResponse.welcome:type_name -> ncsync.v1.Welcome
+	13, // 6: ncsync.v1.SyncResponse.batch:type_name -> ncsync.v1.EntryBatch
+	17, // 7: ncsync.v1.SyncResponse.more_chunks:type_name -> ncsync.v1.MoreChunks
+	7,  // 8: ncsync.v1.SyncResponse.heartbeat:type_name -> ncsync.v1.Heartbeat
+	14, // 9: ncsync.v1.SyncResponse.apply_staged:type_name -> ncsync.v1.ApplyStaged
+	15, // 10: ncsync.v1.SyncResponse.tree_hash_query:type_name -> ncsync.v1.TreeHashQuery
+	16, // 11: ncsync.v1.SyncResponse.verify:type_name -> ncsync.v1.VerifyQuery
+	0,  // 12: ncsync.v1.Hello.role:type_name -> ncsync.v1.Role
+	3,  // 13: ncsync.v1.Hello.positions:type_name -> ncsync.v1.FolderPosition
+	4,  // 14: ncsync.v1.Hello.lineage:type_name -> ncsync.v1.EpochMark
+	3,  // 15: ncsync.v1.Hello.staged:type_name -> ncsync.v1.FolderPosition
+	3,  // 16: ncsync.v1.Welcome.folders:type_name -> ncsync.v1.FolderPosition
+	4,  // 17: ncsync.v1.Welcome.lineage:type_name -> ncsync.v1.EpochMark
+	1,  // 18: ncsync.v1.Entry.type:type_name -> ncsync.v1.EntryType
+	10, // 19: ncsync.v1.Entry.chunks:type_name -> ncsync.v1.ChunkRef
+	11, // 20: ncsync.v1.Entry.version:type_name -> ncsync.v1.Version
+	12, // 21: ncsync.v1.EntryBatch.entries:type_name -> ncsync.v1.Entry
+	16, // 22: ncsync.v1.EntryBatch.verify:type_name -> ncsync.v1.VerifyQuery
+	10, // 23: ncsync.v1.MoreChunks.chunks:type_name -> ncsync.v1.ChunkRef
+	18, // 24: ncsync.v1.Ack.failures:type_name -> ncsync.v1.Failure
+	20, // 25: ncsync.v1.Ack.tree_hash:type_name -> ncsync.v1.TreeHashReport
+	23, // 26: ncsync.v1.FetchChunksResponse.chunks:type_name -> ncsync.v1.ChunkData
+	2,  // 27: ncsync.v1.ChunkData.codec:type_name -> ncsync.v1.Codec
+	3,  // 28: ncsync.v1.PauseSelfResponse.hold:type_name -> ncsync.v1.FolderPosition
+	32, // 29: ncsync.v1.ManifestResponse.entries:type_name -> ncsync.v1.ManifestEntry
+	1,  // 30: ncsync.v1.ManifestEntry.type:type_name -> ncsync.v1.EntryType
+	32, // 31: ncsync.v1.UploadManifestRequest.entries:type_name -> ncsync.v1.ManifestEntry
+	5,  // 32: ncsync.v1.ReplicationService.Sync:input_type -> ncsync.v1.SyncRequest
+	21, // 33: ncsync.v1.ReplicationService.FetchChunks:input_type -> ncsync.v1.FetchChunksRequest
+	24, // 34: ncsync.v1.ReplicationService.TreeHash:input_type -> ncsync.v1.TreeHashRequest
+	26, // 35: ncsync.v1.ReplicationService.PauseSelf:input_type -> ncsync.v1.PauseSelfRequest
+	28, // 36: ncsync.v1.ReplicationService.ResumeSelf:input_type -> ncsync.v1.ResumeSelfRequest
+	30, // 37: ncsync.v1.ReplicationService.Manifest:input_type -> ncsync.v1.ManifestRequest
+	33, // 38: ncsync.v1.ReplicationService.UploadManifest:input_type -> ncsync.v1.UploadManifestRequest
+	6,  // 39: ncsync.v1.ReplicationService.Sync:output_type -> ncsync.v1.SyncResponse
+	22, // 40: ncsync.v1.ReplicationService.FetchChunks:output_type -> ncsync.v1.FetchChunksResponse
+	25, // 41: ncsync.v1.ReplicationService.TreeHash:output_type -> ncsync.v1.TreeHashResponse
+	27, // 42: ncsync.v1.ReplicationService.PauseSelf:output_type -> ncsync.v1.PauseSelfResponse
+	29, // 43: ncsync.v1.ReplicationService.ResumeSelf:output_type -> ncsync.v1.ResumeSelfResponse
+	31, // 44: ncsync.v1.ReplicationService.Manifest:output_type -> ncsync.v1.ManifestResponse
+	34, // 45: ncsync.v1.ReplicationService.UploadManifest:output_type -> ncsync.v1.UploadManifestResponse
+	39, // [39:46] is the sub-list for method output_type
+	32, // [32:39] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_ncsync_v1_replication_proto_init() }
@@ -2706,12 +2922,16 @@ func file_ncsync_v1_replication_proto_init() {
 		(*SyncRequest_Hello)(nil),
 		(*SyncRequest_Ack)(nil),
 		(*SyncRequest_Heartbeat)(nil),
+		(*SyncRequest_TreeHash)(nil),
 	}
 	file_ncsync_v1_replication_proto_msgTypes[3].OneofWrappers = []any{
 		(*SyncResponse_Welcome)(nil),
 		(*SyncResponse_Batch)(nil),
 		(*SyncResponse_MoreChunks)(nil),
 		(*SyncResponse_Heartbeat)(nil),
+		(*SyncResponse_ApplyStaged)(nil),
+		(*SyncResponse_TreeHashQuery)(nil),
+		(*SyncResponse_Verify)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2719,7 +2939,7 @@ func file_ncsync_v1_replication_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ncsync_v1_replication_proto_rawDesc), len(file_ncsync_v1_replication_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   30,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -59,7 +59,7 @@ type ReplicationServiceClient interface {
 	// compatible with the version that declared it.
 	Manifest(ctx context.Context, in *ManifestRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ManifestResponse], error)
 	// UploadManifest is a secondary's answer to a verify query
-	// (EntryBatch.verify): its own tree of the folder as it is on its disk
+	// (SyncResponse.verify): its own tree of the folder as it is on its disk
 	// now, in walk order, for the primary to compare with its own tree.
 	UploadManifest(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[UploadManifestRequest, UploadManifestResponse], error)
 }
@@ -197,7 +197,7 @@ type ReplicationServiceServer interface {
 	// compatible with the version that declared it.
 	Manifest(*ManifestRequest, grpc.ServerStreamingServer[ManifestResponse]) error
 	// UploadManifest is a secondary's answer to a verify query
-	// (EntryBatch.verify): its own tree of the folder as it is on its disk
+	// (SyncResponse.verify): its own tree of the folder as it is on its disk
 	// now, in walk order, for the primary to compare with its own tree.
 	UploadManifest(grpc.ClientStreamingServer[UploadManifestRequest, UploadManifestResponse]) error
 	mustEmbedUnimplementedReplicationServiceServer()
