@@ -116,6 +116,14 @@ func TestPersistenceAcrossReopen(t *testing.T) {
 		if err != nil || !ok || !reflect.DeepEqual(got, w) {
 			t.Errorf("get %q = %+v %v %v, want %+v", w.Path, got, ok, err, w)
 		}
+		err = db.View("f", func(tx *Tx) error {
+			got, ok, err = tx.GetHeader(w.Path)
+			return err
+		})
+		w.Chunks = nil
+		if err != nil || !ok || !reflect.DeepEqual(got, w) {
+			t.Errorf("header of %q = %+v %v %v, want %+v", w.Path, got, ok, err, w)
+		}
 	}
 	if h, _ := db.Head("f"); h != 3 {
 		t.Errorf("head f = %d", h)

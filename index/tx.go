@@ -138,6 +138,16 @@ func (tx *Tx) Position() uint64 { return tx.st.Position }
 
 // Get returns the entry for path, tombstones included.
 func (tx *Tx) Get(path string) (Entry, bool, error) {
+	return tx.get(path, true)
+}
+
+// GetHeader is Get without the chunk list (Chunks is nil): a lookup of an
+// entry's kind, metadata, sequence or local stat decodes only those.
+func (tx *Tx) GetHeader(path string) (Entry, bool, error) {
+	return tx.get(path, false)
+}
+
+func (tx *Tx) get(path string, chunks bool) (Entry, bool, error) {
 	if err := tx.check(false); err != nil {
 		return Entry{}, false, err
 	}
@@ -148,7 +158,10 @@ func (tx *Tx) Get(path string) (Entry, bool, error) {
 	if v == nil {
 		return Entry{}, false, nil
 	}
-	e, err := decodeEntry(v)
+	e, section, err := decodeHeader(v)
+	if err == nil && chunks {
+		e.Chunks, err = decodeChunks(section)
+	}
 	if err != nil {
 		return Entry{}, false, fmt.Errorf("get %q: %w", path, err)
 	}

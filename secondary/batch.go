@@ -174,7 +174,7 @@ func (s *Secondary) plan(f *folder, entries []index.Entry) (*batchPlan, error) {
 			}
 			var written index.Stat
 			if mayHold || lookWritten {
-				old, ok, err := tx.Get(e.Path)
+				old, ok, err := tx.GetHeader(e.Path)
 				if err != nil {
 					return err
 				}
@@ -256,7 +256,7 @@ func dirsOf(tx *index.Tx, batch, entries []index.Entry) (apply.DirMeta, error) {
 		if _, ok := inBatch[p]; ok {
 			return nil
 		}
-		e, ok, err := tx.Get(p)
+		e, ok, err := tx.GetHeader(p)
 		if err != nil {
 			return err
 		}
