@@ -290,12 +290,20 @@ func TestLocalChanges(t *testing.T) {
 	}
 }
 
-func TestLocalKeepFails(t *testing.T) {
+// editedLocally returns a folder with a keeper where ncsync wrote "a",
+// since edited locally.
+func editedLocally(t *testing.T) (*fakeKeeper, *Folder, string, *memSource) {
+	t.Helper()
 	k := newKeeper()
 	f, root := openTest(t, Options{Local: k}, false)
 	src := newSource()
 	k.mustApply(t, f, src, fileEntry(t, src, "a", content(1, 100), 0o644))
 	write(t, filepath.Join(root, "a"), "local edit")
+	return k, f, root, src
+}
+
+func TestLocalKeepFails(t *testing.T) {
+	k, f, root, src := editedLocally(t)
 	write(t, filepath.Join(root, "d/mine"), "mine")
 	k.fail = errors.New("store full")
 	res := k.apply(t, f, src, fileEntry(t, src, "a", content(2, 100), 0o644), tombstone("d", index.KindDir))
@@ -320,11 +328,7 @@ func TestLocalKeepFails(t *testing.T) {
 // gives up (a session that ends) stops a Keep in progress; the local
 // version stays and the entry fails, to be retried.
 func TestLocalKeepCancelled(t *testing.T) {
-	k := newKeeper()
-	f, root := openTest(t, Options{Local: k}, false)
-	src := newSource()
-	k.mustApply(t, f, src, fileEntry(t, src, "a", content(1, 100), 0o644))
-	write(t, filepath.Join(root, "a"), "local edit")
+	k, f, root, src := editedLocally(t)
 	k.block = make(chan struct{})
 	ctx, cancel := context.WithCancel(t.Context())
 	type applied struct {

@@ -2,13 +2,10 @@ package secondary
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/ncsync/ncsync/apply"
-	"github.com/ncsync/ncsync/config"
 	"github.com/ncsync/ncsync/index"
 )
 
@@ -17,18 +14,8 @@ import (
 // applied with what ncsync last wrote at their paths and the metadata of
 // their directories; apply's prefixes map back to the batch's.
 func TestPlan(t *testing.T) {
-	dir := t.TempDir()
-	db, err := index.Open(filepath.Join(dir, "index.db"), index.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	root := filepath.Join(dir, "tree")
-	if err := os.Mkdir(root, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(db, Options{Node: "nfs2", PrimaryNode: "nfs1", Folders: []config.Folder{{ID: "data", Path: root}},
-		ConflictDir: filepath.Join(dir, "conflicts")})
+	db, opts := withStore(t)
+	s, err := New(db, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

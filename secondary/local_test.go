@@ -17,18 +17,26 @@ import (
 	"github.com/ncsync/ncsync/preserve"
 )
 
-func TestLocalKeeper(t *testing.T) {
+// withStore returns an index and the options of a secondary with one
+// folder, "data", and a conflict store, all in a temporary directory.
+func withStore(t *testing.T) (*index.DB, Options) {
+	t.Helper()
 	dir := t.TempDir()
 	db, err := index.Open(filepath.Join(dir, "index.db"), index.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() })
 	root := filepath.Join(dir, "tree")
 	if err := os.Mkdir(root, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	opts := Options{Node: "nfs2", PrimaryNode: "nfs1", Folders: []config.Folder{{ID: "data", Path: root}}, ConflictDir: filepath.Join(dir, "conflicts")}
+	return db, Options{Node: "nfs2", PrimaryNode: "nfs1", Folders: []config.Folder{{ID: "data", Path: root}}, ConflictDir: filepath.Join(dir, "conflicts")}
+}
+
+func TestLocalKeeper(t *testing.T) {
+	db, opts := withStore(t)
+	root := opts.Folders[0].Path
 	s, err := New(db, opts)
 	if err != nil {
 		t.Fatal(err)
