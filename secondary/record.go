@@ -94,8 +94,7 @@ func (r *batchRecord) record(results []apply.Result, n int) (transport.Ack, erro
 		return a, nil
 	}
 	var durable uint64
-	var newSkips []string
-	var cleared bool
+	var commit func() ([]string, bool)
 	err := s.db.Update(b.Folder, func(tx *index.Tx) error {
 		for i, e := range b.Entries[from:end] {
 			res := results[from+i]
@@ -117,12 +116,13 @@ func (r *batchRecord) record(results []apply.Result, n int) (transport.Ack, erro
 				return err
 			}
 		}
-		durable, newSkips, cleared = r.f.skips.note(b.Entries[from:end], results[from:end], tx.Position())
+		durable, commit = r.f.skips.note(b.Entries[from:end], results[from:end], tx.Position())
 		return tx.SetPosition(durable)
 	})
 	if err != nil {
 		return transport.Ack{}, err
 	}
+	newSkips, cleared := commit()
 	for _, p := range newSkips {
 		s.log.Info("skipped an entry the primary has changed since; the position acknowledged stays below it until the newer version is applied",
 			"folder", b.Folder, "path", p)

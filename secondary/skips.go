@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -57,46 +58,60 @@ func (k *skips) begin() {
 // note takes the outcome of entries es (in order, results rs, the last
 // processed) and returns the durable position after them, at least pos
 // (the one recorded): the last entry's sequence, or just below the oldest
-// skip still pending. newSkips are the paths skipped for the first time
-// (to log); cleared says the last pending skip was superseded.
-func (k *skips) note(es []index.Entry, rs []apply.Result, pos uint64) (durable uint64, newSkips []string, cleared bool) {
+// skip still pending. Nothing changes until commit is called, once the
+// entries are recorded; it returns the paths skipped for the first time
+// (to log) and whether the last pending skip was superseded.
+func (k *skips) note(es []index.Entry, rs []apply.Result, pos uint64) (durable uint64, commit func() (newSkips []string, cleared bool)) {
 	k.mu.Lock()
-	defer k.mu.Unlock()
-	had := len(k.pending) > 0
+	pending, processed := maps.Clone(k.pending), k.processed
+	k.mu.Unlock()
+	if pending == nil {
+		pending = make(map[string]uint64)
+	}
+	var skipped, superseded []string
 	for i, e := range es {
 		if errors.Is(rs[i].Err, errChunkGone) {
-			if k.pending == nil {
-				k.pending = make(map[string]uint64)
+			if s, ok := pending[e.Path]; !ok || e.Seq < s {
+				pending[e.Path] = e.Seq
 			}
-			if s, ok := k.pending[e.Path]; !ok || e.Seq < s {
-				k.pending[e.Path] = e.Seq
-			}
-			if k.logged == nil {
-				k.logged = make(map[string]bool)
-			}
-			if !k.logged[e.Path] {
-				k.logged[e.Path] = true
-				newSkips = append(newSkips, e.Path)
-			}
+			skipped = append(skipped, e.Path)
 			continue
 		}
 		// Applied or refused: it replaces the older versions of its path,
 		// and, when it is no directory, whatever lay beneath it.
-		for p, s := range k.pending {
+		for p, s := range pending {
 			if s <= e.Seq && (p == e.Path || (e.Deleted || e.Kind != index.KindDir) && strings.HasPrefix(p, e.Path+"/")) {
-				delete(k.pending, p)
-				delete(k.logged, p)
+				delete(pending, p)
+				superseded = append(superseded, p)
 			}
 		}
 	}
 	if n := len(es); n > 0 {
-		k.processed = max(k.processed, es[n-1].Seq)
+		processed = max(processed, es[n-1].Seq)
 	}
-	durable = max(pos, k.processed)
-	for _, s := range k.pending {
+	durable = max(pos, processed)
+	for _, s := range pending {
 		durable = min(durable, s-1)
 	}
-	return max(durable, pos), newSkips, had && len(k.pending) == 0
+	return max(durable, pos), func() (newSkips []string, cleared bool) {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		had := len(k.pending) > 0
+		k.pending, k.processed = pending, max(k.processed, processed)
+		if k.logged == nil {
+			k.logged = make(map[string]bool)
+		}
+		for _, p := range superseded {
+			delete(k.logged, p)
+		}
+		for _, p := range skipped {
+			if _, ok := pending[p]; ok && !k.logged[p] {
+				k.logged[p] = true
+				newSkips = append(newSkips, p)
+			}
+		}
+		return newSkips, had && len(pending) == 0
+	}
 }
 
 // processedTo is the last entry processed in this session, at least pos.

@@ -85,7 +85,8 @@ func TestSkipsNote(t *testing.T) {
 			k.begin()
 			pos := uint64(2)
 			for i, st := range tc.steps {
-				d, _, _ := k.note(st.es, st.rs, pos)
+				d, commit := k.note(st.es, st.rs, pos)
+				commit()
 				if d != st.durable {
 					t.Fatalf("step %d: durable %d, want %d", i, d, st.durable)
 				}
@@ -97,12 +98,24 @@ func TestSkipsNote(t *testing.T) {
 
 // A skip is logged once per path, across sessions, until it clears; a
 // session's start forgets the pending skips (they are sent again) and the
-// processed point.
+// processed point. What was noted counts only once committed (recorded in
+// the index).
 func TestSkipsLogOnceAndBegin(t *testing.T) {
 	gone := apply.Result{Err: errChunkGone}
 	var k skips
+	note := func(e index.Entry, r apply.Result, pos uint64) (uint64, []string, bool) {
+		d, commit := k.note([]index.Entry{e}, []apply.Result{r}, pos)
+		logged, cleared := commit()
+		return d, logged, cleared
+	}
 	a := index.Entry{Path: "a", Seq: 5, Kind: index.KindFile}
-	if _, logged, _ := k.note([]index.Entry{a}, []apply.Result{gone}, 4); len(logged) != 1 {
+	if d, _ := k.note([]index.Entry{a}, []apply.Result{gone}, 4); d != 4 || k.processedTo(4) != 4 {
+		t.Fatalf("not committed: durable %d, processed %d; want 4 and nothing noted", d, k.processedTo(4))
+	}
+	if _, ok := k.oldest(); ok {
+		t.Fatal("a skip noted but not committed is pending")
+	}
+	if _, logged, _ := note(a, gone, 4); len(logged) != 1 {
 		t.Fatalf("first skip logged %v, want a", logged)
 	}
 	if k.processedTo(4) != 5 {
@@ -112,15 +125,15 @@ func TestSkipsLogOnceAndBegin(t *testing.T) {
 	if p, ok := k.oldest(); ok || k.processedTo(4) != 4 {
 		t.Fatalf("after begin: pending %q %v, processed %d; want none and 4", p, ok, k.processedTo(4))
 	}
-	if _, logged, _ := k.note([]index.Entry{a}, []apply.Result{gone}, 4); len(logged) != 0 {
+	if _, logged, _ := note(a, gone, 4); len(logged) != 0 {
 		t.Fatalf("the same skip in a new session logged %v, want nothing", logged)
 	}
 	a.Seq = 6
-	if d, _, cleared := k.note([]index.Entry{a}, []apply.Result{{}}, 4); d != 6 || !cleared {
+	if d, _, cleared := note(a, apply.Result{}, 4); d != 6 || !cleared {
 		t.Fatalf("newer version: durable %d cleared %v, want 6 true", d, cleared)
 	}
 	a.Seq = 7
-	if _, logged, _ := k.note([]index.Entry{a}, []apply.Result{gone}, 6); len(logged) != 1 {
+	if _, logged, _ := note(a, gone, 6); len(logged) != 1 {
 		t.Fatalf("a new skip after one cleared logged %v, want a", logged)
 	}
 }
