@@ -16,7 +16,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 func TestGenerateDeterministic(t *testing.T) {
@@ -153,7 +153,7 @@ func TestQuickSpecClaims(t *testing.T) {
 	text, bin := m.Bytes()
 	total := text + bin
 	if total < 45<<20 || total > 56<<20 {
-		t.Errorf("total %s, want about 50 MiB", status.HumanBytes(total))
+		t.Errorf("total %s, want about 50 MiB", report.HumanBytes(total))
 	}
 	if want := Quick.ApproxBytes(); math.Abs(float64(total-want))/float64(want) > 0.1 {
 		t.Errorf("total %d, ApproxBytes %d: off by more than 10%%", total, want)
@@ -199,7 +199,7 @@ func TestQuickSpecClaims(t *testing.T) {
 	}
 	ratio := zstdRatio(t, dir, m)
 	t.Logf("total %s (text %s, binary %s), median %d B, %d large, depth %d, zstd ratio %.2f",
-		status.HumanBytes(total), status.HumanBytes(text), status.HumanBytes(bin), q(0.5), large, depth, ratio)
+		report.HumanBytes(total), report.HumanBytes(text), report.HumanBytes(bin), q(0.5), large, depth, ratio)
 	if ratio < 3 || ratio > 5 {
 		t.Errorf("text zstd ratio %.2f, want 3–5", ratio)
 	}

@@ -10,7 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 // ScenarioSecondaries copies the webroot from one primary to N
@@ -51,7 +51,7 @@ func (h *harness) secondariesScenario(ctx context.Context) error {
 		row := Row{Scenario: ScenarioSecondaries, Workload: fanoutWorkload(n), Tool: ToolNcsync, Files: files, Dirs: dirs, Bytes: bytes,
 			Note: "source: the primary alone; target: every secondary together"}
 		for r := range h.o.Runs {
-			h.logf("secondaries: initial webroot (%d files, %s) to %d secondaries, run %d/%d", files, status.HumanBytes(bytes), n, r+1, h.o.Runs)
+			h.logf("secondaries: initial webroot (%d files, %s) to %d secondaries, run %d/%d", files, report.HumanBytes(bytes), n, r+1, h.o.Runs)
 			dir, done, err := h.runDir(fmt.Sprintf("fanout-%d-%d", n, r+1))
 			if err != nil {
 				return err
@@ -71,7 +71,7 @@ func (h *harness) secondariesScenario(ctx context.Context) error {
 				h.logf("  failed: %v", err)
 			} else {
 				h.logf("  %.2f s; primary %.2f CPU s, peak RSS %s; secondaries %.2f CPU s; %s to the targets",
-					s.Wall, s.CPUSource, status.HumanBytes(s.PeakRSSSource), s.CPUTarget, status.HumanBytes(s.WireToTarget))
+					s.Wall, s.CPUSource, report.HumanBytes(s.PeakRSSSource), s.CPUTarget, report.HumanBytes(s.WireToTarget))
 			}
 			row.Runs = append(row.Runs, s)
 		}
@@ -136,7 +136,7 @@ func (h *harness) fanoutOnce(ctx context.Context, src, dir string, n int) (Sampl
 	for i := range n {
 		names = append(names, secondaryName(i))
 	}
-	var last status.Node
+	var last report.Node
 	for {
 		st, err := statusOf(ctx, pcl)
 		if err == nil {
@@ -283,7 +283,7 @@ func (r *Report) writeFanout(w io.Writer) {
 		return
 	}
 	fmt.Fprintf(w, "\ninitial webroot (%s files, %s) to N secondaries at once (ratios: ÷ the run with one)\n",
-		thousands(int64(rows[0].Files)), status.HumanBytes(rows[0].Bytes))
+		thousands(int64(rows[0].Files)), report.HumanBytes(rows[0].Bytes))
 	one := r.Find(ScenarioSecondaries, fanoutWorkload(1), ToolNcsync)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "COPY\tRUNS\tWALL s\tPRIMARY CPU s\tPRIMARY PEAK RSS\tSECONDARIES CPU s\tTO THE TARGETS\tEQUAL\tPRIMARY CPU ×\tPRIMARY RSS ×")
@@ -298,7 +298,7 @@ func (r *Report) writeFanout(w io.Writer) {
 			ratios = ratio(m.CPUSource, one.Median.CPUSource) + "\t" + ratio(float64(m.PeakRSSSource), float64(one.Median.PeakRSSSource))
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.2f\t%s\t%.2f\t%s\t%s\t%s\n", row.Workload, len(row.Runs), m.Wall, m.CPUSource,
-			status.HumanBytes(m.PeakRSSSource), m.CPUTarget, status.HumanBytes(m.WireToTarget), yesNo(m.Equal), ratios)
+			report.HumanBytes(m.PeakRSSSource), m.CPUTarget, report.HumanBytes(m.WireToTarget), yesNo(m.Equal), ratios)
 	}
 	tw.Flush()
 }
@@ -326,7 +326,7 @@ func (r *Report) fanoutTargets() []TargetCheck {
 	yes := func(v bool) *bool { return &v }
 	return []TargetCheck{
 		{cpu, fmt.Sprintf("%.2f CPU s vs %.2f: %.2f ×", a.CPUSource, b.CPUSource, a.CPUSource/b.CPUSource), yes(a.CPUSource <= 3*b.CPUSource)},
-		{rss, fmt.Sprintf("%s vs %s: %.2f ×", status.HumanBytes(a.PeakRSSSource), status.HumanBytes(b.PeakRSSSource),
+		{rss, fmt.Sprintf("%s vs %s: %.2f ×", report.HumanBytes(a.PeakRSSSource), report.HumanBytes(b.PeakRSSSource),
 			float64(a.PeakRSSSource)/float64(b.PeakRSSSource)), yes(float64(a.PeakRSSSource) <= 1.5*float64(b.PeakRSSSource))},
 	}
 }

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 // ScenarioMillion replicates a tree of a million tiny files in 10,000
@@ -86,7 +86,7 @@ func (h *harness) millionScenario(ctx context.Context) error {
 		} else {
 			mr := s.Million
 			h.logf("  scan %.0f files/s; initial copy %.1f s; at rest primary RSS %s (anon %s); barrier %.3f s; restart to watching %.2f s (%d re-hashed, %.2f CPU s); state %s",
-				mr.ScanRate, s.Wall, status.HumanBytes(s.RSSSource), status.HumanBytes(s.AnonSource), mr.Barrier, mr.Restart, mr.Rehashed, mr.RestartCPU, status.HumanBytes(mr.IndexBytes))
+				mr.ScanRate, s.Wall, report.HumanBytes(s.RSSSource), report.HumanBytes(s.AnonSource), mr.Barrier, mr.Restart, mr.Rehashed, mr.RestartCPU, report.HumanBytes(mr.IndexBytes))
 		}
 		row.Runs = append(row.Runs, s)
 	}
@@ -129,7 +129,7 @@ func (h *harness) millionOnce(ctx context.Context, src, dir string) (Sample, err
 		return s, err
 	}
 	t0 := time.Now()
-	_, err = pcl.Barrier(ctx, status.BarrierRequest{}, nil)
+	_, err = pcl.Barrier(ctx, report.BarrierRequest{}, nil)
 	s.Million.Barrier = time.Since(t0).Seconds()
 	pcl.Close()
 	if err != nil {
@@ -189,7 +189,7 @@ func (r *Report) writeMillion(w io.Writer) {
 		if row.Scenario != ScenarioMillion {
 			continue
 		}
-		fmt.Fprintf(w, "\nmillion: ncsync on %s files in %s dirs (%s)\n", thousands(int64(row.Files)), thousands(int64(row.Dirs)), status.HumanBytes(row.Bytes))
+		fmt.Fprintf(w, "\nmillion: ncsync on %s files in %s dirs (%s)\n", thousands(int64(row.Files)), thousands(int64(row.Dirs)), report.HumanBytes(row.Bytes))
 		for _, s := range row.Runs {
 			if s.Error != "" || s.Million == nil {
 				fmt.Fprintf(w, "  FAILED: %s\n", oneLine(s.Error))
@@ -197,8 +197,8 @@ func (r *Report) writeMillion(w io.Writer) {
 			}
 			m := s.Million
 			fmt.Fprintf(w, "  initial scan %.0f files/s; initial copy until equal %.1f s (%.2f CPU s); at rest: primary RSS %s (anonymous %s), secondary RSS %s (anonymous %s); state directory %s on disk\n",
-				m.ScanRate, s.Wall, s.CPU(), status.HumanBytes(s.RSSSource), status.HumanBytes(s.AnonSource),
-				status.HumanBytes(s.RSSTarget), status.HumanBytes(s.AnonTarget), status.HumanBytes(m.IndexBytes))
+				m.ScanRate, s.Wall, s.CPU(), report.HumanBytes(s.RSSSource), report.HumanBytes(s.AnonSource),
+				report.HumanBytes(s.RSSTarget), report.HumanBytes(s.AnonTarget), report.HumanBytes(m.IndexBytes))
 			fmt.Fprintf(w, "  barrier on the idle tree %.3f s; primary restarted: watching after %.2f s (its stat walk of every file), %d re-hashed, %.2f CPU s\n",
 				m.Barrier, m.Restart, m.Rehashed, m.RestartCPU)
 		}
@@ -223,7 +223,7 @@ func (r *Report) millionTargets() []TargetCheck {
 			out = append(out,
 				TargetCheck{"million: restart to watching ≤ 30 s, none re-hashed", fmt.Sprintf("%.2f s, %d re-hashed", m.Restart, m.Rehashed), yes(m.Restart <= 30 && m.Rehashed == 0)},
 				TargetCheck{"million: barrier on the idle tree ≤ 100 ms", fmt.Sprintf("%.0f ms", 1000*m.Barrier), yes(m.Barrier <= 0.1)},
-				TargetCheck{"million: primary's anonymous memory at rest ≤ 150 MiB", status.HumanBytes(s.AnonSource), yes(s.AnonSource <= 150<<20)})
+				TargetCheck{"million: primary's anonymous memory at rest ≤ 150 MiB", report.HumanBytes(s.AnonSource), yes(s.AnonSource <= 150<<20)})
 		}
 	}
 	return out

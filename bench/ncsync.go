@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/ncsync/ncsync/control"
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 // pollInterval is how often the harness asks the secondary for its status
@@ -42,7 +42,7 @@ type consistent struct {
 	primary, secondary procSample
 	toTarget, toSource int64
 	steady             float64 // bytes/s toward the target, 10–90 % of them
-	status             status.Node
+	status             report.Node
 }
 
 // initial copies src into an empty target with a fresh primary and
@@ -145,7 +145,7 @@ func (n ncsyncRun) startAndWait(ctx context.Context, src, dir string) (*cluster,
 	defer scl.Close()
 	var (
 		lastDiffs    []string
-		last         status.Node // the primary's latest status
+		last         report.Node // the primary's latest status
 		lastPrimary  time.Time
 		lastProgress = time.Now()
 		trace        wireTrace
@@ -231,7 +231,7 @@ func (n ncsyncRun) meter(c *cluster) wireMeter {
 // statusOf asks for a daemon's status. The call's own deadline is not the
 // run's: when the run times out, the caller's loop must be the one to
 // notice (and dump stacks).
-func statusOf(ctx context.Context, cl *control.Client) (status.Node, error) {
+func statusOf(ctx context.Context, cl *control.Client) (report.Node, error) {
 	callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	return cl.Status(callCtx)
@@ -239,7 +239,7 @@ func statusOf(ctx context.Context, cl *control.Client) (status.Node, error) {
 
 // reached reports whether the secondary has applied every folder up to the
 // head the primary last reported (after a full scan).
-func reached(sec, prim status.Node) bool {
+func reached(sec, prim report.Node) bool {
 	heads := make(map[string]uint64)
 	for _, f := range prim.Folders {
 		if f.Scans == 0 || f.Seq == 0 {
@@ -259,7 +259,7 @@ func reached(sec, prim status.Node) bool {
 }
 
 // progressLine summarizes how far the secondary is.
-func progressLine(st status.Node, c *cluster) string {
+func progressLine(st report.Node, c *cluster) string {
 	var b strings.Builder
 	for _, f := range st.Folders {
 		fmt.Fprintf(&b, "head %d (%d files, scans %d)", f.Seq, f.Files, f.Scans)
@@ -270,16 +270,16 @@ func progressLine(st status.Node, c *cluster) string {
 		}
 	}
 	up, down := c.proxy.Bytes()
-	fmt.Fprintf(&b, ", %s on the wire", status.HumanBytes(up+down))
+	fmt.Fprintf(&b, ", %s on the wire", report.HumanBytes(up+down))
 	return b.String()
 }
 
 // caughtUp reports whether the primary has finished a scan of every folder
 // and the secondary has acknowledged every folder's journal head.
-func caughtUp(st status.Node) bool { return caughtUpNodes(st, []string{secondaryNode}) }
+func caughtUp(st report.Node) bool { return caughtUpNodes(st, []string{secondaryNode}) }
 
 // caughtUpNodes is caughtUp for every secondary named in nodes.
-func caughtUpNodes(st status.Node, nodes []string) bool {
+func caughtUpNodes(st report.Node, nodes []string) bool {
 	if len(st.Folders) == 0 {
 		return false
 	}
@@ -310,7 +310,7 @@ func caughtUpNodes(st status.Node, nodes []string) bool {
 	return done == len(nodes)
 }
 
-func notConsistent(ctx context.Context, timeout time.Duration, st status.Node, diffs []string) error {
+func notConsistent(ctx context.Context, timeout time.Duration, st report.Node, diffs []string) error {
 	if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return ctx.Err()
 	}

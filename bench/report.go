@@ -9,7 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 // WriteTable prints the report's medians: one table for the initial
@@ -44,7 +44,7 @@ func (r *Report) WriteTable(w io.Writer) {
 			if row.Scenario != ScenarioInitial {
 				continue
 			}
-			load := fmt.Sprintf("%s: %s files, %s", row.Workload, thousands(int64(row.Files)), status.HumanBytes(row.Bytes))
+			load := fmt.Sprintf("%s: %s files, %s", row.Workload, thousands(int64(row.Files)), report.HumanBytes(row.Bytes))
 			if row.Skipped != "" {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t-\tskipped: %s\t\t\t\t\t\t\t\t\t\n", row.Scenario, load, row.Tool, row.Skipped)
 				continue
@@ -62,9 +62,9 @@ func (r *Report) WriteTable(w io.Writer) {
 					ratio(m.CPU(), b.CPU()), ratio(float64(m.PeakRSS()), float64(b.PeakRSS())))
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.2f\t%s\t%s\t%.2f (%.2f+%.2f)\t%s (%s+%s)\t%s\t%s\n",
-				row.Scenario, load, row.Tool, len(row.Runs), m.Wall, status.HumanBytes(m.Wire()), status.HumanBytes(int64(m.WireRate())),
+				row.Scenario, load, row.Tool, len(row.Runs), m.Wall, report.HumanBytes(m.Wire()), report.HumanBytes(int64(m.WireRate())),
 				m.CPU(), m.CPUSource, m.CPUTarget,
-				status.HumanBytes(m.PeakRSS()), status.HumanBytes(m.PeakRSSSource), status.HumanBytes(m.PeakRSSTarget), yesNo(m.Equal), ratios)
+				report.HumanBytes(m.PeakRSS()), report.HumanBytes(m.PeakRSSSource), report.HumanBytes(m.PeakRSSTarget), yesNo(m.Equal), ratios)
 			for _, s := range row.Runs {
 				if s.Error != "" {
 					failures = append(failures, fmt.Sprintf("%s %s %s: %s", row.Scenario, row.Workload, row.Tool, s.Error))
@@ -82,7 +82,7 @@ func (r *Report) WriteTable(w io.Writer) {
 			continue
 		}
 		m := row.Median
-		fmt.Fprintf(w, "\nidle: ncsync on %s files in %s dirs (%s), %s\n", thousands(int64(row.Files)), thousands(int64(row.Dirs)), status.HumanBytes(row.Bytes), row.Note)
+		fmt.Fprintf(w, "\nidle: ncsync on %s files in %s dirs (%s), %s\n", thousands(int64(row.Files)), thousands(int64(row.Dirs)), report.HumanBytes(row.Bytes), row.Note)
 		for _, s := range row.Runs {
 			if s.Error != "" {
 				failures = append(failures, fmt.Sprintf("%s %s: %s", row.Scenario, row.Tool, s.Error))
@@ -98,15 +98,15 @@ func (r *Report) WriteTable(w io.Writer) {
 			if row.Files == 0 {
 				return "-"
 			}
-			return status.HumanBytes(b / int64(row.Files))
+			return report.HumanBytes(b / int64(row.Files))
 		}
-		fmt.Fprintf(tw, "primary\t%d\t%.2f\t%s\t%s\t%s\t%s\n", len(row.Runs), m.IdleCPUSource, status.HumanBytes(m.RSSSource),
-			status.HumanBytes(m.AnonSource), status.HumanBytes(m.PeakRSSSource), perFile(m.AnonSource))
-		fmt.Fprintf(tw, "secondary\t%d\t%.2f\t%s\t%s\t%s\t%s\n", len(row.Runs), m.IdleCPUTarget, status.HumanBytes(m.RSSTarget),
-			status.HumanBytes(m.AnonTarget), status.HumanBytes(m.PeakRSSTarget), perFile(m.AnonTarget))
+		fmt.Fprintf(tw, "primary\t%d\t%.2f\t%s\t%s\t%s\t%s\n", len(row.Runs), m.IdleCPUSource, report.HumanBytes(m.RSSSource),
+			report.HumanBytes(m.AnonSource), report.HumanBytes(m.PeakRSSSource), perFile(m.AnonSource))
+		fmt.Fprintf(tw, "secondary\t%d\t%.2f\t%s\t%s\t%s\t%s\n", len(row.Runs), m.IdleCPUTarget, report.HumanBytes(m.RSSTarget),
+			report.HumanBytes(m.AnonTarget), report.HumanBytes(m.PeakRSSTarget), perFile(m.AnonTarget))
 		tw.Flush()
 		fmt.Fprintf(w, "initial copy of this tree until equal: %.2f s, %.2f CPU s (%.2f+%.2f), %s on the wire; at rest %s on the wire; equal %s\n",
-			m.Wall, m.CPU(), m.CPUSource, m.CPUTarget, status.HumanBytes(m.Wire()), status.HumanBytes(m.IdleWire), yesNo(m.Equal))
+			m.Wall, m.CPU(), m.CPUSource, m.CPUTarget, report.HumanBytes(m.Wire()), report.HumanBytes(m.IdleWire), yesNo(m.Equal))
 	}
 	r.writeTargets(w)
 	if len(failures) > 0 {

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 // WireRate is the achieved rate on the wire toward the target: bytes sent
@@ -38,8 +38,8 @@ func (r *Report) linkTargets() []TargetCheck {
 			} else {
 				ideal := float64(m.WireToTarget) / float64(rate)
 				out = append(out, TargetCheck{target, fmt.Sprintf("%.2f s vs %s ÷ %s = %.2f s: %.2f ×; %s/s on the wire, %.0f %% of the link",
-					m.Wall, status.HumanBytes(m.WireToTarget), FormatRate(rate), ideal, m.Wall/ideal,
-					status.HumanBytes(int64(m.WireRate())), 100*m.WireRate()/float64(rate)), yes(m.Wall <= 1.05*ideal)})
+					m.Wall, report.HumanBytes(m.WireToTarget), FormatRate(rate), ideal, m.Wall/ideal,
+					report.HumanBytes(int64(m.WireRate())), 100*m.WireRate()/float64(rate)), yes(m.Wall <= 1.05*ideal)})
 				if r.Link.RTT > 0 {
 					got, how := m.SteadyRate, "while 10–90 % of the bytes crossed"
 					if got == 0 {
@@ -75,7 +75,7 @@ func (r *Report) linkTargets() []TargetCheck {
 				got, how = m.WireRate(), "over the whole copy"
 			}
 			out = append(out, TargetCheck{target, fmt.Sprintf("%.2f MB/s %s: %.3f × (%.2f MB/s over the whole copy: %s in %.2f s)",
-				got/1e6, how, got/float64(bw), m.WireRate()/1e6, status.HumanBytes(m.WireToTarget), m.Wall),
+				got/1e6, how, got/float64(bw), m.WireRate()/1e6, report.HumanBytes(m.WireToTarget), m.Wall),
 				yes(got >= 0.95*float64(bw) && got <= 1.05*float64(bw))})
 		}
 	}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 // WriteMarkdown prints the report as Markdown for the README: the run's
@@ -74,7 +74,7 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 	}
 	secs := func(v float64) string { return fmt.Sprintf("%.2f s", v) }
 	msecs := func(v float64) string { return fmt.Sprintf("%.3f s", v) }
-	byt := func(v float64) string { return status.HumanBytes(int64(v)) }
+	byt := func(v float64) string { return report.HumanBytes(int64(v)) }
 	cpu := func(v float64) string { return fmt.Sprintf("%.2f", v) }
 	wall := measure{"wall", func(s Sample) float64 { return s.Wall }, secs}
 	common := []measure{
@@ -86,7 +86,7 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 	for _, row := range r.comparedRows() {
 		label := row.Scenario
 		if row.Scenario == ScenarioInitial {
-			label += fmt.Sprintf(" %s (%s files, %s)", row.Workload, thousands(int64(row.Files)), status.HumanBytes(row.Bytes))
+			label += fmt.Sprintf(" %s (%s files, %s)", row.Workload, thousands(int64(row.Files)), report.HumanBytes(row.Bytes))
 		}
 		ms := common
 		peerScen := row.Scenario

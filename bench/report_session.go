@@ -7,7 +7,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 // peers are the tools ncsync is compared with, in table order.
@@ -33,7 +33,7 @@ func (r *Report) writeSessions(w io.Writer, failures *[]string) {
 		return
 	}
 	fmt.Fprintf(w, "\nmutations, each until the target is verified equal again (tree %q: %s files, %s)\n",
-		rows[0].Workload, thousands(int64(rows[0].Files)), status.HumanBytes(rows[0].Bytes))
+		rows[0].Workload, thousands(int64(rows[0].Files)), report.HumanBytes(rows[0].Bytes))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SCENARIO\tTOOL\tRUNS\tWALL s\tMUTATION s\tON THE WIRE\tCPU s (src+dst)\tPEAK RSS (src+dst)\tEQUAL")
 	for _, row := range rows {
@@ -66,9 +66,9 @@ func (r *Report) writeSessions(w io.Writer, failures *[]string) {
 			mut = fmt.Sprintf("%.2f", m.Mutation)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%.2f (%.2f+%.2f)\t%s (%s+%s)\t%s\n",
-			row.Scenario, row.Tool, len(row.Runs), wall, mut, status.HumanBytes(m.Wire()),
+			row.Scenario, row.Tool, len(row.Runs), wall, mut, report.HumanBytes(m.Wire()),
 			m.CPU(), m.CPUSource, m.CPUTarget,
-			status.HumanBytes(m.PeakRSS()), status.HumanBytes(m.PeakRSSSource), status.HumanBytes(m.PeakRSSTarget), yesNo(m.Equal))
+			report.HumanBytes(m.PeakRSS()), report.HumanBytes(m.PeakRSSSource), report.HumanBytes(m.PeakRSSTarget), yesNo(m.Equal))
 	}
 	tw.Flush()
 }
@@ -85,7 +85,7 @@ func (r *Report) writeRatios(w io.Writer) {
 	}
 	secs := func(v float64) string { return fmt.Sprintf("%.3f s", v) }
 	cpu := func(v float64) string { return fmt.Sprintf("%.2f CPU s", v) }
-	byt := func(v float64) string { return status.HumanBytes(int64(v)) }
+	byt := func(v float64) string { return report.HumanBytes(int64(v)) }
 	wall := func(s Sample) float64 { return s.Wall }
 	wire := func(s Sample) float64 { return float64(s.Wire()) }
 	cpus := func(s Sample) float64 { return s.CPU() }
@@ -212,16 +212,16 @@ func (r *Report) Targets() []TargetCheck {
 			if me == nil {
 				continue
 			}
-			target := fmt.Sprintf("%s bytes on the wire ≤ 3 chunks plus metadata (%s) and ≤ rsync's", scen, status.HumanBytes(ChunkBound))
+			target := fmt.Sprintf("%s bytes on the wire ≤ 3 chunks plus metadata (%s) and ≤ rsync's", scen, report.HumanBytes(ChunkBound))
 			if !me.measured() {
 				add(target, "not measured", nil)
 				continue
 			}
 			w := me.Median.Wire()
-			got := status.HumanBytes(w)
+			got := report.HumanBytes(w)
 			ok := w <= ChunkBound
 			if rs := r.Find(scen, session, ToolRsync); rs.measured() {
-				got += fmt.Sprintf(" vs rsync %s", status.HumanBytes(rs.Median.Wire()))
+				got += fmt.Sprintf(" vs rsync %s", report.HumanBytes(rs.Median.Wire()))
 				ok = ok && w <= rs.Median.Wire()
 			} else {
 				got += " (rsync not measured)"

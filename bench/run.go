@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 // Scenarios and tools.
@@ -420,7 +420,7 @@ func (h *harness) tree(spec Spec) (string, Manifest, error) {
 	}
 	os.RemoveAll(base)
 	os.Remove(mpath)
-	h.logf("generating %s tree (about %s) in %q", spec.Name, status.HumanBytes(spec.ApproxBytes()), base)
+	h.logf("generating %s tree (about %s) in %q", spec.Name, report.HumanBytes(spec.ApproxBytes()), base)
 	start := time.Now()
 	m, err := GenerateTree(base, spec, h.o.Seed)
 	if err != nil {
@@ -428,7 +428,7 @@ func (h *harness) tree(spec Spec) (string, Manifest, error) {
 	}
 	text, bin := m.Bytes()
 	h.logf("generated %d files in %d dirs, %s text + %s binary in %s", len(m.Files), m.Dirs,
-		status.HumanBytes(text), status.HumanBytes(bin), time.Since(start).Round(time.Millisecond))
+		report.HumanBytes(text), report.HumanBytes(bin), time.Since(start).Round(time.Millisecond))
 	b, err := json.Marshal(m)
 	if err != nil {
 		return "", m, err

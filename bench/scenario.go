@@ -10,7 +10,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 // workload is one tree the initial scenario copies.
@@ -97,7 +97,7 @@ func (h *harness) initialScenario(ctx context.Context) error {
 					continue
 				}
 				name := fmt.Sprintf("initial-%s-%s-%d", w.name, t, r+1)
-				h.logf("initial %s (%d files, %s): %s run %d/%d", w.name, w.files, status.HumanBytes(w.bytes), t, r+1, h.o.Runs)
+				h.logf("initial %s (%d files, %s): %s run %d/%d", w.name, w.files, report.HumanBytes(w.bytes), t, r+1, h.o.Runs)
 				s, err := h.initialOn(ctx, w, t, name)
 				if err != nil {
 					if ctx.Err() != nil {
@@ -107,7 +107,7 @@ func (h *harness) initialScenario(ctx context.Context) error {
 					h.logf("  %s failed: %v", t, err)
 				} else {
 					h.logf("  %s: %.2f s, %s on the wire, %.2f CPU s, peak RSS %s + %s, equal %v", t, s.Wall,
-						status.HumanBytes(s.Wire()), s.CPU(), status.HumanBytes(s.PeakRSSSource), status.HumanBytes(s.PeakRSSTarget), s.Equal)
+						report.HumanBytes(s.Wire()), s.CPU(), report.HumanBytes(s.PeakRSSSource), report.HumanBytes(s.PeakRSSTarget), s.Equal)
 				}
 				row.Runs = append(row.Runs, s)
 			}
@@ -231,8 +231,8 @@ func (h *harness) idleScenario(ctx context.Context) error {
 			break
 		}
 		h.logf("  initial copy %.2f s; at rest: primary %.2f%% CPU, RSS %s (anon %s, peak %s); secondary %.2f%% CPU, RSS %s (anon %s, peak %s); %s on the wire",
-			s.Wall, s.IdleCPUSource, status.HumanBytes(s.RSSSource), status.HumanBytes(s.AnonSource), status.HumanBytes(s.PeakRSSSource),
-			s.IdleCPUTarget, status.HumanBytes(s.RSSTarget), status.HumanBytes(s.AnonTarget), status.HumanBytes(s.PeakRSSTarget), status.HumanBytes(s.IdleWire))
+			s.Wall, s.IdleCPUSource, report.HumanBytes(s.RSSSource), report.HumanBytes(s.AnonSource), report.HumanBytes(s.PeakRSSSource),
+			s.IdleCPUTarget, report.HumanBytes(s.RSSTarget), report.HumanBytes(s.AnonTarget), report.HumanBytes(s.PeakRSSTarget), report.HumanBytes(s.IdleWire))
 		row.Runs = append(row.Runs, s)
 	}
 	return nil

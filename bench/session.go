@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 // Pauses of a session, not measured: after a scenario, so that a tool
@@ -237,18 +237,18 @@ func sampleLine(s string, x Sample) string {
 	switch s {
 	case ScenarioLatency:
 		return fmt.Sprintf("median %.3f s, max %.3f s over %d writes, %s on the wire, %.2f CPU s",
-			x.Wall, x.LatencyMax, len(x.Latencies), status.HumanBytes(x.Wire()), x.CPU())
+			x.Wall, x.LatencyMax, len(x.Latencies), report.HumanBytes(x.Wire()), x.CPU())
 	case ScenarioBarrier:
 		return fmt.Sprintf("%.2f s from the upgrade's start (barrier call %.2f s), %s on the wire, %.2f CPU s, equal %v",
-			x.Wall, x.BarrierCall, status.HumanBytes(x.Wire()), x.CPU(), x.Equal)
+			x.Wall, x.BarrierCall, report.HumanBytes(x.Wire()), x.CPU(), x.Equal)
 	}
 	passes := ""
 	if x.Passes > 1 {
 		passes = fmt.Sprintf(" (%d rsync passes)", x.Passes)
 	}
 	return fmt.Sprintf("%.2f s%s (mutation %.2f s), %s on the wire, %.2f CPU s (%.2f+%.2f), peak RSS %s + %s",
-		x.Wall, passes, x.Mutation, status.HumanBytes(x.Wire()), x.CPU(), x.CPUSource, x.CPUTarget,
-		status.HumanBytes(x.PeakRSSSource), status.HumanBytes(x.PeakRSSTarget))
+		x.Wall, passes, x.Mutation, report.HumanBytes(x.Wire()), x.CPU(), x.CPUSource, x.CPUTarget,
+		report.HumanBytes(x.PeakRSSSource), report.HumanBytes(x.PeakRSSTarget))
 }
 
 // measure applies one scenario's mutation to src and measures until dst

@@ -14,7 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	ncsyncv1 "github.com/ncsync/ncsync/proto/ncsync/v1"
-	nstatus "github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 // Barrierer is a Node that takes barriers: the primary.
@@ -25,7 +25,7 @@ type Barrierer interface {
 	// concurrently, while it waits. Any other failure (an unknown peer, a
 	// failed verification, ctx ending) is an error. Barriers may run
 	// concurrently.
-	Barrier(ctx context.Context, req nstatus.BarrierRequest, progress func(nstatus.BarrierProgress)) (nstatus.BarrierProgress, error)
+	Barrier(ctx context.Context, req report.BarrierRequest, progress func(report.BarrierProgress)) (report.BarrierProgress, error)
 }
 
 // Barrier implements ncsyncv1.ControlServiceServer: it streams the
@@ -39,12 +39,12 @@ func (s *Server) Barrier(r *ncsyncv1.BarrierRequest, stream grpc.ServerStreaming
 	if r.GetTimeoutNs() < 0 {
 		return status.Error(codes.InvalidArgument, "negative barrier timeout")
 	}
-	req := nstatus.BarrierRequest{Peers: r.GetPeers(), Timeout: time.Duration(r.GetTimeoutNs()), Verify: r.GetVerify()}
+	req := report.BarrierRequest{Peers: r.GetPeers(), Timeout: time.Duration(r.GetTimeoutNs()), Verify: r.GetVerify()}
 	ctx := stream.Context()
 	id := s.barriers.add(req.Peers)
 	defer s.barriers.remove(id)
 	var sendErr error
-	res, err := b.Barrier(ctx, req, func(p nstatus.BarrierProgress) {
+	res, err := b.Barrier(ctx, req, func(p report.BarrierProgress) {
 		s.barriers.update(id, p)
 		if sendErr == nil {
 			sendErr = stream.Send(barrierToWire(p))
@@ -64,18 +64,18 @@ func (s *Server) Barrier(r *ncsyncv1.BarrierRequest, stream grpc.ServerStreaming
 // Barrier asks the daemon for a barrier and waits for its outcome, calling
 // progress with each report. A timed-out barrier is returned with Done set
 // and Reached not set, and a nil error.
-func (c *Client) Barrier(ctx context.Context, req nstatus.BarrierRequest, progress func(nstatus.BarrierProgress)) (nstatus.BarrierProgress, error) {
+func (c *Client) Barrier(ctx context.Context, req report.BarrierRequest, progress func(report.BarrierProgress)) (report.BarrierProgress, error) {
 	stream, err := c.rpc.Barrier(ctx, &ncsyncv1.BarrierRequest{Peers: req.Peers, TimeoutNs: int64(req.Timeout), Verify: req.Verify})
 	if err != nil {
-		return nstatus.BarrierProgress{}, fromRPCTimeout(err)
+		return report.BarrierProgress{}, fromRPCTimeout(err)
 	}
 	for {
 		r, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
-			return nstatus.BarrierProgress{}, errors.New("the daemon ended the barrier without an outcome")
+			return report.BarrierProgress{}, errors.New("the daemon ended the barrier without an outcome")
 		}
 		if err != nil {
-			return nstatus.BarrierProgress{}, fromRPCTimeout(err)
+			return report.BarrierProgress{}, fromRPCTimeout(err)
 		}
 		p := barrierFromWire(r)
 		if p.Done {
@@ -91,24 +91,24 @@ func (c *Client) Barrier(ctx context.Context, req nstatus.BarrierRequest, progre
 type barrierBook struct {
 	mu     sync.Mutex
 	next   uint64
-	active map[string]*nstatus.Barrier
+	active map[string]*report.Barrier
 }
 
 func (bb *barrierBook) add(peers []string) string {
 	bb.mu.Lock()
 	defer bb.mu.Unlock()
 	if bb.active == nil {
-		bb.active = make(map[string]*nstatus.Barrier)
+		bb.active = make(map[string]*report.Barrier)
 	}
 	bb.next++
 	id := "b" + strconv.FormatUint(bb.next, 10)
-	bb.active[id] = &nstatus.Barrier{ID: id, Peers: slices.Clone(peers), Since: time.Now()}
+	bb.active[id] = &report.Barrier{ID: id, Peers: slices.Clone(peers), Since: time.Now()}
 	return id
 }
 
 // update records what progress says of the barrier: its peers (the
 // request may have named none) and target.
-func (bb *barrierBook) update(id string, p nstatus.BarrierProgress) {
+func (bb *barrierBook) update(id string, p report.BarrierProgress) {
 	bb.mu.Lock()
 	defer bb.mu.Unlock()
 	b, ok := bb.active[id]
@@ -129,23 +129,23 @@ func (bb *barrierBook) remove(id string) {
 }
 
 // list returns the barriers in progress, oldest first.
-func (bb *barrierBook) list() []nstatus.Barrier {
+func (bb *barrierBook) list() []report.Barrier {
 	bb.mu.Lock()
 	defer bb.mu.Unlock()
-	out := make([]nstatus.Barrier, 0, len(bb.active))
+	out := make([]report.Barrier, 0, len(bb.active))
 	for _, b := range bb.active {
 		c := *b
 		c.Peers, c.Target = slices.Clone(b.Peers), slices.Clone(b.Target)
 		out = append(out, c)
 	}
-	slices.SortFunc(out, func(a, b nstatus.Barrier) int { return a.Since.Compare(b.Since) })
+	slices.SortFunc(out, func(a, b report.Barrier) int { return a.Since.Compare(b.Since) })
 	if len(out) == 0 {
 		return nil
 	}
 	return out
 }
 
-func positionsToWire(ps []nstatus.Position) []*ncsyncv1.FolderPosition {
+func positionsToWire(ps []report.Position) []*ncsyncv1.FolderPosition {
 	var out []*ncsyncv1.FolderPosition
 	for _, p := range ps {
 		out = append(out, &ncsyncv1.FolderPosition{FolderId: p.Folder, Sequence: p.Seq})
@@ -153,15 +153,15 @@ func positionsToWire(ps []nstatus.Position) []*ncsyncv1.FolderPosition {
 	return out
 }
 
-func positionsFromWire(ws []*ncsyncv1.FolderPosition) []nstatus.Position {
-	var out []nstatus.Position
+func positionsFromWire(ws []*ncsyncv1.FolderPosition) []report.Position {
+	var out []report.Position
 	for _, w := range ws {
-		out = append(out, nstatus.Position{Folder: w.GetFolderId(), Seq: w.GetSequence()})
+		out = append(out, report.Position{Folder: w.GetFolderId(), Seq: w.GetSequence()})
 	}
 	return out
 }
 
-func barrierToWire(p nstatus.BarrierProgress) *ncsyncv1.BarrierResponse {
+func barrierToWire(p report.BarrierProgress) *ncsyncv1.BarrierResponse {
 	r := &ncsyncv1.BarrierResponse{Target: positionsToWire(p.Target), Done: p.Done, Reached: p.Reached, Message: p.Message}
 	for _, bp := range p.Peers {
 		r.Peers = append(r.Peers, &ncsyncv1.BarrierPeer{Node: bp.Node, Connected: bp.Connected, Reached: bp.Reached,
@@ -170,16 +170,16 @@ func barrierToWire(p nstatus.BarrierProgress) *ncsyncv1.BarrierResponse {
 	return r
 }
 
-func barrierFromWire(r *ncsyncv1.BarrierResponse) nstatus.BarrierProgress {
-	p := nstatus.BarrierProgress{Target: positionsFromWire(r.GetTarget()), Done: r.GetDone(), Reached: r.GetReached(), Message: r.GetMessage()}
+func barrierFromWire(r *ncsyncv1.BarrierResponse) report.BarrierProgress {
+	p := report.BarrierProgress{Target: positionsFromWire(r.GetTarget()), Done: r.GetDone(), Reached: r.GetReached(), Message: r.GetMessage()}
 	for _, bp := range r.GetPeers() {
-		p.Peers = append(p.Peers, nstatus.BarrierPeer{Node: bp.GetNode(), Connected: bp.GetConnected(), Reached: bp.GetReached(),
+		p.Peers = append(p.Peers, report.BarrierPeer{Node: bp.GetNode(), Connected: bp.GetConnected(), Reached: bp.GetReached(),
 			Folders: peerFoldersFromWire(bp.GetFolders()), Message: bp.GetMessage()})
 	}
 	return p
 }
 
-func barriersToWire(bs []nstatus.Barrier) []*ncsyncv1.BarrierStatus {
+func barriersToWire(bs []report.Barrier) []*ncsyncv1.BarrierStatus {
 	var out []*ncsyncv1.BarrierStatus
 	for _, b := range bs {
 		out = append(out, &ncsyncv1.BarrierStatus{Id: b.ID, Peers: b.Peers, Target: positionsToWire(b.Target), SinceUnixNs: unixNs(b.Since)})
@@ -187,10 +187,10 @@ func barriersToWire(bs []nstatus.Barrier) []*ncsyncv1.BarrierStatus {
 	return out
 }
 
-func barriersFromWire(ws []*ncsyncv1.BarrierStatus) []nstatus.Barrier {
-	var out []nstatus.Barrier
+func barriersFromWire(ws []*ncsyncv1.BarrierStatus) []report.Barrier {
+	var out []report.Barrier
 	for _, w := range ws {
-		out = append(out, nstatus.Barrier{ID: w.GetId(), Peers: w.GetPeers(), Target: positionsFromWire(w.GetTarget()), Since: fromUnixNs(w.GetSinceUnixNs())})
+		out = append(out, report.Barrier{ID: w.GetId(), Peers: w.GetPeers(), Target: positionsFromWire(w.GetTarget()), Since: fromUnixNs(w.GetSinceUnixNs())})
 	}
 	return out
 }

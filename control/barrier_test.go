@@ -10,21 +10,21 @@ import (
 	"testing"
 	"time"
 
-	nstatus "github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 // barrierNode is a fake primary: its barriers report progress once, then
 // wait for release (if set) and return outcome or err.
 type barrierNode struct {
 	fakeNode
-	progress nstatus.BarrierProgress
-	outcome  nstatus.BarrierProgress
+	progress report.BarrierProgress
+	outcome  report.BarrierProgress
 	err      error
 	release  chan struct{}
-	got      chan nstatus.BarrierRequest
+	got      chan report.BarrierRequest
 }
 
-func (n *barrierNode) Barrier(ctx context.Context, req nstatus.BarrierRequest, progress func(nstatus.BarrierProgress)) (nstatus.BarrierProgress, error) {
+func (n *barrierNode) Barrier(ctx context.Context, req report.BarrierRequest, progress func(report.BarrierProgress)) (report.BarrierProgress, error) {
 	if n.got != nil {
 		n.got <- req
 	}
@@ -35,16 +35,16 @@ func (n *barrierNode) Barrier(ctx context.Context, req nstatus.BarrierRequest, p
 		select {
 		case <-n.release:
 		case <-ctx.Done():
-			return nstatus.BarrierProgress{}, ctx.Err()
+			return report.BarrierProgress{}, ctx.Err()
 		}
 	}
 	if n.err != nil {
-		return nstatus.BarrierProgress{}, n.err
+		return report.BarrierProgress{}, n.err
 	}
 	if n.outcome.Done {
 		return n.outcome, nil
 	}
-	return nstatus.BarrierProgress{Done: true, Reached: true, Message: "reached"}, nil
+	return report.BarrierProgress{Done: true, Reached: true, Message: "reached"}, nil
 }
 
 // serve runs a control server for node on a fresh socket and returns a
@@ -74,20 +74,20 @@ func serve(t *testing.T, node Node) *Client {
 }
 
 func TestBarrierRoundTrip(t *testing.T) {
-	progress := nstatus.BarrierProgress{
-		Target: []nstatus.Position{{Folder: "data", Seq: 150}, {Folder: "webroot", Seq: 20}},
-		Peers: []nstatus.BarrierPeer{
-			{Node: "nfs2", Connected: true, Reached: true, Folders: []nstatus.PeerFolder{{Folder: "data", AckedSeq: 150}, {Folder: "webroot", AckedSeq: 20}}},
-			{Node: "nfs3", Message: "disconnected", Folders: []nstatus.PeerFolder{{Folder: "data", AckedSeq: 120, LagEntries: 30, LagBytes: 4096, LagAtLeast: true}, {Folder: "webroot", AckedSeq: 20}}},
+	progress := report.BarrierProgress{
+		Target: []report.Position{{Folder: "data", Seq: 150}, {Folder: "webroot", Seq: 20}},
+		Peers: []report.BarrierPeer{
+			{Node: "nfs2", Connected: true, Reached: true, Folders: []report.PeerFolder{{Folder: "data", AckedSeq: 150}, {Folder: "webroot", AckedSeq: 20}}},
+			{Node: "nfs3", Message: "disconnected", Folders: []report.PeerFolder{{Folder: "data", AckedSeq: 120, LagEntries: 30, LagBytes: 4096, LagAtLeast: true}, {Folder: "webroot", AckedSeq: 20}}},
 		},
 	}
 	timedOut := progress
 	timedOut.Done, timedOut.Message = true, "barrier not reached within 1s: nfs3 ..."
-	node := &barrierNode{progress: progress, outcome: timedOut, got: make(chan nstatus.BarrierRequest, 1)}
+	node := &barrierNode{progress: progress, outcome: timedOut, got: make(chan report.BarrierRequest, 1)}
 	c := serve(t, node)
-	var seen []nstatus.BarrierProgress
-	req := nstatus.BarrierRequest{Peers: []string{"nfs2", "nfs3"}, Timeout: 90 * time.Second, Verify: true}
-	res, err := c.Barrier(context.Background(), req, func(p nstatus.BarrierProgress) { seen = append(seen, p) })
+	var seen []report.BarrierProgress
+	req := report.BarrierRequest{Peers: []string{"nfs2", "nfs3"}, Timeout: 90 * time.Second, Verify: true}
+	res, err := c.Barrier(context.Background(), req, func(p report.BarrierProgress) { seen = append(seen, p) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,14 +105,14 @@ func TestBarrierRoundTrip(t *testing.T) {
 func TestBarrierErrors(t *testing.T) {
 	t.Run("node error", func(t *testing.T) {
 		c := serve(t, &barrierNode{err: errors.New(`barrier: peer "nfs9": not a configured secondary: the configured secondaries are ["nfs2"]`)})
-		_, err := c.Barrier(context.Background(), nstatus.BarrierRequest{Peers: []string{"nfs9"}}, nil)
+		_, err := c.Barrier(context.Background(), report.BarrierRequest{Peers: []string{"nfs9"}}, nil)
 		if err == nil || !strings.Contains(err.Error(), `the configured secondaries are ["nfs2"]`) {
 			t.Fatalf("got %v, want the node's message", err)
 		}
 	})
 	t.Run("not a primary", func(t *testing.T) {
 		c := serve(t, fakeNode{})
-		_, err := c.Barrier(context.Background(), nstatus.BarrierRequest{}, nil)
+		_, err := c.Barrier(context.Background(), report.BarrierRequest{}, nil)
 		if err == nil || !strings.Contains(err.Error(), "run `ncsync barrier` on the primary") {
 			t.Fatalf("got %v, want advice to run it on the primary", err)
 		}
@@ -123,13 +123,13 @@ func TestBarrierErrors(t *testing.T) {
 // longer once it returned.
 func TestBarrierInStatus(t *testing.T) {
 	node := &barrierNode{release: make(chan struct{}),
-		progress: nstatus.BarrierProgress{Target: []nstatus.Position{{Folder: "data", Seq: 7}}, Peers: []nstatus.BarrierPeer{{Node: "nfs2"}}}}
+		progress: report.BarrierProgress{Target: []report.Position{{Folder: "data", Seq: 7}}, Peers: []report.BarrierPeer{{Node: "nfs2"}}}}
 	c := serve(t, node)
 	ctx := context.Background()
-	got := make(chan nstatus.BarrierProgress, 1)
+	got := make(chan report.BarrierProgress, 1)
 	done := make(chan error, 1)
 	go func() {
-		_, err := c.Barrier(ctx, nstatus.BarrierRequest{}, func(p nstatus.BarrierProgress) { got <- p })
+		_, err := c.Barrier(ctx, report.BarrierRequest{}, func(p report.BarrierProgress) { got <- p })
 		done <- err
 	}()
 	<-got
@@ -141,7 +141,7 @@ func TestBarrierInStatus(t *testing.T) {
 		t.Fatalf("status lists barriers %+v, want one", st.Barriers)
 	}
 	b := st.Barriers[0]
-	if b.ID == "" || !reflect.DeepEqual(b.Peers, []string{"nfs2"}) || !reflect.DeepEqual(b.Target, []nstatus.Position{{Folder: "data", Seq: 7}}) ||
+	if b.ID == "" || !reflect.DeepEqual(b.Peers, []string{"nfs2"}) || !reflect.DeepEqual(b.Target, []report.Position{{Folder: "data", Seq: 7}}) ||
 		time.Since(b.Since) > time.Minute {
 		t.Errorf("barrier in status %+v", b)
 	}

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/ncsync/ncsync/preserve"
-	nstatus "github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 type conflictNode struct {
@@ -67,7 +67,7 @@ func TestConflictsWithoutStore(t *testing.T) {
 }
 
 func TestStatusLocalChanges(t *testing.T) {
-	c := serve(t, fakeNode{nstatus.Node{Node: "nfs2", Role: "secondary", Folders: []nstatus.Folder{{ID: "data", LocalChanges: 3}}}})
+	c := serve(t, fakeNode{report.Node{Node: "nfs2", Role: "secondary", Folders: []report.Folder{{ID: "data", LocalChanges: 3}}}})
 	st, err := c.Status(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -21,13 +21,13 @@ import (
 	"google.golang.org/grpc/status"
 
 	ncsyncv1 "github.com/ncsync/ncsync/proto/ncsync/v1"
-	nstatus "github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 // Node is what the control service asks of the running daemon. Its methods
 // are called concurrently.
 type Node interface {
-	Status(ctx context.Context) (nstatus.Node, error)
+	Status(ctx context.Context) (report.Node, error)
 }
 
 // Listen creates the control socket at path: its directory 0750 and the
@@ -165,10 +165,10 @@ func Dial(path string) (*Client, error) {
 func (c *Client) Close() error { return c.conn.Close() }
 
 // Status asks the daemon for its status.
-func (c *Client) Status(ctx context.Context) (nstatus.Node, error) {
+func (c *Client) Status(ctx context.Context) (report.Node, error) {
 	r, err := c.rpc.Status(ctx, &ncsyncv1.StatusRequest{})
 	if err != nil {
-		return nstatus.Node{}, fromRPC(err)
+		return report.Node{}, fromRPC(err)
 	}
 	return statusFromWire(r), nil
 }

@@ -11,12 +11,12 @@ import (
 	"testing"
 	"time"
 
-	nstatus "github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
-type fakeNode struct{ st nstatus.Node }
+type fakeNode struct{ st report.Node }
 
-func (f fakeNode) Status(context.Context) (nstatus.Node, error) { return f.st, nil }
+func (f fakeNode) Status(context.Context) (report.Node, error) { return f.st, nil }
 
 func TestListenModes(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "run", "ncsync", "control.sock")
@@ -72,11 +72,11 @@ func TestStatusRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Unix(1700000000, 123)
-	want := nstatus.Node{Node: "nfs1", Role: "primary", ClusterID: "c1", Epoch: 3, Started: now,
-		Folders: []nstatus.Folder{{ID: "data", Path: "/srv/data", Seq: 42, Files: 7, Dirs: 2, Bytes: 1 << 20, Scans: 5, LastScan: now, FilesHashed: 9, LastError: "x",
-			Held: []nstatus.Held{{Path: "config/config.php", Reason: "empty, held", Since: now, Until: now.Add(10 * time.Second)}}, HeldTotal: 3}},
-		Peers: []nstatus.Peer{{Node: "nfs2", Role: "secondary", Connected: true, Address: "127.0.0.1:1", ConnectedSince: now, LastSeen: now,
-			Folders:   []nstatus.PeerFolder{{Folder: "data", AckedSeq: 40, LagEntries: 2, LagBytes: 100, Lag: 1500 * time.Millisecond}},
+	want := report.Node{Node: "nfs1", Role: "primary", ClusterID: "c1", Epoch: 3, Started: now,
+		Folders: []report.Folder{{ID: "data", Path: "/srv/data", Seq: 42, Files: 7, Dirs: 2, Bytes: 1 << 20, Scans: 5, LastScan: now, FilesHashed: 9, LastError: "x",
+			Held: []report.Held{{Path: "config/config.php", Reason: "empty, held", Since: now, Until: now.Add(10 * time.Second)}}, HeldTotal: 3}},
+		Peers: []report.Peer{{Node: "nfs2", Role: "secondary", Connected: true, Address: "127.0.0.1:1", ConnectedSince: now, LastSeen: now,
+			Folders:   []report.PeerFolder{{Folder: "data", AckedSeq: 40, LagEntries: 2, LagBytes: 100, Lag: 1500 * time.Millisecond}},
 			LastError: "y", BytesSent: 10, BytesReceived: 20}},
 	}
 	srv := NewServer(fakeNode{want}, slog.New(slog.DiscardHandler))

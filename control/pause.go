@@ -12,7 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	ncsyncv1 "github.com/ncsync/ncsync/proto/ncsync/v1"
-	nstatus "github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 // Pauser is a Node that can pause and resume a secondary: the primary, or
@@ -20,9 +20,9 @@ import (
 type Pauser interface {
 	// Pause returns once peer is held at a consistent point, or fails
 	// when ctx ends first (the pause is then abandoned).
-	Pause(ctx context.Context, peer string, ttl time.Duration) (nstatus.Pause, error)
+	Pause(ctx context.Context, peer string, ttl time.Duration) (report.Pause, error)
 	// Resume ends peer's pause.
-	Resume(ctx context.Context, peer string) (nstatus.Pause, error)
+	Resume(ctx context.Context, peer string) (report.Pause, error)
 }
 
 // ErrTimeout is wrapped by client errors for requests that ran out of
@@ -67,10 +67,10 @@ func (s *Server) Resume(ctx context.Context, r *ncsyncv1.ResumeRequest) (*ncsync
 
 // Pause asks the daemon to pause peer for ttl (0: the daemon's default),
 // waiting at most timeout (0: no limit) for it to reach its point.
-func (c *Client) Pause(ctx context.Context, peer string, ttl, timeout time.Duration) (nstatus.Pause, error) {
+func (c *Client) Pause(ctx context.Context, peer string, ttl, timeout time.Duration) (report.Pause, error) {
 	r, err := c.rpc.Pause(ctx, &ncsyncv1.PauseRequest{Peer: peer, TtlNs: int64(ttl), TimeoutNs: int64(timeout)})
 	if err != nil {
-		return nstatus.Pause{}, fromRPCTimeout(err)
+		return report.Pause{}, fromRPCTimeout(err)
 	}
 	return pauseFromWire(r.GetPause()), nil
 }
@@ -101,7 +101,7 @@ func toRPC(ctx context.Context, err error) error {
 	return status.Error(codes.FailedPrecondition, err.Error())
 }
 
-func pauseToWire(p nstatus.Pause) *ncsyncv1.PauseStatus {
+func pauseToWire(p report.Pause) *ncsyncv1.PauseStatus {
 	w := &ncsyncv1.PauseStatus{Id: p.ID, Peer: p.Peer, SinceUnixNs: unixNs(p.Since),
 		ExpiresUnixNs: unixNs(p.Expires), StagedBytes: p.StagedBytes}
 	for _, id := range slices.Sorted(maps.Keys(p.Hold)) {
@@ -110,8 +110,8 @@ func pauseToWire(p nstatus.Pause) *ncsyncv1.PauseStatus {
 	return w
 }
 
-func pauseFromWire(w *ncsyncv1.PauseStatus) nstatus.Pause {
-	p := nstatus.Pause{ID: w.GetId(), Peer: w.GetPeer(), Since: fromUnixNs(w.GetSinceUnixNs()),
+func pauseFromWire(w *ncsyncv1.PauseStatus) report.Pause {
+	p := report.Pause{ID: w.GetId(), Peer: w.GetPeer(), Since: fromUnixNs(w.GetSinceUnixNs()),
 		Expires: fromUnixNs(w.GetExpiresUnixNs()), StagedBytes: w.GetStagedBytes(), Hold: map[string]uint64{}}
 	for _, f := range w.GetSnapshot() {
 		p.Hold[f.GetFolderId()] = f.GetSequence()
@@ -119,7 +119,7 @@ func pauseFromWire(w *ncsyncv1.PauseStatus) nstatus.Pause {
 	return p
 }
 
-func pausesToWire(ps []nstatus.Pause) []*ncsyncv1.PauseStatus {
+func pausesToWire(ps []report.Pause) []*ncsyncv1.PauseStatus {
 	out := make([]*ncsyncv1.PauseStatus, 0, len(ps))
 	for _, p := range ps {
 		out = append(out, pauseToWire(p))
@@ -127,8 +127,8 @@ func pausesToWire(ps []nstatus.Pause) []*ncsyncv1.PauseStatus {
 	return out
 }
 
-func pausesFromWire(ws []*ncsyncv1.PauseStatus) []nstatus.Pause {
-	var out []nstatus.Pause
+func pausesFromWire(ws []*ncsyncv1.PauseStatus) []report.Pause {
+	var out []report.Pause
 	for _, w := range ws {
 		out = append(out, pauseFromWire(w))
 	}

@@ -4,7 +4,7 @@ import (
 	"time"
 
 	ncsyncv1 "github.com/ncsync/ncsync/proto/ncsync/v1"
-	nstatus "github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 func unixNs(t time.Time) int64 {
@@ -41,7 +41,7 @@ func roleFromWire(r ncsyncv1.Role) string {
 	return ""
 }
 
-func statusToWire(st nstatus.Node) *ncsyncv1.StatusResponse {
+func statusToWire(st report.Node) *ncsyncv1.StatusResponse {
 	r := &ncsyncv1.StatusResponse{Node: st.Node, Role: roleToWire(st.Role), ClusterId: st.ClusterID,
 		Epoch: st.Epoch, StartedUnixNs: unixNs(st.Started), Pauses: pausesToWire(st.Pauses), Barriers: barriersToWire(st.Barriers),
 		Paused: st.Paused, StagedBytes: st.StagedBytes, ConflictStores: storesToWire(st.ConflictStores)}
@@ -65,13 +65,13 @@ func statusToWire(st nstatus.Node) *ncsyncv1.StatusResponse {
 	return r
 }
 
-func statusFromWire(r *ncsyncv1.StatusResponse) nstatus.Node {
-	st := nstatus.Node{Node: r.GetNode(), Role: roleFromWire(r.GetRole()), ClusterID: r.GetClusterId(),
+func statusFromWire(r *ncsyncv1.StatusResponse) report.Node {
+	st := report.Node{Node: r.GetNode(), Role: roleFromWire(r.GetRole()), ClusterID: r.GetClusterId(),
 		Epoch: r.GetEpoch(), Started: fromUnixNs(r.GetStartedUnixNs()), Pauses: pausesFromWire(r.GetPauses()),
 		Barriers: barriersFromWire(r.GetBarriers()), Paused: r.GetPaused(), StagedBytes: r.GetStagedBytes(),
 		ConflictStores: storesFromWire(r.GetConflictStores())}
 	for _, f := range r.GetFolders() {
-		st.Folders = append(st.Folders, nstatus.Folder{ID: f.GetId(), Path: f.GetPath(), Seq: f.GetSequence(),
+		st.Folders = append(st.Folders, report.Folder{ID: f.GetId(), Path: f.GetPath(), Seq: f.GetSequence(),
 			Files: f.GetFiles(), Dirs: f.GetDirectories(), Bytes: f.GetBytes(), Scans: f.GetScans(),
 			LastScan: fromUnixNs(f.GetLastScanUnixNs()), FilesHashed: f.GetFilesHashed(), LastError: f.GetLastError(),
 			Watched: f.GetWatchedDirectories(), Overflows: f.GetOverflows(), Degraded: f.GetDegraded(), AuditFindings: f.GetAuditFindings(),
@@ -81,7 +81,7 @@ func statusFromWire(r *ncsyncv1.StatusResponse) nstatus.Node {
 			ChunkBytesReused: f.GetChunkBytesReused(), ChunkBytesFetched: f.GetChunkBytesFetched()})
 	}
 	for _, p := range r.GetPeers() {
-		np := nstatus.Peer{Node: p.GetNode(), Role: roleFromWire(p.GetRole()), Connected: p.GetConnected(),
+		np := report.Peer{Node: p.GetNode(), Role: roleFromWire(p.GetRole()), Connected: p.GetConnected(),
 			Address: p.GetAddress(), ConnectedSince: fromUnixNs(p.GetConnectedSinceUnixNs()),
 			LastSeen: fromUnixNs(p.GetLastSeenUnixNs()), LastError: p.GetLastError(),
 			BytesSent: p.GetBytesSent(), BytesReceived: p.GetBytesReceived(), Folders: peerFoldersFromWire(p.GetFolders()),
@@ -91,7 +91,7 @@ func statusFromWire(r *ncsyncv1.StatusResponse) nstatus.Node {
 	return st
 }
 
-func peerFoldersToWire(fs []nstatus.PeerFolder) []*ncsyncv1.PeerFolderStatus {
+func peerFoldersToWire(fs []report.PeerFolder) []*ncsyncv1.PeerFolderStatus {
 	var out []*ncsyncv1.PeerFolderStatus
 	for _, f := range fs {
 		out = append(out, &ncsyncv1.PeerFolderStatus{FolderId: f.Folder, AckedSequence: f.AckedSeq,
@@ -102,10 +102,10 @@ func peerFoldersToWire(fs []nstatus.PeerFolder) []*ncsyncv1.PeerFolderStatus {
 	return out
 }
 
-func peerFoldersFromWire(ws []*ncsyncv1.PeerFolderStatus) []nstatus.PeerFolder {
-	var out []nstatus.PeerFolder
+func peerFoldersFromWire(ws []*ncsyncv1.PeerFolderStatus) []report.PeerFolder {
+	var out []report.PeerFolder
 	for _, f := range ws {
-		out = append(out, nstatus.PeerFolder{Folder: f.GetFolderId(), AckedSeq: f.GetAckedSequence(),
+		out = append(out, report.PeerFolder{Folder: f.GetFolderId(), AckedSeq: f.GetAckedSequence(),
 			LagEntries: f.GetLagEntries(), LagBytes: f.GetLagBytes(), Lag: time.Duration(f.GetLagNs()), LagAtLeast: f.GetLagAtLeast(),
 			ApplyError: f.GetApplyError(), CatchingUp: f.GetCatchingUp(), CatchUpTo: f.GetCatchUpTo(),
 			EntriesSent: f.GetEntriesSent(), BytesSent: f.GetBytesSent(), EntriesRefused: f.GetEntriesRefused()})
@@ -113,7 +113,7 @@ func peerFoldersFromWire(ws []*ncsyncv1.PeerFolderStatus) []nstatus.PeerFolder {
 	return out
 }
 
-func scanErrorToWire(e *nstatus.ScanError) *ncsyncv1.ScanErrorStatus {
+func scanErrorToWire(e *report.ScanError) *ncsyncv1.ScanErrorStatus {
 	if e == nil {
 		return nil
 	}
@@ -121,15 +121,15 @@ func scanErrorToWire(e *nstatus.ScanError) *ncsyncv1.ScanErrorStatus {
 		Retries: e.Retries, NextRetryUnixNs: unixNs(e.NextRetry)}
 }
 
-func scanErrorFromWire(w *ncsyncv1.ScanErrorStatus) *nstatus.ScanError {
+func scanErrorFromWire(w *ncsyncv1.ScanErrorStatus) *report.ScanError {
 	if w == nil {
 		return nil
 	}
-	return &nstatus.ScanError{Error: w.GetError(), Since: fromUnixNs(w.GetSinceUnixNs()), Pending: w.GetPendingPaths(),
+	return &report.ScanError{Error: w.GetError(), Since: fromUnixNs(w.GetSinceUnixNs()), Pending: w.GetPendingPaths(),
 		Retries: w.GetRetries(), NextRetry: fromUnixNs(w.GetNextRetryUnixNs())}
 }
 
-func storeFullToWire(f *nstatus.ConflictStoreFull) *ncsyncv1.ConflictStoreFull {
+func storeFullToWire(f *report.ConflictStoreFull) *ncsyncv1.ConflictStoreFull {
 	if f == nil {
 		return nil
 	}
@@ -138,17 +138,17 @@ func storeFullToWire(f *nstatus.ConflictStoreFull) *ncsyncv1.ConflictStoreFull {
 		UsedFiles: uint64(max(f.UsedFiles, 0)), MaxFiles: uint64(max(f.MaxFiles, 0)), Message: f.Message}
 }
 
-func storeFullFromWire(w *ncsyncv1.ConflictStoreFull) *nstatus.ConflictStoreFull {
+func storeFullFromWire(w *ncsyncv1.ConflictStoreFull) *report.ConflictStoreFull {
 	if w == nil {
 		return nil
 	}
-	return &nstatus.ConflictStoreFull{Path: w.GetPath(), Seq: w.GetSequence(), KeptPath: w.GetKeptPath(), Store: w.GetStore(),
+	return &report.ConflictStoreFull{Path: w.GetPath(), Seq: w.GetSequence(), KeptPath: w.GetKeptPath(), Store: w.GetStore(),
 		UsedBytes: int64(min(w.GetUsedBytes(), 1<<62)), MaxBytes: int64(min(w.GetMaxBytes(), 1<<62)),
 		NeedBytes: int64(min(w.GetNeedBytes(), 1<<62)), UsedFiles: int(min(w.GetUsedFiles(), 1<<31)),
 		MaxFiles: int(min(w.GetMaxFiles(), 1<<31)), Message: w.GetMessage()}
 }
 
-func heldToWire(hs []nstatus.Held) []*ncsyncv1.HeldFile {
+func heldToWire(hs []report.Held) []*ncsyncv1.HeldFile {
 	var out []*ncsyncv1.HeldFile
 	for _, h := range hs {
 		out = append(out, &ncsyncv1.HeldFile{Path: h.Path, Reason: h.Reason, SinceUnixNs: unixNs(h.Since), UntilUnixNs: unixNs(h.Until)})
@@ -156,15 +156,15 @@ func heldToWire(hs []nstatus.Held) []*ncsyncv1.HeldFile {
 	return out
 }
 
-func heldFromWire(ws []*ncsyncv1.HeldFile) []nstatus.Held {
-	var out []nstatus.Held
+func heldFromWire(ws []*ncsyncv1.HeldFile) []report.Held {
+	var out []report.Held
 	for _, h := range ws {
-		out = append(out, nstatus.Held{Path: h.GetPath(), Reason: h.GetReason(), Since: fromUnixNs(h.GetSinceUnixNs()), Until: fromUnixNs(h.GetUntilUnixNs())})
+		out = append(out, report.Held{Path: h.GetPath(), Reason: h.GetReason(), Since: fromUnixNs(h.GetSinceUnixNs()), Until: fromUnixNs(h.GetUntilUnixNs())})
 	}
 	return out
 }
 
-func storesToWire(cs []nstatus.ConflictStore) []*ncsyncv1.ConflictStoreStatus {
+func storesToWire(cs []report.ConflictStore) []*ncsyncv1.ConflictStoreStatus {
 	var out []*ncsyncv1.ConflictStoreStatus
 	for _, c := range cs {
 		out = append(out, &ncsyncv1.ConflictStoreStatus{Dir: c.Dir, FolderIds: c.Folders, Records: c.Records, Bytes: c.Bytes,
@@ -173,10 +173,10 @@ func storesToWire(cs []nstatus.ConflictStore) []*ncsyncv1.ConflictStoreStatus {
 	return out
 }
 
-func storesFromWire(ws []*ncsyncv1.ConflictStoreStatus) []nstatus.ConflictStore {
-	var out []nstatus.ConflictStore
+func storesFromWire(ws []*ncsyncv1.ConflictStoreStatus) []report.ConflictStore {
+	var out []report.ConflictStore
 	for _, c := range ws {
-		out = append(out, nstatus.ConflictStore{Dir: c.GetDir(), Folders: c.GetFolderIds(), Records: c.GetRecords(), Bytes: c.GetBytes(),
+		out = append(out, report.ConflictStore{Dir: c.GetDir(), Folders: c.GetFolderIds(), Records: c.GetRecords(), Bytes: c.GetBytes(),
 			MaxBytes: c.GetMaxBytes(), MaxFiles: c.GetMaxFiles()})
 	}
 	return out

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	nstatus "github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 // fillReport sets every field reachable from v to a distinct non-zero
@@ -56,7 +56,7 @@ func fillReport(t *testing.T, v reflect.Value, n *int) {
 // TestStatusWireCarriesEveryField: every field of the report reaches
 // `ncsync status` over the control socket.
 func TestStatusWireCarriesEveryField(t *testing.T) {
-	var want nstatus.Node
+	var want report.Node
 	n := 0
 	fillReport(t, reflect.ValueOf(&want).Elem(), &n)
 	want.Role = "secondary"

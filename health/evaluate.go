@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 // State is what a node tells its load balancer.
@@ -46,7 +46,7 @@ type Verdict struct {
 }
 
 // Evaluate judges a node's report at time now.
-func Evaluate(st status.Node, th Thresholds, now time.Time) Verdict {
+func Evaluate(st report.Node, th Thresholds, now time.Time) Verdict {
 	for _, f := range st.Folders {
 		if w := f.ConflictStoreFull; w != nil {
 			return Verdict{Down, fmt.Sprintf("folder %s waits at %q: no room in the conflict store %q to keep the local version; prune it (ncsync conflicts prune) or raise conflicts.max_bytes/max_files",
@@ -65,7 +65,7 @@ func Evaluate(st status.Node, th Thresholds, now time.Time) Verdict {
 	if st.Role == "primary" {
 		return Verdict{Up, fmt.Sprintf("primary, %d folders", len(st.Folders))}
 	}
-	var pr *status.Peer
+	var pr *report.Peer
 	for i := range st.Peers {
 		if st.Peers[i].Role == "primary" {
 			pr = &st.Peers[i]

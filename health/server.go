@@ -12,12 +12,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 // Source gives the node's report; Status may be called concurrently.
 type Source interface {
-	Status(ctx context.Context) (status.Node, error)
+	Status(ctx context.Context) (report.Node, error)
 }
 
 // Server answers health checks on one listener.

@@ -11,17 +11,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 type fakeSource struct {
 	mu sync.Mutex
-	st status.Node
+	st report.Node
 }
 
-func (f *fakeSource) set(st status.Node) { f.mu.Lock(); f.st = st; f.mu.Unlock() }
+func (f *fakeSource) set(st report.Node) { f.mu.Lock(); f.st = st; f.mu.Unlock() }
 
-func (f *fakeSource) Status(context.Context) (status.Node, error) {
+func (f *fakeSource) Status(context.Context) (report.Node, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.st, nil
@@ -79,8 +79,8 @@ func get(t *testing.T, addr string) (int, string) {
 
 func TestServerHTTPAndAgent(t *testing.T) {
 	src := &fakeSource{}
-	up := status.Node{Role: "secondary", Started: time.Now(), Folders: []status.Folder{{ID: "data"}},
-		Peers: []status.Peer{{Role: "primary", Connected: true, Folders: []status.PeerFolder{{Folder: "data", AckedSeq: 5, CatchUpTo: 5}}}}}
+	up := report.Node{Role: "secondary", Started: time.Now(), Folders: []report.Folder{{ID: "data"}},
+		Peers: []report.Peer{{Role: "primary", Connected: true, Folders: []report.PeerFolder{{Folder: "data", AckedSeq: 5, CatchUpTo: 5}}}}}
 	src.set(up)
 	addr := startServer(t, src)
 
@@ -105,7 +105,7 @@ func TestServerHTTPAndAgent(t *testing.T) {
 	}
 
 	down := up
-	down.Peers = []status.Peer{{Role: "primary", Connected: true, Folders: []status.PeerFolder{{Folder: "data", AckedSeq: 1, CatchingUp: true, CatchUpTo: 9}}}}
+	down.Peers = []report.Peer{{Role: "primary", Connected: true, Folders: []report.PeerFolder{{Folder: "data", AckedSeq: 1, CatchingUp: true, CatchUpTo: 9}}}}
 	src.set(down)
 	if code, body := get(t, addr); code != 503 || body != "down: catching up: folder data at 1 of 9\n" {
 		t.Errorf("HTTP when catching up: %d %q", code, body)

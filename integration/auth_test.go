@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 // TestUnknownNodeRefused starts a secondary whose certificate is valid
@@ -140,7 +140,7 @@ func requireNothingReplicated(t *testing.T, c *cluster, name string) {
 		}
 	}
 	st := c.mustStatus(primaryName)
-	if i := slices.IndexFunc(st.Peers, func(p status.Peer) bool { return p.Node == name }); i >= 0 {
+	if i := slices.IndexFunc(st.Peers, func(p report.Peer) bool { return p.Node == name }); i >= 0 {
 		p := st.Peers[i]
 		for _, f := range p.Folders {
 			if f.AckedSeq > 0 {

@@ -8,7 +8,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 // TestStoppedSecondaryCatchesUp runs two secondaries and stops one (SIGTERM)
@@ -36,7 +36,7 @@ func TestStoppedSecondaryCatchesUp(t *testing.T) {
 		if err != nil {
 			return false
 		}
-		i := slices.IndexFunc(st.Peers, func(p status.Peer) bool { return p.Node == "nfs3" })
+		i := slices.IndexFunc(st.Peers, func(p report.Peer) bool { return p.Node == "nfs3" })
 		return i >= 0 && !st.Peers[i].Connected
 	})
 

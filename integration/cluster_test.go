@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/ncsync/ncsync/bench"
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 // Timing of the harness: every wait is bounded and polls.
@@ -481,24 +481,24 @@ func (c *cluster) mustCLI(args ...string) string {
 
 // status asks the node's daemon for its status through
 // `ncsync status --json --socket`.
-func (c *cluster) status(name string) (status.Node, error) {
+func (c *cluster) status(name string) (report.Node, error) {
 	n := c.node(name)
 	out, errOut, code, err := cli(context.Background(), "status", "--json", "--socket", n.socket)
 	if err != nil {
-		return status.Node{}, err
+		return report.Node{}, err
 	}
 	if code != 0 {
-		return status.Node{}, fmt.Errorf("status %s: exit %d: %s", name, code, strings.TrimSpace(errOut))
+		return report.Node{}, fmt.Errorf("status %s: exit %d: %s", name, code, strings.TrimSpace(errOut))
 	}
-	var st status.Node
+	var st report.Node
 	if err := json.Unmarshal([]byte(out), &st); err != nil {
-		return status.Node{}, fmt.Errorf("status %s: decode %q: %w", name, out, err)
+		return report.Node{}, fmt.Errorf("status %s: decode %q: %w", name, out, err)
 	}
 	return st, nil
 }
 
 // mustStatus is status that fails the test on error.
-func (c *cluster) mustStatus(name string) status.Node {
+func (c *cluster) mustStatus(name string) report.Node {
 	c.t.Helper()
 	st, err := c.status(name)
 	if err != nil {
@@ -520,17 +520,17 @@ func (c *cluster) bytesReceived(name string) uint64 {
 
 // acked reports whether the primary's status shows every named secondary
 // with AckedSeq ≥ Seq in every folder, and a description of the laggards.
-func acked(st status.Node, secondaries []string) (bool, string) {
+func acked(st report.Node, secondaries []string) (bool, string) {
 	var lag []string
 	for _, s := range secondaries {
-		i := slices.IndexFunc(st.Peers, func(p status.Peer) bool { return p.Node == s })
+		i := slices.IndexFunc(st.Peers, func(p report.Peer) bool { return p.Node == s })
 		if i < 0 {
 			lag = append(lag, fmt.Sprintf("%s: not in the primary's peers", s))
 			continue
 		}
 		p := st.Peers[i]
 		for _, f := range st.Folders {
-			j := slices.IndexFunc(p.Folders, func(pf status.PeerFolder) bool { return pf.Folder == f.ID })
+			j := slices.IndexFunc(p.Folders, func(pf report.PeerFolder) bool { return pf.Folder == f.ID })
 			switch {
 			case j < 0:
 				lag = append(lag, fmt.Sprintf("%s: no position in folder %s (head %d)", s, f.ID, f.Seq))

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/ncsync/ncsync/preserve"
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 // appendConfig adds YAML to a node's config before it starts.
@@ -191,7 +191,7 @@ type prunedListing struct {
 
 // waitStoreFull waits until folder id of node name waits for room in its
 // conflict store.
-func (c *cluster) waitStoreFull(name, id string) status.ConflictStoreFull {
+func (c *cluster) waitStoreFull(name, id string) report.ConflictStoreFull {
 	c.t.Helper()
 	deadline := time.Now().Add(convergeTimeout)
 	for time.Now().Before(deadline) {
@@ -204,5 +204,5 @@ func (c *cluster) waitStoreFull(name, id string) status.ConflictStoreFull {
 		time.Sleep(pollEvery)
 	}
 	c.t.Fatalf("folder %s of %s never waited for room in its conflict store", id, name)
-	return status.ConflictStoreFull{}
+	return report.ConflictStoreFull{}
 }

@@ -13,7 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 // A full disk, on either side, in the index or in the tree: a barrier
@@ -92,7 +92,7 @@ type fullDisk struct {
 	size   int64                   // of the tmpfs
 	// failing reports whether the failure is visible yet, from the
 	// statuses of the primary and the secondary, and says what it saw.
-	failing func(p, s status.Node) (bool, string)
+	failing func(p, s report.Node) (bool, string)
 	// consistent: pause, snapshot and verify must fail too while it lasts
 	// (the primary cannot tell what changed).
 	consistent bool
@@ -199,7 +199,7 @@ func TestFullDiskPrimaryStateDir(t *testing.T) {
 		filler:     func(c *cluster) string { return filepath.Join(c.node(primaryName).stateDir, "filler") },
 		size:       16 << 20,
 		consistent: true,
-		failing: func(p, _ status.Node) (bool, string) {
+		failing: func(p, _ report.Node) (bool, string) {
 			for _, f := range p.Folders {
 				if f.ScanError != nil && strings.Contains(f.ScanError.Error, enospc) {
 					return true, fmt.Sprintf("folder %s: scan error: %+v", f.ID, *f.ScanError)
@@ -237,7 +237,7 @@ func TestFullDiskSecondaryStateDir(t *testing.T) {
 
 // secondaryFailing: the secondary shows its apply error in its own status,
 // and the primary shows it for the peer.
-func secondaryFailing(p, s status.Node) (bool, string) {
+func secondaryFailing(p, s report.Node) (bool, string) {
 	var own string
 	for _, f := range s.Folders {
 		if strings.Contains(f.LastError, enospc) {

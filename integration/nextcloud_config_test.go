@@ -14,7 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 // phpWriter rewrites a config file as Nextcloud's OC\Config::writeData()
@@ -271,7 +271,7 @@ func TestNextcloudConfigRewrites(t *testing.T) {
 		if err := f.Truncate(0); err != nil {
 			t.Fatal(err)
 		}
-		var held status.Held
+		var held report.Held
 		waitFor(t, 10*time.Second, func() string { return "the primary's status does not show config/config.php as being written" }, func() bool {
 			for _, fs := range c.mustStatus(primaryName).Folders {
 				for _, h := range fs.Held {

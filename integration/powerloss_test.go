@@ -20,7 +20,7 @@ import (
 	"github.com/ncsync/ncsync/chunker"
 	"github.com/ncsync/ncsync/index"
 	"github.com/ncsync/ncsync/internal/lazyfs"
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 // powerLossRounds is the number of power cuts of TestPowerLoss, split
@@ -192,9 +192,9 @@ func joinLimit(list []string, n int) string {
 
 // ackedSeq is the sequence the primary's status shows node acknowledged in
 // folder.
-func ackedSeq(t *testing.T, st status.Node, node, folder string) uint64 {
+func ackedSeq(t *testing.T, st report.Node, node, folder string) uint64 {
 	t.Helper()
-	i := slices.IndexFunc(st.Peers, func(p status.Peer) bool { return p.Node == node })
+	i := slices.IndexFunc(st.Peers, func(p report.Peer) bool { return p.Node == node })
 	if i < 0 {
 		t.Fatalf("%s is not among the primary's peers", node)
 	}

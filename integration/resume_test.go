@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 // Resuming across a failed link and a killed secondary: what arrived is
@@ -39,7 +39,7 @@ func randomFile(t *testing.T, path string, seed uint64, n int) []byte {
 }
 
 // peerConnected reports whether st shows the named peer connected.
-func peerConnected(st status.Node, name string) bool {
+func peerConnected(st report.Node, name string) bool {
 	for _, p := range st.Peers {
 		if name == "" || p.Node == name {
 			return p.Connected

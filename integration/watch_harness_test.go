@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 // Bounds of the watch tests. With scan_interval and audit_interval at an
@@ -187,7 +187,7 @@ func (w *watchCluster) waitWatching() {
 }
 
 // folderStatus is the primary's status of folder data.
-func (w *watchCluster) folderStatus() status.Folder {
+func (w *watchCluster) folderStatus() report.Folder {
 	w.t.Helper()
 	st := w.mustStatus(primaryName)
 	for _, f := range st.Folders {
@@ -196,7 +196,7 @@ func (w *watchCluster) folderStatus() status.Folder {
 		}
 	}
 	w.t.Fatalf("no folder data in the primary's status: %+v", st.Folders)
-	return status.Folder{}
+	return report.Folder{}
 }
 
 // waitSame polls until nfs2 has acknowledged the primary's head and its

@@ -6,13 +6,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 // Source gives the node's report; Status may be called concurrently, and
 // may return a partial report with its error.
 type Source interface {
-	Status(ctx context.Context) (status.Node, error)
+	Status(ctx context.Context) (report.Node, error)
 }
 
 // statusTimeout bounds one scrape's wait for the report.
@@ -67,7 +67,7 @@ func (e emitter) timestamp(d metricDesc, t time.Time, labels ...string) {
 	}
 }
 
-func (e emitter) report(st status.Node) {
+func (e emitter) report(st report.Node) {
 	e.gauge(nodeInfo, 1, st.Node, st.Role, st.ClusterID)
 	e.gauge(epoch, float64(st.Epoch))
 	e.timestamp(startTime, st.Started)
@@ -92,7 +92,7 @@ func (e emitter) report(st status.Node) {
 	}
 }
 
-func (e emitter) folder(f *status.Folder, primary bool) {
+func (e emitter) folder(f *report.Folder, primary bool) {
 	id := f.ID
 	e.gauge(folderSeq, float64(f.Seq), id)
 	e.gauge(folderFiles, float64(f.Files), id)
@@ -125,9 +125,9 @@ func (e emitter) folder(f *status.Folder, primary bool) {
 }
 
 // The peer label is a node name on both roles: a secondary labels its
-// primary with the node it follows (status.Peer.Node), as the primary
+// primary with the node it follows (report.Peer.Node), as the primary
 // labels its secondaries; ncsync_peer_info gives the address.
-func (e emitter) peer(p *status.Peer, primary bool, folders []status.Folder) {
+func (e emitter) peer(p *report.Peer, primary bool, folders []report.Folder) {
 	name := p.Node
 	e.gauge(peerConnected, b2f(p.Connected), name)
 	if !primary {
@@ -161,8 +161,8 @@ func (e emitter) peer(p *status.Peer, primary bool, folders []status.Folder) {
 }
 
 // pauses reports every peer of a primary as paused or not.
-func (e emitter) pauses(st status.Node) {
-	paused := make(map[string]status.Pause, len(st.Pauses))
+func (e emitter) pauses(st report.Node) {
+	paused := make(map[string]report.Pause, len(st.Pauses))
 	for _, pa := range st.Pauses {
 		paused[pa.Peer] = pa
 	}

@@ -16,48 +16,48 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 type fakeSource struct {
-	st  status.Node
+	st  report.Node
 	err error
 }
 
-func (f fakeSource) Status(context.Context) (status.Node, error) { return f.st, f.err }
+func (f fakeSource) Status(context.Context) (report.Node, error) { return f.st, f.err }
 
 var t0 = time.Unix(1_700_000_000, 0)
 
-func primaryReport() status.Node {
-	return status.Node{
+func primaryReport() report.Node {
+	return report.Node{
 		Node: "nfs1", Role: "primary", ClusterID: "c1", Epoch: 3, Started: t0,
-		Folders: []status.Folder{{
+		Folders: []report.Folder{{
 			ID: "data", Seq: 120, Files: 10, Dirs: 2, Bytes: 4096, Scans: 7, FilesHashed: 9, LastScan: t0,
 			Watched: 2, Overflows: 1, Degraded: "out of watches", AuditFindings: 4,
-			ScanError: &status.ScanError{Error: "permission denied", Pending: 3},
+			ScanError: &report.ScanError{Error: "permission denied", Pending: 3},
 		}},
-		Peers: []status.Peer{
+		Peers: []report.Peer{
 			{Node: "nfs2", Connected: true, LastSeen: t0, BytesSent: 700, ChunkBytesRaw: 1000,
-				Folders: []status.PeerFolder{{Folder: "data", AckedSeq: 100, LagEntries: 20, LagBytes: 2048,
+				Folders: []report.PeerFolder{{Folder: "data", AckedSeq: 100, LagEntries: 20, LagBytes: 2048,
 					Lag: 1500 * time.Millisecond, ApplyError: "disk full", EntriesSent: 100, BytesSent: 3000, EntriesRefused: 2}}},
-			{Node: "nfs3", Folders: []status.PeerFolder{{Folder: "data"}}},
+			{Node: "nfs3", Folders: []report.PeerFolder{{Folder: "data"}}},
 		},
-		Pauses:   []status.Pause{{Peer: "nfs3", StagedBytes: 512, Expires: t0.Add(time.Hour)}},
-		Barriers: []status.Barrier{{ID: "b1"}},
+		Pauses:   []report.Pause{{Peer: "nfs3", StagedBytes: 512, Expires: t0.Add(time.Hour)}},
+		Barriers: []report.Barrier{{ID: "b1"}},
 	}
 }
 
-func secondaryReport() status.Node {
-	return status.Node{
+func secondaryReport() report.Node {
+	return report.Node{
 		Node: "nfs2", Role: "secondary", ClusterID: "c1", Epoch: 3, StagedBytes: 64,
-		Folders: []status.Folder{{
+		Folders: []report.Folder{{
 			ID: "data", Seq: 100, EntriesApplied: 98, BytesApplied: 3000, EntriesRefused: 2,
 			ChunkBytesReused: 400, ChunkBytesFetched: 600, LocalChanges: 5, Repairs: 3,
-			ConflictStoreFull: &status.ConflictStoreFull{Path: "a"},
+			ConflictStoreFull: &report.ConflictStoreFull{Path: "a"},
 		}},
-		Peers: []status.Peer{{Node: "nfs1", Role: "primary", Address: "nfs1.example:7300", Connected: false,
-			Folders: []status.PeerFolder{{Folder: "data", AckedSeq: 100, LagEntries: 20, Lag: 2 * time.Second, CatchingUp: true}}}},
-		ConflictStores: []status.ConflictStore{{Dir: "/var/lib/ncsync/conflicts", Folders: []string{"data"},
+		Peers: []report.Peer{{Node: "nfs1", Role: "primary", Address: "nfs1.example:7300", Connected: false,
+			Folders: []report.PeerFolder{{Folder: "data", AckedSeq: 100, LagEntries: 20, Lag: 2 * time.Second, CatchingUp: true}}}},
+		ConflictStores: []report.ConflictStore{{Dir: "/var/lib/ncsync/conflicts", Folders: []string{"data"},
 			Records: 5, Bytes: 40960, MaxBytes: 1 << 30, MaxFiles: 10000}},
 	}
 }
@@ -267,7 +267,7 @@ func TestNames(t *testing.T) {
 	ev.Scan("data", "paths", time.Millisecond, errors.New("x"))
 	ev.Barrier(time.Second, true, nil)
 	seen := map[string]bool{}
-	for _, st := range []status.Node{primaryReport(), secondaryReport()} {
+	for _, st := range []report.Node{primaryReport(), secondaryReport()} {
 		for name := range gather(t, fakeSource{st: st}, ev) {
 			if strings.HasPrefix(name, "ncsync_") {
 				seen[name] = true

@@ -14,7 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 // exported is every metric family name a node may export: ncsync's own
@@ -26,7 +26,7 @@ func exported(t *testing.T) map[string]bool {
 	ev.Scan("data", "paths", time.Millisecond, nil)
 	ev.Barrier(time.Second, true, nil)
 	names := map[string]bool{}
-	for _, st := range []status.Node{primaryReport(), secondaryReport()} {
+	for _, st := range []report.Node{primaryReport(), secondaryReport()} {
 		for name := range gather(t, fakeSource{st: st}, ev) {
 			names[name] = true
 		}

@@ -6,7 +6,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 // Defaults of Limits.
@@ -58,7 +58,7 @@ type FullError struct {
 
 func (e *FullError) Error() string {
 	u := e.Usage
-	what := fmt.Sprintf("%s of %s (conflicts.max_bytes) in use, %s more needed", status.HumanBytes(u.Bytes), status.HumanBytes(u.MaxBytes), status.HumanBytes(e.Need))
+	what := fmt.Sprintf("%s of %s (conflicts.max_bytes) in use, %s more needed", report.HumanBytes(u.Bytes), report.HumanBytes(u.MaxBytes), report.HumanBytes(e.Need))
 	if u.Files+1 > u.MaxFiles {
 		what = fmt.Sprintf("%d of %d records (conflicts.max_files)", u.Files, u.MaxFiles)
 	}

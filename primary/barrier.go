@@ -11,7 +11,7 @@ import (
 
 	"github.com/ncsync/ncsync/chunker"
 	"github.com/ncsync/ncsync/index"
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 // A barrier answers: does every named secondary durably hold every change
@@ -63,10 +63,10 @@ var (
 // concurrently, with the state while it waits. An unknown peer fails with
 // ErrUnknownPeer, a mismatch under req.Verify with ErrVerify. Barriers may
 // run concurrently.
-func (p *Primary) Barrier(ctx context.Context, req status.BarrierRequest, progress func(status.BarrierProgress)) (status.BarrierProgress, error) {
+func (p *Primary) Barrier(ctx context.Context, req report.BarrierRequest, progress func(report.BarrierProgress)) (report.BarrierProgress, error) {
 	peers, err := p.barrierPeers(req.Peers)
 	if err != nil {
-		return status.BarrierProgress{}, err
+		return report.BarrierProgress{}, err
 	}
 	timeout := req.Timeout
 	if timeout <= 0 {
@@ -75,11 +75,11 @@ func (p *Primary) Barrier(ctx context.Context, req status.BarrierRequest, progre
 	node := &primaryBarrierNode{p: p, durable: make(map[string]map[string]uint64)}
 	for _, name := range peers {
 		if node.durable[name], err = p.db.PeerAcks(name); err != nil {
-			return status.BarrierProgress{}, err
+			return report.BarrierProgress{}, err
 		}
 	}
 	if progress == nil {
-		progress = func(status.BarrierProgress) {}
+		progress = func(report.BarrierProgress) {}
 	}
 	b := &barrier{db: p.db, node: node, ids: p.order, names: peers, verify: req.Verify, progress: progress}
 	res, err := b.run(ctx, timeout)
@@ -193,7 +193,7 @@ type barrier struct {
 	ids      []string // folders
 	names    []string // peers
 	verify   bool
-	progress func(status.BarrierProgress)
+	progress func(report.BarrierProgress)
 
 	started time.Time
 	folders []*barrierFolder // in ids order, once the target is taken
@@ -236,7 +236,7 @@ func (bp *barrierPeer) reached() bool {
 }
 
 // run takes the target and waits for the peers until timeout.
-func (b *barrier) run(ctx context.Context, timeout time.Duration) (status.BarrierProgress, error) {
+func (b *barrier) run(ctx context.Context, timeout time.Duration) (report.BarrierProgress, error) {
 	b.started = time.Now()
 	ctx, cancel := context.WithTimeoutCause(ctx, timeout, errBarrierTimeout)
 	defer cancel()
@@ -254,27 +254,27 @@ func (b *barrier) run(ctx context.Context, timeout time.Duration) (status.Barrie
 			}
 			return b.timedOut(timeout, why), nil
 		}
-		return status.BarrierProgress{}, fmt.Errorf("barrier: flush: %w", err)
+		return report.BarrierProgress{}, fmt.Errorf("barrier: flush: %w", err)
 	}
 	if err := b.takeTarget(); err != nil {
-		return status.BarrierProgress{}, err
+		return report.BarrierProgress{}, err
 	}
 	if _, err := b.observe(); err != nil {
-		return status.BarrierProgress{}, err
+		return report.BarrierProgress{}, err
 	}
 	if !b.reached() {
 		if err := b.count(); err != nil {
-			return status.BarrierProgress{}, err
+			return report.BarrierProgress{}, err
 		}
 		b.progress(b.state())
 		if err := b.wait(ctx); err != nil {
 			if context.Cause(ctx) == errBarrierTimeout {
 				if err := b.count(); err != nil {
-					return status.BarrierProgress{}, err
+					return report.BarrierProgress{}, err
 				}
 				return b.timedOut(timeout, b.laggards()), nil
 			}
-			return status.BarrierProgress{}, err
+			return report.BarrierProgress{}, err
 		}
 	}
 	res := b.state()
@@ -464,16 +464,16 @@ func (b *barrier) readAfter(folder string, after, upTo uint64, keep func(index.E
 }
 
 // state is the barrier's progress as reported.
-func (b *barrier) state() status.BarrierProgress {
-	var st status.BarrierProgress
+func (b *barrier) state() report.BarrierProgress {
+	var st report.BarrierProgress
 	for _, f := range b.folders {
-		st.Target = append(st.Target, status.Position{Folder: f.id, Seq: f.target})
+		st.Target = append(st.Target, report.Position{Folder: f.id, Seq: f.target})
 	}
 	for _, bp := range b.peers {
-		sp := status.BarrierPeer{Node: bp.name, Connected: bp.last.connected, Message: peerNote(bp.last),
+		sp := report.BarrierPeer{Node: bp.name, Connected: bp.last.connected, Message: peerNote(bp.last),
 			Reached: len(b.folders) > 0 && bp.reached()}
 		for i, pr := range bp.pairs {
-			pf := status.PeerFolder{Folder: b.folders[i].id, AckedSeq: pr.acked}
+			pf := report.PeerFolder{Folder: b.folders[i].id, AckedSeq: pr.acked}
 			if !pr.reached {
 				pf.LagEntries, pf.LagBytes, pf.LagAtLeast = pr.left.Entries, pr.left.Bytes, !pr.left.Exact
 			}
@@ -485,7 +485,7 @@ func (b *barrier) state() status.BarrierProgress {
 }
 
 // timedOut is the outcome of a barrier that ran out of time.
-func (b *barrier) timedOut(timeout time.Duration, why string) status.BarrierProgress {
+func (b *barrier) timedOut(timeout time.Duration, why string) report.BarrierProgress {
 	st := b.state()
 	st.Done = true
 	st.Message = fmt.Sprintf("barrier not reached within %s: %s", timeout, why)
@@ -530,11 +530,11 @@ func (b *barrier) laggards() string {
 // describeHold describes a pause for a barrier's laggard list: a paused
 // peer applies nothing past its hold point until it is resumed.
 func describeHold(pa index.Pause) string {
-	hold := make([]status.Position, 0, len(pa.Hold))
+	hold := make([]report.Position, 0, len(pa.Hold))
 	for f, seq := range pa.Hold {
-		hold = append(hold, status.Position{Folder: f, Seq: seq})
+		hold = append(hold, report.Position{Folder: f, Seq: seq})
 	}
-	slices.SortFunc(hold, func(a, b status.Position) int { return strings.Compare(a.Folder, b.Folder) })
+	slices.SortFunc(hold, func(a, b report.Position) int { return strings.Compare(a.Folder, b.Folder) })
 	at := "not yet at its point"
 	if len(hold) > 0 {
 		at = "held at " + positions(hold)
@@ -599,7 +599,7 @@ func (b *barrier) verifyTrees(ctx context.Context) error {
 }
 
 // positions formats a target as "data@150, webroot@20".
-func positions(ps []status.Position) string {
+func positions(ps []report.Position) string {
 	out := make([]string, 0, len(ps))
 	for _, p := range ps {
 		out = append(out, fmt.Sprintf("%s@%d", p.Folder, p.Seq))
@@ -607,4 +607,4 @@ func positions(ps []status.Position) string {
 	return strings.Join(out, ", ")
 }
 
-func humanBytes(n uint64) string { return status.HumanBytes(int64(n)) }
+func humanBytes(n uint64) string { return report.HumanBytes(int64(n)) }

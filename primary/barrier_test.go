@@ -16,7 +16,7 @@ import (
 
 	"github.com/ncsync/ncsync/config"
 	"github.com/ncsync/ncsync/index"
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 	"github.com/ncsync/ncsync/transport"
 )
 
@@ -104,21 +104,21 @@ func journal(t *testing.T, db *index.DB, paths ...string) uint64 {
 // barrierRun is a barrier running in a goroutine.
 type barrierRun struct {
 	done chan struct{} // closed when it returned
-	res  status.BarrierProgress
+	res  report.BarrierProgress
 	err  error
 }
 
 // wait waits for the barrier's outcome.
-func (r *barrierRun) wait() (status.BarrierProgress, error) {
+func (r *barrierRun) wait() (report.BarrierProgress, error) {
 	<-r.done
 	return r.res, r.err
 }
 
 // startBarrier runs a barrier over node and db in a goroutine.
-func startBarrier(t *testing.T, db *index.DB, node barrierNode, peers []string, timeout time.Duration, progress func(status.BarrierProgress)) *barrierRun {
+func startBarrier(t *testing.T, db *index.DB, node barrierNode, peers []string, timeout time.Duration, progress func(report.BarrierProgress)) *barrierRun {
 	t.Helper()
 	if progress == nil {
-		progress = func(status.BarrierProgress) {}
+		progress = func(report.BarrierProgress) {}
 	}
 	b := &barrier{db: db, node: node, ids: []string{"data"}, names: peers, progress: progress}
 	r := &barrierRun{done: make(chan struct{})}
@@ -137,7 +137,7 @@ func TestBarrierFastPath(t *testing.T) {
 	node.set("nfs3", true, head)
 	calls := 0
 	b := &barrier{db: db, node: node, ids: []string{"data"}, names: []string{"nfs2", "nfs3"},
-		progress: func(status.BarrierProgress) { calls++ }}
+		progress: func(report.BarrierProgress) { calls++ }}
 	start := time.Now()
 	res, err := b.run(context.Background(), time.Minute)
 	took := time.Since(start)
@@ -151,7 +151,7 @@ func TestBarrierFastPath(t *testing.T) {
 	if calls != 0 {
 		t.Errorf("progress reported %d times on the fast path", calls)
 	}
-	if len(res.Target) != 1 || res.Target[0] != (status.Position{Folder: "data", Seq: head}) {
+	if len(res.Target) != 1 || res.Target[0] != (report.Position{Folder: "data", Seq: head}) {
 		t.Errorf("target %v, want data@%d", res.Target, head)
 	}
 	if took > time.Second {
@@ -167,8 +167,8 @@ func TestBarrierWaitsForAck(t *testing.T) {
 		node.set("nfs2", true, 1)
 		head := journal(t, db, "b", "c")
 		var mu sync.Mutex
-		var reports []status.BarrierProgress
-		run := startBarrier(t, db, node, []string{"nfs2"}, time.Minute, func(p status.BarrierProgress) {
+		var reports []report.BarrierProgress
+		run := startBarrier(t, db, node, []string{"nfs2"}, time.Minute, func(p report.BarrierProgress) {
 			mu.Lock()
 			reports = append(reports, p)
 			mu.Unlock()
@@ -353,7 +353,7 @@ func TestBarrierVerify(t *testing.T) {
 				node.hashes["nfs2"] = tc.peer
 			}
 			b := &barrier{db: db, node: node, ids: []string{"data"}, names: []string{"nfs2"}, verify: true,
-				progress: func(status.BarrierProgress) {}}
+				progress: func(report.BarrierProgress) {}}
 			res, err := b.run(context.Background(), time.Minute)
 			if tc.want == "" {
 				if err != nil || !strings.Contains(res.Message, "verified") {
@@ -430,7 +430,7 @@ func TestPrimaryBarrier(t *testing.T) {
 	ctx := context.Background()
 
 	start := time.Now()
-	res, err := p.Barrier(ctx, status.BarrierRequest{}, nil)
+	res, err := p.Barrier(ctx, report.BarrierRequest{}, nil)
 	took := time.Since(start)
 	if err != nil || !res.Reached {
 		t.Fatalf("idle barrier: %+v, %v", res, err)
@@ -444,12 +444,12 @@ func TestPrimaryBarrier(t *testing.T) {
 		t.Fatal(err)
 	}
 	type outcome struct {
-		res status.BarrierProgress
+		res report.BarrierProgress
 		err error
 	}
 	done := make(chan outcome, 1)
 	go func() {
-		res, err := p.Barrier(ctx, status.BarrierRequest{Timeout: 20 * time.Second}, nil)
+		res, err := p.Barrier(ctx, report.BarrierRequest{Timeout: 20 * time.Second}, nil)
 		done <- outcome{res, err}
 	}()
 	var e index.Entry
@@ -484,7 +484,7 @@ func TestPrimaryBarrier(t *testing.T) {
 
 func TestPrimaryBarrierUnknownPeer(t *testing.T) {
 	p, _ := newTestPrimary(t, nil, "nfs2", "nfs3")
-	_, err := p.Barrier(context.Background(), status.BarrierRequest{Peers: []string{"nfs2", "nfs9"}}, nil)
+	_, err := p.Barrier(context.Background(), report.BarrierRequest{Peers: []string{"nfs2", "nfs9"}}, nil)
 	if !errors.Is(err, ErrUnknownPeer) || !strings.Contains(err.Error(), "nfs9") || !strings.Contains(err.Error(), "nfs3") {
 		t.Fatalf("got %v, want ErrUnknownPeer naming nfs9 and the configured secondaries", err)
 	}
@@ -550,7 +550,7 @@ func BenchmarkBarrierIdle(b *testing.B) {
 			b.Run("barrier", func(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
-					if res, err := p.Barrier(ctx, status.BarrierRequest{}, nil); err != nil || !res.Reached {
+					if res, err := p.Barrier(ctx, report.BarrierRequest{}, nil); err != nil || !res.Reached {
 						b.Fatalf("%+v, %v", res, err)
 					}
 				}

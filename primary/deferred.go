@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/ncsync/ncsync/config"
+	"github.com/ncsync/ncsync/report"
 	"github.com/ncsync/ncsync/scanner"
-	"github.com/ncsync/ncsync/status"
 )
 
 // Files a scan deferred (scanner.Result.Deferred) are scanned again by the
@@ -145,15 +145,15 @@ func (d *deferredSet) stop() {
 // locked by a writer for longer than maxLatency (shorter is routine: a
 // writer rewriting a file), oldest first, at most maxHeldShown; and how
 // many there are in all.
-func (d *deferredSet) held(now time.Time, maxLatency time.Duration) ([]status.Held, uint64) {
-	var out []status.Held
+func (d *deferredSet) held(now time.Time, maxLatency time.Duration) ([]report.Held, uint64) {
+	var out []report.Held
 	for p, dp := range d.paths {
 		if dp.reason == scanner.ReasonBeingWritten && now.Sub(dp.since) <= maxLatency {
 			continue
 		}
-		out = append(out, status.Held{Path: p, Reason: dp.reason.String(), Since: dp.since, Until: dp.until})
+		out = append(out, report.Held{Path: p, Reason: dp.reason.String(), Since: dp.since, Until: dp.until})
 	}
-	slices.SortFunc(out, func(a, b status.Held) int {
+	slices.SortFunc(out, func(a, b report.Held) int {
 		if c := a.Since.Compare(b.Since); c != 0 {
 			return c
 		}

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/ncsync/ncsync/index"
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 	"github.com/ncsync/ncsync/transport"
 )
 
@@ -187,7 +187,7 @@ func (p *Primary) sentUpTo(peer, folder string, last, head uint64) {
 // holds it there until Resume or until ttl (DefaultPauseTTL if zero) runs
 // out. It returns the established pause. If ctx ends first, the pause is
 // abandoned and the peer goes on replicating.
-func (p *Primary) Pause(ctx context.Context, peer string, ttl time.Duration) (status.Pause, error) {
+func (p *Primary) Pause(ctx context.Context, peer string, ttl time.Duration) (report.Pause, error) {
 	pa, err := p.pause(ctx, peer, ttl)
 	return statusOfPause(pa), err
 }
@@ -309,7 +309,7 @@ func (p *Primary) pauseProgress(peer string, target, hold map[string]uint64) str
 }
 
 // Resume ends peer's pause: it catches up from its hold points.
-func (p *Primary) Resume(_ context.Context, peer string) (status.Pause, error) {
+func (p *Primary) Resume(_ context.Context, peer string) (report.Pause, error) {
 	pa, err := p.resume(peer)
 	return statusOfPause(pa), err
 }
@@ -336,8 +336,8 @@ func (p *Primary) resume(peer string) (index.Pause, error) {
 }
 
 // statusOfPause is pa as status reports it.
-func statusOfPause(pa index.Pause) status.Pause {
-	return status.Pause{ID: pa.ID, Peer: pa.Peer, Since: pa.Since, Expires: pa.Expires, Hold: maps.Clone(pa.Hold)}
+func statusOfPause(pa index.Pause) report.Pause {
+	return report.Pause{ID: pa.ID, Peer: pa.Peer, Since: pa.Since, Expires: pa.Expires, Hold: maps.Clone(pa.Hold)}
 }
 
 // stagedBytes returns what peer's stages hold, as it last acknowledged.

@@ -20,8 +20,8 @@ import (
 	"github.com/ncsync/ncsync/config"
 	"github.com/ncsync/ncsync/ignore"
 	"github.com/ncsync/ncsync/index"
+	"github.com/ncsync/ncsync/report"
 	"github.com/ncsync/ncsync/scanner"
-	"github.com/ncsync/ncsync/status"
 	"github.com/ncsync/ncsync/watcher"
 )
 
@@ -114,7 +114,7 @@ type folder struct {
 	audits     uint64        // audit scans done
 	auditFound uint64        // changes the audit scans found
 	commits    []commit      // journal heads with their times, for lag in seconds
-	held       []status.Held // deferred files for status (see deferred.go)
+	held       []report.Held // deferred files for status (see deferred.go)
 	heldTotal  uint64
 
 	deferred deferredSet // owned by the folder's loop (watchFolder, pollFolder)

@@ -8,8 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ncsync/ncsync/report"
 	"github.com/ncsync/ncsync/scanner"
-	"github.com/ncsync/ncsync/status"
 )
 
 // A scan that fails never drops its paths. When the index cannot be
@@ -20,7 +20,7 @@ import (
 // retryFirst doubling up to scan_interval, until a scan of them succeeds;
 // a barrier's flush (Primary.Flush) tries them once more at once and fails,
 // naming the folder and the error, while they still fail. Until then the
-// folder's status shows the failure (status.ScanError).
+// folder's status shows the failure (report.ScanError).
 
 const (
 	// retryFirst is the first retry's delay (or scan_interval if shorter).
@@ -149,13 +149,13 @@ func (r *scanRetry) pendingLocked() []string {
 }
 
 // status returns the failure state for status, nil when nothing is pending.
-func (r *scanRetry) status() *status.ScanError {
+func (r *scanRetry) status() *report.ScanError {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.paths) == 0 {
 		return nil
 	}
-	se := &status.ScanError{Since: r.since, Pending: uint64(len(r.paths)), Retries: r.retries, NextRetry: r.next}
+	se := &report.ScanError{Since: r.since, Pending: uint64(len(r.paths)), Retries: r.retries, NextRetry: r.next}
 	if r.err != nil {
 		se.Error = r.err.Error()
 	}

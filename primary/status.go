@@ -6,7 +6,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 // statusLagLimit bounds the journal entries a status request reads per
@@ -15,13 +15,13 @@ import (
 const statusLagLimit = 50_000
 
 // Status reports the folders and every configured or connected secondary.
-func (p *Primary) Status(ctx context.Context) (status.Node, error) {
+func (p *Primary) Status(ctx context.Context) (report.Node, error) {
 	meta, err := p.db.Meta()
 	if err != nil {
-		return status.Node{}, err
+		return report.Node{}, err
 	}
 	now := time.Now()
-	st := status.Node{Node: p.opts.Node, Role: "primary", ClusterID: p.opts.ClusterID, Epoch: meta.Epoch, Started: p.started}
+	st := report.Node{Node: p.opts.Node, Role: "primary", ClusterID: p.opts.ClusterID, Epoch: meta.Epoch, Started: p.started}
 	for _, pa := range p.Pauses() {
 		sp := statusOfPause(pa)
 		sp.StagedBytes = p.stagedBytes(pa.Peer)
@@ -40,7 +40,7 @@ func (p *Primary) Status(ctx context.Context) (status.Node, error) {
 			return st, err
 		}
 		c := f.scan.Counters()
-		fs := status.Folder{
+		fs := report.Folder{
 			ID: id, Path: f.cfg.Path, Seq: head,
 			Files: stats.Files, Dirs: stats.Dirs, Bytes: stats.Bytes,
 			Scans: uint64(c.Scans), FilesHashed: uint64(c.FilesHashed),
@@ -75,7 +75,7 @@ func (p *Primary) Status(ctx context.Context) (status.Node, error) {
 			return st, err
 		}
 		ps.mu.Lock()
-		ep := status.Peer{Node: n, Role: "secondary", Connected: ps.sessions > 0, Address: ps.addr,
+		ep := report.Peer{Node: n, Role: "secondary", Connected: ps.sessions > 0, Address: ps.addr,
 			LastSeen: ps.lastSeen, LastError: ps.lastErr}
 		if ep.Connected {
 			ep.ConnectedSince = ps.since
@@ -89,7 +89,7 @@ func (p *Primary) Status(ctx context.Context) (status.Node, error) {
 		ps.mu.Unlock()
 		for _, id := range p.order {
 			t := traffic[id]
-			pf := status.PeerFolder{Folder: id, AckedSeq: acked[id], ApplyError: applyErr[id],
+			pf := report.PeerFolder{Folder: id, AckedSeq: acked[id], ApplyError: applyErr[id],
 				EntriesSent: t.entries, BytesSent: t.bytes, EntriesRefused: t.refused}
 			if pf.AckedSeq < heads[id] {
 				lag, err := p.db.Lag(id, pf.AckedSeq, statusLagLimit)

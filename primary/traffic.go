@@ -3,7 +3,7 @@ package primary
 import "github.com/ncsync/ncsync/index"
 
 // traffic is what one folder's journal sent a peer since start, and what
-// the peer reported it refused of it (status.PeerFolder's counters).
+// the peer reported it refused of it (report.PeerFolder's counters).
 type traffic struct {
 	entries uint64 // entries sent
 	bytes   uint64 // sizes of the files among them

@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 	"github.com/ncsync/ncsync/transport"
 	"github.com/ncsync/ncsync/verify"
 )
@@ -195,14 +195,14 @@ func (r *verifyRemote) Settle(ctx context.Context) (uint64, error) {
 				r.peer, describeHold(pa))
 		}
 	}
-	res, err := r.p.Barrier(ctx, status.BarrierRequest{Peers: []string{r.peer}}, nil)
+	res, err := r.p.Barrier(ctx, report.BarrierRequest{Peers: []string{r.peer}}, nil)
 	if err != nil {
 		return 0, fmt.Errorf("barrier before comparing: %w", err)
 	}
 	if !res.Reached {
 		return 0, fmt.Errorf("barrier before comparing did not complete: %s", res.Message)
 	}
-	i := slices.IndexFunc(res.Target, func(t status.Position) bool { return t.Folder == r.folder })
+	i := slices.IndexFunc(res.Target, func(t report.Position) bool { return t.Folder == r.folder })
 	if i < 0 {
 		return 0, fmt.Errorf("barrier before comparing: no target for folder %q", r.folder)
 	}

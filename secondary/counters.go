@@ -4,11 +4,11 @@ import (
 	"sync/atomic"
 
 	"github.com/ncsync/ncsync/index"
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 // applyCounts is what one folder applied and refused since start
-// (status.Folder's counters).
+// (report.Folder's counters).
 type applyCounts struct {
 	entries, bytes, refused atomic.Uint64
 	reused, fetched         atomic.Uint64 // chunk bytes of applied files: local, from the primary
@@ -41,7 +41,7 @@ func (c *applyCounts) count(entries []index.Entry, errs func(i int) (applied, re
 }
 
 // report fills in fs's counters.
-func (c *applyCounts) report(fs *status.Folder) {
+func (c *applyCounts) report(fs *report.Folder) {
 	fs.EntriesApplied, fs.BytesApplied, fs.EntriesRefused = c.entries.Load(), c.bytes.Load(), c.refused.Load()
 	fs.ChunkBytesReused, fs.ChunkBytesFetched = c.reused.Load(), c.fetched.Load()
 }

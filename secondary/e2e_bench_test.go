@@ -17,8 +17,8 @@ import (
 	"github.com/ncsync/ncsync/index"
 	"github.com/ncsync/ncsync/pki"
 	"github.com/ncsync/ncsync/primary"
+	"github.com/ncsync/ncsync/report"
 	"github.com/ncsync/ncsync/secondary"
-	"github.com/ncsync/ncsync/status"
 	"github.com/ncsync/ncsync/transport"
 )
 
@@ -156,7 +156,7 @@ func initialCopy(b *testing.B, pkiDir, cluster, tree, dir string) {
 
 // caughtUp reports whether the primary has scanned its folder and the
 // secondary acknowledged its head.
-func caughtUp(st status.Node) bool {
+func caughtUp(st report.Node) bool {
 	if len(st.Folders) != 1 || st.Folders[0].Scans == 0 || st.Folders[0].Seq == 0 {
 		return false
 	}

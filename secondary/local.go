@@ -11,7 +11,7 @@ import (
 	"github.com/ncsync/ncsync/apply"
 	"github.com/ncsync/ncsync/index"
 	"github.com/ncsync/ncsync/preserve"
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 // localKeeper is one folder's apply.LocalKeeper: it answers what ncsync
@@ -221,13 +221,13 @@ func localReason(v apply.LocalVersion) string {
 
 // storeFull describes entry e waiting because err, its failure, is a
 // conflict store without room; nil for any other failure.
-func storeFull(e index.Entry, err error) *status.ConflictStoreFull {
+func storeFull(e index.Entry, err error) *report.ConflictStoreFull {
 	var full *preserve.FullError
 	if !errors.As(err, &full) {
 		return nil
 	}
 	u := full.Usage
-	return &status.ConflictStoreFull{Path: e.Path, Seq: e.Seq, KeptPath: full.Path, Store: u.Dir,
+	return &report.ConflictStoreFull{Path: e.Path, Seq: e.Seq, KeptPath: full.Path, Store: u.Dir,
 		UsedBytes: u.Bytes, MaxBytes: u.MaxBytes, NeedBytes: full.Need, UsedFiles: u.Files, MaxFiles: u.MaxFiles,
 		Message: full.Error()}
 }

@@ -7,43 +7,43 @@ import (
 	"maps"
 	"time"
 
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 	"github.com/ncsync/ncsync/transport"
 )
 
 // Pause asks the primary to pause this secondary (`ncsync pause` run on the
 // secondary itself) and returns once it is held at a consistent point. The
 // primary holds it there (see package primary); peer must be this node.
-func (s *Secondary) Pause(ctx context.Context, peer string, ttl time.Duration) (status.Pause, error) {
+func (s *Secondary) Pause(ctx context.Context, peer string, ttl time.Duration) (report.Pause, error) {
 	if err := s.isSelf(peer); err != nil {
-		return status.Pause{}, err
+		return report.Pause{}, err
 	}
 	c, err := s.dialFollowed(ctx)
 	if err != nil {
-		return status.Pause{}, err
+		return report.Pause{}, err
 	}
 	defer c.Close()
 	pt, err := c.PauseSelf(ctx, ttl)
 	if errors.Is(err, transport.ErrDeadline) {
-		return status.Pause{}, fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
+		return report.Pause{}, fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
 	}
 	if err != nil {
-		return status.Pause{}, err
+		return report.Pause{}, err
 	}
-	return status.Pause{ID: pt.ID, Peer: peer, Since: pt.Since, Expires: pt.Expires, Hold: maps.Clone(pt.Hold)}, nil
+	return report.Pause{ID: pt.ID, Peer: peer, Since: pt.Since, Expires: pt.Expires, Hold: maps.Clone(pt.Hold)}, nil
 }
 
 // Resume asks the primary to end this secondary's pause.
-func (s *Secondary) Resume(ctx context.Context, peer string) (status.Pause, error) {
+func (s *Secondary) Resume(ctx context.Context, peer string) (report.Pause, error) {
 	if err := s.isSelf(peer); err != nil {
-		return status.Pause{}, err
+		return report.Pause{}, err
 	}
 	c, err := s.dialFollowed(ctx)
 	if err != nil {
-		return status.Pause{}, err
+		return report.Pause{}, err
 	}
 	defer c.Close()
-	return status.Pause{Peer: peer}, c.ResumeSelf(ctx)
+	return report.Pause{Peer: peer}, c.ResumeSelf(ctx)
 }
 
 // dialFollowed connects to the primary this node follows now, and to no

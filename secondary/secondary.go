@@ -19,8 +19,8 @@ import (
 	"github.com/ncsync/ncsync/ignore"
 	"github.com/ncsync/ncsync/index"
 	"github.com/ncsync/ncsync/preserve"
+	"github.com/ncsync/ncsync/report"
 	"github.com/ncsync/ncsync/stage"
-	"github.com/ncsync/ncsync/status"
 	"github.com/ncsync/ncsync/transport"
 )
 
@@ -141,7 +141,7 @@ type folder struct {
 
 	mu        sync.Mutex
 	lastErr   string
-	storeFull *status.ConflictStoreFull // the entry waiting for room in the conflict store; nil if none
+	storeFull *report.ConflictStoreFull // the entry waiting for room in the conflict store; nil if none
 
 	resumed atomic.Bool // a whole batch was applied since start (resume.go)
 	skips   skips       // entries skipped as superseded, pending (skips.go)

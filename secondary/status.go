@@ -5,18 +5,18 @@ import (
 	"maps"
 	"time"
 
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 // Status reports the folders and the primary this node follows.
-func (s *Secondary) Status(ctx context.Context) (status.Node, error) {
+func (s *Secondary) Status(ctx context.Context) (report.Node, error) {
 	meta, err := s.db.Meta()
 	if err != nil {
-		return status.Node{}, err
+		return report.Node{}, err
 	}
-	st := status.Node{Node: s.opts.Node, Role: "secondary", ClusterID: s.opts.ClusterID, Epoch: meta.Epoch, Started: s.started}
+	st := report.Node{Node: s.opts.Node, Role: "secondary", ClusterID: s.opts.ClusterID, Epoch: meta.Epoch, Started: s.started}
 	s.mu.Lock()
-	pr := status.Peer{Node: s.primaryNode, Role: "primary", Connected: s.connected, Address: s.opts.Primary,
+	pr := report.Peer{Node: s.primaryNode, Role: "primary", Connected: s.connected, Address: s.opts.Primary,
 		LastSeen: s.lastSeen, LastError: s.lastErr, Epoch: s.epoch, BytesReceived: uint64(s.fetchedBytes.Load())}
 	if s.connected {
 		pr.ConnectedSince = s.since
@@ -39,14 +39,14 @@ func (s *Secondary) Status(ctx context.Context) (status.Node, error) {
 			return st, err
 		}
 		f.mu.Lock()
-		fs := status.Folder{ID: id, Path: f.cfg.Path, Seq: pos,
+		fs := report.Folder{ID: id, Path: f.cfg.Path, Seq: pos,
 			Files: stats.Files, Dirs: stats.Dirs, Bytes: stats.Bytes, LastError: f.lastErr,
 			LocalChanges: s.localChanges(id), IgnoredHere: f.ignored.Load(), Repairs: f.repairs.Load(),
 			ConflictStoreFull: f.storeFull}
 		f.mu.Unlock()
 		f.counts.report(&fs)
 		st.Folders = append(st.Folders, fs)
-		pf := status.PeerFolder{Folder: id, AckedSeq: pos}
+		pf := report.PeerFolder{Folder: id, AckedSeq: pos}
 		if h := heads[id]; h > pos {
 			pf.LagEntries = h - pos // an upper bound: the journal is sparse
 			if t, ok := behind[id]; ok {
@@ -65,17 +65,17 @@ func (s *Secondary) Status(ctx context.Context) (status.Node, error) {
 
 // conflictStores reports each conflict store's use; a store that cannot
 // be counted is left out (its folders show the error when they use it).
-func (s *Secondary) conflictStores() []status.ConflictStore {
+func (s *Secondary) conflictStores() []report.ConflictStore {
 	if s.local == nil {
 		return nil
 	}
-	var out []status.ConflictStore
+	var out []report.ConflictStore
 	for _, st := range s.local.stores {
 		u, err := st.Usage()
 		if err != nil {
 			continue
 		}
-		cs := status.ConflictStore{Dir: u.Dir, Records: uint64(u.Files), Bytes: uint64(max(u.Bytes, 0)),
+		cs := report.ConflictStore{Dir: u.Dir, Records: uint64(u.Files), Bytes: uint64(max(u.Bytes, 0)),
 			MaxBytes: uint64(max(u.MaxBytes, 0)), MaxFiles: uint64(max(u.MaxFiles, 0))}
 		for _, id := range s.order {
 			if k := s.local.keepers[id]; k != nil && k.store == st {

@@ -14,7 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ncsync/ncsync/control"
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 type barrierOptions struct {
@@ -87,7 +87,7 @@ func runBarrier(ctx context.Context, o barrierOptions, out, errOut io.Writer, tt
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout+barrierGrace)
 	defer cancel()
 	pr := &barrierPrinter{w: errOut, tty: tty}
-	res, err := c.Barrier(ctx, status.BarrierRequest{Peers: o.Peers, Timeout: o.Timeout, Verify: o.Verify}, pr.show)
+	res, err := c.Barrier(ctx, report.BarrierRequest{Peers: o.Peers, Timeout: o.Timeout, Verify: o.Verify}, pr.show)
 	switch {
 	case errors.Is(err, control.ErrTimeout) || errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return &exitError{code: exitTimeout, err: fmt.Errorf("barrier: the daemon gave no outcome within %s: %w", o.Timeout+barrierGrace, err)}
@@ -114,7 +114,7 @@ type barrierPrinter struct {
 
 const barrierPlainEvery = 10 * time.Second
 
-func (bp *barrierPrinter) show(p status.BarrierProgress) {
+func (bp *barrierPrinter) show(p report.BarrierProgress) {
 	lines := barrierLines(p)
 	if bp.tty {
 		if bp.lines > 0 {
@@ -142,7 +142,7 @@ func (bp *barrierPrinter) show(p status.BarrierProgress) {
 }
 
 // barrierLines renders progress: the target, then one line per peer.
-func barrierLines(p status.BarrierProgress) []string {
+func barrierLines(p report.BarrierProgress) []string {
 	var target []string
 	for _, t := range p.Target {
 		target = append(target, fmt.Sprintf("%s@%d", t.Folder, t.Seq))
@@ -156,7 +156,7 @@ func barrierLines(p status.BarrierProgress) []string {
 		case !pp.Connected:
 			state = "DISCONNECTED"
 		}
-		l := fmt.Sprintf("  %-12s %-12s", status.Escape(pp.Node), state)
+		l := fmt.Sprintf("  %-12s %-12s", report.Escape(pp.Node), state)
 		if !pp.Reached {
 			for _, f := range pp.Folders {
 				atLeast := ""
@@ -168,10 +168,10 @@ func barrierLines(p status.BarrierProgress) []string {
 					continue
 				}
 				l += fmt.Sprintf("  %s: at %d, %s%d entries (%s%s) left", f.Folder, f.AckedSeq,
-					atLeast, f.LagEntries, atLeast, status.HumanBytes(int64(f.LagBytes)))
+					atLeast, f.LagEntries, atLeast, report.HumanBytes(int64(f.LagBytes)))
 			}
 			if pp.Message != "" {
-				l += "  (" + status.Escape(pp.Message) + ")"
+				l += "  (" + report.Escape(pp.Message) + ")"
 			}
 		}
 		lines = append(lines, l)
@@ -191,7 +191,7 @@ func isTerminal(w io.Writer) bool {
 
 // printBarriers adds the barriers in progress to a status report, each
 // with the positions its peers have acknowledged (from peers).
-func printBarriers(out io.Writer, bs []status.Barrier, peers []status.Peer, now time.Time) {
+func printBarriers(out io.Writer, bs []report.Barrier, peers []report.Peer, now time.Time) {
 	for _, b := range bs {
 		var target []string
 		for _, t := range b.Target {
@@ -210,7 +210,7 @@ func printBarriers(out io.Writer, bs []status.Barrier, peers []status.Peer, now 
 			continue
 		}
 		for _, name := range b.Peers {
-			i := slices.IndexFunc(peers, func(p status.Peer) bool { return p.Node == name })
+			i := slices.IndexFunc(peers, func(p report.Peer) bool { return p.Node == name })
 			if i < 0 {
 				fmt.Fprintf(out, "  %-12s not in the peer list\n", name)
 				continue
@@ -218,7 +218,7 @@ func printBarriers(out io.Writer, bs []status.Barrier, peers []status.Peer, now 
 			p := peers[i]
 			var acked []string
 			for _, t := range b.Target {
-				j := slices.IndexFunc(p.Folders, func(f status.PeerFolder) bool { return f.Folder == t.Folder })
+				j := slices.IndexFunc(p.Folders, func(f report.PeerFolder) bool { return f.Folder == t.Folder })
 				seq := uint64(0)
 				if j >= 0 {
 					seq = p.Folders[j].AckedSeq

@@ -8,32 +8,32 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 // barrierDaemon is a primary as the control socket sees it, answering
 // barriers with a fixed outcome after one progress report.
 type barrierDaemon struct {
-	progress status.BarrierProgress
-	outcome  status.BarrierProgress
+	progress report.BarrierProgress
+	outcome  report.BarrierProgress
 	err      error
 }
 
-func (d *barrierDaemon) Status(context.Context) (status.Node, error) {
-	return status.Node{Node: "nfs1", Role: "primary"}, nil
+func (d *barrierDaemon) Status(context.Context) (report.Node, error) {
+	return report.Node{Node: "nfs1", Role: "primary"}, nil
 }
 
-func (d *barrierDaemon) Barrier(_ context.Context, _ status.BarrierRequest, progress func(status.BarrierProgress)) (status.BarrierProgress, error) {
+func (d *barrierDaemon) Barrier(_ context.Context, _ report.BarrierRequest, progress func(report.BarrierProgress)) (report.BarrierProgress, error) {
 	progress(d.progress)
 	return d.outcome, d.err
 }
 
-var lagging = status.BarrierProgress{
-	Target: []status.Position{{Folder: "data", Seq: 311}},
-	Peers: []status.BarrierPeer{
-		{Node: "nfs2", Connected: true, Reached: true, Folders: []status.PeerFolder{{Folder: "data", AckedSeq: 311}}},
+var lagging = report.BarrierProgress{
+	Target: []report.Position{{Folder: "data", Seq: 311}},
+	Peers: []report.BarrierPeer{
+		{Node: "nfs2", Connected: true, Reached: true, Folders: []report.PeerFolder{{Folder: "data", AckedSeq: 311}}},
 		{Node: "nfs3", Message: "disconnected, last seen 2026-11-22 10:54:20",
-			Folders: []status.PeerFolder{{Folder: "data", AckedSeq: 310, LagEntries: 1, LagBytes: 24}}},
+			Folders: []report.PeerFolder{{Folder: "data", AckedSeq: 310, LagEntries: 1, LagBytes: 24}}},
 	},
 }
 
@@ -109,8 +109,8 @@ func TestBarrierPrinter(t *testing.T) {
 		p := &barrierPrinter{w: &b}
 		p.show(lagging)
 		again := lagging
-		again.Peers = append([]status.BarrierPeer(nil), lagging.Peers...)
-		again.Peers[1].Folders = []status.PeerFolder{{Folder: "data", AckedSeq: 310, LagEntries: 1, LagBytes: 20}}
+		again.Peers = append([]report.BarrierPeer(nil), lagging.Peers...)
+		again.Peers[1].Folders = []report.PeerFolder{{Folder: "data", AckedSeq: 310, LagEntries: 1, LagBytes: 20}}
 		p.show(again) // only numbers changed
 		if n := strings.Count(b.String(), "barrier: waiting"); n != 1 {
 			t.Fatalf("printed %d times, want once:\n%s", n, &b)
@@ -126,13 +126,13 @@ func TestBarrierPrinter(t *testing.T) {
 func TestPrintBarriers(t *testing.T) {
 	now := time.Date(2026, 11, 22, 11, 0, 0, 0, time.UTC)
 	var b bytes.Buffer
-	peers := []status.Peer{
-		{Node: "nfs2", Connected: true, Folders: []status.PeerFolder{{Folder: "data", AckedSeq: 311}, {Folder: "web", AckedSeq: 9}}},
-		{Node: "nfs3", Folders: []status.PeerFolder{{Folder: "data", AckedSeq: 300}}},
+	peers := []report.Peer{
+		{Node: "nfs2", Connected: true, Folders: []report.PeerFolder{{Folder: "data", AckedSeq: 311}, {Folder: "web", AckedSeq: 9}}},
+		{Node: "nfs3", Folders: []report.PeerFolder{{Folder: "data", AckedSeq: 300}}},
 	}
-	printBarriers(&b, []status.Barrier{
+	printBarriers(&b, []report.Barrier{
 		{ID: "b1", Since: now.Add(-3 * time.Second)},
-		{ID: "b2", Peers: []string{"nfs2", "nfs3", "nfs4"}, Target: []status.Position{{Folder: "data", Seq: 311}, {Folder: "web", Seq: 9}}, Since: now.Add(-90 * time.Second)},
+		{ID: "b2", Peers: []string{"nfs2", "nfs3", "nfs4"}, Target: []report.Position{{Folder: "data", Seq: 311}, {Folder: "web", Seq: 9}}, Since: now.Add(-90 * time.Second)},
 	}, peers, now)
 	want := "BARRIER b1 waiting 3s for every secondary (journaling pending changes)\n" +
 		"BARRIER b2 waiting 1m30s for nfs2, nfs3, nfs4 up to data@311, web@9\n" +

@@ -16,7 +16,7 @@ import (
 	"github.com/ncsync/ncsync/config"
 	"github.com/ncsync/ncsync/control"
 	"github.com/ncsync/ncsync/preserve"
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 // conflictDir is where a node keeps preserved versions: under its state
@@ -221,7 +221,7 @@ func printConflicts(out io.Writer, recs []preserve.Record) {
 		fmt.Fprintf(out, "    %s, %s, mode %04o, mtime %s\n", r.Kind, describeSize(r), r.Mode,
 			time.Unix(0, r.MtimeNs).UTC().Format(time.RFC3339Nano))
 		fmt.Fprintf(out, "    kept %s from node %s (epoch %d), %s: %s\n", r.Preserved.UTC().Format(time.DateTime+" MST"),
-			status.Escape(r.Node), r.Epoch, status.Escape(string(r.Cause)), status.Escape(r.Reason))
+			report.Escape(r.Node), r.Epoch, report.Escape(string(r.Cause)), report.Escape(r.Reason))
 		fmt.Fprintf(out, "    at %s\n", r.KeptAt)
 	}
 	fmt.Fprintf(out, "%d preserved version(s); copy one out with: ncsync conflicts restore ID --to PATH\n", len(recs))
@@ -231,7 +231,7 @@ func printConflicts(out io.Writer, recs []preserve.Record) {
 func describeSize(r preserve.Record) string {
 	switch r.Kind {
 	case preserve.KindFile:
-		return fmt.Sprintf("%s, blake3 %s", status.HumanBytes(r.Size), r.HashHex())
+		return fmt.Sprintf("%s, blake3 %s", report.HumanBytes(r.Size), r.HashHex())
 	case preserve.KindSymlink:
 		return fmt.Sprintf("-> %q", r.Target)
 	}

@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ncsync/ncsync/control"
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 type pruneOptions struct {
@@ -83,10 +83,10 @@ func printPruned(out io.Writer, res control.PruneResult, dryRun bool) {
 	for _, p := range res.Pruned {
 		r := p.Record
 		fmt.Fprintf(out, "%s %s  folder %s  %q  %s, kept %s, %s on disk\n", verb, r.ID, r.Folder, r.Path, r.Kind,
-			r.Preserved.UTC().Format(time.DateTime+" MST"), status.HumanBytes(p.Bytes))
+			r.Preserved.UTC().Format(time.DateTime+" MST"), report.HumanBytes(p.Bytes))
 		total += p.Bytes
 	}
-	fmt.Fprintf(out, "%s %d preserved version(s), %s\n", verb, len(res.Pruned), status.HumanBytes(total))
+	fmt.Fprintf(out, "%s %d preserved version(s), %s\n", verb, len(res.Pruned), report.HumanBytes(total))
 }
 
 // prunedJSON is `ncsync conflicts prune --json`.

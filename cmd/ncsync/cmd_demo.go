@@ -20,8 +20,8 @@ import (
 	"github.com/ncsync/ncsync/config"
 	"github.com/ncsync/ncsync/control"
 	"github.com/ncsync/ncsync/pki"
+	"github.com/ncsync/ncsync/report"
 	"github.com/ncsync/ncsync/secondary"
-	"github.com/ncsync/ncsync/status"
 )
 
 type demoOptions struct {
@@ -119,7 +119,7 @@ func runDemo(ctx context.Context, o demoOptions, out io.Writer) error {
 		}
 		outMu.Lock()
 		fmt.Fprintf(out, "\ninitial replication done in %s: %d files, %s; nfs2 equals nfs1.\n",
-			time.Since(start).Round(time.Millisecond), st.files, status.HumanBytes(st.bytes))
+			time.Since(start).Round(time.Millisecond), st.files, report.HumanBytes(st.bytes))
 		fmt.Fprintf(out, "Now change files under %s and watch them arrive (Ctrl-C to stop):\n\n", filepath.Dir(nodes[0].cfg.Folders[0].Path))
 		outMu.Unlock()
 		live.Store(true)
@@ -149,7 +149,7 @@ func printApplied(out io.Writer, a secondary.Applied) {
 	}
 	fmt.Fprintf(out, "%s  nfs2 ← %-7s %s/%s", time.Now().Format("15:04:05.000"), what, a.Folder, e.Path)
 	if what == "wrote" {
-		fmt.Fprintf(out, "  %s (fetched %s, reused %s)", status.HumanBytes(e.Size), status.HumanBytes(a.Fetched), status.HumanBytes(a.Reused))
+		fmt.Fprintf(out, "  %s (fetched %s, reused %s)", report.HumanBytes(e.Size), report.HumanBytes(a.Fetched), report.HumanBytes(a.Reused))
 	}
 	fmt.Fprintf(out, "  in %s\n", a.Took.Round(time.Millisecond))
 }

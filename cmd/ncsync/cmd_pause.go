@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ncsync/ncsync/control"
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 type pauseOptions struct {
@@ -81,10 +81,10 @@ func newResumeCmd() *cobra.Command {
 	return cmd
 }
 
-func runPause(ctx context.Context, o pauseOptions) (status.Pause, error) {
+func runPause(ctx context.Context, o pauseOptions) (report.Pause, error) {
 	c, err := o.dial()
 	if err != nil {
-		return status.Pause{}, err
+		return report.Pause{}, err
 	}
 	defer c.Close()
 	pa, err := c.Pause(ctx, o.Peer, o.TTL, o.Timeout)
@@ -106,13 +106,13 @@ func runResume(ctx context.Context, o pauseOptions) error {
 }
 
 // describePause is the line pause prints: the pause id and the point.
-func describePause(pa status.Pause) string {
+func describePause(pa report.Pause) string {
 	return fmt.Sprintf("paused %s at %s (pause %s, resumes by itself at %s)",
 		pa.Peer, snapshotSeq(pa), pa.ID, pa.Expires.Format(time.DateTime))
 }
 
 // snapshotSeq renders the hold point as "folder=seq ...", sorted.
-func snapshotSeq(pa status.Pause) string {
+func snapshotSeq(pa report.Pause) string {
 	var parts []string
 	for _, id := range slices.Sorted(maps.Keys(pa.Hold)) {
 		parts = append(parts, fmt.Sprintf("%s=%d", id, pa.Hold[id]))
@@ -121,10 +121,10 @@ func snapshotSeq(pa status.Pause) string {
 }
 
 // printPauses adds the pauses to a status report.
-func printPauses(out io.Writer, ps []status.Pause, now time.Time) {
+func printPauses(out io.Writer, ps []report.Pause, now time.Time) {
 	for _, pa := range ps {
 		fmt.Fprintf(out, "PAUSED %s since %s at %s, resumes in %s (pause %s, staged %s)\n", pa.Peer,
 			pa.Since.Format(time.DateTime), snapshotSeq(pa), pa.Expires.Sub(now).Round(time.Second), pa.ID,
-			status.HumanBytes(int64(pa.StagedBytes)))
+			report.HumanBytes(int64(pa.StagedBytes)))
 	}
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/ncsync/ncsync/config"
 	"github.com/ncsync/ncsync/index"
 	"github.com/ncsync/ncsync/pki"
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 // promoteDaemon is a secondary as the control socket sees it.
@@ -23,8 +23,8 @@ type promoteDaemon struct {
 	err      error
 }
 
-func (d *promoteDaemon) Status(context.Context) (status.Node, error) {
-	return status.Node{Node: "nfs2", Role: d.role, Epoch: 3, Folders: []status.Folder{{ID: "data", Seq: 40}}}, nil
+func (d *promoteDaemon) Status(context.Context) (report.Node, error) {
+	return report.Node{Node: "nfs2", Role: d.role, Epoch: 3, Folders: []report.Folder{{ID: "data", Seq: 40}}}, nil
 }
 
 func (d *promoteDaemon) Promote(_ context.Context, expected uint64, _ bool) (map[string]uint64, error) {

@@ -19,8 +19,8 @@ import (
 	"github.com/ncsync/ncsync/metrics"
 	"github.com/ncsync/ncsync/pki"
 	"github.com/ncsync/ncsync/primary"
+	"github.com/ncsync/ncsync/report"
 	"github.com/ncsync/ncsync/secondary"
-	"github.com/ncsync/ncsync/status"
 	"github.com/ncsync/ncsync/transport"
 )
 
@@ -266,7 +266,7 @@ type primaryNode struct {
 	srv *transport.Server
 }
 
-func (n primaryNode) Status(ctx context.Context) (status.Node, error) {
+func (n primaryNode) Status(ctx context.Context) (report.Node, error) {
 	st, err := n.Primary.Status(ctx)
 	sent := n.srv.Stats().Peers
 	for i := range st.Peers {

@@ -17,7 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ncsync/ncsync/config"
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 // snapshotOptions are pause's and how long CMD's processes get between
@@ -144,7 +144,7 @@ func localFolders(f controlFlags) ([]config.Folder, error) {
 }
 
 // snapshotEnv is what CMD learns about the snapshot.
-func snapshotEnv(pa status.Pause, folders []config.Folder) []string {
+func snapshotEnv(pa report.Pause, folders []config.Folder) []string {
 	env := []string{"NCSYNC_SNAPSHOT_SEQ=" + snapshotSeq(pa), "NCSYNC_PAUSE_ID=" + pa.ID}
 	var paths []string
 	for _, f := range folders {

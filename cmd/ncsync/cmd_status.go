@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 type statusOptions struct {
@@ -65,7 +65,7 @@ func runStatus(ctx context.Context, o statusOptions, out io.Writer) error {
 	return nil
 }
 
-func printStatus(out io.Writer, st status.Node, now time.Time) {
+func printStatus(out io.Writer, st report.Node, now time.Time) {
 	fmt.Fprintf(out, "node %s (%s), cluster %s, epoch %d, up %s\n", st.Node, st.Role, st.ClusterID, st.Epoch, now.Sub(st.Started).Round(time.Second))
 	primary := st.Role == "primary"
 	if !primary {
@@ -78,13 +78,13 @@ func printStatus(out io.Writer, st status.Node, now time.Time) {
 		fmt.Fprintln(tw, "\nFOLDER\tPATH\tSEQ\tFILES\tDIRS\tBYTES\tAPPLIED\tREFUSED\tREPAIRED\tLAST ERROR")
 	}
 	for _, f := range st.Folders {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t", f.ID, f.Path, f.Seq, f.Files, f.Dirs, status.HumanBytes(int64(f.Bytes)))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t", f.ID, f.Path, f.Seq, f.Files, f.Dirs, report.HumanBytes(int64(f.Bytes)))
 		if primary {
 			fmt.Fprintf(tw, "%d\t%d\t%d\t", f.Watched, f.Overflows, f.AuditFindings)
 		} else {
 			fmt.Fprintf(tw, "%d\t%d\t%d\t", f.EntriesApplied, f.EntriesRefused, f.Repairs)
 		}
-		fmt.Fprintf(tw, "%s\n", dash(status.Escape(f.LastError)))
+		fmt.Fprintf(tw, "%s\n", dash(report.Escape(f.LastError)))
 	}
 	tw.Flush()
 	printPauses(out, st.Pauses, now)
@@ -92,12 +92,12 @@ func printStatus(out io.Writer, st status.Node, now time.Time) {
 	for _, f := range st.Folders {
 		if e := f.ScanError; e != nil {
 			fmt.Fprintf(out, "SCAN ERROR folder %s: %s (%d paths pending since %s, %d retries, next in %s; barrier, pause, snapshot and verify fail until it clears)\n",
-				f.ID, status.Escape(e.Error), e.Pending, e.Since.Format(time.DateTime), e.Retries, max(e.NextRetry.Sub(now), 0).Round(time.Millisecond))
+				f.ID, report.Escape(e.Error), e.Pending, e.Since.Format(time.DateTime), e.Retries, max(e.NextRetry.Sub(now), 0).Round(time.Millisecond))
 		}
 	}
 	for _, f := range st.Folders {
 		if f.Degraded != "" {
-			fmt.Fprintf(out, "DEGRADED folder %s: %s\n", f.ID, status.Escape(f.Degraded))
+			fmt.Fprintf(out, "DEGRADED folder %s: %s\n", f.ID, report.Escape(f.Degraded))
 		}
 	}
 	for _, f := range st.Folders {
@@ -127,12 +127,12 @@ func printStatus(out io.Writer, st status.Node, now time.Time) {
 	}
 	for _, f := range st.Folders {
 		if w := f.ConflictStoreFull; w != nil {
-			fmt.Fprintf(out, "WAITING folder %s at %q (sequence %d): %s\n", f.ID, w.Path, w.Seq, status.Escape(w.Message))
+			fmt.Fprintf(out, "WAITING folder %s at %q (sequence %d): %s\n", f.ID, w.Path, w.Seq, report.Escape(w.Message))
 		}
 	}
 	for _, cs := range st.ConflictStores {
 		fmt.Fprintf(out, "CONFLICT STORE %s (folders %s): %d of %d records, %s of %s\n", cs.Dir, strings.Join(cs.Folders, ", "),
-			cs.Records, cs.MaxFiles, status.HumanBytes(int64(cs.Bytes)), status.HumanBytes(int64(cs.MaxBytes)))
+			cs.Records, cs.MaxFiles, report.HumanBytes(int64(cs.Bytes)), report.HumanBytes(int64(cs.MaxBytes)))
 	}
 	fmt.Fprintln(tw, "\nPEER\tROLE\tCONNECTED\tDATA\tFOLDER\tACKED\tLAG ENTRIES\tLAG BYTES\tLAG\tLAST ERROR")
 	for _, p := range st.Peers {
@@ -145,14 +145,14 @@ func printStatus(out io.Writer, st status.Node, now time.Time) {
 		case !p.LastSeen.IsZero():
 			conn = "no, last seen " + p.LastSeen.Format(time.DateTime)
 		}
-		name := status.Escape(p.Node)
+		name := report.Escape(p.Node)
 		if name == "" {
-			name = status.Escape(p.Address)
+			name = report.Escape(p.Address)
 		}
 		// Chunk data sent to a secondary, or received from the primary.
-		data := status.HumanBytes(int64(p.BytesSent)) + " sent"
+		data := report.HumanBytes(int64(p.BytesSent)) + " sent"
 		if p.Role == "primary" {
-			data = status.HumanBytes(int64(p.BytesReceived)) + " received"
+			data = report.HumanBytes(int64(p.BytesReceived)) + " received"
 		}
 		for i, f := range p.Folders {
 			if i > 0 {
@@ -167,7 +167,7 @@ func printStatus(out io.Writer, st status.Node, now time.Time) {
 				lag += fmt.Sprintf(" (catching up to %d)", f.CatchUpTo)
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s%d\t%s%s\t%s\t%s\n", name, p.Role, conn, data, f.Folder, f.AckedSeq, atLeast, f.LagEntries,
-				atLeast, status.HumanBytes(int64(f.LagBytes)), lag, dash(status.Escape(peerError(p, f))))
+				atLeast, report.HumanBytes(int64(f.LagBytes)), lag, dash(report.Escape(peerError(p, f))))
 		}
 	}
 	tw.Flush()
@@ -175,14 +175,14 @@ func printStatus(out io.Writer, st status.Node, now time.Time) {
 
 // printFollowed says which primary a secondary follows, where, in which
 // epoch, since when it is connected or not, and whether it is paused.
-func printFollowed(out io.Writer, st status.Node, now time.Time) {
+func printFollowed(out io.Writer, st report.Node, now time.Time) {
 	for _, p := range st.Peers {
 		if p.Role != "primary" {
 			continue
 		}
-		line := "following primary " + dash(status.Escape(p.Node))
+		line := "following primary " + dash(report.Escape(p.Node))
 		if p.Address != "" {
-			line += " at " + status.Escape(p.Address)
+			line += " at " + report.Escape(p.Address)
 		}
 		if p.Epoch != 0 {
 			line += fmt.Sprintf(", epoch %d", p.Epoch)
@@ -196,22 +196,22 @@ func printFollowed(out io.Writer, st status.Node, now time.Time) {
 			line += ": not connected yet"
 		}
 		if !p.Connected && p.LastError != "" {
-			line += ": " + status.Escape(p.LastError)
+			line += ": " + report.Escape(p.LastError)
 		}
 		fmt.Fprintln(out, line)
 	}
 	switch {
 	case st.Paused:
 		fmt.Fprintf(out, "paused for a snapshot: the tree holds an earlier, consistent state of the primary's; %s staged, applied when the pause ends\n",
-			status.HumanBytes(int64(st.StagedBytes)))
+			report.HumanBytes(int64(st.StagedBytes)))
 	case st.StagedBytes > 0:
-		fmt.Fprintf(out, "staged: %s received while paused, applied when the pause ends\n", status.HumanBytes(int64(st.StagedBytes)))
+		fmt.Fprintf(out, "staged: %s received while paused, applied when the pause ends\n", report.HumanBytes(int64(st.StagedBytes)))
 	}
 }
 
 // peerError is what a peer row shows as its error: why the peer cannot
 // apply the folder, else the peer's last error.
-func peerError(p status.Peer, f status.PeerFolder) string {
+func peerError(p report.Peer, f report.PeerFolder) string {
 	if f.ApplyError != "" {
 		return "cannot apply: " + f.ApplyError
 	}

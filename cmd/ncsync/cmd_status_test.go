@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 // TestPrintStatusSecondary: a secondary's status names the primary it
@@ -14,19 +14,19 @@ import (
 // what it applied, refused, repaired and staged, and its conflict stores.
 func TestPrintStatusSecondary(t *testing.T) {
 	now := time.Date(2026, 12, 7, 6, 0, 0, 0, time.Local)
-	folders := []status.Folder{{ID: "data", Path: "/srv/data", Seq: 120, Files: 10, Dirs: 2, Bytes: 4096,
+	folders := []report.Folder{{ID: "data", Path: "/srv/data", Seq: 120, Files: 10, Dirs: 2, Bytes: 4096,
 		EntriesApplied: 118, EntriesRefused: 2, Repairs: 3}}
-	stores := []status.ConflictStore{{Dir: "/var/lib/ncsync/conflicts", Folders: []string{"data"}, Records: 4, Bytes: 8192, MaxBytes: 1 << 30, MaxFiles: 10000}}
+	stores := []report.ConflictStore{{Dir: "/var/lib/ncsync/conflicts", Folders: []string{"data"}, Records: 4, Bytes: 8192, MaxBytes: 1 << 30, MaxFiles: 10000}}
 	for _, tc := range []struct {
 		name string
-		st   status.Node
+		st   report.Node
 		want []string
 	}{
-		{"connected", status.Node{Node: "nfs2", Role: "secondary", ClusterID: "c1", Epoch: 3, Started: now.Add(-time.Hour),
+		{"connected", report.Node{Node: "nfs2", Role: "secondary", ClusterID: "c1", Epoch: 3, Started: now.Add(-time.Hour),
 			Folders: folders, ConflictStores: stores,
-			Peers: []status.Peer{{Node: "nfs1", Role: "primary", Address: "nfs1.example:7300", Epoch: 3, Connected: true,
+			Peers: []report.Peer{{Node: "nfs1", Role: "primary", Address: "nfs1.example:7300", Epoch: 3, Connected: true,
 				ConnectedSince: now.Add(-90 * time.Second), BytesReceived: 2048,
-				Folders: []status.PeerFolder{{Folder: "data", AckedSeq: 120, LagEntries: 5, Lag: 2 * time.Second, CatchingUp: true, CatchUpTo: 125}}}}},
+				Folders: []report.PeerFolder{{Folder: "data", AckedSeq: 120, LagEntries: 5, Lag: 2 * time.Second, CatchingUp: true, CatchUpTo: 125}}}}},
 			[]string{
 				"following primary nfs1 at nfs1.example:7300, epoch 3: connected since 2026-12-07 05:58:30 (1m30s)\n",
 				"APPLIED  REFUSED  REPAIRED",
@@ -36,18 +36,18 @@ func TestPrintStatusSecondary(t *testing.T) {
 				"nfs1  primary  since 05:58:30",
 				"2s (catching up to 125)",
 			}},
-		{"disconnected", status.Node{Node: "nfs2", Role: "secondary", Epoch: 3, Started: now.Add(-time.Hour), Folders: folders,
+		{"disconnected", report.Node{Node: "nfs2", Role: "secondary", Epoch: 3, Started: now.Add(-time.Hour), Folders: folders,
 			StagedBytes: 3 << 20,
-			Peers: []status.Peer{{Node: "nfs1", Role: "primary", Address: "nfs1.example:7300", Epoch: 3,
+			Peers: []report.Peer{{Node: "nfs1", Role: "primary", Address: "nfs1.example:7300", Epoch: 3,
 				DisconnectedSince: now.Add(-time.Minute), LastError: "connection refused",
-				Folders: []status.PeerFolder{{Folder: "data", AckedSeq: 120}}}}},
+				Folders: []report.PeerFolder{{Folder: "data", AckedSeq: 120}}}}},
 			[]string{
 				"following primary nfs1 at nfs1.example:7300, epoch 3: disconnected since 2026-12-07 05:59:00 (1m0s): connection refused\n",
 				"staged: 3.0 MiB received while paused, applied when the pause ends\n",
 				"nfs1  primary  no, since 2026-12-07 05:59:00",
 			}},
-		{"never connected", status.Node{Node: "nfs2", Role: "secondary", Started: now, Folders: folders, Paused: true,
-			Peers: []status.Peer{{Node: "nfs1", Role: "primary", Address: "nfs1.example:7300", LastError: "dial tcp: connection refused"}}},
+		{"never connected", report.Node{Node: "nfs2", Role: "secondary", Started: now, Folders: folders, Paused: true,
+			Peers: []report.Peer{{Node: "nfs1", Role: "primary", Address: "nfs1.example:7300", LastError: "dial tcp: connection refused"}}},
 			[]string{
 				"following primary nfs1 at nfs1.example:7300: not connected yet: dial tcp: connection refused\n",
 				"paused for a snapshot: the tree holds an earlier, consistent state of the primary's; 0 B staged",
@@ -70,10 +70,10 @@ func TestPrintStatusSecondary(t *testing.T) {
 // disconnected.
 func TestPrintStatusPrimary(t *testing.T) {
 	now := time.Date(2026, 12, 7, 6, 0, 0, 0, time.Local)
-	st := status.Node{Node: "nfs1", Role: "primary", Epoch: 3, Started: now.Add(-time.Hour),
-		Folders: []status.Folder{{ID: "data", Seq: 130, Watched: 4}},
-		Peers: []status.Peer{{Node: "nfs2", Role: "secondary", LastSeen: now.Add(-time.Minute),
-			Folders: []status.PeerFolder{{Folder: "data", AckedSeq: 120, LagEntries: 10}}}}}
+	st := report.Node{Node: "nfs1", Role: "primary", Epoch: 3, Started: now.Add(-time.Hour),
+		Folders: []report.Folder{{ID: "data", Seq: 130, Watched: 4}},
+		Peers: []report.Peer{{Node: "nfs2", Role: "secondary", LastSeen: now.Add(-time.Minute),
+			Folders: []report.PeerFolder{{Folder: "data", AckedSeq: 120, LagEntries: 10}}}}}
 	var out bytes.Buffer
 	printStatus(&out, st, now)
 	if strings.Contains(out.String(), "following") || strings.Contains(out.String(), "REPAIRED") {

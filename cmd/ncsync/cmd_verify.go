@@ -15,7 +15,7 @@ import (
 
 	"github.com/ncsync/ncsync/control"
 	"github.com/ncsync/ncsync/index"
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 	"github.com/ncsync/ncsync/verify"
 )
 
@@ -113,7 +113,7 @@ func (vp *verifyPrinter) report(r verify.Report) {
 	if r.Kind == verify.KindProgress {
 		if vp.tty {
 			fmt.Fprintf(vp.errOut, "\r\033[Kverifying %s %s: pass %d, %s paths compared, %s read (%s)",
-				r.Peer, r.Folder, r.Pass, count(r.Compared), status.HumanBytes(int64(r.BytesRead)),
+				r.Peer, r.Folder, r.Pass, count(r.Compared), report.HumanBytes(int64(r.BytesRead)),
 				time.Since(vp.start).Round(time.Second))
 			vp.progress = true
 		}
@@ -172,7 +172,7 @@ func summaryLine(s control.VerifySummary) string {
 
 // verifyLine is one report for a person.
 func verifyLine(r verify.Report) string {
-	where := status.Escape(r.Peer + ":" + r.Folder)
+	where := report.Escape(r.Peer + ":" + r.Folder)
 	switch r.Kind {
 	case verify.KindFolder:
 		res := r.Result
@@ -194,7 +194,7 @@ func verifyLine(r verify.Report) string {
 		}
 		return s + ": " + strings.Join(parts, ", ")
 	case verify.KindError:
-		return fmt.Sprintf("%s: NOT VERIFIED: %s", where, status.Escape(r.Error))
+		return fmt.Sprintf("%s: NOT VERIFIED: %s", where, report.Escape(r.Error))
 	}
 	label := map[verify.EventKind]string{
 		verify.KindDifference: "differs", verify.KindChanging: "changing", verify.KindResolved: "resolved", verify.KindUnchecked: "differs?",
@@ -208,16 +208,16 @@ func verifyLine(r verify.Report) string {
 	case verify.KindUnchecked:
 		detail += " (not checked again: too many differences; run verify again once they are fixed)"
 	}
-	return fmt.Sprintf("%-8s %s/%s  %s", label, where, showPath(r.Path), status.Escape(detail))
+	return fmt.Sprintf("%-8s %s/%s  %s", label, where, showPath(r.Path), report.Escape(detail))
 }
 
-// showPath escapes a path (status.Escape) and quotes it if it holds
+// showPath escapes a path (report.Escape) and quotes it if it holds
 // spaces.
 func showPath(p string) string {
 	if strings.ContainsRune(p, ' ') {
-		return `"` + status.Escape(p) + `"`
+		return `"` + report.Escape(p) + `"`
 	}
-	return status.Escape(p)
+	return report.Escape(p)
 }
 
 func verifyJSON(r verify.Report) map[string]any {

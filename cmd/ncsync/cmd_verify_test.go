@@ -14,7 +14,7 @@ import (
 	"github.com/ncsync/ncsync/chunker"
 	"github.com/ncsync/ncsync/index"
 	"github.com/ncsync/ncsync/preserve"
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 	"github.com/ncsync/ncsync/verify"
 )
 
@@ -26,8 +26,8 @@ type verifyDaemon struct {
 	err     error
 }
 
-func (d *verifyDaemon) Status(context.Context) (status.Node, error) {
-	return status.Node{Node: "nfs1", Role: "primary"}, nil
+func (d *verifyDaemon) Status(context.Context) (report.Node, error) {
+	return report.Node{Node: "nfs1", Role: "primary"}, nil
 }
 
 func (d *verifyDaemon) Verify(_ context.Context, _ verify.Request, report func(verify.Report) error) (bool, error) {
@@ -123,10 +123,10 @@ func TestPeerStringsEscaped(t *testing.T) {
 		verifyLine(verify.Report{Peer: "nfs2", Event: verify.Event{Kind: verify.KindError, Folder: "data"}, Error: "walk: " + evil}),
 	}
 	var out bytes.Buffer
-	printStatus(&out, status.Node{Node: "nfs1", Role: "secondary", Folders: []status.Folder{{ID: "data", LastError: evil, Degraded: evil}},
-		Peers: []status.Peer{{Node: "p" + evil, Role: "primary", LastError: evil, Folders: []status.PeerFolder{{Folder: "data"}}}}}, time.Now())
+	printStatus(&out, report.Node{Node: "nfs1", Role: "secondary", Folders: []report.Folder{{ID: "data", LastError: evil, Degraded: evil}},
+		Peers: []report.Peer{{Node: "p" + evil, Role: "primary", LastError: evil, Folders: []report.PeerFolder{{Folder: "data"}}}}}, time.Now())
 	lines = append(lines, out.String())
-	lines = append(lines, barrierLines(status.BarrierProgress{Peers: []status.BarrierPeer{{Node: "n" + evil, Message: evil}}})...)
+	lines = append(lines, barrierLines(report.BarrierProgress{Peers: []report.BarrierPeer{{Node: "n" + evil, Message: evil}}})...)
 	var conf bytes.Buffer
 	printConflicts(&conf, []preserve.Record{{Folder: "data", Path: "x" + evil, Node: "n" + evil, Cause: preserve.Cause(evil), Reason: evil}})
 	lines = append(lines, conf.String())

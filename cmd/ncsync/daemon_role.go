@@ -26,8 +26,8 @@ import (
 	"github.com/ncsync/ncsync/pki"
 	"github.com/ncsync/ncsync/preserve"
 	"github.com/ncsync/ncsync/primary"
+	"github.com/ncsync/ncsync/report"
 	"github.com/ncsync/ncsync/secondary"
-	"github.com/ncsync/ncsync/status"
 	"github.com/ncsync/ncsync/transport"
 )
 
@@ -227,10 +227,10 @@ func (d *daemon) promotedSetup() (primarySetup, error) {
 }
 
 // Status implements control.Node.
-func (d *daemon) Status(ctx context.Context) (status.Node, error) {
+func (d *daemon) Status(ctx context.Context) (report.Node, error) {
 	n := d.current()
 	if n == nil {
-		return status.Node{}, errors.New("the daemon is starting")
+		return report.Node{}, errors.New("the daemon is starting")
 	}
 	st, err := n.Status(ctx)
 	// A secondary that has not reached its primary since it started
@@ -266,28 +266,28 @@ func (d *daemon) Promote(ctx context.Context, expected uint64, force bool) (map[
 }
 
 // Pause implements control.Pauser when the current node does.
-func (d *daemon) Pause(ctx context.Context, peer string, ttl time.Duration) (status.Pause, error) {
+func (d *daemon) Pause(ctx context.Context, peer string, ttl time.Duration) (report.Pause, error) {
 	p, ok := d.current().(control.Pauser)
 	if !ok {
-		return status.Pause{}, errors.New("this node cannot pause right now")
+		return report.Pause{}, errors.New("this node cannot pause right now")
 	}
 	return p.Pause(ctx, peer, ttl)
 }
 
 // Resume implements control.Pauser when the current node does.
-func (d *daemon) Resume(ctx context.Context, peer string) (status.Pause, error) {
+func (d *daemon) Resume(ctx context.Context, peer string) (report.Pause, error) {
 	p, ok := d.current().(control.Pauser)
 	if !ok {
-		return status.Pause{}, errors.New("this node cannot resume a pause right now")
+		return report.Pause{}, errors.New("this node cannot resume a pause right now")
 	}
 	return p.Resume(ctx, peer)
 }
 
 // Barrier implements control.Barrierer when the current node does.
-func (d *daemon) Barrier(ctx context.Context, req status.BarrierRequest, progress func(status.BarrierProgress)) (status.BarrierProgress, error) {
+func (d *daemon) Barrier(ctx context.Context, req report.BarrierRequest, progress func(report.BarrierProgress)) (report.BarrierProgress, error) {
 	b, ok := d.current().(control.Barrierer)
 	if !ok {
-		return status.BarrierProgress{}, errors.New("this node cannot run a barrier: run `ncsync barrier` on the primary")
+		return report.BarrierProgress{}, errors.New("this node cannot run a barrier: run `ncsync barrier` on the primary")
 	}
 	start := time.Now()
 	res, err := b.Barrier(ctx, req, progress)

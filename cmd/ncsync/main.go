@@ -15,7 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 // Exit codes (DESIGN.md): 0 success, 1 failure, 2 usage, 3 timeout.
@@ -96,11 +96,11 @@ func isCobraUsage(err error) bool {
 }
 
 // escapeLines escapes each line of a message for the terminal
-// (status.Escape), keeping its line breaks.
+// (report.Escape), keeping its line breaks.
 func escapeLines(msg string) string {
 	lines := strings.Split(msg, "\n")
 	for i, l := range lines {
-		lines[i] = status.Escape(l)
+		lines[i] = report.Escape(l)
 	}
 	return strings.Join(lines, "\n")
 }

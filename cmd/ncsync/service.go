@@ -8,12 +8,12 @@ import (
 	"time"
 
 	"github.com/ncsync/ncsync/internal/sdnotify"
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 // statusSource is what the service supervisor reads: the daemon's report.
 type statusSource interface {
-	Status(ctx context.Context) (status.Node, error)
+	Status(ctx context.Context) (report.Node, error)
 }
 
 // superviseService tells systemd (Type=notify) when the node is ready and
@@ -84,7 +84,7 @@ func superviseService(ctx context.Context, src statusSource, n sdnotify.Notifier
 }
 
 // nodeReady: a primary has scanned every folder; a secondary is connected.
-func nodeReady(st status.Node) bool {
+func nodeReady(st report.Node) bool {
 	if st.Role == "primary" {
 		for _, f := range st.Folders {
 			if f.Scans == 0 {
@@ -102,7 +102,7 @@ func nodeReady(st status.Node) bool {
 }
 
 // serviceLine is the one-line summary for `systemctl status`.
-func serviceLine(st status.Node, err error) string {
+func serviceLine(st report.Node, err error) string {
 	if err != nil {
 		return "starting: " + err.Error()
 	}

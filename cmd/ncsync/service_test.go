@@ -13,29 +13,29 @@ import (
 	"time"
 
 	"github.com/ncsync/ncsync/internal/sdnotify"
-	"github.com/ncsync/ncsync/status"
+	"github.com/ncsync/ncsync/report"
 )
 
 // fakeStatus reports what the test sets, or blocks when hang is set.
 type fakeStatus struct {
 	mu   sync.Mutex
-	st   status.Node
+	st   report.Node
 	hang bool
 }
 
-func (f *fakeStatus) set(st status.Node, hang bool) {
+func (f *fakeStatus) set(st report.Node, hang bool) {
 	f.mu.Lock()
 	f.st, f.hang = st, hang
 	f.mu.Unlock()
 }
 
-func (f *fakeStatus) Status(ctx context.Context) (status.Node, error) {
+func (f *fakeStatus) Status(ctx context.Context) (report.Node, error) {
 	f.mu.Lock()
 	st, hang := f.st, f.hang
 	f.mu.Unlock()
 	if hang {
 		<-ctx.Done()
-		return status.Node{}, ctx.Err()
+		return report.Node{}, ctx.Err()
 	}
 	return st, nil
 }
@@ -51,7 +51,7 @@ func TestSuperviseService(t *testing.T) {
 	t.Setenv("WATCHDOG_PID", "")
 
 	src := &fakeStatus{}
-	src.set(status.Node{Role: "secondary", Peers: []status.Peer{{Node: "nfs1", Role: "primary", Address: "nfs1:7300", LastError: "connection refused"}}}, false)
+	src.set(report.Node{Role: "secondary", Peers: []report.Peer{{Node: "nfs1", Role: "primary", Address: "nfs1:7300", LastError: "connection refused"}}}, false)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -77,14 +77,14 @@ func TestSuperviseService(t *testing.T) {
 	if strings.Contains(first, "READY=1") || !strings.Contains(first, "WATCHDOG=1") || !strings.Contains(first, "connecting to nfs1 at nfs1:7300: connection refused") {
 		t.Fatalf("first notification %q", first)
 	}
-	src.set(status.Node{Role: "secondary", Peers: []status.Peer{{Role: "primary", Address: "nfs1:7300", Connected: true}}}, false)
+	src.set(report.Node{Role: "secondary", Peers: []report.Peer{{Role: "primary", Address: "nfs1:7300", Connected: true}}}, false)
 	for msg := recv(); !strings.Contains(msg, "READY=1"); msg = recv() {
 		if msg == "" {
 			t.Fatal("no READY=1 after the secondary connected")
 		}
 	}
 	// A hung status report stops the watchdog.
-	src.set(status.Node{}, true)
+	src.set(report.Node{}, true)
 	time.Sleep(200 * time.Millisecond) // let a fed tick already under way finish
 	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); {
 		buf := make([]byte, 4096)
@@ -104,13 +104,13 @@ func TestSuperviseService(t *testing.T) {
 func TestNodeReady(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		st   status.Node
+		st   report.Node
 		want bool
 	}{
-		{"primary scanning", status.Node{Role: "primary", Folders: []status.Folder{{Scans: 1}, {Scans: 0}}}, false},
-		{"primary scanned", status.Node{Role: "primary", Folders: []status.Folder{{Scans: 1}, {Scans: 2}}}, true},
-		{"secondary waiting", status.Node{Role: "secondary", Peers: []status.Peer{{Role: "primary"}}}, false},
-		{"secondary connected", status.Node{Role: "secondary", Peers: []status.Peer{{Role: "primary", Connected: true}}}, true},
+		{"primary scanning", report.Node{Role: "primary", Folders: []report.Folder{{Scans: 1}, {Scans: 0}}}, false},
+		{"primary scanned", report.Node{Role: "primary", Folders: []report.Folder{{Scans: 1}, {Scans: 2}}}, true},
+		{"secondary waiting", report.Node{Role: "secondary", Peers: []report.Peer{{Role: "primary"}}}, false},
+		{"secondary connected", report.Node{Role: "secondary", Peers: []report.Peer{{Role: "primary", Connected: true}}}, true},
 	} {
 		if got := nodeReady(tc.st); got != tc.want {
 			t.Errorf("%s: ready %v, want %v", tc.name, got, tc.want)

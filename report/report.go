@@ -1,7 +1,7 @@
-// Package status holds the report a daemon gives about itself: its folders,
+// Package report holds the report a daemon gives about itself: its folders,
 // its peers and their progress. The primary and secondary loops fill it in;
 // the control socket carries it to `ncsync status`.
-package status
+package report
 
 import "time"
 
