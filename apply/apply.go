@@ -132,8 +132,8 @@ func (f *Folder) apply(ctx context.Context, entries []index.Entry, src ChunkSour
 	}
 	b := newBatch(f, entries, results, src, known)
 	b.durable, b.lastCheckpoint = durable, time.Now()
-	b.stager = newStager()
-	defer b.stager.stop()
+	b.writers = newWriters()
+	defer b.writers.stop()
 	var stopped error
 	for i := range entries {
 		if stopped = ctx.Err(); stopped != nil {
@@ -186,7 +186,7 @@ func (b *batch) apply(ctx context.Context, i int) {
 	case e.Deleted:
 		err = b.remove(ctx, i)
 	case e.Kind == index.KindFile:
-		err = b.stageFile(ctx, i)
+		err = b.writeFile(ctx, i)
 	case e.Kind == index.KindDir:
 		err = b.mkdir(ctx, i)
 	case e.Kind == index.KindSymlink:

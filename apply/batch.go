@@ -30,7 +30,7 @@ type batch struct {
 
 	usedFS bool // a group of this batch was synced with syncfs
 
-	stager *stager // writes small files in the background; nil: none
+	writers *writers // writes small files in the background; nil: none
 
 	pending      []*pendingFile      // the group being written: temp files, not yet renamed
 	pendingBytes int64               // their size
@@ -178,14 +178,14 @@ func (b *batch) addPending(pf *pendingFile) {
 	}
 }
 
-// dropFailed waits for the stagers writing files of g, fails the entries
+// dropFailed waits for the writer goroutines writing files of g, fails the entries
 // whose temp file could not be written and returns the others (g itself
 // is left as it is: its paths are unmarked later).
 func (b *batch) dropFailed(g []*pendingFile) []*pendingFile {
 	ok := make([]*pendingFile, 0, len(g))
 	for _, pf := range g {
-		if pf.staged != nil {
-			<-pf.staged
+		if pf.written != nil {
+			<-pf.written
 		}
 		if pf.err != nil {
 			b.fail(pf.i, pf.err)

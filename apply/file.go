@@ -24,16 +24,16 @@ type pendingFile struct {
 	kept   string     // name of a kept temp file (partial.go); "" for others
 	reg    *keptFiles // where kept is registered
 
-	staged chan struct{} // closed once a stager wrote it; nil if written in line
-	err    error         // why the stager could not write it
+	written chan struct{} // closed once a writer goroutine wrote it; nil if written in line
+	err     error         // why the writer goroutine could not write it
 }
 
-// stageFile writes entries[i] to a temp file (temp.go), verified
+// writeFile writes entries[i] to a temp file (temp.go), verified
 // and with its metadata set, and queues it for the group commit. A small
-// file's chunks are read and verified here and written by a stager
+// file's chunks are read and verified here and written by a writer
 // goroutine, so that creating and writing files overlaps with receiving
 // the next ones.
-func (b *batch) stageFile(ctx context.Context, i int) error {
+func (b *batch) writeFile(ctx context.Context, i int) error {
 	e := &b.entries[i]
 	parent, name := split(e.Path)
 	d, err := b.dir(parent, true)
@@ -50,16 +50,16 @@ func (b *batch) stageFile(ctx context.Context, i int) error {
 		}
 	}
 	pf := &pendingFile{i: i, dir: d, name: name, fd: -1}
-	if e.Size <= maxStagedBytes && b.stager != nil {
+	if e.Size <= maxSmallFile && b.writers != nil {
 		d.touched = true // as if written: its mtime is restored at the end
 		buf, err := b.collect(ctx, e, rd)
 		if err != nil {
 			return err
 		}
-		pf.staged = make(chan struct{})
+		pf.written = make(chan struct{})
 		b.addPending(pf)
-		b.stager.run(func() {
-			defer close(pf.staged)
+		b.writers.run(func() {
+			defer close(pf.written)
 			defer putBuf(buf)
 			if pf.err = b.createTemp(pf, e); pf.err == nil {
 				pf.err = b.writeSmall(pf.fd, e, *buf)

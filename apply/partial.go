@@ -15,7 +15,7 @@ import (
 	"github.com/ncsync/ncsync/index"
 )
 
-// Kept temp files. A file larger than maxStagedBytes is written in line
+// Kept temp files. A file larger than maxSmallFile is written in line
 // into a temp file named after its path and content (partialName), not a
 // random one, in the private directory (temp.go). When a batch stops
 // before that file is committed (the session to the primary failed, the
@@ -53,7 +53,7 @@ func isPartial(name string) bool { return strings.HasPrefix(name, tempPrefix+par
 // resumable reports whether Apply writes e in line, through a kept temp
 // file that can be resumed.
 func resumable(e *index.Entry) bool {
-	return !e.Deleted && e.Kind == index.KindFile && e.Size > maxStagedBytes && len(e.Chunks) > 0
+	return !e.Deleted && e.Kind == index.KindFile && e.Size > maxSmallFile && len(e.Chunks) > 0
 }
 
 // keptFiles tracks the kept temp files of a Folder: which exist (by name,

@@ -67,7 +67,7 @@ func TestKeptTempFileResumes(t *testing.T) {
 	resolvers(t, func(t *testing.T, walk bool) {
 		f, root := openTest(t, Options{}, walk)
 		src := newSource()
-		data := content(7, 3*maxStagedBytes)
+		data := content(7, 3*maxSmallFile)
 		e := fileEntry(t, src, "big", data, 0o644)
 		n := len(e.Chunks)
 		cut := n / 2
@@ -118,7 +118,7 @@ func TestKeptTempFileResumes(t *testing.T) {
 func TestKeptTempFileVerifiedAgain(t *testing.T) {
 	f, root := openTest(t, Options{}, false)
 	src := newSource()
-	data := content(9, 3*maxStagedBytes)
+	data := content(9, 3*maxSmallFile)
 	e := fileEntry(t, src, "big", data, 0o600)
 	src.failAt["big"] = len(e.Chunks) - 2
 	src.failErr = errors.New("stream broken")
@@ -158,7 +158,7 @@ func TestKeptTempFileVerifiedAgain(t *testing.T) {
 func TestKeptTempFileHardLinkNotReused(t *testing.T) {
 	f, root := openTest(t, Options{}, false)
 	src := newSource()
-	data := content(11, 2*maxStagedBytes)
+	data := content(11, 2*maxSmallFile)
 	e := fileEntry(t, src, "big", data, 0o644)
 	outside := filepath.Join(t.TempDir(), "precious")
 	precious := content(12, 4096)
@@ -272,7 +272,7 @@ func TestDurablePrefixes(t *testing.T) {
 	var entries []index.Entry
 	entries = append(entries, dirEntry("d", 0o750))
 	for i := range 6 {
-		entries = append(entries, fileEntry(t, src, "d/"+string(rune('a'+i)), content(byte(i), 2*maxStagedBytes), 0o644))
+		entries = append(entries, fileEntry(t, src, "d/"+string(rune('a'+i)), content(byte(i), 2*maxSmallFile), 0o644))
 	}
 	var seen []int
 	durable := func(n int, results []Result) {

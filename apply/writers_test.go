@@ -12,11 +12,11 @@ import (
 	"github.com/ncsync/ncsync/index"
 )
 
-// TestStagerStopJoins: stop returns only once every queued write has run
+// TestWritersStopJoins: stop returns only once every queued write has run
 // and every worker has exited.
-func TestStagerStopJoins(t *testing.T) {
+func TestWritersStopJoins(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := startStager(2)
+		s := startWriters(2)
 		gate := make(chan struct{})
 		var ran atomic.Int32
 		for range 5 { // two running, three queued
@@ -54,9 +54,9 @@ func (s *cancellingSource) Chunks(ctx context.Context, e index.Entry) (ChunkRead
 	return s.memSource.Chunks(ctx, e)
 }
 
-// TestApplyJoinsStager: when Apply returns, none of its small-file
+// TestApplyJoinsWriters: when Apply returns, none of its small-file
 // writers runs any more, whether the batch ended or was cancelled.
-func TestApplyJoinsStager(t *testing.T) {
+func TestApplyJoinsWriters(t *testing.T) {
 	if runtime.GOMAXPROCS(0) < 2 {
 		t.Skip("one CPU: Apply writes small files in line")
 	}
@@ -71,7 +71,7 @@ func TestApplyJoinsStager(t *testing.T) {
 				entries = append(entries, fileEntry(t, src.memSource, fmt.Sprintf("d%d/f%d", i%5, i), content(byte(i), 4<<10), 0o644))
 			}
 			res, err := f.Apply(ctx, entries, src, Known{})
-			if n := stagerWorkers(); n > 0 {
+			if n := writerGoroutines(); n > 0 {
 				t.Fatalf("%d small-file writers still running after Apply returned", n)
 			}
 			if after == 0 && err != nil {
@@ -84,13 +84,13 @@ func TestApplyJoinsStager(t *testing.T) {
 	}
 }
 
-// stagerWorkers counts the goroutines running a stager's worker loop.
-func stagerWorkers() int {
+// writerGoroutines counts the goroutines running a writer goroutine's loop.
+func writerGoroutines() int {
 	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
 		if n < len(buf) {
-			return strings.Count(string(buf[:n]), "apply.(*stager).work")
+			return strings.Count(string(buf[:n]), "apply.(*writers).work")
 		}
 		buf = make([]byte, 2*len(buf))
 	}

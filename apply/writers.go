@@ -5,34 +5,34 @@ import (
 	"sync"
 )
 
-// maxStagedBytes is the largest file written by a stager: its bytes are
+// maxSmallFile is the largest file written by the writers: its bytes are
 // held in memory from the moment they are read until they are written.
-const maxStagedBytes = 1 << 20
+const maxSmallFile = 1 << 20
 
-// stager runs the writes of small files on a few goroutines, so that
+// writers runs the writes of small files on a few goroutines, so that
 // creating temp files and writing them (most of a small file's cost, much
 // of it in the kernel) overlaps with reading the next files' chunks. At
 // most 2 × workers writes wait, which bounds the memory they hold. The
-// batch that starts a stager owns it: stop is the join point, and the
+// batch that starts the writers owns them: stop is the join point, and the
 // batch calls it before it returns, whatever ended it.
-type stager struct {
+type writers struct {
 	tasks   chan func()
 	workers sync.WaitGroup
 }
 
-// newStager starts a stager with a worker per CPU (2 to 4), or returns nil
-// on a single CPU, where a stager would only add switches.
-func newStager() *stager {
+// newWriters starts the writers, a goroutine per CPU (2 to 4), or returns
+// nil on a single CPU, where writer goroutines would only add switches.
+func newWriters() *writers {
 	n := min(runtime.GOMAXPROCS(0), 4)
 	if n < 2 {
 		return nil
 	}
-	return startStager(n)
+	return startWriters(n)
 }
 
-// startStager starts a stager with n workers.
-func startStager(n int) *stager {
-	s := &stager{tasks: make(chan func(), 2*n)}
+// startWriters starts n writer goroutines.
+func startWriters(n int) *writers {
+	s := &writers{tasks: make(chan func(), 2*n)}
 	for range n {
 		s.workers.Go(s.work)
 	}
@@ -40,20 +40,20 @@ func startStager(n int) *stager {
 }
 
 // work runs queued tasks until stop.
-func (s *stager) work() {
+func (s *writers) work() {
 	for t := range s.tasks {
 		t()
 	}
 }
 
 // run queues t, waiting while the queue is full.
-func (s *stager) run(t func()) {
+func (s *writers) run(t func()) {
 	s.tasks <- t
 }
 
 // stop runs the queued tasks to their end and returns once every worker
 // has exited.
-func (s *stager) stop() {
+func (s *writers) stop() {
 	if s != nil {
 		close(s.tasks)
 		s.workers.Wait()
