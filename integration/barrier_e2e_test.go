@@ -14,14 +14,14 @@ import (
 )
 
 // counterWriter keeps rewriting a set of files on the primary, each with
-// an increasing counter, replacing each whole (rename from a staging
+// an increasing counter, replacing each whole (rename from a scratch
 // directory) so that a reader never sees a partial file. Every few writes
 // it also creates a new file, and deletes the one created a few rounds
 // before, so that a manifest of the tree has creates and deletes too.
 type counterWriter struct {
 	t       *testing.T
 	root    string
-	staging string
+	scratch string
 	files   int
 	every   time.Duration
 
@@ -39,8 +39,8 @@ func counterFile(i int) string { return fmt.Sprintf("load/c%02d.txt", i) }
 
 // startCounterWriter writes every file once, then keeps rewriting them in
 // turn, one every `every`, until stopped.
-func startCounterWriter(t *testing.T, root, staging string, files int, every time.Duration) *counterWriter {
-	w := &counterWriter{t: t, root: root, staging: staging, files: files, every: every,
+func startCounterWriter(t *testing.T, root, scratch string, files int, every time.Duration) *counterWriter {
+	w := &counterWriter{t: t, root: root, scratch: scratch, files: files, every: every,
 		last: make([]int, files), deleted: make(map[int]bool), stop: make(chan struct{}), done: make(chan struct{})}
 	if err := os.MkdirAll(filepath.Join(root, "load"), 0o755); err != nil {
 		t.Fatal(err)
@@ -56,7 +56,7 @@ func startCounterWriter(t *testing.T, root, staging string, files int, every tim
 }
 
 func (w *counterWriter) write(i, counter int) error {
-	tmp := filepath.Join(w.staging, fmt.Sprintf("c%02d.tmp", i))
+	tmp := filepath.Join(w.scratch, fmt.Sprintf("c%02d.tmp", i))
 	// Some padding so the file has a real chunk to fetch.
 	data := fmt.Sprintf("%d\n%s", counter, strings.Repeat(strconv.Itoa(counter%10), 2000))
 	if err := os.WriteFile(tmp, []byte(data), 0o644); err != nil {
@@ -217,7 +217,7 @@ func TestBarrierUnderLoad(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, clusterOptions{})
 	root := c.tree(primaryName, "data")
-	w := startCounterWriter(t, root, c.staging(), 40, 4*time.Millisecond)
+	w := startCounterWriter(t, root, c.scratch(), 40, 4*time.Millisecond)
 	c.start(primaryName)
 	c.start("nfs2")
 	ctx := context.Background()

@@ -21,7 +21,7 @@ import (
 type rewriter struct {
 	t       *testing.T
 	root    string
-	staging string
+	scratch string
 
 	mu   sync.Mutex
 	last []int // per file: the counter of its last completed write
@@ -47,8 +47,8 @@ func rewriteData(n int) []byte {
 	return append([]byte(strconv.Itoa(n)+"\n"), b...)
 }
 
-func startRewriter(t *testing.T, root, staging string) *rewriter {
-	w := &rewriter{t: t, root: root, staging: staging, last: make([]int, rewriteFiles),
+func startRewriter(t *testing.T, root, scratch string) *rewriter {
+	w := &rewriter{t: t, root: root, scratch: scratch, last: make([]int, rewriteFiles),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	if err := os.MkdirAll(filepath.Join(root, "hot"), 0o755); err != nil {
 		t.Fatal(err)
@@ -64,7 +64,7 @@ func startRewriter(t *testing.T, root, staging string) *rewriter {
 }
 
 func (w *rewriter) write(i, n int) error {
-	tmp := filepath.Join(w.staging, fmt.Sprintf("r%d.tmp", i))
+	tmp := filepath.Join(w.scratch, fmt.Sprintf("r%d.tmp", i))
 	if err := os.WriteFile(tmp, rewriteData(n), 0o644); err != nil {
 		return err
 	}
@@ -153,7 +153,7 @@ func TestBarrierOverRewrittenFiles(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, clusterOptions{})
 	root := c.tree(primaryName, "data")
-	w := startRewriter(t, root, c.staging())
+	w := startRewriter(t, root, c.scratch())
 	c.start(primaryName)
 	c.start("nfs2")
 	ctx := context.Background()

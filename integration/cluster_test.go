@@ -599,10 +599,10 @@ func (c *cluster) requireEqual(secondaries ...string) {
 	}
 }
 
-// staging is a directory on the same file system as the trees but outside
+// scratch is a directory on the same file system as the trees but outside
 // every folder, for files that are renamed into a tree whole.
-func (c *cluster) staging() string {
-	p := filepath.Join(c.dir, "staging")
+func (c *cluster) scratch() string {
+	p := filepath.Join(c.dir, "scratch")
 	if err := os.MkdirAll(p, 0o755); err != nil {
 		c.t.Fatal(err)
 	}

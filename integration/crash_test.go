@@ -45,14 +45,14 @@ func TestKill9SecondaryMidTransfer(t *testing.T) {
 
 			// The new version, hashed before it exists anywhere, so that the
 			// reader knows it; then renamed into the primary's tree whole.
-			staged := filepath.Join(c.staging(), "huge.new")
-			versions[size] = writeRandomFile(t, staged, size, 32, 0o644)
+			tmp := filepath.Join(c.scratch(), "huge.new")
+			versions[size] = writeRandomFile(t, tmp, size, 32, 0o644)
 			sec := filepath.Join(c.tree("nfs2", "data"), rel)
 			r := startReader(sec, tc.oldSize > 0, versions)
 			t.Cleanup(func() { r.finish() })
 
 			base := c.bytesReceived("nfs2")
-			if err := os.Rename(staged, filepath.Join(root, rel)); err != nil {
+			if err := os.Rename(tmp, filepath.Join(root, rel)); err != nil {
 				t.Fatal(err)
 			}
 			var got uint64

@@ -138,7 +138,7 @@ func TestIncrementalTransfer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tmp := filepath.Join(c.staging(), "big.new")
+		tmp := filepath.Join(c.scratch(), "big.new")
 		writeFile(t, tmp, append(randBytes(9, 100), old...), 0o644)
 		if err := os.Rename(tmp, big); err != nil {
 			t.Fatal(err)

@@ -67,11 +67,11 @@ func writeRandomFile(t *testing.T, path string, size int64, seed uint64, perm os
 	return sum
 }
 
-// placeRandomFile writes a random file in staging and renames it to path,
+// placeRandomFile writes a random file in scratch and renames it to path,
 // so that the primary's scanner never sees it half written.
-func placeRandomFile(t *testing.T, staging, path string, size int64, seed uint64) [32]byte {
+func placeRandomFile(t *testing.T, scratch, path string, size int64, seed uint64) [32]byte {
 	t.Helper()
-	tmp := filepath.Join(staging, fmt.Sprintf("stage-%d", seed))
+	tmp := filepath.Join(scratch, fmt.Sprintf("new-%d", seed))
 	sum := writeRandomFile(t, tmp, size, seed, 0o644)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)

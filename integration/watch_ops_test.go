@@ -22,7 +22,7 @@ func TestWatchOperations(t *testing.T) {
 	t.Parallel()
 	w := newWatchCluster(t, watchConfig{})
 	root := w.root()
-	out := w.staging() // same file system, outside the tree
+	out := w.scratch() // same file system, outside the tree
 	p := func(rel string) string { return filepath.Join(root, rel) }
 	o := func(rel string) string { return filepath.Join(out, rel) }
 
