@@ -342,7 +342,7 @@ func probe(root string, i int, seed uint64) (string, []byte, error) {
 	return rel, b, nil
 }
 
-// largeFile is the session tree's large file (bigedit's and insert's).
+// largeFile is the suite tree's large file (bigedit's and insert's).
 func largeFile(m Manifest) (string, error) {
 	var best File
 	for _, f := range m.Files {

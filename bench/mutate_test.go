@@ -15,7 +15,7 @@ import (
 // mtimes aside, which are the time of writing), and each mutation must do
 // what it claims.
 func TestMutationsDeterministic(t *testing.T) {
-	spec := withBig(Tiny, "tiny-session", 1<<20)
+	spec := withBig(Tiny, "tiny-suite", 1<<20)
 	spec.BinaryFiles, spec.BinarySize = 1, 1<<20
 	var roots [2]string
 	var big string

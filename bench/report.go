@@ -73,7 +73,7 @@ func (r *Report) WriteTable(w io.Writer) {
 		}
 		tw.Flush()
 	}
-	r.writeSessions(w, &failures)
+	r.writeSuites(w, &failures)
 	r.writeFanout(w)
 	r.writeMillion(w)
 	r.writeRatios(w)

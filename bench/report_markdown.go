@@ -59,7 +59,7 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 		}
 		runs = append(runs, fmt.Sprintf("%s %d/%d", t, ini, ses))
 	}
-	fmt.Fprintf(w, "Runs per tool (initial copies/mutation sessions): %s.\n", strings.Join(runs, ", "))
+	fmt.Fprintf(w, "Runs per tool (initial copies/mutation suites): %s.\n", strings.Join(runs, ", "))
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Medians; each peer's cell is its figure and, in brackets, ncsync's ÷ the peer's (below 1 favours ncsync).")
 	fmt.Fprintln(w)

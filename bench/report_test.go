@@ -6,10 +6,10 @@ import (
 	"testing"
 )
 
-// sessionRow is a measured row of the session tree.
-func sessionRow(scen, tool string, s Sample) Row {
+// suiteRow is a measured row of the suite tree.
+func suiteRow(scen, tool string, s Sample) Row {
 	s.Equal = s.Error == ""
-	row := Row{Scenario: scen, Workload: "session", Tool: tool, Runs: []Sample{s}}
+	row := Row{Scenario: scen, Workload: "suite", Tool: tool, Runs: []Sample{s}}
 	row.summarize()
 	return row
 }
@@ -17,17 +17,17 @@ func sessionRow(scen, tool string, s Sample) Row {
 // TestReportOK checks that one unequal ncsync run fails the report (and
 // so `ncsync bench`), while a peer's failure or a skipped row does not.
 func TestReportOK(t *testing.T) {
-	good := sessionRow(ScenarioUpgrade, ToolNcsync, Sample{Wall: 1})
+	good := suiteRow(ScenarioUpgrade, ToolNcsync, Sample{Wall: 1})
 	tests := []struct {
 		name string
 		rows []Row
 		want bool
 	}{
-		{"all equal", []Row{good, sessionRow(ScenarioUpgrade, ToolRsync, Sample{Wall: 2})}, true},
-		{"peer failed", []Row{good, sessionRow(ScenarioUpgrade, ToolSyncthing, Sample{Error: "timeout"})}, true},
+		{"all equal", []Row{good, suiteRow(ScenarioUpgrade, ToolRsync, Sample{Wall: 2})}, true},
+		{"peer failed", []Row{good, suiteRow(ScenarioUpgrade, ToolSyncthing, Sample{Error: "timeout"})}, true},
 		{"ncsync skipped", []Row{{Scenario: ScenarioBarrier, Tool: ToolNcsync, Skipped: "not among --tools"}}, true},
-		{"ncsync unequal", []Row{good, sessionRow(ScenarioBurst, ToolNcsync, Sample{Wall: 3, Error: "target not equal before the timeout"})}, false},
-		{"ncsync no run", []Row{{Scenario: ScenarioRename, Workload: "session", Tool: ToolNcsync}}, false},
+		{"ncsync unequal", []Row{good, suiteRow(ScenarioBurst, ToolNcsync, Sample{Wall: 3, Error: "target not equal before the timeout"})}, false},
+		{"ncsync no run", []Row{{Scenario: ScenarioRename, Workload: "suite", Tool: ToolNcsync}}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -45,16 +45,16 @@ func TestReportOK(t *testing.T) {
 // TestTargets checks each target against figures on both sides of it.
 func TestTargets(t *testing.T) {
 	r := &Report{Rows: []Row{
-		sessionRow(ScenarioLatency, ToolNcsync, Sample{Wall: 0.05, LatencyMax: 0.6}),
-		sessionRow(ScenarioLatency, ToolRsync, Sample{Wall: 0.3, LatencyMax: 0.4}),
-		sessionRow(ScenarioLatency, ToolLsyncd1s, Sample{Wall: 1.1, LatencyMax: 1.2}),
-		sessionRow(ScenarioUpgrade, ToolNcsync, Sample{Wall: 2}),
-		sessionRow(ScenarioUpgrade, ToolRsync, Sample{Wall: 1}), // not continuous: not the baseline
-		sessionRow(ScenarioUpgrade, ToolLsyncd1s, Sample{Wall: 3}),
-		sessionRow(ScenarioUpgrade, ToolSyncthing1s, Sample{Wall: 20}),
-		sessionRow(ScenarioBarrier, ToolNcsync, Sample{Wall: 1.4}),
-		sessionRow(ScenarioInsert, ToolNcsync, Sample{Wall: 1, WireToTarget: 200 << 10, WireToSource: 10 << 10}),
-		sessionRow(ScenarioInsert, ToolRsync, Sample{Wall: 1, WireToTarget: 100 << 10, WireToSource: 50 << 10}),
+		suiteRow(ScenarioLatency, ToolNcsync, Sample{Wall: 0.05, LatencyMax: 0.6}),
+		suiteRow(ScenarioLatency, ToolRsync, Sample{Wall: 0.3, LatencyMax: 0.4}),
+		suiteRow(ScenarioLatency, ToolLsyncd1s, Sample{Wall: 1.1, LatencyMax: 1.2}),
+		suiteRow(ScenarioUpgrade, ToolNcsync, Sample{Wall: 2}),
+		suiteRow(ScenarioUpgrade, ToolRsync, Sample{Wall: 1}), // not continuous: not the baseline
+		suiteRow(ScenarioUpgrade, ToolLsyncd1s, Sample{Wall: 3}),
+		suiteRow(ScenarioUpgrade, ToolSyncthing1s, Sample{Wall: 20}),
+		suiteRow(ScenarioBarrier, ToolNcsync, Sample{Wall: 1.4}),
+		suiteRow(ScenarioInsert, ToolNcsync, Sample{Wall: 1, WireToTarget: 200 << 10, WireToSource: 10 << 10}),
+		suiteRow(ScenarioInsert, ToolRsync, Sample{Wall: 1, WireToTarget: 100 << 10, WireToSource: 50 << 10}),
 	}}
 	want := map[string]bool{
 		"latency median ≤ 0.25 × the best peer's":                                     true,  // 0.05 ≤ 0.25 × 0.3

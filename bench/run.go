@@ -24,8 +24,8 @@ const (
 	ScenarioInitial = "initial"
 	// ScenarioIdle measures ncsync's daemons at rest on a large tree.
 	ScenarioIdle = "idle"
-	// The mutation scenarios run in one session per tool: the tool copies
-	// the session tree, then each mutation is applied to the source and
+	// The mutation scenarios run in one suite per tool: the tool copies
+	// the suite tree, then each mutation is applied to the source and
 	// measured until the target is verified equal again.
 	ScenarioUpgrade = "upgrade" // ~25% of the webroot edited, files added and deleted, a directory renamed
 	ScenarioBigEdit = "bigedit" // 4 KiB overwritten inside a large file
@@ -71,7 +71,7 @@ var slowTools = []string{ToolLsyncd, ToolSyncthing}
 // SlowRuns times.
 var slowInitial = []string{ToolSyncthing, ToolSyncthing1s}
 
-// mutationScenarios run in a session; barrier needs one too.
+// mutationScenarios run in a suite; barrier needs one too.
 var mutationScenarios = []string{ScenarioUpgrade, ScenarioBigEdit, ScenarioInsert, ScenarioBurst,
 	ScenarioRename, ScenarioLatency}
 
@@ -98,11 +98,11 @@ type Options struct {
 	// Workloads of the initial scenario to run (default WorkloadWebroot and
 	// WorkloadData).
 	Workloads []string
-	// Spec is the initial scenario's tree, SessionSpec the mutation
+	// Spec is the initial scenario's tree, SuiteSpec the mutation
 	// scenarios' and IdleSpec the idle one's.
-	Spec        Spec
-	SessionSpec Spec
-	IdleSpec    Spec
+	Spec      Spec
+	SuiteSpec Spec
+	IdleSpec  Spec
 	// BurstFiles is how many files the burst scenario creates (default
 	// 10,000); LatencyWrites how many single files the latency scenario
 	// writes (default 10).
@@ -116,9 +116,9 @@ type Options struct {
 	// IdleWindow is how long the daemons are watched at rest.
 	IdleWindow time.Duration
 	// Runs is how often each initial measurement is repeated;
-	// SessionRuns how often each tool's mutation session is (default 1).
-	Runs        int
-	SessionRuns int
+	// SuiteRuns how often each tool's mutation suite is (default 1).
+	Runs      int
+	SuiteRuns int
 	// SlowRuns caps the repetitions of Syncthing's initial copies, which
 	// take many times rsync's (default 1).
 	SlowRuns int
@@ -166,8 +166,8 @@ func (o *Options) defaults() {
 	if o.Spec.Name == "" {
 		o.Spec = Nextcloud
 	}
-	if o.SessionSpec.Name == "" {
-		o.SessionSpec = Session
+	if o.SuiteSpec.Name == "" {
+		o.SuiteSpec = Suite
 	}
 	if o.IdleSpec.Name == "" {
 		o.IdleSpec = Idle100k
@@ -193,8 +193,8 @@ func (o *Options) defaults() {
 	if o.SlowRuns <= 0 {
 		o.SlowRuns = 1
 	}
-	if o.SessionRuns <= 0 {
-		o.SessionRuns = 1
+	if o.SuiteRuns <= 0 {
+		o.SuiteRuns = 1
 	}
 	if o.Seed == 0 {
 		o.Seed = 1
@@ -334,7 +334,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		run func(context.Context) error
 	}{
 		{slices.Contains(o.Scenarios, ScenarioInitial), h.initialScenario},
-		{true, h.sessionScenarios},
+		{true, h.suiteScenarios},
 		{slices.Contains(o.Scenarios, ScenarioIdle), h.idleScenario},
 		{slices.Contains(o.Scenarios, ScenarioSecondaries), h.secondariesScenario},
 		{slices.Contains(o.Scenarios, ScenarioMillion), h.millionScenario},

@@ -168,13 +168,13 @@ var Nextcloud = withData(Webroot, Data, "nextcloud")
 // NextcloudQuick is Nextcloud scaled down for --quick: ~65 MiB.
 var NextcloudQuick = withData(WebrootQuick, DataQuick, "nextcloud-quick")
 
-// Session is the tree the mutation scenarios start from: Webroot plus one
+// Suite is the tree the mutation scenarios start from: Webroot plus one
 // incompressible 256 MiB file (the "large file" of bigedit and insert).
-var Session = withBig(Webroot, "session", 256<<20)
+var Suite = withBig(Webroot, "suite", 256<<20)
 
-// SessionQuick is Session scaled down for --quick: WebrootQuick plus a
+// SuiteQuick is Suite scaled down for --quick: WebrootQuick plus a
 // 32 MiB file.
-var SessionQuick = withBig(WebrootQuick, "session-quick", 32<<20)
+var SuiteQuick = withBig(WebrootQuick, "suite-quick", 32<<20)
 
 func withData(web, data Spec, name string) Spec {
 	web.Name, web.Data = name, data.Data

@@ -80,7 +80,7 @@ func (h *harness) peerVersions() {
 // unavailable says why tool cannot run here, or "".
 func (h *harness) unavailable(tool string) string { return h.missing[tool] }
 
-// newReplica sets up tool for a session.
+// newReplica sets up tool for a suite.
 func (h *harness) newReplica(tool string) replica {
 	switch tool {
 	case ToolRsync:

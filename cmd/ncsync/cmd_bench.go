@@ -25,7 +25,7 @@ type benchOptions struct {
 	Tools         []string
 	Workloads     []string
 	Runs          int
-	SessionRuns   int
+	SuiteRuns     int
 	BurstFiles    int
 	LatencyWrites int
 	NoNetns       bool
@@ -91,7 +91,7 @@ Scenarios:
            directories (--million-files); initial scan rate, memory and
            index size at rest, a barrier on the idle tree, and a restart of
            the primary until it watches again (its stat walk; re-hashed)
-The mutation scenarios run one after the other in one session per tool,
+The mutation scenarios run one after the other in one suite per tool,
 after the tool's own initial copy of the webroot plus the 256 MiB file.
 lsyncd and Syncthing with their default delays wait 10–15 s per change by
 design: their latency scenario makes at most 5 writes. The delay does not
@@ -148,7 +148,7 @@ Reproduce the README's table (as root, peers installed):
 	f.StringSliceVar(&o.Tools, "tools", bench.AllTools, "tools to compare (comma-separated; those not installed are skipped): "+strings.Join(bench.AllTools, ", "))
 	f.StringSliceVar(&o.Workloads, "workload", []string{bench.WorkloadWebroot, bench.WorkloadData}, "workloads of the initial scenario: webroot, data, mix (both in one tree)")
 	f.IntVar(&o.Runs, "runs", 0, "repetitions of each initial copy, Syncthing's excepted (once: each takes many times rsync's); the table shows medians (default 3, or 1 with --quick)")
-	f.IntVar(&o.SessionRuns, "session-runs", 1, "repetitions of each tool's mutation session (upgrade … latency, barrier)")
+	f.IntVar(&o.SuiteRuns, "suite-runs", 1, "repetitions of each tool's mutation suite (upgrade … latency, barrier)")
 	f.IntVar(&o.BurstFiles, "burst-files", 0, "files the burst scenario creates (default 10,000, or 1,000 with --quick)")
 	f.IntVar(&o.LatencyWrites, "latency-writes", 0, "single-file writes of the latency scenario (default 10, or 5 with --quick)")
 	f.BoolVar(&o.NoNetns, "no-netns", false, "keep the receiving side on loopback even when running as root (default: its own network namespace when root)")
@@ -168,8 +168,8 @@ Reproduce the README's table (as root, peers installed):
 }
 
 func runBench(ctx context.Context, o benchOptions, out io.Writer) error {
-	if o.Runs < 0 || o.SessionRuns < 0 {
-		return usageError("--runs %d, --session-runs %d: must be at least 1", o.Runs, o.SessionRuns)
+	if o.Runs < 0 || o.SuiteRuns < 0 {
+		return usageError("--runs %d, --suite-runs %d: must be at least 1", o.Runs, o.SuiteRuns)
 	}
 	for _, s := range o.Scenarios {
 		if o.Quick && slices.Contains(bench.ScaleScenarios, s) {
@@ -197,10 +197,10 @@ func runBench(ctx context.Context, o benchOptions, out io.Writer) error {
 	}
 	bo := bench.Options{
 		Binary: o.Binary, Scenarios: o.Scenarios, Tools: o.Tools, Workloads: o.Workloads, Runs: o.Runs, Seed: o.Seed,
-		SessionRuns: o.SessionRuns, BurstFiles: o.BurstFiles, LatencyWrites: o.LatencyWrites, NoNetns: o.NoNetns, ProfileDir: o.ProfileDir,
+		SuiteRuns: o.SuiteRuns, BurstFiles: o.BurstFiles, LatencyWrites: o.LatencyWrites, NoNetns: o.NoNetns, ProfileDir: o.ProfileDir,
 		Link: link, NcsyncBandwidthRate: bandwidth, Secondaries: o.Secondaries, MillionFiles: o.MillionFiles,
 		IdleWindow: o.IdleFor, Timeout: o.Timeout, ScanInterval: o.ScanInterval, KeepRuns: o.Keep,
-		Spec: bench.Nextcloud, SessionSpec: bench.Session, IdleSpec: bench.Idle100k, Progress: o.Progress,
+		Spec: bench.Nextcloud, SuiteSpec: bench.Suite, IdleSpec: bench.Idle100k, Progress: o.Progress,
 	}
 	if bandwidth > 0 {
 		bo.NcsyncBandwidth = strconv.FormatInt(bandwidth, 10) // bytes/s, whatever unit was given
@@ -212,7 +212,7 @@ func runBench(ctx context.Context, o benchOptions, out io.Writer) error {
 		bo.Scenarios = bench.DefaultScenarios
 	}
 	if o.Quick {
-		bo.Spec, bo.SessionSpec, bo.IdleSpec = bench.NextcloudQuick, bench.SessionQuick, bench.IdleQuick
+		bo.Spec, bo.SuiteSpec, bo.IdleSpec = bench.NextcloudQuick, bench.SuiteQuick, bench.IdleQuick
 		if bo.IdleWindow == 0 {
 			bo.IdleWindow = 10 * time.Second
 		}

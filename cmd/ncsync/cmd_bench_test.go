@@ -38,7 +38,7 @@ func TestBenchQuick(t *testing.T) {
 	start := time.Now()
 	err := runBench(ctx, benchOptions{
 		Quick: true, Tools: tools, ToolsSet: true, Scenarios: bench.AllScenarios,
-		Workloads: []string{bench.WorkloadWebroot, bench.WorkloadData}, SessionRuns: 1, Seed: 1,
+		Workloads: []string{bench.WorkloadWebroot, bench.WorkloadData}, SuiteRuns: 1, Seed: 1,
 		Timeout: 90 * time.Second, Binary: bin, Dir: t.TempDir(), JSON: jsonPath, Progress: &progress,
 	}, &out)
 	t.Logf("took %s; progress:\n%s\n%s", time.Since(start).Round(time.Second), progress.String(), out.String())

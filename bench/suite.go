@@ -16,7 +16,7 @@ import (
 	"github.com/ncsync/ncsync/report"
 )
 
-// Pauses of a session, not measured: after a scenario, so that a tool
+// Pauses of a suite, not measured: after a scenario, so that a tool
 // finishes what it does after the target became equal; between latency
 // writes, so that each is a change of its own.
 const (
@@ -36,9 +36,9 @@ var scenarioNotes = map[string]string{
 	ScenarioBarrier: "another upgrade, then `ncsync barrier --timeout 10m` at once: wall is from the upgrade's start until the barrier returns, the time an operator waits in maintenance mode",
 }
 
-// sessionScenarios runs the selected mutation scenarios (and barrier):
-// for each tool, one session per run on a fresh copy of the session tree.
-func (h *harness) sessionScenarios(ctx context.Context) error {
+// suiteScenarios runs the selected mutation scenarios (and barrier):
+// for each tool, one suite per run on a fresh copy of the suite tree.
+func (h *harness) suiteScenarios(ctx context.Context) error {
 	var want []string
 	for _, s := range mutationScenarios {
 		if slices.Contains(h.o.Scenarios, s) {
@@ -49,7 +49,7 @@ func (h *harness) sessionScenarios(ctx context.Context) error {
 	if len(want) == 0 && !barrier {
 		return nil
 	}
-	src, m, err := h.tree(h.o.SessionSpec)
+	src, m, err := h.tree(h.o.SuiteSpec)
 	if err != nil {
 		return err
 	}
@@ -61,7 +61,7 @@ func (h *harness) sessionScenarios(ctx context.Context) error {
 	first := len(h.report.Rows)
 	files, dirs, bytes := m.Under("")
 	addRow := func(s, t string) {
-		row := Row{Scenario: s, Workload: h.o.SessionSpec.Name, Tool: t, Files: files, Dirs: dirs, Bytes: bytes, Note: scenarioNotes[s]}
+		row := Row{Scenario: s, Workload: h.o.SuiteSpec.Name, Tool: t, Files: files, Dirs: dirs, Bytes: bytes, Note: scenarioNotes[s]}
 		switch s {
 		case ScenarioBurst:
 			row.Note = fmt.Sprintf("%s new small files in a new directory tree, written one after the other like an untar", thousands(int64(h.o.BurstFiles)))
@@ -79,7 +79,7 @@ func (h *harness) sessionScenarios(ctx context.Context) error {
 	if barrier {
 		addRow(ScenarioBarrier, ToolNcsync)
 		if !slices.Contains(tools, ToolNcsync) {
-			h.report.Find(ScenarioBarrier, h.o.SessionSpec.Name, ToolNcsync).Skipped = "ncsync is not among --tools"
+			h.report.Find(ScenarioBarrier, h.o.SuiteSpec.Name, ToolNcsync).Skipped = "ncsync is not among --tools"
 		}
 	}
 	defer func() {
@@ -87,7 +87,7 @@ func (h *harness) sessionScenarios(ctx context.Context) error {
 			h.report.Rows[i].summarize()
 		}
 	}()
-	for run := range h.o.SessionRuns {
+	for run := range h.o.SuiteRuns {
 		for _, t := range tools {
 			if h.unavailable(t) != "" {
 				continue
@@ -99,7 +99,7 @@ func (h *harness) sessionScenarios(ctx context.Context) error {
 			if len(scen) == 0 {
 				continue
 			}
-			if err := h.session(ctx, t, run, src, big, scen); err != nil {
+			if err := h.suite(ctx, t, run, src, big, scen); err != nil {
 				return err
 			}
 		}
@@ -107,10 +107,10 @@ func (h *harness) sessionScenarios(ctx context.Context) error {
 	return nil
 }
 
-// session runs scen with one tool on a fresh copy of src. Failures are
+// suite runs scen with one tool on a fresh copy of src. Failures are
 // recorded in the rows; the error is for an interrupted run.
-func (h *harness) session(ctx context.Context, tool string, run int, src, big string, scen []string) (err error) {
-	row := func(s string) *Row { return h.report.Find(s, h.o.SessionSpec.Name, tool) }
+func (h *harness) suite(ctx context.Context, tool string, run int, src, big string, scen []string) (err error) {
+	row := func(s string) *Row { return h.report.Find(s, h.o.SuiteSpec.Name, tool) }
 	fail := func(from int, msg string) {
 		for _, s := range scen[from:] {
 			if r := row(s); r != nil && r.Skipped == "" {
@@ -118,13 +118,13 @@ func (h *harness) session(ctx context.Context, tool string, run int, src, big st
 			}
 		}
 	}
-	dir, done, err := h.runDir(fmt.Sprintf("session-%s-%d", tool, run+1))
+	dir, done, err := h.runDir(fmt.Sprintf("suite-%s-%d", tool, run+1))
 	if err != nil {
 		return err
 	}
 	failed := false
 	defer func() { done(failed && ctx.Err() == nil) }()
-	h.logf("session %s run %d/%d: copying the source tree", tool, run+1, h.o.SessionRuns)
+	h.logf("suite %s run %d/%d: copying the source tree", tool, run+1, h.o.SuiteRuns)
 	srcCopy, dst := filepath.Join(dir, "source"), filepath.Join(dir, "target")
 	if out, err := exec.CommandContext(ctx, "cp", "-a", src, srcCopy).CombinedOutput(); err != nil {
 		return fmt.Errorf("copy %q: %w: %s", src, err, out)
@@ -185,7 +185,7 @@ func (h *harness) session(ctx context.Context, tool string, run int, src, big st
 		}
 		if err != nil {
 			// The target may be anywhere: bring it back to equal before
-			// the next scenario, or give up on this session.
+			// the next scenario, or give up on this suite.
 			if _, _, err := h.converge(sctx, rep, srcCopy, dst, nil); err != nil {
 				fail(i+1, "target not equal after the previous scenario failed")
 				return ctx.Err()

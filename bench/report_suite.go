@@ -21,8 +21,8 @@ func (row *Row) measured() bool {
 	return row != nil && row.Skipped == "" && row.Median.Error == "" && row.Median.Wall > 0
 }
 
-// writeSessions prints every mutation scenario's row per tool.
-func (r *Report) writeSessions(w io.Writer, failures *[]string) {
+// writeSuites prints every mutation scenario's row per tool.
+func (r *Report) writeSuites(w io.Writer, failures *[]string) {
 	var rows []Row
 	for _, row := range r.Rows {
 		if slices.Contains(mutationScenarios, row.Scenario) || row.Scenario == ScenarioBarrier {
@@ -170,19 +170,19 @@ func (r *Report) Targets() []TargetCheck {
 		return v, who
 	}
 	wall := func(s Sample) float64 { return s.Wall }
-	session := ""
+	suite := ""
 	var initialLoads []string
 	for _, row := range r.Rows {
 		switch {
 		case row.Scenario == ScenarioInitial && !slices.Contains(initialLoads, row.Workload) && !strings.HasSuffix(row.Workload, UnshapedSuffix):
 			initialLoads = append(initialLoads, row.Workload)
 		case slices.Contains(mutationScenarios, row.Scenario) || row.Scenario == ScenarioBarrier:
-			session = row.Workload
+			suite = row.Workload
 		}
 	}
-	if session != "" {
-		if me := r.Find(ScenarioLatency, session, ToolNcsync); me != nil {
-			b, who := best(ScenarioLatency, session, peers, wall)
+	if suite != "" {
+		if me := r.Find(ScenarioLatency, suite, ToolNcsync); me != nil {
+			b, who := best(ScenarioLatency, suite, peers, wall)
 			switch {
 			case !me.measured() || who == "":
 				add("latency median ≤ 0.25 × the best peer's", "not measured (ncsync or every peer missing)", nil)
@@ -195,12 +195,12 @@ func (r *Report) Targets() []TargetCheck {
 			}
 		}
 		for _, scen := range []string{ScenarioUpgrade, ScenarioBarrier} {
-			me := r.Find(scen, session, ToolNcsync)
+			me := r.Find(scen, suite, ToolNcsync)
 			if me == nil {
 				continue
 			}
 			target := scen + " ≤ 0.5 × the best continuous peer's upgrade time to consistency"
-			b, who := best(ScenarioUpgrade, session, continuousPeers, wall)
+			b, who := best(ScenarioUpgrade, suite, continuousPeers, wall)
 			if !me.measured() || who == "" {
 				add(target, "not measured (ncsync or every continuous peer missing)", nil)
 				continue
@@ -208,7 +208,7 @@ func (r *Report) Targets() []TargetCheck {
 			add(target, fmt.Sprintf("%.2f s vs %s %.2f s: %.2f ×", me.Median.Wall, who, b, me.Median.Wall/b), yes(me.Median.Wall <= 0.5*b))
 		}
 		for _, scen := range []string{ScenarioBigEdit, ScenarioInsert} {
-			me := r.Find(scen, session, ToolNcsync)
+			me := r.Find(scen, suite, ToolNcsync)
 			if me == nil {
 				continue
 			}
@@ -220,7 +220,7 @@ func (r *Report) Targets() []TargetCheck {
 			w := me.Median.Wire()
 			got := report.HumanBytes(w)
 			ok := w <= ChunkBound
-			if rs := r.Find(scen, session, ToolRsync); rs.measured() {
+			if rs := r.Find(scen, suite, ToolRsync); rs.measured() {
 				got += fmt.Sprintf(" vs rsync %s", report.HumanBytes(rs.Median.Wire()))
 				ok = ok && w <= rs.Median.Wire()
 			} else {
