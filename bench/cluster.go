@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/ncsync/ncsync/pki"
 )
 
 // Node names of the benchmark cluster.
@@ -51,7 +53,7 @@ func runNcsync(ctx context.Context, bin string, args ...string) error {
 // nodeConfig is the YAML config of one daemon (see DESIGN.md, Config).
 type nodeConfig struct {
 	Node          string         `yaml:"node"`
-	Role          string         `yaml:"role"`
+	Role          pki.Role       `yaml:"role"`
 	StateDir      string         `yaml:"state_dir"`
 	ControlSocket string         `yaml:"control_socket"`
 	Listen        string         `yaml:"listen,omitempty"`
@@ -124,14 +126,14 @@ func startCluster(cs clusterSpec) (*cluster, error) {
 		return nil, err
 	}
 	c := &cluster{proxy: proxy}
-	pc := cs.node(primaryNode, "primary", cs.src)
+	pc := cs.node(primaryNode, pki.RolePrimary, cs.src)
 	pc.Listen, pc.Secondaries = listen, []string{secondaryNode}
-	sc := cs.node(secondaryNode, "secondary", cs.dst)
+	sc := cs.node(secondaryNode, pki.RoleSecondary, cs.dst)
 	sc.Primary = primaryNode + "@" + proxy.Addr()
 	for _, nc := range []nodeConfig{pc, sc} {
 		os.Remove(nc.ControlSocket) // a stale one from an earlier run
 		tn := cs.tn
-		if nc.Role == "primary" {
+		if nc.Role == pki.RolePrimary {
 			tn = nil
 		}
 		var prof string
@@ -143,7 +145,7 @@ func startCluster(cs clusterSpec) (*cluster, error) {
 			c.stop()
 			return nil, err
 		}
-		if nc.Role == "primary" {
+		if nc.Role == pki.RolePrimary {
 			c.primary = d
 		} else {
 			c.secondary = d
@@ -155,7 +157,7 @@ func startCluster(cs clusterSpec) (*cluster, error) {
 // node is the config of one daemon of the cluster: its state in dir, its
 // control socket in sockDir, its certificate from pki, folder replicated;
 // the primary's with the bandwidth cap.
-func (cs clusterSpec) node(name, role, folder string) nodeConfig {
+func (cs clusterSpec) node(name string, role pki.Role, folder string) nodeConfig {
 	nc := nodeConfig{
 		Node: name, Role: role,
 		StateDir:      filepath.Join(cs.dir, "state-"+name),
@@ -167,7 +169,7 @@ func (cs clusterSpec) node(name, role, folder string) nodeConfig {
 	if cs.scanInterval > 0 {
 		nc.ScanInterval = cs.scanInterval.String()
 	}
-	if role == "primary" && cs.bandwidth != "" {
+	if role == pki.RolePrimary && cs.bandwidth != "" {
 		nc.Limits = &limitsConfig{Bandwidth: cs.bandwidth}
 	}
 	return nc

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/ncsync/ncsync/pki"
 	"github.com/ncsync/ncsync/report"
 )
 
@@ -208,7 +209,7 @@ func startFanout(nr ncsyncRun, src, dir string, nets []*targetNet) (*fanout, err
 	listen := fmt.Sprintf("127.0.0.1:%d", port)
 	cs := clusterSpec{bin: nr.bin, pki: nr.pki, dir: dir, sockDir: nr.sockDir, scanInterval: nr.scanInterval, bandwidth: nr.bandwidth}
 	f := &fanout{}
-	pc := cs.node(primaryNode, "primary", src)
+	pc := cs.node(primaryNode, pki.RolePrimary, src)
 	pc.Listen = listen
 	for i := range nets {
 		pc.Secondaries = append(pc.Secondaries, secondaryName(i))
@@ -228,7 +229,7 @@ func startFanout(nr ncsyncRun, src, dir string, nets []*targetNet) (*fanout, err
 			return f, err
 		}
 		f.proxies = append(f.proxies, p)
-		sc := cs.node(name, "secondary", dst)
+		sc := cs.node(name, pki.RoleSecondary, dst)
 		sc.Primary = primaryNode + "@" + p.Addr()
 		os.Remove(sc.ControlSocket)
 		d, err := startDaemon(nr.bin, dir, sc, tn, "")

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ncsync/ncsync/ignore"
+	"github.com/ncsync/ncsync/pki"
 )
 
 // Defaults for optional keys.
@@ -87,7 +88,7 @@ type Folder struct {
 // Config is one node's configuration.
 type Config struct {
 	Node          string
-	Role          Role
+	Role          pki.Role
 	StateDir      string // state_dir, absolute
 	ControlSocket string // control_socket, absolute
 	ControlGroup  string // control_group: group whose members may run the read-only control commands (optional)

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ncsync/ncsync/pki"
 )
 
 // tree makes a temporary directory with:
@@ -88,7 +90,7 @@ func TestParseValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Node != "nfs1" || c.Role != RolePrimary || c.Listen != "127.0.0.1:7300" ||
+	if c.Node != "nfs1" || c.Role != pki.RolePrimary || c.Listen != "127.0.0.1:7300" ||
 		!slices.Equal(c.Secondaries, []string{"nfs2", "nfs3"}) || c.MetricsListen != "127.0.0.1:9300" {
 		t.Errorf("parsed %+v", c)
 	}
@@ -132,7 +134,7 @@ func TestParseValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Role != RoleSecondary || c.Primary != "nfs1.example:7300" || c.PrimaryNode != "nfs1" ||
+	if c.Role != pki.RoleSecondary || c.Primary != "nfs1.example:7300" || c.PrimaryNode != "nfs1" ||
 		!slices.Equal(c.Promotable, []string{"nfs3"}) || c.TLS.CRL != "/etc/ncsync/crl.pem" || c.ScanInterval != 90*time.Second ||
 		c.Watch != (Watch{Quiet: 20 * time.Millisecond, MaxLatency: time.Second, AuditInterval: 10 * time.Minute, Repair: false}) ||
 		c.ControlSocket != root+"/ctl.sock" || c.ControlGroup != "ncsync" || c.ControlAdminGroup != "ncsync-admin" || c.TLS.Key != "/etc/ncsync/nfs2.key" ||
@@ -394,7 +396,7 @@ func TestParseReportsAllProblems(t *testing.T) {
 func TestValidateBuiltInCode(t *testing.T) {
 	root := tree(t)
 	c := &Config{
-		Node: "nfs2", Role: RoleSecondary, StateDir: root + "/state", ControlSocket: DefaultControlSocket,
+		Node: "nfs2", Role: pki.RoleSecondary, StateDir: root + "/state", ControlSocket: DefaultControlSocket,
 		Primary: "nfs1:7300", PrimaryNode: "nfs1", TLS: TLS{CA: "/a", Cert: "/b", Key: "/c"}, ScanInterval: time.Second,
 		Folders: []Folder{{ID: "data", Path: root + "/data"}},
 	}
@@ -501,26 +503,6 @@ func TestAliasBomb(t *testing.T) {
 	}
 	if time.Since(start) > 5*time.Second {
 		t.Fatalf("took %v", time.Since(start))
-	}
-}
-
-func TestRoleText(t *testing.T) {
-	for _, r := range []Role{RolePrimary, RoleSecondary} {
-		text, err := r.MarshalText()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var back Role
-		if err := back.UnmarshalText(text); err != nil || back != r {
-			t.Errorf("%v round trip: %v, %v", r, back, err)
-		}
-	}
-	if _, err := Role(0).MarshalText(); err == nil {
-		t.Error("zero role marshalled")
-	}
-	var r Role
-	if err := r.UnmarshalText([]byte("Primary")); err == nil {
-		t.Error("Primary accepted")
 	}
 }
 

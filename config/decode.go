@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/ncsync/ncsync/pki"
 )
 
 // field decodes the value of one key into the config.
@@ -372,14 +374,17 @@ func (d *decoder) bool(key string, v *yaml.Node, dst *bool) {
 	}
 }
 
-func (d *decoder) role(key string, v *yaml.Node, dst *Role) {
+func (d *decoder) role(key string, v *yaml.Node, dst *pki.Role) {
 	var s string
 	if d.str(key, v, &s); s == "" {
 		return
 	}
-	if err := dst.UnmarshalText([]byte(s)); err != nil {
+	r, err := pki.ParseRole(s)
+	if err != nil {
 		d.at(v.Line, key, "%v", err)
+		return
 	}
+	*dst = r
 }
 
 func (d *decoder) duration(key string, v *yaml.Node, dst *time.Duration) {

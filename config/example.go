@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/ncsync/ncsync/pki"
 )
 
 // ExampleParams fills in Example. Zero fields get the values of the example
@@ -16,10 +18,10 @@ import (
 // Secondaries, MetricsListen, ScanInterval), which then appear commented
 // out.
 type ExampleParams struct {
-	Node          string // default nfs1
-	Role          Role   // default primary
-	StateDir      string // default /var/lib/ncsync
-	ControlSocket string // default DefaultControlSocket
+	Node          string   // default nfs1
+	Role          pki.Role // default primary
+	StateDir      string   // default /var/lib/ncsync
+	ControlSocket string   // default DefaultControlSocket
 	ControlGroup  string
 	// ControlAdminGroup is control_admin_group.
 	ControlAdminGroup string
@@ -38,8 +40,8 @@ func (p *ExampleParams) defaults() {
 	if p.Node == "" {
 		p.Node = "nfs1"
 	}
-	if p.Role != RoleSecondary {
-		p.Role = RolePrimary
+	if p.Role != pki.RoleSecondary {
+		p.Role = pki.RolePrimary
 	}
 	if p.StateDir == "" {
 		p.StateDir = "/var/lib/ncsync"
@@ -115,7 +117,7 @@ func Example(p ExampleParams) string {
 		w("# after the primary this node follows. Secondary only.\n")
 		optional(w, set && len(p.Promotable) > 0, "promotable", list(p.Promotable), "[nfs3]")
 	}
-	if p.Role == RolePrimary {
+	if p.Role == pki.RolePrimary {
 		listen(true)
 		primary(false)
 	} else {

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/ncsync/ncsync/pki"
 )
 
 var updateExamples = flag.Bool("update-examples", false, "rewrite examples/ncsync-*.yaml from Example")
@@ -16,8 +18,8 @@ var updateExamples = flag.Bool("update-examples", false, "rewrite examples/ncsyn
 //	go test ./config -run ExampleFiles -update-examples
 func TestExampleFiles(t *testing.T) {
 	for name, p := range map[string]ExampleParams{
-		"ncsync-primary.yaml":   {Node: "nfs1", Role: RolePrimary, Secondaries: []string{"nfs2"}},
-		"ncsync-secondary.yaml": {Node: "nfs2", Role: RoleSecondary},
+		"ncsync-primary.yaml":   {Node: "nfs1", Role: pki.RolePrimary, Secondaries: []string{"nfs2"}},
+		"ncsync-secondary.yaml": {Node: "nfs2", Role: pki.RoleSecondary},
 	} {
 		path := filepath.Join("..", "examples", name)
 		want := Example(p)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ncsync/ncsync/pki"
 )
 
 func TestExamplePrimaryParses(t *testing.T) {
@@ -16,7 +18,7 @@ func TestExamplePrimaryParses(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := ExampleParams{
-		Node: "nfs1", Role: RolePrimary, StateDir: root + "/state", ControlSocket: root + "/ctl.sock",
+		Node: "nfs1", Role: pki.RolePrimary, StateDir: root + "/state", ControlSocket: root + "/ctl.sock",
 		ControlGroup: "ncsync", ControlAdminGroup: "54002", Listen: "127.0.0.1:0", Secondaries: []string{"nfs2", "nfs3"},
 		TLS:           TLS{CA: root + "/ca.pem", Cert: root + "/nfs1.pem", Key: root + "/nfs1.key"},
 		MetricsListen: "127.0.0.1:9300", ScanInterval: 1500 * time.Millisecond,
@@ -49,7 +51,7 @@ func TestExamplePrimaryParses(t *testing.T) {
 func TestExampleSecondaryParses(t *testing.T) {
 	root := tree(t)
 	p := ExampleParams{
-		Node: "nfs2", Role: RoleSecondary, StateDir: root + "/state", ControlSocket: root + "/ctl.sock",
+		Node: "nfs2", Role: pki.RoleSecondary, StateDir: root + "/state", ControlSocket: root + "/ctl.sock",
 		Primary: "127.0.0.1:7300", TLS: TLS{CA: "/c/ca.pem", Cert: "/c/nfs2.pem", Key: "/c/nfs2.key"},
 		Folders: []Folder{{ID: "data", Path: root + "/data"}},
 	}
@@ -58,7 +60,7 @@ func TestExampleSecondaryParses(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, src)
 	}
-	if c.Role != RoleSecondary || c.Primary != p.Primary || c.Listen != "" || len(c.Secondaries) != 0 ||
+	if c.Role != pki.RoleSecondary || c.Primary != p.Primary || c.Listen != "" || len(c.Secondaries) != 0 ||
 		c.ScanInterval != DefaultScanInterval || c.MetricsListen != "" || c.ControlGroup != "" || c.ControlAdminGroup != "" {
 		t.Errorf("parsed %+v from\n%s", c, src)
 	}
@@ -75,7 +77,7 @@ func TestExampleDefaults(t *testing.T) {
 	if err := p.err(); err != nil {
 		t.Fatalf("%v\n%s", err, src)
 	}
-	if c.Node != "nfs1" || c.Role != RolePrimary || c.StateDir != "/var/lib/ncsync" || c.Listen != "0.0.0.0:7300" ||
+	if c.Node != "nfs1" || c.Role != pki.RolePrimary || c.StateDir != "/var/lib/ncsync" || c.Listen != "0.0.0.0:7300" ||
 		c.TLS.Cert != "/etc/ncsync/nfs1.pem" || len(c.Folders) != 2 || c.Folders[1].Path != "/srv/nextcloud/data" ||
 		!slices.Equal(c.Folders[1].Ignore, []string{"/nextcloud.log", "/audit.log", "/*/uploads/", "*.part", "/updater-*/"}) {
 		t.Errorf("parsed %+v from\n%s", c, src)

@@ -3,6 +3,8 @@ package config
 import (
 	"path/filepath"
 	"testing"
+
+	"github.com/ncsync/ncsync/pki"
 )
 
 // FuzzParse checks that Parse never panics, that every failure is a located
@@ -15,7 +17,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(expand(validPrimary, root)))
 	f.Add([]byte(expand(validSecondary, root)))
 	f.Add([]byte(Example(ExampleParams{})))
-	f.Add([]byte(Example(ExampleParams{Role: RoleSecondary, StateDir: root + "/state", Folders: []Folder{{ID: "d", Path: root + "/data"}}})))
+	f.Add([]byte(Example(ExampleParams{Role: pki.RoleSecondary, StateDir: root + "/state", Folders: []Folder{{ID: "d", Path: root + "/data"}}})))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse(data, "fuzz.yaml")
 		if err != nil {
@@ -29,7 +31,7 @@ func FuzzParse(f *testing.F) {
 		if err := c.Validate(); err != nil {
 			t.Fatalf("accepted config does not validate: %v", err)
 		}
-		if c.Role != RolePrimary && c.Role != RoleSecondary || c.ScanInterval <= 0 || len(c.Folders) == 0 {
+		if c.Role != pki.RolePrimary && c.Role != pki.RoleSecondary || c.ScanInterval <= 0 || len(c.Folders) == 0 {
 			t.Fatalf("accepted %+v", c)
 		}
 		for _, fo := range c.Folders {

@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/ncsync/ncsync/pki"
 )
 
 // Promote is the `promote` section of a secondary's config: what the node
@@ -49,7 +51,7 @@ func (c *Config) validatePromote(p *problems) {
 	if pr == nil {
 		return
 	}
-	if c.Role != RoleSecondary {
+	if c.Role != pki.RoleSecondary {
 		p.add("promote", "only a secondary can be promoted: remove it, or set role: secondary")
 		return
 	}

@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/ncsync/ncsync/pki"
 )
 
 const promoteSection = `promote:
@@ -63,7 +65,7 @@ func TestPromoteErrors(t *testing.T) {
 }
 
 func TestExampleDocumentsPromote(t *testing.T) {
-	src := Example(ExampleParams{Node: "nfs2", Role: RoleSecondary})
+	src := Example(ExampleParams{Node: "nfs2", Role: pki.RoleSecondary})
 	var lines []string
 	on := false
 	for _, l := range strings.Split(src, "\n") {
@@ -109,7 +111,7 @@ func FuzzParsePromote(f *testing.F) {
 			return
 		}
 		if pr := c.Promote; pr != nil {
-			if c.Role != RoleSecondary || pr.Listen == "" || pr.TLS.Cert == "" || pr.TLS.Key == "" || c.PromotedTLS().CA == "" {
+			if c.Role != pki.RoleSecondary || pr.Listen == "" || pr.TLS.Cert == "" || pr.TLS.Key == "" || c.PromotedTLS().CA == "" {
 				t.Fatalf("accepted promote section %+v in %+v", pr, c)
 			}
 		}

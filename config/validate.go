@@ -25,9 +25,9 @@ func (c *Config) validateValues(p *problems) {
 		p.add("node", "%v", err)
 	}
 	switch c.Role {
-	case RolePrimary:
+	case pki.RolePrimary:
 		c.validatePrimary(p)
-	case RoleSecondary:
+	case pki.RoleSecondary:
 		c.validateSecondary(p)
 	default:
 		p.add("role", "required: primary or secondary")

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ncsync/ncsync/pki"
 	"github.com/ncsync/ncsync/preserve"
 	"github.com/ncsync/ncsync/report"
 )
@@ -67,7 +68,7 @@ func TestConflictsWithoutStore(t *testing.T) {
 }
 
 func TestStatusLocalChanges(t *testing.T) {
-	c := serve(t, fakeNode{report.Node{Node: "nfs2", Role: "secondary", Folders: []report.Folder{{ID: "data", LocalChanges: 3}}}})
+	c := serve(t, fakeNode{report.Node{Node: "nfs2", Role: pki.RoleSecondary, Folders: []report.Folder{{ID: "data", LocalChanges: 3}}}})
 	st, err := c.Status(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ncsync/ncsync/pki"
 	"github.com/ncsync/ncsync/report"
 )
 
@@ -72,10 +73,10 @@ func TestStatusRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Unix(1700000000, 123)
-	want := report.Node{Node: "nfs1", Role: "primary", ClusterID: "c1", Epoch: 3, Started: now,
+	want := report.Node{Node: "nfs1", Role: pki.RolePrimary, ClusterID: "c1", Epoch: 3, Started: now,
 		Folders: []report.Folder{{ID: "data", Path: "/srv/data", Seq: 42, Files: 7, Dirs: 2, Bytes: 1 << 20, Scans: 5, LastScan: now, FilesHashed: 9, LastError: "x",
 			Held: []report.Held{{Path: "config/config.php", Reason: "empty, held", Since: now, Until: now.Add(10 * time.Second)}}, HeldTotal: 3}},
-		Peers: []report.Peer{{Node: "nfs2", Role: "secondary", Connected: true, Address: "127.0.0.1:1", ConnectedSince: now, LastSeen: now,
+		Peers: []report.Peer{{Node: "nfs2", Role: pki.RoleSecondary, Connected: true, Address: "127.0.0.1:1", ConnectedSince: now, LastSeen: now,
 			Folders:   []report.PeerFolder{{Folder: "data", AckedSeq: 40, LagEntries: 2, LagBytes: 100, Lag: 1500 * time.Millisecond}},
 			LastError: "y", BytesSent: 10, BytesReceived: 20}},
 	}

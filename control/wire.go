@@ -3,6 +3,7 @@ package control
 import (
 	"time"
 
+	"github.com/ncsync/ncsync/pki"
 	ncsyncv1 "github.com/ncsync/ncsync/proto/ncsync/v1"
 	"github.com/ncsync/ncsync/report"
 )
@@ -21,22 +22,22 @@ func fromUnixNs(ns int64) time.Time {
 	return time.Unix(0, ns)
 }
 
-func roleToWire(r string) ncsyncv1.Role {
+func roleToWire(r pki.Role) ncsyncv1.Role {
 	switch r {
-	case "primary":
+	case pki.RolePrimary:
 		return ncsyncv1.Role_ROLE_PRIMARY
-	case "secondary":
+	case pki.RoleSecondary:
 		return ncsyncv1.Role_ROLE_SECONDARY
 	}
 	return ncsyncv1.Role_ROLE_UNSPECIFIED
 }
 
-func roleFromWire(r ncsyncv1.Role) string {
+func roleFromWire(r ncsyncv1.Role) pki.Role {
 	switch r {
 	case ncsyncv1.Role_ROLE_PRIMARY:
-		return "primary"
+		return pki.RolePrimary
 	case ncsyncv1.Role_ROLE_SECONDARY:
-		return "secondary"
+		return pki.RoleSecondary
 	}
 	return ""
 }

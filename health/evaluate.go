@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ncsync/ncsync/pki"
 	"github.com/ncsync/ncsync/report"
 )
 
@@ -56,18 +57,18 @@ func Evaluate(st report.Node, th Thresholds, now time.Time) Verdict {
 	for _, f := range st.Folders {
 		if f.LastError != "" {
 			what := "fails"
-			if st.Role == "secondary" {
+			if st.Role == pki.RoleSecondary {
 				what = "refuses entries"
 			}
 			return Verdict{Down, fmt.Sprintf("folder %s %s: %s", f.ID, what, f.LastError)}
 		}
 	}
-	if st.Role == "primary" {
+	if st.Role == pki.RolePrimary {
 		return Verdict{Up, fmt.Sprintf("primary, %d folders", len(st.Folders))}
 	}
 	var pr *report.Peer
 	for i := range st.Peers {
-		if st.Peers[i].Role == "primary" {
+		if st.Peers[i].Role == pki.RolePrimary {
 			pr = &st.Peers[i]
 		}
 	}

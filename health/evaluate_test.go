@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ncsync/ncsync/pki"
 	"github.com/ncsync/ncsync/report"
 )
 
@@ -14,7 +15,7 @@ func TestEvaluate(t *testing.T) {
 	started := now.Add(-time.Hour)
 	sec := func(p report.Peer, mod ...func(*report.Node)) report.Node {
 		p.Role = "primary"
-		n := report.Node{Role: "secondary", Started: started, Folders: []report.Folder{{ID: "data"}}, Peers: []report.Peer{p}}
+		n := report.Node{Role: pki.RoleSecondary, Started: started, Folders: []report.Folder{{ID: "data"}}, Peers: []report.Peer{p}}
 		for _, m := range mod {
 			m(&n)
 		}
@@ -27,8 +28,8 @@ func TestEvaluate(t *testing.T) {
 		want   State
 		reason string
 	}{
-		{"primary", report.Node{Role: "primary", Folders: []report.Folder{{ID: "data"}}}, Up, "primary"},
-		{"primary scan failing", report.Node{Role: "primary", Folders: []report.Folder{{ID: "data", LastError: "scan: no space left on device"}}}, Down, "no space left"},
+		{"primary", report.Node{Role: pki.RolePrimary, Folders: []report.Folder{{ID: "data"}}}, Up, "primary"},
+		{"primary scan failing", report.Node{Role: pki.RolePrimary, Folders: []report.Folder{{ID: "data", LastError: "scan: no space left on device"}}}, Down, "no space left"},
 		{"in step", sec(report.Peer{Connected: true, Folders: inStep}), Up, "in step"},
 		{"just started", sec(report.Peer{Folders: []report.PeerFolder{{Folder: "data", CatchingUp: true}}}, func(n *report.Node) { n.Started = now.Add(-5 * time.Second) }), Down, "catching up"},
 		{"catching up", sec(report.Peer{Connected: true, Folders: []report.PeerFolder{{Folder: "data", AckedSeq: 3, CatchingUp: true, CatchUpTo: 90}}}), Down, "at 3 of 90"},

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ncsync/ncsync/pki"
 	"github.com/ncsync/ncsync/report"
 )
 
@@ -79,8 +80,8 @@ func get(t *testing.T, addr string) (int, string) {
 
 func TestServerHTTPAndAgent(t *testing.T) {
 	src := &fakeSource{}
-	up := report.Node{Role: "secondary", Started: time.Now(), Folders: []report.Folder{{ID: "data"}},
-		Peers: []report.Peer{{Role: "primary", Connected: true, Folders: []report.PeerFolder{{Folder: "data", AckedSeq: 5, CatchUpTo: 5}}}}}
+	up := report.Node{Role: pki.RoleSecondary, Started: time.Now(), Folders: []report.Folder{{ID: "data"}},
+		Peers: []report.Peer{{Role: pki.RolePrimary, Connected: true, Folders: []report.PeerFolder{{Folder: "data", AckedSeq: 5, CatchUpTo: 5}}}}}
 	src.set(up)
 	addr := startServer(t, src)
 
@@ -105,7 +106,7 @@ func TestServerHTTPAndAgent(t *testing.T) {
 	}
 
 	down := up
-	down.Peers = []report.Peer{{Role: "primary", Connected: true, Folders: []report.PeerFolder{{Folder: "data", AckedSeq: 1, CatchingUp: true, CatchUpTo: 9}}}}
+	down.Peers = []report.Peer{{Role: pki.RolePrimary, Connected: true, Folders: []report.PeerFolder{{Folder: "data", AckedSeq: 1, CatchingUp: true, CatchUpTo: 9}}}}
 	src.set(down)
 	if code, body := get(t, addr); code != 503 || body != "down: catching up: folder data at 1 of 9\n" {
 		t.Errorf("HTTP when catching up: %d %q", code, body)

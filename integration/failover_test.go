@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ncsync/ncsync/pki"
 )
 
 // failover is a cluster after a failover: nfs1 was the primary of nfs2 and
@@ -69,7 +71,7 @@ func setupFailover(t *testing.T) *failover {
 		t.Fatalf("promote said %q, want it to name epoch 2", out)
 	}
 	st := c.mustStatus("nfs2")
-	if st.Role != "primary" || st.Epoch != 2 {
+	if st.Role != pki.RolePrimary || st.Epoch != 2 {
 		t.Fatalf("nfs2 after promote: role %s epoch %d, want primary at 2", st.Role, st.Epoch)
 	}
 
@@ -171,7 +173,7 @@ func TestFailoverRejoin(t *testing.T) {
 	c.start(primaryName)
 	f.waitSame(primaryName)
 	f.waitSame("nfs3")
-	if st := c.mustStatus(primaryName); st.Role != "secondary" || st.Epoch != 2 {
+	if st := c.mustStatus(primaryName); st.Role != pki.RoleSecondary || st.Epoch != 2 {
 		t.Errorf("nfs1 after rejoining: role %s epoch %d, want a secondary at epoch 2", st.Role, st.Epoch)
 	}
 	root := c.tree(primaryName, "data")

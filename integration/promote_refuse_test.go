@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ncsync/ncsync/pki"
 )
 
 // TestPromoteRefusesUnsettled: a secondary holding batches staged during a
@@ -52,7 +54,7 @@ func TestPromoteRefusesUnsettled(t *testing.T) {
 		!strings.Contains(errOut, `folder "data": entries`) || !strings.Contains(errOut, "never applied") || !strings.Contains(errOut, "--force") {
 		t.Fatalf("promote over staged entries: exit %d, %v\nstdout: %s\nstderr: %s", code, err, out, errOut)
 	}
-	if st := c.mustStatus("nfs2"); st.Role != "secondary" || st.Epoch != 1 {
+	if st := c.mustStatus("nfs2"); st.Role != pki.RoleSecondary || st.Epoch != 1 {
 		t.Fatalf("after a refused promotion nfs2 is the %s of epoch %d, want still a secondary at 1", st.Role, st.Epoch)
 	}
 
@@ -60,7 +62,7 @@ func TestPromoteRefusesUnsettled(t *testing.T) {
 	if !strings.Contains(out, `node "nfs2" is now the primary of epoch 2`) {
 		t.Fatalf("promote --force said %q", out)
 	}
-	if st := c.mustStatus("nfs2"); st.Role != "primary" || st.Epoch != 2 {
+	if st := c.mustStatus("nfs2"); st.Role != pki.RolePrimary || st.Epoch != 2 {
 		t.Fatalf("after promote --force nfs2 is the %s of epoch %d, want the primary of 2", st.Role, st.Epoch)
 	}
 	if log := tail(c.node("nfs2").logPath, 40); !strings.Contains(log, "promoted with --force over an unsettled item") {

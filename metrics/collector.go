@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ncsync/ncsync/pki"
 	"github.com/ncsync/ncsync/report"
 )
 
@@ -68,10 +69,10 @@ func (e emitter) timestamp(d metricDesc, t time.Time, labels ...string) {
 }
 
 func (e emitter) report(st report.Node) {
-	e.gauge(nodeInfo, 1, st.Node, st.Role, st.ClusterID)
+	e.gauge(nodeInfo, 1, st.Node, string(st.Role), st.ClusterID)
 	e.gauge(epoch, float64(st.Epoch))
 	e.timestamp(startTime, st.Started)
-	primary := st.Role == "primary"
+	primary := st.Role == pki.RolePrimary
 	for i := range st.Folders {
 		e.folder(&st.Folders[i], primary)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/ncsync/ncsync/pki"
 	"github.com/ncsync/ncsync/report"
 )
 
@@ -30,7 +31,7 @@ var t0 = time.Unix(1_700_000_000, 0)
 
 func primaryReport() report.Node {
 	return report.Node{
-		Node: "nfs1", Role: "primary", ClusterID: "c1", Epoch: 3, Started: t0,
+		Node: "nfs1", Role: pki.RolePrimary, ClusterID: "c1", Epoch: 3, Started: t0,
 		Folders: []report.Folder{{
 			ID: "data", Seq: 120, Files: 10, Dirs: 2, Bytes: 4096, Scans: 7, FilesHashed: 9, LastScan: t0,
 			Watched: 2, Overflows: 1, Degraded: "out of watches", AuditFindings: 4,
@@ -49,13 +50,13 @@ func primaryReport() report.Node {
 
 func secondaryReport() report.Node {
 	return report.Node{
-		Node: "nfs2", Role: "secondary", ClusterID: "c1", Epoch: 3, StagedBytes: 64,
+		Node: "nfs2", Role: pki.RoleSecondary, ClusterID: "c1", Epoch: 3, StagedBytes: 64,
 		Folders: []report.Folder{{
 			ID: "data", Seq: 100, EntriesApplied: 98, BytesApplied: 3000, EntriesRefused: 2,
 			ChunkBytesReused: 400, ChunkBytesFetched: 600, LocalChanges: 5, Repairs: 3,
 			ConflictStoreFull: &report.ConflictStoreFull{Path: "a"},
 		}},
-		Peers: []report.Peer{{Node: "nfs1", Role: "primary", Address: "nfs1.example:7300", Connected: false,
+		Peers: []report.Peer{{Node: "nfs1", Role: pki.RolePrimary, Address: "nfs1.example:7300", Connected: false,
 			Folders: []report.PeerFolder{{Folder: "data", AckedSeq: 100, LagEntries: 20, Lag: 2 * time.Second, CatchingUp: true}}}},
 		ConflictStores: []report.ConflictStore{{Dir: "/var/lib/ncsync/conflicts", Folders: []string{"data"},
 			Records: 5, Bytes: 40960, MaxBytes: 1 << 30, MaxFiles: 10000}},

@@ -8,7 +8,10 @@ import (
 	"strings"
 )
 
-// Role is the role a peer certificate was issued for.
+// Role is a node's role in the cluster: the one its configuration names,
+// its certificate was issued for and its status report shows. The zero
+// value is "not set"; the wire enums convert at the edges (transport,
+// control).
 type Role string
 
 // Roles a peer certificate can carry.

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/ncsync/ncsync/pki"
 	"github.com/ncsync/ncsync/report"
 )
 
@@ -21,7 +22,7 @@ func (p *Primary) Status(ctx context.Context) (report.Node, error) {
 		return report.Node{}, err
 	}
 	now := time.Now()
-	st := report.Node{Node: p.opts.Node, Role: "primary", ClusterID: p.opts.ClusterID, Epoch: meta.Epoch, Started: p.started}
+	st := report.Node{Node: p.opts.Node, Role: pki.RolePrimary, ClusterID: p.opts.ClusterID, Epoch: meta.Epoch, Started: p.started}
 	for _, pa := range p.Pauses() {
 		sp := statusOfPause(pa)
 		sp.StagedBytes = p.stagedBytes(pa.Peer)
@@ -75,7 +76,7 @@ func (p *Primary) Status(ctx context.Context) (report.Node, error) {
 			return st, err
 		}
 		ps.mu.Lock()
-		ep := report.Peer{Node: n, Role: "secondary", Connected: ps.sessions > 0, Address: ps.addr,
+		ep := report.Peer{Node: n, Role: pki.RoleSecondary, Connected: ps.sessions > 0, Address: ps.addr,
 			LastSeen: ps.lastSeen, LastError: ps.lastErr}
 		if ep.Connected {
 			ep.ConnectedSince = ps.since

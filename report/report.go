@@ -3,12 +3,16 @@
 // the control socket carries it to `ncsync status`.
 package report
 
-import "time"
+import (
+	"time"
+
+	"github.com/ncsync/ncsync/pki"
+)
 
 // Node is one daemon's report.
 type Node struct {
 	Node      string
-	Role      string // "primary" or "secondary"
+	Role      pki.Role // primary or secondary
 	ClusterID string
 	Epoch     uint64
 	Started   time.Time
@@ -131,7 +135,7 @@ type Peer struct {
 	// secondary reports the primary it follows: the one of its session,
 	// or, while none runs, the one it will accept next.
 	Node      string
-	Role      string
+	Role      pki.Role
 	Connected bool
 	// Address: on a secondary, where it reaches the primary (the config's
 	// primary); on the primary, where the secondary connected from.

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"time"
 
+	"github.com/ncsync/ncsync/pki"
 	"github.com/ncsync/ncsync/report"
 )
 
@@ -14,9 +15,9 @@ func (s *Secondary) Status(ctx context.Context) (report.Node, error) {
 	if err != nil {
 		return report.Node{}, err
 	}
-	st := report.Node{Node: s.opts.Node, Role: "secondary", ClusterID: s.opts.ClusterID, Epoch: meta.Epoch, Started: s.started}
+	st := report.Node{Node: s.opts.Node, Role: pki.RoleSecondary, ClusterID: s.opts.ClusterID, Epoch: meta.Epoch, Started: s.started}
 	s.mu.Lock()
-	pr := report.Peer{Node: s.primaryNode, Role: "primary", Connected: s.connected, Address: s.opts.Primary,
+	pr := report.Peer{Node: s.primaryNode, Role: pki.RolePrimary, Connected: s.connected, Address: s.opts.Primary,
 		LastSeen: s.lastSeen, LastError: s.lastErr, Epoch: s.epoch, BytesReceived: uint64(s.fetchedBytes.Load())}
 	if s.connected {
 		pr.ConnectedSince = s.since

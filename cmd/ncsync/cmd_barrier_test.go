@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ncsync/ncsync/pki"
 	"github.com/ncsync/ncsync/report"
 )
 
@@ -20,7 +21,7 @@ type barrierDaemon struct {
 }
 
 func (d *barrierDaemon) Status(context.Context) (report.Node, error) {
-	return report.Node{Node: "nfs1", Role: "primary"}, nil
+	return report.Node{Node: "nfs1", Role: pki.RolePrimary}, nil
 }
 
 func (d *barrierDaemon) Barrier(_ context.Context, _ report.BarrierRequest, progress func(report.BarrierProgress)) (report.BarrierProgress, error) {

@@ -56,7 +56,7 @@ second run resumes from the state it left.`,
 // demoNode is one node of the demo cluster.
 type demoNode struct {
 	name    string
-	role    config.Role
+	role    pki.Role
 	cfgPath string
 	cfg     *config.Config
 }
@@ -227,7 +227,7 @@ func setupDemo(dir string) ([]demoNode, error) {
 	if err != nil {
 		return nil, err
 	}
-	nodes := []demoNode{{name: "nfs1", role: config.RolePrimary}, {name: "nfs2", role: config.RoleSecondary}}
+	nodes := []demoNode{{name: "nfs1", role: pki.RolePrimary}, {name: "nfs2", role: pki.RoleSecondary}}
 	for i := range nodes {
 		n := &nodes[i]
 		base := filepath.Join(dir, n.name)
@@ -247,7 +247,7 @@ func setupDemo(dir string) ([]demoNode, error) {
 			Folders: folders,
 		}
 		addr := fmt.Sprintf("127.0.0.1:%d", port)
-		if n.role == config.RolePrimary {
+		if n.role == pki.RolePrimary {
 			p.Listen, p.Secondaries = addr, []string{"nfs2"}
 			if err := writeSampleTree(folders[0].Path, folders[1].Path); err != nil {
 				return nil, err

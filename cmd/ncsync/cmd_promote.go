@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/ncsync/ncsync/pki"
 )
 
 type promoteOptions struct {
@@ -68,7 +70,7 @@ func runPromote(ctx context.Context, o promoteOptions, in io.Reader, out io.Writ
 	if err != nil {
 		return err
 	}
-	if st.Role != "secondary" {
+	if st.Role != pki.RoleSecondary {
 		return fmt.Errorf("node %q is the %s of epoch %d: only a secondary can be promoted", st.Node, st.Role, st.Epoch)
 	}
 	next := st.Epoch + 1

@@ -17,7 +17,7 @@ import (
 
 // promoteDaemon is a secondary as the control socket sees it.
 type promoteDaemon struct {
-	role     string
+	role     pki.Role
 	calls    int
 	expected uint64
 	err      error
@@ -36,7 +36,7 @@ func (d *promoteDaemon) Promote(_ context.Context, expected uint64, _ bool) (map
 func TestRunPromote(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
-		role      string
+		role      pki.Role
 		yes       bool
 		input     string
 		nodeErr   error
@@ -79,26 +79,26 @@ func TestEnsureMetaRoles(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		meta    index.Meta
-		role    config.Role
+		role    pki.Role
 		rejoin  bool
 		wantErr string
 		want    index.Meta
 	}{
-		{"first primary start opens epoch 1", index.Meta{}, config.RolePrimary, false, "",
+		{"first primary start opens epoch 1", index.Meta{}, pki.RolePrimary, false, "",
 			index.Meta{ClusterID: "c1", Node: "nfs2", Epoch: 1}},
-		{"first secondary start", index.Meta{}, config.RoleSecondary, false, "",
+		{"first secondary start", index.Meta{}, pki.RoleSecondary, false, "",
 			index.Meta{ClusterID: "c1", Node: "nfs2"}},
 		{"secondary config on a promoted node", index.Meta{ClusterID: "c1", Node: "nfs2", Epoch: 2, Lineage: []index.EpochMark{p1, p2}, Promoted: true},
-			config.RoleSecondary, false, "promoted to primary of epoch 2", index.Meta{}},
+			pki.RoleSecondary, false, "promoted to primary of epoch 2", index.Meta{}},
 		{"--rejoin lets it follow", index.Meta{ClusterID: "c1", Node: "nfs2", Epoch: 2, Lineage: []index.EpochMark{p1, p2}, Promoted: true},
-			config.RoleSecondary, true, "", index.Meta{ClusterID: "c1", Node: "nfs2", Epoch: 2, Lineage: []index.EpochMark{p1, p2}}},
+			pki.RoleSecondary, true, "", index.Meta{ClusterID: "c1", Node: "nfs2", Epoch: 2, Lineage: []index.EpochMark{p1, p2}}},
 		{"primary config after promotion", index.Meta{ClusterID: "c1", Node: "nfs2", Epoch: 2, Lineage: []index.EpochMark{p1, p2}, Promoted: true},
-			config.RolePrimary, false, "", index.Meta{ClusterID: "c1", Node: "nfs2", Epoch: 2, Lineage: []index.EpochMark{p1, p2}}},
+			pki.RolePrimary, false, "", index.Meta{ClusterID: "c1", Node: "nfs2", Epoch: 2, Lineage: []index.EpochMark{p1, p2}}},
 		{"old primary with a secondary config", index.Meta{ClusterID: "c1", Node: "nfs2", Epoch: 2, Lineage: []index.EpochMark{p1, p2}},
-			config.RoleSecondary, false, "", index.Meta{ClusterID: "c1", Node: "nfs2", Epoch: 2, Lineage: []index.EpochMark{p1, p2}}},
+			pki.RoleSecondary, false, "", index.Meta{ClusterID: "c1", Node: "nfs2", Epoch: 2, Lineage: []index.EpochMark{p1, p2}}},
 		{"primary config on a follower", index.Meta{ClusterID: "c1", Node: "nfs2", Epoch: 1, Lineage: []index.EpochMark{p1}},
-			config.RolePrimary, false, `follows node "nfs1", the primary of epoch 1`, index.Meta{}},
-		{"other cluster", index.Meta{ClusterID: "c0", Node: "nfs2"}, config.RoleSecondary, false, "belongs to cluster c0", index.Meta{}},
+			pki.RolePrimary, false, `follows node "nfs1", the primary of epoch 1`, index.Meta{}},
+		{"other cluster", index.Meta{ClusterID: "c0", Node: "nfs2"}, pki.RoleSecondary, false, "belongs to cluster c0", index.Meta{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			db, err := index.Open(filepath.Join(t.TempDir(), "index.db"), index.Options{Timeout: time.Second})

@@ -147,7 +147,7 @@ func runDaemon(ctx context.Context, cfg *config.Config, hooks daemonHooks, log *
 		return fmt.Errorf("state_dir: %w", err)
 	}
 	want := pki.RolePrimary
-	if cfg.Role == config.RoleSecondary {
+	if cfg.Role == pki.RoleSecondary {
 		want = pki.RoleSecondary
 	}
 	tlsm := &tlsMaterial{}
@@ -206,7 +206,7 @@ func runDaemon(ctx context.Context, cfg *config.Config, hooks daemonHooks, log *
 		g.Go(func() error { return serveMetrics(ctx, metricsLis, d, d.events, log) })
 	}
 	g.Go(func() error {
-		if cfg.Role == config.RolePrimary {
+		if cfg.Role == pki.RolePrimary {
 			return d.runPrimary(ctx, primarySetup{listen: cfg.Listen, secondaries: cfg.Secondaries, tls: tlsConf})
 		}
 		return d.runSecondary(ctx, tlsConf)
@@ -239,7 +239,7 @@ func ensureMeta(db *index.DB, cfg *config.Config, id pki.Identity, rejoin bool) 
 			cfg.DBPath(), m.ClusterID, id.ClusterID)
 	}
 	switch cfg.Role {
-	case config.RolePrimary:
+	case pki.RolePrimary:
 		if m.Epoch == 0 {
 			m.Epoch = 1
 			m.Lineage = []index.EpochMark{{Epoch: 1, Node: cfg.Node, Start: map[string]uint64{}, StartedNs: time.Now().UnixNano()}}
@@ -249,7 +249,7 @@ func ensureMeta(db *index.DB, cfg *config.Config, id pki.Identity, rejoin bool) 
 				last.Node, m.Epoch)
 		}
 		m.Promoted = false // the config now says what promote did
-	case config.RoleSecondary:
+	case pki.RoleSecondary:
 		if m.Promoted && m.Leads(cfg.Node) && !rejoin {
 			return fmt.Errorf("this node was promoted to primary of epoch %d (ncsync promote), but the config %s still says role: secondary. Make it a primary config: role: primary, listen and secondaries from the promote section, tls.cert and tls.key the primary certificate of promote.tls. If this node is meant to follow another, newer primary now, start it once with --rejoin",
 				m.Epoch, cfg.Path)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ncsync/ncsync/pki"
 	"github.com/ncsync/ncsync/report"
 )
 
@@ -67,7 +68,7 @@ func runStatus(ctx context.Context, o statusOptions, out io.Writer) error {
 
 func printStatus(out io.Writer, st report.Node, now time.Time) {
 	fmt.Fprintf(out, "node %s (%s), cluster %s, epoch %d, up %s\n", st.Node, st.Role, st.ClusterID, st.Epoch, now.Sub(st.Started).Round(time.Second))
-	primary := st.Role == "primary"
+	primary := st.Role == pki.RolePrimary
 	if !primary {
 		printFollowed(out, st, now)
 	}
@@ -151,7 +152,7 @@ func printStatus(out io.Writer, st report.Node, now time.Time) {
 		}
 		// Chunk data sent to a secondary, or received from the primary.
 		data := report.HumanBytes(int64(p.BytesSent)) + " sent"
-		if p.Role == "primary" {
+		if p.Role == pki.RolePrimary {
 			data = report.HumanBytes(int64(p.BytesReceived)) + " received"
 		}
 		for i, f := range p.Folders {
@@ -177,7 +178,7 @@ func printStatus(out io.Writer, st report.Node, now time.Time) {
 // epoch, since when it is connected or not, and whether it is paused.
 func printFollowed(out io.Writer, st report.Node, now time.Time) {
 	for _, p := range st.Peers {
-		if p.Role != "primary" {
+		if p.Role != pki.RolePrimary {
 			continue
 		}
 		line := "following primary " + dash(report.Escape(p.Node))

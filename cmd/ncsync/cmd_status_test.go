@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ncsync/ncsync/pki"
 	"github.com/ncsync/ncsync/report"
 )
 
@@ -22,9 +23,9 @@ func TestPrintStatusSecondary(t *testing.T) {
 		st   report.Node
 		want []string
 	}{
-		{"connected", report.Node{Node: "nfs2", Role: "secondary", ClusterID: "c1", Epoch: 3, Started: now.Add(-time.Hour),
+		{"connected", report.Node{Node: "nfs2", Role: pki.RoleSecondary, ClusterID: "c1", Epoch: 3, Started: now.Add(-time.Hour),
 			Folders: folders, ConflictStores: stores,
-			Peers: []report.Peer{{Node: "nfs1", Role: "primary", Address: "nfs1.example:7300", Epoch: 3, Connected: true,
+			Peers: []report.Peer{{Node: "nfs1", Role: pki.RolePrimary, Address: "nfs1.example:7300", Epoch: 3, Connected: true,
 				ConnectedSince: now.Add(-90 * time.Second), BytesReceived: 2048,
 				Folders: []report.PeerFolder{{Folder: "data", AckedSeq: 120, LagEntries: 5, Lag: 2 * time.Second, CatchingUp: true, CatchUpTo: 125}}}}},
 			[]string{
@@ -36,9 +37,9 @@ func TestPrintStatusSecondary(t *testing.T) {
 				"nfs1  primary  since 05:58:30",
 				"2s (catching up to 125)",
 			}},
-		{"disconnected", report.Node{Node: "nfs2", Role: "secondary", Epoch: 3, Started: now.Add(-time.Hour), Folders: folders,
+		{"disconnected", report.Node{Node: "nfs2", Role: pki.RoleSecondary, Epoch: 3, Started: now.Add(-time.Hour), Folders: folders,
 			StagedBytes: 3 << 20,
-			Peers: []report.Peer{{Node: "nfs1", Role: "primary", Address: "nfs1.example:7300", Epoch: 3,
+			Peers: []report.Peer{{Node: "nfs1", Role: pki.RolePrimary, Address: "nfs1.example:7300", Epoch: 3,
 				DisconnectedSince: now.Add(-time.Minute), LastError: "connection refused",
 				Folders: []report.PeerFolder{{Folder: "data", AckedSeq: 120}}}}},
 			[]string{
@@ -46,8 +47,8 @@ func TestPrintStatusSecondary(t *testing.T) {
 				"staged: 3.0 MiB received while paused, applied when the pause ends\n",
 				"nfs1  primary  no, since 2026-12-07 05:59:00",
 			}},
-		{"never connected", report.Node{Node: "nfs2", Role: "secondary", Started: now, Folders: folders, Paused: true,
-			Peers: []report.Peer{{Node: "nfs1", Role: "primary", Address: "nfs1.example:7300", LastError: "dial tcp: connection refused"}}},
+		{"never connected", report.Node{Node: "nfs2", Role: pki.RoleSecondary, Started: now, Folders: folders, Paused: true,
+			Peers: []report.Peer{{Node: "nfs1", Role: pki.RolePrimary, Address: "nfs1.example:7300", LastError: "dial tcp: connection refused"}}},
 			[]string{
 				"following primary nfs1 at nfs1.example:7300: not connected yet: dial tcp: connection refused\n",
 				"paused for a snapshot: the tree holds an earlier, consistent state of the primary's; 0 B staged",
@@ -70,9 +71,9 @@ func TestPrintStatusSecondary(t *testing.T) {
 // disconnected.
 func TestPrintStatusPrimary(t *testing.T) {
 	now := time.Date(2026, 12, 7, 6, 0, 0, 0, time.Local)
-	st := report.Node{Node: "nfs1", Role: "primary", Epoch: 3, Started: now.Add(-time.Hour),
+	st := report.Node{Node: "nfs1", Role: pki.RolePrimary, Epoch: 3, Started: now.Add(-time.Hour),
 		Folders: []report.Folder{{ID: "data", Seq: 130, Watched: 4}},
-		Peers: []report.Peer{{Node: "nfs2", Role: "secondary", LastSeen: now.Add(-time.Minute),
+		Peers: []report.Peer{{Node: "nfs2", Role: pki.RoleSecondary, LastSeen: now.Add(-time.Minute),
 			Folders: []report.PeerFolder{{Folder: "data", AckedSeq: 120, LagEntries: 10}}}}}
 	var out bytes.Buffer
 	printStatus(&out, st, now)

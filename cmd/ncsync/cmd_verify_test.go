@@ -13,6 +13,7 @@ import (
 
 	"github.com/ncsync/ncsync/chunker"
 	"github.com/ncsync/ncsync/index"
+	"github.com/ncsync/ncsync/pki"
 	"github.com/ncsync/ncsync/preserve"
 	"github.com/ncsync/ncsync/report"
 	"github.com/ncsync/ncsync/verify"
@@ -27,7 +28,7 @@ type verifyDaemon struct {
 }
 
 func (d *verifyDaemon) Status(context.Context) (report.Node, error) {
-	return report.Node{Node: "nfs1", Role: "primary"}, nil
+	return report.Node{Node: "nfs1", Role: pki.RolePrimary}, nil
 }
 
 func (d *verifyDaemon) Verify(_ context.Context, _ verify.Request, report func(verify.Report) error) (bool, error) {
@@ -123,8 +124,8 @@ func TestPeerStringsEscaped(t *testing.T) {
 		verifyLine(verify.Report{Peer: "nfs2", Event: verify.Event{Kind: verify.KindError, Folder: "data"}, Error: "walk: " + evil}),
 	}
 	var out bytes.Buffer
-	printStatus(&out, report.Node{Node: "nfs1", Role: "secondary", Folders: []report.Folder{{ID: "data", LastError: evil, Degraded: evil}},
-		Peers: []report.Peer{{Node: "p" + evil, Role: "primary", LastError: evil, Folders: []report.PeerFolder{{Folder: "data"}}}}}, time.Now())
+	printStatus(&out, report.Node{Node: "nfs1", Role: pki.RoleSecondary, Folders: []report.Folder{{ID: "data", LastError: evil, Degraded: evil}},
+		Peers: []report.Peer{{Node: "p" + evil, Role: pki.RolePrimary, LastError: evil, Folders: []report.PeerFolder{{Folder: "data"}}}}}, time.Now())
 	lines = append(lines, out.String())
 	lines = append(lines, barrierLines(report.BarrierProgress{Peers: []report.BarrierPeer{{Node: "n" + evil, Message: evil}}})...)
 	var conf bytes.Buffer

@@ -96,7 +96,7 @@ type primarySetup struct {
 // runPrimary runs a primary until ctx ends.
 func (d *daemon) runPrimary(ctx context.Context, ps primarySetup) error {
 	live := d.live.Load() // a reload before the node is set changes it here
-	if d.cfg.Role == config.RolePrimary {
+	if d.cfg.Role == pki.RolePrimary {
 		ps.secondaries = live.Secondaries
 	}
 	p, err := primary.New(d.db, primary.Options{

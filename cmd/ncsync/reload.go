@@ -18,6 +18,7 @@ import (
 	"github.com/ncsync/ncsync/ignore"
 	"github.com/ncsync/ncsync/internal/priority"
 	"github.com/ncsync/ncsync/internal/sdnotify"
+	"github.com/ncsync/ncsync/pki"
 )
 
 // reloadOnHangup reloads the config (daemon.reload) at each SIGHUP until
@@ -127,7 +128,7 @@ func (d *daemon) reload(log *slog.Logger) {
 	}
 	if n, ok := node.(primaryNode); ok {
 		n.srv.SetBandwidth(next.Limits.Bandwidth, next.Limits.BandwidthPerPeer)
-		if d.cfg.Role == config.RolePrimary { // a promoted node serves promote.secondaries
+		if d.cfg.Role == pki.RolePrimary { // a promoted node serves promote.secondaries
 			n.SetSecondaries(next.Secondaries)
 		}
 	}

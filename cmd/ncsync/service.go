@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ncsync/ncsync/internal/sdnotify"
+	"github.com/ncsync/ncsync/pki"
 	"github.com/ncsync/ncsync/report"
 )
 
@@ -85,7 +86,7 @@ func superviseService(ctx context.Context, src statusSource, n sdnotify.Notifier
 
 // nodeReady: a primary has scanned every folder; a secondary is connected.
 func nodeReady(st report.Node) bool {
-	if st.Role == "primary" {
+	if st.Role == pki.RolePrimary {
 		for _, f := range st.Folders {
 			if f.Scans == 0 {
 				return false
@@ -94,7 +95,7 @@ func nodeReady(st report.Node) bool {
 		return len(st.Folders) > 0
 	}
 	for _, p := range st.Peers {
-		if p.Role == "primary" && p.Connected {
+		if p.Role == pki.RolePrimary && p.Connected {
 			return true
 		}
 	}
@@ -107,7 +108,7 @@ func serviceLine(st report.Node, err error) string {
 		return "starting: " + err.Error()
 	}
 	var parts []string
-	if st.Role == "primary" {
+	if st.Role == pki.RolePrimary {
 		scanning, connected := 0, 0
 		for _, f := range st.Folders {
 			if f.Scans == 0 {
@@ -130,7 +131,7 @@ func serviceLine(st report.Node, err error) string {
 		return strings.Join(append([]string{head}, parts...), "; ")
 	}
 	for _, p := range st.Peers {
-		if p.Role != "primary" {
+		if p.Role != pki.RolePrimary {
 			continue
 		}
 		if p.Connected {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ncsync/ncsync/internal/sdnotify"
+	"github.com/ncsync/ncsync/pki"
 	"github.com/ncsync/ncsync/report"
 )
 
@@ -51,7 +52,7 @@ func TestSuperviseService(t *testing.T) {
 	t.Setenv("WATCHDOG_PID", "")
 
 	src := &fakeStatus{}
-	src.set(report.Node{Role: "secondary", Peers: []report.Peer{{Node: "nfs1", Role: "primary", Address: "nfs1:7300", LastError: "connection refused"}}}, false)
+	src.set(report.Node{Role: pki.RoleSecondary, Peers: []report.Peer{{Node: "nfs1", Role: pki.RolePrimary, Address: "nfs1:7300", LastError: "connection refused"}}}, false)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -77,7 +78,7 @@ func TestSuperviseService(t *testing.T) {
 	if strings.Contains(first, "READY=1") || !strings.Contains(first, "WATCHDOG=1") || !strings.Contains(first, "connecting to nfs1 at nfs1:7300: connection refused") {
 		t.Fatalf("first notification %q", first)
 	}
-	src.set(report.Node{Role: "secondary", Peers: []report.Peer{{Role: "primary", Address: "nfs1:7300", Connected: true}}}, false)
+	src.set(report.Node{Role: pki.RoleSecondary, Peers: []report.Peer{{Role: pki.RolePrimary, Address: "nfs1:7300", Connected: true}}}, false)
 	for msg := recv(); !strings.Contains(msg, "READY=1"); msg = recv() {
 		if msg == "" {
 			t.Fatal("no READY=1 after the secondary connected")
@@ -107,10 +108,10 @@ func TestNodeReady(t *testing.T) {
 		st   report.Node
 		want bool
 	}{
-		{"primary scanning", report.Node{Role: "primary", Folders: []report.Folder{{Scans: 1}, {Scans: 0}}}, false},
-		{"primary scanned", report.Node{Role: "primary", Folders: []report.Folder{{Scans: 1}, {Scans: 2}}}, true},
-		{"secondary waiting", report.Node{Role: "secondary", Peers: []report.Peer{{Role: "primary"}}}, false},
-		{"secondary connected", report.Node{Role: "secondary", Peers: []report.Peer{{Role: "primary", Connected: true}}}, true},
+		{"primary scanning", report.Node{Role: pki.RolePrimary, Folders: []report.Folder{{Scans: 1}, {Scans: 0}}}, false},
+		{"primary scanned", report.Node{Role: pki.RolePrimary, Folders: []report.Folder{{Scans: 1}, {Scans: 2}}}, true},
+		{"secondary waiting", report.Node{Role: pki.RoleSecondary, Peers: []report.Peer{{Role: pki.RolePrimary}}}, false},
+		{"secondary connected", report.Node{Role: pki.RoleSecondary, Peers: []report.Peer{{Role: pki.RolePrimary, Connected: true}}}, true},
 	} {
 		if got := nodeReady(tc.st); got != tc.want {
 			t.Errorf("%s: ready %v, want %v", tc.name, got, tc.want)
