@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/ncsync/ncsync/control"
 	"github.com/ncsync/ncsync/report"
 )
 
@@ -129,7 +130,7 @@ func (h *harness) millionOnce(ctx context.Context, src, dir string) (Sample, err
 		return s, err
 	}
 	t0 := time.Now()
-	_, err = pcl.Barrier(ctx, report.BarrierRequest{}, nil)
+	_, err = pcl.Barrier(ctx, control.BarrierRequest{}, nil)
 	s.Million.Barrier = time.Since(t0).Seconds()
 	pcl.Close()
 	if err != nil {

@@ -17,6 +17,13 @@ import (
 	"github.com/ncsync/ncsync/report"
 )
 
+// BarrierRequest asks a primary for a barrier.
+type BarrierRequest struct {
+	Peers   []string      // empty: every configured secondary
+	Timeout time.Duration // zero: the primary's default
+	Verify  bool          // also compare tree hashes of primary and peers at the target
+}
+
 // Barrierer is a Node that takes barriers: the primary.
 type Barrierer interface {
 	// Barrier returns once every peer of req holds every change made
@@ -25,7 +32,7 @@ type Barrierer interface {
 	// concurrently, while it waits. Any other failure (an unknown peer, a
 	// failed verification, ctx ending) is an error. Barriers may run
 	// concurrently.
-	Barrier(ctx context.Context, req report.BarrierRequest, progress func(report.BarrierProgress)) (report.BarrierProgress, error)
+	Barrier(ctx context.Context, req BarrierRequest, progress func(report.BarrierProgress)) (report.BarrierProgress, error)
 }
 
 // Barrier implements ncsyncv1.ControlServiceServer: it streams the
@@ -39,7 +46,7 @@ func (s *Server) Barrier(r *ncsyncv1.BarrierRequest, stream grpc.ServerStreaming
 	if r.GetTimeoutNs() < 0 {
 		return status.Error(codes.InvalidArgument, "negative barrier timeout")
 	}
-	req := report.BarrierRequest{Peers: r.GetPeers(), Timeout: time.Duration(r.GetTimeoutNs()), Verify: r.GetVerify()}
+	req := BarrierRequest{Peers: r.GetPeers(), Timeout: time.Duration(r.GetTimeoutNs()), Verify: r.GetVerify()}
 	ctx := stream.Context()
 	id := s.barriers.add(req.Peers)
 	defer s.barriers.remove(id)
@@ -64,7 +71,7 @@ func (s *Server) Barrier(r *ncsyncv1.BarrierRequest, stream grpc.ServerStreaming
 // Barrier asks the daemon for a barrier and waits for its outcome, calling
 // progress with each report. A timed-out barrier is returned with Done set
 // and Reached not set, and a nil error.
-func (c *Client) Barrier(ctx context.Context, req report.BarrierRequest, progress func(report.BarrierProgress)) (report.BarrierProgress, error) {
+func (c *Client) Barrier(ctx context.Context, req BarrierRequest, progress func(report.BarrierProgress)) (report.BarrierProgress, error) {
 	stream, err := c.rpc.Barrier(ctx, &ncsyncv1.BarrierRequest{Peers: req.Peers, TimeoutNs: int64(req.Timeout), Verify: req.Verify})
 	if err != nil {
 		return report.BarrierProgress{}, fromRPCTimeout(err)

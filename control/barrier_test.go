@@ -21,10 +21,10 @@ type barrierNode struct {
 	outcome  report.BarrierProgress
 	err      error
 	release  chan struct{}
-	got      chan report.BarrierRequest
+	got      chan BarrierRequest
 }
 
-func (n *barrierNode) Barrier(ctx context.Context, req report.BarrierRequest, progress func(report.BarrierProgress)) (report.BarrierProgress, error) {
+func (n *barrierNode) Barrier(ctx context.Context, req BarrierRequest, progress func(report.BarrierProgress)) (report.BarrierProgress, error) {
 	if n.got != nil {
 		n.got <- req
 	}
@@ -83,10 +83,10 @@ func TestBarrierRoundTrip(t *testing.T) {
 	}
 	timedOut := progress
 	timedOut.Done, timedOut.Message = true, "barrier not reached within 1s: nfs3 ..."
-	node := &barrierNode{progress: progress, outcome: timedOut, got: make(chan report.BarrierRequest, 1)}
+	node := &barrierNode{progress: progress, outcome: timedOut, got: make(chan BarrierRequest, 1)}
 	c := serve(t, node)
 	var seen []report.BarrierProgress
-	req := report.BarrierRequest{Peers: []string{"nfs2", "nfs3"}, Timeout: 90 * time.Second, Verify: true}
+	req := BarrierRequest{Peers: []string{"nfs2", "nfs3"}, Timeout: 90 * time.Second, Verify: true}
 	res, err := c.Barrier(context.Background(), req, func(p report.BarrierProgress) { seen = append(seen, p) })
 	if err != nil {
 		t.Fatal(err)
@@ -105,14 +105,14 @@ func TestBarrierRoundTrip(t *testing.T) {
 func TestBarrierErrors(t *testing.T) {
 	t.Run("node error", func(t *testing.T) {
 		c := serve(t, &barrierNode{err: errors.New(`barrier: peer "nfs9": not a configured secondary: the configured secondaries are ["nfs2"]`)})
-		_, err := c.Barrier(context.Background(), report.BarrierRequest{Peers: []string{"nfs9"}}, nil)
+		_, err := c.Barrier(context.Background(), BarrierRequest{Peers: []string{"nfs9"}}, nil)
 		if err == nil || !strings.Contains(err.Error(), `the configured secondaries are ["nfs2"]`) {
 			t.Fatalf("got %v, want the node's message", err)
 		}
 	})
 	t.Run("not a primary", func(t *testing.T) {
 		c := serve(t, fakeNode{})
-		_, err := c.Barrier(context.Background(), report.BarrierRequest{}, nil)
+		_, err := c.Barrier(context.Background(), BarrierRequest{}, nil)
 		if err == nil || !strings.Contains(err.Error(), "run `ncsync barrier` on the primary") {
 			t.Fatalf("got %v, want advice to run it on the primary", err)
 		}
@@ -129,7 +129,7 @@ func TestBarrierInStatus(t *testing.T) {
 	got := make(chan report.BarrierProgress, 1)
 	done := make(chan error, 1)
 	go func() {
-		_, err := c.Barrier(ctx, report.BarrierRequest{}, func(p report.BarrierProgress) { got <- p })
+		_, err := c.Barrier(ctx, BarrierRequest{}, func(p report.BarrierProgress) { got <- p })
 		done <- err
 	}()
 	<-got

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ncsync/ncsync/chunker"
+	"github.com/ncsync/ncsync/control"
 	"github.com/ncsync/ncsync/index"
 	"github.com/ncsync/ncsync/report"
 )
@@ -63,7 +64,7 @@ var (
 // concurrently, with the state while it waits. An unknown peer fails with
 // ErrUnknownPeer, a mismatch under req.Verify with ErrVerify. Barriers may
 // run concurrently.
-func (p *Primary) Barrier(ctx context.Context, req report.BarrierRequest, progress func(report.BarrierProgress)) (report.BarrierProgress, error) {
+func (p *Primary) Barrier(ctx context.Context, req control.BarrierRequest, progress func(report.BarrierProgress)) (report.BarrierProgress, error) {
 	peers, err := p.barrierPeers(req.Peers)
 	if err != nil {
 		return report.BarrierProgress{}, err

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ncsync/ncsync/config"
+	"github.com/ncsync/ncsync/control"
 	"github.com/ncsync/ncsync/index"
 	"github.com/ncsync/ncsync/report"
 	"github.com/ncsync/ncsync/transport"
@@ -430,7 +431,7 @@ func TestPrimaryBarrier(t *testing.T) {
 	ctx := context.Background()
 
 	start := time.Now()
-	res, err := p.Barrier(ctx, report.BarrierRequest{}, nil)
+	res, err := p.Barrier(ctx, control.BarrierRequest{}, nil)
 	took := time.Since(start)
 	if err != nil || !res.Reached {
 		t.Fatalf("idle barrier: %+v, %v", res, err)
@@ -449,7 +450,7 @@ func TestPrimaryBarrier(t *testing.T) {
 	}
 	done := make(chan outcome, 1)
 	go func() {
-		res, err := p.Barrier(ctx, report.BarrierRequest{Timeout: 20 * time.Second}, nil)
+		res, err := p.Barrier(ctx, control.BarrierRequest{Timeout: 20 * time.Second}, nil)
 		done <- outcome{res, err}
 	}()
 	var e index.Entry
@@ -484,7 +485,7 @@ func TestPrimaryBarrier(t *testing.T) {
 
 func TestPrimaryBarrierUnknownPeer(t *testing.T) {
 	p, _ := newTestPrimary(t, nil, "nfs2", "nfs3")
-	_, err := p.Barrier(context.Background(), report.BarrierRequest{Peers: []string{"nfs2", "nfs9"}}, nil)
+	_, err := p.Barrier(context.Background(), control.BarrierRequest{Peers: []string{"nfs2", "nfs9"}}, nil)
 	if !errors.Is(err, ErrUnknownPeer) || !strings.Contains(err.Error(), "nfs9") || !strings.Contains(err.Error(), "nfs3") {
 		t.Fatalf("got %v, want ErrUnknownPeer naming nfs9 and the configured secondaries", err)
 	}
@@ -550,7 +551,7 @@ func BenchmarkBarrierIdle(b *testing.B) {
 			b.Run("barrier", func(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
-					if res, err := p.Barrier(ctx, report.BarrierRequest{}, nil); err != nil || !res.Reached {
+					if res, err := p.Barrier(ctx, control.BarrierRequest{}, nil); err != nil || !res.Reached {
 						b.Fatalf("%+v, %v", res, err)
 					}
 				}

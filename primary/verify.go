@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ncsync/ncsync/control"
 	"github.com/ncsync/ncsync/report"
 	"github.com/ncsync/ncsync/transport"
 	"github.com/ncsync/ncsync/verify"
@@ -195,7 +196,7 @@ func (r *verifyRemote) Settle(ctx context.Context) (uint64, error) {
 				r.peer, describeHold(pa))
 		}
 	}
-	res, err := r.p.Barrier(ctx, report.BarrierRequest{Peers: []string{r.peer}}, nil)
+	res, err := r.p.Barrier(ctx, control.BarrierRequest{Peers: []string{r.peer}}, nil)
 	if err != nil {
 		return 0, fmt.Errorf("barrier before comparing: %w", err)
 	}

@@ -17,13 +17,6 @@ type Barrier struct {
 	Since  time.Time
 }
 
-// BarrierRequest asks a primary for a barrier.
-type BarrierRequest struct {
-	Peers   []string      // empty: every configured secondary
-	Timeout time.Duration // zero: the primary's default
-	Verify  bool          // also compare tree hashes of primary and peers at the target
-}
-
 // BarrierProgress is a barrier's state while it waits, and its outcome
 // once Done. A barrier that is Done but not Reached ran out of time; a
 // barrier that fails otherwise (an unknown peer, a verification mismatch)

@@ -87,7 +87,7 @@ func runBarrier(ctx context.Context, o barrierOptions, out, errOut io.Writer, tt
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout+barrierGrace)
 	defer cancel()
 	pr := &barrierPrinter{w: errOut, tty: tty}
-	res, err := c.Barrier(ctx, report.BarrierRequest{Peers: o.Peers, Timeout: o.Timeout, Verify: o.Verify}, pr.show)
+	res, err := c.Barrier(ctx, control.BarrierRequest{Peers: o.Peers, Timeout: o.Timeout, Verify: o.Verify}, pr.show)
 	switch {
 	case errors.Is(err, control.ErrTimeout) || errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return &exitError{code: exitTimeout, err: fmt.Errorf("barrier: the daemon gave no outcome within %s: %w", o.Timeout+barrierGrace, err)}

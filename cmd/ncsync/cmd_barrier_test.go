@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ncsync/ncsync/control"
 	"github.com/ncsync/ncsync/pki"
 	"github.com/ncsync/ncsync/report"
 )
@@ -24,7 +25,7 @@ func (d *barrierDaemon) Status(context.Context) (report.Node, error) {
 	return report.Node{Node: "nfs1", Role: pki.RolePrimary}, nil
 }
 
-func (d *barrierDaemon) Barrier(_ context.Context, _ report.BarrierRequest, progress func(report.BarrierProgress)) (report.BarrierProgress, error) {
+func (d *barrierDaemon) Barrier(_ context.Context, _ control.BarrierRequest, progress func(report.BarrierProgress)) (report.BarrierProgress, error) {
 	progress(d.progress)
 	return d.outcome, d.err
 }

@@ -284,7 +284,7 @@ func (d *daemon) Resume(ctx context.Context, peer string) (report.Pause, error) 
 }
 
 // Barrier implements control.Barrierer when the current node does.
-func (d *daemon) Barrier(ctx context.Context, req report.BarrierRequest, progress func(report.BarrierProgress)) (report.BarrierProgress, error) {
+func (d *daemon) Barrier(ctx context.Context, req control.BarrierRequest, progress func(report.BarrierProgress)) (report.BarrierProgress, error) {
 	b, ok := d.current().(control.Barrierer)
 	if !ok {
 		return report.BarrierProgress{}, errors.New("this node cannot run a barrier: run `ncsync barrier` on the primary")
