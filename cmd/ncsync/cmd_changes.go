@@ -35,7 +35,8 @@ after SEQ: one path per line (NUL-separated with -0), relative to the
 folder's root, in the form 'rsync --files-from' and 'tar --no-recursion -T'
 read. Paths that no longer exist are not in that list: --deleted FILE
 writes them to FILE, in the same form, for the backup to remove (both
-lists come from one reading of the journal).
+lists come from one reading of the journal). A change of the root
+directory's own mode, owner or mtime is listed as '.'.
 
 SEQ is a sequence number or the NCSYNC_SNAPSHOT_SEQ of a snapshot
 ("data=1042 webroot=377"), from which --folder picks its folder. A backup
