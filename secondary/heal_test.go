@@ -1,9 +1,14 @@
 package secondary
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ncsync/ncsync/apply"
+	"github.com/ncsync/ncsync/config"
 	"github.com/ncsync/ncsync/index"
 )
 
@@ -51,4 +56,65 @@ func TestInTree(t *testing.T) {
 	if inTree(nil, "a") {
 		t.Error("inTree(nil)")
 	}
+}
+
+// TestHealRoot: the folder root's own entry (index.RootPath) is looked at
+// and put back like any directory's; without one (a primary that does not
+// replicate the root's metadata) the root is left alone, never taken for
+// an object to remove.
+func TestHealRoot(t *testing.T) {
+	dir := t.TempDir()
+	db, err := index.Open(filepath.Join(dir, "index.db"), index.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	root := filepath.Join(dir, "tree")
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(db, Options{Node: "nfs2", PrimaryNode: "nfs1", Folders: []config.Folder{{ID: "data", Path: root}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := func(e index.Entry) {
+		t.Helper()
+		if err := db.Update("data", func(tx *index.Tx) error { return tx.Store(e) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store(index.Entry{Path: "a", Seq: 1, Kind: index.KindDir, Mode: 0o755})
+	h := &healer{s: s, f: s.folders["data"], id: "data", div: &divergence{db: db, folder: "data"}}
+	rootfd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(rootfd)
+	var st unix.Stat_t
+	if err := unix.Fstat(rootfd, &st); err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string, wantDiffers bool, wantPut int) {
+		t.Helper()
+		var differs bool
+		if err := db.View("data", func(tx *index.Tx) error {
+			differs = h.differs(tx, rootfd, nil, index.RootPath)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		h.div.reset()
+		h.div.found[index.RootPath] = index.Entry{Path: index.RootPath, Kind: index.KindDir, Mode: st.Mode & 0o7777, MtimeNs: st.Mtim.Nano()}
+		pl, err := h.plan(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if differs != wantDiffers || len(pl.remove) != 0 || len(pl.put) != wantPut {
+			t.Errorf("%s: differs %v, plan removes %v and puts %v; want differs %v and %d put", what, differs, pl.remove, pl.put, wantDiffers, wantPut)
+		}
+	}
+	check("no entry for the root", false, 0)
+	store(index.Entry{Path: index.RootPath, Seq: 2, Kind: index.KindDir, Mode: 0o750, MtimeNs: st.Mtim.Nano(),
+		Stat: index.Stat{Dev: st.Dev, Ino: st.Ino}})
+	check("the root chmod'ed", true, 1)
 }
