@@ -2,68 +2,18 @@ package integration
 
 import (
 	"fmt"
-	"io"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
+
+	"github.com/ncsync/ncsync/metrics/metricstest"
 )
 
-// scrape reads addr's /metrics with the official text parser.
-func scrape(t *testing.T, addr string) (map[string]*dto.MetricFamily, error) {
-	t.Helper()
-	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get("http://" + addr + "/metrics")
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET /metrics: %s: %s", resp.Status, body)
-	}
-	p := expfmt.NewTextParser(model.LegacyValidation)
-	return p.TextToMetricFamilies(strings.NewReader(string(body)))
-}
-
-// metricValue is the value of the sample of name whose labels include
-// the pairs of want, and whether there is one. A histogram's value is its
-// sample count.
-func metricValue(fams map[string]*dto.MetricFamily, name string, want ...string) (float64, bool) {
-	f := fams[name]
-	if f == nil {
-		return 0, false
-	}
-next:
-	for _, m := range f.GetMetric() {
-		labels := map[string]string{}
-		for _, l := range m.GetLabel() {
-			labels[l.GetName()] = l.GetValue()
-		}
-		for i := 0; i+1 < len(want); i += 2 {
-			if labels[want[i]] != want[i+1] {
-				continue next
-			}
-		}
-		switch {
-		case m.Gauge != nil:
-			return m.GetGauge().GetValue(), true
-		case m.Counter != nil:
-			return m.GetCounter().GetValue(), true
-		case m.Untyped != nil:
-			return m.GetUntyped().GetValue(), true
-		case m.Histogram != nil:
-			return float64(m.GetHistogram().GetSampleCount()), true
-		}
-	}
-	return 0, false
+// scrape reads addr's /metrics.
+func scrape(addr string) (map[string]*dto.MetricFamily, error) {
+	return metricstest.Scrape("http://" + addr + "/metrics")
 }
 
 // TestMetrics scrapes a running primary and secondary: the values move as
@@ -93,12 +43,12 @@ func TestMetrics(t *testing.T) {
 	var last map[string]*dto.MetricFamily
 	get := func(node, name string, labels ...string) float64 {
 		t.Helper()
-		fams, err := scrape(t, addrs[node])
+		fams, err := scrape(addrs[node])
 		if err != nil {
 			t.Fatalf("scrape %s: %v", node, err)
 		}
 		last = fams
-		v, ok := metricValue(fams, name, labels...)
+		v, ok := metricstest.Value(fams, name, labels...)
 		if !ok {
 			t.Fatalf("%s exports no %s%v", node, name, labels)
 		}
@@ -191,13 +141,13 @@ func TestMetrics(t *testing.T) {
 			get(primaryName, "ncsync_peer_lag_seconds", peer...) == 0
 	})
 	eventually("the secondary shows itself caught up", func() bool {
-		fams, err := scrape(t, addrs["nfs2"])
+		fams, err := scrape(addrs["nfs2"])
 		if err != nil {
 			return false
 		}
-		connected, _ := metricValue(fams, "ncsync_peer_connected")
-		lag, _ := metricValue(fams, "ncsync_peer_lag_entries", "folder", "data")
-		catching, _ := metricValue(fams, "ncsync_peer_catching_up", "folder", "data")
+		connected, _ := metricstest.Value(fams, "ncsync_peer_connected")
+		lag, _ := metricstest.Value(fams, "ncsync_peer_lag_entries", "folder", "data")
+		catching, _ := metricstest.Value(fams, "ncsync_peer_catching_up", "folder", "data")
 		return connected == 1 && lag == 0 && catching == 0
 	})
 	// Counters restart with the process: the new one applied the 50 files

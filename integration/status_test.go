@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"testing"
+
+	"github.com/ncsync/ncsync/metrics/metricstest"
 )
 
 // TestStatusSecondary: `ncsync status` on a running secondary names the
@@ -57,17 +59,17 @@ func TestStatusSecondary(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^data\s.*\s[1-9]\d*\s+-$`).MatchString(statusOf()) {
 		t.Errorf("the folder row does not count the repair:\n%s", statusOf())
 	}
-	fams, err := scrape(t, metricsAddr)
+	fams, err := scrape(metricsAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v, ok := metricValue(fams, "ncsync_repairs_total", "folder", "data"); v < 1 {
+	if v, ok := metricstest.Value(fams, "ncsync_repairs_total", "folder", "data"); v < 1 {
 		t.Errorf("ncsync_repairs_total{folder=data} = %v (present %v), want at least 1", v, ok)
 	}
-	if v, ok := metricValue(fams, "ncsync_peer_connected", "peer", primaryName); v != 1 {
+	if v, ok := metricstest.Value(fams, "ncsync_peer_connected", "peer", primaryName); v != 1 {
 		t.Errorf("ncsync_peer_connected{peer=%s} = %v (present %v), want 1", primaryName, v, ok)
 	}
-	if v, ok := metricValue(fams, "ncsync_peer_info", "peer", primaryName, "address", c.addr); v != 1 {
+	if v, ok := metricstest.Value(fams, "ncsync_peer_info", "peer", primaryName, "address", c.addr); v != 1 {
 		t.Errorf("ncsync_peer_info{peer=%s, address=%s} = %v (present %v), want 1", primaryName, c.addr, v, ok)
 	}
 

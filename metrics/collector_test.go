@@ -3,19 +3,17 @@ package metrics
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/ncsync/ncsync/metrics/metricstest"
 	"github.com/ncsync/ncsync/pki"
 	"github.com/ncsync/ncsync/report"
 )
@@ -77,36 +75,6 @@ func gather(t *testing.T, src Source, ev *Events) map[string]*dto.MetricFamily {
 	return m
 }
 
-// value is the value of the metric of fams named name whose labels
-// include want (name=value pairs); ok is false when there is none.
-func value(fams map[string]*dto.MetricFamily, name string, want ...string) (v float64, ok bool) {
-	f := fams[name]
-	if f == nil {
-		return 0, false
-	}
-next:
-	for _, m := range f.GetMetric() {
-		got := map[string]string{}
-		for _, l := range m.GetLabel() {
-			got[l.GetName()] = l.GetValue()
-		}
-		for i := 0; i+1 < len(want); i += 2 {
-			if got[want[i]] != want[i+1] {
-				continue next
-			}
-		}
-		switch {
-		case m.Gauge != nil:
-			return m.GetGauge().GetValue(), true
-		case m.Counter != nil:
-			return m.GetCounter().GetValue(), true
-		case m.Histogram != nil:
-			return float64(m.GetHistogram().GetSampleCount()), true
-		}
-	}
-	return 0, false
-}
-
 func TestPrimaryReport(t *testing.T) {
 	fams := gather(t, fakeSource{st: primaryReport()}, nil)
 	for _, tt := range []struct {
@@ -147,7 +115,7 @@ func TestPrimaryReport(t *testing.T) {
 		{"ncsync_pause_staged_bytes", []string{"peer", "nfs3"}, 512},
 		{"ncsync_pause_expires_timestamp_seconds", []string{"peer", "nfs3"}, 1_700_003_600},
 	} {
-		got, ok := value(fams, tt.name, tt.labels...)
+		got, ok := metricstest.Value(fams, tt.name, tt.labels...)
 		if !ok || got != tt.want {
 			t.Errorf("%s%v = %v (present %v), want %v", tt.name, tt.labels, got, ok, tt.want)
 		}
@@ -188,7 +156,7 @@ func TestSecondaryReport(t *testing.T) {
 		{"ncsync_conflict_store_max_bytes", []string{"store", "/var/lib/ncsync/conflicts"}, 1 << 30},
 		{"ncsync_conflict_store_max_records", []string{"store", "/var/lib/ncsync/conflicts"}, 10000},
 	} {
-		got, ok := value(fams, tt.name, tt.labels...)
+		got, ok := metricstest.Value(fams, tt.name, tt.labels...)
 		if !ok || got != tt.want {
 			t.Errorf("%s%v = %v (present %v), want %v", tt.name, tt.labels, got, ok, tt.want)
 		}
@@ -204,14 +172,14 @@ func TestReportError(t *testing.T) {
 	// A partial report is exported with report_ok 0; none, as report_ok 0 alone.
 	partial := primaryReport()
 	fams := gather(t, fakeSource{st: partial, err: errors.New("index closed")}, nil)
-	if v, ok := value(fams, "ncsync_report_ok"); !ok || v != 0 {
+	if v, ok := metricstest.Value(fams, "ncsync_report_ok"); !ok || v != 0 {
 		t.Errorf("report_ok = %v, %v; want 0", v, ok)
 	}
-	if _, ok := value(fams, "ncsync_folder_sequence", "folder", "data"); !ok {
+	if _, ok := metricstest.Value(fams, "ncsync_folder_sequence", "folder", "data"); !ok {
 		t.Error("the partial report's folders are missing")
 	}
 	fams = gather(t, fakeSource{err: errors.New("index closed")}, nil)
-	if v, ok := value(fams, "ncsync_report_ok"); !ok || v != 0 {
+	if v, ok := metricstest.Value(fams, "ncsync_report_ok"); !ok || v != 0 {
 		t.Errorf("report_ok = %v, %v; want 0", v, ok)
 	}
 	if _, ok := fams["ncsync_node_info"]; ok {
@@ -248,7 +216,7 @@ func TestEvents(t *testing.T) {
 		{"ncsync_barriers_total", []string{"result", "error"}, 2},
 		{"ncsync_barrier_wait_seconds", []string{"result", "timeout"}, 1},
 	} {
-		got, ok := value(fams, tt.name, tt.labels...)
+		got, ok := metricstest.Value(fams, tt.name, tt.labels...)
 		if !ok || got != tt.want {
 			t.Errorf("%s%v = %v (present %v), want %v", tt.name, tt.labels, got, ok, tt.want)
 		}
@@ -304,26 +272,16 @@ func TestServe(t *testing.T) {
 	go func() {
 		done <- Serve(ctx, lis, Handler(NewRegistry(fakeSource{st: primaryReport()}, NewEvents()), log))
 	}()
-	resp, err := http.Get("http://" + lis.Addr().String() + "/metrics")
+	fams, err := metricstest.Scrape("http://" + lis.Addr().String() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /metrics: %s\n%s", resp.Status, body)
-	}
-	parser := expfmt.NewTextParser(model.LegacyValidation)
-	fams, err := parser.TextToMetricFamilies(strings.NewReader(string(body)))
-	if err != nil {
-		t.Fatalf("parse: %v\n%s", err, body)
 	}
 	for _, name := range []string{"ncsync_peer_lag_seconds", "ncsync_barriers_total", "go_goroutines", "process_resident_memory_bytes"} {
 		if fams[name] == nil {
 			t.Errorf("/metrics lacks %s", name)
 		}
 	}
-	if v, ok := value(fams, "ncsync_peer_lag_seconds", "peer", "nfs2", "folder", "data"); !ok || v != 1.5 {
+	if v, ok := metricstest.Value(fams, "ncsync_peer_lag_seconds", "peer", "nfs2", "folder", "data"); !ok || v != 1.5 {
 		t.Errorf("lag over HTTP = %v, %v; want 1.5", v, ok)
 	}
 	cancel()
