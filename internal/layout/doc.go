@@ -3,7 +3,6 @@
 // nothing of ncsync, only the composition root imports bench, generated
 // protobuf types stay at the wire edge, only metrics and the composition
 // root import the Prometheus client, and metricstest reads it back in
-// tests), that every package says its job in
-// a doc comment, and that code and documents speak of ncsync itself rather
-// than of how it was built.
+// tests), that every package says its job in a doc comment, and that code
+// and documents speak of ncsync itself rather than of how it was built.
 package layout
