@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -157,47 +156,14 @@ func (c *cluster) addNode(name, role string, tls [3]string) *node {
 		logPath:  filepath.Join(base, "daemon.log"),
 		trees:    map[string]string{},
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "node: %s\nrole: %s\n", name, role)
-	fmt.Fprintf(&b, "state_dir: %s\n", strconv.Quote(n.stateDir))
-	fmt.Fprintf(&b, "control_socket: %s\n", strconv.Quote(n.socket))
-	if role == "primary" {
-		fmt.Fprintf(&b, "listen: %s\n", c.addr)
-		fmt.Fprintf(&b, "secondaries: [%s]\n", strings.Join(c.opts.secondaries, ", "))
-		fmt.Fprintf(&b, "scan_interval: %s\n", c.opts.scanInterval)
-	} else if c.proxy != nil {
-		fmt.Fprintf(&b, "primary: %s@%s\n", primaryName, c.proxy.Addr())
-	} else {
-		fmt.Fprintf(&b, "primary: %s@%s\n", primaryName, c.addr)
-	}
-	fmt.Fprintf(&b, "tls: {ca: %s, cert: %s, key: %s}\n", strconv.Quote(tls[0]), strconv.Quote(tls[1]), strconv.Quote(tls[2]))
-	b.WriteString("folders:\n")
 	for _, id := range c.opts.folders {
 		tree := filepath.Join(base, "tree-"+id)
 		if err := os.MkdirAll(tree, 0o755); err != nil {
 			c.t.Fatal(err)
 		}
 		n.trees[id] = tree
-		fmt.Fprintf(&b, "  - id: %s\n    path: %s\n    ignore: [", id, strconv.Quote(tree))
-		for i, p := range defaultIgnore {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(strconv.Quote(p))
-		}
-		b.WriteString("]\n")
-		for _, line := range strings.Split(strings.TrimSpace(c.opts.folderYAML[id]), "\n") {
-			if line != "" {
-				fmt.Fprintf(&b, "    %s\n", line)
-			}
-		}
 	}
-	if c.opts.extraConfig != nil {
-		b.WriteString(c.opts.extraConfig(name))
-	}
-	if err := os.WriteFile(n.cfgPath, []byte(b.String()), 0o600); err != nil {
-		c.t.Fatal(err)
-	}
+	writeNodeConfig(c.t, n.cfgPath, c.spec(n, tls))
 	c.mu.Lock()
 	if _, ok := c.nodes[name]; !ok {
 		c.order = append(c.order, name)
@@ -205,6 +171,26 @@ func (c *cluster) addNode(name, role string, tls [3]string) *node {
 	c.nodes[name] = n // a node set up again replaces the old one (not running)
 	c.mu.Unlock()
 	return n
+}
+
+// spec is what node n's config says in this cluster: a primary lists the
+// cluster's secondaries; a secondary follows the primary (through the
+// proxy, if any).
+func (c *cluster) spec(n *node, tls [3]string) nodeSpec {
+	s := nodeSpec{
+		name: n.name, role: n.role, stateDir: n.stateDir, socket: n.socket, addr: c.addr,
+		secondaries: c.opts.secondaries, scanInterval: c.opts.scanInterval, tls: tls,
+	}
+	if n.role != "primary" && c.proxy != nil {
+		s.addr = c.proxy.Addr()
+	}
+	for _, id := range c.opts.folders {
+		s.folders = append(s.folders, folderSpec{id: id, path: n.trees[id], yaml: c.opts.folderYAML[id]})
+	}
+	if c.opts.extraConfig != nil {
+		s.extra = c.opts.extraConfig(n.name)
+	}
+	return s
 }
 
 // node returns the named node.

@@ -49,15 +49,18 @@ type watchConfig struct {
 type nodeSpec struct {
 	name, role       string
 	stateDir, socket string
-	addr             string   // primary: listen; secondary: primary
-	secondaries      []string // primary only
+	addr             string        // primary: listen; secondary: the primary's address
+	secondaries      []string      // primary only
+	scanInterval     time.Duration // primary only, without watch
+	watch            *watchConfig  // primary only: scan_interval and the watch block, else none
 	tls              [3]string
 	folders          []folderSpec
-	watch            watchConfig // primary only
+	extra            string // YAML appended (clusterOptions.extraConfig)
 }
 
-// folderSpec is one folder of a nodeSpec.
-type folderSpec struct{ id, path string }
+// folderSpec is one folder of a nodeSpec: yaml holds more keys of the
+// folder, one per line (clusterOptions.folderYAML).
+type folderSpec struct{ id, path, yaml string }
 
 // writeNodeConfig writes the config file of a node.
 func writeNodeConfig(tb testing.TB, path string, s nodeSpec) {
@@ -66,11 +69,17 @@ func writeNodeConfig(tb testing.TB, path string, s nodeSpec) {
 	fmt.Fprintf(&b, "node: %s\nrole: %s\n", s.name, s.role)
 	fmt.Fprintf(&b, "state_dir: %s\n", strconv.Quote(s.stateDir))
 	fmt.Fprintf(&b, "control_socket: %s\n", strconv.Quote(s.socket))
-	w := s.watch
+	var w watchConfig
+	if s.watch != nil {
+		w = *s.watch
+	}
 	if s.role == "primary" {
 		fmt.Fprintf(&b, "listen: %s\n", s.addr)
 		fmt.Fprintf(&b, "secondaries: [%s]\n", strings.Join(s.secondaries, ", "))
-		if !w.daemonDefaults {
+		switch {
+		case s.watch == nil:
+			fmt.Fprintf(&b, "scan_interval: %s\n", s.scanInterval)
+		case !w.daemonDefaults:
 			fmt.Fprintf(&b, "scan_interval: %s\n", cmpDuration(w.scanInterval, watchLong))
 			var keys []string
 			for _, kv := range []struct {
@@ -98,7 +107,13 @@ func writeNodeConfig(tb testing.TB, path string, s nodeSpec) {
 		if w.noDefaultIgnores {
 			b.WriteString("    no_default_ignores: true\n")
 		}
+		for _, line := range strings.Split(strings.TrimSpace(f.yaml), "\n") {
+			if line != "" {
+				fmt.Fprintf(&b, "    %s\n", line)
+			}
+		}
 	}
+	b.WriteString(s.extra)
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
 		tb.Fatal(err)
 	}
@@ -132,13 +147,8 @@ func (w *watchCluster) setWatchConfig(cfg watchConfig) {
 	w.t.Helper()
 	w.cfg = cfg
 	n := w.node(primaryName)
-	spec := nodeSpec{
-		name: primaryName, role: "primary", stateDir: n.stateDir, socket: n.socket,
-		addr: w.addr, secondaries: w.opts.secondaries, tls: w.tlsFiles(primaryName), watch: cfg,
-	}
-	for _, id := range w.opts.folders {
-		spec.folders = append(spec.folders, folderSpec{id, n.trees[id]})
-	}
+	spec := w.spec(n, w.tlsFiles(primaryName))
+	spec.watch = &cfg
 	writeNodeConfig(w.t, n.cfgPath, spec)
 }
 
