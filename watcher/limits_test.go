@@ -1,25 +1,30 @@
 package watcher
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// setSysctl writes an inotify limit and returns a function restoring the
-// old value (also registered with t.Cleanup). It skips the test when the
-// limit cannot be changed here.
-func setSysctl(t *testing.T, name string, value int) (restore func()) {
+// setSysctlAt writes the limit name in the directory dir (procInotify or
+// procUserNS) and returns a function restoring the old value (also
+// registered with t.Cleanup). It skips the test when the limit cannot be
+// changed here.
+func setSysctlAt(t *testing.T, dir, name string, value int) (restore func()) {
 	t.Helper()
-	path := filepath.Join(procInotify, name)
+	path := filepath.Join(dir, name)
 	old, err := os.ReadFile(path)
 	if err != nil {
 		t.Skipf("read %s: %v", path, err)
@@ -103,7 +108,7 @@ func TestOverflow(t *testing.T) {
 	h.expectPaths("new/sub/g")
 }
 
-// setSysctlQuiet is setSysctl without a testing.T: nil when it cannot.
+// setSysctlQuiet is setSysctlAt of procInotify without a testing.T: nil when it cannot.
 func setSysctlQuiet(name string, value int) (restore func()) {
 	path := filepath.Join(procInotify, name)
 	old, err := os.ReadFile(path)
@@ -181,61 +186,30 @@ func TestExhaustion(t *testing.T) {
 	h.expectPaths("d9/sub/f")
 }
 
-// inotifyWatchesInUse counts the inotify watches held by root's processes.
-func inotifyWatchesInUse(t *testing.T) int {
-	t.Helper()
-	pids, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Skip(err)
-	}
-	n := 0
-	for _, p := range pids {
-		if _, err := strconv.Atoi(p.Name()); err != nil {
-			continue
-		}
-		var st unix.Stat_t
-		if unix.Stat("/proc/"+p.Name(), &st) != nil || st.Uid != 0 {
-			continue
-		}
-		fds, _ := os.ReadDir("/proc/" + p.Name() + "/fd")
-		for _, fd := range fds {
-			target, err := os.Readlink("/proc/" + p.Name() + "/fd/" + fd.Name())
-			if err != nil || target != "anon_inode:inotify" {
-				continue
-			}
-			info, _ := os.ReadFile("/proc/" + p.Name() + "/fdinfo/" + fd.Name())
-			n += strings.Count(string(info), "inotify wd:")
-		}
-	}
-	return n
-}
-
+// TestExhaustionSysctl runs a watcher out of inotify watches for real.
+// The test runs itself again in a user namespace of its own, whose watch
+// limit (user.max_inotify_watches) is lowered to 10: the limit is then the
+// test's alone, so that neither other processes of the uid (tests of other
+// packages running at the same time) take the watches it counts on, nor the
+// lowered limit takes watches from them.
 func TestExhaustionSysctl(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to lower fs.inotify.max_user_watches")
+	if os.Getenv(inUserNSEnv) == "" {
+		runInUserNS(t, "TestExhaustionSysctl")
+		return
 	}
+	setSysctlAt(t, procUserNS, "max_inotify_watches", 10)
 	root := t.TempDir()
 	for i := range 50 {
 		mkdirAll(t, root, fmt.Sprintf("d%02d", i))
 	}
-	var restore func()
-	h := startWatcher(t, root, Options{}, func(w *Watcher) {
-		real := w.newSource
-		w.newSource = func(n int) (source, error) {
-			s, err := real(n)
-			// System-wide: allow a little more than what is in use now,
-			// only while the tree is walked (until Ready).
-			restore = setSysctl(t, "max_user_watches", inotifyWatchesInUse(t)+10)
-			return s, err
-		}
-	})
-	restore()
+	h := startWatcher(t, root, Options{}, nil)
 	s := h.w.Stats()
 	t.Logf("Stats: %+v", s)
-	if s.Unwatched == 0 || s.Watched+s.Unwatched != 51 {
-		t.Fatalf("Stats = %+v, want some of 51 directories unwatched", s)
+	if s.Watched != 10 || s.Unwatched != 41 {
+		t.Fatalf("Stats = %+v, want 10 of 51 directories watched and 41 unwatched", s)
 	}
-	for _, want := range []string{"51 directories need watching", "fs.inotify.max_user_watches is", "sysctl -w fs.inotify.max_user_watches="} {
+	for _, want := range []string{"51 directories need watching", "fs.inotify.max_user_watches is",
+		"sysctl -w fs.inotify.max_user_watches=", "max_inotify_watches is 10 there"} {
 		if !strings.Contains(s.Degraded, want) {
 			t.Errorf("Degraded = %q, missing %q", s.Degraded, want)
 		}
@@ -246,6 +220,34 @@ func TestExhaustionSysctl(t *testing.T) {
 	// A watched directory still reports.
 	write(t, h.root, "f", "x")
 	h.expectPaths("f")
+}
+
+// inUserNSEnv is set for a test run again by runInUserNS.
+const inUserNSEnv = "NCSYNC_TEST_IN_USERNS"
+
+// runInUserNS runs the test named again, alone, in a new user namespace
+// in which this uid is root, and fails with its output if it fails. It
+// skips when user namespaces cannot be made here.
+func runInUserNS(t *testing.T, name string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+name+"$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), inUserNSEnv+"=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:  syscall.CLONE_NEWUSER,
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
+	}
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	switch {
+	case err != nil && !errors.As(err, &exit):
+		t.Skipf("cannot run the test in a user namespace of its own here: %v", err)
+	case err != nil:
+		t.Fatalf("in a user namespace: %v\n%s", err, out)
+	case bytes.Contains(out, []byte("--- SKIP")):
+		t.Skipf("skipped in a user namespace:\n%s", out)
+	}
+	t.Logf("in a user namespace:\n%s", out)
 }
 
 // A directory that cannot be listed may hold subdirectories left
