@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -155,7 +156,10 @@ func (b *byteBudget) release(n int64) {
 // encoder) and, in the same order, to the sender, which packs finished
 // jobs into messages of about targetMessageBytes. While one message is
 // being sent the workers prepare the next ones, up to inflightBytes ahead.
-func (s *Server) sendChunks(ctx context.Context, folder string, ids []chunker.ID, frames bool, ctr *chunkCounters, send func(*ncsyncv1.FetchChunksResponse) error) error {
+//
+// tune, if not nil, chooses the codec level of each job and is told how
+// long the sender waited for the link and for the workers.
+func (s *Server) sendChunks(ctx context.Context, folder string, ids []chunker.ID, frames bool, tune *codecTuner, ctr *chunkCounters, send func(*ncsyncv1.FetchChunksResponse) error) error {
 	g, ctx := errgroup.WithContext(ctx)
 	jobs := make(chan *chunkJob)
 	order := make(chan *chunkJob, maxQueuedChunks)
@@ -223,14 +227,14 @@ func (s *Server) sendChunks(ctx context.Context, folder string, ids []chunker.ID
 	for range workers {
 		g.Go(func() error {
 			for j := range jobs {
-				s.prepareJob(ctx, folder, j, levelFastest)
+				s.prepareJob(ctx, folder, j, tune.get())
 				budget.add(j.cost())
 				j.done <- struct{}{}
 			}
 			return nil
 		})
 	}
-	g.Go(func() error { return s.packChunks(ctx, order, budget, ctr, send) })
+	g.Go(func() error { return s.packChunks(ctx, order, budget, tune, ctr, send) })
 	return g.Wait()
 }
 
@@ -306,10 +310,11 @@ func (s *Server) encodeJob(ctx context.Context, folder string, j *chunkJob, leve
 		p.wire = j.raw[off : off+p.size]
 		off += p.size
 	}
+	enc := s.encoder(level)
 	switch {
-	case len(j.raw) == 0 || !compress && !j.frame:
+	case len(j.raw) == 0 || enc == nil || !compress && !j.frame:
 	case j.frame:
-		comp := s.enc.EncodeAll(j.raw, j.comp)
+		comp := enc.EncodeAll(j.raw, j.comp)
 		j.comp = comp
 		if shrinks(len(comp), len(j.raw)) && len(j.raw) <= MaxFrameBytes {
 			j.framed = comp
@@ -319,9 +324,10 @@ func (s *Server) encodeJob(ctx context.Context, folder string, j *chunkJob, leve
 				}
 			}
 		}
+	case incompressible(j.raw):
 	default: // one chunk
 		p := &j.parts[0]
-		comp := s.enc.EncodeAll(j.raw, j.comp)
+		comp := enc.EncodeAll(j.raw, j.comp)
 		j.comp = comp
 		if shrinks(len(comp), len(j.raw)) {
 			p.codec, p.wire = ncsyncv1.Codec_CODEC_ZSTD, comp
@@ -339,8 +345,9 @@ func shrinks(n, raw int) bool { return n < raw-raw/32 }
 // refuses more). It
 // sends a partial message early when the next job is not ready, so the
 // wire does not wait for workers.
-func (s *Server) packChunks(ctx context.Context, order <-chan *chunkJob, budget *byteBudget, ctr *chunkCounters, send func(*ncsyncv1.FetchChunksResponse) error) error {
+func (s *Server) packChunks(ctx context.Context, order <-chan *chunkJob, budget *byteBudget, tune *codecTuner, ctr *chunkCounters, send func(*ncsyncv1.FetchChunksResponse) error) error {
 	var (
+		work   time.Duration // waited for the workers since the last send
 		msg    ncsyncv1.FetchChunksResponse
 		datas  []ncsyncv1.ChunkData
 		held   []*chunkJob
@@ -369,7 +376,10 @@ func (s *Server) packChunks(ctx context.Context, order <-chan *chunkJob, budget 
 		}
 		// gRPC has marshalled msg when Send returns (no stats handler
 		// keeps it), so its buffers can be reused.
+		start := time.Now()
 		err := send(&msg)
+		tune.observe(time.Since(start), work)
+		work = 0
 		for _, j := range held {
 			if err == nil {
 				ctr.wire.Add(uint64(len(j.framed)))
@@ -399,11 +409,13 @@ func (s *Server) packChunks(ctx context.Context, order <-chan *chunkJob, budget 
 			if err := flush(); err != nil {
 				return err
 			}
+			start := time.Now()
 			select {
 			case j, ok = <-order:
 			case <-ctx.Done():
 				return ctx.Err()
 			}
+			work += time.Since(start)
 		}
 		if !ok {
 			break
@@ -414,11 +426,13 @@ func (s *Server) packChunks(ctx context.Context, order <-chan *chunkJob, budget 
 			if err := flush(); err != nil {
 				return err
 			}
+			start := time.Now()
 			select {
 			case <-j.done:
 			case <-ctx.Done():
 				return ctx.Err()
 			}
+			work += time.Since(start)
 		}
 		if j.err != nil {
 			return j.err

@@ -183,12 +183,3 @@ func cacheable(j *chunkJob) bool {
 	}
 	return true
 }
-
-// codecLevel is how a stream compresses chunks.
-type codecLevel uint8
-
-const (
-	levelFastest codecLevel = iota // zstd fastest: the default
-	levelRaw                       // no compression: the sender waits on the workers
-	levelBetter                    // zstd default (level 3): the sender waits on the link
-)

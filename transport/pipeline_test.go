@@ -35,7 +35,7 @@ func TestPackChunksSendsWhenStarved(t *testing.T) {
 		}
 	}()
 	var sent, msgs int
-	err := s.packChunks(ctx, order, budget, &chunkCounters{}, func(m *ncsyncv1.FetchChunksResponse) error {
+	err := s.packChunks(ctx, order, budget, nil, &chunkCounters{}, func(m *ncsyncv1.FetchChunksResponse) error {
 		sent += len(m.Chunks)
 		msgs++
 		return nil
@@ -63,7 +63,7 @@ func TestPackChunksDecodedBound(t *testing.T) {
 	}
 	close(order)
 	var sent, msgs int
-	err := s.packChunks(context.Background(), order, budget, &chunkCounters{}, func(m *ncsyncv1.FetchChunksResponse) error {
+	err := s.packChunks(context.Background(), order, budget, nil, &chunkCounters{}, func(m *ncsyncv1.FetchChunksResponse) error {
 		decoded := 0
 		for _, cd := range m.Chunks {
 			decoded += int(cd.Size)

@@ -51,7 +51,10 @@ type Server struct {
 	err  error // invalid configuration, returned by Serve
 	src  Source
 	log  *slog.Logger
-	enc  *zstd.Encoder
+	enc  *zstd.Encoder // zstd fastest
+	// encBetter is zstd level 3, for peers whose chunk streams wait on
+	// the link (codecTuner).
+	encBetter *zstd.Encoder
 	// recheck verifies a caller's certificate again at every RPC (the
 	// TLS configuration's own check: revocation list as last loaded,
 	// validity), so that a certificate revoked since its connection was
@@ -100,6 +103,13 @@ func NewServer(tlsConf *tls.Config, lim Limits, src Source, log *slog.Logger) *S
 		s.err = fmt.Errorf("transport server: zstd encoder: %w", err)
 	}
 	s.enc = enc
+	s.encBetter, err = zstd.NewWriter(nil,
+		zstd.WithEncoderLevel(zstd.SpeedDefault),
+		zstd.WithWindowSize(4<<20),
+		zstd.WithEncoderCRC(false))
+	if err != nil && s.err == nil {
+		s.err = fmt.Errorf("transport server: zstd encoder: %w", err)
+	}
 	if s.err != nil {
 		return s
 	}

@@ -42,6 +42,7 @@ func (c *chunkCounters) add(raw, wire int) {
 // peerState is what the server keeps per peer node.
 type peerState struct {
 	counters chunkCounters
+	codec    codecTuner    // compression level of the chunks sent
 	fetches  chan struct{} // semaphore of concurrent FetchChunks streams
 
 	mu      sync.Mutex
