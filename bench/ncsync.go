@@ -111,6 +111,7 @@ func (n ncsyncRun) sample(got consistent) Sample {
 	}
 	for _, p := range got.status.Peers {
 		s.ToolBytes += int64(p.BytesSent + p.BytesReceived)
+		s.ChunkBytesRaw += int64(p.ChunkBytesRaw)
 	}
 	return s
 }

@@ -51,6 +51,16 @@ func (r *Report) linkTargets() []TargetCheck {
 				}
 			}
 		}
+		if r.Link.Rate > 0 && row.Workload == WorkloadWebroot {
+			target := at + ": bytes on the wire ≤ 0.2 × the raw chunk bytes"
+			if row.measured() && m.ChunkBytesRaw > 0 {
+				ratio := float64(m.WireToTarget) / float64(m.ChunkBytesRaw)
+				out = append(out, TargetCheck{target, fmt.Sprintf("%s toward the target for %s of chunks: %.3f ×",
+					report.HumanBytes(m.WireToTarget), report.HumanBytes(m.ChunkBytesRaw), ratio), yes(ratio <= 0.2)})
+			} else {
+				out = append(out, TargetCheck{target, "not measured", nil})
+			}
+		}
 		if r.Link.Shaped() {
 			target := at + ": CPU ≤ 1.2 × the unshaped copy's"
 			base := r.Find(ScenarioInitial, row.Workload+UnshapedSuffix, ToolNcsync)

@@ -15,11 +15,12 @@ func initialRow(load string, s Sample) Row {
 
 // TestLinkTargets checks the verdicts read off a shaped run: the copy's
 // wall against its bytes ÷ the link rate, its CPU against the unshaped
-// baseline, the round-trip throughput and the bandwidth cap.
+// baseline, the round-trip throughput, the bandwidth cap and the
+// webroot's bytes on the wire against its raw chunk bytes.
 func TestLinkTargets(t *testing.T) {
 	const rate = 12_500_000 // 100 Mbit/s
 	shaped := func(wall, cpu float64) Row {
-		return initialRow("webroot", Sample{Wall: wall, WireToTarget: 25_000_000, CPUSource: cpu / 2, CPUTarget: cpu / 2})
+		return initialRow("webroot", Sample{Wall: wall, WireToTarget: 25_000_000, ChunkBytesRaw: 125_000_000, CPUSource: cpu / 2, CPUTarget: cpu / 2})
 	}
 	base := initialRow("webroot"+UnshapedSuffix, Sample{Wall: 1, WireToTarget: 25_000_000, CPUSource: 1, CPUTarget: 1})
 	verdicts := func(r *Report) map[string]bool {
@@ -37,6 +38,8 @@ func TestLinkTargets(t *testing.T) {
 				got["rtt"] = *c.Met
 			case strings.Contains(c.Target, "limits.bandwidth"):
 				got["cap"] = *c.Met
+			case strings.Contains(c.Target, "raw chunk bytes"):
+				got["compressed"] = *c.Met
 			}
 		}
 		return got
@@ -47,14 +50,14 @@ func TestLinkTargets(t *testing.T) {
 		want map[string]bool
 	}{
 		// 25 MB at 12.5 MB/s is 2 s: 2.1 s is the edge, 2.3 s too slow.
-		{"fills the link", Report{Link: Link{Rate: rate}, Rows: []Row{shaped(2.1, 2.4), base}}, map[string]bool{"fill": true, "cpu": true}},
-		{"slow and spinning", Report{Link: Link{Rate: rate}, Rows: []Row{shaped(2.3, 2.5), base}}, map[string]bool{"fill": false, "cpu": false}},
-		{"with an RTT", Report{Link: Link{Rate: rate, RTT: 1e8}, Rows: []Row{shaped(2.3, 2), base}}, map[string]bool{"fill": false, "cpu": true, "rtt": false}},
+		{"fills the link", Report{Link: Link{Rate: rate}, Rows: []Row{shaped(2.1, 2.4), base}}, map[string]bool{"fill": true, "cpu": true, "compressed": true}},
+		{"slow and spinning", Report{Link: Link{Rate: rate}, Rows: []Row{shaped(2.3, 2.5), base}}, map[string]bool{"fill": false, "cpu": false, "compressed": true}},
+		{"with an RTT", Report{Link: Link{Rate: rate, RTT: 1e8}, Rows: []Row{shaped(2.3, 2), base}}, map[string]bool{"fill": false, "cpu": true, "rtt": false, "compressed": true}},
 		// A slow start and end do not hide a transfer that ran at 92 %
 		// of the link.
 		{"steady with an RTT", Report{Link: Link{Rate: rate, RTT: 1e8}, Rows: []Row{
-			initialRow("webroot", Sample{Wall: 2.3, WireToTarget: 25_000_000, SteadyRate: 11_500_000, CPUSource: 1, CPUTarget: 1}), base}},
-			map[string]bool{"fill": false, "cpu": true, "rtt": true}},
+			initialRow("webroot", Sample{Wall: 2.3, WireToTarget: 25_000_000, ChunkBytesRaw: 100_000_000, SteadyRate: 11_500_000, CPUSource: 1, CPUTarget: 1}), base}},
+			map[string]bool{"fill": false, "cpu": true, "rtt": true, "compressed": false}},
 		{"at the cap", Report{NcsyncBandwidth: 10_000_000, Rows: []Row{shaped(2.5, 2)}}, map[string]bool{"cap": true}},
 		{"under the cap", Report{NcsyncBandwidth: 10_000_000, Rows: []Row{shaped(3, 2)}}, map[string]bool{"cap": false}},
 		{"over the cap", Report{NcsyncBandwidth: 10_000_000, Rows: []Row{shaped(2.2, 2)}}, map[string]bool{"cap": false}},

@@ -18,6 +18,9 @@ type Sample struct {
 	// ToolBytes is what the tool itself reports (rsync --stats sent plus
 	// received; ncsync's peer counters), 0 when it reports nothing.
 	ToolBytes int64 `json:"tool_reported_bytes"`
+	// ChunkBytesRaw is the chunk data ncsync's primary sent, before
+	// compression (0 for other tools).
+	ChunkBytesRaw int64 `json:"chunk_bytes_raw,omitempty"`
 	// CPU seconds (user + system) and peak resident bytes of each side's
 	// processes.
 	CPUSource     float64 `json:"cpu_source_s"`
@@ -167,6 +170,7 @@ func (row *Row) summarize() {
 		WireToTarget:  i(func(s Sample) int64 { return s.WireToTarget }),
 		WireToSource:  i(func(s Sample) int64 { return s.WireToSource }),
 		ToolBytes:     i(func(s Sample) int64 { return s.ToolBytes }),
+		ChunkBytesRaw: i(func(s Sample) int64 { return s.ChunkBytesRaw }),
 		CPUSource:     f(func(s Sample) float64 { return s.CPUSource }),
 		CPUTarget:     f(func(s Sample) float64 { return s.CPUTarget }),
 		PeakRSSSource: i(func(s Sample) int64 { return s.PeakRSSSource }),
