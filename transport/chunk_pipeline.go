@@ -378,7 +378,16 @@ func (s *Server) packChunks(ctx context.Context, order <-chan *chunkJob, budget 
 		// keeps it), so its buffers can be reused.
 		start := time.Now()
 		err := send(&msg)
-		tune.observe(time.Since(start), work)
+		if tune != nil {
+			raw, wire := 0, len(msg.Frame)
+			for _, j := range held {
+				for _, p := range j.parts {
+					raw += p.size
+					wire += len(p.wire)
+				}
+			}
+			tune.observe(time.Since(start), work, raw, wire)
+		}
 		work = 0
 		for _, j := range held {
 			if err == nil {

@@ -17,7 +17,11 @@ import (
 // CPU-bound, and compressing less (down to not at all) lets the chunks out
 // sooner. Each peer has a codecTuner, kept across its streams, that moves
 // one step at a time between no compression, zstd fastest and zstd level 3
-// after every few messages, by the ratio of the two waits.
+// after every few messages, by the ratio of the two waits. Dropping
+// compression multiplies the bytes to send by the compression ratio, and
+// the time in Send with them: it is done only when the workers' wait
+// exceeds that too, so that a link that is merely fast does not flip
+// between raw and compressed.
 
 // codecLevel is how chunks are compressed; the zero value is the default.
 type codecLevel int8
@@ -57,6 +61,7 @@ type codecTuner struct {
 
 	mu         sync.Mutex
 	send, work time.Duration // waits since the last decision
+	raw, wire  int           // chunk bytes sent since, decoded and on the wire
 	msgs       int
 }
 
@@ -68,9 +73,10 @@ func (t *codecTuner) get() codecLevel {
 	return codecLevel(t.level.Load())
 }
 
-// observe records one message: how long the sender waited for Send
-// (link) and for the workers (CPU) since the previous one.
-func (t *codecTuner) observe(send, work time.Duration) {
+// observe records one message of raw chunk bytes sent as wire bytes: how
+// long the sender waited for Send (link) and for the workers (CPU) since
+// the previous one.
+func (t *codecTuner) observe(send, work time.Duration, raw, wire int) {
 	if t == nil {
 		return
 	}
@@ -78,17 +84,23 @@ func (t *codecTuner) observe(send, work time.Duration) {
 	defer t.mu.Unlock()
 	t.send += send
 	t.work += work
+	t.raw += raw
+	t.wire += wire
 	if t.msgs++; t.msgs < tuneMessages {
 		return
 	}
 	l := codecLevel(t.level.Load())
+	sendRaw := t.send // what Send would take without compression
+	if l == levelFastest && t.wire > 0 && t.raw > t.wire {
+		sendRaw = time.Duration(float64(t.send) * float64(t.raw) / float64(t.wire))
+	}
 	switch {
 	case t.send >= tuneMinWait && t.send > tuneRatio*t.work && l < levelBetter:
 		t.level.Store(int32(l + 1))
-	case t.work >= tuneMinWait && t.work > tuneRatio*t.send && l > levelRaw:
+	case t.work >= tuneMinWait && t.work > tuneRatio*sendRaw && l > levelRaw:
 		t.level.Store(int32(l - 1))
 	}
-	t.send, t.work, t.msgs = 0, 0, 0
+	t.send, t.work, t.raw, t.wire, t.msgs = 0, 0, 0, 0, 0
 }
 
 // encoder returns the encoder of level, or nil for no compression.

@@ -13,27 +13,32 @@ import (
 // TestCodecTuner feeds the waits of link-bound and CPU-bound streams: the
 // level steps up while the sender waits on Send, down while it waits on
 // the workers, one step per window of messages, within raw..zstd-3, and
-// stays when neither wait dominates or both are negligible.
+// stays when neither wait dominates or both are negligible. Compression
+// is dropped only if Send with the uncompressed bytes would still wait
+// less than the workers.
 func TestCodecTuner(t *testing.T) {
 	ms := time.Millisecond
 	tests := []struct {
 		name       string
 		send, work time.Duration // per message
+		ratio      int           // raw bytes per wire byte
 		windows    int
 		want       codecLevel
 	}{
-		{"link-bound", 10 * ms, ms, 1, levelBetter},
-		{"link-bound long", 10 * ms, ms, 5, levelBetter},
-		{"cpu-bound", ms, 10 * ms, 1, levelRaw},
-		{"cpu-bound long", 0, 10 * ms, 5, levelRaw},
-		{"balanced", 5 * ms, 4 * ms, 5, levelFastest},
-		{"idle", 100 * time.Microsecond, 0, 5, levelFastest},
+		{"link-bound", 10 * ms, ms, 4, 1, levelBetter},
+		{"link-bound long", 10 * ms, ms, 4, 5, levelBetter},
+		{"cpu-bound, incompressible", ms, 10 * ms, 1, 1, levelRaw},
+		{"cpu-bound long", 0, 10 * ms, 4, 5, levelRaw},
+		{"cpu-bound, but raw would wait on the link", ms, 5 * ms, 4, 5, levelFastest},
+		{"cpu-bound enough to send raw", ms, 9 * ms, 4, 5, levelRaw},
+		{"balanced", 5 * ms, 4 * ms, 4, 5, levelFastest},
+		{"idle", 100 * time.Microsecond, 0, 4, 5, levelFastest},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var tu codecTuner
 			for range tc.windows * tuneMessages {
-				tu.observe(tc.send, tc.work)
+				tu.observe(tc.send, tc.work, tc.ratio<<20, 1<<20)
 			}
 			if got := tu.get(); got != tc.want {
 				t.Errorf("after %d windows: %v, want %v", tc.windows, got, tc.want)
@@ -42,25 +47,32 @@ func TestCodecTuner(t *testing.T) {
 	}
 	t.Run("one step per window", func(t *testing.T) {
 		var tu codecTuner
+		tu.level.Store(int32(levelBetter))
 		for range tuneMessages - 1 {
-			tu.observe(0, 10*ms)
+			tu.observe(ms, 10*ms, 4<<20, 1<<20)
 		}
-		if tu.get() != levelFastest {
+		if tu.get() != levelBetter {
 			t.Fatalf("stepped before a full window: %v", tu.get())
 		}
-		tu.observe(0, 10*ms)
-		if tu.get() != levelRaw {
+		tu.observe(ms, 10*ms, 4<<20, 1<<20)
+		if tu.get() != levelFastest {
 			t.Fatalf("after a CPU-bound window: %v", tu.get())
 		}
 		for range tuneMessages {
-			tu.observe(10*ms, 0)
+			tu.observe(ms, 10*ms, 1<<20, 1<<20)
+		}
+		if tu.get() != levelRaw {
+			t.Fatalf("after a CPU-bound window of incompressible chunks: %v", tu.get())
+		}
+		for range tuneMessages {
+			tu.observe(10*ms, 0, 1<<20, 1<<20)
 		}
 		if tu.get() != levelFastest {
 			t.Errorf("a link-bound window after raw: %v, want zstd-fastest", tu.get())
 		}
 	})
 	var none *codecTuner
-	none.observe(time.Second, 0)
+	none.observe(time.Second, 0, 1, 1)
 	if none.get() != levelFastest {
 		t.Errorf("no tuner: %v", none.get())
 	}

@@ -92,6 +92,7 @@ func startServer(t testing.TB, conf *tls.Config, lim Limits, src Source) (*Serve
 		log = testLog(t)
 	}
 	srv := NewServer(conf, lim, src, log)
+	srv.fixedCodec = true // tests check how chunks are encoded
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(lis) }()
 	t.Cleanup(func() {

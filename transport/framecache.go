@@ -21,10 +21,11 @@ import (
 // an evicted entry still serves is held by the streams sending it, within
 // their in-flight budgets.
 
-// frameCacheBytes bounds the wire bytes the cache holds: four streams'
-// in-flight budgets. The webroot of the bench (80 MB, 20 MB compressed)
-// fits; on incompressible data it covers secondaries up to 32 MiB apart.
-const frameCacheBytes = 4 * inflightBytes
+// frameCacheBytes bounds the wire bytes the cache holds: two streams'
+// in-flight budgets. It covers secondaries up to 16 MiB of wire bytes
+// apart (about 70 MB of a webroot, 16 MiB of media). Being Go heap, it
+// costs up to twice that in resident memory.
+const frameCacheBytes = 2 * inflightBytes
 
 // frameKey names a prepared job: its chunks and how they were encoded.
 type frameKey struct {
@@ -162,9 +163,11 @@ func (e *cachedJob) wait(ctx context.Context) bool {
 	}
 }
 
-// serve makes j send e's parts: j holds no buffer of its own.
+// serve makes j send e's parts. j drops the buffers it had from the
+// pool: many cached jobs fit in a stream's in-flight budget, and each
+// would otherwise hold a frame's worth of buffers it does not use.
 func (e *cachedJob) serve(j *chunkJob) {
-	j.raw, j.comp = j.raw[:0], j.comp[:0]
+	j.raw, j.comp = nil, nil
 	j.parts = append(j.parts[:0], e.parts...)
 	j.framed = e.framed
 	j.shared = e.size

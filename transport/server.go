@@ -72,6 +72,9 @@ type Server struct {
 	// than one has a session (sessions).
 	frames   *frameCache
 	sessions atomic.Int32
+	// fixedCodec turns the codec tuning off (zstd fastest always), for
+	// tests that check how chunks are encoded.
+	fixedCodec bool
 
 	mu    sync.Mutex
 	peers map[string]*peerState

@@ -30,7 +30,11 @@ func (v *service) FetchChunks(req *ncsyncv1.FetchChunksRequest, stream grpc.Serv
 	}
 	defer func() { <-ps.fetches }()
 	send := limitSend(ctx, &s.bw, peer.Node, stream.Send)
-	if err := s.sendChunks(ctx, req.FolderId, ids, req.AcceptFrames, &ps.codec, &ps.counters, send); err != nil {
+	tune := &ps.codec
+	if s.fixedCodec {
+		tune = nil
+	}
+	if err := s.sendChunks(ctx, req.FolderId, ids, req.AcceptFrames, tune, &ps.counters, send); err != nil {
 		if ctx.Err() == nil {
 			s.log.Warn("fetch chunks failed", "peer", peer.Node, "folder", req.FolderId, "err", err)
 		}
