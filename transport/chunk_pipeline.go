@@ -386,7 +386,9 @@ func (s *Server) packChunks(ctx context.Context, order <-chan *chunkJob, budget 
 					wire += len(p.wire)
 				}
 			}
-			tune.observe(time.Since(start), work, raw, wire)
+			m := tuneSample{send: time.Since(start), work: work, raw: raw, wire: wire, now: time.Now()}
+			m.busy, m.busyKnown = tune.linkBusy()
+			tune.observe(m)
 		}
 		work = 0
 		for _, j := range held {

@@ -11,11 +11,12 @@ import (
 )
 
 // Adaptive compression. What a chunk stream waits for says what limits it:
-// a sender blocked in Send (gRPC flow control, the socket, a bandwidth
-// cap) is link-bound, and spending more CPU on compression sends fewer
-// bytes through the bottleneck; a sender waiting for the workers is
-// CPU-bound, and compressing less (down to not at all) lets the chunks out
-// sooner. Each peer has a codecTuner, kept across its streams, that moves
+// a sender blocked in Send while its socket is busy with data waiting on
+// the network (linkprobe.go) is link-bound, and spending more CPU on
+// compression sends fewer bytes through the bottleneck; a sender blocked
+// in Send on an idle socket waits for the peer, which harder compression
+// does not help; a sender waiting for the workers is CPU-bound, and
+// compressing less (down to not at all) lets the chunks out sooner. Each peer has a codecTuner, kept across its streams, that moves
 // one step at a time between no compression, zstd fastest and zstd level 3
 // after every few messages, by the ratio of the two waits. Compression is
 // dropped only when it also buys little (the chunks shrink by less than a
@@ -64,7 +65,48 @@ type codecTuner struct {
 	send, work time.Duration // waits since the last decision
 	raw, wire  int           // chunk bytes sent since, decoded and on the wire
 	msgs       int
+	// The window's start: when, and the socket's busy time then.
+	start     time.Time
+	busy0     time.Duration
+	busyKnown bool
+	// link reports the socket's busy time (connTable.linkBusy) of the
+	// peer's latest connection; nil when unknown.
+	link func() (time.Duration, bool)
 }
+
+// setLink makes probe the peer's socket probe.
+func (t *codecTuner) setLink(probe func() (time.Duration, bool)) {
+	t.mu.Lock()
+	t.link = probe
+	t.mu.Unlock()
+}
+
+// linkBusy asks the peer's socket probe.
+func (t *codecTuner) linkBusy() (time.Duration, bool) {
+	t.mu.Lock()
+	probe := t.link
+	t.mu.Unlock()
+	if probe == nil {
+		return 0, false
+	}
+	return probe()
+}
+
+// tuneSample is one message sent: the sender's waits for Send (link) and
+// for the workers (CPU) since the previous one, the chunk bytes it held
+// decoded and on the wire, when it was sent and the socket's busy time
+// then (linkBusy; busyKnown false when it cannot be told).
+type tuneSample struct {
+	send, work time.Duration
+	raw, wire  int
+	now        time.Time
+	busy       time.Duration
+	busyKnown  bool
+}
+
+// linkBound is the share of a window's time the socket must have been
+// busy on the network for the stream to count as link-bound.
+const linkBound = 0.5
 
 // get returns the level to prepare the next chunks with.
 func (t *codecTuner) get() codecLevel {
@@ -74,26 +116,29 @@ func (t *codecTuner) get() codecLevel {
 	return codecLevel(t.level.Load())
 }
 
-// observe records one message of raw chunk bytes sent as wire bytes: how
-// long the sender waited for Send (link) and for the workers (CPU) since
-// the previous one.
-func (t *codecTuner) observe(send, work time.Duration, raw, wire int) {
+// observe records one message.
+func (t *codecTuner) observe(m tuneSample) {
 	if t == nil {
 		return
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.send += send
-	t.work += work
-	t.raw += raw
-	t.wire += wire
-	if t.msgs++; t.msgs < tuneMessages {
+	if t.msgs == 0 {
+		t.start, t.busy0, t.busyKnown = m.now, m.busy, m.busyKnown
+	}
+	t.send += m.send
+	t.work += m.work
+	t.raw += m.raw
+	t.wire += m.wire
+	if t.msgs++; t.msgs <= tuneMessages {
 		return
 	}
 	l := codecLevel(t.level.Load())
 	pays := 4*t.raw > 5*t.wire // shrinks by a fifth or more
+	onLink := t.busyKnown && m.busyKnown && m.now.After(t.start) &&
+		float64(m.busy-t.busy0) >= linkBound*float64(m.now.Sub(t.start))
 	switch {
-	case t.send >= tuneMinWait && t.send > tuneRatio*t.work && l < levelBetter:
+	case t.send >= tuneMinWait && t.send > tuneRatio*t.work && onLink && l < levelBetter:
 		t.level.Store(int32(l + 1))
 	case t.work >= tuneMinWait && t.work > tuneRatio*t.send && (l == levelBetter || l == levelFastest && !pays):
 		t.level.Store(int32(l - 1))

@@ -10,34 +10,47 @@ import (
 	ncsyncv1 "github.com/ncsync/ncsync/proto/ncsync/v1"
 )
 
-// TestCodecTuner feeds the waits of link-bound and CPU-bound streams: the
-// level steps up while the sender waits on Send, down while it waits on
-// the workers, one step per window of messages, within raw..zstd-3, and
-// stays when neither wait dominates or both are negligible. Compression
-// is dropped only if it buys little.
+// tunerFeed sends windows of tuneMessages samples to t, each message
+// send+work long, with the socket busy for busy of it (negative: unknown).
+func tunerFeed(t *codecTuner, windows int, send, work, busy time.Duration, ratio int) {
+	now := time.Unix(1000, 0)
+	var total time.Duration
+	for range windows * (tuneMessages + 1) {
+		now = now.Add(send + work)
+		total += busy
+		t.observe(tuneSample{send: send, work: work, raw: ratio << 20, wire: 1 << 20, now: now, busy: total, busyKnown: busy >= 0})
+	}
+}
+
+// TestCodecTuner feeds the waits of link-bound, peer-bound and CPU-bound
+// streams: the level steps up while the sender waits on Send and the
+// socket is busy on the network, not when it waits on the peer; it steps
+// down while the sender waits on the workers, one step per window of
+// messages, within raw..zstd-3, and stays when neither wait dominates or
+// both are negligible. Compression is dropped only if it buys little.
 func TestCodecTuner(t *testing.T) {
 	ms := time.Millisecond
 	tests := []struct {
-		name       string
-		send, work time.Duration // per message
-		ratio      int           // raw bytes per wire byte
-		windows    int
-		want       codecLevel
+		name             string
+		send, work, busy time.Duration // per message
+		ratio            int           // raw bytes per wire byte
+		windows          int
+		want             codecLevel
 	}{
-		{"link-bound", 10 * ms, ms, 4, 1, levelBetter},
-		{"link-bound long", 10 * ms, ms, 4, 5, levelBetter},
-		{"cpu-bound, incompressible", ms, 10 * ms, 1, 1, levelRaw},
-		{"cpu-bound long, incompressible", 0, 10 * ms, 1, 5, levelRaw},
-		{"cpu-bound, compressible", ms, 10 * ms, 4, 5, levelFastest},
-		{"balanced", 5 * ms, 4 * ms, 4, 5, levelFastest},
-		{"idle", 100 * time.Microsecond, 0, 4, 5, levelFastest},
+		{"link-bound", 10 * ms, ms, 10 * ms, 4, 1, levelBetter},
+		{"link-bound long", 10 * ms, ms, 8 * ms, 4, 5, levelBetter},
+		{"peer-bound", 10 * ms, ms, ms, 4, 5, levelFastest},
+		{"link unknown", 10 * ms, ms, -1, 4, 5, levelFastest},
+		{"cpu-bound, incompressible", ms, 10 * ms, 0, 1, 1, levelRaw},
+		{"cpu-bound long, incompressible", 0, 10 * ms, 0, 1, 5, levelRaw},
+		{"cpu-bound, compressible", ms, 10 * ms, ms, 4, 5, levelFastest},
+		{"balanced", 5 * ms, 4 * ms, 5 * ms, 4, 5, levelFastest},
+		{"idle", 100 * time.Microsecond, 0, 0, 4, 5, levelFastest},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var tu codecTuner
-			for range tc.windows * tuneMessages {
-				tu.observe(tc.send, tc.work, tc.ratio<<20, 1<<20)
-			}
+			tunerFeed(&tu, tc.windows, tc.send, tc.work, tc.busy, tc.ratio)
 			if got := tu.get(); got != tc.want {
 				t.Errorf("after %d windows: %v, want %v", tc.windows, got, tc.want)
 			}
@@ -46,31 +59,29 @@ func TestCodecTuner(t *testing.T) {
 	t.Run("one step per window", func(t *testing.T) {
 		var tu codecTuner
 		tu.level.Store(int32(levelBetter))
-		for range tuneMessages - 1 {
-			tu.observe(ms, 10*ms, 4<<20, 1<<20)
+		now := time.Unix(1000, 0)
+		for range tuneMessages {
+			now = now.Add(11 * ms)
+			tu.observe(tuneSample{send: ms, work: 10 * ms, raw: 4 << 20, wire: 1 << 20, now: now})
 		}
 		if tu.get() != levelBetter {
 			t.Fatalf("stepped before a full window: %v", tu.get())
 		}
-		tu.observe(ms, 10*ms, 4<<20, 1<<20)
+		tu.observe(tuneSample{send: ms, work: 10 * ms, raw: 4 << 20, wire: 1 << 20, now: now})
 		if tu.get() != levelFastest {
 			t.Fatalf("after a CPU-bound window: %v", tu.get())
 		}
-		for range tuneMessages {
-			tu.observe(ms, 10*ms, 1<<20, 1<<20)
-		}
+		tunerFeed(&tu, 1, ms, 10*ms, 0, 1)
 		if tu.get() != levelRaw {
 			t.Fatalf("after a CPU-bound window of incompressible chunks: %v", tu.get())
 		}
-		for range tuneMessages {
-			tu.observe(10*ms, 0, 1<<20, 1<<20)
-		}
+		tunerFeed(&tu, 1, 10*ms, 0, 10*ms, 1)
 		if tu.get() != levelFastest {
 			t.Errorf("a link-bound window after raw: %v, want zstd-fastest", tu.get())
 		}
 	})
 	var none *codecTuner
-	none.observe(time.Second, 0, 1, 1)
+	none.observe(tuneSample{send: time.Second})
 	if none.get() != levelFastest {
 		t.Errorf("no tuner: %v", none.get())
 	}

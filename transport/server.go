@@ -75,6 +75,9 @@ type Server struct {
 	// fixedCodec turns the codec tuning off (zstd fastest always), for
 	// tests that check how chunks are encoded.
 	fixedCodec bool
+	// conns are the connections' sockets, asked whether a stream waits on
+	// the link (see linkprobe.go).
+	conns connTable
 
 	mu    sync.Mutex
 	peers map[string]*peerState
@@ -120,7 +123,7 @@ func NewServer(tlsConf *tls.Config, lim Limits, src Source, log *slog.Logger) *S
 	conf.MinVersion = tls.VersionTLS13
 	s.recheck = conf.VerifyConnection
 	s.grpc = grpc.NewServer(
-		grpc.Creds(&loggedServerCreds{TransportCredentials: credentials.NewTLS(conf), log: s.log}),
+		grpc.Creds(&loggedServerCreds{TransportCredentials: credentials.NewTLS(conf), log: s.log, conns: &s.conns}),
 		grpc.MaxRecvMsgSize(lim.MaxMessageBytes),
 		grpc.MaxSendMsgSize(lim.fetchMessageBytes()),
 		grpc.MaxConcurrentStreams(lim.MaxConcurrentStreams),

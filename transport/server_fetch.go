@@ -31,6 +31,7 @@ func (v *service) FetchChunks(req *ncsyncv1.FetchChunksRequest, stream grpc.Serv
 	defer func() { <-ps.fetches }()
 	send := limitSend(ctx, &s.bw, peer.Node, stream.Send)
 	tune := &ps.codec
+	tune.setLink(s.conns.linkBusy(peer.Addr))
 	if s.fixedCodec {
 		tune = nil
 	}

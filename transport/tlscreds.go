@@ -148,19 +148,25 @@ func (r *replayConn) Read(p []byte) (int, error) {
 
 // loggedServerCreds logs failed handshakes: the remote end only sees a TLS
 // alert, the reason is here.
+// It also keeps each connection's socket in conns (see connTable).
 type loggedServerCreds struct {
 	credentials.TransportCredentials
-	log *slog.Logger
+	log   *slog.Logger
+	conns *connTable
 }
 
 func (l *loggedServerCreds) ServerHandshake(raw net.Conn) (net.Conn, credentials.AuthInfo, error) {
 	conn, ai, err := l.TransportCredentials.ServerHandshake(raw)
 	if err != nil {
 		l.log.Warn("refused TLS connection", "addr", raw.RemoteAddr().String(), "err", err)
+		return conn, ai, err
+	}
+	if l.conns != nil {
+		conn = l.conns.track(raw, conn)
 	}
 	return conn, ai, err
 }
 
 func (l *loggedServerCreds) Clone() credentials.TransportCredentials {
-	return &loggedServerCreds{TransportCredentials: l.TransportCredentials.Clone(), log: l.log}
+	return &loggedServerCreds{TransportCredentials: l.TransportCredentials.Clone(), log: l.log, conns: l.conns}
 }
