@@ -41,7 +41,7 @@ import (
 // sent the batches past its hold point marked Stage, which it stores
 // without applying them (see package secondary), as long as their bytes
 // fit in its limit; past that the sender holds. When the pause ends the
-// sender sends an ApplyStaged marker first, and the peer applies what it
+// sender sends an ApplyStaged message first, and the peer applies what it
 // staged before anything new, so resume does not send it all again.
 
 // Errors of Pause and Resume.

@@ -20,7 +20,7 @@ import (
 // marked Stage, up to the stage limit this node announced in its Hello;
 // each is stored (entries, and the chunks no file here holds) in the
 // folder's stage under the state directory and acknowledged as staged.
-// When the pause ends the primary sends an ApplyStaged marker: the staged
+// When the pause ends the primary sends an ApplyStaged message: the staged
 // batches are applied in order, reading chunks from the stage, and
 // acknowledged as applied; then the stage is cleared. The Hello of a new
 // session tells the primary where each folder's stage ends, so it goes on

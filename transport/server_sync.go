@@ -16,16 +16,17 @@ import (
 	ncsyncv1 "github.com/ncsync/ncsync/proto/ncsync/v1"
 )
 
-// ackQueue is how many received acks may wait for the Source.
-const ackQueue = 64
+// replyQueue is how many received replies (acks, tree hash reports) may wait
+// for the Source.
+const replyQueue = 64
 
 var (
 	errSessionReplaced = errors.New("session replaced by a newer one from the same node")
 	errSessionEnded    = errors.New("session ended")
 )
 
-// Sync runs one secondary's session: Hello, Welcome, then batches out and
-// acks in until the Source's Serve returns.
+// Sync runs one secondary's session: Hello, Welcome, then messages out and
+// replies in until the Source's Serve returns.
 func (v *service) Sync(stream grpc.BidiStreamingServer[ncsyncv1.SyncRequest, ncsyncv1.SyncResponse]) error {
 	s := v.s
 	peer := peerFrom(stream.Context())
@@ -89,7 +90,7 @@ func (v *service) Sync(stream grpc.BidiStreamingServer[ncsyncv1.SyncRequest, ncs
 	// The reply reader ends when the stream does, which returning from
 	// this handler causes (gRPC offers no way to interrupt a Recv
 	// otherwise); after that it only closes replies.
-	replies := make(chan Reply, ackQueue)
+	replies := make(chan Reply, replyQueue)
 	go readReplies(ctx, cancel, stream, s.lim, s.lim.idleTimeout(h.Heartbeat), replies)
 
 	send := func(msg Message) error {
