@@ -3,6 +3,7 @@ package index
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	"github.com/ncsync/ncsync/chunker"
 	"github.com/zeebo/blake3"
@@ -133,6 +134,44 @@ func (db *DB) Lag(folder string, after uint64, limit int) (Lag, error) {
 		})
 	})
 	return l, err
+}
+
+// Lags is Lag for several peers of folder at once, at positions afters,
+// in one read of the journal from the lowest of them: a status request
+// with many secondaries far behind reads their common lag once, not once
+// per secondary. It reads at most limit entries (0: no limit); when it
+// stops there, every Lag is a lower bound.
+func (db *DB) Lags(folder string, afters []uint64, limit int) ([]Lag, error) {
+	lags := make([]Lag, len(afters))
+	if len(afters) == 0 {
+		return lags, nil
+	}
+	for i := range lags {
+		lags[i].Exact = true
+	}
+	from := slices.Min(afters)
+	var read int
+	err := db.View(folder, func(tx *Tx) error {
+		return tx.since(from, func(seq uint64, e Entry, _ []byte) (bool, error) {
+			if limit > 0 && read == limit {
+				for i := range lags {
+					lags[i].Exact = false
+				}
+				return false, nil
+			}
+			read++
+			for i, after := range afters {
+				if seq > after {
+					lags[i].Entries++
+					if hasRows(&e) {
+						lags[i].Bytes += uint64(e.Size)
+					}
+				}
+			}
+			return true, nil
+		})
+	})
+	return lags, err
 }
 
 // TreeHash returns a BLAKE3 hash over every live entry of folder in path

@@ -45,6 +45,32 @@ func TestLagBytes(t *testing.T) {
 	}
 }
 
+// TestLags checks that one read for several positions counts what Lag
+// counts for each, and that a limit makes every count a lower bound.
+func TestLags(t *testing.T) {
+	db := openTest(t)
+	journal(t, db, "f", dir("a"), file("a/x", 1, 2), file("b", 3), Entry{Path: "l", Kind: KindSymlink, Target: "b"})
+	journal(t, db, "f", file("b", 3, 4, 5), tomb("a/x", KindFile))
+	afters := []uint64{4, 0, 6, 1, 5, 1 << 62, 0}
+	lags, err := db.Lags("f", afters, 0)
+	if err != nil || len(lags) != len(afters) {
+		t.Fatalf("Lags: %v, %v", lags, err)
+	}
+	for i, after := range afters {
+		want, err := db.Lag("f", after, 0)
+		if err != nil || lags[i] != want {
+			t.Errorf("Lags at %d: %+v; Lag %+v, %v", after, lags[i], want, err)
+		}
+	}
+	lags, err = db.Lags("f", []uint64{0, 4}, 2)
+	if err != nil || lags[0] != (Lag{2, 0, false}) || lags[1] != (Lag{0, 0, false}) {
+		t.Errorf("Lags with limit 2: %+v, %v; want lower bounds (2, 0) and (0, 0)", lags, err)
+	}
+	if lags, err := db.Lags("f", nil, 0); err != nil || len(lags) != 0 {
+		t.Errorf("Lags of no position: %v, %v", lags, err)
+	}
+}
+
 func TestTreeHash(t *testing.T) {
 	link := Entry{Path: "l", Kind: KindSymlink, Target: "a/x"}
 	// db1: a straight history.

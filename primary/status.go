@@ -69,6 +69,10 @@ func (p *Primary) Status(ctx context.Context) (report.Node, error) {
 	}
 	p.mu.Unlock()
 	slices.Sort(names)
+	// Where a lag is to be counted: one read of each folder's journal
+	// serves every peer behind in it.
+	type lagAt struct{ peer, folder int }
+	lagsOf := make(map[string][]lagAt)
 	for _, n := range names {
 		ps := p.peer(n)
 		acked, err := p.db.PeerAcks(n)
@@ -93,16 +97,26 @@ func (p *Primary) Status(ctx context.Context) (report.Node, error) {
 			pf := report.PeerFolder{Folder: id, AckedSeq: acked[id], ApplyError: applyErr[id],
 				EntriesSent: t.entries, BytesSent: t.bytes, EntriesRefused: t.refused}
 			if pf.AckedSeq < heads[id] {
-				lag, err := p.db.Lag(id, pf.AckedSeq, statusLagLimit)
-				if err != nil {
-					return st, err
-				}
-				pf.LagEntries, pf.LagBytes, pf.LagAtLeast = lag.Entries, lag.Bytes, !lag.Exact
+				lagsOf[id] = append(lagsOf[id], lagAt{len(st.Peers), len(ep.Folders)})
 				pf.Lag = p.folders[id].lagSince(pf.AckedSeq, now)
 			}
 			ep.Folders = append(ep.Folders, pf)
 		}
 		st.Peers = append(st.Peers, ep)
+	}
+	for id, at := range lagsOf {
+		afters := make([]uint64, len(at))
+		for i, a := range at {
+			afters[i] = st.Peers[a.peer].Folders[a.folder].AckedSeq
+		}
+		lags, err := p.db.Lags(id, afters, statusLagLimit)
+		if err != nil {
+			return st, err
+		}
+		for i, a := range at {
+			pf := &st.Peers[a.peer].Folders[a.folder]
+			pf.LagEntries, pf.LagBytes, pf.LagAtLeast = lags[i].Entries, lags[i].Bytes, !lags[i].Exact
+		}
 	}
 	return st, nil
 }
