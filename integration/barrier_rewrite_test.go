@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -14,10 +15,11 @@ import (
 	"time"
 )
 
-// rewriter replaces a few large files on the primary again and again, in
-// bursts (each file every few milliseconds) with quiet gaps between them,
-// so that the primary often no longer holds the chunks of a version it
-// journaled by the time the secondary asks for them.
+// rewriter rewrites a few large files on the primary again and again,
+// most in place, in bursts (each file every few tens of milliseconds) with
+// quiet gaps between them, so that the primary often no longer holds the
+// chunks of a version it journaled by the time the secondary asks for
+// them.
 type rewriter struct {
 	t       *testing.T
 	root    string
@@ -30,21 +32,65 @@ type rewriter struct {
 }
 
 const (
-	rewriteFiles = 3
-	rewriteSize  = 1 << 20
+	rewriteFiles = 4
+	rewriteSize  = 4 << 20
 )
 
 func rewriteName(i int) string { return fmt.Sprintf("hot/r%d.bin", i) }
 
-// rewriteData is the content of a rewritten file at counter n: a header
-// line with n, then bytes that no other version shares.
-func rewriteData(n int) []byte {
-	r := rand.New(rand.NewPCG(uint64(n), 0x5eed))
+// rewriteBase is the body every version varies.
+var rewriteBase = sync.OnceValue(func() []byte {
+	r := rand.New(rand.NewPCG(7, 0x5eed))
 	b := make([]byte, rewriteSize)
 	for i := range b {
 		b[i] = byte(r.Uint32())
 	}
-	return append([]byte(strconv.Itoa(n)+"\n"), b...)
+	return b
+})
+
+// A version n of a rewritten file is a header line with n (fixed width)
+// and the base body with n stamped into every 4 KiB of it, so that no
+// chunk is shared between versions.
+const (
+	rewriteHeader = 11
+	rewriteStamp  = 64 // offset of the stamp in each 4 KiB of the body
+)
+
+func rewriteHead(n int) []byte { return fmt.Appendf(nil, "%010d\n", n) }
+
+func rewriteBody(n int) []byte {
+	b := bytes.Clone(rewriteBase())
+	for off := rewriteStamp; off+8 <= len(b); off += 4096 {
+		binary.LittleEndian.PutUint64(b[off:], uint64(n))
+	}
+	return b
+}
+
+// rewriteVersion reads the version of a rewritten file's content. A file
+// rewritten in place gets its body first and its header last, so a state
+// caught in the middle of writing version n+1 has n's header and stamps
+// of n or n+1: the version is the header's, valid when every stamp is at
+// least that.
+func rewriteVersion(data []byte) (int, error) {
+	if len(data) != rewriteHeader+rewriteSize || data[rewriteHeader-1] != '\n' {
+		return 0, fmt.Errorf("%d bytes, not a version", len(data))
+	}
+	n, err := strconv.Atoi(string(data[:rewriteHeader-1]))
+	if err != nil {
+		return 0, err
+	}
+	body := bytes.Clone(data[rewriteHeader:])
+	base := rewriteBase()
+	for off := rewriteStamp; off+8 <= len(body); off += 4096 {
+		if s := binary.LittleEndian.Uint64(body[off:]); s < uint64(n) {
+			return 0, fmt.Errorf("header of version %d, body of version %d at %d", n, s, off)
+		}
+		copy(body[off:off+8], base[off:off+8])
+	}
+	if !bytes.Equal(body, base) {
+		return 0, fmt.Errorf("version %d with other content than was written", n)
+	}
+	return n, nil
 }
 
 func startRewriter(t *testing.T, root, scratch string) *rewriter {
@@ -63,13 +109,33 @@ func startRewriter(t *testing.T, root, scratch string) *rewriter {
 	return w
 }
 
+// write rewrites file i with version n: in place, body first, header
+// last, or, for the last file, by a rename.
 func (w *rewriter) write(i, n int) error {
-	tmp := filepath.Join(w.scratch, fmt.Sprintf("r%d.tmp", i))
-	if err := os.WriteFile(tmp, rewriteData(n), 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(w.root, rewriteName(i))); err != nil {
-		return err
+	name := filepath.Join(w.root, rewriteName(i))
+	if i < rewriteFiles-1 {
+		f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE, 0o644)
+		if err != nil {
+			return err
+		}
+		_, err = f.WriteAt(rewriteBody(n), rewriteHeader)
+		if err == nil {
+			_, err = f.WriteAt(rewriteHead(n), 0)
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	} else {
+		tmp := filepath.Join(w.scratch, fmt.Sprintf("r%d.tmp", i))
+		if err := os.WriteFile(tmp, append(rewriteHead(n), rewriteBody(n)...), 0o644); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, name); err != nil {
+			return err
+		}
 	}
 	w.mu.Lock()
 	w.last[i] = n
@@ -128,15 +194,12 @@ func (w *rewriter) lacking(root string, want []int) []string {
 			out = append(out, fmt.Sprintf("%s: %v, the primary had version %d", rewriteName(i), err, n))
 			continue
 		}
-		line, _, _ := bytes.Cut(data, []byte("\n"))
-		got, err := strconv.Atoi(string(line))
+		got, err := rewriteVersion(data)
 		switch {
 		case err != nil:
-			out = append(out, fmt.Sprintf("%s: no version header (%v)", rewriteName(i), err))
+			out = append(out, fmt.Sprintf("%s: %v", rewriteName(i), err))
 		case got < n:
 			out = append(out, fmt.Sprintf("%s: version %d, the primary had %d before the barrier", rewriteName(i), got, n))
-		case !bytes.Equal(data, rewriteData(got)):
-			out = append(out, fmt.Sprintf("%s: version %d with other content than was written", rewriteName(i), got))
 		}
 	}
 	return out
@@ -180,7 +243,7 @@ func TestBarrierOverRewrittenFiles(t *testing.T) {
 	round := 0
 	for ; time.Now().Before(deadline); round++ {
 		check(round, "2s")
-		time.Sleep(time.Duration(50+round*37%150) * time.Millisecond)
+		time.Sleep(time.Duration(round*37%60) * time.Millisecond)
 	}
 	w.halt()
 	if code := check(round, "20s"); code != 0 {

@@ -147,9 +147,10 @@ type batchPlan struct {
 //     local changes. Without a conflict store (no LocalKeeper) local
 //     changes are not looked for;
 //   - which entries this node holds already: the same sequence, kind,
-//     content and metadata in its index. Those occur only after a rejoin,
+//     content and metadata in its index. Those occur after a rejoin,
 //     when the new primary sends its whole journal again and most of it
-//     is history both share; they get their recorded stat back without
+//     is history both share, and when the entries after a skipped one are
+//     sent again (skips.go); they get their recorded stat back without
 //     touching the disk. Otherwise every entry is newer than the index's
 //     head, and none is looked for;
 //   - the replicated metadata of the directories the entries are written
