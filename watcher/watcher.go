@@ -16,7 +16,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -74,8 +73,9 @@ type Options struct {
 	// Log receives the watcher's logs; nil discards them.
 	Log *slog.Logger
 	// MarkerDir is where Flush makes its marker files: a private
-	// directory outside the folder (under the daemon's state_dir), made
-	// with mode 0700 by the first Flush. It must not be shared with
+	// directory outside the folder (under the daemon's state_dir, which
+	// config keeps out of every folder), made with mode 0700 by the first
+	// Flush. It must not be shared with
 	// another Watcher (each removes the markers it finds there when it
 	// starts). Empty: Flush is not available.
 	MarkerDir string
@@ -158,9 +158,6 @@ func New(opts Options) (*Watcher, error) {
 	if opts.MarkerDir != "" {
 		if opts.MarkerDir, err = filepath.Abs(opts.MarkerDir); err != nil {
 			return nil, fmt.Errorf("resolve flush marker directory %q: %w", opts.MarkerDir, err)
-		}
-		if d, err := filepath.EvalSymlinks(filepath.Dir(opts.MarkerDir)); err == nil && within(filepath.Join(d, filepath.Base(opts.MarkerDir)), root) {
-			return nil, fmt.Errorf("watch %q: the flush marker directory %q is inside the folder", root, opts.MarkerDir)
 		}
 	}
 	if opts.Quiet < 0 || opts.MaxLatency < 0 || opts.Retry < 0 || opts.MaxBatch < 0 {
@@ -257,11 +254,6 @@ func (w *Watcher) rel(name string) (string, bool) {
 		return name[len(w.prefix):], true
 	}
 	return "", false
-}
-
-// within reports whether p is dir or lies below it (both absolute, clean).
-func within(p, dir string) bool {
-	return p == dir || strings.HasPrefix(p, dir+"/")
 }
 
 func (w *Watcher) markReady() { w.readyOnce.Do(func() { close(w.ready) }) }
