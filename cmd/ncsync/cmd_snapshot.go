@@ -79,21 +79,7 @@ func runSnapshot(ctx context.Context, o snapshotOptions, args []string, stdout, 
 	if err != nil {
 		return err
 	}
-	pctx, cancel := context.WithCancel(ctx)
-	go func() { // an interrupt while pausing abandons the pause
-		select {
-		case <-sigs:
-			cancel()
-		case <-pctx.Done():
-		}
-	}()
-	pa, err := runPause(pctx, o.pauseOptions)
-	cancel()
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(stderr, "ncsync:", describePause(pa))
-	resume := func() error {
+	resume := func(pa report.Pause) error {
 		if err := runResume(ctx, o.pauseOptions); err != nil {
 			return fmt.Errorf("resume %s after the snapshot: %w (it resumes by itself at %s; or run `ncsync resume --peer %s`)",
 				o.Peer, err, pa.Expires.Format(time.DateTime), o.Peer)
@@ -101,15 +87,33 @@ func runSnapshot(ctx context.Context, o snapshotOptions, args []string, stdout, 
 		fmt.Fprintf(stderr, "ncsync: resumed %s\n", o.Peer)
 		return nil
 	}
+	pa, err := pauseOrSignal(ctx, o.pauseOptions, sigs)
+	var sig *signalled
+	switch {
+	case errors.As(err, &sig):
+		// CMD is not started, and a pause made as the signal came ends.
+		// Made but unconfirmed (the request was abandoned as the daemon
+		// answered), it is this command's all the same: a peer has one
+		// pause at most, and a second is refused while it lasts.
+		if sig.paused {
+			err = errors.Join(err, resume(sig.pa))
+		} else if runResume(ctx, o.pauseOptions) == nil {
+			fmt.Fprintf(stderr, "ncsync: resumed %s\n", o.Peer)
+		}
+		return &exitError{code: 128 + int(sig.sig), err: err}
+	case err != nil:
+		return err
+	}
+	fmt.Fprintln(stderr, "ncsync:", describePause(pa))
 
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, stdout, stderr
 	cmd.Env = append(os.Environ(), snapshotEnv(pa, folders)...)
 	waitErr, err := runGroup(cmd, sigs, cmp.Or(o.KillGrace, defaultKillGrace), stderr)
 	if err != nil {
-		return errors.Join(fmt.Errorf("run %s: %w", args[0], err), resume())
+		return errors.Join(fmt.Errorf("run %s: %w", args[0], err), resume(pa))
 	}
-	rerr := resume()
+	rerr := resume(pa)
 	var ee *exec.ExitError
 	switch {
 	case waitErr == nil:
@@ -125,6 +129,45 @@ func runSnapshot(ctx context.Context, o snapshotOptions, args []string, stdout, 
 		return &exitError{code: code, err: errors.Join(fmt.Errorf("%s: %w", args[0], waitErr), rerr)}
 	default:
 		return errors.Join(fmt.Errorf("%s: %w", args[0], waitErr), rerr)
+	}
+}
+
+// signalled is pauseOrSignal's error when a signal came first.
+type signalled struct {
+	sig    syscall.Signal
+	paused bool         // the pause was made all the same
+	pa     report.Pause // then, the pause
+}
+
+func (e *signalled) Error() string { return fmt.Sprintf("%v while pausing", e.sig) }
+
+// pauseOrSignal pauses, unless SIGINT or SIGTERM comes first: the pause is
+// then abandoned and the error is a *signalled. A signal that comes after
+// the pause is made stays in sigs, for CMD.
+func pauseOrSignal(ctx context.Context, o pauseOptions, sigs <-chan os.Signal) (report.Pause, error) {
+	type result struct {
+		pa  report.Pause
+		err error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan result, 1)
+	go func() {
+		pa, err := runPause(ctx, o)
+		done <- result{pa, err}
+	}()
+	select {
+	case r := <-done:
+		return r.pa, r.err
+	case s := <-sigs:
+		cancel()
+		r := <-done
+		sig, _ := s.(syscall.Signal)
+		e := &signalled{sig: sig}
+		if r.err == nil {
+			e.paused, e.pa = true, r.pa
+		}
+		return report.Pause{}, e
 	}
 }
 
