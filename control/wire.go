@@ -60,7 +60,8 @@ func statusToWire(st report.Node) *ncsyncv1.StatusResponse {
 		wp := &ncsyncv1.PeerStatus{Node: p.Node, Role: roleToWire(p.Role), Connected: p.Connected,
 			Address: p.Address, ConnectedSinceUnixNs: unixNs(p.ConnectedSince), LastSeenUnixNs: unixNs(p.LastSeen),
 			LastError: p.LastError, BytesSent: p.BytesSent, BytesReceived: p.BytesReceived, Folders: peerFoldersToWire(p.Folders),
-			DisconnectedSinceUnixNs: unixNs(p.DisconnectedSince), ChunkBytesRaw: p.ChunkBytesRaw, Epoch: p.Epoch}
+			DisconnectedSinceUnixNs: unixNs(p.DisconnectedSince), ChunkBytesRaw: p.ChunkBytesRaw, Epoch: p.Epoch,
+			Paused: p.Paused}
 		r.Peers = append(r.Peers, wp)
 	}
 	return r
@@ -86,7 +87,8 @@ func statusFromWire(r *ncsyncv1.StatusResponse) report.Node {
 			Address: p.GetAddress(), ConnectedSince: fromUnixNs(p.GetConnectedSinceUnixNs()),
 			LastSeen: fromUnixNs(p.GetLastSeenUnixNs()), LastError: p.GetLastError(),
 			BytesSent: p.GetBytesSent(), BytesReceived: p.GetBytesReceived(), Folders: peerFoldersFromWire(p.GetFolders()),
-			DisconnectedSince: fromUnixNs(p.GetDisconnectedSinceUnixNs()), ChunkBytesRaw: p.GetChunkBytesRaw(), Epoch: p.GetEpoch()}
+			DisconnectedSince: fromUnixNs(p.GetDisconnectedSinceUnixNs()), ChunkBytesRaw: p.GetChunkBytesRaw(), Epoch: p.GetEpoch(),
+			Paused: p.GetPaused()}
 		st.Peers = append(st.Peers, np)
 	}
 	return st

@@ -88,6 +88,12 @@ func Evaluate(st report.Node, th Thresholds, now time.Time) Verdict {
 			return Verdict{Down, reason}
 		}
 	}
+	// A pause holds the node behind the primary's head on purpose: it is
+	// drained, not down, however far the primary has moved since. Only a
+	// session tells it that it is paused, so the rules above come first.
+	if st.Paused {
+		return Verdict{Drain, "paused for a snapshot: holds an earlier consistent state"}
+	}
 	for _, f := range pr.Folders {
 		if f.CatchingUp {
 			if f.CatchUpTo == 0 {
@@ -98,9 +104,6 @@ func Evaluate(st report.Node, th Thresholds, now time.Time) Verdict {
 		if f.Lag > th.MaxLag {
 			return Verdict{Down, fmt.Sprintf("folder %s lags %s behind the primary", f.Folder, f.Lag.Round(time.Second))}
 		}
-	}
-	if st.Paused {
-		return Verdict{Drain, "paused for a snapshot: holds an earlier consistent state"}
 	}
 	if !pr.Connected {
 		return Verdict{Up, "reconnecting to the primary"}

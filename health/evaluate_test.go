@@ -43,6 +43,13 @@ func TestEvaluate(t *testing.T) {
 			n.Folders[0].ConflictStoreFull = &report.ConflictStoreFull{Path: "a/b.txt", Store: "/var/lib/ncsync/conflicts"}
 		}), Down, `folder data waits at "a/b.txt": no room in the conflict store`},
 		{"paused", sec(report.Peer{Connected: true, Folders: inStep}, func(n *report.Node) { n.Paused = true }), Drain, "paused"},
+		// The pause holds it behind the primary's head: drained, not down.
+		{"paused, the primary moved on", sec(report.Peer{Connected: true, Folders: []report.PeerFolder{{Folder: "data", AckedSeq: 50, CatchingUp: true, CatchUpTo: 90, LagEntries: 40, Lag: time.Hour}}},
+			func(n *report.Node) { n.Paused = true }), Drain, "paused"},
+		{"paused and refusing entries", sec(report.Peer{Connected: true, Folders: inStep}, func(n *report.Node) {
+			n.Paused = true
+			n.Folders[0].LastError = "path escapes"
+		}), Down, "refuses entries"},
 		{"paused and disconnected too long", sec(report.Peer{DisconnectedSince: now.Add(-time.Minute), Folders: inStep}, func(n *report.Node) { n.Paused = true }), Down, "disconnected"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

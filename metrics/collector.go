@@ -84,6 +84,7 @@ func (e emitter) report(st report.Node) {
 		e.pauses(st)
 	} else {
 		e.gauge(stagedBytes, float64(st.StagedBytes))
+		e.gauge(pausedGauge, b2f(st.Paused), st.Node) // as its primary told it
 	}
 	for _, cs := range st.ConflictStores {
 		e.gauge(conflictStoreRecords, float64(cs.Records), cs.Dir)

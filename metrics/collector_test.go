@@ -48,7 +48,7 @@ func primaryReport() report.Node {
 
 func secondaryReport() report.Node {
 	return report.Node{
-		Node: "nfs2", Role: pki.RoleSecondary, ClusterID: "c1", Epoch: 3, StagedBytes: 64,
+		Node: "nfs2", Role: pki.RoleSecondary, ClusterID: "c1", Epoch: 3, StagedBytes: 64, Paused: true,
 		Folders: []report.Folder{{
 			ID: "data", Seq: 100, EntriesApplied: 98, BytesApplied: 3000, EntriesRefused: 2,
 			ChunkBytesReused: 400, ChunkBytesFetched: 600, LocalChanges: 5, Repairs: 3,
@@ -151,6 +151,7 @@ func TestSecondaryReport(t *testing.T) {
 		{"ncsync_peer_lag_seconds", []string{"peer", peer, "folder", "data"}, 2},
 		{"ncsync_peer_catching_up", []string{"peer", peer, "folder", "data"}, 1},
 		{"ncsync_staged_bytes", nil, 64},
+		{"ncsync_paused", []string{"peer", "nfs2"}, 1}, // itself, as its primary told it
 		{"ncsync_conflict_store_records", []string{"store", "/var/lib/ncsync/conflicts"}, 5},
 		{"ncsync_conflict_store_bytes", []string{"store", "/var/lib/ncsync/conflicts"}, 40960},
 		{"ncsync_conflict_store_max_bytes", []string{"store", "/var/lib/ncsync/conflicts"}, 1 << 30},
@@ -161,7 +162,7 @@ func TestSecondaryReport(t *testing.T) {
 			t.Errorf("%s%v = %v (present %v), want %v", tt.name, tt.labels, got, ok, tt.want)
 		}
 	}
-	for _, name := range []string{"ncsync_scans_total", "ncsync_peer_lag_bytes", "ncsync_paused", "ncsync_entries_sent_total"} {
+	for _, name := range []string{"ncsync_scans_total", "ncsync_peer_lag_bytes", "ncsync_pause_staged_bytes", "ncsync_entries_sent_total"} {
 		if _, ok := fams[name]; ok {
 			t.Errorf("a secondary exports %s, a primary's metric", name)
 		}

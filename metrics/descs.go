@@ -82,7 +82,7 @@ var (
 // Pauses and barriers.
 var (
 	barriersInProgress = def("ncsync_barriers_in_progress", "Primary: barriers waiting for their secondaries.")
-	pausedGauge        = def("ncsync_paused", "Primary: 1 while the secondary is paused for a snapshot.", lPeer)
+	pausedGauge        = def("ncsync_paused", "1 while the secondary is paused for a snapshot (on a secondary: itself, as its primary told it in the current session).", lPeer)
 	pauseStaged        = def("ncsync_pause_staged_bytes", "Primary: bytes the paused secondary has staged, to apply on resume.", lPeer)
 	pauseExpires       = def("ncsync_pause_expires_timestamp_seconds", "Primary: when the secondary's pause runs out (Unix seconds).", lPeer)
 	stagedBytes        = def("ncsync_staged_bytes", "Secondary: bytes staged while paused, applied when the pause ends.")

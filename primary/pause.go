@@ -258,6 +258,7 @@ func (p *Primary) pause(ctx context.Context, peer string, ttl time.Duration) (in
 	pa.Since, pa.Expires = now, now.Add(ttl)
 	rec := *pa
 	rec.Target, rec.Hold = maps.Clone(pa.Target), maps.Clone(pa.Hold)
+	b.changed() // established: tellPause tells the peer
 	b.mu.Unlock()
 	if err := p.db.SetPause(rec); err != nil {
 		return index.Pause{}, err
@@ -369,6 +370,40 @@ func (p *Primary) Pauses() []index.Pause {
 	}
 	slices.SortFunc(out, func(a, b index.Pause) int { return strings.Compare(a.Peer, b.Peer) })
 	return out
+}
+
+// pauseState is whether an established pause holds peer, as the peer is
+// told it, and a channel closed when pauses change.
+func (p *Primary) pauseState(peer string) (transport.PauseState, <-chan struct{}) {
+	b := &p.pauses
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	pa, ok := b.pauses[peer]
+	if !ok || pa.Since.IsZero() {
+		return transport.PauseState{}, b.wake
+	}
+	return transport.PauseState{Paused: true, ID: pa.ID, Since: pa.Since, Expires: pa.Expires, Hold: maps.Clone(pa.Hold)}, b.wake
+}
+
+// tellPause tells peer, with send, whether a pause holds it: at the start
+// of its session if one does, then whenever that changes (established,
+// resumed, expired), until ctx ends.
+func (p *Primary) tellPause(ctx context.Context, peer string, send func(transport.Message) error) error {
+	var told transport.PauseState
+	for {
+		ps, wake := p.pauseState(peer)
+		if ps.Paused != told.Paused || ps.ID != told.ID {
+			if err := send(ps); err != nil {
+				return err
+			}
+			told = ps
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-wake:
+		}
+	}
 }
 
 // expirePauses resumes pauses whose TTL ran out, every second until ctx

@@ -23,7 +23,9 @@ func (p *Primary) Status(ctx context.Context) (report.Node, error) {
 	}
 	now := time.Now()
 	st := report.Node{Node: p.opts.Node, Role: pki.RolePrimary, ClusterID: p.opts.ClusterID, Epoch: meta.Epoch, Started: p.started}
+	paused := make(map[string]bool)
 	for _, pa := range p.Pauses() {
+		paused[pa.Peer] = true
 		sp := statusOfPause(pa)
 		sp.StagedBytes = p.stagedBytes(pa.Peer)
 		st.Pauses = append(st.Pauses, sp)
@@ -81,7 +83,7 @@ func (p *Primary) Status(ctx context.Context) (report.Node, error) {
 		}
 		ps.mu.Lock()
 		ep := report.Peer{Node: n, Role: pki.RoleSecondary, Connected: ps.sessions > 0, Address: ps.addr,
-			LastSeen: ps.lastSeen, LastError: ps.lastErr}
+			LastSeen: ps.lastSeen, LastError: ps.lastErr, Paused: paused[n]}
 		if ep.Connected {
 			ep.ConnectedSince = ps.since
 		}

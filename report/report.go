@@ -21,7 +21,9 @@ type Node struct {
 	Pauses    []Pause
 	Barriers  []Barrier // primary: barriers in progress
 	// Paused: a secondary held still for a snapshot (its tree is an
-	// earlier, consistent state of the primary's).
+	// earlier, consistent state of the primary's), as its primary told it
+	// in the current session; Pauses then holds that pause. Without a
+	// session a secondary does not know, and is not Paused.
 	Paused bool
 	// Secondary: bytes staged while paused, applied when the pause ends.
 	StagedBytes uint64 `json:",omitzero"`
@@ -147,9 +149,11 @@ type Peer struct {
 	LastSeen          time.Time
 	// Secondary: the epoch of the primary's term, as it announced it at
 	// the start of the last session (0 before the first).
-	Epoch         uint64 `json:",omitzero"`
-	Folders       []PeerFolder
-	LastError     string
+	Epoch     uint64 `json:",omitzero"`
+	Folders   []PeerFolder
+	LastError string
+	// Primary: a pause holds the peer (Node.Pauses says which).
+	Paused        bool `json:",omitzero"`
 	BytesSent     uint64
 	BytesReceived uint64
 	// Primary: the chunk data sent to the peer before compression

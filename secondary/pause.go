@@ -46,6 +46,26 @@ func (s *Secondary) Resume(ctx context.Context, peer string) (report.Pause, erro
 	return report.Pause{Peer: peer}, c.ResumeSelf(ctx)
 }
 
+// setPause records whether a pause holds this node: what the primary
+// told it, or, when the session ends, nothing (then it does not know).
+func (s *Secondary) setPause(ps transport.PauseState) {
+	s.mu.Lock()
+	old := s.pause
+	s.pause = ps
+	s.mu.Unlock()
+	switch {
+	case ps.Paused && old.ID != ps.ID:
+		s.log.Info("paused for a snapshot", "pause", ps.ID, "since", ps.Since, "hold", ps.Hold, "expires", ps.Expires)
+	case !ps.Paused && old.Paused:
+		s.log.Info("pause ended", "pause", old.ID)
+	}
+}
+
+// pauseReport is the pause that holds this node, as status shows it.
+func pauseReport(node string, ps transport.PauseState, staged uint64) report.Pause {
+	return report.Pause{ID: ps.ID, Peer: node, Since: ps.Since, Expires: ps.Expires, Hold: maps.Clone(ps.Hold), StagedBytes: staged}
+}
+
 // dialFollowed connects to the primary this node follows now, and to no
 // other node (see identity.go).
 func (s *Secondary) dialFollowed(ctx context.Context) (*transport.Client, error) {

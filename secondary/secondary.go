@@ -124,6 +124,9 @@ type Secondary struct {
 	// behind is when the folder last fell behind the head it knew of: the
 	// age of its oldest change not yet applied.
 	behind map[string]time.Time
+	// pause is whether a pause holds this node, as the primary last told
+	// it in the current session (PauseState); cleared when it ends.
+	pause transport.PauseState
 }
 
 type folder struct {

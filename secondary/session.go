@@ -102,7 +102,8 @@ func (s *Secondary) session(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	s.log.Info("following primary", "primary", w.Node, "addr", s.opts.Primary, "epoch", w.Epoch)
-	defer s.heal.follow(c)() // repairs fetch through this client (heal.go)
+	defer s.setPause(transport.PauseState{}) // the primary tells it again in the next session
+	defer s.heal.follow(c)()                 // repairs fetch through this client (heal.go)
 
 	for _, id := range s.order {
 		s.folders[id].skips.begin() // the primary sends from the durable position
@@ -186,6 +187,10 @@ func (s *Secondary) session(ctx context.Context) error {
 				if err := sess.ReportTreeHash(s.treeHashReport(m)); err != nil {
 					return err
 				}
+				move(-1)
+				continue
+			case transport.PauseState:
+				s.setPause(m)
 				move(-1)
 				continue
 			case transport.VerifyQuery: // answered with an upload

@@ -27,6 +27,7 @@ func (s *Secondary) Status(ctx context.Context) (report.Node, error) {
 		pr.Node = expectedPrimary(meta, s.opts.Node, s.opts.PrimaryNode).node
 	}
 	heads, catchUp, behind := maps.Clone(s.heads), maps.Clone(s.catchUp), maps.Clone(s.behind)
+	pause := s.pause
 	s.mu.Unlock()
 	now := time.Now()
 	for _, id := range s.order {
@@ -60,6 +61,10 @@ func (s *Secondary) Status(ctx context.Context) (report.Node, error) {
 	}
 	st.Peers = append(st.Peers, pr)
 	st.StagedBytes = uint64(max(s.stagedBytes.Load(), 0))
+	if pause.Paused {
+		st.Paused = true
+		st.Pauses = []report.Pause{pauseReport(s.opts.Node, pause, st.StagedBytes)}
+	}
 	st.ConflictStores = s.conflictStores()
 	return st, nil
 }

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"reflect"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 	"google.golang.org/protobuf/proto"
@@ -101,7 +103,9 @@ func FuzzAssemble(f *testing.F) {
 	// flags of a batch.
 	var orders []*ncsyncv1.SyncResponse
 	for _, m := range []Message{ApplyStaged{Folder: "f"}, TreeHashQuery{Folder: "f", ID: 3},
-		VerifyQuery{Folder: "f", ID: 4, Paths: []string{"a/b"}, Ignore: []string{"*.log"}}} {
+		VerifyQuery{Folder: "f", ID: 4, Paths: []string{"a/b"}, Ignore: []string{"*.log"}},
+		PauseState{Paused: true, ID: "0a1b2c3d4e5f", Since: time.Unix(1_700_000_000, 0), Expires: time.Unix(1_700_007_200, 0), Hold: map[string]uint64{"f": 5, "g": 0}},
+		PauseState{}} {
 		if err := sendMessage(m, lim, func(m *ncsyncv1.SyncResponse) error { orders = append(orders, m); return nil }); err != nil {
 			f.Fatal(err)
 		}
@@ -122,6 +126,17 @@ func FuzzAssemble(f *testing.F) {
 			case TreeHashQuery:
 				if m.Folder == "" || m.ID == 0 {
 					t.Fatalf("accepted %+v", m)
+				}
+				continue
+			case PauseState:
+				if m.Paused && (m.ID == "" || len(m.ID) > maxPauseIDLen || m.Since.IsZero() || m.Expires.Before(m.Since) || len(m.Hold) > maxFolders) ||
+					!m.Paused && !reflect.DeepEqual(m, PauseState{}) {
+					t.Fatalf("accepted %+v", m)
+				}
+				for id := range m.Hold {
+					if id == "" {
+						t.Fatalf("accepted a hold point without a folder: %+v", m)
+					}
 				}
 				continue
 			case VerifyQuery:

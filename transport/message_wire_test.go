@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ncsync/ncsync/chunker"
 	"github.com/ncsync/ncsync/index"
@@ -19,6 +20,10 @@ func TestOrdersRoundTrip(t *testing.T) {
 		TreeHashQuery{Folder: "f", ID: 42},
 		VerifyQuery{Folder: "f", ID: 9, Paths: []string{"a", "b/c"}, Ignore: []string{"/x.log"}},
 		VerifyQuery{Folder: "f", ID: 10},
+		PauseState{Paused: true, ID: "0a1b2c3d4e5f", Since: time.Unix(1_700_000_000, 5), Expires: time.Unix(1_700_007_200, 5),
+			Hold: map[string]uint64{"f": 7, "g": 0}},
+		PauseState{Paused: true, ID: "p", Since: time.Unix(1, 0), Expires: time.Unix(1, 0)},
+		PauseState{},
 	} {
 		msgs := collect(t, m, lim)
 		if len(msgs) != 1 || msgs[0].GetBatch() != nil {
@@ -36,7 +41,13 @@ func TestOrdersRoundTrip(t *testing.T) {
 // chunk lists that complete it.
 func TestOrdersRefused(t *testing.T) {
 	lim := DefaultLimits()
-	for _, m := range []Message{ApplyStaged{}, TreeHashQuery{Folder: "f"}, TreeHashQuery{ID: 1}, VerifyQuery{Folder: "f"}, VerifyQuery{ID: 1}} {
+	since := time.Unix(1_700_000_000, 0)
+	for _, m := range []Message{ApplyStaged{}, TreeHashQuery{Folder: "f"}, TreeHashQuery{ID: 1}, VerifyQuery{Folder: "f"}, VerifyQuery{ID: 1},
+		PauseState{Paused: true, Since: since, Expires: since},                            // no id
+		PauseState{Paused: true, ID: "p", Expires: since},                                 // no start
+		PauseState{Paused: true, ID: "p", Since: since, Expires: since.Add(-time.Second)}, // ends before it began
+		PauseState{ID: "p"}, PauseState{Hold: map[string]uint64{"f": 1}}, PauseState{Since: since}, // not paused, yet a pause
+	} {
 		if err := sendMessage(m, lim, func(*ncsyncv1.SyncResponse) error { return nil }); err == nil {
 			t.Errorf("sent %+v", m)
 		}
@@ -50,6 +61,16 @@ func TestOrdersRefused(t *testing.T) {
 		"verify of an absolute path":     {Msg: &ncsyncv1.SyncResponse_Verify{Verify: &ncsyncv1.VerifyQuery{FolderId: "f", Id: 1, Paths: []string{"/etc"}}}},
 		"verify of dot-dot":              {Msg: &ncsyncv1.SyncResponse_Verify{Verify: &ncsyncv1.VerifyQuery{FolderId: "f", Id: 1, Paths: []string{"a/../../etc"}}}},
 		"verify of the root as path":     {Msg: &ncsyncv1.SyncResponse_Verify{Verify: &ncsyncv1.VerifyQuery{FolderId: "f", Id: 1, Paths: []string{""}}}},
+		"pause without id":               pauseMsg(&ncsyncv1.PauseState{Paused: true, SinceUnixNs: 1, ExpiresUnixNs: 2}),
+		"pause with an overlong id":      pauseMsg(&ncsyncv1.PauseState{Paused: true, Id: strings.Repeat("a", maxPauseIDLen+1), SinceUnixNs: 1, ExpiresUnixNs: 2}),
+		"pause without start":            pauseMsg(&ncsyncv1.PauseState{Paused: true, Id: "p", ExpiresUnixNs: 2}),
+		"pause with a negative start":    pauseMsg(&ncsyncv1.PauseState{Paused: true, Id: "p", SinceUnixNs: -5, ExpiresUnixNs: 2}),
+		"pause ending before its start":  pauseMsg(&ncsyncv1.PauseState{Paused: true, Id: "p", SinceUnixNs: 3, ExpiresUnixNs: 2}),
+		"pause holding no folder":        pauseMsg(&ncsyncv1.PauseState{Paused: true, Id: "p", SinceUnixNs: 1, ExpiresUnixNs: 2, Hold: []*ncsyncv1.FolderPosition{{Sequence: 1}}}),
+		"pause holding a folder twice": pauseMsg(&ncsyncv1.PauseState{Paused: true, Id: "p", SinceUnixNs: 1, ExpiresUnixNs: 2,
+			Hold: []*ncsyncv1.FolderPosition{{FolderId: "f", Sequence: 1}, {FolderId: "f", Sequence: 2}}}),
+		"end of a pause naming one": pauseMsg(&ncsyncv1.PauseState{Id: "p"}),
+		"end of a pause with holds": pauseMsg(&ncsyncv1.PauseState{Hold: []*ncsyncv1.FolderPosition{{FolderId: "f", Sequence: 1}}}),
 	} {
 		if got, err := decode(lim, []*ncsyncv1.SyncResponse{m}); err == nil {
 			t.Errorf("%s: accepted as %+v", name, got)
@@ -83,6 +104,10 @@ func TestOrdersRefused(t *testing.T) {
 	if _, err := decode(small, append(mixed, split[1:]...)); err == nil || !strings.Contains(err.Error(), "still awaits chunks") {
 		t.Errorf("an order inside a batch: %v", err)
 	}
+}
+
+func pauseMsg(ps *ncsyncv1.PauseState) *ncsyncv1.SyncResponse {
+	return &ncsyncv1.SyncResponse{Msg: &ncsyncv1.SyncResponse_PauseState{PauseState: ps}}
 }
 
 // TestRepliesRoundTrip: acks and tree hash reports of the secondary travel

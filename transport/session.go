@@ -40,6 +40,7 @@ func (c *Client) Sync(ctx context.Context, h Hello) (*Session, Welcome, error) {
 		h.Role = pki.RoleSecondary
 	}
 	h.Heartbeat = c.lim.heartbeatInterval()
+	h.PauseStates = true
 	ph, err := helloToWire(h)
 	if err != nil {
 		return nil, Welcome{}, fmt.Errorf("sync with %q: %w", c.addr, err)
@@ -141,7 +142,7 @@ func (e *ImpersonationError) Error() string {
 }
 
 // Recv returns the primary's next message (a Batch, an ApplyStaged, a
-// TreeHashQuery or a VerifyQuery), converted and structurally checked:
+// TreeHashQuery, a VerifyQuery or a PauseState), converted and structurally checked:
 // sizes and counts within Limits, 32-byte ids, strictly increasing
 // sequences, chunk counts and sizes that add up, file ids that match their
 // chunks, a folder and an id on each query. A file's chunk list sent in

@@ -40,6 +40,9 @@ type Hello struct {
 	// Heartbeat is the node's heartbeat interval (heartbeat.go); Client.Sync
 	// sets it. 0: it neither sends nor understands heartbeats.
 	Heartbeat time.Duration
+	// PauseStates: the node understands PauseState messages; Client.Sync
+	// sets it.
+	PauseStates bool
 }
 
 // Welcome accepts a session.
@@ -57,8 +60,8 @@ type Welcome struct {
 }
 
 // Message is what a primary sends on a session after its Welcome, each
-// kind with one meaning: a Batch, an ApplyStaged, a TreeHashQuery or a
-// VerifyQuery. The secondary handles them in the order sent.
+// kind with one meaning: a Batch, an ApplyStaged, a TreeHashQuery, a
+// VerifyQuery or a PauseState. The secondary handles them in the order sent.
 type Message interface{ message() }
 
 // Reply is what a secondary sends on a session after its Hello: an Ack or
@@ -69,6 +72,7 @@ func (Batch) message()         {}
 func (ApplyStaged) message()   {}
 func (TreeHashQuery) message() {}
 func (VerifyQuery) message()   {}
+func (PauseState) message()    {}
 func (Ack) reply()             {}
 func (TreeHashReport) reply()  {}
 
@@ -90,6 +94,18 @@ type Batch struct {
 // it staged, in order, acknowledging it as applied, then goes on.
 type ApplyStaged struct {
 	Folder string
+}
+
+// PauseState tells a secondary whether a pause holds it (sent only to one
+// whose Hello announced PauseStates): when the pause is established, when
+// it ends and at the start of a session while it holds. With Paused, ID
+// names the pause, Since and Expires bound it and Hold is the point per
+// folder it holds the secondary at; without, the other fields are empty.
+type PauseState struct {
+	Paused         bool
+	ID             string
+	Since, Expires time.Time
+	Hold           map[string]uint64
 }
 
 // TreeHashQuery is a question (ncsync barrier --verify): once everything

@@ -834,7 +834,8 @@ type PeerStatus struct {
 	LastSeenUnixNs       int64                  `protobuf:"varint,6,opt,name=last_seen_unix_ns,json=lastSeenUnixNs,proto3" json:"last_seen_unix_ns,omitempty"`
 	Folders              []*PeerFolderStatus    `protobuf:"bytes,7,rep,name=folders,proto3" json:"folders,omitempty"`
 	LastError            string                 `protobuf:"bytes,8,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
-	Paused               bool                   `protobuf:"varint,9,opt,name=paused,proto3" json:"paused,omitempty"`
+	// Primary: a pause holds this secondary (pauses says which).
+	Paused bool `protobuf:"varint,9,opt,name=paused,proto3" json:"paused,omitempty"`
 	// Chunk bytes sent to (primary) or received from (secondary) this peer.
 	BytesSent     uint64 `protobuf:"varint,10,opt,name=bytes_sent,json=bytesSent,proto3" json:"bytes_sent,omitempty"`
 	BytesReceived uint64 `protobuf:"varint,11,opt,name=bytes_received,json=bytesReceived,proto3" json:"bytes_received,omitempty"`

@@ -433,6 +433,7 @@ type SyncResponse struct {
 	//	*SyncResponse_ApplyStaged
 	//	*SyncResponse_TreeHashQuery
 	//	*SyncResponse_Verify
+	//	*SyncResponse_PauseState
 	Msg           isSyncResponse_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -538,6 +539,15 @@ func (x *SyncResponse) GetVerify() *VerifyQuery {
 	return nil
 }
 
+func (x *SyncResponse) GetPauseState() *PauseState {
+	if x != nil {
+		if x, ok := x.Msg.(*SyncResponse_PauseState); ok {
+			return x.PauseState
+		}
+	}
+	return nil
+}
+
 type isSyncResponse_Msg interface {
 	isSyncResponse_Msg()
 }
@@ -573,6 +583,12 @@ type SyncResponse_Verify struct {
 	Verify *VerifyQuery `protobuf:"bytes,7,opt,name=verify,proto3,oneof"`
 }
 
+type SyncResponse_PauseState struct {
+	// Sent only to a secondary whose Hello announced pause_state: whether
+	// a pause holds it, when that changes and at the start of a session.
+	PauseState *PauseState `protobuf:"bytes,8,opt,name=pause_state,json=pauseState,proto3,oneof"`
+}
+
 func (*SyncResponse_Welcome) isSyncResponse_Msg() {}
 
 func (*SyncResponse_Batch) isSyncResponse_Msg() {}
@@ -586,6 +602,8 @@ func (*SyncResponse_ApplyStaged) isSyncResponse_Msg() {}
 func (*SyncResponse_TreeHashQuery) isSyncResponse_Msg() {}
 
 func (*SyncResponse_Verify) isSyncResponse_Msg() {}
+
+func (*SyncResponse_PauseState) isSyncResponse_Msg() {}
 
 // Heartbeat keeps a quiet session busy: each side sends one when it has
 // sent nothing else for its heartbeat interval, so that the other notices
@@ -652,7 +670,10 @@ type Hello struct {
 	// This node's heartbeat interval in milliseconds: it sends a Heartbeat
 	// when it has sent nothing for that long, and understands them. 0: it
 	// sends none, and must be sent none.
-	HeartbeatMs   uint32 `protobuf:"varint,11,opt,name=heartbeat_ms,json=heartbeatMs,proto3" json:"heartbeat_ms,omitempty"`
+	HeartbeatMs uint32 `protobuf:"varint,11,opt,name=heartbeat_ms,json=heartbeatMs,proto3" json:"heartbeat_ms,omitempty"`
+	// This node understands PauseState: the primary tells it whether a
+	// pause holds it.
+	PauseState    bool `protobuf:"varint,12,opt,name=pause_state,json=pauseState,proto3" json:"pause_state,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -762,6 +783,13 @@ func (x *Hello) GetHeartbeatMs() uint32 {
 		return x.HeartbeatMs
 	}
 	return 0
+}
+
+func (x *Hello) GetPauseState() bool {
+	if x != nil {
+		return x.PauseState
+	}
+	return false
 }
 
 // Welcome accepts a session.
@@ -1307,6 +1335,88 @@ func (x *ApplyStaged) GetFolderId() string {
 	return ""
 }
 
+// PauseState tells a secondary whether a pause holds it: sent when the
+// pause is established (everything up to its hold points is applied),
+// when it ends (resume, expiry) and at the start of a session while one
+// holds it. Without a session the secondary does not know.
+type PauseState struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Paused bool                   `protobuf:"varint,1,opt,name=paused,proto3" json:"paused,omitempty"`
+	// With paused: the pause's id, since when it holds, when it runs out,
+	// and the point per folder it holds this secondary at.
+	Id            string            `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	SinceUnixNs   int64             `protobuf:"varint,3,opt,name=since_unix_ns,json=sinceUnixNs,proto3" json:"since_unix_ns,omitempty"`
+	ExpiresUnixNs int64             `protobuf:"varint,4,opt,name=expires_unix_ns,json=expiresUnixNs,proto3" json:"expires_unix_ns,omitempty"`
+	Hold          []*FolderPosition `protobuf:"bytes,5,rep,name=hold,proto3" json:"hold,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PauseState) Reset() {
+	*x = PauseState{}
+	mi := &file_ncsync_v1_replication_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PauseState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PauseState) ProtoMessage() {}
+
+func (x *PauseState) ProtoReflect() protoreflect.Message {
+	mi := &file_ncsync_v1_replication_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PauseState.ProtoReflect.Descriptor instead.
+func (*PauseState) Descriptor() ([]byte, []int) {
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *PauseState) GetPaused() bool {
+	if x != nil {
+		return x.Paused
+	}
+	return false
+}
+
+func (x *PauseState) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *PauseState) GetSinceUnixNs() int64 {
+	if x != nil {
+		return x.SinceUnixNs
+	}
+	return 0
+}
+
+func (x *PauseState) GetExpiresUnixNs() int64 {
+	if x != nil {
+		return x.ExpiresUnixNs
+	}
+	return 0
+}
+
+func (x *PauseState) GetHold() []*FolderPosition {
+	if x != nil {
+		return x.Hold
+	}
+	return nil
+}
+
 // TreeHashQuery is a question (ncsync barrier --verify): once everything
 // sent before is applied, answer with a TreeHashReport for this id.
 type TreeHashQuery struct {
@@ -1320,7 +1430,7 @@ type TreeHashQuery struct {
 
 func (x *TreeHashQuery) Reset() {
 	*x = TreeHashQuery{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[12]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1332,7 +1442,7 @@ func (x *TreeHashQuery) String() string {
 func (*TreeHashQuery) ProtoMessage() {}
 
 func (x *TreeHashQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[12]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1345,7 +1455,7 @@ func (x *TreeHashQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeHashQuery.ProtoReflect.Descriptor instead.
 func (*TreeHashQuery) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{12}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *TreeHashQuery) GetFolderId() string {
@@ -1382,7 +1492,7 @@ type VerifyQuery struct {
 
 func (x *VerifyQuery) Reset() {
 	*x = VerifyQuery{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[13]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1394,7 +1504,7 @@ func (x *VerifyQuery) String() string {
 func (*VerifyQuery) ProtoMessage() {}
 
 func (x *VerifyQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[13]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1407,7 +1517,7 @@ func (x *VerifyQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyQuery.ProtoReflect.Descriptor instead.
 func (*VerifyQuery) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{13}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *VerifyQuery) GetId() uint64 {
@@ -1451,7 +1561,7 @@ type MoreChunks struct {
 
 func (x *MoreChunks) Reset() {
 	*x = MoreChunks{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[14]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1463,7 +1573,7 @@ func (x *MoreChunks) String() string {
 func (*MoreChunks) ProtoMessage() {}
 
 func (x *MoreChunks) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[14]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1476,7 +1586,7 @@ func (x *MoreChunks) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MoreChunks.ProtoReflect.Descriptor instead.
 func (*MoreChunks) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{14}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *MoreChunks) GetFolderId() string {
@@ -1519,7 +1629,7 @@ type Failure struct {
 
 func (x *Failure) Reset() {
 	*x = Failure{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[15]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1531,7 +1641,7 @@ func (x *Failure) String() string {
 func (*Failure) ProtoMessage() {}
 
 func (x *Failure) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[15]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1544,7 +1654,7 @@ func (x *Failure) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Failure.ProtoReflect.Descriptor instead.
 func (*Failure) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{15}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Failure) GetPath() string {
@@ -1601,7 +1711,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[16]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1613,7 +1723,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[16]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1626,7 +1736,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{16}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Ack) GetFolderId() string {
@@ -1704,7 +1814,7 @@ type TreeHashReport struct {
 
 func (x *TreeHashReport) Reset() {
 	*x = TreeHashReport{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[17]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1716,7 +1826,7 @@ func (x *TreeHashReport) String() string {
 func (*TreeHashReport) ProtoMessage() {}
 
 func (x *TreeHashReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[17]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1729,7 +1839,7 @@ func (x *TreeHashReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeHashReport.ProtoReflect.Descriptor instead.
 func (*TreeHashReport) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{17}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *TreeHashReport) GetQuery() uint64 {
@@ -1788,7 +1898,7 @@ type FetchChunksRequest struct {
 
 func (x *FetchChunksRequest) Reset() {
 	*x = FetchChunksRequest{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[18]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1800,7 +1910,7 @@ func (x *FetchChunksRequest) String() string {
 func (*FetchChunksRequest) ProtoMessage() {}
 
 func (x *FetchChunksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[18]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1813,7 +1923,7 @@ func (x *FetchChunksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchChunksRequest.ProtoReflect.Descriptor instead.
 func (*FetchChunksRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{18}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *FetchChunksRequest) GetFolderId() string {
@@ -1851,7 +1961,7 @@ type FetchChunksResponse struct {
 
 func (x *FetchChunksResponse) Reset() {
 	*x = FetchChunksResponse{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[19]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1863,7 +1973,7 @@ func (x *FetchChunksResponse) String() string {
 func (*FetchChunksResponse) ProtoMessage() {}
 
 func (x *FetchChunksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[19]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1876,7 +1986,7 @@ func (x *FetchChunksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchChunksResponse.ProtoReflect.Descriptor instead.
 func (*FetchChunksResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{19}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *FetchChunksResponse) GetChunks() []*ChunkData {
@@ -1910,7 +2020,7 @@ type ChunkData struct {
 
 func (x *ChunkData) Reset() {
 	*x = ChunkData{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[20]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1922,7 +2032,7 @@ func (x *ChunkData) String() string {
 func (*ChunkData) ProtoMessage() {}
 
 func (x *ChunkData) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[20]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1935,7 +2045,7 @@ func (x *ChunkData) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChunkData.ProtoReflect.Descriptor instead.
 func (*ChunkData) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{20}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ChunkData) GetId() []byte {
@@ -1983,7 +2093,7 @@ type TreeHashRequest struct {
 
 func (x *TreeHashRequest) Reset() {
 	*x = TreeHashRequest{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[21]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1995,7 +2105,7 @@ func (x *TreeHashRequest) String() string {
 func (*TreeHashRequest) ProtoMessage() {}
 
 func (x *TreeHashRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[21]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2008,7 +2118,7 @@ func (x *TreeHashRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeHashRequest.ProtoReflect.Descriptor instead.
 func (*TreeHashRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{21}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *TreeHashRequest) GetFolderId() string {
@@ -2031,7 +2141,7 @@ type TreeHashResponse struct {
 
 func (x *TreeHashResponse) Reset() {
 	*x = TreeHashResponse{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[22]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2043,7 +2153,7 @@ func (x *TreeHashResponse) String() string {
 func (*TreeHashResponse) ProtoMessage() {}
 
 func (x *TreeHashResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[22]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2056,7 +2166,7 @@ func (x *TreeHashResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeHashResponse.ProtoReflect.Descriptor instead.
 func (*TreeHashResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{22}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *TreeHashResponse) GetFolderId() string {
@@ -2098,7 +2208,7 @@ type PauseSelfRequest struct {
 
 func (x *PauseSelfRequest) Reset() {
 	*x = PauseSelfRequest{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[23]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2110,7 +2220,7 @@ func (x *PauseSelfRequest) String() string {
 func (*PauseSelfRequest) ProtoMessage() {}
 
 func (x *PauseSelfRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[23]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2123,7 +2233,7 @@ func (x *PauseSelfRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseSelfRequest.ProtoReflect.Descriptor instead.
 func (*PauseSelfRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{23}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PauseSelfRequest) GetTtlNs() int64 {
@@ -2147,7 +2257,7 @@ type PauseSelfResponse struct {
 
 func (x *PauseSelfResponse) Reset() {
 	*x = PauseSelfResponse{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[24]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2159,7 +2269,7 @@ func (x *PauseSelfResponse) String() string {
 func (*PauseSelfResponse) ProtoMessage() {}
 
 func (x *PauseSelfResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[24]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2172,7 +2282,7 @@ func (x *PauseSelfResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseSelfResponse.ProtoReflect.Descriptor instead.
 func (*PauseSelfResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{24}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *PauseSelfResponse) GetId() string {
@@ -2212,7 +2322,7 @@ type ResumeSelfRequest struct {
 
 func (x *ResumeSelfRequest) Reset() {
 	*x = ResumeSelfRequest{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[25]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2224,7 +2334,7 @@ func (x *ResumeSelfRequest) String() string {
 func (*ResumeSelfRequest) ProtoMessage() {}
 
 func (x *ResumeSelfRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[25]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2237,7 +2347,7 @@ func (x *ResumeSelfRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeSelfRequest.ProtoReflect.Descriptor instead.
 func (*ResumeSelfRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{25}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{26}
 }
 
 // ResumeSelfResponse confirms a resume.
@@ -2249,7 +2359,7 @@ type ResumeSelfResponse struct {
 
 func (x *ResumeSelfResponse) Reset() {
 	*x = ResumeSelfResponse{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[26]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2261,7 +2371,7 @@ func (x *ResumeSelfResponse) String() string {
 func (*ResumeSelfResponse) ProtoMessage() {}
 
 func (x *ResumeSelfResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[26]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2274,7 +2384,7 @@ func (x *ResumeSelfResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeSelfResponse.ProtoReflect.Descriptor instead.
 func (*ResumeSelfResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{26}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{27}
 }
 
 // ManifestRequest asks for a folder's tree as it is on disk now.
@@ -2290,7 +2400,7 @@ type ManifestRequest struct {
 
 func (x *ManifestRequest) Reset() {
 	*x = ManifestRequest{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[27]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2302,7 +2412,7 @@ func (x *ManifestRequest) String() string {
 func (*ManifestRequest) ProtoMessage() {}
 
 func (x *ManifestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[27]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2315,7 +2425,7 @@ func (x *ManifestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManifestRequest.ProtoReflect.Descriptor instead.
 func (*ManifestRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{27}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ManifestRequest) GetFolderId() string {
@@ -2343,7 +2453,7 @@ type ManifestResponse struct {
 
 func (x *ManifestResponse) Reset() {
 	*x = ManifestResponse{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[28]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2355,7 +2465,7 @@ func (x *ManifestResponse) String() string {
 func (*ManifestResponse) ProtoMessage() {}
 
 func (x *ManifestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[28]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2368,7 +2478,7 @@ func (x *ManifestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManifestResponse.ProtoReflect.Descriptor instead.
 func (*ManifestResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{28}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ManifestResponse) GetEntries() []*ManifestEntry {
@@ -2399,7 +2509,7 @@ type ManifestEntry struct {
 
 func (x *ManifestEntry) Reset() {
 	*x = ManifestEntry{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[29]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2411,7 +2521,7 @@ func (x *ManifestEntry) String() string {
 func (*ManifestEntry) ProtoMessage() {}
 
 func (x *ManifestEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[29]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2424,7 +2534,7 @@ func (x *ManifestEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManifestEntry.ProtoReflect.Descriptor instead.
 func (*ManifestEntry) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{29}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ManifestEntry) GetPath() string {
@@ -2512,7 +2622,7 @@ type UploadManifestRequest struct {
 
 func (x *UploadManifestRequest) Reset() {
 	*x = UploadManifestRequest{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[30]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2524,7 +2634,7 @@ func (x *UploadManifestRequest) String() string {
 func (*UploadManifestRequest) ProtoMessage() {}
 
 func (x *UploadManifestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[30]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2537,7 +2647,7 @@ func (x *UploadManifestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadManifestRequest.ProtoReflect.Descriptor instead.
 func (*UploadManifestRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{30}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *UploadManifestRequest) GetQuery() uint64 {
@@ -2577,7 +2687,7 @@ type UploadManifestResponse struct {
 
 func (x *UploadManifestResponse) Reset() {
 	*x = UploadManifestResponse{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[31]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2589,7 +2699,7 @@ func (x *UploadManifestResponse) String() string {
 func (*UploadManifestResponse) ProtoMessage() {}
 
 func (x *UploadManifestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[31]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2602,7 +2712,7 @@ func (x *UploadManifestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadManifestResponse.ProtoReflect.Descriptor instead.
 func (*UploadManifestResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{31}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{32}
 }
 
 var File_ncsync_v1_replication_proto protoreflect.FileDescriptor
@@ -2623,7 +2733,7 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\x03ack\x18\x02 \x01(\v2\x0e.ncsync.v1.AckH\x00R\x03ack\x124\n" +
 	"\theartbeat\x18\x03 \x01(\v2\x14.ncsync.v1.HeartbeatH\x00R\theartbeat\x128\n" +
 	"\ttree_hash\x18\x04 \x01(\v2\x19.ncsync.v1.TreeHashReportH\x00R\btreeHashB\x05\n" +
-	"\x03msg\"\x97\x03\n" +
+	"\x03msg\"\xd1\x03\n" +
 	"\fSyncResponse\x12.\n" +
 	"\awelcome\x18\x01 \x01(\v2\x12.ncsync.v1.WelcomeH\x00R\awelcome\x12-\n" +
 	"\x05batch\x18\x02 \x01(\v2\x15.ncsync.v1.EntryBatchH\x00R\x05batch\x128\n" +
@@ -2632,9 +2742,11 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\theartbeat\x18\x04 \x01(\v2\x14.ncsync.v1.HeartbeatH\x00R\theartbeat\x12;\n" +
 	"\fapply_staged\x18\x05 \x01(\v2\x16.ncsync.v1.ApplyStagedH\x00R\vapplyStaged\x12B\n" +
 	"\x0ftree_hash_query\x18\x06 \x01(\v2\x18.ncsync.v1.TreeHashQueryH\x00R\rtreeHashQuery\x120\n" +
-	"\x06verify\x18\a \x01(\v2\x16.ncsync.v1.VerifyQueryH\x00R\x06verifyB\x05\n" +
+	"\x06verify\x18\a \x01(\v2\x16.ncsync.v1.VerifyQueryH\x00R\x06verify\x128\n" +
+	"\vpause_state\x18\b \x01(\v2\x15.ncsync.v1.PauseStateH\x00R\n" +
+	"pauseStateB\x05\n" +
 	"\x03msg\"\v\n" +
-	"\tHeartbeat\"\xa3\x03\n" +
+	"\tHeartbeat\"\xc4\x03\n" +
 	"\x05Hello\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x1d\n" +
 	"\n" +
@@ -2649,7 +2761,9 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\vstage_limit\x18\n" +
 	" \x01(\x04R\n" +
 	"stageLimit\x12!\n" +
-	"\fheartbeat_ms\x18\v \x01(\rR\vheartbeatMs\"\xb5\x02\n" +
+	"\fheartbeat_ms\x18\v \x01(\rR\vheartbeatMs\x12\x1f\n" +
+	"\vpause_state\x18\f \x01(\bR\n" +
+	"pauseState\"\xb5\x02\n" +
 	"\aWelcome\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x1d\n" +
 	"\n" +
@@ -2695,7 +2809,14 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\x06verify\x18\a \x01(\v2\x16.ncsync.v1.VerifyQueryB\x02\x18\x01R\x06verify\x12\x17\n" +
 	"\aheld_at\x18\b \x01(\x04R\x06heldAt\"*\n" +
 	"\vApplyStaged\x12\x1b\n" +
-	"\tfolder_id\x18\x01 \x01(\tR\bfolderId\"<\n" +
+	"\tfolder_id\x18\x01 \x01(\tR\bfolderId\"\xaf\x01\n" +
+	"\n" +
+	"PauseState\x12\x16\n" +
+	"\x06paused\x18\x01 \x01(\bR\x06paused\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12\"\n" +
+	"\rsince_unix_ns\x18\x03 \x01(\x03R\vsinceUnixNs\x12&\n" +
+	"\x0fexpires_unix_ns\x18\x04 \x01(\x03R\rexpiresUnixNs\x12-\n" +
+	"\x04hold\x18\x05 \x03(\v2\x19.ncsync.v1.FolderPositionR\x04hold\"<\n" +
 	"\rTreeHashQuery\x12\x1b\n" +
 	"\tfolder_id\x18\x01 \x01(\tR\bfolderId\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\x04R\x02id\"h\n" +
@@ -2821,7 +2942,7 @@ func file_ncsync_v1_replication_proto_rawDescGZIP() []byte {
 }
 
 var file_ncsync_v1_replication_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_ncsync_v1_replication_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_ncsync_v1_replication_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_ncsync_v1_replication_proto_goTypes = []any{
 	(Role)(0),                      // 0: ncsync.v1.Role
 	(EntryType)(0),                 // 1: ncsync.v1.EntryType
@@ -2838,79 +2959,82 @@ var file_ncsync_v1_replication_proto_goTypes = []any{
 	(*Entry)(nil),                  // 12: ncsync.v1.Entry
 	(*EntryBatch)(nil),             // 13: ncsync.v1.EntryBatch
 	(*ApplyStaged)(nil),            // 14: ncsync.v1.ApplyStaged
-	(*TreeHashQuery)(nil),          // 15: ncsync.v1.TreeHashQuery
-	(*VerifyQuery)(nil),            // 16: ncsync.v1.VerifyQuery
-	(*MoreChunks)(nil),             // 17: ncsync.v1.MoreChunks
-	(*Failure)(nil),                // 18: ncsync.v1.Failure
-	(*Ack)(nil),                    // 19: ncsync.v1.Ack
-	(*TreeHashReport)(nil),         // 20: ncsync.v1.TreeHashReport
-	(*FetchChunksRequest)(nil),     // 21: ncsync.v1.FetchChunksRequest
-	(*FetchChunksResponse)(nil),    // 22: ncsync.v1.FetchChunksResponse
-	(*ChunkData)(nil),              // 23: ncsync.v1.ChunkData
-	(*TreeHashRequest)(nil),        // 24: ncsync.v1.TreeHashRequest
-	(*TreeHashResponse)(nil),       // 25: ncsync.v1.TreeHashResponse
-	(*PauseSelfRequest)(nil),       // 26: ncsync.v1.PauseSelfRequest
-	(*PauseSelfResponse)(nil),      // 27: ncsync.v1.PauseSelfResponse
-	(*ResumeSelfRequest)(nil),      // 28: ncsync.v1.ResumeSelfRequest
-	(*ResumeSelfResponse)(nil),     // 29: ncsync.v1.ResumeSelfResponse
-	(*ManifestRequest)(nil),        // 30: ncsync.v1.ManifestRequest
-	(*ManifestResponse)(nil),       // 31: ncsync.v1.ManifestResponse
-	(*ManifestEntry)(nil),          // 32: ncsync.v1.ManifestEntry
-	(*UploadManifestRequest)(nil),  // 33: ncsync.v1.UploadManifestRequest
-	(*UploadManifestResponse)(nil), // 34: ncsync.v1.UploadManifestResponse
+	(*PauseState)(nil),             // 15: ncsync.v1.PauseState
+	(*TreeHashQuery)(nil),          // 16: ncsync.v1.TreeHashQuery
+	(*VerifyQuery)(nil),            // 17: ncsync.v1.VerifyQuery
+	(*MoreChunks)(nil),             // 18: ncsync.v1.MoreChunks
+	(*Failure)(nil),                // 19: ncsync.v1.Failure
+	(*Ack)(nil),                    // 20: ncsync.v1.Ack
+	(*TreeHashReport)(nil),         // 21: ncsync.v1.TreeHashReport
+	(*FetchChunksRequest)(nil),     // 22: ncsync.v1.FetchChunksRequest
+	(*FetchChunksResponse)(nil),    // 23: ncsync.v1.FetchChunksResponse
+	(*ChunkData)(nil),              // 24: ncsync.v1.ChunkData
+	(*TreeHashRequest)(nil),        // 25: ncsync.v1.TreeHashRequest
+	(*TreeHashResponse)(nil),       // 26: ncsync.v1.TreeHashResponse
+	(*PauseSelfRequest)(nil),       // 27: ncsync.v1.PauseSelfRequest
+	(*PauseSelfResponse)(nil),      // 28: ncsync.v1.PauseSelfResponse
+	(*ResumeSelfRequest)(nil),      // 29: ncsync.v1.ResumeSelfRequest
+	(*ResumeSelfResponse)(nil),     // 30: ncsync.v1.ResumeSelfResponse
+	(*ManifestRequest)(nil),        // 31: ncsync.v1.ManifestRequest
+	(*ManifestResponse)(nil),       // 32: ncsync.v1.ManifestResponse
+	(*ManifestEntry)(nil),          // 33: ncsync.v1.ManifestEntry
+	(*UploadManifestRequest)(nil),  // 34: ncsync.v1.UploadManifestRequest
+	(*UploadManifestResponse)(nil), // 35: ncsync.v1.UploadManifestResponse
 }
 var file_ncsync_v1_replication_proto_depIdxs = []int32{
 	3,  // 0: ncsync.v1.EpochMark.start:type_name -> ncsync.v1.FolderPosition
 	8,  // 1: ncsync.v1.SyncRequest.hello:type_name -> ncsync.v1.Hello
-	19, // 2: ncsync.v1.SyncRequest.ack:type_name -> ncsync.v1.Ack
+	20, // 2: ncsync.v1.SyncRequest.ack:type_name -> ncsync.v1.Ack
 	7,  // 3: ncsync.v1.SyncRequest.heartbeat:type_name -> ncsync.v1.Heartbeat
-	20, // 4: ncsync.v1.SyncRequest.tree_hash:type_name -> ncsync.v1.TreeHashReport
+	21, // 4: ncsync.v1.SyncRequest.tree_hash:type_name -> ncsync.v1.TreeHashReport
 	9,  // 5: ncsync.v1.SyncResponse.welcome:type_name -> ncsync.v1.Welcome
 	13, // 6: ncsync.v1.SyncResponse.batch:type_name -> ncsync.v1.EntryBatch
-	17, // 7: ncsync.v1.SyncResponse.more_chunks:type_name -> ncsync.v1.MoreChunks
+	18, // 7: ncsync.v1.SyncResponse.more_chunks:type_name -> ncsync.v1.MoreChunks
 	7,  // 8: ncsync.v1.SyncResponse.heartbeat:type_name -> ncsync.v1.Heartbeat
 	14, // 9: ncsync.v1.SyncResponse.apply_staged:type_name -> ncsync.v1.ApplyStaged
-	15, // 10: ncsync.v1.SyncResponse.tree_hash_query:type_name -> ncsync.v1.TreeHashQuery
-	16, // 11: ncsync.v1.SyncResponse.verify:type_name -> ncsync.v1.VerifyQuery
-	0,  // 12: ncsync.v1.Hello.role:type_name -> ncsync.v1.Role
-	3,  // 13: ncsync.v1.Hello.positions:type_name -> ncsync.v1.FolderPosition
-	4,  // 14: ncsync.v1.Hello.lineage:type_name -> ncsync.v1.EpochMark
-	3,  // 15: ncsync.v1.Hello.staged:type_name -> ncsync.v1.FolderPosition
-	3,  // 16: ncsync.v1.Welcome.folders:type_name -> ncsync.v1.FolderPosition
-	4,  // 17: ncsync.v1.Welcome.lineage:type_name -> ncsync.v1.EpochMark
-	1,  // 18: ncsync.v1.Entry.type:type_name -> ncsync.v1.EntryType
-	10, // 19: ncsync.v1.Entry.chunks:type_name -> ncsync.v1.ChunkRef
-	11, // 20: ncsync.v1.Entry.version:type_name -> ncsync.v1.Version
-	12, // 21: ncsync.v1.EntryBatch.entries:type_name -> ncsync.v1.Entry
-	16, // 22: ncsync.v1.EntryBatch.verify:type_name -> ncsync.v1.VerifyQuery
-	10, // 23: ncsync.v1.MoreChunks.chunks:type_name -> ncsync.v1.ChunkRef
-	18, // 24: ncsync.v1.Ack.failures:type_name -> ncsync.v1.Failure
-	20, // 25: ncsync.v1.Ack.tree_hash:type_name -> ncsync.v1.TreeHashReport
-	23, // 26: ncsync.v1.FetchChunksResponse.chunks:type_name -> ncsync.v1.ChunkData
-	2,  // 27: ncsync.v1.ChunkData.codec:type_name -> ncsync.v1.Codec
-	3,  // 28: ncsync.v1.PauseSelfResponse.hold:type_name -> ncsync.v1.FolderPosition
-	32, // 29: ncsync.v1.ManifestResponse.entries:type_name -> ncsync.v1.ManifestEntry
-	1,  // 30: ncsync.v1.ManifestEntry.type:type_name -> ncsync.v1.EntryType
-	32, // 31: ncsync.v1.UploadManifestRequest.entries:type_name -> ncsync.v1.ManifestEntry
-	5,  // 32: ncsync.v1.ReplicationService.Sync:input_type -> ncsync.v1.SyncRequest
-	21, // 33: ncsync.v1.ReplicationService.FetchChunks:input_type -> ncsync.v1.FetchChunksRequest
-	24, // 34: ncsync.v1.ReplicationService.TreeHash:input_type -> ncsync.v1.TreeHashRequest
-	26, // 35: ncsync.v1.ReplicationService.PauseSelf:input_type -> ncsync.v1.PauseSelfRequest
-	28, // 36: ncsync.v1.ReplicationService.ResumeSelf:input_type -> ncsync.v1.ResumeSelfRequest
-	30, // 37: ncsync.v1.ReplicationService.Manifest:input_type -> ncsync.v1.ManifestRequest
-	33, // 38: ncsync.v1.ReplicationService.UploadManifest:input_type -> ncsync.v1.UploadManifestRequest
-	6,  // 39: ncsync.v1.ReplicationService.Sync:output_type -> ncsync.v1.SyncResponse
-	22, // 40: ncsync.v1.ReplicationService.FetchChunks:output_type -> ncsync.v1.FetchChunksResponse
-	25, // 41: ncsync.v1.ReplicationService.TreeHash:output_type -> ncsync.v1.TreeHashResponse
-	27, // 42: ncsync.v1.ReplicationService.PauseSelf:output_type -> ncsync.v1.PauseSelfResponse
-	29, // 43: ncsync.v1.ReplicationService.ResumeSelf:output_type -> ncsync.v1.ResumeSelfResponse
-	31, // 44: ncsync.v1.ReplicationService.Manifest:output_type -> ncsync.v1.ManifestResponse
-	34, // 45: ncsync.v1.ReplicationService.UploadManifest:output_type -> ncsync.v1.UploadManifestResponse
-	39, // [39:46] is the sub-list for method output_type
-	32, // [32:39] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	16, // 10: ncsync.v1.SyncResponse.tree_hash_query:type_name -> ncsync.v1.TreeHashQuery
+	17, // 11: ncsync.v1.SyncResponse.verify:type_name -> ncsync.v1.VerifyQuery
+	15, // 12: ncsync.v1.SyncResponse.pause_state:type_name -> ncsync.v1.PauseState
+	0,  // 13: ncsync.v1.Hello.role:type_name -> ncsync.v1.Role
+	3,  // 14: ncsync.v1.Hello.positions:type_name -> ncsync.v1.FolderPosition
+	4,  // 15: ncsync.v1.Hello.lineage:type_name -> ncsync.v1.EpochMark
+	3,  // 16: ncsync.v1.Hello.staged:type_name -> ncsync.v1.FolderPosition
+	3,  // 17: ncsync.v1.Welcome.folders:type_name -> ncsync.v1.FolderPosition
+	4,  // 18: ncsync.v1.Welcome.lineage:type_name -> ncsync.v1.EpochMark
+	1,  // 19: ncsync.v1.Entry.type:type_name -> ncsync.v1.EntryType
+	10, // 20: ncsync.v1.Entry.chunks:type_name -> ncsync.v1.ChunkRef
+	11, // 21: ncsync.v1.Entry.version:type_name -> ncsync.v1.Version
+	12, // 22: ncsync.v1.EntryBatch.entries:type_name -> ncsync.v1.Entry
+	17, // 23: ncsync.v1.EntryBatch.verify:type_name -> ncsync.v1.VerifyQuery
+	3,  // 24: ncsync.v1.PauseState.hold:type_name -> ncsync.v1.FolderPosition
+	10, // 25: ncsync.v1.MoreChunks.chunks:type_name -> ncsync.v1.ChunkRef
+	19, // 26: ncsync.v1.Ack.failures:type_name -> ncsync.v1.Failure
+	21, // 27: ncsync.v1.Ack.tree_hash:type_name -> ncsync.v1.TreeHashReport
+	24, // 28: ncsync.v1.FetchChunksResponse.chunks:type_name -> ncsync.v1.ChunkData
+	2,  // 29: ncsync.v1.ChunkData.codec:type_name -> ncsync.v1.Codec
+	3,  // 30: ncsync.v1.PauseSelfResponse.hold:type_name -> ncsync.v1.FolderPosition
+	33, // 31: ncsync.v1.ManifestResponse.entries:type_name -> ncsync.v1.ManifestEntry
+	1,  // 32: ncsync.v1.ManifestEntry.type:type_name -> ncsync.v1.EntryType
+	33, // 33: ncsync.v1.UploadManifestRequest.entries:type_name -> ncsync.v1.ManifestEntry
+	5,  // 34: ncsync.v1.ReplicationService.Sync:input_type -> ncsync.v1.SyncRequest
+	22, // 35: ncsync.v1.ReplicationService.FetchChunks:input_type -> ncsync.v1.FetchChunksRequest
+	25, // 36: ncsync.v1.ReplicationService.TreeHash:input_type -> ncsync.v1.TreeHashRequest
+	27, // 37: ncsync.v1.ReplicationService.PauseSelf:input_type -> ncsync.v1.PauseSelfRequest
+	29, // 38: ncsync.v1.ReplicationService.ResumeSelf:input_type -> ncsync.v1.ResumeSelfRequest
+	31, // 39: ncsync.v1.ReplicationService.Manifest:input_type -> ncsync.v1.ManifestRequest
+	34, // 40: ncsync.v1.ReplicationService.UploadManifest:input_type -> ncsync.v1.UploadManifestRequest
+	6,  // 41: ncsync.v1.ReplicationService.Sync:output_type -> ncsync.v1.SyncResponse
+	23, // 42: ncsync.v1.ReplicationService.FetchChunks:output_type -> ncsync.v1.FetchChunksResponse
+	26, // 43: ncsync.v1.ReplicationService.TreeHash:output_type -> ncsync.v1.TreeHashResponse
+	28, // 44: ncsync.v1.ReplicationService.PauseSelf:output_type -> ncsync.v1.PauseSelfResponse
+	30, // 45: ncsync.v1.ReplicationService.ResumeSelf:output_type -> ncsync.v1.ResumeSelfResponse
+	32, // 46: ncsync.v1.ReplicationService.Manifest:output_type -> ncsync.v1.ManifestResponse
+	35, // 47: ncsync.v1.ReplicationService.UploadManifest:output_type -> ncsync.v1.UploadManifestResponse
+	41, // [41:48] is the sub-list for method output_type
+	34, // [34:41] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_ncsync_v1_replication_proto_init() }
@@ -2932,6 +3056,7 @@ func file_ncsync_v1_replication_proto_init() {
 		(*SyncResponse_ApplyStaged)(nil),
 		(*SyncResponse_TreeHashQuery)(nil),
 		(*SyncResponse_Verify)(nil),
+		(*SyncResponse_PauseState)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2939,7 +3064,7 @@ func file_ncsync_v1_replication_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ncsync_v1_replication_proto_rawDesc), len(file_ncsync_v1_replication_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   32,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
