@@ -56,7 +56,7 @@ func (p *Primary) Welcome(ctx context.Context, pe transport.Peer, h transport.He
 			pe.Node, h.Epoch, p.opts.Node, meta.Epoch)
 	}
 	w := transport.Welcome{ClusterID: p.opts.ClusterID, Node: p.opts.Node, Epoch: meta.Epoch,
-		Folders: make(map[string]uint64), Lineage: meta.Lineage, WindowByProcessed: true}
+		Folders: make(map[string]uint64), Lineage: meta.Lineage}
 	for _, id := range p.order {
 		head, err := p.db.Head(id)
 		if err != nil {

@@ -438,7 +438,6 @@ func (env *craftedEnv) welcome(epoch uint64, cluster string) craftedScript {
 		return &ncsyncv1.Welcome{
 			ProtocolVersion: transport.ProtocolVersion, ClusterId: cluster, Node: "p1", Epoch: epoch,
 			Folders:           []*ncsyncv1.FolderPosition{{FolderId: craftedFolder, Sequence: 1 << 20}},
-			WindowByProcessed: true,
 		}, nil
 	}
 }

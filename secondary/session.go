@@ -108,16 +108,6 @@ func (s *Secondary) session(ctx context.Context) error {
 	for _, id := range s.order {
 		s.folders[id].skips.begin() // the primary sends from the durable position
 	}
-	ack := sess.Ack
-	if !w.WindowByProcessed {
-		// An older primary moves its send window with Seq alone: a Seq held
-		// below a skip would stop it. Acknowledge what was processed, as it
-		// expects; the position recorded here stays durable (skips.go).
-		ack = func(a transport.Ack) error {
-			a.Seq = max(a.Seq, a.Processed)
-			return sess.Ack(a)
-		}
-	}
 
 	// Receive ahead of applying so the network and the disk overlap.
 	batches := make(chan transport.Message, 2)
@@ -177,8 +167,8 @@ func (s *Secondary) session(ctx context.Context) error {
 			var err error
 			switch m := r.m.(type) {
 			case transport.ApplyStaged: // acknowledges as it goes
-				if err := s.applyStaged(ctx, c, m.Folder, ack); err != nil {
-					s.applyFailed(ctx, m.Folder, err, ack)
+				if err := s.applyStaged(ctx, c, m.Folder, sess.Ack); err != nil {
+					s.applyFailed(ctx, m.Folder, err, sess.Ack)
 					return err
 				}
 				move(-1)
@@ -201,16 +191,16 @@ func (s *Secondary) session(ctx context.Context) error {
 				if m.Stage {
 					a, err = s.stageBatch(ctx, c, m)
 				} else {
-					a, err = s.applyRetrying(ctx, c, m, ack, r.src) // retry.go
+					a, err = s.applyRetrying(ctx, c, m, sess.Ack, r.src) // retry.go
 				}
 				if err != nil {
-					s.applyFailed(ctx, m.Folder, err, ack)
+					s.applyFailed(ctx, m.Folder, err, sess.Ack)
 					return err
 				}
 			default:
 				return fmt.Errorf("unexpected %T from the primary", m)
 			}
-			if err := ack(a); err != nil {
+			if err := sess.Ack(a); err != nil {
 				return err
 			}
 			move(-1)

@@ -132,32 +132,3 @@ func TestSkippedEntryRetried(t *testing.T) {
 		t.Errorf("the skip was logged %d times, want once", n)
 	}
 }
-
-// A primary that moves its send window with the ack's sequence alone (one
-// from before the processed point) is acknowledged what was processed, so
-// it keeps sending; the position recorded stays below the skip, and a new
-// session asks from there.
-func TestSkippedEntryOlderPrimary(t *testing.T) {
-	env := newCraftedEnv(t, craftedEnvOptions{SkipRetryMin: time.Hour, Script: func(env *craftedEnv) craftedScript {
-		return func(h *ncsyncv1.Hello) (*ncsyncv1.Welcome, []*ncsyncv1.SyncResponse) {
-			w, then := env.welcome(1, env.cluster)(h)
-			w.WindowByProcessed = false
-			return w, then
-		}
-	}})
-	env.nextHello(t)
-	gone := newCraftedFile(t, "a.txt", 1, craftedData(1, 1000), 0o644, false)
-	b := newCraftedFile(t, "b.txt", 2, craftedData(2, 1000), 0o644, false)
-	b.register(env.primary)
-	env.send(t, &ncsyncv1.EntryBatch{FolderId: craftedFolder, HeadSequence: 2, Entries: []*ncsyncv1.Entry{gone.entry, b.entry}})
-	if a := env.nextAck(t); a.GetSequence() != 2 {
-		t.Fatalf("ack to an older primary: seq %d, want 2", a.GetSequence())
-	}
-	if pos := env.position(t); pos != 0 {
-		t.Fatalf("position %d, want 0: the skipped entry is not applied", pos)
-	}
-	env.kickSession(t)
-	if ps := env.nextHello(t).GetPositions(); len(ps) != 1 || ps[0].GetSequence() != 0 {
-		t.Fatalf("Hello after the skip: positions %v, want %s at 0", ps, craftedFolder)
-	}
-}

@@ -51,17 +51,3 @@ func TestAckProcessedRoundTrip(t *testing.T) {
 		}
 	}
 }
-
-// A Welcome says whether the primary's window moves with the processed
-// point; one that does not say so (an older primary) reads as false.
-func TestWelcomeWindowByProcessed(t *testing.T) {
-	for _, want := range []bool{true, false} {
-		got, err := welcomeFromWire(welcomeToWire(Welcome{ClusterID: "c", Node: "p1", WindowByProcessed: want}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.WindowByProcessed != want {
-			t.Errorf("WindowByProcessed %v arrived as %v", want, got.WindowByProcessed)
-		}
-	}
-}

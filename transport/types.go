@@ -54,9 +54,6 @@ type Welcome struct {
 	// Heartbeat is the primary's heartbeat interval, set by the Server
 	// when the Hello announced one.
 	Heartbeat time.Duration
-	// WindowByProcessed: the primary moves its send window with
-	// Ack.Processed (an older primary only with Ack.Seq).
-	WindowByProcessed bool
 }
 
 // Message is what a primary sends on a session after its Welcome, each

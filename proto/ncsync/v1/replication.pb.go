@@ -805,9 +805,10 @@ type Welcome struct {
 	// The primary's heartbeat interval in milliseconds (see Hello); 0 if the
 	// Hello announced none.
 	HeartbeatMs uint32 `protobuf:"varint,7,opt,name=heartbeat_ms,json=heartbeatMs,proto3" json:"heartbeat_ms,omitempty"`
-	// The primary moves its send window with Ack.processed. Without it, a
-	// secondary acknowledges what it processed as sequence, as before that
-	// field existed (a primary that ignores it would stop sending).
+	// Not sent: every primary of this protocol version moves its send window
+	// with Ack.processed.
+	//
+	// Deprecated: Marked as deprecated in ncsync/v1/replication.proto.
 	WindowByProcessed bool `protobuf:"varint,8,opt,name=window_by_processed,json=windowByProcessed,proto3" json:"window_by_processed,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
@@ -892,6 +893,7 @@ func (x *Welcome) GetHeartbeatMs() uint32 {
 	return 0
 }
 
+// Deprecated: Marked as deprecated in ncsync/v1/replication.proto.
 func (x *Welcome) GetWindowByProcessed() bool {
 	if x != nil {
 		return x.WindowByProcessed
@@ -2763,7 +2765,7 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"stageLimit\x12!\n" +
 	"\fheartbeat_ms\x18\v \x01(\rR\vheartbeatMs\x12\x1f\n" +
 	"\vpause_state\x18\f \x01(\bR\n" +
-	"pauseState\"\xb5\x02\n" +
+	"pauseState\"\xb9\x02\n" +
 	"\aWelcome\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x1d\n" +
 	"\n" +
@@ -2772,8 +2774,8 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\x05epoch\x18\x04 \x01(\x04R\x05epoch\x123\n" +
 	"\afolders\x18\x05 \x03(\v2\x19.ncsync.v1.FolderPositionR\afolders\x12.\n" +
 	"\alineage\x18\x06 \x03(\v2\x14.ncsync.v1.EpochMarkR\alineage\x12!\n" +
-	"\fheartbeat_ms\x18\a \x01(\rR\vheartbeatMs\x12.\n" +
-	"\x13window_by_processed\x18\b \x01(\bR\x11windowByProcessed\".\n" +
+	"\fheartbeat_ms\x18\a \x01(\rR\vheartbeatMs\x122\n" +
+	"\x13window_by_processed\x18\b \x01(\bB\x02\x18\x01R\x11windowByProcessed\".\n" +
 	"\bChunkRef\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\fR\x02id\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\rR\x04size\"O\n" +
