@@ -437,7 +437,7 @@ func (env *craftedEnv) welcome(epoch uint64, cluster string) craftedScript {
 	return func(*ncsyncv1.Hello) (*ncsyncv1.Welcome, []*ncsyncv1.SyncResponse) {
 		return &ncsyncv1.Welcome{
 			ProtocolVersion: transport.ProtocolVersion, ClusterId: cluster, Node: "p1", Epoch: epoch,
-			Folders:           []*ncsyncv1.FolderPosition{{FolderId: craftedFolder, Sequence: 1 << 20}},
+			Folders: []*ncsyncv1.FolderPosition{{FolderId: craftedFolder, Sequence: 1 << 20}},
 		}, nil
 	}
 }

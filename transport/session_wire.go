@@ -162,13 +162,13 @@ func helloFromWire(ph *ncsyncv1.Hello) (Hello, error) {
 
 func welcomeToWire(w Welcome) *ncsyncv1.Welcome {
 	return &ncsyncv1.Welcome{
-		ProtocolVersion:   ProtocolVersion,
-		ClusterId:         w.ClusterID,
-		Node:              w.Node,
-		Epoch:             w.Epoch,
-		Folders:           positionsToWire(w.Folders),
-		Lineage:           lineageToWire(w.Lineage),
-		HeartbeatMs:       durationToMs(w.Heartbeat),
+		ProtocolVersion: ProtocolVersion,
+		ClusterId:       w.ClusterID,
+		Node:            w.Node,
+		Epoch:           w.Epoch,
+		Folders:         positionsToWire(w.Folders),
+		Lineage:         lineageToWire(w.Lineage),
+		HeartbeatMs:     durationToMs(w.Heartbeat),
 	}
 }
 
