@@ -12,8 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/ncsync/ncsync/pki"
 )
 
@@ -48,36 +46,6 @@ func runNcsync(ctx context.Context, bin string, args ...string) error {
 		return fmt.Errorf("ncsync %v: %w: %s", args, err, bytes.TrimSpace(out.Bytes()))
 	}
 	return nil
-}
-
-// nodeConfig is the YAML config of one daemon (see DESIGN.md, Config).
-type nodeConfig struct {
-	Node          string         `yaml:"node"`
-	Role          pki.Role       `yaml:"role"`
-	StateDir      string         `yaml:"state_dir"`
-	ControlSocket string         `yaml:"control_socket"`
-	Listen        string         `yaml:"listen,omitempty"`
-	Primary       string         `yaml:"primary,omitempty"`
-	Secondaries   []string       `yaml:"secondaries,omitempty"`
-	ScanInterval  string         `yaml:"scan_interval,omitempty"`
-	TLS           tlsConfig      `yaml:"tls"`
-	Limits        *limitsConfig  `yaml:"limits,omitempty"`
-	Folders       []folderConfig `yaml:"folders"`
-}
-
-type tlsConfig struct {
-	CA   string `yaml:"ca"`
-	Cert string `yaml:"cert"`
-	Key  string `yaml:"key"`
-}
-
-type limitsConfig struct {
-	Bandwidth string `yaml:"bandwidth,omitempty"`
-}
-
-type folderConfig struct {
-	ID   string `yaml:"id"`
-	Path string `yaml:"path"`
 }
 
 // daemon is one running `ncsync run`.
@@ -130,7 +98,7 @@ func startCluster(cs clusterSpec) (*cluster, error) {
 	pc.Listen, pc.Secondaries = listen, []string{secondaryNode}
 	sc := cs.node(secondaryNode, pki.RoleSecondary, cs.dst)
 	sc.Primary = primaryNode + "@" + proxy.Addr()
-	for _, nc := range []nodeConfig{pc, sc} {
+	for _, nc := range []NodeConfig{pc, sc} {
 		os.Remove(nc.ControlSocket) // a stale one from an earlier run
 		tn := cs.tn
 		if nc.Role == pki.RolePrimary {
@@ -157,32 +125,28 @@ func startCluster(cs clusterSpec) (*cluster, error) {
 // node is the config of one daemon of the cluster: its state in dir, its
 // control socket in sockDir, its certificate from pki, folder replicated;
 // the primary's with the bandwidth cap.
-func (cs clusterSpec) node(name string, role pki.Role, folder string) nodeConfig {
-	nc := nodeConfig{
+func (cs clusterSpec) node(name string, role pki.Role, folder string) NodeConfig {
+	nc := NodeConfig{
 		Node: name, Role: role,
 		StateDir:      filepath.Join(cs.dir, "state-"+name),
 		ControlSocket: filepath.Join(cs.sockDir, name+".sock"),
-		TLS: tlsConfig{CA: filepath.Join(cs.pki, "ca.pem"),
+		TLS: TLSConfig{CA: filepath.Join(cs.pki, "ca.pem"),
 			Cert: filepath.Join(cs.pki, name+".pem"), Key: filepath.Join(cs.pki, name+".key")},
-		Folders: []folderConfig{{ID: benchFolder, Path: folder}},
+		Folders: []FolderConfig{{ID: benchFolder, Path: folder}},
 	}
 	if cs.scanInterval > 0 {
 		nc.ScanInterval = cs.scanInterval.String()
 	}
 	if role == pki.RolePrimary && cs.bandwidth != "" {
-		nc.Limits = &limitsConfig{Bandwidth: cs.bandwidth}
+		nc.Limits = &LimitsConfig{Bandwidth: cs.bandwidth}
 	}
 	return nc
 }
 
-func startDaemon(bin, dir string, nc nodeConfig, tn *targetNet, profile string) (*daemon, error) {
-	b, err := yaml.Marshal(nc)
-	if err != nil {
-		return nil, err
-	}
+func startDaemon(bin, dir string, nc NodeConfig, tn *targetNet, profile string) (*daemon, error) {
 	cfg := filepath.Join(dir, nc.Node+".yaml")
-	if err := os.WriteFile(cfg, b, 0o600); err != nil {
-		return nil, fmt.Errorf("write %q: %w", cfg, err)
+	if err := nc.Write(cfg); err != nil {
+		return nil, err
 	}
 	logPath := filepath.Join(dir, nc.Node+".log")
 	logf, err := os.Create(logPath)

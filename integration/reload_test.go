@@ -77,7 +77,7 @@ func TestReload(t *testing.T) {
 	skipShort(t)
 	c := newCluster(t, clusterOptions{secondaries: []string{"nfs2", "nfs3"}})
 	c.editConfig(primaryName, "secondaries: [nfs2, nfs3]", "secondaries: [nfs2]",
-		`ignore: ["/nextcloud.log"]`, `ignore: ["/nextcloud.log", "/skipdir/"]`)
+		`ignore: [/nextcloud.log]`, `ignore: ["/nextcloud.log", "/skipdir/"]`)
 	src := c.tree(primaryName, "data")
 	writeFile(t, filepath.Join(src, "a.txt"), []byte("a\n"), 0o644)
 	writeFile(t, filepath.Join(src, "skipdir", "s.txt"), []byte("ignored at first\n"), 0o644)

@@ -12,6 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
+	"github.com/ncsync/ncsync/bench"
+	"github.com/ncsync/ncsync/pki"
 	"github.com/ncsync/ncsync/report"
 )
 
@@ -62,61 +66,48 @@ type nodeSpec struct {
 // folder, one per line (clusterOptions.folderYAML).
 type folderSpec struct{ id, path, yaml string }
 
-// writeNodeConfig writes the config file of a node.
+// writeNodeConfig writes the config file of a node, as the bench writes
+// its nodes' (bench.NodeConfig).
 func writeNodeConfig(tb testing.TB, path string, s nodeSpec) {
 	tb.Helper()
-	var b strings.Builder
-	fmt.Fprintf(&b, "node: %s\nrole: %s\n", s.name, s.role)
-	fmt.Fprintf(&b, "state_dir: %s\n", strconv.Quote(s.stateDir))
-	fmt.Fprintf(&b, "control_socket: %s\n", strconv.Quote(s.socket))
+	nc := bench.NodeConfig{Node: s.name, Role: pki.Role(s.role), StateDir: s.stateDir, ControlSocket: s.socket,
+		TLS: bench.TLSConfig{CA: s.tls[0], Cert: s.tls[1], Key: s.tls[2]}, Extra: s.extra}
 	var w watchConfig
 	if s.watch != nil {
 		w = *s.watch
 	}
 	if s.role == "primary" {
-		fmt.Fprintf(&b, "listen: %s\n", s.addr)
-		fmt.Fprintf(&b, "secondaries: [%s]\n", strings.Join(s.secondaries, ", "))
+		nc.Listen, nc.Secondaries = s.addr, s.secondaries
 		switch {
 		case s.watch == nil:
-			fmt.Fprintf(&b, "scan_interval: %s\n", s.scanInterval)
+			nc.ScanInterval = s.scanInterval.String()
 		case !w.daemonDefaults:
-			fmt.Fprintf(&b, "scan_interval: %s\n", cmpDuration(w.scanInterval, watchLong))
-			var keys []string
-			for _, kv := range []struct {
-				key string
-				d   time.Duration
-			}{{"quiet", w.quiet}, {"max_latency", w.maxLatency}, {"audit_interval", cmpDuration(w.audit, watchLong)}} {
-				if kv.d > 0 {
-					keys = append(keys, fmt.Sprintf("%s: %s", kv.key, kv.d))
-				}
-			}
-			fmt.Fprintf(&b, "watch: {%s}\n", strings.Join(keys, ", "))
+			nc.ScanInterval = cmpDuration(w.scanInterval, watchLong).String()
+			nc.Watch = &bench.WatchConfig{Quiet: durationKey(w.quiet), MaxLatency: durationKey(w.maxLatency),
+				AuditInterval: cmpDuration(w.audit, watchLong).String()}
 		}
 	} else {
-		fmt.Fprintf(&b, "primary: %s@%s\n", primaryName, s.addr)
+		nc.Primary = primaryName + "@" + s.addr
 	}
-	fmt.Fprintf(&b, "tls: {ca: %s, cert: %s, key: %s}\n", strconv.Quote(s.tls[0]), strconv.Quote(s.tls[1]), strconv.Quote(s.tls[2]))
-	b.WriteString("folders:\n")
 	for _, f := range s.folders {
-		fmt.Fprintf(&b, "  - id: %s\n    path: %s\n", f.id, strconv.Quote(f.path))
-		var pats []string
-		for _, p := range append(append([]string(nil), defaultIgnore...), w.ignore...) {
-			pats = append(pats, strconv.Quote(p))
+		fc := bench.FolderConfig{ID: f.id, Path: f.path, NoDefaultIgnores: w.noDefaultIgnores,
+			Ignore: append(append([]string(nil), defaultIgnore...), w.ignore...)}
+		if err := yaml.Unmarshal([]byte(f.yaml), &fc.More); err != nil {
+			tb.Fatalf("folder %s: %v", f.id, err)
 		}
-		fmt.Fprintf(&b, "    ignore: [%s]\n", strings.Join(pats, ", "))
-		if w.noDefaultIgnores {
-			b.WriteString("    no_default_ignores: true\n")
-		}
-		for _, line := range strings.Split(strings.TrimSpace(f.yaml), "\n") {
-			if line != "" {
-				fmt.Fprintf(&b, "    %s\n", line)
-			}
-		}
+		nc.Folders = append(nc.Folders, fc)
 	}
-	b.WriteString(s.extra)
-	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+	if err := nc.Write(path); err != nil {
 		tb.Fatal(err)
 	}
+}
+
+// durationKey is d as a config value; zero leaves the key out.
+func durationKey(d time.Duration) string {
+	if d <= 0 {
+		return ""
+	}
+	return d.String()
 }
 
 func cmpDuration(d, def time.Duration) time.Duration {
