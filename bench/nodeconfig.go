@@ -21,7 +21,7 @@ type NodeConfig struct {
 	Secondaries   []string       `yaml:"secondaries,omitempty,flow"`
 	ScanInterval  string         `yaml:"scan_interval,omitempty"`
 	Watch         *WatchConfig   `yaml:"watch,omitempty"`
-	TLS           TLSConfig      `yaml:"tls"`
+	TLS           TLSConfig      `yaml:"tls,flow"`
 	Limits        *LimitsConfig  `yaml:"limits,omitempty"`
 	Folders       []FolderConfig `yaml:"folders"`
 	// Extra is more top-level YAML, written after the rest as it is.
