@@ -112,9 +112,7 @@ func (p *Primary) Serve(ctx context.Context, pe transport.Peer, h transport.Hell
 		}
 		g.Go(func() error { return p.sendFolder(ctx, pe.Node, id, from, staging, w, lockedSend) })
 	}
-	if h.PauseStates {
-		g.Go(func() error { return p.tellPause(ctx, pe.Node, lockedSend) })
-	}
+	g.Go(func() error { return p.tellPause(ctx, pe.Node, lockedSend) })
 	g.Go(func() error {
 		for {
 			select {

@@ -39,7 +39,6 @@ func TestHandshakeOK(t *testing.T) {
 	}
 	hello.Role = pki.RoleSecondary           // filled in by Sync
 	hello.Heartbeat = DefaultIdleTimeout / 4 // likewise
-	hello.PauseStates = true                 // likewise: it understands PauseState
 	if len(src.hellos) != 1 || !reflect.DeepEqual(src.hellos[0], hello) {
 		t.Errorf("source got hellos %+v, want %+v", src.hellos, hello)
 	}

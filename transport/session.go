@@ -40,7 +40,6 @@ func (c *Client) Sync(ctx context.Context, h Hello) (*Session, Welcome, error) {
 		h.Role = pki.RoleSecondary
 	}
 	h.Heartbeat = c.lim.heartbeatInterval()
-	h.PauseStates = true
 	ph, err := helloToWire(h)
 	if err != nil {
 		return nil, Welcome{}, fmt.Errorf("sync with %q: %w", c.addr, err)

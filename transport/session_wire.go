@@ -131,7 +131,6 @@ func helloToWire(h Hello) (*ncsyncv1.Hello, error) {
 		StagedBytes:     h.StagedBytes,
 		StageLimit:      h.StageLimit,
 		HeartbeatMs:     durationToMs(h.Heartbeat),
-		PauseState:      h.PauseStates,
 	}, nil
 }
 
@@ -156,8 +155,7 @@ func helloFromWire(ph *ncsyncv1.Hello) (Hello, error) {
 		return Hello{}, err
 	}
 	return Hello{ClusterID: ph.GetClusterId(), Node: ph.GetNode(), Role: role, Epoch: ph.GetEpoch(), Positions: pos, Lineage: lin,
-		Staged: staged, StagedBytes: ph.GetStagedBytes(), StageLimit: ph.GetStageLimit(), Heartbeat: msToDuration(ph.GetHeartbeatMs()),
-		PauseStates: ph.GetPauseState()}, nil
+		Staged: staged, StagedBytes: ph.GetStagedBytes(), StageLimit: ph.GetStageLimit(), Heartbeat: msToDuration(ph.GetHeartbeatMs())}, nil
 }
 
 func welcomeToWire(w Welcome) *ncsyncv1.Welcome {

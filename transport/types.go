@@ -40,9 +40,6 @@ type Hello struct {
 	// Heartbeat is the node's heartbeat interval (heartbeat.go); Client.Sync
 	// sets it. 0: it neither sends nor understands heartbeats.
 	Heartbeat time.Duration
-	// PauseStates: the node understands PauseState messages; Client.Sync
-	// sets it.
-	PauseStates bool
 }
 
 // Welcome accepts a session.
@@ -93,8 +90,7 @@ type ApplyStaged struct {
 	Folder string
 }
 
-// PauseState tells a secondary whether a pause holds it (sent only to one
-// whose Hello announced PauseStates): when the pause is established, when
+// PauseState tells a secondary whether a pause holds it: when the pause is established, when
 // it ends and at the start of a session while it holds. With Paused, ID
 // names the pause, Since and Expires bound it and Hold is the point per
 // folder it holds the secondary at; without, the other fields are empty.

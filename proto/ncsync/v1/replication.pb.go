@@ -584,8 +584,8 @@ type SyncResponse_Verify struct {
 }
 
 type SyncResponse_PauseState struct {
-	// Sent only to a secondary whose Hello announced pause_state: whether
-	// a pause holds it, when that changes and at the start of a session.
+	// Whether a pause holds the secondary: at the start of a session and
+	// whenever that changes.
 	PauseState *PauseState `protobuf:"bytes,8,opt,name=pause_state,json=pauseState,proto3,oneof"`
 }
 
@@ -671,8 +671,9 @@ type Hello struct {
 	// when it has sent nothing for that long, and understands them. 0: it
 	// sends none, and must be sent none.
 	HeartbeatMs uint32 `protobuf:"varint,11,opt,name=heartbeat_ms,json=heartbeatMs,proto3" json:"heartbeat_ms,omitempty"`
-	// This node understands PauseState: the primary tells it whether a
-	// pause holds it.
+	// Not sent: every node of this protocol version understands PauseState.
+	//
+	// Deprecated: Marked as deprecated in ncsync/v1/replication.proto.
 	PauseState    bool `protobuf:"varint,12,opt,name=pause_state,json=pauseState,proto3" json:"pause_state,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -785,6 +786,7 @@ func (x *Hello) GetHeartbeatMs() uint32 {
 	return 0
 }
 
+// Deprecated: Marked as deprecated in ncsync/v1/replication.proto.
 func (x *Hello) GetPauseState() bool {
 	if x != nil {
 		return x.PauseState
@@ -2748,7 +2750,7 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\vpause_state\x18\b \x01(\v2\x15.ncsync.v1.PauseStateH\x00R\n" +
 	"pauseStateB\x05\n" +
 	"\x03msg\"\v\n" +
-	"\tHeartbeat\"\xc4\x03\n" +
+	"\tHeartbeat\"\xc8\x03\n" +
 	"\x05Hello\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x1d\n" +
 	"\n" +
@@ -2763,8 +2765,8 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\vstage_limit\x18\n" +
 	" \x01(\x04R\n" +
 	"stageLimit\x12!\n" +
-	"\fheartbeat_ms\x18\v \x01(\rR\vheartbeatMs\x12\x1f\n" +
-	"\vpause_state\x18\f \x01(\bR\n" +
+	"\fheartbeat_ms\x18\v \x01(\rR\vheartbeatMs\x12#\n" +
+	"\vpause_state\x18\f \x01(\bB\x02\x18\x01R\n" +
 	"pauseState\"\xb9\x02\n" +
 	"\aWelcome\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x1d\n" +
