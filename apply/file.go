@@ -84,7 +84,7 @@ func (b *batch) writeFile(ctx context.Context, i int) error {
 		}
 		d.touched = true
 		var keep bool
-		keep, err = b.fill(ctx, pf.fd, e, rd, from, off)
+		keep, err = b.fillLarge(ctx, pf.fd, i, rd, from, off)
 		if rd != nil {
 			if cerr := rd.Close(); cerr != nil && err == nil {
 				err = fmt.Errorf("read chunks of %q: %w", e.Path, cerr)
@@ -154,6 +154,20 @@ func (b *batch) fill(ctx context.Context, fd int, e *index.Entry, rd ChunkReader
 		}
 	}
 	return false, b.finishFile(fd, e, started)
+}
+
+// fillLarge writes entries[i], a file written in line, from chunk from
+// on: from the previous version at its path where rd knows it and it is
+// unchanged (fillPrior), else from rd alone (fill).
+func (b *batch) fillLarge(ctx context.Context, fd, i int, rd ChunkReader, from int, off int64) (keep bool, err error) {
+	e := &b.entries[i]
+	if pr, ok := rd.(PriorReader); ok {
+		if p, ok := b.openPrior(e, pr, b.known.writtenAt(i), from); ok {
+			defer unix.Close(p.fd)
+			return b.fillPrior(ctx, fd, e, pr, &p, from, off)
+		}
+	}
+	return b.fill(ctx, fd, e, rd, from, off)
 }
 
 // skipChunks makes rd start at chunk k: a ResumableReader is told, any
