@@ -50,6 +50,11 @@ func partialName(e *index.Entry) string {
 
 func isPartial(name string) bool { return strings.HasPrefix(name, tempPrefix+partialMark) }
 
+// InLine reports whether Apply writes e in line, through a kept temp file
+// that can be resumed (see Folder.Resumable) and from its previous version
+// (see PriorReader).
+func InLine(e index.Entry) bool { return resumable(&e) }
+
 // resumable reports whether Apply writes e in line, through a kept temp
 // file that can be resumed.
 func resumable(e *index.Entry) bool {

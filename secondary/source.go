@@ -61,6 +61,13 @@ type remoteChunk struct {
 type plan struct {
 	local []index.ChunkLoc // zero Path: remote
 	first int              // index in source.remote of this file's first remote chunk
+
+	// The version of the file the index holds at its path, which apply
+	// copies chunks from if the file is still what ncsync wrote: its
+	// recorded stat and each chunk's offset in it (-1: not there); nil
+	// offsets if there is none.
+	priorStat index.Stat
+	prior     []int64
 }
 
 func newSource(ctx context.Context, s *Secondary, c *transport.Client, folder string, entries []index.Entry, stash *stage.Stage) *source {
@@ -69,12 +76,16 @@ func newSource(ctx context.Context, s *Secondary, c *transport.Client, folder st
 	// One read transaction for every lookup of the batch: thousands of
 	// small files cost one transaction, not one each.
 	err := s.db.View(folder, func(tx *index.Tx) error {
-		src.plan(entries, func(id chunker.ID) (index.ChunkLoc, bool) { return s.localChunk(tx, id) })
+		src.plan(entries, func(id chunker.ID) (index.ChunkLoc, bool) { return s.localChunk(tx, id) },
+			func(p string) (index.Entry, bool) {
+				e, ok, err := tx.Get(p)
+				return e, ok && err == nil && !e.Deleted && e.Kind == index.KindFile
+			})
 		return nil
 	})
 	if err != nil { // without the chunk map, everything comes from the primary
 		src.plans, src.remote = make(map[uint64]*plan), nil
-		src.plan(entries, nil)
+		src.plan(entries, nil, nil)
 	}
 	src.drained = make(chan struct{})
 	if len(src.remote) == 0 {
@@ -106,8 +117,10 @@ func (src *source) openStream() error {
 // plan decides where each chunk of entries comes from: a kept temp file
 // that holds the file's first chunks, the file itself if it was written
 // before a crash and not recorded (resume.go), a local file that lookup
-// finds (nil: none), else the primary.
-func (src *source) plan(entries []index.Entry, lookup func(chunker.ID) (index.ChunkLoc, bool)) {
+// finds (nil: none), else the primary. A file apply writes in line takes
+// first the chunks the version at its path holds, as previous finds it in
+// the index (nil: none): apply copies those from it (apply.PriorReader).
+func (src *source) plan(entries []index.Entry, lookup func(chunker.ID) (index.ChunkLoc, bool), previous func(string) (index.Entry, bool)) {
 	f := src.s.folders[src.folder]
 	for _, e := range entries {
 		if e.Deleted || e.Kind != index.KindFile || len(e.Chunks) == 0 {
@@ -122,8 +135,14 @@ func (src *source) plan(entries []index.Entry, lookup func(chunker.ID) (index.Ch
 				p.local[i] = index.ChunkLoc{Path: heldPath}
 			}
 		}
+		at := src.priorOffsets(p, e, previous)
 		for i, ref := range e.Chunks[held:] {
 			i += held
+			if off, ok := at[ref.ID]; ok {
+				p.prior[i] = off
+				p.local[i] = index.ChunkLoc{Folder: src.folder, Path: e.Path, Offset: off, Size: ref.Size}
+				continue
+			}
 			if src.stash != nil && src.stash.Has(ref.ID) {
 				p.local[i] = index.ChunkLoc{Path: stagedPath}
 				continue
@@ -138,6 +157,32 @@ func (src *source) plan(entries []index.Entry, lookup func(chunker.ID) (index.Ch
 		}
 		src.plans[e.Seq] = p
 	}
+}
+
+// priorOffsets returns where each chunk of the version previous finds at
+// e's path sits in it, and prepares p.prior, if apply writes e in line
+// (apply.InLine); nil otherwise.
+func (src *source) priorOffsets(p *plan, e index.Entry, previous func(string) (index.Entry, bool)) map[chunker.ID]int64 {
+	if previous == nil || !apply.InLine(e) {
+		return nil
+	}
+	prev, ok := previous(e.Path)
+	if !ok || prev.Stat == (index.Stat{}) || len(prev.Chunks) == 0 {
+		return nil
+	}
+	at := make(map[chunker.ID]int64, len(prev.Chunks))
+	var off int64
+	for _, ref := range prev.Chunks {
+		if _, dup := at[ref.ID]; !dup {
+			at[ref.ID] = off
+		}
+		off += int64(ref.Size)
+	}
+	p.priorStat, p.prior = prev.Stat, make([]int64, len(e.Chunks))
+	for i := range p.prior {
+		p.prior[i] = -1
+	}
+	return at
 }
 
 // localChunk finds a live file on this node that holds the chunk.
@@ -294,6 +339,27 @@ func (src *source) fetchOne(seq uint64, id chunker.ID) ([]byte, error) {
 	src.fetched[seq] += int64(len(ch.Data))
 	src.s.fetchedBytes.Add(int64(len(ch.Data)))
 	return src.buf, nil
+}
+
+// Prior implements apply.PriorReader.
+func (r *reader) Prior() (index.Stat, []int64) { return r.p.priorStat, r.p.prior }
+
+// Skip implements apply.PriorReader: apply copied the next n chunks from
+// the file's previous version.
+func (r *reader) Skip(n int) error {
+	for ; n > 0 && r.i < len(r.e.Chunks); n-- {
+		if r.p.local[r.i].Path == "" {
+			if _, err := r.src.nextRemote(); err != nil {
+				return err
+			}
+		} else {
+			size := int64(r.e.Chunks[r.i].Size)
+			r.src.reused[r.e.Seq] += size
+			r.src.s.reusedBytes.Add(size)
+		}
+		r.i++
+	}
+	return nil
 }
 
 // SkipTo implements apply.ResumableReader: apply continues a kept temp
