@@ -305,6 +305,9 @@ type craftedEnvOptions struct {
 	// SkipRetryMin and SkipRetryMax are the secondary's options of the
 	// same names (0: its defaults).
 	SkipRetryMin, SkipRetryMax time.Duration
+	// Conflicts gives the secondary a conflict store (ConflictDir), as
+	// the daemon always does.
+	Conflicts bool
 }
 
 // newCraftedEnv starts a crafted primary and a real secondary following it.
@@ -398,6 +401,9 @@ func newCraftedEnv(t *testing.T, o craftedEnvOptions) *craftedEnv {
 		Log:        slog.New(env.log),
 		MinBackoff: craftedBackoff, MaxBackoff: 2 * craftedBackoff,
 		SkipRetryMin: o.SkipRetryMin, SkipRetryMax: o.SkipRetryMax,
+	}
+	if o.Conflicts {
+		env.opts.ConflictDir = filepath.Join(env.base, "conflicts")
 	}
 	if o.Stage {
 		env.opts.StageDir, env.opts.StageLimit = filepath.Join(env.base, "stage"), o.StageLimit
