@@ -1,0 +1,117 @@
+package apply
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ncsync/ncsync/index"
+)
+
+const priorCrashRootEnv = "NCSYNC_APPLY_PRIOR_CRASH_ROOT"
+
+// priorVersions returns the versions of a large file the crash test
+// cycles through: each one an edit of the one before it (in place, an
+// insert at the front, an append, a truncation).
+func priorVersions(t testing.TB, src *priorSource) ([]index.Entry, [][]byte) {
+	data := [][]byte{content(1, 2<<20)}
+	for _, ed := range edits {
+		data = append(data, ed.edit(data[len(data)-1]))
+	}
+	es := make([]index.Entry, len(data))
+	for i, d := range data {
+		es[i] = fileEntry(t, src.memSource, "big", d, 0o644)
+	}
+	return es, data
+}
+
+// TestPriorCrashChild is the process TestPriorCrash kills: it applies the
+// versions in a loop, each built from the one before, until killed.
+func TestPriorCrashChild(t *testing.T) {
+	root := os.Getenv(priorCrashRootEnv)
+	if root == "" {
+		t.Skip("helper process of TestPriorCrash")
+	}
+	f, err := Open(root, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := newPriorSource()
+	es, _ := priorVersions(t, src)
+	os.Stdout.Write([]byte{'!'})
+	for i := 0; ; i++ {
+		if r := applyPrior(t, f, src, src.stat["big"], es[i%len(es)]); r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+}
+
+// kill -9 while a large file is built from its previous version (cloned
+// or copied by the kernel, then renamed over it): the file at its path is
+// always one whole version, and applying again converges.
+func TestPriorCrash(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns processes")
+	}
+	src := newPriorSource()
+	es, data := priorVersions(t, src)
+	root := t.TempDir()
+	for round := range 12 {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestPriorCrashChild$", "-test.count=1")
+		cmd.Env = append(os.Environ(), priorCrashRootEnv+"="+root)
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := out.Read(make([]byte, 1)); err != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			t.Fatalf("round %d: child did not start: %v", round, err)
+		}
+		time.Sleep(time.Duration(20+rand.IntN(80)) * time.Millisecond)
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		b, err := os.ReadFile(filepath.Join(root, "big"))
+		if os.IsNotExist(err) && round == 0 {
+			continue // killed before the first version was placed
+		}
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		whole := false
+		for _, d := range data {
+			whole = whole || bytes.Equal(b, d)
+		}
+		if !whole {
+			t.Fatalf("round %d: big is torn (%d bytes)", round, len(b))
+		}
+	}
+	f, err := Open(root, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _, err := f.Stat("big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.stat["big"] = st
+	src.prev["big"] = es[0] // offsets of a version the file need not be: nothing is trusted
+	if r := applyPrior(t, f, src, index.Stat{}, es[1]); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	if !bytes.Equal(readFile(t, filepath.Join(root, "big")), data[1]) {
+		t.Fatal("big did not converge")
+	}
+	if _, err := f.SweepKept(); err != nil {
+		t.Fatal(err)
+	}
+	noTemps(t, root)
+}
