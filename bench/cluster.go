@@ -48,21 +48,10 @@ func runNcsync(ctx context.Context, bin string, args ...string) error {
 	return nil
 }
 
-// daemon is one running `ncsync run`.
-type daemon struct {
-	name   string
-	config string
-	cmd    *exec.Cmd
-	socket string
-	log    string
-	done   chan struct{} // closed when cmd.Wait returned
-	err    error         // cmd.Wait's result, once done
-}
-
 // cluster is a primary and a secondary, the secondary connected through
 // a counting proxy.
 type cluster struct {
-	primary, secondary *daemon
+	primary, secondary *Daemon
 	proxy              *Proxy
 }
 
@@ -143,92 +132,13 @@ func (cs clusterSpec) node(name string, role pki.Role, folder string) NodeConfig
 	return nc
 }
 
-func startDaemon(bin, dir string, nc NodeConfig, tn *targetNet, profile string) (*daemon, error) {
-	cfg := filepath.Join(dir, nc.Node+".yaml")
-	if err := nc.Write(cfg); err != nil {
-		return nil, err
-	}
-	logPath := filepath.Join(dir, nc.Node+".log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		return nil, fmt.Errorf("create %q: %w", logPath, err)
-	}
-	defer logf.Close() // the child has its own descriptor
-	args := []string{"run", "--config", cfg}
-	if profile != "" {
-		args = append(args, "--cpuprofile", profile)
-	}
-	cmd := tn.command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", nc.Node, err)
-	}
-	d := &daemon{name: nc.Node, config: cfg, cmd: cmd, socket: nc.ControlSocket, log: logPath, done: make(chan struct{})}
-	go func() { // joined through d.done in stop
-		d.err = cmd.Wait()
-		close(d.done)
-	}()
-	return d, nil
-}
-
-// restartDaemon starts a stopped daemon again with the same command and
-// config, its output appended to the same log.
-func restartDaemon(d *daemon) (*daemon, error) {
-	logf, err := os.OpenFile(d.log, os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer logf.Close()
-	cmd := exec.Command(d.cmd.Path, d.cmd.Args[1:]...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("restart %s: %w", d.name, err)
-	}
-	nd := &daemon{name: d.name, config: d.config, cmd: cmd, socket: d.socket, log: d.log, done: make(chan struct{})}
-	go func() { // joined through nd.done in stop
-		nd.err = cmd.Wait()
-		close(nd.done)
-	}()
-	return nd, nil
-}
-
-// exited reports an error if the daemon is no longer running.
-func (d *daemon) exited() error {
-	select {
-	case <-d.done:
-		return fmt.Errorf("%s exited (%v); see its log %q", d.name, d.err, d.log)
-	default:
-		return nil
-	}
-}
-
-// stop ends the daemon (SIGTERM, then SIGKILL after 15 s) and returns what
-// the kernel accounted for it.
-func (d *daemon) stop() usage {
-	if d == nil {
-		return usage{}
-	}
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.done:
-	case <-time.After(15 * time.Second):
-		d.cmd.Process.Kill()
-		<-d.done
-	}
-	return usageOf(d.cmd.ProcessState)
-}
-
 // dumpStacks makes both daemons print every goroutine's stack into their
 // logs and exit (SIGQUIT, the Go runtime's default handling): what a stuck
 // run leaves for diagnosis.
 func (c *cluster) dumpStacks() {
-	for _, d := range []*daemon{c.secondary, c.primary} {
-		if d != nil && d.exited() == nil {
-			d.cmd.Process.Signal(syscall.SIGQUIT)
-			select {
-			case <-d.done:
-			case <-time.After(5 * time.Second):
-			}
+	for _, d := range []*Daemon{c.secondary, c.primary} {
+		if d != nil && d.Signal(syscall.SIGQUIT) == nil {
+			d.Wait(5 * time.Second)
 		}
 	}
 }

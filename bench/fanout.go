@@ -156,13 +156,13 @@ func (h *harness) fanoutOnce(ctx context.Context, src, dir string, n int) (Sampl
 		}
 	}
 	s := Sample{Wall: time.Since(start).Seconds(), Equal: true}
-	ps, err := readProc(f.primary.cmd.Process.Pid)
+	ps, err := readProc(f.primary.Pid())
 	if err != nil {
 		return s, err
 	}
 	s.CPUSource, s.PeakRSSSource, s.RSSSource, s.AnonSource = ps.CPU.Seconds(), ps.HWM, ps.RSS, ps.Anon
 	for i, d := range f.secondaries {
-		ss, err := readProc(d.cmd.Process.Pid)
+		ss, err := readProc(d.Pid())
 		if err != nil {
 			return s, err
 		}
@@ -195,8 +195,8 @@ func (h *harness) fanoutOnce(ctx context.Context, src, dir string, n int) (Sampl
 // fanout is a primary with several secondaries, each dialing through a
 // counting proxy of its own.
 type fanout struct {
-	primary     *daemon
-	secondaries []*daemon
+	primary     *Daemon
+	secondaries []*Daemon
 	proxies     []*Proxy
 	targets     []string
 }

@@ -117,12 +117,12 @@ func (h *harness) millionOnce(ctx context.Context, src, dir string) (Sample, err
 		return s, ctx.Err()
 	case <-time.After(10 * time.Second):
 	}
-	ps, err := readProc(c.primary.cmd.Process.Pid)
+	ps, err := readProc(c.primary.Pid())
 	if err != nil {
 		return s, err
 	}
 	s.RSSSource, s.AnonSource = ps.RSS, ps.Anon
-	if ss, err := readProc(c.secondary.cmd.Process.Pid); err == nil {
+	if ss, err := readProc(c.secondary.Pid()); err == nil {
 		s.RSSTarget, s.AnonTarget = ss.RSS, ss.Anon
 	}
 	pcl, err := dialControl(ctx, c, c.primary)
@@ -139,7 +139,7 @@ func (h *harness) millionOnce(ctx context.Context, src, dir string) (Sample, err
 	c.primary.stop()
 	s.Million.IndexBytes = dirBytes(filepath.Join(dir, "state-"+primaryNode))
 	t0 = time.Now()
-	if c.primary, err = restartDaemon(c.primary); err != nil {
+	if err = c.primary.Start(); err != nil {
 		return s, err
 	}
 	pcl, err = dialControl(ctx, c, c.primary)
@@ -152,7 +152,7 @@ func (h *harness) millionOnce(ctx context.Context, src, dir string) (Sample, err
 		if err == nil && len(st.Folders) == 1 && st.Folders[0].Scans > 0 {
 			s.Million.Restart = time.Since(t0).Seconds()
 			s.Million.Rehashed = st.Folders[0].FilesHashed
-			ps, err := readProc(c.primary.cmd.Process.Pid)
+			ps, err := readProc(c.primary.Pid())
 			if err != nil {
 				return s, err
 			}

@@ -212,7 +212,7 @@ func (n ncsyncRun) startAndWait(ctx context.Context, src, dir string) (*cluster,
 			err := notConsistent(ctx, n.timeout, last, lastDiffs)
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				c.dumpStacks()
-				err = fmt.Errorf("%w; goroutine dumps in %q and %q", err, c.primary.log, c.secondary.log)
+				err = fmt.Errorf("%w; goroutine dumps in %q and %q", err, c.primary.Log, c.secondary.Log)
 			}
 			return c, consistent{}, err
 		case <-time.After(pollInterval):
@@ -335,10 +335,10 @@ func notConsistent(ctx context.Context, timeout time.Duration, st report.Node, d
 }
 
 // dialControl connects to d's control socket once it exists.
-func dialControl(ctx context.Context, c *cluster, d *daemon) (*control.Client, error) {
+func dialControl(ctx context.Context, c *cluster, d *Daemon) (*control.Client, error) {
 	for {
-		if _, err := os.Stat(d.socket); err == nil {
-			if cl, err := control.Dial(d.socket); err == nil {
+		if _, err := os.Stat(d.Socket); err == nil {
+			if cl, err := control.Dial(d.Socket); err == nil {
 				return cl, nil
 			}
 		}
@@ -347,7 +347,7 @@ func dialControl(ctx context.Context, c *cluster, d *daemon) (*control.Client, e
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("control socket %q of %s: %w", d.socket, d.name, ctx.Err())
+			return nil, fmt.Errorf("control socket %q of %s: %w", d.Socket, d.Name, ctx.Err())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -357,9 +357,9 @@ func dialControl(ctx context.Context, c *cluster, d *daemon) (*control.Client, e
 func readBoth(c *cluster) ([2]procSample, error) {
 	var out [2]procSample
 	var err error
-	if out[0], err = readProc(c.primary.cmd.Process.Pid); err != nil {
+	if out[0], err = readProc(c.primary.Pid()); err != nil {
 		return out, err
 	}
-	out[1], err = readProc(c.secondary.cmd.Process.Pid)
+	out[1], err = readProc(c.secondary.Pid())
 	return out, err
 }

@@ -26,7 +26,7 @@ func (n *ncsyncReplica) procs() (source, target []int) {
 	if n.c == nil {
 		return nil, nil
 	}
-	return []int{n.c.primary.cmd.Process.Pid}, []int{n.c.secondary.cmd.Process.Pid}
+	return []int{n.c.primary.Pid()}, []int{n.c.secondary.Pid()}
 }
 
 func (n *ncsyncReplica) extraCPU() (source, target time.Duration) { return 0, 0 }

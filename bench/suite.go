@@ -289,7 +289,7 @@ func (h *harness) measure(ctx context.Context, tool string, rep replica, rss *rs
 			return Sample{}, &skipError{"barrier is ncsync's alone"}
 		}
 		b0 := time.Now()
-		out, err := exec.CommandContext(ctx, n.run.bin, "barrier", "--config", n.c.primary.config, "--timeout", "10m").CombinedOutput()
+		out, err := exec.CommandContext(ctx, n.run.bin, "barrier", "--config", n.c.primary.Config, "--timeout", "10m").CombinedOutput()
 		end := time.Now()
 		if err != nil && strings.Contains(string(out), "unknown command") {
 			return Sample{}, &skipError{"`ncsync barrier` does not exist in this build: " + oneLine(lastLines(string(out), 1))}

@@ -73,11 +73,7 @@ type node struct {
 	stateDir   string
 	logPath    string
 	trees      map[string]string // folder id → path
-
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the current process has exited
-	err  error         // its Wait error
+	daemon     *bench.Daemon
 }
 
 // newCluster creates the CA, certificates, configs and empty folders of a
@@ -156,6 +152,8 @@ func (c *cluster) addNode(name, role string, tls [3]string) *node {
 		logPath:  filepath.Join(base, "daemon.log"),
 		trees:    map[string]string{},
 	}
+	n.daemon = &bench.Daemon{Bin: ncsyncBin, Name: name, Config: n.cfgPath, Socket: n.socket,
+		Log: n.logPath, Args: []string{"--log-level", c.opts.logLevel}}
 	for _, id := range c.opts.folders {
 		tree := filepath.Join(base, "tree-"+id)
 		if err := os.MkdirAll(tree, 0o755); err != nil {
@@ -226,35 +224,10 @@ func (c *cluster) startNoWait(name string) {
 func (c *cluster) startWith(name string, wrap func(*exec.Cmd)) {
 	c.t.Helper()
 	n := c.node(name)
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.cmd != nil && !closed(n.done) {
-		c.t.Fatalf("start %s: already running", name)
-	}
-	logf, err := os.OpenFile(n.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
+	n.daemon.Wrap = wrap
+	if err := n.daemon.Start(); err != nil {
 		c.t.Fatal(err)
 	}
-	fmt.Fprintf(logf, "===== harness: start %s at %s\n", name, time.Now().Format(time.RFC3339Nano))
-	cmd := exec.Command(ncsyncBin, "run", "--config", n.cfgPath, "--log-level", c.opts.logLevel)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if wrap != nil {
-		wrap(cmd)
-	}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		c.t.Fatalf("start %s: %v", name, err)
-	}
-	done := make(chan struct{})
-	n.cmd, n.done, n.err = cmd, done, nil
-	go func() {
-		err := cmd.Wait()
-		logf.Close()
-		n.mu.Lock()
-		n.err = err
-		n.mu.Unlock()
-		close(done)
-	}()
 }
 
 // waitReady polls the node's status until it answers; it fails the test if
@@ -279,42 +252,21 @@ func (c *cluster) waitReady(name string) {
 }
 
 // running reports whether the node's process is alive.
-func (c *cluster) running(name string) bool {
-	n := c.node(name)
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.cmd != nil && !closed(n.done)
-}
+func (c *cluster) running(name string) bool { return c.node(name).daemon.Running() }
 
-func (c *cluster) exited(name string) bool {
-	n := c.node(name)
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.cmd != nil && closed(n.done)
-}
+func (c *cluster) exited(name string) bool { return c.node(name).daemon.Exited() }
 
-func (c *cluster) exitErr(name string) error {
-	n := c.node(name)
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.err
-}
+func (c *cluster) exitErr(name string) error { return c.node(name).daemon.Err() }
 
 // sendSignal sends sig to the node's running process.
 func (c *cluster) sendSignal(name string, sig syscall.Signal) {
 	c.t.Helper()
-	n := c.node(name)
-	n.mu.Lock()
-	cmd, done := n.cmd, n.done
-	n.mu.Unlock()
-	if cmd == nil || closed(done) {
-		c.t.Fatalf("signal %s: not running", name)
-	}
-	if err := cmd.Process.Signal(sig); err != nil {
-		c.t.Fatalf("signal %s: %v", name, err)
+	d := c.node(name).daemon
+	if err := d.Signal(sig); err != nil {
+		c.t.Fatal(err)
 	}
 	if sig == syscall.SIGSTOP {
-		waitStopped(c.t, name, cmd.Process.Pid)
+		waitStopped(c.t, name, d.Pid())
 	}
 }
 
@@ -352,14 +304,8 @@ func waitStopped(t *testing.T, name string, pid int) {
 func (c *cluster) waitExit(name string, timeout time.Duration) int {
 	c.t.Helper()
 	n := c.node(name)
-	n.mu.Lock()
-	cmd, done := n.cmd, n.done
-	n.mu.Unlock()
-	select {
-	case <-done:
-	case <-time.After(timeout):
-		cmd.Process.Kill()
-		<-done
+	if !n.daemon.Wait(timeout) {
+		n.daemon.Kill()
 		c.t.Fatalf("%s did not exit within %s; log:\n%s", name, timeout, tail(n.logPath, 40))
 	}
 	return exitCode(c.exitErr(name))
@@ -411,14 +357,7 @@ func (c *cluster) cleanup() {
 	names := slices.Clone(c.order)
 	c.mu.Unlock()
 	for _, name := range names {
-		n := c.nodes[name]
-		n.mu.Lock()
-		cmd, done := n.cmd, n.done
-		n.mu.Unlock()
-		if cmd != nil && !closed(done) {
-			cmd.Process.Kill()
-			<-done
-		}
+		c.nodes[name].daemon.Kill()
 	}
 	if c.proxy != nil {
 		c.proxy.Close()
@@ -604,15 +543,6 @@ func freePort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
-}
-
-func closed(ch chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
-	}
 }
 
 // tail returns the last n lines of a file, for failure reports.

@@ -63,7 +63,7 @@ func TestVerifyScale(t *testing.T) {
 		cancel()
 		_ = ctx
 		t.Logf("%d files replicated after %s", n, time.Since(start).Round(time.Second))
-		pids := [2]int{c.node(primaryName).cmd.Process.Pid, c.node("nfs2").cmd.Process.Pid}
+		pids := [2]int{c.pidOf(primaryName), c.pidOf("nfs2")}
 		var verifies, tars []time.Duration
 		for i := range 3 {
 			before := [2]uint64{rssKiB(pids[0]), rssKiB(pids[1])}

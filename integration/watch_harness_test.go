@@ -257,13 +257,11 @@ func keepOnly(diffs, keep []string) []string {
 
 // pid is the process id of the node's running daemon.
 func (c *cluster) pidOf(name string) int {
-	n := c.node(name)
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.cmd == nil || n.cmd.Process == nil {
+	pid := c.node(name).daemon.Pid()
+	if pid == 0 {
 		c.t.Fatalf("%s is not running", name)
 	}
-	return n.cmd.Process.Pid
+	return pid
 }
 
 // logHas reports whether the node's log contains every one of parts on
