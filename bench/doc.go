@@ -21,6 +21,10 @@
 // CPU seconds and peak resident memory of both sides; WriteTable prints it
 // with ncsync's ratio to each peer and its speed targets (Targets).
 //
+// NodeConfig writes a node's config file and Daemon runs its `ncsync run`
+// process (start, restart, signals, stop); the integration tests start
+// their clusters with them too.
+//
 // `ncsync bench` (cmd/ncsync) is the command-line front end;
 // tools/install-bench-peers.sh installs the peers.
 package bench
