@@ -75,7 +75,13 @@ func (r *memReader) Close() error { r.closed = true; return nil }
 // fileEntry returns a file entry for data, adding its chunks to src.
 func fileEntry(t testing.TB, src *memSource, p string, data []byte, mode uint32) index.Entry {
 	t.Helper()
-	ck, err := chunker.New(bytes.NewReader(data), testCfg)
+	return fileEntryCut(t, src, p, data, mode, testCfg)
+}
+
+// fileEntryCut is fileEntry with chunks cut by cfg.
+func fileEntryCut(t testing.TB, src *memSource, p string, data []byte, mode uint32, cfg chunker.Config) index.Entry {
+	t.Helper()
+	ck, err := chunker.New(bytes.NewReader(data), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -182,9 +182,13 @@ func clone(fd int, p *prior) bool {
 // copy_file_range, and reports whether all of them came, from a previous
 // version unchanged meanwhile. On false, what it copied is overwritten by
 // the caller.
+//
+// The copy goes in steps of writebackStep, the writeback of each started
+// after it, so the disk works while the next one is copied.
 func copyRun(fd int, p *prior, in, out, n int64) bool {
 	for n > 0 {
-		m, err := unix.CopyFileRange(p.fd, &in, fd, &out, int(min(n, 1<<30)), 0)
+		at := out
+		m, err := unix.CopyFileRange(p.fd, &in, fd, &out, int(min(n, writebackStep)), 0)
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
@@ -192,6 +196,8 @@ func copyRun(fd int, p *prior, in, out, n int64) bool {
 			return false // EXDEV, EOPNOTSUPP, EINVAL, ENOSYS..., or a short file
 		}
 		n -= int64(m)
+		// Only a hint: the sync before the rename reports errors.
+		_ = unix.SyncFileRange(fd, at, int64(m), unix.SYNC_FILE_RANGE_WRITE)
 	}
 	return p.unchanged()
 }
