@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the programs the tests and benchmarks use, from the
 # distribution's packages, when they are missing: rsync (compared against)
-# and php-cli (the Nextcloud config tests include config.php with PHP);
+# php-cli (the Nextcloud config tests include config.php with PHP); and
+# mkfs.xfs and mkfs.btrfs (a file built from its previous version is
+# cloned, FICLONE, on XFS and btrfs loop mounts);
 # and promtool, which checks examples/prometheus/alerts.yml and the Grafana
 # dashboard's queries, taken from Debian's prometheus package into the
 # tools directory (the package itself, with its service, is not installed).
@@ -10,6 +12,8 @@ tools="${NCSYNC_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/ncsync-tools}"
 need=()
 command -v rsync >/dev/null || need+=(rsync)
 command -v php >/dev/null || need+=(php-cli)
+command -v mkfs.xfs >/dev/null || need+=(xfsprogs)
+command -v mkfs.btrfs >/dev/null || need+=(btrfs-progs)
 promtool=0
 command -v promtool >/dev/null || [ -x "$tools/promtool" ] || promtool=1
 [ ${#need[@]} -eq 0 ] && [ $promtool -eq 0 ] && exit 0
