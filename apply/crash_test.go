@@ -87,25 +87,9 @@ func TestCrashConvergence(t *testing.T) {
 	root := t.TempDir()
 	rounds, temps := 12, 0
 	for round := range rounds {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), crashRootEnv+"="+root)
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := out.Read(make([]byte, 1)); err != nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-			t.Fatalf("round %d: child did not start: %v", round, err)
-		}
-		time.Sleep(time.Duration(rand.IntN(60)) * time.Millisecond)
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		killChildAfter(t, round, "TestCrashChild", crashRootEnv+"="+root, time.Duration(rand.IntN(60))*time.Millisecond)
 
-		err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 			if err != nil || !d.Type().IsRegular() {
 				return err
 			}
@@ -147,4 +131,28 @@ func TestCrashConvergence(t *testing.T) {
 		}
 	}
 	t.Logf("%d rounds, %d temp files left by kills, removed by Open", rounds, temps)
+}
+
+// killChildAfter runs the test child of this binary with env added, waits
+// until it writes its first byte (it has started its work), lets it run
+// for d and kills it with SIGKILL.
+func killChildAfter(t *testing.T, round int, child, env string, d time.Duration) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+child+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := out.Read(make([]byte, 1)); err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Fatalf("round %d: child did not start: %v", round, err)
+	}
+	time.Sleep(d)
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
 }

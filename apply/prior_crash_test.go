@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -61,23 +60,7 @@ func TestPriorCrash(t *testing.T) {
 	es, data := priorVersions(t, src)
 	root := t.TempDir()
 	for round := range 12 {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestPriorCrashChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), priorCrashRootEnv+"="+root)
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := out.Read(make([]byte, 1)); err != nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-			t.Fatalf("round %d: child did not start: %v", round, err)
-		}
-		time.Sleep(time.Duration(20+rand.IntN(80)) * time.Millisecond)
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		killChildAfter(t, round, "TestPriorCrashChild", priorCrashRootEnv+"="+root, time.Duration(20+rand.IntN(80))*time.Millisecond)
 		b, err := os.ReadFile(filepath.Join(root, "big"))
 		if os.IsNotExist(err) && round == 0 {
 			continue // killed before the first version was placed
