@@ -159,5 +159,5 @@ func (r *rsyncReplica) alive() error                     { return r.daemon.exite
 func (r *rsyncReplica) compare() compareOptions          { return rsyncCompare }
 func (r *rsyncReplica) stop()                            { r.daemon.stop() }
 func (r *rsyncReplica) note() string {
-	return "rsync: `rsync -a --delete SRC/ rsync://…` to an rsync daemon, run right after each mutation (timed from the mutation's start): the floor of any rsync-based tool; when a pass leaves the target unequal (rsync sometimes leaves a directory's mtime behind), it is run again at once and the passes are counted. rsync and lsyncd targets are compared with directory mtimes in whole seconds: rsync leaves a directory's mtime alone when only its nanoseconds differ"
+	return "rsync: `rsync -a --delete SRC/ rsync://…` to an rsync daemon, run right after each mutation (timed from the mutation's start, and from its last write: the time after the last write): the floor of any rsync-based tool; when a pass leaves the target unequal (rsync sometimes leaves a directory's mtime behind), it is run again at once and the passes are counted. rsync and lsyncd targets are compared with directory mtimes in whole seconds: rsync leaves a directory's mtime alone when only its nanoseconds differ"
 }

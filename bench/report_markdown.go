@@ -97,6 +97,14 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 			ms = []measure{{"wall (peers: their upgrade)", wall.get, secs}}
 			peerScen = ScenarioUpgrade
 		}
+		if slices.Contains(tailScenarios, row.Scenario) {
+			ms = append(slices.Clip(ms), measure{"after the last write", func(s Sample) float64 { return s.Tail }, func(v float64) string {
+				if v == 0 {
+					return "–" // not measured (a report from before the field)
+				}
+				return secs(v)
+			}})
+		}
 		me := r.Find(row.Scenario, row.Workload, ToolNcsync)
 		for i, m := range ms {
 			cells := []string{"", m.name}

@@ -35,10 +35,10 @@ func (r *Report) writeSuites(w io.Writer, failures *[]string) {
 	fmt.Fprintf(w, "\nmutations, each until the target is verified equal again (tree %q: %s files, %s)\n",
 		rows[0].Workload, thousands(int64(rows[0].Files)), report.HumanBytes(rows[0].Bytes))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SCENARIO\tTOOL\tRUNS\tWALL s\tMUTATION s\tON THE WIRE\tCPU s (src+dst)\tPEAK RSS (src+dst)\tEQUAL")
+	fmt.Fprintln(tw, "SCENARIO\tTOOL\tRUNS\tWALL s\tMUTATION s\tAFTER LAST WRITE s\tON THE WIRE\tCPU s (src+dst)\tPEAK RSS (src+dst)\tEQUAL")
 	for _, row := range rows {
 		if row.Skipped != "" {
-			fmt.Fprintf(tw, "%s\t%s\t-\tskipped: %s\t\t\t\t\t\n", row.Scenario, row.Tool, oneLine(row.Skipped))
+			fmt.Fprintf(tw, "%s\t%s\t-\tskipped: %s\t\t\t\t\t\t\n", row.Scenario, row.Tool, oneLine(row.Skipped))
 			continue
 		}
 		for _, s := range row.Runs {
@@ -48,7 +48,7 @@ func (r *Report) writeSuites(w io.Writer, failures *[]string) {
 		}
 		m := row.Median
 		if !row.measured() {
-			fmt.Fprintf(tw, "%s\t%s\t%d\tFAILED\t\t\t\t\tno\n", row.Scenario, row.Tool, len(row.Runs))
+			fmt.Fprintf(tw, "%s\t%s\t%d\tFAILED\t\t\t\t\t\tno\n", row.Scenario, row.Tool, len(row.Runs))
 			continue
 		}
 		wall := fmt.Sprintf("%.2f", m.Wall)
@@ -61,12 +61,15 @@ func (r *Report) writeSuites(w io.Writer, failures *[]string) {
 		case ScenarioBarrier:
 			wall = fmt.Sprintf("%.2f (barrier call %.2f)", m.Wall, m.BarrierCall)
 		}
-		mut := "-"
+		mut, tail := "-", "-"
 		if m.Mutation > 0 {
 			mut = fmt.Sprintf("%.2f", m.Mutation)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%.2f (%.2f+%.2f)\t%s (%s+%s)\t%s\n",
-			row.Scenario, row.Tool, len(row.Runs), wall, mut, report.HumanBytes(m.Wire()),
+		if m.Tail > 0 {
+			tail = fmt.Sprintf("%.2f", m.Tail)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%.2f (%.2f+%.2f)\t%s (%s+%s)\t%s\n",
+			row.Scenario, row.Tool, len(row.Runs), wall, mut, tail, report.HumanBytes(m.Wire()),
 			m.CPU(), m.CPUSource, m.CPUTarget,
 			report.HumanBytes(m.PeakRSS()), report.HumanBytes(m.PeakRSSSource), report.HumanBytes(m.PeakRSSTarget), yesNo(m.Equal))
 	}
@@ -89,6 +92,7 @@ func (r *Report) writeRatios(w io.Writer) {
 	wall := func(s Sample) float64 { return s.Wall }
 	wire := func(s Sample) float64 { return float64(s.Wire()) }
 	cpus := func(s Sample) float64 { return s.CPU() }
+	tail := func(s Sample) float64 { return s.Tail }
 	var lines []line
 	for _, row := range r.comparedRows() {
 		name := row.Scenario
@@ -107,6 +111,9 @@ func (r *Report) writeRatios(w io.Writer) {
 				line{name + " wall", row.Scenario, row.Workload, wall, secs, ""},
 				line{name + " wire", row.Scenario, row.Workload, wire, byt, ""},
 				line{name + " CPU", row.Scenario, row.Workload, cpus, cpu, ""})
+			if slices.Contains(tailScenarios, row.Scenario) {
+				lines = append(lines, line{name + " after the last write", row.Scenario, row.Workload, tail, secs, ""})
+			}
 		}
 	}
 	if len(lines) == 0 {
@@ -253,6 +260,7 @@ func (r *Report) Targets() []TargetCheck {
 			add(target, "not measured", nil)
 		}
 	}
+	out = append(out, r.tailTargets(suite)...)
 	out = append(out, r.linkTargets()...)
 	out = append(out, r.fanoutTargets()...)
 	return append(out, r.millionTargets()...)

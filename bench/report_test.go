@@ -48,8 +48,8 @@ func TestTargets(t *testing.T) {
 		suiteRow(ScenarioLatency, ToolNcsync, Sample{Wall: 0.05, LatencyMax: 0.6}),
 		suiteRow(ScenarioLatency, ToolRsync, Sample{Wall: 0.3, LatencyMax: 0.4}),
 		suiteRow(ScenarioLatency, ToolLsyncd1s, Sample{Wall: 1.1, LatencyMax: 1.2}),
-		suiteRow(ScenarioUpgrade, ToolNcsync, Sample{Wall: 2}),
-		suiteRow(ScenarioUpgrade, ToolRsync, Sample{Wall: 1}), // not continuous: not the baseline
+		suiteRow(ScenarioUpgrade, ToolNcsync, Sample{Wall: 2, Tail: 0.6}),
+		suiteRow(ScenarioUpgrade, ToolRsync, Sample{Wall: 1, Tail: 1}), // not continuous: not the baseline
 		suiteRow(ScenarioUpgrade, ToolLsyncd1s, Sample{Wall: 3}),
 		suiteRow(ScenarioUpgrade, ToolSyncthing1s, Sample{Wall: 20}),
 		suiteRow(ScenarioBarrier, ToolNcsync, Sample{Wall: 1.4}),
@@ -57,11 +57,12 @@ func TestTargets(t *testing.T) {
 		suiteRow(ScenarioInsert, ToolRsync, Sample{Wall: 1, WireToTarget: 100 << 10, WireToSource: 50 << 10}),
 	}}
 	want := map[string]bool{
-		"latency median ≤ 0.25 × the best peer's":                                     true,  // 0.05 ≤ 0.25 × 0.3
-		"latency max ≤ 0.5 s":                                                         false, // 0.6
-		"upgrade ≤ 0.5 × the best continuous peer's upgrade time to consistency":      false, // 2 > 1.5
-		"barrier ≤ 0.5 × the best continuous peer's upgrade time to consistency":      true,  // 1.4 ≤ 1.5
-		"insert bytes on the wire ≤ 3 chunks plus metadata (256.0 KiB) and ≤ rsync's": false, // 210 KiB > rsync's 150 KiB
+		"latency median ≤ 0.25 × the best peer's":                                           true,  // 0.05 ≤ 0.25 × 0.3
+		"latency max ≤ 0.5 s":                                                               false, // 0.6
+		"upgrade ≤ 0.5 × the best continuous peer's upgrade time to consistency":            false, // 2 > 1.5
+		"barrier ≤ 0.5 × the best continuous peer's upgrade time to consistency":            true,  // 1.4 ≤ 1.5
+		"insert bytes on the wire ≤ 3 chunks plus metadata (256.0 KiB) and ≤ rsync's":       false, // 210 KiB > rsync's 150 KiB
+		"upgrade: consistent after the last write ≤ 0.5 × an rsync daemon run started then": false, // 0.6 > 0.5 × 1
 	}
 	got := r.Targets()
 	if len(got) != len(want) {

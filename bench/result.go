@@ -47,8 +47,13 @@ type Sample struct {
 	// is from the upgrade's start).
 	BarrierCall float64 `json:"barrier_call_s,omitempty"`
 	// Mutation scenarios: how long the mutation itself took to write
-	// (Wall includes it; Wall − Mutation is the lag behind the last write).
+	// (Wall includes it).
 	Mutation float64 `json:"mutation_s,omitempty"`
+	// Tail is, in the mutation scenarios timed until equal, from the
+	// mutation's last write until the target was verified equal: for a
+	// continuous tool the lag behind the writer, for rsync (started at
+	// that moment) a whole run after the writer is done.
+	Tail float64 `json:"after_last_write_s,omitempty"`
 
 	// SteadyRate is the rate on the wire toward the target while the
 	// copy ran: from when 10 % of its bytes had crossed until 90 % had
@@ -186,6 +191,7 @@ func (row *Row) summarize() {
 		LatencyMax:    f(func(s Sample) float64 { return s.LatencyMax }),
 		BarrierCall:   f(func(s Sample) float64 { return s.BarrierCall }),
 		Mutation:      f(func(s Sample) float64 { return s.Mutation }),
+		Tail:          f(func(s Sample) float64 { return s.Tail }),
 		SteadyRate:    f(func(s Sample) float64 { return s.SteadyRate }),
 		Passes:        int(f(func(s Sample) float64 { return float64(s.Passes) })),
 		Equal:         equal,

@@ -246,8 +246,8 @@ func sampleLine(s string, x Sample) string {
 	if x.Passes > 1 {
 		passes = fmt.Sprintf(" (%d rsync passes)", x.Passes)
 	}
-	return fmt.Sprintf("%.2f s%s (mutation %.2f s), %s on the wire, %.2f CPU s (%.2f+%.2f), peak RSS %s + %s",
-		x.Wall, passes, x.Mutation, report.HumanBytes(x.Wire()), x.CPU(), x.CPUSource, x.CPUTarget,
+	return fmt.Sprintf("%.2f s%s (mutation %.2f s, then %.2f s), %s on the wire, %.2f CPU s (%.2f+%.2f), peak RSS %s + %s",
+		x.Wall, passes, x.Mutation, x.Tail, report.HumanBytes(x.Wire()), x.CPU(), x.CPUSource, x.CPUTarget,
 		report.HumanBytes(x.PeakRSSSource), report.HumanBytes(x.PeakRSSTarget))
 }
 
@@ -282,7 +282,8 @@ func (h *harness) measure(ctx context.Context, tool string, rep replica, rss *rs
 	if err != nil {
 		return Sample{}, fmt.Errorf("mutation: %w", err)
 	}
-	s := Sample{Mutation: time.Since(start).Seconds()}
+	written := time.Now()
+	s := Sample{Mutation: written.Sub(start).Seconds()}
 	if scen == ScenarioBarrier {
 		n, ok := rep.(*ncsyncReplica)
 		if !ok {
@@ -310,7 +311,7 @@ func (h *harness) measure(ctx context.Context, tool string, rep replica, rss *rs
 		if err != nil {
 			return Sample{}, err
 		}
-		s.Wall, s.Passes = at.Sub(start).Seconds(), passes
+		s.Wall, s.Tail, s.Passes = at.Sub(start).Seconds(), at.Sub(written).Seconds(), passes
 	}
 	after := readResources(rep, h.tn)
 	peak := rss.take(rep)

@@ -110,10 +110,12 @@ tools/install-bench-peers.sh):
 
 Measured, per scenario and tool: wall seconds until the target is verified
 equal (content, mode, mtime in ns of every entry), bytes on the wire, CPU
-seconds of both sides' processes, peak RSS of both sides. Running as root,
-the receiving side runs in a network namespace of its own behind a veth
-pair and bytes on the wire are the veth's counters; otherwise (or with
---no-netns) it is loopback and a counting proxy counts TCP payload.
+seconds of both sides' processes, peak RSS of both sides; for upgrade and
+burst also the seconds from the mutation's last write until equal, beside
+an rsync daemon run started at that moment (target: at most half of it).
+Running as root, the receiving side runs in a network namespace of its own
+behind a veth pair and bytes on the wire are the veth's counters; otherwise
+(or with --no-netns) it is loopback and a counting proxy counts TCP payload.
 
 Output: progress on stderr; on stdout a table per scenario, ncsync's figure
 with its ratio to each peer, and ncsync's targets met or missed. The
