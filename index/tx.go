@@ -191,7 +191,7 @@ func (tx *Tx) Journal(e Entry) (Entry, error) {
 	}
 	e.Seq = tx.st.Head + 1
 	e.Version.Seq = e.Seq
-	if err := tx.put(&e); err != nil {
+	if err := tx.put(&e, true); err != nil {
 		return Entry{}, fmt.Errorf("journal %q: %w", e.Path, err)
 	}
 	return e, nil
@@ -212,14 +212,16 @@ func (tx *Tx) Store(e Entry) error {
 	if e.Seq == 0 {
 		return fmt.Errorf("store %q: sequence 0: %w", e.Path, ErrInvalid)
 	}
-	if err := tx.put(&e); err != nil {
+	if err := tx.put(&e, false); err != nil {
 		return fmt.Errorf("store %q: %w", e.Path, err)
 	}
 	return nil
 }
 
-// put writes e at e.Seq, replacing the path's previous entry.
-func (tx *Tx) put(e *Entry) error {
+// put writes e at e.Seq, replacing the path's previous entry. With
+// prior (the primary's journal) it keeps the previous chunk list of a
+// large file (prior.go); without, it forgets any kept.
+func (tx *Tx) put(e *Entry, prior bool) error {
 	key := []byte(e.Path)
 	seqKey := seqKey(e.Seq)
 	if p := tx.journal.Get(seqKey); p != nil && !bytes.Equal(p, key) {
@@ -243,6 +245,13 @@ func (tx *Tx) put(e *Entry) error {
 		}
 	}
 	if err := tx.updateRows(hasOld && hasRows(&old), oldSection, e, val[off:]); err != nil {
+		return err
+	}
+	var was *Entry
+	if prior && hasOld {
+		was = &old
+	}
+	if err := tx.keepPrior(was, oldSection, e, val[off:]); err != nil {
 		return err
 	}
 	if err := tx.entries.Put(key, val); err != nil {
@@ -326,6 +335,9 @@ func (tx *Tx) Delete(path string) error {
 	}
 	if err == nil {
 		err = tx.st.Stats.add(&old, -1)
+	}
+	if err == nil {
+		err = tx.forgetPrior(path)
 	}
 	if err == nil {
 		err = tx.entries.Delete(key)
