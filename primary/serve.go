@@ -110,7 +110,7 @@ func (p *Primary) Serve(ctx context.Context, pe transport.Peer, h transport.Hell
 		if st := h.Staged[id]; st > pos { // it staged past its position while paused
 			from, staging = st, true
 		}
-		g.Go(func() error { return p.sendFolder(ctx, pe.Node, id, from, staging, w, lockedSend) })
+		g.Go(func() error { return p.sendFolder(ctx, pe.Node, id, from, staging, h.ChunkDeltas, w, lockedSend) })
 	}
 	g.Go(func() error { return p.tellPause(ctx, pe.Node, lockedSend) })
 	g.Go(func() error {
@@ -181,8 +181,8 @@ var errPeerGone = errors.New("peer closed its session")
 // sendFolder streams folder id's journal to peer from pos, within the
 // window, holding or sending to stage where a pause says so (see
 // pause.go). staging says the peer has staged batches up to pos that it
-// has not applied.
-func (p *Primary) sendFolder(ctx context.Context, peer, id string, pos uint64, staging bool, w *window, send func(transport.Message) error) error {
+// has not applied; deltas that it takes chunk lists as deltas (delta.go).
+func (p *Primary) sendFolder(ctx context.Context, peer, id string, pos uint64, staging, deltas bool, w *window, send func(transport.Message) error) error {
 	for {
 		if err := w.wait(ctx); err != nil {
 			return err
@@ -243,6 +243,11 @@ func (p *Primary) sendFolder(ctx context.Context, peer, id string, pos uint64, s
 		}
 		last = b.Entries[len(b.Entries)-1].Seq
 		b.Head = head
+		if deltas {
+			if err := p.addDeltas(id, &b, pos); err != nil {
+				return err
+			}
+		}
 		p.serving().sent.remember(id, p.folders[id].cfg.Path, b.Entries)
 		if gate.stage {
 			staging = true

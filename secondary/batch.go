@@ -155,6 +155,9 @@ type batchPlan struct {
 //     head, and none is looked for;
 //   - the replicated metadata of the directories the entries are written
 //     in (dirsOf).
+//
+// Entries whose chunk list came as a delta that could not be built
+// (delta.go) are not applied: their outcome is final already.
 func (s *Secondary) plan(f *folder, entries []index.Entry) (*batchPlan, error) {
 	id := f.cfg.ID
 	pl := &batchPlan{results: make([]apply.Result, len(entries))}
@@ -167,6 +170,10 @@ func (s *Secondary) plan(f *folder, entries []index.Entry) (*batchPlan, error) {
 		for i := range entries {
 			e := &entries[i]
 			if err := f.ignoredHere(e); err != nil {
+				pl.results[i].Err = err
+				continue
+			}
+			if err := f.unbuilt.get(e.Seq); err != nil { // its chunk list is missing (delta.go)
 				pl.results[i].Err = err
 				continue
 			}

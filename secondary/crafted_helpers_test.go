@@ -53,6 +53,8 @@ type craftedPrimary struct {
 	script craftedScript
 	chunks map[chunker.ID]*ncsyncv1.ChunkData
 	served map[chunker.ID]int // FetchChunks answers per id
+	lists  map[string][]*ncsyncv1.ChunkRef // FetchChunkList answers by "path@seq"
+	listed int                             // FetchChunkList calls
 
 	out    chan *ncsyncv1.SyncResponse // for the live session, in order
 	hellos chan *ncsyncv1.Hello
@@ -116,6 +118,7 @@ func newCraftedPrimary() *craftedPrimary {
 	return &craftedPrimary{
 		chunks: make(map[chunker.ID]*ncsyncv1.ChunkData),
 		served: make(map[chunker.ID]int),
+		lists:  make(map[string][]*ncsyncv1.ChunkRef),
 		out:    make(chan *ncsyncv1.SyncResponse, 16),
 		hellos: make(chan *ncsyncv1.Hello, 256),
 		acks:   make(chan *ncsyncv1.Ack, 64),
@@ -226,6 +229,19 @@ func (p *craftedPrimary) FetchChunks(req *ncsyncv1.FetchChunksRequest, stream gr
 		}
 	}
 	return nil
+}
+
+// FetchChunkList answers with the list registered for the path and
+// sequence (Missing if none).
+func (p *craftedPrimary) FetchChunkList(req *ncsyncv1.FetchChunkListRequest, stream grpc.ServerStreamingServer[ncsyncv1.FetchChunkListResponse]) error {
+	p.mu.Lock()
+	l, ok := p.lists[fmt.Sprintf("%s@%d", req.GetPath(), req.GetSequence())]
+	p.listed++
+	p.mu.Unlock()
+	if !ok {
+		return stream.Send(&ncsyncv1.FetchChunkListResponse{Missing: true})
+	}
+	return stream.Send(&ncsyncv1.FetchChunkListResponse{ChunkCount: uint64(len(l)), Chunks: l})
 }
 
 // craftedLog records the secondary's log: every line (shown if the test

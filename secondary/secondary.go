@@ -148,6 +148,8 @@ type folder struct {
 
 	resumed atomic.Bool // a whole batch was applied since start (resume.go)
 	skips   skips       // entries skipped as superseded, pending (skips.go)
+	unbuilt unbuilt     // entries whose chunk list delta was not built (delta.go)
+	recent  recentLists // bases for chunk list deltas (delta.go)
 }
 
 // New opens the folders (cleaning temp files left by a crash).

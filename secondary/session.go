@@ -43,7 +43,7 @@ func (s *Secondary) session(ctx context.Context) error {
 	defer c.Close()
 
 	h := transport.Hello{ClusterID: s.opts.ClusterID, Node: s.opts.Node, Role: pki.RoleSecondary,
-		Epoch: meta.Epoch, Positions: make(map[string]uint64), Lineage: meta.Lineage}
+		Epoch: meta.Epoch, Positions: make(map[string]uint64), Lineage: meta.Lineage, ChunkDeltas: true}
 	for _, id := range s.order {
 		if h.Positions[id], err = s.db.Position(id); err != nil {
 			return err
@@ -106,7 +106,10 @@ func (s *Secondary) session(ctx context.Context) error {
 	defer s.heal.follow(c)()                 // repairs fetch through this client (heal.go)
 
 	for _, id := range s.order {
-		s.folders[id].skips.begin() // the primary sends from the durable position
+		f := s.folders[id]
+		f.skips.begin() // the primary sends from the durable position
+		f.unbuilt.begin()
+		f.recent.begin()
 	}
 
 	// Receive ahead of applying so the network and the disk overlap.
@@ -137,6 +140,12 @@ func (s *Secondary) session(ctx context.Context) error {
 					s.setDisconnected(err) // at once: the applier may take a moment to stop
 				}
 				return err
+			}
+			if bt, ok := b.(transport.Batch); ok {
+				if err := s.buildLists(ctx, c, &bt); err != nil { // delta.go
+					return err
+				}
+				b = bt
 			}
 			move(1)
 			select {

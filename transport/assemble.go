@@ -71,14 +71,18 @@ func (a *assembler) start(pb *ncsyncv1.EntryBatch) (done bool, err error) {
 	counts := make([]uint64, len(pb.Entries))
 	var total uint64
 	for i, pe := range pb.Entries {
-		e, err := entryFromWire(pe, a.lim)
+		e, d, err := entryFromWire(pe, a.lim)
 		if err != nil {
 			return false, fmt.Errorf("batch of %q: %w", pb.FolderId, err)
 		}
 		if i > 0 && e.Seq <= b.Entries[i-1].Seq {
 			return false, protocolErr("batch of %q: entry %q has seq %d after %d", pb.FolderId, e.Path, e.Seq, b.Entries[i-1].Seq)
 		}
-		total += pe.ChunkCount
+		total += pe.ChunkCount // at most MaxEntryChunks each: no overflow
+		if d != nil {
+			total += d.Count // the list it builds counts as sent whole
+			b.Deltas = append(b.Deltas, EntryDelta{At: i, Delta: *d})
+		}
 		if total > uint64(a.lim.MaxEntryChunks) {
 			return false, protocolErr("batch of %q: more than %d chunks in total", pb.FolderId, a.lim.MaxEntryChunks)
 		}

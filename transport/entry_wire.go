@@ -119,17 +119,43 @@ func appendRefs(dst []index.ChunkRef, refs []*ncsyncv1.ChunkRef, first int, lim 
 	return dst, nil
 }
 
+// entryDeltaToWire converts e with its chunk list as delta d.
+func entryDeltaToWire(e *index.Entry, d *index.ChunkDelta, lim Limits) (*ncsyncv1.Entry, error) {
+	pe, err := entryToWire(e, 0, lim)
+	if err != nil {
+		return nil, err
+	}
+	if e.Kind != index.KindFile || e.Deleted || d.Count != uint64(len(e.Chunks)) {
+		return nil, fmt.Errorf("send entry %q: a delta of %d chunks for a %v (deleted %v) of %d", e.Path, d.Count, e.Kind, e.Deleted, len(e.Chunks))
+	}
+	pe.ChunkCount, pe.ChunkDelta = 0, deltaToWire(d)
+	return pe, nil
+}
+
 // entryFromWire converts and checks pe. The entry may be incomplete: fewer
 // chunks than pe.ChunkCount, the rest to come in MoreChunks; the caller
-// appends them. Whether a file's chunks add up to its size and hash to its
-// file id is checked per entry by the writer (apply.ValidateEntry), so one
-// inconsistent entry is refused alone instead of ending the session.
-func entryFromWire(pe *ncsyncv1.Entry, lim Limits) (index.Entry, error) {
+// appends them. Or its chunk list comes as a delta (returned, not nil),
+// which the receiver applies to a base of its own. Whether a file's chunks
+// add up to its size and hash to its file id is checked per entry by the
+// writer (apply.ValidateEntry), so one inconsistent entry is refused alone
+// instead of ending the session.
+func entryFromWire(pe *ncsyncv1.Entry, lim Limits) (index.Entry, *index.ChunkDelta, error) {
 	e, err := entryFromWire1(pe, lim)
-	if err != nil {
-		return index.Entry{}, fmt.Errorf("entry %q seq %d: %w", pe.GetPath(), pe.GetSequence(), err)
+	var d *index.ChunkDelta
+	if err == nil && pe.GetChunkDelta() != nil {
+		if e.Kind != index.KindFile || e.Deleted || pe.GetChunkCount() != 0 {
+			err = protocolErr("a chunk delta with a %v (deleted %v) of %d chunks", e.Kind, e.Deleted, pe.GetChunkCount())
+		} else {
+			var dd index.ChunkDelta
+			if dd, err = deltaFromWire(pe.ChunkDelta, lim); err == nil {
+				d = &dd
+			}
+		}
 	}
-	return e, nil
+	if err != nil {
+		return index.Entry{}, nil, fmt.Errorf("entry %q seq %d: %w", pe.GetPath(), pe.GetSequence(), err)
+	}
+	return e, d, nil
 }
 
 func entryFromWire1(pe *ncsyncv1.Entry, lim Limits) (index.Entry, error) {

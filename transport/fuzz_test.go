@@ -67,10 +67,17 @@ func FuzzAssemble(f *testing.F) {
 		orderedSample(),
 		{fileEntry("big", 1, lim.refsPerMessage()+3, 7), fileEntry("after", 2, 1, 1)},
 		{},
+		nil, // deltaBatch
 	}
+	base := fileEntry("big", 1, 300, 100)
+	next := edited(base, 2)
+	deltaBatch := Batch{Folder: "f", Entries: []index.Entry{next}, Deltas: []EntryDelta{{At: 0, Delta: index.DiffChunks(base.Chunks, next.Chunks)}}}
 	for _, es := range seeds {
 		var msgs []*ncsyncv1.SyncResponse
 		b := Batch{Folder: "f", Entries: es, Head: 3}
+		if es == nil {
+			b = deltaBatch
+		}
 		if err := splitBatch(&b, lim, func(m *ncsyncv1.SyncResponse) error {
 			msgs = append(msgs, m)
 			return nil
@@ -153,6 +160,42 @@ func FuzzAssemble(f *testing.F) {
 			b := m.(Batch)
 			if b.Folder == "" || len(b.Entries) > lim.MaxBatchEntries {
 				t.Fatalf("accepted batch %q with %d entries", b.Folder, len(b.Entries))
+			}
+			var built uint64
+			for k, d := range b.Deltas {
+				if d.At < 0 || d.At >= len(b.Entries) || k > 0 && d.At <= b.Deltas[k-1].At {
+					t.Fatalf("accepted a delta at %d of %d entries", d.At, len(b.Entries))
+				}
+				if e := b.Entries[d.At]; e.Kind != index.KindFile || e.Deleted || e.Chunks != nil {
+					t.Fatalf("accepted a delta for %+v", e)
+				}
+				var n uint64
+				for _, ed := range d.Delta.Edits {
+					if ed.CopyCount == 0 && len(ed.Insert) == 0 {
+						t.Fatal("accepted an empty edit")
+					}
+					n += ed.CopyCount + uint64(len(ed.Insert))
+					for _, c := range ed.Insert {
+						if c.Size == 0 || int64(c.Size) > int64(lim.MaxChunkBytes) {
+							t.Fatalf("accepted an inserted chunk of %d bytes", c.Size)
+						}
+					}
+				}
+				if n != d.Delta.Count || n > uint64(lim.MaxEntryChunks) {
+					t.Fatalf("accepted a delta of %d chunks whose edits build %d", d.Delta.Count, n)
+				}
+				built += n
+				// Applied to any base it builds the list it names or nothing.
+				list, err := d.Delta.Apply(base.Chunks, lim.MaxEntryChunks)
+				if err == nil && index.ListHash(list) != d.Delta.Result {
+					t.Fatal("a delta built a list other than the one it names")
+				}
+			}
+			for _, e := range b.Entries {
+				built += uint64(len(e.Chunks))
+			}
+			if built > uint64(lim.MaxEntryChunks) {
+				t.Fatalf("accepted a batch of %d chunks", built)
 			}
 			for i, e := range b.Entries {
 				if i > 0 && e.Seq <= b.Entries[i-1].Seq {
@@ -393,6 +436,60 @@ func FuzzManifestPage(f *testing.F) {
 			e, err := ManifestEntryFromWire(pe)
 			if err == nil && (len(e.Target) > maxTargetLen || len(e.Err) > maxManifestErr || e.Size < 0 || e.Size > 1<<62) {
 				t.Fatalf("accepted %+v", e)
+			}
+		}
+	})
+}
+
+// FuzzChunkListAnswer feeds arbitrary FetchChunkList answers to the
+// secondary's decoder: it must not panic, and a list it accepts has the
+// count announced, within the limits.
+func FuzzChunkListAnswer(f *testing.F) {
+	lim := fuzzLimits()
+	id := chunker.Sum(nil)
+	ref := &ncsyncv1.ChunkRef{Id: id[:], Size: 100}
+	enc := func(ms ...*ncsyncv1.FetchChunkListResponse) []byte {
+		var out []byte
+		for _, m := range ms {
+			b, err := proto.Marshal(m)
+			if err != nil {
+				f.Fatal(err)
+			}
+			out = binary.AppendUvarint(out, uint64(len(b)))
+			out = append(out, b...)
+		}
+		return out
+	}
+	f.Add(enc(&ncsyncv1.FetchChunkListResponse{ChunkCount: 2, Chunks: []*ncsyncv1.ChunkRef{ref}}, &ncsyncv1.FetchChunkListResponse{Chunks: []*ncsyncv1.ChunkRef{ref}}))
+	f.Add(enc(&ncsyncv1.FetchChunkListResponse{Missing: true}))
+	f.Add(enc(&ncsyncv1.FetchChunkListResponse{ChunkCount: 1 << 62, Chunks: []*ncsyncv1.ChunkRef{ref}}))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var refs []index.ChunkRef
+		var count uint64
+		var err error
+		first := true
+		for len(data) > 0 && err == nil {
+			n, k := binary.Uvarint(data)
+			if k <= 0 || n > uint64(len(data)-k) {
+				return
+			}
+			m := &ncsyncv1.FetchChunkListResponse{}
+			if proto.Unmarshal(data[k:k+int(n)], m) != nil {
+				return
+			}
+			data = data[k+int(n):]
+			refs, count, err = takeChunkList(refs, count, first, m, lim)
+			first = false
+		}
+		if err != nil {
+			return
+		}
+		if uint64(len(refs)) > count || count > uint64(lim.MaxEntryChunks) {
+			t.Fatalf("took %d chunks of %d", len(refs), count)
+		}
+		for _, c := range refs {
+			if c.Size == 0 || int64(c.Size) > int64(lim.MaxChunkBytes) {
+				t.Fatalf("took a chunk of %d bytes", c.Size)
 			}
 		}
 	})

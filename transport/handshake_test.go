@@ -26,8 +26,9 @@ func TestHandshakeOK(t *testing.T) {
 	c := dial(t, addr, p.clientTLS(t, "s1"), Limits{})
 
 	hello := Hello{ClusterID: p.cluster, Node: "s1", Epoch: 7,
-		Positions: map[string]uint64{"webroot": 4},
-		Lineage:   []index.EpochMark{{Epoch: 7, Node: "p1", Start: map[string]uint64{"webroot": 3, "data": 1}}}}
+		Positions:   map[string]uint64{"webroot": 4},
+		Lineage:     []index.EpochMark{{Epoch: 7, Node: "p1", Start: map[string]uint64{"webroot": 3, "data": 1}}},
+		ChunkDeltas: true}
 	sess, got, err := c.Sync(context.Background(), hello)
 	if err != nil {
 		t.Fatal(err)

@@ -131,6 +131,7 @@ func helloToWire(h Hello) (*ncsyncv1.Hello, error) {
 		StagedBytes:     h.StagedBytes,
 		StageLimit:      h.StageLimit,
 		HeartbeatMs:     durationToMs(h.Heartbeat),
+		ChunkDeltas:     h.ChunkDeltas,
 	}, nil
 }
 
@@ -155,7 +156,8 @@ func helloFromWire(ph *ncsyncv1.Hello) (Hello, error) {
 		return Hello{}, err
 	}
 	return Hello{ClusterID: ph.GetClusterId(), Node: ph.GetNode(), Role: role, Epoch: ph.GetEpoch(), Positions: pos, Lineage: lin,
-		Staged: staged, StagedBytes: ph.GetStagedBytes(), StageLimit: ph.GetStageLimit(), Heartbeat: msToDuration(ph.GetHeartbeatMs())}, nil
+		Staged: staged, StagedBytes: ph.GetStagedBytes(), StageLimit: ph.GetStageLimit(), Heartbeat: msToDuration(ph.GetHeartbeatMs()),
+		ChunkDeltas: ph.GetChunkDeltas()}, nil
 }
 
 func welcomeToWire(w Welcome) *ncsyncv1.Welcome {

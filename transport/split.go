@@ -6,6 +6,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ncsync/ncsync/index"
 	ncsyncv1 "github.com/ncsync/ncsync/proto/ncsync/v1"
 )
 
@@ -40,20 +41,27 @@ func splitBatch(b *Batch, lim Limits, emit func(*ncsyncv1.SyncResponse) error) e
 		return emit(&ncsyncv1.SyncResponse{Msg: &ncsyncv1.SyncResponse_Batch{Batch: m}})
 	}
 	var prevSeq uint64
+	deltas := b.Deltas
 	for i := range b.Entries {
 		e := &b.Entries[i]
 		if i > 0 && e.Seq <= prevSeq {
 			return fmt.Errorf("send batch of %q: entry %q has seq %d after %d", b.Folder, e.Path, e.Seq, prevSeq)
 		}
 		prevSeq = e.Seq
-		pe, err := entryToWire(e, perMsg, lim)
+		var d *index.ChunkDelta
+		for len(deltas) > 0 && deltas[0].At <= i {
+			if deltas[0].At == i {
+				d = &deltas[0].Delta
+			}
+			deltas = deltas[1:]
+		}
+		pe, es, err := entryForBatch(e, d, perMsg, budget, lim)
 		if err != nil {
 			return err
 		}
-		n := proto.Size(pe)
-		es := protowire.SizeTag(2) + protowire.SizeBytes(n)
+		count := pe.ChunkCount + pe.GetChunkDelta().GetResultCount() // the receiver counts what a delta builds
 		if cur != nil && (size+es > budget || len(cur.Entries) >= lim.MaxBatchEntries ||
-			chunks+pe.ChunkCount > uint64(lim.MaxEntryChunks)) {
+			chunks+count > uint64(lim.MaxEntryChunks)) {
 			if err := flush(); err != nil {
 				return err
 			}
@@ -66,8 +74,8 @@ func splitBatch(b *Batch, lim Limits, emit func(*ncsyncv1.SyncResponse) error) e
 		}
 		cur.Entries = append(cur.Entries, pe)
 		size += es
-		chunks += pe.ChunkCount
-		if len(pe.Chunks) == len(e.Chunks) {
+		chunks += count
+		if len(pe.Chunks) == len(e.Chunks) || pe.ChunkDelta != nil {
 			continue
 		}
 		if err := flush(); err != nil {
@@ -94,4 +102,28 @@ func splitBatch(b *Batch, lim Limits, emit func(*ncsyncv1.SyncResponse) error) e
 		cur = &ncsyncv1.EntryBatch{FolderId: b.Folder, HeadSequence: b.Head, Stage: b.Stage, HeldAt: b.HeldAt}
 	}
 	return flush()
+}
+
+// entryForBatch converts e, with its chunk list as delta d if d is not nil
+// and the entry fits budget so, and returns its encoded size in a batch.
+func entryForBatch(e *index.Entry, d *index.ChunkDelta, perMsg, budget int, lim Limits) (*ncsyncv1.Entry, int, error) {
+	if d != nil {
+		pe, err := entryDeltaToWire(e, d, lim)
+		if err != nil {
+			return nil, 0, err
+		}
+		if es := entrySize(pe); es <= budget {
+			return pe, es, nil
+		}
+	}
+	pe, err := entryToWire(e, perMsg, lim)
+	if err != nil {
+		return nil, 0, err
+	}
+	return pe, entrySize(pe), nil
+}
+
+// entrySize is what pe adds to an EntryBatch.
+func entrySize(pe *ncsyncv1.Entry) int {
+	return protowire.SizeTag(2) + protowire.SizeBytes(proto.Size(pe))
 }

@@ -40,6 +40,9 @@ type Hello struct {
 	// Heartbeat is the node's heartbeat interval (heartbeat.go); Client.Sync
 	// sets it. 0: it neither sends nor understands heartbeats.
 	Heartbeat time.Duration
+	// ChunkDeltas: the node takes chunk lists as deltas (Batch.Deltas) and
+	// fetches a list it cannot build with Client.FetchChunkList.
+	ChunkDeltas bool
 }
 
 // Welcome accepts a session.
@@ -82,6 +85,18 @@ type Batch struct {
 	// only while its applied position is that point.
 	Stage  bool
 	HeldAt uint64
+	// Deltas, in entry order, replace the chunk lists of some of the
+	// entries (see index.ChunkDelta). Sending, an entry with a delta goes
+	// as the delta if that fits a message, else with its Chunks. Received,
+	// an entry with a delta has no Chunks: the receiver builds them from
+	// the base it holds, or fetches them (Client.FetchChunkList).
+	Deltas []EntryDelta
+}
+
+// EntryDelta is the chunk list of Entries[At] of a Batch as a delta.
+type EntryDelta struct {
+	At    int
+	Delta index.ChunkDelta
 }
 
 // ApplyStaged says the pause of Folder ended: the secondary applies what

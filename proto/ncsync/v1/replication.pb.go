@@ -674,7 +674,11 @@ type Hello struct {
 	// Not sent: every node of this protocol version understands PauseState.
 	//
 	// Deprecated: Marked as deprecated in ncsync/v1/replication.proto.
-	PauseState    bool `protobuf:"varint,12,opt,name=pause_state,json=pauseState,proto3" json:"pause_state,omitempty"`
+	PauseState bool `protobuf:"varint,12,opt,name=pause_state,json=pauseState,proto3" json:"pause_state,omitempty"`
+	// This node takes a file's chunk list as a delta (Entry.chunk_delta)
+	// against the list it holds for the path, and fetches the whole list with
+	// FetchChunkList when it does not hold the base.
+	ChunkDeltas   bool `protobuf:"varint,13,opt,name=chunk_deltas,json=chunkDeltas,proto3" json:"chunk_deltas,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -790,6 +794,13 @@ func (x *Hello) GetHeartbeatMs() uint32 {
 func (x *Hello) GetPauseState() bool {
 	if x != nil {
 		return x.PauseState
+	}
+	return false
+}
+
+func (x *Hello) GetChunkDeltas() bool {
+	if x != nil {
+		return x.ChunkDeltas
 	}
 	return false
 }
@@ -1036,10 +1047,14 @@ type Entry struct {
 	FileId []byte `protobuf:"bytes,10,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
 	// The first chunks of the file. When chunk_count is larger, MoreChunks
 	// messages with the rest follow this batch before any other message.
-	Chunks        []*ChunkRef `protobuf:"bytes,11,rep,name=chunks,proto3" json:"chunks,omitempty"`
-	ChunkCount    uint64      `protobuf:"varint,12,opt,name=chunk_count,json=chunkCount,proto3" json:"chunk_count,omitempty"`
-	Deleted       bool        `protobuf:"varint,13,opt,name=deleted,proto3" json:"deleted,omitempty"`
-	Version       *Version    `protobuf:"bytes,14,opt,name=version,proto3" json:"version,omitempty"`
+	Chunks     []*ChunkRef `protobuf:"bytes,11,rep,name=chunks,proto3" json:"chunks,omitempty"`
+	ChunkCount uint64      `protobuf:"varint,12,opt,name=chunk_count,json=chunkCount,proto3" json:"chunk_count,omitempty"`
+	Deleted    bool        `protobuf:"varint,13,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	Version    *Version    `protobuf:"bytes,14,opt,name=version,proto3" json:"version,omitempty"`
+	// Instead of chunks (chunks is then empty and chunk_count 0): the file's
+	// chunk list as edits of an earlier list of the same path. Sent only to a
+	// secondary whose Hello set chunk_deltas.
+	ChunkDelta    *ChunkListDelta `protobuf:"bytes,15,opt,name=chunk_delta,json=chunkDelta,proto3" json:"chunk_delta,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1172,6 +1187,149 @@ func (x *Entry) GetVersion() *Version {
 	return nil
 }
 
+func (x *Entry) GetChunkDelta() *ChunkListDelta {
+	if x != nil {
+		return x.ChunkDelta
+	}
+	return nil
+}
+
+// ChunkListDelta is a file's chunk list as edits of a base list. A list's
+// hash is BLAKE3 in key derivation mode, context "ncsync 2026 chunk list
+// v1", over each ChunkRef's id and size (4 bytes, little endian), in order.
+// The receiver applies the edits only to a base with base_hash, and takes
+// the result only if it has result_count chunks and result_hash.
+type ChunkListDelta struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	BaseHash    []byte                 `protobuf:"bytes,1,opt,name=base_hash,json=baseHash,proto3" json:"base_hash,omitempty"`
+	ResultHash  []byte                 `protobuf:"bytes,2,opt,name=result_hash,json=resultHash,proto3" json:"result_hash,omitempty"`
+	ResultCount uint64                 `protobuf:"varint,3,opt,name=result_count,json=resultCount,proto3" json:"result_count,omitempty"`
+	// Applied in order, each appending to the result.
+	Edits         []*ChunkListEdit `protobuf:"bytes,4,rep,name=edits,proto3" json:"edits,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChunkListDelta) Reset() {
+	*x = ChunkListDelta{}
+	mi := &file_ncsync_v1_replication_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChunkListDelta) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChunkListDelta) ProtoMessage() {}
+
+func (x *ChunkListDelta) ProtoReflect() protoreflect.Message {
+	mi := &file_ncsync_v1_replication_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChunkListDelta.ProtoReflect.Descriptor instead.
+func (*ChunkListDelta) Descriptor() ([]byte, []int) {
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ChunkListDelta) GetBaseHash() []byte {
+	if x != nil {
+		return x.BaseHash
+	}
+	return nil
+}
+
+func (x *ChunkListDelta) GetResultHash() []byte {
+	if x != nil {
+		return x.ResultHash
+	}
+	return nil
+}
+
+func (x *ChunkListDelta) GetResultCount() uint64 {
+	if x != nil {
+		return x.ResultCount
+	}
+	return 0
+}
+
+func (x *ChunkListDelta) GetEdits() []*ChunkListEdit {
+	if x != nil {
+		return x.Edits
+	}
+	return nil
+}
+
+// ChunkListEdit appends copy_count chunks of the base from index
+// copy_start, then the chunks of insert.
+type ChunkListEdit struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CopyStart     uint64                 `protobuf:"varint,1,opt,name=copy_start,json=copyStart,proto3" json:"copy_start,omitempty"`
+	CopyCount     uint64                 `protobuf:"varint,2,opt,name=copy_count,json=copyCount,proto3" json:"copy_count,omitempty"`
+	Insert        []*ChunkRef            `protobuf:"bytes,3,rep,name=insert,proto3" json:"insert,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChunkListEdit) Reset() {
+	*x = ChunkListEdit{}
+	mi := &file_ncsync_v1_replication_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChunkListEdit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChunkListEdit) ProtoMessage() {}
+
+func (x *ChunkListEdit) ProtoReflect() protoreflect.Message {
+	mi := &file_ncsync_v1_replication_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChunkListEdit.ProtoReflect.Descriptor instead.
+func (*ChunkListEdit) Descriptor() ([]byte, []int) {
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ChunkListEdit) GetCopyStart() uint64 {
+	if x != nil {
+		return x.CopyStart
+	}
+	return 0
+}
+
+func (x *ChunkListEdit) GetCopyCount() uint64 {
+	if x != nil {
+		return x.CopyCount
+	}
+	return 0
+}
+
+func (x *ChunkListEdit) GetInsert() []*ChunkRef {
+	if x != nil {
+		return x.Insert
+	}
+	return nil
+}
+
 // EntryBatch carries consecutive journal entries of one folder.
 type EntryBatch struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -1205,7 +1363,7 @@ type EntryBatch struct {
 
 func (x *EntryBatch) Reset() {
 	*x = EntryBatch{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[10]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1217,7 +1375,7 @@ func (x *EntryBatch) String() string {
 func (*EntryBatch) ProtoMessage() {}
 
 func (x *EntryBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[10]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1230,7 +1388,7 @@ func (x *EntryBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EntryBatch.ProtoReflect.Descriptor instead.
 func (*EntryBatch) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{10}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *EntryBatch) GetFolderId() string {
@@ -1304,7 +1462,7 @@ type ApplyStaged struct {
 
 func (x *ApplyStaged) Reset() {
 	*x = ApplyStaged{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[11]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1316,7 +1474,7 @@ func (x *ApplyStaged) String() string {
 func (*ApplyStaged) ProtoMessage() {}
 
 func (x *ApplyStaged) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[11]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1329,7 +1487,7 @@ func (x *ApplyStaged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyStaged.ProtoReflect.Descriptor instead.
 func (*ApplyStaged) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{11}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ApplyStaged) GetFolderId() string {
@@ -1358,7 +1516,7 @@ type PauseState struct {
 
 func (x *PauseState) Reset() {
 	*x = PauseState{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[12]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1370,7 +1528,7 @@ func (x *PauseState) String() string {
 func (*PauseState) ProtoMessage() {}
 
 func (x *PauseState) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[12]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1383,7 +1541,7 @@ func (x *PauseState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseState.ProtoReflect.Descriptor instead.
 func (*PauseState) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{12}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PauseState) GetPaused() bool {
@@ -1434,7 +1592,7 @@ type TreeHashQuery struct {
 
 func (x *TreeHashQuery) Reset() {
 	*x = TreeHashQuery{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[13]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1446,7 +1604,7 @@ func (x *TreeHashQuery) String() string {
 func (*TreeHashQuery) ProtoMessage() {}
 
 func (x *TreeHashQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[13]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1459,7 +1617,7 @@ func (x *TreeHashQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeHashQuery.ProtoReflect.Descriptor instead.
 func (*TreeHashQuery) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{13}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *TreeHashQuery) GetFolderId() string {
@@ -1496,7 +1654,7 @@ type VerifyQuery struct {
 
 func (x *VerifyQuery) Reset() {
 	*x = VerifyQuery{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[14]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1508,7 +1666,7 @@ func (x *VerifyQuery) String() string {
 func (*VerifyQuery) ProtoMessage() {}
 
 func (x *VerifyQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[14]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1521,7 +1679,7 @@ func (x *VerifyQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyQuery.ProtoReflect.Descriptor instead.
 func (*VerifyQuery) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{14}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *VerifyQuery) GetId() uint64 {
@@ -1565,7 +1723,7 @@ type MoreChunks struct {
 
 func (x *MoreChunks) Reset() {
 	*x = MoreChunks{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[15]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1577,7 +1735,7 @@ func (x *MoreChunks) String() string {
 func (*MoreChunks) ProtoMessage() {}
 
 func (x *MoreChunks) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[15]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1590,7 +1748,7 @@ func (x *MoreChunks) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MoreChunks.ProtoReflect.Descriptor instead.
 func (*MoreChunks) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{15}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *MoreChunks) GetFolderId() string {
@@ -1633,7 +1791,7 @@ type Failure struct {
 
 func (x *Failure) Reset() {
 	*x = Failure{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[16]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1645,7 +1803,7 @@ func (x *Failure) String() string {
 func (*Failure) ProtoMessage() {}
 
 func (x *Failure) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[16]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1658,7 +1816,7 @@ func (x *Failure) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Failure.ProtoReflect.Descriptor instead.
 func (*Failure) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{16}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Failure) GetPath() string {
@@ -1715,7 +1873,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[17]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1727,7 +1885,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[17]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1740,7 +1898,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{17}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Ack) GetFolderId() string {
@@ -1818,7 +1976,7 @@ type TreeHashReport struct {
 
 func (x *TreeHashReport) Reset() {
 	*x = TreeHashReport{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[18]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1830,7 +1988,7 @@ func (x *TreeHashReport) String() string {
 func (*TreeHashReport) ProtoMessage() {}
 
 func (x *TreeHashReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[18]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1843,7 +2001,7 @@ func (x *TreeHashReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeHashReport.ProtoReflect.Descriptor instead.
 func (*TreeHashReport) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{18}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *TreeHashReport) GetQuery() uint64 {
@@ -1902,7 +2060,7 @@ type FetchChunksRequest struct {
 
 func (x *FetchChunksRequest) Reset() {
 	*x = FetchChunksRequest{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[19]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1914,7 +2072,7 @@ func (x *FetchChunksRequest) String() string {
 func (*FetchChunksRequest) ProtoMessage() {}
 
 func (x *FetchChunksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[19]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1927,7 +2085,7 @@ func (x *FetchChunksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchChunksRequest.ProtoReflect.Descriptor instead.
 func (*FetchChunksRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{19}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *FetchChunksRequest) GetFolderId() string {
@@ -1965,7 +2123,7 @@ type FetchChunksResponse struct {
 
 func (x *FetchChunksResponse) Reset() {
 	*x = FetchChunksResponse{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[20]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1977,7 +2135,7 @@ func (x *FetchChunksResponse) String() string {
 func (*FetchChunksResponse) ProtoMessage() {}
 
 func (x *FetchChunksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[20]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1990,7 +2148,7 @@ func (x *FetchChunksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchChunksResponse.ProtoReflect.Descriptor instead.
 func (*FetchChunksResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{20}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *FetchChunksResponse) GetChunks() []*ChunkData {
@@ -2024,7 +2182,7 @@ type ChunkData struct {
 
 func (x *ChunkData) Reset() {
 	*x = ChunkData{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[21]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2036,7 +2194,7 @@ func (x *ChunkData) String() string {
 func (*ChunkData) ProtoMessage() {}
 
 func (x *ChunkData) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[21]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2049,7 +2207,7 @@ func (x *ChunkData) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChunkData.ProtoReflect.Descriptor instead.
 func (*ChunkData) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{21}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ChunkData) GetId() []byte {
@@ -2097,7 +2255,7 @@ type TreeHashRequest struct {
 
 func (x *TreeHashRequest) Reset() {
 	*x = TreeHashRequest{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[22]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2109,7 +2267,7 @@ func (x *TreeHashRequest) String() string {
 func (*TreeHashRequest) ProtoMessage() {}
 
 func (x *TreeHashRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[22]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2122,7 +2280,7 @@ func (x *TreeHashRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeHashRequest.ProtoReflect.Descriptor instead.
 func (*TreeHashRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{22}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *TreeHashRequest) GetFolderId() string {
@@ -2145,7 +2303,7 @@ type TreeHashResponse struct {
 
 func (x *TreeHashResponse) Reset() {
 	*x = TreeHashResponse{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[23]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2157,7 +2315,7 @@ func (x *TreeHashResponse) String() string {
 func (*TreeHashResponse) ProtoMessage() {}
 
 func (x *TreeHashResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[23]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2170,7 +2328,7 @@ func (x *TreeHashResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeHashResponse.ProtoReflect.Descriptor instead.
 func (*TreeHashResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{23}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *TreeHashResponse) GetFolderId() string {
@@ -2212,7 +2370,7 @@ type PauseSelfRequest struct {
 
 func (x *PauseSelfRequest) Reset() {
 	*x = PauseSelfRequest{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[24]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2224,7 +2382,7 @@ func (x *PauseSelfRequest) String() string {
 func (*PauseSelfRequest) ProtoMessage() {}
 
 func (x *PauseSelfRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[24]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2237,7 +2395,7 @@ func (x *PauseSelfRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseSelfRequest.ProtoReflect.Descriptor instead.
 func (*PauseSelfRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{24}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *PauseSelfRequest) GetTtlNs() int64 {
@@ -2261,7 +2419,7 @@ type PauseSelfResponse struct {
 
 func (x *PauseSelfResponse) Reset() {
 	*x = PauseSelfResponse{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[25]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2273,7 +2431,7 @@ func (x *PauseSelfResponse) String() string {
 func (*PauseSelfResponse) ProtoMessage() {}
 
 func (x *PauseSelfResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[25]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2286,7 +2444,7 @@ func (x *PauseSelfResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseSelfResponse.ProtoReflect.Descriptor instead.
 func (*PauseSelfResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{25}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *PauseSelfResponse) GetId() string {
@@ -2326,7 +2484,7 @@ type ResumeSelfRequest struct {
 
 func (x *ResumeSelfRequest) Reset() {
 	*x = ResumeSelfRequest{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[26]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2338,7 +2496,7 @@ func (x *ResumeSelfRequest) String() string {
 func (*ResumeSelfRequest) ProtoMessage() {}
 
 func (x *ResumeSelfRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[26]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2351,7 +2509,7 @@ func (x *ResumeSelfRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeSelfRequest.ProtoReflect.Descriptor instead.
 func (*ResumeSelfRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{26}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{28}
 }
 
 // ResumeSelfResponse confirms a resume.
@@ -2363,7 +2521,7 @@ type ResumeSelfResponse struct {
 
 func (x *ResumeSelfResponse) Reset() {
 	*x = ResumeSelfResponse{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[27]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2375,7 +2533,7 @@ func (x *ResumeSelfResponse) String() string {
 func (*ResumeSelfResponse) ProtoMessage() {}
 
 func (x *ResumeSelfResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[27]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2388,7 +2546,7 @@ func (x *ResumeSelfResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeSelfResponse.ProtoReflect.Descriptor instead.
 func (*ResumeSelfResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{27}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{29}
 }
 
 // ManifestRequest asks for a folder's tree as it is on disk now.
@@ -2404,7 +2562,7 @@ type ManifestRequest struct {
 
 func (x *ManifestRequest) Reset() {
 	*x = ManifestRequest{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[28]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2416,7 +2574,7 @@ func (x *ManifestRequest) String() string {
 func (*ManifestRequest) ProtoMessage() {}
 
 func (x *ManifestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[28]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2429,7 +2587,7 @@ func (x *ManifestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManifestRequest.ProtoReflect.Descriptor instead.
 func (*ManifestRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{28}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ManifestRequest) GetFolderId() string {
@@ -2457,7 +2615,7 @@ type ManifestResponse struct {
 
 func (x *ManifestResponse) Reset() {
 	*x = ManifestResponse{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[29]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2469,7 +2627,7 @@ func (x *ManifestResponse) String() string {
 func (*ManifestResponse) ProtoMessage() {}
 
 func (x *ManifestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[29]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2482,7 +2640,7 @@ func (x *ManifestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManifestResponse.ProtoReflect.Descriptor instead.
 func (*ManifestResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{29}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ManifestResponse) GetEntries() []*ManifestEntry {
@@ -2513,7 +2671,7 @@ type ManifestEntry struct {
 
 func (x *ManifestEntry) Reset() {
 	*x = ManifestEntry{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[30]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2525,7 +2683,7 @@ func (x *ManifestEntry) String() string {
 func (*ManifestEntry) ProtoMessage() {}
 
 func (x *ManifestEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[30]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2538,7 +2696,7 @@ func (x *ManifestEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManifestEntry.ProtoReflect.Descriptor instead.
 func (*ManifestEntry) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{30}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ManifestEntry) GetPath() string {
@@ -2626,7 +2784,7 @@ type UploadManifestRequest struct {
 
 func (x *UploadManifestRequest) Reset() {
 	*x = UploadManifestRequest{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[31]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2638,7 +2796,7 @@ func (x *UploadManifestRequest) String() string {
 func (*UploadManifestRequest) ProtoMessage() {}
 
 func (x *UploadManifestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[31]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2651,7 +2809,7 @@ func (x *UploadManifestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadManifestRequest.ProtoReflect.Descriptor instead.
 func (*UploadManifestRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{31}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *UploadManifestRequest) GetQuery() uint64 {
@@ -2691,7 +2849,7 @@ type UploadManifestResponse struct {
 
 func (x *UploadManifestResponse) Reset() {
 	*x = UploadManifestResponse{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[32]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2703,7 +2861,7 @@ func (x *UploadManifestResponse) String() string {
 func (*UploadManifestResponse) ProtoMessage() {}
 
 func (x *UploadManifestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[32]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2716,7 +2874,132 @@ func (x *UploadManifestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadManifestResponse.ProtoReflect.Descriptor instead.
 func (*UploadManifestResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{32}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{34}
+}
+
+// FetchChunkListRequest asks for the chunk list of path at sequence.
+type FetchChunkListRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FolderId      string                 `protobuf:"bytes,1,opt,name=folder_id,json=folderId,proto3" json:"folder_id,omitempty"`
+	Path          string                 `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	Sequence      uint64                 `protobuf:"varint,3,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FetchChunkListRequest) Reset() {
+	*x = FetchChunkListRequest{}
+	mi := &file_ncsync_v1_replication_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FetchChunkListRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FetchChunkListRequest) ProtoMessage() {}
+
+func (x *FetchChunkListRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ncsync_v1_replication_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FetchChunkListRequest.ProtoReflect.Descriptor instead.
+func (*FetchChunkListRequest) Descriptor() ([]byte, []int) {
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *FetchChunkListRequest) GetFolderId() string {
+	if x != nil {
+		return x.FolderId
+	}
+	return ""
+}
+
+func (x *FetchChunkListRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *FetchChunkListRequest) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+// FetchChunkListResponse carries the next chunks of the list, in order.
+// The first message says how many there are in all.
+type FetchChunkListResponse struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	ChunkCount uint64                 `protobuf:"varint,1,opt,name=chunk_count,json=chunkCount,proto3" json:"chunk_count,omitempty"`
+	Chunks     []*ChunkRef            `protobuf:"bytes,2,rep,name=chunks,proto3" json:"chunks,omitempty"`
+	// The primary no longer holds that version of the file (it changed
+	// again); a newer entry follows. The only message.
+	Missing       bool `protobuf:"varint,3,opt,name=missing,proto3" json:"missing,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FetchChunkListResponse) Reset() {
+	*x = FetchChunkListResponse{}
+	mi := &file_ncsync_v1_replication_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FetchChunkListResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FetchChunkListResponse) ProtoMessage() {}
+
+func (x *FetchChunkListResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ncsync_v1_replication_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FetchChunkListResponse.ProtoReflect.Descriptor instead.
+func (*FetchChunkListResponse) Descriptor() ([]byte, []int) {
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *FetchChunkListResponse) GetChunkCount() uint64 {
+	if x != nil {
+		return x.ChunkCount
+	}
+	return 0
+}
+
+func (x *FetchChunkListResponse) GetChunks() []*ChunkRef {
+	if x != nil {
+		return x.Chunks
+	}
+	return nil
+}
+
+func (x *FetchChunkListResponse) GetMissing() bool {
+	if x != nil {
+		return x.Missing
+	}
+	return false
 }
 
 var File_ncsync_v1_replication_proto protoreflect.FileDescriptor
@@ -2750,7 +3033,7 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\vpause_state\x18\b \x01(\v2\x15.ncsync.v1.PauseStateH\x00R\n" +
 	"pauseStateB\x05\n" +
 	"\x03msg\"\v\n" +
-	"\tHeartbeat\"\xc8\x03\n" +
+	"\tHeartbeat\"\xeb\x03\n" +
 	"\x05Hello\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x1d\n" +
 	"\n" +
@@ -2767,7 +3050,8 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"stageLimit\x12!\n" +
 	"\fheartbeat_ms\x18\v \x01(\rR\vheartbeatMs\x12#\n" +
 	"\vpause_state\x18\f \x01(\bB\x02\x18\x01R\n" +
-	"pauseState\"\xb9\x02\n" +
+	"pauseState\x12!\n" +
+	"\fchunk_deltas\x18\r \x01(\bR\vchunkDeltas\"\xb9\x02\n" +
 	"\aWelcome\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x1d\n" +
 	"\n" +
@@ -2784,7 +3068,7 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\aVersion\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x1a\n" +
 	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12\x12\n" +
-	"\x04node\x18\x03 \x01(\tR\x04node\"\x9e\x03\n" +
+	"\x04node\x18\x03 \x01(\tR\x04node\"\xda\x03\n" +
 	"\x05Entry\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x1a\n" +
 	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12(\n" +
@@ -2801,7 +3085,21 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\vchunk_count\x18\f \x01(\x04R\n" +
 	"chunkCount\x12\x18\n" +
 	"\adeleted\x18\r \x01(\bR\adeleted\x12,\n" +
-	"\aversion\x18\x0e \x01(\v2\x12.ncsync.v1.VersionR\aversion\"\xb0\x02\n" +
+	"\aversion\x18\x0e \x01(\v2\x12.ncsync.v1.VersionR\aversion\x12:\n" +
+	"\vchunk_delta\x18\x0f \x01(\v2\x19.ncsync.v1.ChunkListDeltaR\n" +
+	"chunkDelta\"\xa1\x01\n" +
+	"\x0eChunkListDelta\x12\x1b\n" +
+	"\tbase_hash\x18\x01 \x01(\fR\bbaseHash\x12\x1f\n" +
+	"\vresult_hash\x18\x02 \x01(\fR\n" +
+	"resultHash\x12!\n" +
+	"\fresult_count\x18\x03 \x01(\x04R\vresultCount\x12.\n" +
+	"\x05edits\x18\x04 \x03(\v2\x18.ncsync.v1.ChunkListEditR\x05edits\"z\n" +
+	"\rChunkListEdit\x12\x1d\n" +
+	"\n" +
+	"copy_start\x18\x01 \x01(\x04R\tcopyStart\x12\x1d\n" +
+	"\n" +
+	"copy_count\x18\x02 \x01(\x04R\tcopyCount\x12+\n" +
+	"\x06insert\x18\x03 \x03(\v2\x13.ncsync.v1.ChunkRefR\x06insert\"\xb0\x02\n" +
 	"\n" +
 	"EntryBatch\x12\x1b\n" +
 	"\tfolder_id\x18\x01 \x01(\tR\bfolderId\x12*\n" +
@@ -2907,7 +3205,16 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\tfolder_id\x18\x02 \x01(\tR\bfolderId\x122\n" +
 	"\aentries\x18\x03 \x03(\v2\x18.ncsync.v1.ManifestEntryR\aentries\x12\x14\n" +
 	"\x05error\x18\x04 \x01(\tR\x05error\"\x18\n" +
-	"\x16UploadManifestResponse*B\n" +
+	"\x16UploadManifestResponse\"d\n" +
+	"\x15FetchChunkListRequest\x12\x1b\n" +
+	"\tfolder_id\x18\x01 \x01(\tR\bfolderId\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\x12\x1a\n" +
+	"\bsequence\x18\x03 \x01(\x04R\bsequence\"\x80\x01\n" +
+	"\x16FetchChunkListResponse\x12\x1f\n" +
+	"\vchunk_count\x18\x01 \x01(\x04R\n" +
+	"chunkCount\x12+\n" +
+	"\x06chunks\x18\x02 \x03(\v2\x13.ncsync.v1.ChunkRefR\x06chunks\x12\x18\n" +
+	"\amissing\x18\x03 \x01(\bR\amissing*B\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fROLE_PRIMARY\x10\x01\x12\x12\n" +
@@ -2922,7 +3229,7 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\tCODEC_RAW\x10\x01\x12\x0e\n" +
 	"\n" +
 	"CODEC_ZSTD\x10\x02\x12\x12\n" +
-	"\x0eCODEC_IN_FRAME\x10\x032\x99\x04\n" +
+	"\x0eCODEC_IN_FRAME\x10\x032\xf2\x04\n" +
 	"\x12ReplicationService\x12;\n" +
 	"\x04Sync\x12\x16.ncsync.v1.SyncRequest\x1a\x17.ncsync.v1.SyncResponse(\x010\x01\x12N\n" +
 	"\vFetchChunks\x12\x1d.ncsync.v1.FetchChunksRequest\x1a\x1e.ncsync.v1.FetchChunksResponse0\x01\x12C\n" +
@@ -2931,7 +3238,8 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\n" +
 	"ResumeSelf\x12\x1c.ncsync.v1.ResumeSelfRequest\x1a\x1d.ncsync.v1.ResumeSelfResponse\x12E\n" +
 	"\bManifest\x12\x1a.ncsync.v1.ManifestRequest\x1a\x1b.ncsync.v1.ManifestResponse0\x01\x12W\n" +
-	"\x0eUploadManifest\x12 .ncsync.v1.UploadManifestRequest\x1a!.ncsync.v1.UploadManifestResponse(\x01B3Z1github.com/ncsync/ncsync/proto/ncsync/v1;ncsyncv1b\x06proto3"
+	"\x0eUploadManifest\x12 .ncsync.v1.UploadManifestRequest\x1a!.ncsync.v1.UploadManifestResponse(\x01\x12W\n" +
+	"\x0eFetchChunkList\x12 .ncsync.v1.FetchChunkListRequest\x1a!.ncsync.v1.FetchChunkListResponse0\x01B3Z1github.com/ncsync/ncsync/proto/ncsync/v1;ncsyncv1b\x06proto3"
 
 var (
 	file_ncsync_v1_replication_proto_rawDescOnce sync.Once
@@ -2946,7 +3254,7 @@ func file_ncsync_v1_replication_proto_rawDescGZIP() []byte {
 }
 
 var file_ncsync_v1_replication_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_ncsync_v1_replication_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_ncsync_v1_replication_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_ncsync_v1_replication_proto_goTypes = []any{
 	(Role)(0),                      // 0: ncsync.v1.Role
 	(EntryType)(0),                 // 1: ncsync.v1.EntryType
@@ -2961,44 +3269,48 @@ var file_ncsync_v1_replication_proto_goTypes = []any{
 	(*ChunkRef)(nil),               // 10: ncsync.v1.ChunkRef
 	(*Version)(nil),                // 11: ncsync.v1.Version
 	(*Entry)(nil),                  // 12: ncsync.v1.Entry
-	(*EntryBatch)(nil),             // 13: ncsync.v1.EntryBatch
-	(*ApplyStaged)(nil),            // 14: ncsync.v1.ApplyStaged
-	(*PauseState)(nil),             // 15: ncsync.v1.PauseState
-	(*TreeHashQuery)(nil),          // 16: ncsync.v1.TreeHashQuery
-	(*VerifyQuery)(nil),            // 17: ncsync.v1.VerifyQuery
-	(*MoreChunks)(nil),             // 18: ncsync.v1.MoreChunks
-	(*Failure)(nil),                // 19: ncsync.v1.Failure
-	(*Ack)(nil),                    // 20: ncsync.v1.Ack
-	(*TreeHashReport)(nil),         // 21: ncsync.v1.TreeHashReport
-	(*FetchChunksRequest)(nil),     // 22: ncsync.v1.FetchChunksRequest
-	(*FetchChunksResponse)(nil),    // 23: ncsync.v1.FetchChunksResponse
-	(*ChunkData)(nil),              // 24: ncsync.v1.ChunkData
-	(*TreeHashRequest)(nil),        // 25: ncsync.v1.TreeHashRequest
-	(*TreeHashResponse)(nil),       // 26: ncsync.v1.TreeHashResponse
-	(*PauseSelfRequest)(nil),       // 27: ncsync.v1.PauseSelfRequest
-	(*PauseSelfResponse)(nil),      // 28: ncsync.v1.PauseSelfResponse
-	(*ResumeSelfRequest)(nil),      // 29: ncsync.v1.ResumeSelfRequest
-	(*ResumeSelfResponse)(nil),     // 30: ncsync.v1.ResumeSelfResponse
-	(*ManifestRequest)(nil),        // 31: ncsync.v1.ManifestRequest
-	(*ManifestResponse)(nil),       // 32: ncsync.v1.ManifestResponse
-	(*ManifestEntry)(nil),          // 33: ncsync.v1.ManifestEntry
-	(*UploadManifestRequest)(nil),  // 34: ncsync.v1.UploadManifestRequest
-	(*UploadManifestResponse)(nil), // 35: ncsync.v1.UploadManifestResponse
+	(*ChunkListDelta)(nil),         // 13: ncsync.v1.ChunkListDelta
+	(*ChunkListEdit)(nil),          // 14: ncsync.v1.ChunkListEdit
+	(*EntryBatch)(nil),             // 15: ncsync.v1.EntryBatch
+	(*ApplyStaged)(nil),            // 16: ncsync.v1.ApplyStaged
+	(*PauseState)(nil),             // 17: ncsync.v1.PauseState
+	(*TreeHashQuery)(nil),          // 18: ncsync.v1.TreeHashQuery
+	(*VerifyQuery)(nil),            // 19: ncsync.v1.VerifyQuery
+	(*MoreChunks)(nil),             // 20: ncsync.v1.MoreChunks
+	(*Failure)(nil),                // 21: ncsync.v1.Failure
+	(*Ack)(nil),                    // 22: ncsync.v1.Ack
+	(*TreeHashReport)(nil),         // 23: ncsync.v1.TreeHashReport
+	(*FetchChunksRequest)(nil),     // 24: ncsync.v1.FetchChunksRequest
+	(*FetchChunksResponse)(nil),    // 25: ncsync.v1.FetchChunksResponse
+	(*ChunkData)(nil),              // 26: ncsync.v1.ChunkData
+	(*TreeHashRequest)(nil),        // 27: ncsync.v1.TreeHashRequest
+	(*TreeHashResponse)(nil),       // 28: ncsync.v1.TreeHashResponse
+	(*PauseSelfRequest)(nil),       // 29: ncsync.v1.PauseSelfRequest
+	(*PauseSelfResponse)(nil),      // 30: ncsync.v1.PauseSelfResponse
+	(*ResumeSelfRequest)(nil),      // 31: ncsync.v1.ResumeSelfRequest
+	(*ResumeSelfResponse)(nil),     // 32: ncsync.v1.ResumeSelfResponse
+	(*ManifestRequest)(nil),        // 33: ncsync.v1.ManifestRequest
+	(*ManifestResponse)(nil),       // 34: ncsync.v1.ManifestResponse
+	(*ManifestEntry)(nil),          // 35: ncsync.v1.ManifestEntry
+	(*UploadManifestRequest)(nil),  // 36: ncsync.v1.UploadManifestRequest
+	(*UploadManifestResponse)(nil), // 37: ncsync.v1.UploadManifestResponse
+	(*FetchChunkListRequest)(nil),  // 38: ncsync.v1.FetchChunkListRequest
+	(*FetchChunkListResponse)(nil), // 39: ncsync.v1.FetchChunkListResponse
 }
 var file_ncsync_v1_replication_proto_depIdxs = []int32{
 	3,  // 0: ncsync.v1.EpochMark.start:type_name -> ncsync.v1.FolderPosition
 	8,  // 1: ncsync.v1.SyncRequest.hello:type_name -> ncsync.v1.Hello
-	20, // 2: ncsync.v1.SyncRequest.ack:type_name -> ncsync.v1.Ack
+	22, // 2: ncsync.v1.SyncRequest.ack:type_name -> ncsync.v1.Ack
 	7,  // 3: ncsync.v1.SyncRequest.heartbeat:type_name -> ncsync.v1.Heartbeat
-	21, // 4: ncsync.v1.SyncRequest.tree_hash:type_name -> ncsync.v1.TreeHashReport
+	23, // 4: ncsync.v1.SyncRequest.tree_hash:type_name -> ncsync.v1.TreeHashReport
 	9,  // 5: ncsync.v1.SyncResponse.welcome:type_name -> ncsync.v1.Welcome
-	13, // 6: ncsync.v1.SyncResponse.batch:type_name -> ncsync.v1.EntryBatch
-	18, // 7: ncsync.v1.SyncResponse.more_chunks:type_name -> ncsync.v1.MoreChunks
+	15, // 6: ncsync.v1.SyncResponse.batch:type_name -> ncsync.v1.EntryBatch
+	20, // 7: ncsync.v1.SyncResponse.more_chunks:type_name -> ncsync.v1.MoreChunks
 	7,  // 8: ncsync.v1.SyncResponse.heartbeat:type_name -> ncsync.v1.Heartbeat
-	14, // 9: ncsync.v1.SyncResponse.apply_staged:type_name -> ncsync.v1.ApplyStaged
-	16, // 10: ncsync.v1.SyncResponse.tree_hash_query:type_name -> ncsync.v1.TreeHashQuery
-	17, // 11: ncsync.v1.SyncResponse.verify:type_name -> ncsync.v1.VerifyQuery
-	15, // 12: ncsync.v1.SyncResponse.pause_state:type_name -> ncsync.v1.PauseState
+	16, // 9: ncsync.v1.SyncResponse.apply_staged:type_name -> ncsync.v1.ApplyStaged
+	18, // 10: ncsync.v1.SyncResponse.tree_hash_query:type_name -> ncsync.v1.TreeHashQuery
+	19, // 11: ncsync.v1.SyncResponse.verify:type_name -> ncsync.v1.VerifyQuery
+	17, // 12: ncsync.v1.SyncResponse.pause_state:type_name -> ncsync.v1.PauseState
 	0,  // 13: ncsync.v1.Hello.role:type_name -> ncsync.v1.Role
 	3,  // 14: ncsync.v1.Hello.positions:type_name -> ncsync.v1.FolderPosition
 	4,  // 15: ncsync.v1.Hello.lineage:type_name -> ncsync.v1.EpochMark
@@ -3008,37 +3320,43 @@ var file_ncsync_v1_replication_proto_depIdxs = []int32{
 	1,  // 19: ncsync.v1.Entry.type:type_name -> ncsync.v1.EntryType
 	10, // 20: ncsync.v1.Entry.chunks:type_name -> ncsync.v1.ChunkRef
 	11, // 21: ncsync.v1.Entry.version:type_name -> ncsync.v1.Version
-	12, // 22: ncsync.v1.EntryBatch.entries:type_name -> ncsync.v1.Entry
-	17, // 23: ncsync.v1.EntryBatch.verify:type_name -> ncsync.v1.VerifyQuery
-	3,  // 24: ncsync.v1.PauseState.hold:type_name -> ncsync.v1.FolderPosition
-	10, // 25: ncsync.v1.MoreChunks.chunks:type_name -> ncsync.v1.ChunkRef
-	19, // 26: ncsync.v1.Ack.failures:type_name -> ncsync.v1.Failure
-	21, // 27: ncsync.v1.Ack.tree_hash:type_name -> ncsync.v1.TreeHashReport
-	24, // 28: ncsync.v1.FetchChunksResponse.chunks:type_name -> ncsync.v1.ChunkData
-	2,  // 29: ncsync.v1.ChunkData.codec:type_name -> ncsync.v1.Codec
-	3,  // 30: ncsync.v1.PauseSelfResponse.hold:type_name -> ncsync.v1.FolderPosition
-	33, // 31: ncsync.v1.ManifestResponse.entries:type_name -> ncsync.v1.ManifestEntry
-	1,  // 32: ncsync.v1.ManifestEntry.type:type_name -> ncsync.v1.EntryType
-	33, // 33: ncsync.v1.UploadManifestRequest.entries:type_name -> ncsync.v1.ManifestEntry
-	5,  // 34: ncsync.v1.ReplicationService.Sync:input_type -> ncsync.v1.SyncRequest
-	22, // 35: ncsync.v1.ReplicationService.FetchChunks:input_type -> ncsync.v1.FetchChunksRequest
-	25, // 36: ncsync.v1.ReplicationService.TreeHash:input_type -> ncsync.v1.TreeHashRequest
-	27, // 37: ncsync.v1.ReplicationService.PauseSelf:input_type -> ncsync.v1.PauseSelfRequest
-	29, // 38: ncsync.v1.ReplicationService.ResumeSelf:input_type -> ncsync.v1.ResumeSelfRequest
-	31, // 39: ncsync.v1.ReplicationService.Manifest:input_type -> ncsync.v1.ManifestRequest
-	34, // 40: ncsync.v1.ReplicationService.UploadManifest:input_type -> ncsync.v1.UploadManifestRequest
-	6,  // 41: ncsync.v1.ReplicationService.Sync:output_type -> ncsync.v1.SyncResponse
-	23, // 42: ncsync.v1.ReplicationService.FetchChunks:output_type -> ncsync.v1.FetchChunksResponse
-	26, // 43: ncsync.v1.ReplicationService.TreeHash:output_type -> ncsync.v1.TreeHashResponse
-	28, // 44: ncsync.v1.ReplicationService.PauseSelf:output_type -> ncsync.v1.PauseSelfResponse
-	30, // 45: ncsync.v1.ReplicationService.ResumeSelf:output_type -> ncsync.v1.ResumeSelfResponse
-	32, // 46: ncsync.v1.ReplicationService.Manifest:output_type -> ncsync.v1.ManifestResponse
-	35, // 47: ncsync.v1.ReplicationService.UploadManifest:output_type -> ncsync.v1.UploadManifestResponse
-	41, // [41:48] is the sub-list for method output_type
-	34, // [34:41] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	13, // 22: ncsync.v1.Entry.chunk_delta:type_name -> ncsync.v1.ChunkListDelta
+	14, // 23: ncsync.v1.ChunkListDelta.edits:type_name -> ncsync.v1.ChunkListEdit
+	10, // 24: ncsync.v1.ChunkListEdit.insert:type_name -> ncsync.v1.ChunkRef
+	12, // 25: ncsync.v1.EntryBatch.entries:type_name -> ncsync.v1.Entry
+	19, // 26: ncsync.v1.EntryBatch.verify:type_name -> ncsync.v1.VerifyQuery
+	3,  // 27: ncsync.v1.PauseState.hold:type_name -> ncsync.v1.FolderPosition
+	10, // 28: ncsync.v1.MoreChunks.chunks:type_name -> ncsync.v1.ChunkRef
+	21, // 29: ncsync.v1.Ack.failures:type_name -> ncsync.v1.Failure
+	23, // 30: ncsync.v1.Ack.tree_hash:type_name -> ncsync.v1.TreeHashReport
+	26, // 31: ncsync.v1.FetchChunksResponse.chunks:type_name -> ncsync.v1.ChunkData
+	2,  // 32: ncsync.v1.ChunkData.codec:type_name -> ncsync.v1.Codec
+	3,  // 33: ncsync.v1.PauseSelfResponse.hold:type_name -> ncsync.v1.FolderPosition
+	35, // 34: ncsync.v1.ManifestResponse.entries:type_name -> ncsync.v1.ManifestEntry
+	1,  // 35: ncsync.v1.ManifestEntry.type:type_name -> ncsync.v1.EntryType
+	35, // 36: ncsync.v1.UploadManifestRequest.entries:type_name -> ncsync.v1.ManifestEntry
+	10, // 37: ncsync.v1.FetchChunkListResponse.chunks:type_name -> ncsync.v1.ChunkRef
+	5,  // 38: ncsync.v1.ReplicationService.Sync:input_type -> ncsync.v1.SyncRequest
+	24, // 39: ncsync.v1.ReplicationService.FetchChunks:input_type -> ncsync.v1.FetchChunksRequest
+	27, // 40: ncsync.v1.ReplicationService.TreeHash:input_type -> ncsync.v1.TreeHashRequest
+	29, // 41: ncsync.v1.ReplicationService.PauseSelf:input_type -> ncsync.v1.PauseSelfRequest
+	31, // 42: ncsync.v1.ReplicationService.ResumeSelf:input_type -> ncsync.v1.ResumeSelfRequest
+	33, // 43: ncsync.v1.ReplicationService.Manifest:input_type -> ncsync.v1.ManifestRequest
+	36, // 44: ncsync.v1.ReplicationService.UploadManifest:input_type -> ncsync.v1.UploadManifestRequest
+	38, // 45: ncsync.v1.ReplicationService.FetchChunkList:input_type -> ncsync.v1.FetchChunkListRequest
+	6,  // 46: ncsync.v1.ReplicationService.Sync:output_type -> ncsync.v1.SyncResponse
+	25, // 47: ncsync.v1.ReplicationService.FetchChunks:output_type -> ncsync.v1.FetchChunksResponse
+	28, // 48: ncsync.v1.ReplicationService.TreeHash:output_type -> ncsync.v1.TreeHashResponse
+	30, // 49: ncsync.v1.ReplicationService.PauseSelf:output_type -> ncsync.v1.PauseSelfResponse
+	32, // 50: ncsync.v1.ReplicationService.ResumeSelf:output_type -> ncsync.v1.ResumeSelfResponse
+	34, // 51: ncsync.v1.ReplicationService.Manifest:output_type -> ncsync.v1.ManifestResponse
+	37, // 52: ncsync.v1.ReplicationService.UploadManifest:output_type -> ncsync.v1.UploadManifestResponse
+	39, // 53: ncsync.v1.ReplicationService.FetchChunkList:output_type -> ncsync.v1.FetchChunkListResponse
+	46, // [46:54] is the sub-list for method output_type
+	38, // [38:46] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_ncsync_v1_replication_proto_init() }
@@ -3068,7 +3386,7 @@ func file_ncsync_v1_replication_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ncsync_v1_replication_proto_rawDesc), len(file_ncsync_v1_replication_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   33,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -26,6 +26,7 @@ const (
 	ReplicationService_ResumeSelf_FullMethodName     = "/ncsync.v1.ReplicationService/ResumeSelf"
 	ReplicationService_Manifest_FullMethodName       = "/ncsync.v1.ReplicationService/Manifest"
 	ReplicationService_UploadManifest_FullMethodName = "/ncsync.v1.ReplicationService/UploadManifest"
+	ReplicationService_FetchChunkList_FullMethodName = "/ncsync.v1.ReplicationService/FetchChunkList"
 )
 
 // ReplicationServiceClient is the client API for ReplicationService service.
@@ -62,6 +63,10 @@ type ReplicationServiceClient interface {
 	// (SyncResponse.verify): its own tree of the folder as it is on its disk
 	// now, in walk order, for the primary to compare with its own tree.
 	UploadManifest(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[UploadManifestRequest, UploadManifestResponse], error)
+	// FetchChunkList streams the chunk list of one version of a file, for a
+	// secondary that was sent the list as a delta (Entry.chunk_delta) against
+	// a base it does not hold.
+	FetchChunkList(ctx context.Context, in *FetchChunkListRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FetchChunkListResponse], error)
 }
 
 type replicationServiceClient struct {
@@ -166,6 +171,25 @@ func (c *replicationServiceClient) UploadManifest(ctx context.Context, opts ...g
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ReplicationService_UploadManifestClient = grpc.ClientStreamingClient[UploadManifestRequest, UploadManifestResponse]
 
+func (c *replicationServiceClient) FetchChunkList(ctx context.Context, in *FetchChunkListRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FetchChunkListResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ReplicationService_ServiceDesc.Streams[4], ReplicationService_FetchChunkList_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[FetchChunkListRequest, FetchChunkListResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ReplicationService_FetchChunkListClient = grpc.ServerStreamingClient[FetchChunkListResponse]
+
 // ReplicationServiceServer is the server API for ReplicationService service.
 // All implementations must embed UnimplementedReplicationServiceServer
 // for forward compatibility.
@@ -200,6 +224,10 @@ type ReplicationServiceServer interface {
 	// (SyncResponse.verify): its own tree of the folder as it is on its disk
 	// now, in walk order, for the primary to compare with its own tree.
 	UploadManifest(grpc.ClientStreamingServer[UploadManifestRequest, UploadManifestResponse]) error
+	// FetchChunkList streams the chunk list of one version of a file, for a
+	// secondary that was sent the list as a delta (Entry.chunk_delta) against
+	// a base it does not hold.
+	FetchChunkList(*FetchChunkListRequest, grpc.ServerStreamingServer[FetchChunkListResponse]) error
 	mustEmbedUnimplementedReplicationServiceServer()
 }
 
@@ -230,6 +258,9 @@ func (UnimplementedReplicationServiceServer) Manifest(*ManifestRequest, grpc.Ser
 }
 func (UnimplementedReplicationServiceServer) UploadManifest(grpc.ClientStreamingServer[UploadManifestRequest, UploadManifestResponse]) error {
 	return status.Error(codes.Unimplemented, "method UploadManifest not implemented")
+}
+func (UnimplementedReplicationServiceServer) FetchChunkList(*FetchChunkListRequest, grpc.ServerStreamingServer[FetchChunkListResponse]) error {
+	return status.Error(codes.Unimplemented, "method FetchChunkList not implemented")
 }
 func (UnimplementedReplicationServiceServer) mustEmbedUnimplementedReplicationServiceServer() {}
 func (UnimplementedReplicationServiceServer) testEmbeddedByValue()                            {}
@@ -342,6 +373,17 @@ func _ReplicationService_UploadManifest_Handler(srv interface{}, stream grpc.Ser
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ReplicationService_UploadManifestServer = grpc.ClientStreamingServer[UploadManifestRequest, UploadManifestResponse]
 
+func _ReplicationService_FetchChunkList_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(FetchChunkListRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ReplicationServiceServer).FetchChunkList(m, &grpc.GenericServerStream[FetchChunkListRequest, FetchChunkListResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ReplicationService_FetchChunkListServer = grpc.ServerStreamingServer[FetchChunkListResponse]
+
 // ReplicationService_ServiceDesc is the grpc.ServiceDesc for ReplicationService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -383,6 +425,11 @@ var ReplicationService_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "UploadManifest",
 			Handler:       _ReplicationService_UploadManifest_Handler,
 			ClientStreams: true,
+		},
+		{
+			StreamName:    "FetchChunkList",
+			Handler:       _ReplicationService_FetchChunkList_Handler,
+			ServerStreams: true,
 		},
 	},
 	Metadata: "ncsync/v1/replication.proto",
