@@ -52,7 +52,7 @@ type craftedPrimary struct {
 	mu     sync.Mutex
 	script craftedScript
 	chunks map[chunker.ID]*ncsyncv1.ChunkData
-	served map[chunker.ID]int // FetchChunks answers per id
+	served map[chunker.ID]int              // FetchChunks answers per id
 	lists  map[string][]*ncsyncv1.ChunkRef // FetchChunkList answers by "path@seq"
 	listed int                             // FetchChunkList calls
 
