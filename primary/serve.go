@@ -241,6 +241,16 @@ func (p *Primary) sendFolder(ctx context.Context, peer, id string, pos uint64, s
 			}
 			continue
 		}
+		full := errors.Is(err, errBatchFull) || len(b.Entries) >= p.opts.BatchEntries
+		if !gate.stage && !full && w.inFlight() >= partialInFlight {
+			// The peer has a batch to apply and the next one behind it: a
+			// part batch waits for an ack and leaves with what the journal
+			// gained meanwhile (see partialInFlight).
+			if err := w.waitBelow(ctx, partialInFlight, gate.wake); err != nil {
+				return err
+			}
+			continue
+		}
 		last = b.Entries[len(b.Entries)-1].Seq
 		b.Head = head
 		if deltas {
@@ -290,6 +300,16 @@ func (p *Primary) waitJournal(ctx context.Context, id string, pos uint64, wake <
 
 var errBatchFull = errors.New("batch full")
 
+// partialInFlight is how many batches may be in flight to a peer before a
+// batch that is not full waits for an ack. Two keep the peer busy: one is
+// applied while the chunks of the next one flow. During a burst of writes
+// the journal grows a little at each scan; sending each such part at once
+// would queue many small batches, each paying its own group commit,
+// directory syncs, index commit and ack. Held back until the peer is done
+// with one, the part grows into one larger batch, made durable once.
+// A single change still leaves at once: nothing is in flight then.
+const partialInFlight = 2
+
 // window bounds the batches in flight to one peer in one folder.
 type window struct {
 	max    int
@@ -320,20 +340,28 @@ func (w *window) ack(seq uint64) {
 	}
 }
 
-func (w *window) wait(ctx context.Context) error {
-	for {
-		w.mu.Lock()
-		n := len(w.lasts)
-		w.mu.Unlock()
-		if n < w.max {
-			return nil
-		}
+func (w *window) wait(ctx context.Context) error { return w.waitBelow(ctx, w.max, nil) }
+
+// inFlight is the number of batches sent and not acknowledged.
+func (w *window) inFlight() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.lasts)
+}
+
+// waitBelow waits until fewer than n batches are in flight, or wake is
+// closed (nil: never).
+func (w *window) waitBelow(ctx context.Context, n int, wake <-chan struct{}) error {
+	for w.inFlight() >= n {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-wake:
+			return nil
 		case <-w.wakeup:
 		}
 	}
+	return nil
 }
 
 // ReadChunk reads a chunk from a live file that holds it. Chunks of
