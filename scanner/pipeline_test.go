@@ -20,8 +20,17 @@ func TestBatching(t *testing.T) {
 		e.write(fmt.Sprintf("f%02d", i), "x")
 	}
 	e.scan()
-	if e.store.maxBatch != 7 || e.store.updates != 8 {
-		t.Errorf("%d updates, largest %d: want 8 of at most 7", e.store.updates, e.store.maxBatch)
+	// 51 entries (the root too): 7, 14, 28, then the last 2.
+	if e.store.maxBatch != 28 || e.store.updates != 4 {
+		t.Errorf("%d updates, largest %d: want 4 of at most 28", e.store.updates, e.store.maxBatch)
+	}
+	for i := range 500 {
+		e.write(fmt.Sprintf("g%03d", i), "x")
+	}
+	e.scan()
+	// 501 more: 7, 14, 28, 56, then 56 (8 × 7) each.
+	if e.store.maxBatch != 56 {
+		t.Errorf("largest update %d entries, want at most 8 × 7 = 56", e.store.maxBatch)
 	}
 }
 

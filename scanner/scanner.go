@@ -67,7 +67,7 @@ type Options struct {
 	Chunker   chunker.Config       // zero value: chunker.DefaultConfig()
 	Version   func() index.Version // epoch and node stamped on new entries; Journal fills Seq
 	Log       *slog.Logger         // nil: discard
-	BatchSize int                  // entries per index transaction; default 1000
+	BatchSize int                  // entries in a scan's first index transaction (later ones grow, see commit); default 1000
 	Hashers   int                  // files read in parallel; default 2
 
 	// HoldEmpty matches the files that are not journaled while they are
@@ -107,6 +107,10 @@ type Scanner struct {
 const (
 	DefaultBatchSize = 1000
 	DefaultHashers   = 2
+
+	// batchGrowth bounds a scan's later index transactions, as a multiple
+	// of BatchSize (see commit).
+	batchGrowth = 8
 
 	defaultMaxAttempts = 5
 	defaultRetryDelay  = 10 * time.Millisecond
