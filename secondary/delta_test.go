@@ -150,3 +150,34 @@ func TestChunkDeltas(t *testing.T) {
 		}
 	}
 }
+
+// Two versions sent back to back, the second as a delta against the
+// first: the second arrives before the first is applied, so its base is
+// the list this session received, not the index's; nothing is fetched.
+func TestChunkDeltaAgainstListInFlight(t *testing.T) {
+	env := newCraftedEnv(t, craftedEnvOptions{})
+	p := env.primary
+	env.nextHello(t)
+	v1 := newCraftedFile(t, "big.bin", 1, craftedData(21, 8<<20), 0o644, false)
+	if len(v1.ids) < index.PriorMinChunks {
+		t.Fatalf("v1 has %d chunks, fewer than %d", len(v1.ids), index.PriorMinChunks)
+	}
+	v1.register(p)
+	v2 := newCraftedFile(t, "big.bin", 2, editedData(v1.data, 3<<20, 4096, 22), 0o644, false)
+	v2.register(p)
+	env.send(t, &ncsyncv1.EntryBatch{FolderId: craftedFolder, HeadSequence: 2, Entries: []*ncsyncv1.Entry{v1.entry}})
+	env.send(t, &ncsyncv1.EntryBatch{FolderId: craftedFolder, HeadSequence: 2, Entries: []*ncsyncv1.Entry{asDelta(v2, index.DiffChunks(refsOf(v1), refsOf(v2)))}})
+	for {
+		a := env.nextAck(t)
+		if len(a.GetFailures()) != 0 {
+			t.Fatalf("refused: %v", a.GetFailures())
+		}
+		if a.GetSequence() == 2 {
+			break
+		}
+	}
+	checkFile(t, filepath.Join(env.root, "big.bin"), v2.data, 0o644, v2.entry.MtimeNs)
+	if n := p.listCalls(); n != 0 {
+		t.Errorf("fetched %d chunk lists, want none", n)
+	}
+}
