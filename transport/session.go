@@ -145,10 +145,11 @@ func (e *ImpersonationError) Error() string {
 // sizes and counts within Limits, 32-byte ids, strictly increasing
 // sequences, chunk counts and sizes that add up, file ids that match their
 // chunks, a folder and an id on each query. A file's chunk list sent in
-// parts is returned whole; a batch the primary sent may arrive as several
-// consecutive batches (split to fit messages). Paths are not checked here.
-// io.EOF means the primary ended the session; after any other error the
-// session is unusable.
+// parts is returned whole; one sent as a delta comes in Batch.Deltas, for
+// the caller to build (its Hello said it would). A batch the primary sent
+// may arrive as several consecutive batches (split to fit messages).
+// Paths are not checked here. io.EOF means the primary ended the session;
+// after any other error the session is unusable.
 func (s *Session) Recv() (Message, error) {
 	if s.err != nil {
 		return nil, s.err
