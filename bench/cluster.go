@@ -93,11 +93,7 @@ func startCluster(cs clusterSpec) (*cluster, error) {
 		if nc.Role == pki.RolePrimary {
 			tn = nil
 		}
-		var prof string
-		if cs.profileDir != "" {
-			prof = filepath.Join(cs.profileDir, filepath.Base(cs.dir)+"-"+nc.Node+".pprof")
-		}
-		d, err := startDaemon(cs.bin, cs.dir, nc, tn, prof)
+		d, err := startDaemon(cs.bin, cs.dir, nc, tn, cs.profile(nc.Node))
 		if err != nil {
 			c.stop()
 			return nil, err
@@ -109,6 +105,15 @@ func startCluster(cs clusterSpec) (*cluster, error) {
 		}
 	}
 	return c, nil
+}
+
+// profile is the CPU profile file of node's daemon, named after the run's
+// directory and the node; "" when not profiling.
+func (cs clusterSpec) profile(node string) string {
+	if cs.profileDir == "" {
+		return ""
+	}
+	return filepath.Join(cs.profileDir, filepath.Base(cs.dir)+"-"+node+".pprof")
 }
 
 // node is the config of one daemon of the cluster: its state in dir, its

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -21,16 +22,23 @@ type Daemon struct {
 	Socket string   // its control socket
 	Log    string   // its stdout and stderr, appended to at every start
 	Args   []string // more arguments of `ncsync run`, after --config
+	// Profile, when set, receives the CPU profile of the first start
+	// (name.pprof) and Profile with -2, -3 … before its extension those of
+	// later starts, so that a restart does not overwrite the first run's;
+	// the heap profile at the largest live heap goes beside each, with
+	// .heap before the extension (name.heap.pprof).
+	Profile string
 	// Wrap, when set, changes the command before it starts (another user
 	// namespace, limits).
 	Wrap func(*exec.Cmd)
 
 	net *targetNet // the network namespace it runs in; nil: the harness's
 
-	mu   sync.Mutex
-	cmd  *exec.Cmd     // the last process started
-	done chan struct{} // closed when cmd has exited
-	err  error         // cmd.Wait's result, once done
+	mu     sync.Mutex
+	cmd    *exec.Cmd     // the last process started
+	done   chan struct{} // closed when cmd has exited
+	err    error         // cmd.Wait's result, once done
+	starts int           // how many times it was started
 }
 
 // Start launches the daemon; it fails if the daemon is already running.
@@ -46,7 +54,13 @@ func (d *Daemon) Start() error {
 	}
 	defer logf.Close() // the child has its own descriptor
 	fmt.Fprintf(logf, "===== start %s at %s\n", d.Name, time.Now().Format(time.RFC3339Nano))
-	cmd := d.net.command(d.Bin, append([]string{"run", "--config", d.Config}, d.Args...)...)
+	args := append([]string{"run", "--config", d.Config}, d.Args...)
+	if d.Profile != "" {
+		cpu := profileName(d.Profile, d.starts+1)
+		ext := filepath.Ext(cpu)
+		args = append(args, "--cpuprofile", cpu, "--memprofile", strings.TrimSuffix(cpu, ext)+".heap"+ext)
+	}
+	cmd := d.net.command(d.Bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if d.Wrap != nil {
 		d.Wrap(cmd)
@@ -56,6 +70,7 @@ func (d *Daemon) Start() error {
 	}
 	done := make(chan struct{})
 	d.cmd, d.done, d.err = cmd, done, nil
+	d.starts++
 	go func() { // joined through done (Wait, Stop, Kill)
 		err := cmd.Wait()
 		d.mu.Lock()
@@ -181,9 +196,7 @@ func (d *Daemon) stop() usage {
 func startDaemon(bin, dir string, nc NodeConfig, tn *targetNet, profile string) (*Daemon, error) {
 	d := &Daemon{Bin: bin, Name: nc.Node, Config: filepath.Join(dir, nc.Node+".yaml"),
 		Socket: nc.ControlSocket, Log: filepath.Join(dir, nc.Node+".log"), net: tn}
-	if profile != "" {
-		d.Args = []string{"--cpuprofile", profile}
-	}
+	d.Profile = profile
 	if err := nc.Write(d.Config); err != nil {
 		return nil, err
 	}
@@ -191,6 +204,16 @@ func startDaemon(bin, dir string, nc NodeConfig, tn *targetNet, profile string) 
 		return nil, err
 	}
 	return d, nil
+}
+
+// profileName is the profile file of the nth start: profile itself for the
+// first, with -n before its extension for later ones.
+func profileName(profile string, n int) string {
+	if n <= 1 {
+		return profile
+	}
+	ext := filepath.Ext(profile)
+	return fmt.Sprintf("%s-%d%s", strings.TrimSuffix(profile, ext), n, ext)
 }
 
 // isClosed reports whether ch is closed.

@@ -207,7 +207,8 @@ func startFanout(nr ncsyncRun, src, dir string, nets []*targetNet) (*fanout, err
 		return nil, err
 	}
 	listen := fmt.Sprintf("127.0.0.1:%d", port)
-	cs := clusterSpec{bin: nr.bin, pki: nr.pki, dir: dir, sockDir: nr.sockDir, scanInterval: nr.scanInterval, bandwidth: nr.bandwidth}
+	cs := clusterSpec{bin: nr.bin, pki: nr.pki, dir: dir, sockDir: nr.sockDir, scanInterval: nr.scanInterval, bandwidth: nr.bandwidth,
+		profileDir: nr.profileDir}
 	f := &fanout{}
 	pc := cs.node(primaryNode, pki.RolePrimary, src)
 	pc.Listen = listen
@@ -215,7 +216,7 @@ func startFanout(nr ncsyncRun, src, dir string, nets []*targetNet) (*fanout, err
 		pc.Secondaries = append(pc.Secondaries, secondaryName(i))
 	}
 	os.Remove(pc.ControlSocket)
-	if f.primary, err = startDaemon(nr.bin, dir, pc, nil, ""); err != nil {
+	if f.primary, err = startDaemon(nr.bin, dir, pc, nil, cs.profile(pc.Node)); err != nil {
 		return f, err
 	}
 	for i, tn := range nets {
@@ -232,7 +233,7 @@ func startFanout(nr ncsyncRun, src, dir string, nets []*targetNet) (*fanout, err
 		sc := cs.node(name, pki.RoleSecondary, dst)
 		sc.Primary = primaryNode + "@" + p.Addr()
 		os.Remove(sc.ControlSocket)
-		d, err := startDaemon(nr.bin, dir, sc, tn, "")
+		d, err := startDaemon(nr.bin, dir, sc, tn, cs.profile(name))
 		if err != nil {
 			return f, err
 		}

@@ -129,8 +129,8 @@ type Options struct {
 	ScanInterval time.Duration
 	// KeepRuns keeps each run's directory (targets, configs, logs).
 	KeepRuns bool
-	// ProfileDir, when set, receives a CPU profile of every ncsync daemon
-	// (<run>-<node>.pprof, for go tool pprof).
+	// ProfileDir, when set, receives CPU and peak heap profiles of every
+	// ncsync daemon (see Daemon.Profile), for go tool pprof.
 	ProfileDir string
 	// NoNetns keeps the target side on loopback even when running as root.
 	NoNetns bool

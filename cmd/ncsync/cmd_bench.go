@@ -157,7 +157,7 @@ Reproduce the README's table (as root, peers installed):
 	f.StringVar(&o.Rate, "rate", "", "emulate a link of this rate each way (\"100Mbit\", \"10MB/s\"): tc tbf on the veth pair when the receiving side has a network namespace, else a token bucket in the counting proxies; ncsync's initial copies are also made unshaped, as the baseline of its CPU target")
 	f.DurationVar(&o.RTT, "rtt", 0, "emulate a link with this round-trip time (a delay in the counting proxies, half each way)")
 	f.StringVar(&o.Bandwidth, "ncsync-bandwidth", "", "write limits: {bandwidth: RATE} (\"10MB/s\") into the ncsync primary's config and check the initial copies run at that rate on the wire")
-	f.StringVar(&o.ProfileDir, "profile", "", "write a CPU profile of every ncsync daemon into DIR (<run>-<node>.pprof; read with go tool pprof)")
+	f.StringVar(&o.ProfileDir, "profile", "", "write a CPU profile of every ncsync daemon into DIR (<run>-<node>.pprof, <run>-<node>-2.pprof after a restart) and its heap profile at its largest live heap (<run>-<node>.heap.pprof); read them with go tool pprof")
 	f.StringVar(&o.Markdown, "markdown", "", "also write the medians, ratios and targets as a Markdown table (the README's) to FILE")
 	f.StringVar(&o.JSON, "json", "", "also write every run's numbers and the medians as JSON to FILE")
 	f.StringVar(&o.Dir, "dir", "", "work directory; generated trees stay there and are reused by later runs with the same workload and seed (default: a temporary directory, removed at the end)")

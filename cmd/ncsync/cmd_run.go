@@ -32,6 +32,7 @@ type runOptions struct {
 	LogFormat  string
 	Rejoin     bool
 	CPUProfile string
+	MemProfile string
 }
 
 func newRunCmd() *cobra.Command {
@@ -92,6 +93,20 @@ are kept as conflicts, then it copies the new primary's tree.`,
 				}
 				defer pprof.StopCPUProfile()
 			}
+			if o.MemProfile != "" {
+				ctx, cancel := context.WithCancel(c.Context())
+				prof := newPeakHeapProfile(o.MemProfile)
+				tick := time.NewTicker(peakHeapEvery)
+				defer tick.Stop()
+				done := make(chan error, 1)
+				go func() { done <- prof.run(ctx, tick.C) }()
+				err := runDaemon(c.Context(), cfg, hooks, log)
+				cancel()
+				if perr := <-done; perr != nil {
+					log.Warn("heap profile not written", "err", perr)
+				}
+				return err
+			}
 			return runDaemon(c.Context(), cfg, hooks, log)
 		},
 	}
@@ -99,6 +114,7 @@ are kept as conflicts, then it copies the new primary's tree.`,
 	cmd.Flags().StringVar(&o.LogLevel, "log-level", "", "debug, info, warn or error (default: the config's log.level, info)")
 	cmd.Flags().StringVar(&o.LogFormat, "log-format", "", "text or json (default: the config's log.format, text)")
 	cmd.Flags().StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile to FILE until the daemon stops (read it with go tool pprof)")
+	cmd.Flags().StringVar(&o.MemProfile, "memprofile", "", "write to FILE the heap profile taken at the daemon's largest live heap, checked every second (read it with go tool pprof)")
 	cmd.Flags().BoolVar(&o.Rejoin, "rejoin", false, "start a node that was promoted with a secondary config: it follows its config's primary (which must be at a newer epoch) and its own changes since become conflicts")
 	return cmd
 }
