@@ -70,6 +70,60 @@ func BenchmarkJournal(b *testing.B) {
 	}
 }
 
+// BenchmarkJournalGrowth journals files of one chunk, as a tree of small
+// files has, into a folder growing to 400,000 entries, in Updates of 1,000
+// and of 4,096 files, and reports the index pages written per entry over
+// the whole run and over its last quarter. The chunk map's random keys
+// make each Update rewrite about one leaf page per row plus the branch
+// pages above them, so the pages per entry grow with the folder until
+// every row of an Update lands in a leaf of its own; larger Updates share
+// more of those pages.
+func BenchmarkJournalGrowth(b *testing.B) {
+	for _, batch := range []int{1000, 4096} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			const total = 400_000
+			b.StopTimer()
+			for range b.N {
+				db, err := Open(filepath.Join(b.TempDir(), "index.db"), Options{NoSync: true})
+				if err != nil {
+					b.Fatal(err)
+				}
+				r := rand.New(rand.NewPCG(1, 2))
+				files := make([]Entry, batch)
+				var lastQuarter int64
+				for n := 0; n < total; n += batch {
+					for i := range files {
+						files[i] = benchFile(r, n+i, 1)
+					}
+					if n >= total*3/4 && lastQuarter == 0 {
+						st := db.bolt.Stats()
+						lastQuarter = st.TxStats.GetWrite()
+					}
+					b.StartTimer()
+					err := db.Update("f", func(tx *Tx) error {
+						for _, e := range files {
+							if _, err := tx.Journal(e); err != nil {
+								return err
+							}
+						}
+						return nil
+					})
+					b.StopTimer()
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+				n := total / batch * batch
+				st := db.bolt.Stats()
+				w := st.TxStats.GetWrite()
+				b.ReportMetric(float64(w)/float64(n), "pages/entry")
+				b.ReportMetric(float64(w-lastQuarter)/float64(n-n*3/4), "pages/entry-last-quarter")
+				db.Close()
+			}
+		})
+	}
+}
+
 // BenchmarkSince reads 1,000 entries per call from a 100k-entry folder.
 func BenchmarkSince(b *testing.B) {
 	db, err := Open(filepath.Join(b.TempDir(), "index.db"), Options{NoSync: true})

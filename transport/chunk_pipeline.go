@@ -252,6 +252,14 @@ func (s *Server) prepareJob(ctx context.Context, folder string, j *chunkJob, lev
 			s.encodeJob(ctx, folder, j, level)
 			if cacheable(j) {
 				s.frames.fill(e, j)
+				// The cache holds the bytes now: j sends them from
+				// there, and its buffers go back to the pool for the
+				// next job instead of waiting for j's turn on the wire.
+				raw, comp := j.raw, j.comp
+				e.serve(j)
+				spare := jobPool.Get().(*chunkJob)
+				spare.raw, spare.comp = raw[:0], comp[:0]
+				jobPool.Put(spare)
 			} else {
 				s.frames.abandon(e)
 			}

@@ -263,3 +263,28 @@ func TestSendChunksStalledReader(t *testing.T) {
 		t.Errorf("the stalled stream ended with %v", err)
 	}
 }
+
+// TestFrameCacheOwnerReleases checks that the requester that prepared a
+// job sends it from the cache like the others: it holds no buffers of its
+// own while it waits for its turn on the wire, only the cached bytes its
+// in-flight budget counts.
+func TestFrameCacheOwnerReleases(t *testing.T) {
+	src := newCountingSource()
+	id := src.add(textChunk(1, 50_000))
+	s := sharingServer(t, src, 1<<20)
+	for i := range 2 {
+		j := getJob(false)
+		j.ids = append(j.ids, id)
+		s.prepareJob(context.Background(), "webroot", j, levelFastest)
+		if j.err != nil || len(j.parts) != 1 || j.parts[0].codec != ncsyncv1.Codec_CODEC_ZSTD {
+			t.Fatalf("requester %d: %v, parts %+v", i, j.err, j.parts)
+		}
+		if j.raw != nil || j.comp != nil || j.shared == 0 || j.cost() != j.shared {
+			t.Errorf("requester %d holds %d raw and %d compressed bytes of its own, cost %d, shared %d; want only the shared bytes",
+				i, cap(j.raw), cap(j.comp), j.cost(), j.shared)
+		}
+	}
+	if total, _ := src.readCount(); total != 1 {
+		t.Errorf("%d reads, want 1", total)
+	}
+}

@@ -100,19 +100,12 @@ func NewServer(tlsConf *tls.Config, lim Limits, src Source, log *slog.Logger) *S
 	if s.err == nil && src == nil {
 		s.err = errors.New("transport server: no Source")
 	}
-	enc, err := zstd.NewWriter(nil,
-		zstd.WithEncoderLevel(zstd.SpeedFastest),
-		zstd.WithWindowSize(4<<20),
-		// BLAKE3 ids verify the data; a frame checksum adds nothing.
-		zstd.WithEncoderCRC(false))
+	enc, err := newChunkEncoder(zstd.SpeedFastest)
 	if err != nil && s.err == nil {
 		s.err = fmt.Errorf("transport server: zstd encoder: %w", err)
 	}
 	s.enc = enc
-	s.encBetter, err = zstd.NewWriter(nil,
-		zstd.WithEncoderLevel(zstd.SpeedDefault),
-		zstd.WithWindowSize(4<<20),
-		zstd.WithEncoderCRC(false))
+	s.encBetter, err = newChunkEncoder(zstd.SpeedDefault)
 	if err != nil && s.err == nil {
 		s.err = fmt.Errorf("transport server: zstd encoder: %w", err)
 	}
@@ -141,6 +134,25 @@ func NewServer(tlsConf *tls.Config, lim Limits, src Source, log *slog.Logger) *S
 	)
 	ncsyncv1.RegisterReplicationServiceServer(s.grpc, &service{s: s})
 	return s
+}
+
+// encoderWindow is the zstd window of the chunk encoders: a power of two
+// above the largest shared frame (frameBytes+maxFramedChunk), so every
+// frame and every chunk of the default chunker is one single-segment frame
+// that matches across all of its input. Each of an encoder's concurrent
+// states keeps a history buffer of about this size (with
+// WithLowerEncoderMem; twice it without), so a larger window only costs
+// memory.
+const encoderWindow = 2 << 20
+
+// newChunkEncoder returns the shared encoder of chunks and frames at level.
+func newChunkEncoder(level zstd.EncoderLevel) (*zstd.Encoder, error) {
+	return zstd.NewWriter(nil,
+		zstd.WithEncoderLevel(level),
+		zstd.WithWindowSize(encoderWindow),
+		zstd.WithLowerEncoderMem(true),
+		// BLAKE3 ids verify the data; a frame checksum adds nothing.
+		zstd.WithEncoderCRC(false))
 }
 
 // Serve accepts connections on lis until Stop. It returns nil after Stop.
