@@ -50,11 +50,17 @@ func (tx *Tx) priorBucket(create bool) (*bolt.Bucket, error) {
 	return fb.CreateBucket(bucketPrior)
 }
 
-// keepPrior records old (with chunk section oldSection) as the previous
-// version of its path when both it and e, which replaces it, are large
-// files, and forgets the path's previous version otherwise.
-func (tx *Tx) keepPrior(old *Entry, oldSection []byte, e *Entry, section []byte) error {
-	keep := old != nil && priorWorthy(old, oldSection) && priorWorthy(e, section)
+// keepPrior runs when e (chunk section section) replaces old (oldSection;
+// nil if the path had no entry). With journal (the primary's Journal) it
+// records old as the path's previous version when both are large files;
+// otherwise it forgets the path's previous version. A previous version is
+// kept only while the path's entry is a large file, so a path whose old
+// entry is none has none to forget.
+func (tx *Tx) keepPrior(old *Entry, oldSection []byte, e *Entry, section []byte, journal bool) error {
+	if old == nil || !priorWorthy(old, oldSection) {
+		return nil
+	}
+	keep := journal && priorWorthy(e, section)
 	b, err := tx.priorBucket(keep)
 	if err != nil || b == nil {
 		return err
@@ -70,13 +76,17 @@ func (tx *Tx) keepPrior(old *Entry, oldSection []byte, e *Entry, section []byte)
 	return b.Put(key, append(v, oldSection...))
 }
 
-// forgetPrior removes path's previous version, if kept.
-func (tx *Tx) forgetPrior(path string) error {
+// forgetPrior removes the previous version of old's path, if kept (only
+// while old, with chunk section section, is a large file).
+func (tx *Tx) forgetPrior(old *Entry, section []byte) error {
+	if !priorWorthy(old, section) {
+		return nil
+	}
 	b, err := tx.priorBucket(false)
-	if err != nil || b == nil || b.Get([]byte(path)) == nil {
+	if err != nil || b == nil || b.Get([]byte(old.Path)) == nil {
 		return err
 	}
-	return b.Delete([]byte(path))
+	return b.Delete([]byte(old.Path))
 }
 
 // Prior returns the chunk list path had in the journal before its current

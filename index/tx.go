@@ -248,10 +248,10 @@ func (tx *Tx) put(e *Entry, prior bool) error {
 		return err
 	}
 	var was *Entry
-	if prior && hasOld {
+	if hasOld {
 		was = &old
 	}
-	if err := tx.keepPrior(was, oldSection, e, val[off:]); err != nil {
+	if err := tx.keepPrior(was, oldSection, e, val[off:], prior); err != nil {
 		return err
 	}
 	if err := tx.entries.Put(key, val); err != nil {
@@ -337,7 +337,7 @@ func (tx *Tx) Delete(path string) error {
 		err = tx.st.Stats.add(&old, -1)
 	}
 	if err == nil {
-		err = tx.forgetPrior(path)
+		err = tx.forgetPrior(&old, section)
 	}
 	if err == nil {
 		err = tx.entries.Delete(key)
