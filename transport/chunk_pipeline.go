@@ -19,6 +19,12 @@ import (
 const (
 	// targetMessageBytes is the chunk data packed into one response.
 	targetMessageBytes = 1 << 20
+	// sharedMessageBytes is targetMessageBytes while several secondaries
+	// are served: every stream holds a message or two marshalled for
+	// gRPC until the link takes it (with 8 secondaries, 14 MB of the
+	// primary's heap at 1 MiB a message), and the frame cache already
+	// saves the work that larger messages would.
+	sharedMessageBytes = 256 << 10
 	// inflightBytes bounds chunk bytes read (and compressed) but not yet
 	// sent: several messages, so workers keep going while one is being
 	// sent. It is not a hard bound: chunks being read when it is reached
@@ -154,7 +160,7 @@ func (b *byteBudget) release(n int64) {
 // chunks whose size the Source knows share one), hands them to a few
 // workers (reading through the Source and compressing with the shared
 // encoder) and, in the same order, to the sender, which packs finished
-// jobs into messages of about targetMessageBytes. While one message is
+// jobs into messages of about messageBytes. While one message is
 // being sent the workers prepare the next ones, up to inflightBytes ahead.
 //
 // tune, if not nil, chooses the codec level of each job and is told how
@@ -343,12 +349,20 @@ func (s *Server) encodeJob(ctx context.Context, folder string, j *chunkJob, leve
 	}
 }
 
+// messageBytes is the chunk data to pack into one response now.
+func (s *Server) messageBytes() int {
+	if s.sessions.Load() >= 2 {
+		return sharedMessageBytes
+	}
+	return targetMessageBytes
+}
+
 // shrinks reports whether n compressed bytes are worth sending instead of
 // raw uncompressed ones: under ~97% of them.
 func shrinks(n, raw int) bool { return n < raw-raw/32 }
 
 // packChunks takes finished jobs in request order and sends them in
-// messages of about targetMessageBytes, at most one frame per message and
+// messages of about messageBytes, at most one frame per message and
 // zstd chunks of at most MaxResponseDecoded decoded bytes (a client
 // refuses more). It
 // sends a partial message early when the next job is not ready, so the
@@ -457,7 +471,7 @@ func (s *Server) packChunks(ctx context.Context, order <-chan *chunkJob, budget 
 			return j.err
 		}
 		size, dec := j.wireBytes(), j.decodedBytes()
-		if nbytes > 0 && (nbytes+size > targetMessageBytes || j.framed != nil && framed || ndec+dec > MaxResponseDecoded) {
+		if nbytes > 0 && (nbytes+size > s.messageBytes() || j.framed != nil && framed || ndec+dec > MaxResponseDecoded) {
 			if err := flush(); err != nil {
 				return err
 			}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/ncsync/ncsync/chunker"
 	ncsyncv1 "github.com/ncsync/ncsync/proto/ncsync/v1"
@@ -286,5 +287,49 @@ func TestFrameCacheOwnerReleases(t *testing.T) {
 	}
 	if total, _ := src.readCount(); total != 1 {
 		t.Errorf("%d reads, want 1", total)
+	}
+}
+
+// TestSendChunksSharedMessages checks the size of the responses: about
+// targetMessageBytes to a lone secondary, about sharedMessageBytes while
+// several are served, each of the latter in a buffer of at most twice its
+// size (gRPC's default pool gave every one 1 MiB).
+func TestSendChunksSharedMessages(t *testing.T) {
+	src := newCountingSource()
+	var ids []chunker.ID
+	for i := range 100 { // 4 MiB of incompressible chunks
+		ids = append(ids, src.add(randomChunk(uint64(i), 40<<10)))
+	}
+	dec, err := zstd.NewReader(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dec.Close()
+	for _, tc := range []struct {
+		sessions int32
+		want     int
+	}{{1, targetMessageBytes}, {2, sharedMessageBytes}} {
+		s := sharingServer(t, src, 1<<20)
+		s.sessions.Store(tc.sessions)
+		send := checkedSend(t, dec, ids, src.fakeSource)
+		largest := 0
+		// Without frames: each chunk is a job of its own.
+		err := s.sendChunks(context.Background(), "webroot", ids, false, nil, &chunkCounters{}, func(m *ncsyncv1.FetchChunksResponse) error {
+			largest = max(largest, proto.Size(m))
+			return send(m)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if largest > tc.want+50<<10 || largest < tc.want-50<<10 {
+			t.Errorf("%d sessions: largest response %d bytes, want about %d", tc.sessions, largest, tc.want)
+		}
+	}
+	for _, n := range []int{sharedMessageBytes + 4<<10, 40 << 10, targetMessageBytes} {
+		b := messageBuffers.Get(n)
+		if cap(*b) > 2*n {
+			t.Errorf("a response of %d bytes takes a buffer of %d", n, cap(*b))
+		}
+		messageBuffers.Put(b)
 	}
 }

@@ -15,7 +15,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/experimental"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
@@ -129,12 +131,19 @@ func NewServer(tlsConf *tls.Config, lim Limits, src Source, log *slog.Logger) *S
 		grpc.ConnectionTimeout(handshakeTimeout),
 		grpc.MaxHeaderListSize(maxHeaderListBytes),
 		grpc.WaitForHandlers(true),
+		experimental.BufferPool(messageBuffers),
 		grpc.ChainUnaryInterceptor(s.unaryAuth),
 		grpc.ChainStreamInterceptor(s.streamAuth),
 	)
 	ncsyncv1.RegisterReplicationServiceServer(s.grpc, &service{s: s})
 	return s
 }
+
+// messageBuffers hold the server's marshalled messages. gRPC's default
+// pool has no size between 32 KiB and 1 MiB, so every response of chunks
+// took a 1 MiB buffer whatever its size; with a size class at each power
+// of two a buffer is at most twice its message.
+var messageBuffers = mem.NewTieredBufferPool(1<<8, 1<<12, 1<<14, 1<<15, 1<<16, 1<<17, 1<<18, 1<<19, 1<<20)
 
 // encoderWindow is the zstd window of the chunk encoders: a power of two
 // above the largest shared frame (frameBytes+maxFramedChunk), so every
