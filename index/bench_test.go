@@ -72,14 +72,15 @@ func BenchmarkJournal(b *testing.B) {
 
 // BenchmarkJournalGrowth journals files of one chunk, as a tree of small
 // files has, into a folder growing to 400,000 entries, in Updates of 1,000
-// and of 4,096 files, and reports the index pages written per entry over
-// the whole run and over its last quarter. The chunk map's random keys
+// and of 8,000 (a long scan's, see scanner), and reports the index pages
+// written per entry over the whole run and over its last quarter. The
+// chunk map's random keys
 // make each Update rewrite about one leaf page per row plus the branch
 // pages above them, so the pages per entry grow with the folder until
 // every row of an Update lands in a leaf of its own; larger Updates share
 // more of those pages.
 func BenchmarkJournalGrowth(b *testing.B) {
-	for _, batch := range []int{1000, 4096} {
+	for _, batch := range []int{1000, 8000} {
 		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
 			const total = 400_000
 			b.StopTimer()
