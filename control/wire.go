@@ -54,7 +54,7 @@ func statusToWire(st report.Node) *ncsyncv1.StatusResponse {
 			LocalChanges: f.LocalChanges, IgnoredHere: f.IgnoredHere, Repairs: f.Repairs, ScanError: scanErrorToWire(f.ScanError),
 			ConflictStoreFull: storeFullToWire(f.ConflictStoreFull), Held: heldToWire(f.Held), HeldTotal: f.HeldTotal,
 			EntriesApplied: f.EntriesApplied, BytesApplied: f.BytesApplied, EntriesRefused: f.EntriesRefused,
-			ChunkBytesReused: f.ChunkBytesReused, ChunkBytesFetched: f.ChunkBytesFetched})
+			ChunkBytesReused: f.ChunkBytesReused, ChunkBytesFetched: f.ChunkBytesFetched, ChunkListsFetched: f.ChunkListsFetched})
 	}
 	for _, p := range st.Peers {
 		wp := &ncsyncv1.PeerStatus{Node: p.Node, Role: roleToWire(p.Role), Connected: p.Connected,
@@ -80,7 +80,7 @@ func statusFromWire(r *ncsyncv1.StatusResponse) report.Node {
 			LocalChanges: f.GetLocalChanges(), IgnoredHere: f.GetIgnoredHere(), Repairs: f.GetRepairs(), ScanError: scanErrorFromWire(f.GetScanError()),
 			ConflictStoreFull: storeFullFromWire(f.GetConflictStoreFull()), Held: heldFromWire(f.GetHeld()), HeldTotal: f.GetHeldTotal(),
 			EntriesApplied: f.GetEntriesApplied(), BytesApplied: f.GetBytesApplied(), EntriesRefused: f.GetEntriesRefused(),
-			ChunkBytesReused: f.GetChunkBytesReused(), ChunkBytesFetched: f.GetChunkBytesFetched()})
+			ChunkBytesReused: f.GetChunkBytesReused(), ChunkBytesFetched: f.GetChunkBytesFetched(), ChunkListsFetched: f.GetChunkListsFetched()})
 	}
 	for _, p := range r.GetPeers() {
 		np := report.Peer{Node: p.GetNode(), Role: roleFromWire(p.GetRole()), Connected: p.GetConnected(),
@@ -100,7 +100,7 @@ func peerFoldersToWire(fs []report.PeerFolder) []*ncsyncv1.PeerFolderStatus {
 		out = append(out, &ncsyncv1.PeerFolderStatus{FolderId: f.Folder, AckedSequence: f.AckedSeq,
 			LagEntries: f.LagEntries, LagBytes: f.LagBytes, LagNs: int64(f.Lag), LagAtLeast: f.LagAtLeast,
 			ApplyError: f.ApplyError, CatchingUp: f.CatchingUp, CatchUpTo: f.CatchUpTo,
-			EntriesSent: f.EntriesSent, BytesSent: f.BytesSent, EntriesRefused: f.EntriesRefused})
+			EntriesSent: f.EntriesSent, BytesSent: f.BytesSent, EntriesRefused: f.EntriesRefused, ChunkListDeltas: f.ChunkListDeltas})
 	}
 	return out
 }
@@ -111,7 +111,8 @@ func peerFoldersFromWire(ws []*ncsyncv1.PeerFolderStatus) []report.PeerFolder {
 		out = append(out, report.PeerFolder{Folder: f.GetFolderId(), AckedSeq: f.GetAckedSequence(),
 			LagEntries: f.GetLagEntries(), LagBytes: f.GetLagBytes(), Lag: time.Duration(f.GetLagNs()), LagAtLeast: f.GetLagAtLeast(),
 			ApplyError: f.GetApplyError(), CatchingUp: f.GetCatchingUp(), CatchUpTo: f.GetCatchUpTo(),
-			EntriesSent: f.GetEntriesSent(), BytesSent: f.GetBytesSent(), EntriesRefused: f.GetEntriesRefused()})
+			EntriesSent: f.GetEntriesSent(), BytesSent: f.GetBytesSent(), EntriesRefused: f.GetEntriesRefused(),
+			ChunkListDeltas: f.GetChunkListDeltas()})
 	}
 	return out
 }

@@ -53,6 +53,17 @@ func TestChunkDeltaFallback(t *testing.T) {
 	}
 	c.waitConsistent(ctx, "nfs2", "nfs3")
 
+	if n := c.mustStatus("nfs2").Folders[0].ChunkListsFetched; n != 1 {
+		t.Errorf("nfs2 status: %d chunk lists fetched, want 1", n)
+	}
+	if n := c.mustStatus("nfs3").Folders[0].ChunkListsFetched; n != 0 {
+		t.Errorf("nfs3 status: %d chunk lists fetched, want 0", n)
+	}
+	for _, p := range c.mustStatus(primaryName).Peers {
+		if d := p.Folders[0].ChunkListDeltas; d != 1 {
+			t.Errorf("primary status: %d entries sent to %s with a chunk list delta, want 1", d, p.Node)
+		}
+	}
 	const fetched = "fetching a chunk list sent as a delta"
 	if log := logSince(t, c, "nfs2", ""); !strings.Contains(log, fetched) || !strings.Contains(log, "big.bin") {
 		t.Errorf("nfs2, without the base, did not fetch the list; its log:\n%s", tail(c.node("nfs2").logPath, 30))

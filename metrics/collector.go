@@ -121,6 +121,7 @@ func (e emitter) folder(f *report.Folder, primary bool) {
 	e.counter(bytesApplied, f.BytesApplied, id)
 	e.counter(chunkReused, f.ChunkBytesReused, id)
 	e.counter(chunkFetched, f.ChunkBytesFetched, id)
+	e.counter(listsFetched, f.ChunkListsFetched, id)
 	e.gauge(localChanges, float64(f.LocalChanges), id)
 	e.gauge(conflictStoreFull, b2f(f.ConflictStoreFull != nil), id)
 	e.counter(repairs, f.Repairs, id)
@@ -155,6 +156,7 @@ func (e emitter) peer(p *report.Peer, primary bool, folders []report.Folder) {
 			e.counter(entriesSent, pf.EntriesSent, name, id)
 			e.counter(bytesSent, pf.BytesSent, name, id)
 			e.counter(entriesRefused, pf.EntriesRefused, name, id)
+			e.counter(listDeltas, pf.ChunkListDeltas, name, id)
 			continue
 		}
 		e.gauge(catchingUp, b2f(pf.CatchingUp), name, id)

@@ -69,6 +69,7 @@ var (
 	entriesRefused = def("ncsync_entries_refused_total", "Entries the secondary refused (bad input, or matching its own ignore patterns): on the primary as the peer reported them, on the secondary as it refused them.", lPeer, lFolder)
 	chunksSent     = def("ncsync_chunks_sent_bytes_total", "Primary: chunk data sent to the peer, before compression.", lPeer)
 	chunksSentWire = def("ncsync_chunks_sent_wire_bytes_total", "Primary: chunk data sent to the peer as it went on the wire (zstd where it paid).", lPeer)
+	listDeltas     = def("ncsync_chunk_list_deltas_total", "Primary: entries whose chunk list went to the peer as a delta against the version it was sent before.", lPeer, lFolder)
 )
 
 // The secondary's apply.
@@ -77,6 +78,7 @@ var (
 	bytesApplied   = def("ncsync_entries_applied_bytes_total", "Secondary: bytes of the files among the entries applied.", lFolder)
 	chunkReused    = def("ncsync_chunks_reused_bytes_total", "Secondary: chunk bytes of applied files taken from files already on this node instead of fetched.", lFolder)
 	chunkFetched   = def("ncsync_chunks_fetched_bytes_total", "Secondary: chunk bytes of applied files fetched from the primary.", lFolder)
+	listsFetched   = def("ncsync_chunk_lists_fetched_total", "Secondary: whole chunk lists fetched from the primary because a list sent as a delta named a base this node did not hold.", lFolder)
 )
 
 // Pauses and barriers.

@@ -266,7 +266,7 @@ func (p *Primary) sendFolder(ctx context.Context, peer, id string, pos uint64, s
 		if err := send(b); err != nil {
 			return err
 		}
-		p.peer(peer).sent(id, b.Entries)
+		p.peer(peer).sent(id, b.Entries, len(b.Deltas))
 		p.log.Debug("sent batch", "peer", peer, "folder", id, "entries", len(b.Entries), "seq", last, "head", head, "bytes", bytes)
 		w.sent(last)
 		pos = last

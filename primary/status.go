@@ -97,7 +97,7 @@ func (p *Primary) Status(ctx context.Context) (report.Node, error) {
 		for _, id := range p.order {
 			t := traffic[id]
 			pf := report.PeerFolder{Folder: id, AckedSeq: acked[id], ApplyError: applyErr[id],
-				EntriesSent: t.entries, BytesSent: t.bytes, EntriesRefused: t.refused}
+				EntriesSent: t.entries, BytesSent: t.bytes, EntriesRefused: t.refused, ChunkListDeltas: t.deltas}
 			if pf.AckedSeq < heads[id] {
 				lagsOf[id] = append(lagsOf[id], lagAt{len(st.Peers), len(ep.Folders)})
 				pf.Lag = p.folders[id].lagSince(pf.AckedSeq, now)

@@ -8,10 +8,12 @@ type traffic struct {
 	entries uint64 // entries sent
 	bytes   uint64 // sizes of the files among them
 	refused uint64 // entries the peer refused (bad input, its ignore patterns)
+	deltas  uint64 // entries whose chunk list went as a delta (delta.go)
 }
 
-// sent counts a batch of folder sent to the peer.
-func (ps *peer) sent(folder string, entries []index.Entry) {
+// sent counts a batch of folder sent to the peer, deltas of its entries
+// with their chunk lists as deltas.
+func (ps *peer) sent(folder string, entries []index.Entry, deltas int) {
 	var n uint64
 	for i := range entries {
 		if e := &entries[i]; e.Kind == index.KindFile && !e.Deleted {
@@ -23,6 +25,7 @@ func (ps *peer) sent(folder string, entries []index.Entry) {
 	t := ps.traffic[folder]
 	t.entries += uint64(len(entries))
 	t.bytes += n
+	t.deltas += uint64(deltas)
 	ps.traffic[folder] = t
 }
 

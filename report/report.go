@@ -91,6 +91,9 @@ type Folder struct {
 	EntriesRefused    uint64 `json:",omitzero"`
 	ChunkBytesReused  uint64 `json:",omitzero"`
 	ChunkBytesFetched uint64 `json:",omitzero"`
+	// Secondary, counted since start: whole chunk lists fetched because a
+	// list sent as a delta named a base this node did not hold.
+	ChunkListsFetched uint64 `json:",omitzero"`
 }
 
 // ScanError is a primary folder's scan failure state: a failed scan (the
@@ -184,4 +187,7 @@ type PeerFolder struct {
 	EntriesSent    uint64 `json:",omitzero"`
 	BytesSent      uint64 `json:",omitzero"`
 	EntriesRefused uint64 `json:",omitzero"`
+	// Primary, counted since start: entries whose chunk list went to the
+	// peer as a delta.
+	ChunkListDeltas uint64 `json:",omitzero"`
 }

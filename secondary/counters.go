@@ -12,6 +12,7 @@ import (
 type applyCounts struct {
 	entries, bytes, refused atomic.Uint64
 	reused, fetched         atomic.Uint64 // chunk bytes of applied files: local, from the primary
+	listsFetched            atomic.Uint64 // whole chunk lists fetched for deltas (delta.go)
 }
 
 // count adds committed entries (a batch, or a prefix of one recorded
@@ -44,4 +45,5 @@ func (c *applyCounts) count(entries []index.Entry, errs func(i int) (applied, re
 func (c *applyCounts) report(fs *report.Folder) {
 	fs.EntriesApplied, fs.BytesApplied, fs.EntriesRefused = c.entries.Load(), c.bytes.Load(), c.refused.Load()
 	fs.ChunkBytesReused, fs.ChunkBytesFetched = c.reused.Load(), c.fetched.Load()
+	fs.ChunkListsFetched = c.listsFetched.Load()
 }

@@ -93,6 +93,7 @@ func (s *Secondary) buildList(ctx context.Context, c *transport.Client, f *folde
 	if err != nil {
 		return nil, err
 	}
+	f.counts.listsFetched.Add(1)
 	if uint64(len(list)) != d.Count || index.ListHash(list) != d.Result {
 		return nil, fmt.Errorf("%w: the list fetched for it has %d chunks and another hash", index.ErrDeltaInvalid, len(list))
 	}

@@ -332,6 +332,10 @@ type FolderStatus struct {
 	EntriesRefused    uint64 `protobuf:"varint,24,opt,name=entries_refused,json=entriesRefused,proto3" json:"entries_refused,omitempty"`
 	ChunkBytesReused  uint64 `protobuf:"varint,25,opt,name=chunk_bytes_reused,json=chunkBytesReused,proto3" json:"chunk_bytes_reused,omitempty"`
 	ChunkBytesFetched uint64 `protobuf:"varint,26,opt,name=chunk_bytes_fetched,json=chunkBytesFetched,proto3" json:"chunk_bytes_fetched,omitempty"`
+	// Secondary, counted since start: whole chunk lists fetched from the
+	// primary because a list sent as a delta named a base this node did not
+	// hold.
+	ChunkListsFetched uint64 `protobuf:"varint,27,opt,name=chunk_lists_fetched,json=chunkListsFetched,proto3" json:"chunk_lists_fetched,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -544,6 +548,13 @@ func (x *FolderStatus) GetChunkBytesReused() uint64 {
 func (x *FolderStatus) GetChunkBytesFetched() uint64 {
 	if x != nil {
 		return x.ChunkBytesFetched
+	}
+	return 0
+}
+
+func (x *FolderStatus) GetChunkListsFetched() uint64 {
+	if x != nil {
+		return x.ChunkListsFetched
 	}
 	return 0
 }
@@ -1004,8 +1015,11 @@ type PeerFolderStatus struct {
 	EntriesSent    uint64 `protobuf:"varint,10,opt,name=entries_sent,json=entriesSent,proto3" json:"entries_sent,omitempty"`
 	BytesSent      uint64 `protobuf:"varint,11,opt,name=bytes_sent,json=bytesSent,proto3" json:"bytes_sent,omitempty"`
 	EntriesRefused uint64 `protobuf:"varint,12,opt,name=entries_refused,json=entriesRefused,proto3" json:"entries_refused,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Primary, counted since start: entries whose chunk list went to the
+	// peer as a delta against the version it was sent before.
+	ChunkListDeltas uint64 `protobuf:"varint,13,opt,name=chunk_list_deltas,json=chunkListDeltas,proto3" json:"chunk_list_deltas,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *PeerFolderStatus) Reset() {
@@ -1118,6 +1132,13 @@ func (x *PeerFolderStatus) GetBytesSent() uint64 {
 func (x *PeerFolderStatus) GetEntriesRefused() uint64 {
 	if x != nil {
 		return x.EntriesRefused
+	}
+	return 0
+}
+
+func (x *PeerFolderStatus) GetChunkListDeltas() uint64 {
+	if x != nil {
+		return x.ChunkListDeltas
 	}
 	return 0
 }
@@ -2718,7 +2739,7 @@ const file_ncsync_v1_control_proto_rawDesc = "" +
 	"\arecords\x18\x03 \x01(\x04R\arecords\x12\x14\n" +
 	"\x05bytes\x18\x04 \x01(\x04R\x05bytes\x12\x1b\n" +
 	"\tmax_bytes\x18\x05 \x01(\x04R\bmaxBytes\x12\x1b\n" +
-	"\tmax_files\x18\x06 \x01(\x04R\bmaxFiles\"\xb9\a\n" +
+	"\tmax_files\x18\x06 \x01(\x04R\bmaxFiles\"\xe9\a\n" +
 	"\fFolderStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x1a\n" +
@@ -2749,7 +2770,8 @@ const file_ncsync_v1_control_proto_rawDesc = "" +
 	"\rbytes_applied\x18\x17 \x01(\x04R\fbytesApplied\x12'\n" +
 	"\x0fentries_refused\x18\x18 \x01(\x04R\x0eentriesRefused\x12,\n" +
 	"\x12chunk_bytes_reused\x18\x19 \x01(\x04R\x10chunkBytesReused\x12.\n" +
-	"\x13chunk_bytes_fetched\x18\x1a \x01(\x04R\x11chunkBytesFetched\"\xb7\x01\n" +
+	"\x13chunk_bytes_fetched\x18\x1a \x01(\x04R\x11chunkBytesFetched\x12.\n" +
+	"\x13chunk_lists_fetched\x18\x1b \x01(\x04R\x11chunkListsFetched\"\xb7\x01\n" +
 	"\x0fScanErrorStatus\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\tR\x05error\x12\"\n" +
 	"\rsince_unix_ns\x18\x02 \x01(\x03R\vsinceUnixNs\x12#\n" +
@@ -2794,7 +2816,7 @@ const file_ncsync_v1_control_proto_rawDesc = "" +
 	"\x0ebytes_received\x18\v \x01(\x04R\rbytesReceived\x12;\n" +
 	"\x1adisconnected_since_unix_ns\x18\f \x01(\x03R\x17disconnectedSinceUnixNs\x12&\n" +
 	"\x0fchunk_bytes_raw\x18\r \x01(\x04R\rchunkBytesRaw\x12\x14\n" +
-	"\x05epoch\x18\x0e \x01(\x04R\x05epoch\"\x9a\x03\n" +
+	"\x05epoch\x18\x0e \x01(\x04R\x05epoch\"\xc6\x03\n" +
 	"\x10PeerFolderStatus\x12\x1b\n" +
 	"\tfolder_id\x18\x01 \x01(\tR\bfolderId\x12%\n" +
 	"\x0eacked_sequence\x18\x02 \x01(\x04R\rackedSequence\x12\x1f\n" +
@@ -2813,7 +2835,8 @@ const file_ncsync_v1_control_proto_rawDesc = "" +
 	" \x01(\x04R\ventriesSent\x12\x1d\n" +
 	"\n" +
 	"bytes_sent\x18\v \x01(\x04R\tbytesSent\x12'\n" +
-	"\x0fentries_refused\x18\f \x01(\x04R\x0eentriesRefused\"\xd7\x01\n" +
+	"\x0fentries_refused\x18\f \x01(\x04R\x0eentriesRefused\x12*\n" +
+	"\x11chunk_list_deltas\x18\r \x01(\x04R\x0fchunkListDeltas\"\xd7\x01\n" +
 	"\vPauseStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04peer\x18\x02 \x01(\tR\x04peer\x12\"\n" +
