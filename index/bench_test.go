@@ -161,3 +161,49 @@ func BenchmarkSince(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(visited), "ns/entry")
 }
+
+// BenchmarkJournalSchedule journals 20,000 one-chunk files into a new
+// durable index the way a scan of that many new files commits them: 1,000
+// per transaction, or starting at 1,000 and doubling up to 8,000 (the
+// scanner's schedule). Random chunk ids dirty nearly every page of the
+// chunk map in each commit, so fewer, larger commits write less.
+func BenchmarkJournalSchedule(b *testing.B) {
+	for _, bc := range []struct {
+		name     string
+		first, n int // first transaction's size and the largest
+	}{{"fixed-1000", 1000, 1000}, {"growing-1000-8000", 1000, 8000}} {
+		b.Run(bc.name, func(b *testing.B) {
+			commits := 0
+			for b.Loop() {
+				r := rand.New(rand.NewPCG(1, 2))
+				db, err := Open(filepath.Join(b.TempDir(), "index.db"), Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				for n, size := 0, bc.first; n < 20_000; size = min(2*size, bc.n) {
+					files := make([]Entry, min(size, 20_000-n))
+					for i := range files {
+						files[i] = benchFile(r, n, 1)
+						n++
+					}
+					err := db.Update("f", func(tx *Tx) error {
+						for _, e := range files {
+							if _, err := tx.Journal(e); err != nil {
+								return err
+							}
+						}
+						return nil
+					})
+					if err != nil {
+						b.Fatal(err)
+					}
+					commits++
+				}
+				if err := db.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(commits)/float64(b.N), "commits/op")
+		})
+	}
+}
