@@ -53,15 +53,7 @@ func BenchmarkJournal(b *testing.B) {
 					n++
 				}
 				b.StartTimer()
-				err := db.Update("f", func(tx *Tx) error {
-					for _, e := range files {
-						if _, err := tx.Journal(e); err != nil {
-							return err
-						}
-					}
-					return nil
-				})
-				if err != nil {
+				if err := journalAll(db, "f", files); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -186,15 +178,7 @@ func BenchmarkJournalSchedule(b *testing.B) {
 						files[i] = benchFile(r, n, 1)
 						n++
 					}
-					err := db.Update("f", func(tx *Tx) error {
-						for _, e := range files {
-							if _, err := tx.Journal(e); err != nil {
-								return err
-							}
-						}
-						return nil
-					})
-					if err != nil {
+					if err := journalAll(db, "f", files); err != nil {
 						b.Fatal(err)
 					}
 					commits++
@@ -206,4 +190,16 @@ func BenchmarkJournalSchedule(b *testing.B) {
 			b.ReportMetric(float64(commits)/float64(b.N), "commits/op")
 		})
 	}
+}
+
+// journalAll journals files into folder in one transaction.
+func journalAll(db *DB, folder string, files []Entry) error {
+	return db.Update(folder, func(tx *Tx) error {
+		for _, e := range files {
+			if _, err := tx.Journal(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

@@ -17,28 +17,8 @@ import (
 func TestServeHoldsPartBatches(t *testing.T) {
 	p, root := newTestPrimary(t, map[string]string{"a.txt": "a"}, "nfs2")
 	p.opts.Window = 4
-	h := transport.Hello{ClusterID: "c1", Node: "nfs2", Positions: map[string]uint64{"data": 0}}
-	if _, err := p.Welcome(context.Background(), transport.Peer{Node: "nfs2"}, h); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	sent := make(chan transport.Batch, 16)
-	acks := make(chan transport.Reply)
-	ended := make(chan error, 1)
-	go func() {
-		ended <- p.Serve(ctx, transport.Peer{Node: "nfs2"}, h, func(m transport.Message) error { sent <- m.(transport.Batch); return nil }, acks)
-	}()
-	next := func() transport.Batch {
-		t.Helper()
-		select {
-		case b := <-sent:
-			return b
-		case <-time.After(10 * time.Second):
-			t.Fatal("no batch sent")
-			return transport.Batch{}
-		}
-	}
+	sp := serveTestPeer(t, p)
+	defer sp.stop()
 	write := func(names ...string) {
 		t.Helper()
 		for _, n := range names {
@@ -46,24 +26,24 @@ func TestServeHoldsPartBatches(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		fctx, fcancel := context.WithTimeout(ctx, 20*time.Second)
+		fctx, fcancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer fcancel()
 		if err := p.Flush(fctx); err != nil {
 			t.Fatal(err)
 		}
 	}
-	first := next() // nothing in flight: at once
+	first := sp.next(t) // nothing in flight: at once
 	write("b.txt")
-	second := next() // one in flight: at once
+	second := sp.next(t) // one in flight: at once
 	write("c.txt")
 	write("d.txt")
 	select {
-	case b := <-sent:
+	case b := <-sp.sent:
 		t.Fatalf("a part batch (%d entries from seq %d) was sent with two in flight", len(b.Entries), b.Entries[0].Seq)
 	case <-time.After(100 * time.Millisecond):
 	}
-	acks <- transport.Ack{Folder: "data", Seq: first.Entries[len(first.Entries)-1].Seq}
-	third := next()
+	sp.acks <- transport.Ack{Folder: "data", Seq: first.Entries[len(first.Entries)-1].Seq}
+	third := sp.next(t)
 	var got []string
 	for _, e := range third.Entries {
 		if e.Kind == index.KindFile {
@@ -76,6 +56,4 @@ func TestServeHoldsPartBatches(t *testing.T) {
 	if third.Entries[0].Seq <= second.Entries[len(second.Entries)-1].Seq {
 		t.Errorf("third batch starts at %d, not after %d", third.Entries[0].Seq, second.Entries[len(second.Entries)-1].Seq)
 	}
-	cancel()
-	<-ended
 }
