@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -15,31 +17,60 @@ import (
 	"github.com/ncsync/ncsync/index"
 )
 
-// TestSentChunksForget: the locations of sent chunks are found until
-// forget, which an idle timer calls once entries stop being sent.
+// TestSentChunksForget: the locations of sent chunks are found until they
+// were neither remembered nor looked up for sentChunksIdle.
 func TestSentChunksForget(t *testing.T) {
-	var s sentChunks
-	s.m = make(map[chunkKey]sentChunk)
-	id := chunker.ID{1, 2, 3}
-	e := index.Entry{Path: "a/f", Kind: index.KindFile, Size: 10,
-		Chunks: []index.ChunkRef{{ID: id, Size: 10}}, Stat: index.Stat{Ino: 7, CtimeNs: 1}}
-	s.remember("data", "/root", []index.Entry{e})
-	defer s.idle.Stop()
-	c, ok := s.get("data", id)
-	if !ok || c.file.path != "a/f" || c.size != 10 {
-		t.Fatalf("get after remember: %+v, %v", c, ok)
-	}
-	if _, ok := s.get("other", id); ok {
-		t.Error("a chunk of another folder was found")
-	}
-	s.forget()
-	if _, ok := s.get("data", id); ok {
-		t.Error("found after forget")
-	}
-	s.remember("data", "/root", []index.Entry{e}) // usable again
-	if _, ok := s.get("data", id); !ok {
-		t.Error("not found when remembered after forget")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		s := sentChunks{m: make(map[chunkKey]sentChunk)}
+		id := chunker.ID{1, 2, 3}
+		e := index.Entry{Path: "a/f", Kind: index.KindFile, Size: 10,
+			Chunks: []index.ChunkRef{{ID: id, Size: 10}}, Stat: index.Stat{Ino: 7, CtimeNs: 1}}
+		s.remember("data", "/root", []index.Entry{e})
+		defer s.idle.Stop()
+		c, ok := s.get("data", id)
+		if !ok || c.file.path != "a/f" || c.size != 10 {
+			t.Fatalf("get after remember: %+v, %v", c, ok)
+		}
+		if _, ok := s.get("other", id); ok {
+			t.Error("a chunk of another folder was found")
+		}
+		time.Sleep(sentChunksIdle + time.Second)
+		synctest.Wait()
+		if _, ok := s.get("data", id); ok {
+			t.Error("found after sentChunksIdle unused")
+		}
+		s.remember("data", "/root", []index.Entry{e}) // usable again
+		if _, ok := s.get("data", id); !ok {
+			t.Error("not found when remembered after forget")
+		}
+	})
+}
+
+// TestSentChunksKeptWhileRead: on a slow link the chunks of the last
+// entries sent are asked for long after they were sent; their locations
+// stay while chunks are looked up, so that they are not read and hashed
+// again through the index.
+func TestSentChunksKeptWhileRead(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := sentChunks{m: make(map[chunkKey]sentChunk)}
+		a, b := chunker.ID{1}, chunker.ID{2}
+		e := index.Entry{Path: "a/f", Kind: index.KindFile, Size: 20,
+			Chunks: []index.ChunkRef{{ID: a, Size: 10}, {ID: b, Size: 10}}, Stat: index.Stat{Ino: 7, CtimeNs: 1}}
+		s.remember("data", "/root", []index.Entry{e})
+		defer s.idle.Stop()
+		for i := range 5 { // 40 s of lookups, 8 s apart
+			time.Sleep(sentChunksIdle * 4 / 5)
+			synctest.Wait()
+			if _, ok := s.get("data", a); !ok {
+				t.Fatalf("forgotten %v after the entry was sent, while its chunks are read", time.Duration(i+1)*sentChunksIdle*4/5)
+			}
+		}
+		time.Sleep(sentChunksIdle + time.Second)
+		synctest.Wait()
+		if _, ok := s.get("data", b); ok {
+			t.Error("still remembered after sentChunksIdle unused")
+		}
+	})
 }
 
 // A chunk read takes the writers' locks shared, and a writer that keeps
