@@ -30,6 +30,7 @@ var (
 func (v *service) Sync(stream grpc.BidiStreamingServer[ncsyncv1.SyncRequest, ncsyncv1.SyncResponse]) error {
 	s := v.s
 	peer := peerFrom(stream.Context())
+	compressStream(stream.Context()) // before anything is sent
 	first, err := stream.Recv()
 	if err != nil {
 		return err
