@@ -98,13 +98,31 @@ type part struct {
 	missing bool
 }
 
-var jobPool = sync.Pool{New: func() any { return &chunkJob{done: make(chan struct{}, 1)} }}
+// jobPools hold the jobs of single chunks ([0]) and of frames ([1]) apart.
+// A frame job's buffers grow to a frame's size (and capacity beyond);
+// were the pools one, each of the many single-chunk jobs in flight on a
+// stream of large chunks could hold a frame's buffers, which the
+// in-flight budget, counting what the buffers hold, does not see.
+var jobPools = [2]sync.Pool{
+	{New: func() any { return &chunkJob{done: make(chan struct{}, 1)} }},
+	{New: func() any { return &chunkJob{done: make(chan struct{}, 1)} }},
+}
+
+func poolOf(frame bool) *sync.Pool {
+	if frame {
+		return &jobPools[1]
+	}
+	return &jobPools[0]
+}
 
 func getJob(frame bool) *chunkJob {
-	j := jobPool.Get().(*chunkJob)
+	j := poolOf(frame).Get().(*chunkJob)
 	j.ids, j.frame, j.parts, j.framed, j.shared, j.err = j.ids[:0], frame, j.parts[:0], nil, 0, nil
 	return j
 }
+
+// putJob returns j to the pool of its kind.
+func putJob(j *chunkJob) { poolOf(j.frame).Put(j) }
 
 // cost is what the job holds against the in-flight budget: the chunks
 // read and what was compressed, or the cached job it sends.
@@ -266,11 +284,11 @@ func (s *Server) prepareJob(ctx context.Context, folder string, j *chunkJob, lev
 				// The cache holds the bytes now: j sends them from
 				// there, and its buffers go back to the pool for the
 				// next job instead of waiting for j's turn on the wire.
-				raw, comp := j.raw, j.comp
+				raw, comp, pool := j.raw, j.comp, poolOf(j.frame)
 				e.serve(j)
-				spare := jobPool.Get().(*chunkJob)
+				spare := pool.Get().(*chunkJob)
 				spare.raw, spare.comp = raw[:0], comp[:0]
-				jobPool.Put(spare)
+				pool.Put(spare)
 			} else {
 				s.frames.abandon(e)
 			}
@@ -430,7 +448,7 @@ func (s *Server) packChunks(ctx context.Context, order <-chan *chunkJob, budget 
 				}
 			}
 			budget.release(j.cost())
-			jobPool.Put(j)
+			putJob(j)
 		}
 		held, nparts, nbytes, ndec, framed, msg.Frame = held[:0], 0, 0, 0, false, nil
 		return err

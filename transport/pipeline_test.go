@@ -79,3 +79,16 @@ func TestPackChunksDecodedBound(t *testing.T) {
 		t.Errorf("packChunks: %v after %d chunks in %d messages", err, sent, msgs)
 	}
 }
+
+// TestJobPoolsApart: a single chunk's job never comes with the buffers of
+// a frame's, which the in-flight budget would not count.
+func TestJobPoolsApart(t *testing.T) {
+	for range 20 {
+		f := getJob(true)
+		f.raw, f.comp = make([]byte, 0, frameBytes+maxFramedChunk), make([]byte, 0, frameBytes)
+		putJob(f)
+		if j := getJob(false); cap(j.raw) > maxFramedChunk || cap(j.comp) > maxFramedChunk {
+			t.Fatalf("a single chunk's job holds %d + %d bytes of buffers", cap(j.raw), cap(j.comp))
+		}
+	}
+}
