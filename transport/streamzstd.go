@@ -11,10 +11,11 @@ import (
 	"google.golang.org/grpc/encoding"
 )
 
-// Compressing a session's messages. The entries of an initial copy of a
-// webroot (20,000 files) are about a seventh of what goes to the
-// secondary once the chunks are compressed: paths, modes, times and
-// chunk lists, which zstd shrinks well apart from the ids. A primary
+// Compressing a session's messages. The entries of an initial copy of the
+// bench's webroot (20,000 files, 124 MiB) are 3.9 MB, an eighth of what
+// goes to the secondary once the chunks are compressed: paths, modes,
+// times and chunk lists, which zstd fastest takes to 2.1 MB (the 64 bytes
+// of ids of each file do not shrink). A primary
 // compresses its Sync stream with zstd when the secondary advertises it
 // (gRPC's grpc-accept-encoding, which a client fills with the compressors
 // its process registered); a secondary that does not know it gets the
