@@ -38,11 +38,12 @@ const (
 	// closed. One zstd frame per 4 KiB file costs twice the CPU of a
 	// frame per MiB on both sides and compresses a third worse (measured
 	// on the bench's webroot: 206 against 343 MB/s to encode, 700 against
-	// 1,560 MB/s to decode, ratio 2.65 against 5.13); frames of 2 to 3
-	// MiB shrink the webroot's text a further 6 % at zstd fastest, and
-	// compress faster (ratio 5.38 at 2 MiB, 5.47 at 3 MiB, against 5.12
-	// at 1 MiB; 250 against 200 MB/s).
-	frameBytes = 3 << 20
+	// 1,560 MB/s to decode, ratio 2.65 against 5.13). Larger frames shrink
+	// text further (ratio 5.12 at 1 MiB, 5.38 at 2 MiB, 5.47 at 3 MiB),
+	// but each frame job in flight holds its frame's buffers: with 3 MiB
+	// frames the primary's peak RSS for one secondary's copy of the
+	// webroot was 156 MiB, against 140 with 1 MiB frames.
+	frameBytes = 2 << 20
 	// maxFramedChunk is the largest chunk put into a shared frame, so a
 	// frame never exceeds frameBytes+maxFramedChunk (below MaxFrameBytes).
 	maxFramedChunk = 256 << 10

@@ -51,7 +51,7 @@ func (c *zstdCompressor) Compress(w io.Writer) (io.WriteCloser, error) {
 	if enc == nil {
 		var err error
 		enc, err = zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedFastest),
-			zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(streamWindow))
+			zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(streamWindow), zstd.WithLowerEncoderMem(true))
 		if err != nil {
 			return nil, err
 		}
