@@ -68,7 +68,7 @@ func (c *serverCheck) verify(id pki.Identity) error {
 func (c *serverCheck) pin(node string) { c.pinned.Store(&node) }
 
 func (p *primaryOnly) ClientHandshake(ctx context.Context, authority string, raw net.Conn) (net.Conn, credentials.AuthInfo, error) {
-	conn, ai, err := p.TransportCredentials.ClientHandshake(ctx, authority, newRecordConn(raw))
+	conn, ai, err := p.TransportCredentials.ClientHandshake(ctx, authority, raw)
 	if err != nil {
 		p.hs.set(err)
 		return nil, nil, err
@@ -156,7 +156,7 @@ type loggedServerCreds struct {
 }
 
 func (l *loggedServerCreds) ServerHandshake(raw net.Conn) (net.Conn, credentials.AuthInfo, error) {
-	conn, ai, err := l.TransportCredentials.ServerHandshake(newRecordConn(raw))
+	conn, ai, err := l.TransportCredentials.ServerHandshake(raw)
 	if err != nil {
 		l.log.Warn("refused TLS connection", "addr", raw.RemoteAddr().String(), "err", err)
 		return conn, ai, err
