@@ -40,10 +40,11 @@ const (
 	// on the bench's webroot: 206 against 343 MB/s to encode, 700 against
 	// 1,560 MB/s to decode, ratio 2.65 against 5.13). Larger frames shrink
 	// text further (ratio 5.12 at 1 MiB, 5.38 at 2 MiB, 5.47 at 3 MiB),
-	// but each frame job in flight holds its frame's buffers: with 3 MiB
+	// but each frame job in flight holds its frame's buffers (with 3 MiB
 	// frames the primary's peak RSS for one secondary's copy of the
-	// webroot was 156 MiB, against 140 with 1 MiB frames.
-	frameBytes = 2 << 20
+	// webroot was 156 MiB, against 140 with 1 MiB frames), and a frame
+	// stays within the encoders' window (encoderWindow).
+	frameBytes = encoderWindow - maxFramedChunk
 	// maxFramedChunk is the largest chunk put into a shared frame, so a
 	// frame never exceeds frameBytes+maxFramedChunk (below MaxFrameBytes).
 	maxFramedChunk = 256 << 10

@@ -92,3 +92,15 @@ func TestJobPoolsApart(t *testing.T) {
 		}
 	}
 }
+
+// TestFramesWithinEncoderWindow: the largest shared frame is one
+// single-segment zstd frame, its whole input within the encoders' window,
+// and within what a client decodes.
+func TestFramesWithinEncoderWindow(t *testing.T) {
+	if frameBytes+maxFramedChunk > encoderWindow || encoderWindow > MaxFrameBytes {
+		t.Errorf("frames of up to %d bytes, encoder window %d, client limit %d", frameBytes+maxFramedChunk, encoderWindow, MaxFrameBytes)
+	}
+	if minFrameBytes <= frameBytes/2 || minFrameBytes >= frameBytes {
+		t.Errorf("frames close from %d bytes, up to %d", minFrameBytes, frameBytes)
+	}
+}
