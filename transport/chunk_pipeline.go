@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ncsync/ncsync/chunker"
+	"github.com/ncsync/ncsync/patch"
 	ncsyncv1 "github.com/ncsync/ncsync/proto/ncsync/v1"
 )
 
@@ -82,8 +83,9 @@ func maxResponseDecoded(maxChunk int) int { return max(MaxResponseDecoded, maxCh
 // and their buffers are pooled.
 type chunkJob struct {
 	ids   []chunker.ID
-	frame bool          // the chunks share one frame if it pays
-	done  chan struct{} // receives once the fields below are set
+	frame bool             // the chunks share one frame if it pays
+	sig   *patch.Signature // the base offered for the job's one chunk
+	done  chan struct{}    // receives once the fields below are set
 
 	raw, comp []byte // buffers, reused: raw holds every chunk read, in order
 	parts     []part // one per id
@@ -98,6 +100,10 @@ type part struct {
 	wire    []byte
 	codec   ncsyncv1.Codec
 	missing bool
+	// wire is a patch of patchSize bytes (decoded by codec) against the
+	// base the request offered, not the chunk.
+	patched   bool
+	patchSize int
 }
 
 // jobPools hold the jobs of single chunks ([0]) and of frames ([1]) apart.
@@ -119,7 +125,7 @@ func poolOf(frame bool) *sync.Pool {
 
 func getJob(frame bool) *chunkJob {
 	j := poolOf(frame).Get().(*chunkJob)
-	j.ids, j.frame, j.parts, j.framed, j.shared, j.err = j.ids[:0], frame, j.parts[:0], nil, 0, nil
+	j.ids, j.frame, j.sig, j.parts, j.framed, j.shared, j.err = j.ids[:0], frame, nil, j.parts[:0], nil, 0, nil
 	return j
 }
 
@@ -136,7 +142,7 @@ func (j *chunkJob) decodedBytes() int {
 	n := 0
 	for _, p := range j.parts {
 		if p.codec == ncsyncv1.Codec_CODEC_ZSTD {
-			n += p.size
+			n += max(p.size, p.patchSize)
 		}
 	}
 	return n
@@ -190,7 +196,11 @@ func (b *byteBudget) release(n int64) {
 //
 // tune, if not nil, chooses the codec level of each job and is told how
 // long the sender waited for the link and for the workers.
-func (s *Server) sendChunks(ctx context.Context, folder string, ids []chunker.ID, frames bool, tune *codecTuner, ctr *chunkCounters, send func(*ncsyncv1.FetchChunksResponse) error) error {
+//
+// sigs, if not nil, holds for each id the signature of a base the
+// requester offered for it (nil: none): such a chunk goes alone, as a
+// patch against the base when that is smaller.
+func (s *Server) sendChunks(ctx context.Context, folder string, ids []chunker.ID, sigs []*patch.Signature, frames bool, tune *codecTuner, ctr *chunkCounters, send func(*ncsyncv1.FetchChunksResponse) error) error {
 	g, ctx := errgroup.WithContext(ctx)
 	jobs := make(chan *chunkJob)
 	order := make(chan *chunkJob, maxQueuedChunks)
@@ -221,8 +231,8 @@ func (s *Server) sendChunks(ctx context.Context, folder string, ids []chunker.ID
 		}
 		var group *chunkJob // the frame being filled
 		var groupBytes int
-		for _, id := range ids {
-			if info != nil {
+		for i, id := range ids {
+			if info != nil && (sigs == nil || sigs[i] == nil) {
 				if size, compress, ok := info.ChunkInfo(folder, id); ok && compress && size <= maxFramedChunk {
 					if group == nil {
 						group, groupBytes = getJob(true), 0
@@ -245,6 +255,9 @@ func (s *Server) sendChunks(ctx context.Context, folder string, ids []chunker.ID
 			}
 			j := getJob(false)
 			j.ids = append(j.ids, id)
+			if sigs != nil {
+				j.sig = sigs[i]
+			}
 			if err := queue(j); err != nil {
 				return err
 			}
@@ -272,7 +285,7 @@ func (s *Server) sendChunks(ctx context.Context, folder string, ids []chunker.ID
 // prepareJob prepares j: from the frame cache while several secondaries
 // are served, else by encodeJob.
 func (s *Server) prepareJob(ctx context.Context, folder string, j *chunkJob, level codecLevel) {
-	if s.frames == nil || s.sessions.Load() < 2 {
+	if s.frames == nil || s.sessions.Load() < 2 || j.sig != nil {
 		s.encodeJob(ctx, folder, j, level)
 		return
 	}
@@ -372,6 +385,9 @@ func (s *Server) encodeJob(ctx context.Context, folder string, j *chunkJob, leve
 			p.codec, p.wire = ncsyncv1.Codec_CODEC_ZSTD, comp
 		}
 	}
+	if j.sig != nil && len(j.parts) == 1 {
+		patchPart(j, j.sig, enc)
+	}
 }
 
 // messageBytes is the chunk data to pack into one response now.
@@ -418,6 +434,7 @@ func (s *Server) packChunks(ctx context.Context, order <-chan *chunkJob, budget 
 				n++
 				// A missing part has no codec, size or bytes.
 				cd.Id, cd.Codec, cd.Size, cd.Data, cd.Missing = j.ids[i][:], p.codec, uint32(p.size), p.wire, p.missing
+				cd.Patched, cd.PatchSize = p.patched, uint32(p.patchSize)
 				msg.Chunks = append(msg.Chunks, cd)
 			}
 		}

@@ -32,6 +32,7 @@ type ChunkStream struct {
 	cancel context.CancelFunc
 	folder string
 	ids    []chunker.ID
+	bases  []*signedBase // by index in ids; nil: none offered
 
 	ready chan *response // from the receiver, in order; closed when it ends
 	free  chan []byte    // decode buffers handed back to the receiver
@@ -58,9 +59,21 @@ type fetchCall struct {
 // FetchChunks streams the data of ids (in order) from folder. Ids beyond
 // MaxFetchIDs go in further requests, pipelined.
 func (c *Client) FetchChunks(ctx context.Context, folder string, ids []chunker.ID) (*ChunkStream, error) {
+	return c.FetchChunksFrom(ctx, folder, ids, nil)
+}
+
+// FetchChunksFrom is FetchChunks offering bases: bytes this node holds
+// that some of the chunks were made from, which the primary may answer
+// with patches against (if its Welcome said it does). Each base is
+// offered within MaxPatchBase, up to 16 MiB of them per call; the stream
+// keeps them until it is closed.
+func (c *Client) FetchChunksFrom(ctx context.Context, folder string, ids []chunker.ID, bases []Base) (*ChunkStream, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	cs := &ChunkStream{c: c, ctx: ctx, cancel: cancel, folder: folder, ids: ids,
 		ready: make(chan *response, readAhead), free: make(chan []byte, readAhead+1)}
+	if len(bases) > 0 && c.patches.Load() {
+		cs.bases = signBases(bases, len(ids))
+	}
 	if len(ids) == 0 {
 		close(cs.ready)
 		return cs, nil
@@ -102,6 +115,7 @@ func (cs *ChunkStream) open(start int) (*fetchCall, error) {
 	for i := range req.Ids {
 		req.Ids[i] = cs.ids[start+i][:]
 	}
+	req.Bases = basesToWire(cs.bases, start, end)
 	stream, err := cs.c.rpc.FetchChunks(cs.ctx, req, grpc.MaxCallRecvMsgSize(cs.c.lim.fetchMessageBytes()))
 	if err != nil {
 		return nil, cs.c.rpcError(fmt.Sprintf("fetch chunks of %q", cs.folder), err)
@@ -158,7 +172,14 @@ func (cs *ChunkStream) receive(cur *fetchCall) {
 			default:
 			}
 			r := &response{}
-			r.chunks, r.buf, r.err = decodeResponse(cs.c.dec, m, cs.ids[next:next+len(m.Chunks)], cs.c.lim.MaxChunkBytes, buf)
+			var bases []*signedBase
+			if cs.bases != nil {
+				bases = cs.bases[next : next+len(m.Chunks)]
+			}
+			r.chunks, r.buf, r.err = decodeWithBases(cs.c.dec, m, cs.ids[next:next+len(m.Chunks)], cs.c.lim.MaxChunkBytes, buf, bases)
+			if r.err == nil {
+				r.err = cs.refetch(r.chunks)
+			}
 			if r.err != nil {
 				r.err = fmt.Errorf("fetch chunks of %q: chunk %d: %w", cs.folder, next+len(r.chunks), r.err)
 			}
@@ -261,6 +282,14 @@ func (cs *ChunkStream) Close() {
 // and the zstd chunks' together at most maxResponseDecoded, checked
 // before anything is allocated for them.
 func decodeResponse(dec *zstd.Decoder, m *ncsyncv1.FetchChunksResponse, ids []chunker.ID, maxChunk int, buf []byte) ([]Chunk, []byte, error) {
+	return decodeWithBases(dec, m, ids, maxChunk, buf, nil)
+}
+
+// decodeWithBases is decodeResponse with the bases offered for ids (nil:
+// none). A patched chunk is built from its base into memory of its own;
+// one that does not build (no base, a bad patch, another hash) comes back
+// to be fetched whole (Chunk.refetch).
+func decodeWithBases(dec *zstd.Decoder, m *ncsyncv1.FetchChunksResponse, ids []chunker.ID, maxChunk int, buf []byte, bases []*signedBase) ([]Chunk, []byte, error) {
 	if len(m.GetChunks()) != len(ids) {
 		return nil, buf, protocolErr("%d chunks in a response for %d ids", len(m.GetChunks()), len(ids))
 	}
@@ -270,6 +299,9 @@ func decodeResponse(dec *zstd.Decoder, m *ncsyncv1.FetchChunksResponse, ids []ch
 		size := int(cd.GetSize())
 		if size < 0 || size > maxChunk {
 			break // refused below, in order
+		}
+		if cd.GetPatched() {
+			continue
 		}
 		switch cd.GetCodec() {
 		case ncsyncv1.Codec_CODEC_ZSTD:
@@ -299,6 +331,18 @@ func decodeResponse(dec *zstd.Decoder, m *ncsyncv1.FetchChunksResponse, ids []ch
 	chunks := make([]Chunk, 0, len(ids))
 	for i, cd := range m.Chunks {
 		id := ids[i]
+		if cd.GetPatched() {
+			if !bytes.Equal(cd.GetId(), id[:]) {
+				return chunks, buf, protocolErr("got id %x, want %s", cd.GetId(), id)
+			}
+			var base *signedBase
+			if bases != nil {
+				base = bases[i]
+			}
+			data, err := patchedChunk(dec, cd, id, maxChunk, base)
+			chunks = append(chunks, Chunk{ID: id, Data: data, patched: err == nil, refetch: err != nil})
+			continue
+		}
 		if cd.GetCodec() == ncsyncv1.Codec_CODEC_IN_FRAME && frame == nil && frameErr == nil {
 			start := len(buf)
 			frame, frameErr = dec.DecodeAll(m.Frame, buf[start:start:start+inFrame])

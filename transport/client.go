@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -37,6 +38,7 @@ type Client struct {
 	hs       *handshakeState
 	check    *serverCheck
 	counters chunkCounters
+	patches  atomic.Bool // the primary's last Welcome offered chunk patches
 
 	// Chunk streams decode on goroutines of their own: Close ends them
 	// (stop) and waits for them before it closes the decoder.
@@ -134,6 +136,13 @@ func (c *Client) Close() error {
 func (c *Client) Stats() ClientStats {
 	k := &c.counters
 	return ClientStats{Chunks: k.chunks.Load(), Missing: k.missing.Load(), ChunkBytesRaw: k.raw.Load(), ChunkBytesWire: k.wire.Load()}
+}
+
+// PatchStats counts the chunks the client built from a patch against a
+// base it offered, and the patches that did not build their chunk (which
+// it then fetched whole).
+func (c *Client) PatchStats() (patched, refused uint64) {
+	return c.counters.patched.Load(), c.counters.refused.Load()
 }
 
 // TreeHash returns the primary's hash over folder's tree, its entry count

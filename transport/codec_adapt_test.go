@@ -143,7 +143,7 @@ func TestSendChunksLevels(t *testing.T) {
 		tu.level.Store(int32(l))
 		check := checkedSend(t, dec, ids, src.fakeSource)
 		var compressed int
-		err := s.sendChunks(context.Background(), "webroot", ids, true, &tu, &chunkCounters{}, func(m *ncsyncv1.FetchChunksResponse) error {
+		err := s.sendChunks(context.Background(), "webroot", ids, nil, true, &tu, &chunkCounters{}, func(m *ncsyncv1.FetchChunksResponse) error {
 			wire[l] += len(m.Frame)
 			for _, cd := range m.Chunks {
 				wire[l] += len(cd.Data)

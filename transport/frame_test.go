@@ -93,7 +93,7 @@ func TestSendChunksFrames(t *testing.T) {
 	s := &Server{lim: DefaultLimits(), src: src, enc: enc}
 	for _, frames := range []bool{true, false} {
 		var msgs, withFrame, chunks int
-		err := s.sendChunks(context.Background(), "webroot", ids, frames, nil, &chunkCounters{}, func(m *ncsyncv1.FetchChunksResponse) error {
+		err := s.sendChunks(context.Background(), "webroot", ids, nil, frames, nil, &chunkCounters{}, func(m *ncsyncv1.FetchChunksResponse) error {
 			msgs++
 			var inFrame int
 			for _, cd := range m.Chunks {

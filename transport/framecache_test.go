@@ -124,7 +124,7 @@ func TestFrameCacheConcurrentRequesters(t *testing.T) {
 	defer dec.Close()
 	alone := sharingServer(t, src, 64<<20)
 	alone.sessions.Store(1)
-	if err := alone.sendChunks(context.Background(), "webroot", ids, true, nil, &chunkCounters{}, checkedSend(t, dec, ids, src.fakeSource)); err != nil {
+	if err := alone.sendChunks(context.Background(), "webroot", ids, nil, true, nil, &chunkCounters{}, checkedSend(t, dec, ids, src.fakeSource)); err != nil {
 		t.Fatal(err)
 	}
 	once, _ := src.readCount()
@@ -135,7 +135,7 @@ func TestFrameCacheConcurrentRequesters(t *testing.T) {
 	var wg sync.WaitGroup
 	for r := range requesters {
 		wg.Go(func() {
-			err := s.sendChunks(context.Background(), "webroot", ids, true, nil, &chunkCounters{}, checkedSend(t, dec, ids, src.fakeSource))
+			err := s.sendChunks(context.Background(), "webroot", ids, nil, true, nil, &chunkCounters{}, checkedSend(t, dec, ids, src.fakeSource))
 			if err != nil {
 				t.Errorf("requester %d: %v", r, err)
 			}
@@ -238,7 +238,7 @@ func TestSendChunksStalledReader(t *testing.T) {
 	defer cancel()
 	stalled := make(chan error, 1)
 	go func() {
-		stalled <- s.sendChunks(ctx, "webroot", ids, true, nil, &chunkCounters{}, func(m *ncsyncv1.FetchChunksResponse) error {
+		stalled <- s.sendChunks(ctx, "webroot", ids, nil, true, nil, &chunkCounters{}, func(m *ncsyncv1.FetchChunksResponse) error {
 			<-ctx.Done() // a secondary that stopped reading
 			return ctx.Err()
 		})
@@ -246,7 +246,7 @@ func TestSendChunksStalledReader(t *testing.T) {
 	var maxUsed int64
 	send := checkedSend(t, dec, ids, src.fakeSource)
 	within(t, 30*time.Second, "the other secondary's fetch", func() {
-		err = s.sendChunks(context.Background(), "webroot", ids, true, nil, &chunkCounters{}, func(m *ncsyncv1.FetchChunksResponse) error {
+		err = s.sendChunks(context.Background(), "webroot", ids, nil, true, nil, &chunkCounters{}, func(m *ncsyncv1.FetchChunksResponse) error {
 			s.frames.mu.Lock()
 			maxUsed = max(maxUsed, s.frames.used)
 			s.frames.mu.Unlock()
@@ -314,7 +314,7 @@ func TestSendChunksSharedMessages(t *testing.T) {
 		send := checkedSend(t, dec, ids, src.fakeSource)
 		largest := 0
 		// Without frames: each chunk is a job of its own.
-		err := s.sendChunks(context.Background(), "webroot", ids, false, nil, &chunkCounters{}, func(m *ncsyncv1.FetchChunksResponse) error {
+		err := s.sendChunks(context.Background(), "webroot", ids, nil, false, nil, &chunkCounters{}, func(m *ncsyncv1.FetchChunksResponse) error {
 			largest = max(largest, proto.Size(m))
 			return send(m)
 		})

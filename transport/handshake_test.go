@@ -35,6 +35,7 @@ func TestHandshakeOK(t *testing.T) {
 	}
 	defer sess.Close()
 	want.Heartbeat = DefaultIdleTimeout / 4 // filled in by the Server: the Hello announced heartbeats
+	want.ChunkPatches = true                // likewise: it answers bases with patches
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("welcome = %+v, want %+v", got, want)
 	}

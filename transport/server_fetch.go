@@ -20,6 +20,10 @@ func (v *service) FetchChunks(req *ncsyncv1.FetchChunksRequest, stream grpc.Serv
 	if err != nil {
 		return status.Error(codes.InvalidArgument, err.Error())
 	}
+	sigs, err := basesFromWire(req, len(ids))
+	if err != nil {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
 	ps := s.peer(peer.Node)
 	select {
 	case ps.fetches <- struct{}{}:
@@ -35,7 +39,7 @@ func (v *service) FetchChunks(req *ncsyncv1.FetchChunksRequest, stream grpc.Serv
 	if s.fixedCodec {
 		tune = nil
 	}
-	if err := s.sendChunks(ctx, req.FolderId, ids, req.AcceptFrames, tune, &ps.counters, send); err != nil {
+	if err := s.sendChunks(ctx, req.FolderId, ids, sigs, req.AcceptFrames, tune, &ps.counters, send); err != nil {
 		if ctx.Err() == nil {
 			s.log.Warn("fetch chunks failed", "peer", peer.Node, "folder", req.FolderId, "err", err)
 		}

@@ -66,6 +66,7 @@ func (v *service) Sync(stream grpc.BidiStreamingServer[ncsyncv1.SyncRequest, ncs
 		return sessionStatus(ctx, "welcome", err)
 	}
 	w.Heartbeat = 0
+	w.ChunkPatches = true // FetchChunks answers bases with patches
 	if h.Heartbeat > 0 {
 		w.Heartbeat = s.lim.heartbeatInterval()
 	}

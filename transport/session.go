@@ -84,6 +84,7 @@ func (c *Client) Sync(ctx context.Context, h Hello) (*Session, Welcome, error) {
 		return nil, Welcome{}, fmt.Errorf("%s: %w", op, err)
 	}
 	c.check.pin(w.Node)
+	c.patches.Store(w.ChunkPatches)
 	sess := &Session{c: c, stream: stream, cancel: cancel, asm: assembler{lim: c.lim}}
 	sess.idle = newIdleWatch(c.lim.idleTimeout(w.Heartbeat), cancel)
 	sess.sent.Store(time.Now().UnixNano())

@@ -169,6 +169,7 @@ func welcomeToWire(w Welcome) *ncsyncv1.Welcome {
 		Folders:         positionsToWire(w.Folders),
 		Lineage:         lineageToWire(w.Lineage),
 		HeartbeatMs:     durationToMs(w.Heartbeat),
+		ChunkPatches:    w.ChunkPatches,
 	}
 }
 
@@ -185,7 +186,7 @@ func welcomeFromWire(pw *ncsyncv1.Welcome) (Welcome, error) {
 		return Welcome{}, fmt.Errorf("welcome: %w", err)
 	}
 	return Welcome{ClusterID: pw.GetClusterId(), Node: pw.GetNode(), Epoch: pw.GetEpoch(), Folders: folders, Lineage: lin,
-		Heartbeat: msToDuration(pw.GetHeartbeatMs())}, nil
+		Heartbeat: msToDuration(pw.GetHeartbeatMs()), ChunkPatches: pw.GetChunkPatches()}, nil
 }
 
 func ackToWire(a Ack) *ncsyncv1.Ack {

@@ -31,6 +31,7 @@ type ClientStats struct {
 // chunkCounters are the atomic counters behind PeerStats and ClientStats.
 type chunkCounters struct {
 	chunks, missing, raw, wire atomic.Uint64
+	patched, refused           atomic.Uint64 // client only
 }
 
 func (c *chunkCounters) add(raw, wire int) {

@@ -54,6 +54,9 @@ type Welcome struct {
 	// Heartbeat is the primary's heartbeat interval, set by the Server
 	// when the Hello announced one.
 	Heartbeat time.Duration
+	// ChunkPatches: the primary answers chunk bases with patches (set by
+	// the Server, which does); the Client sends bases only then.
+	ChunkPatches bool
 }
 
 // Message is what a primary sends on a session after its Welcome, each
@@ -173,6 +176,9 @@ type Chunk struct {
 	ID      chunker.ID
 	Data    []byte
 	Missing bool
+
+	patched bool // built from a patch
+	refetch bool // a patch that did not build it: fetch it whole
 }
 
 // Source is the primary's replication logic, called by Server for each

@@ -823,8 +823,11 @@ type Welcome struct {
 	//
 	// Deprecated: Marked as deprecated in ncsync/v1/replication.proto.
 	WindowByProcessed bool `protobuf:"varint,8,opt,name=window_by_processed,json=windowByProcessed,proto3" json:"window_by_processed,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// This primary answers a FetchChunksRequest's bases with patches
+	// (ChunkData.patched); without it a secondary sends none.
+	ChunkPatches  bool `protobuf:"varint,9,opt,name=chunk_patches,json=chunkPatches,proto3" json:"chunk_patches,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Welcome) Reset() {
@@ -910,6 +913,13 @@ func (x *Welcome) GetHeartbeatMs() uint32 {
 func (x *Welcome) GetWindowByProcessed() bool {
 	if x != nil {
 		return x.WindowByProcessed
+	}
+	return false
+}
+
+func (x *Welcome) GetChunkPatches() bool {
+	if x != nil {
+		return x.ChunkPatches
 	}
 	return false
 }
@@ -2053,7 +2063,11 @@ type FetchChunksRequest struct {
 	Ids      [][]byte               `protobuf:"bytes,2,rep,name=ids,proto3" json:"ids,omitempty"`
 	// The requester decodes FetchChunksResponse.frame: compressible chunks
 	// may share one zstd frame (better ratio, far less CPU per small chunk).
-	AcceptFrames  bool `protobuf:"varint,3,opt,name=accept_frames,json=acceptFrames,proto3" json:"accept_frames,omitempty"`
+	AcceptFrames bool `protobuf:"varint,3,opt,name=accept_frames,json=acceptFrames,proto3" json:"accept_frames,omitempty"`
+	// Bytes the requester holds that some of the chunks were made from (the
+	// chunks of its previous version of the file that an edit replaced).
+	// The primary may answer those chunks with a patch against them.
+	Bases         []*ChunkBase `protobuf:"bytes,4,rep,name=bases,proto3" json:"bases,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2109,6 +2123,69 @@ func (x *FetchChunksRequest) GetAcceptFrames() bool {
 	return false
 }
 
+func (x *FetchChunksRequest) GetBases() []*ChunkBase {
+	if x != nil {
+		return x.Bases
+	}
+	return nil
+}
+
+// ChunkBase is a signature of bytes the requester holds, and the chunks
+// (indexes into FetchChunksRequest.ids) it offers them as a base for.
+type ChunkBase struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Chunks []uint32               `protobuf:"varint,1,rep,packed,name=chunks,proto3" json:"chunks,omitempty"`
+	// Fixed-size blocks of the base, each with a weak rolling checksum and
+	// a truncated BLAKE3 (the encoding of package patch).
+	Signature     []byte `protobuf:"bytes,2,opt,name=signature,proto3" json:"signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChunkBase) Reset() {
+	*x = ChunkBase{}
+	mi := &file_ncsync_v1_replication_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChunkBase) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChunkBase) ProtoMessage() {}
+
+func (x *ChunkBase) ProtoReflect() protoreflect.Message {
+	mi := &file_ncsync_v1_replication_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChunkBase.ProtoReflect.Descriptor instead.
+func (*ChunkBase) Descriptor() ([]byte, []int) {
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ChunkBase) GetChunks() []uint32 {
+	if x != nil {
+		return x.Chunks
+	}
+	return nil
+}
+
+func (x *ChunkBase) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
 // FetchChunksResponse carries some of the requested chunks, in order.
 type FetchChunksResponse struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -2123,7 +2200,7 @@ type FetchChunksResponse struct {
 
 func (x *FetchChunksResponse) Reset() {
 	*x = FetchChunksResponse{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[22]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2135,7 +2212,7 @@ func (x *FetchChunksResponse) String() string {
 func (*FetchChunksResponse) ProtoMessage() {}
 
 func (x *FetchChunksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[22]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2148,7 +2225,7 @@ func (x *FetchChunksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchChunksResponse.ProtoReflect.Descriptor instead.
 func (*FetchChunksResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{22}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *FetchChunksResponse) GetChunks() []*ChunkData {
@@ -2175,14 +2252,21 @@ type ChunkData struct {
 	Data []byte `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
 	// The primary no longer holds this chunk (the file changed since it was
 	// journaled); a newer entry will follow.
-	Missing       bool `protobuf:"varint,5,opt,name=missing,proto3" json:"missing,omitempty"`
+	Missing bool `protobuf:"varint,5,opt,name=missing,proto3" json:"missing,omitempty"`
+	// data decodes (by codec: raw or zstd) to a patch of patch_size bytes
+	// against the base the request offered for this chunk, not to the
+	// chunk. The requester builds the chunk from its base and checks it
+	// against the id like any other; it fetches the chunk whole when that
+	// fails.
+	Patched       bool   `protobuf:"varint,6,opt,name=patched,proto3" json:"patched,omitempty"`
+	PatchSize     uint32 `protobuf:"varint,7,opt,name=patch_size,json=patchSize,proto3" json:"patch_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ChunkData) Reset() {
 	*x = ChunkData{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[23]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2194,7 +2278,7 @@ func (x *ChunkData) String() string {
 func (*ChunkData) ProtoMessage() {}
 
 func (x *ChunkData) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[23]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2207,7 +2291,7 @@ func (x *ChunkData) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChunkData.ProtoReflect.Descriptor instead.
 func (*ChunkData) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{23}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ChunkData) GetId() []byte {
@@ -2245,6 +2329,20 @@ func (x *ChunkData) GetMissing() bool {
 	return false
 }
 
+func (x *ChunkData) GetPatched() bool {
+	if x != nil {
+		return x.Patched
+	}
+	return false
+}
+
+func (x *ChunkData) GetPatchSize() uint32 {
+	if x != nil {
+		return x.PatchSize
+	}
+	return 0
+}
+
 // TreeHashRequest asks for the hash of one folder's tree.
 type TreeHashRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2255,7 +2353,7 @@ type TreeHashRequest struct {
 
 func (x *TreeHashRequest) Reset() {
 	*x = TreeHashRequest{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[24]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2267,7 +2365,7 @@ func (x *TreeHashRequest) String() string {
 func (*TreeHashRequest) ProtoMessage() {}
 
 func (x *TreeHashRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[24]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2280,7 +2378,7 @@ func (x *TreeHashRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeHashRequest.ProtoReflect.Descriptor instead.
 func (*TreeHashRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{24}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *TreeHashRequest) GetFolderId() string {
@@ -2303,7 +2401,7 @@ type TreeHashResponse struct {
 
 func (x *TreeHashResponse) Reset() {
 	*x = TreeHashResponse{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[25]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2315,7 +2413,7 @@ func (x *TreeHashResponse) String() string {
 func (*TreeHashResponse) ProtoMessage() {}
 
 func (x *TreeHashResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[25]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2328,7 +2426,7 @@ func (x *TreeHashResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeHashResponse.ProtoReflect.Descriptor instead.
 func (*TreeHashResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{25}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *TreeHashResponse) GetFolderId() string {
@@ -2370,7 +2468,7 @@ type PauseSelfRequest struct {
 
 func (x *PauseSelfRequest) Reset() {
 	*x = PauseSelfRequest{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[26]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2382,7 +2480,7 @@ func (x *PauseSelfRequest) String() string {
 func (*PauseSelfRequest) ProtoMessage() {}
 
 func (x *PauseSelfRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[26]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2395,7 +2493,7 @@ func (x *PauseSelfRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseSelfRequest.ProtoReflect.Descriptor instead.
 func (*PauseSelfRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{26}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *PauseSelfRequest) GetTtlNs() int64 {
@@ -2419,7 +2517,7 @@ type PauseSelfResponse struct {
 
 func (x *PauseSelfResponse) Reset() {
 	*x = PauseSelfResponse{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[27]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2431,7 +2529,7 @@ func (x *PauseSelfResponse) String() string {
 func (*PauseSelfResponse) ProtoMessage() {}
 
 func (x *PauseSelfResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[27]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2444,7 +2542,7 @@ func (x *PauseSelfResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseSelfResponse.ProtoReflect.Descriptor instead.
 func (*PauseSelfResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{27}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *PauseSelfResponse) GetId() string {
@@ -2484,7 +2582,7 @@ type ResumeSelfRequest struct {
 
 func (x *ResumeSelfRequest) Reset() {
 	*x = ResumeSelfRequest{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[28]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2496,7 +2594,7 @@ func (x *ResumeSelfRequest) String() string {
 func (*ResumeSelfRequest) ProtoMessage() {}
 
 func (x *ResumeSelfRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[28]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2509,7 +2607,7 @@ func (x *ResumeSelfRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeSelfRequest.ProtoReflect.Descriptor instead.
 func (*ResumeSelfRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{28}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{29}
 }
 
 // ResumeSelfResponse confirms a resume.
@@ -2521,7 +2619,7 @@ type ResumeSelfResponse struct {
 
 func (x *ResumeSelfResponse) Reset() {
 	*x = ResumeSelfResponse{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[29]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2533,7 +2631,7 @@ func (x *ResumeSelfResponse) String() string {
 func (*ResumeSelfResponse) ProtoMessage() {}
 
 func (x *ResumeSelfResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[29]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2546,7 +2644,7 @@ func (x *ResumeSelfResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeSelfResponse.ProtoReflect.Descriptor instead.
 func (*ResumeSelfResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{29}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{30}
 }
 
 // ManifestRequest asks for a folder's tree as it is on disk now.
@@ -2562,7 +2660,7 @@ type ManifestRequest struct {
 
 func (x *ManifestRequest) Reset() {
 	*x = ManifestRequest{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[30]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2574,7 +2672,7 @@ func (x *ManifestRequest) String() string {
 func (*ManifestRequest) ProtoMessage() {}
 
 func (x *ManifestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[30]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2587,7 +2685,7 @@ func (x *ManifestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManifestRequest.ProtoReflect.Descriptor instead.
 func (*ManifestRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{30}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ManifestRequest) GetFolderId() string {
@@ -2615,7 +2713,7 @@ type ManifestResponse struct {
 
 func (x *ManifestResponse) Reset() {
 	*x = ManifestResponse{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[31]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2627,7 +2725,7 @@ func (x *ManifestResponse) String() string {
 func (*ManifestResponse) ProtoMessage() {}
 
 func (x *ManifestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[31]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2640,7 +2738,7 @@ func (x *ManifestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManifestResponse.ProtoReflect.Descriptor instead.
 func (*ManifestResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{31}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ManifestResponse) GetEntries() []*ManifestEntry {
@@ -2671,7 +2769,7 @@ type ManifestEntry struct {
 
 func (x *ManifestEntry) Reset() {
 	*x = ManifestEntry{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[32]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2683,7 +2781,7 @@ func (x *ManifestEntry) String() string {
 func (*ManifestEntry) ProtoMessage() {}
 
 func (x *ManifestEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[32]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2696,7 +2794,7 @@ func (x *ManifestEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManifestEntry.ProtoReflect.Descriptor instead.
 func (*ManifestEntry) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{32}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ManifestEntry) GetPath() string {
@@ -2784,7 +2882,7 @@ type UploadManifestRequest struct {
 
 func (x *UploadManifestRequest) Reset() {
 	*x = UploadManifestRequest{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[33]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2796,7 +2894,7 @@ func (x *UploadManifestRequest) String() string {
 func (*UploadManifestRequest) ProtoMessage() {}
 
 func (x *UploadManifestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[33]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2809,7 +2907,7 @@ func (x *UploadManifestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadManifestRequest.ProtoReflect.Descriptor instead.
 func (*UploadManifestRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{33}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *UploadManifestRequest) GetQuery() uint64 {
@@ -2849,7 +2947,7 @@ type UploadManifestResponse struct {
 
 func (x *UploadManifestResponse) Reset() {
 	*x = UploadManifestResponse{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[34]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2861,7 +2959,7 @@ func (x *UploadManifestResponse) String() string {
 func (*UploadManifestResponse) ProtoMessage() {}
 
 func (x *UploadManifestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[34]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2874,7 +2972,7 @@ func (x *UploadManifestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadManifestResponse.ProtoReflect.Descriptor instead.
 func (*UploadManifestResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{34}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{35}
 }
 
 // FetchChunkListRequest asks for the chunk list of path at sequence.
@@ -2889,7 +2987,7 @@ type FetchChunkListRequest struct {
 
 func (x *FetchChunkListRequest) Reset() {
 	*x = FetchChunkListRequest{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[35]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2901,7 +2999,7 @@ func (x *FetchChunkListRequest) String() string {
 func (*FetchChunkListRequest) ProtoMessage() {}
 
 func (x *FetchChunkListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[35]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2914,7 +3012,7 @@ func (x *FetchChunkListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchChunkListRequest.ProtoReflect.Descriptor instead.
 func (*FetchChunkListRequest) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{35}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *FetchChunkListRequest) GetFolderId() string {
@@ -2953,7 +3051,7 @@ type FetchChunkListResponse struct {
 
 func (x *FetchChunkListResponse) Reset() {
 	*x = FetchChunkListResponse{}
-	mi := &file_ncsync_v1_replication_proto_msgTypes[36]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2965,7 +3063,7 @@ func (x *FetchChunkListResponse) String() string {
 func (*FetchChunkListResponse) ProtoMessage() {}
 
 func (x *FetchChunkListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncsync_v1_replication_proto_msgTypes[36]
+	mi := &file_ncsync_v1_replication_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2978,7 +3076,7 @@ func (x *FetchChunkListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchChunkListResponse.ProtoReflect.Descriptor instead.
 func (*FetchChunkListResponse) Descriptor() ([]byte, []int) {
-	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{36}
+	return file_ncsync_v1_replication_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *FetchChunkListResponse) GetChunkCount() uint64 {
@@ -3051,7 +3149,7 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\fheartbeat_ms\x18\v \x01(\rR\vheartbeatMs\x12#\n" +
 	"\vpause_state\x18\f \x01(\bB\x02\x18\x01R\n" +
 	"pauseState\x12!\n" +
-	"\fchunk_deltas\x18\r \x01(\bR\vchunkDeltas\"\xb9\x02\n" +
+	"\fchunk_deltas\x18\r \x01(\bR\vchunkDeltas\"\xde\x02\n" +
 	"\aWelcome\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x1d\n" +
 	"\n" +
@@ -3061,7 +3159,8 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\afolders\x18\x05 \x03(\v2\x19.ncsync.v1.FolderPositionR\afolders\x12.\n" +
 	"\alineage\x18\x06 \x03(\v2\x14.ncsync.v1.EpochMarkR\alineage\x12!\n" +
 	"\fheartbeat_ms\x18\a \x01(\rR\vheartbeatMs\x122\n" +
-	"\x13window_by_processed\x18\b \x01(\bB\x02\x18\x01R\x11windowByProcessed\".\n" +
+	"\x13window_by_processed\x18\b \x01(\bB\x02\x18\x01R\x11windowByProcessed\x12#\n" +
+	"\rchunk_patches\x18\t \x01(\bR\fchunkPatches\".\n" +
 	"\bChunkRef\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\fR\x02id\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\rR\x04size\"O\n" +
@@ -3153,20 +3252,27 @@ const file_ncsync_v1_replication_proto_rawDesc = "" +
 	"\x04hash\x18\x03 \x01(\fR\x04hash\x12\x18\n" +
 	"\aentries\x18\x04 \x01(\x04R\aentries\x12\x14\n" +
 	"\x05error\x18\x05 \x01(\tR\x05error\x12\x1b\n" +
-	"\tfolder_id\x18\x06 \x01(\tR\bfolderId\"h\n" +
+	"\tfolder_id\x18\x06 \x01(\tR\bfolderId\"\x94\x01\n" +
 	"\x12FetchChunksRequest\x12\x1b\n" +
 	"\tfolder_id\x18\x01 \x01(\tR\bfolderId\x12\x10\n" +
 	"\x03ids\x18\x02 \x03(\fR\x03ids\x12#\n" +
-	"\raccept_frames\x18\x03 \x01(\bR\facceptFrames\"Y\n" +
+	"\raccept_frames\x18\x03 \x01(\bR\facceptFrames\x12*\n" +
+	"\x05bases\x18\x04 \x03(\v2\x14.ncsync.v1.ChunkBaseR\x05bases\"A\n" +
+	"\tChunkBase\x12\x16\n" +
+	"\x06chunks\x18\x01 \x03(\rR\x06chunks\x12\x1c\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\"Y\n" +
 	"\x13FetchChunksResponse\x12,\n" +
 	"\x06chunks\x18\x01 \x03(\v2\x14.ncsync.v1.ChunkDataR\x06chunks\x12\x14\n" +
-	"\x05frame\x18\x02 \x01(\fR\x05frame\"\x85\x01\n" +
+	"\x05frame\x18\x02 \x01(\fR\x05frame\"\xbe\x01\n" +
 	"\tChunkData\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\fR\x02id\x12&\n" +
 	"\x05codec\x18\x02 \x01(\x0e2\x10.ncsync.v1.CodecR\x05codec\x12\x12\n" +
 	"\x04size\x18\x03 \x01(\rR\x04size\x12\x12\n" +
 	"\x04data\x18\x04 \x01(\fR\x04data\x12\x18\n" +
-	"\amissing\x18\x05 \x01(\bR\amissing\".\n" +
+	"\amissing\x18\x05 \x01(\bR\amissing\x12\x18\n" +
+	"\apatched\x18\x06 \x01(\bR\apatched\x12\x1d\n" +
+	"\n" +
+	"patch_size\x18\a \x01(\rR\tpatchSize\".\n" +
 	"\x0fTreeHashRequest\x12\x1b\n" +
 	"\tfolder_id\x18\x01 \x01(\tR\bfolderId\"y\n" +
 	"\x10TreeHashResponse\x12\x1b\n" +
@@ -3254,7 +3360,7 @@ func file_ncsync_v1_replication_proto_rawDescGZIP() []byte {
 }
 
 var file_ncsync_v1_replication_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_ncsync_v1_replication_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_ncsync_v1_replication_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_ncsync_v1_replication_proto_goTypes = []any{
 	(Role)(0),                      // 0: ncsync.v1.Role
 	(EntryType)(0),                 // 1: ncsync.v1.EntryType
@@ -3281,21 +3387,22 @@ var file_ncsync_v1_replication_proto_goTypes = []any{
 	(*Ack)(nil),                    // 22: ncsync.v1.Ack
 	(*TreeHashReport)(nil),         // 23: ncsync.v1.TreeHashReport
 	(*FetchChunksRequest)(nil),     // 24: ncsync.v1.FetchChunksRequest
-	(*FetchChunksResponse)(nil),    // 25: ncsync.v1.FetchChunksResponse
-	(*ChunkData)(nil),              // 26: ncsync.v1.ChunkData
-	(*TreeHashRequest)(nil),        // 27: ncsync.v1.TreeHashRequest
-	(*TreeHashResponse)(nil),       // 28: ncsync.v1.TreeHashResponse
-	(*PauseSelfRequest)(nil),       // 29: ncsync.v1.PauseSelfRequest
-	(*PauseSelfResponse)(nil),      // 30: ncsync.v1.PauseSelfResponse
-	(*ResumeSelfRequest)(nil),      // 31: ncsync.v1.ResumeSelfRequest
-	(*ResumeSelfResponse)(nil),     // 32: ncsync.v1.ResumeSelfResponse
-	(*ManifestRequest)(nil),        // 33: ncsync.v1.ManifestRequest
-	(*ManifestResponse)(nil),       // 34: ncsync.v1.ManifestResponse
-	(*ManifestEntry)(nil),          // 35: ncsync.v1.ManifestEntry
-	(*UploadManifestRequest)(nil),  // 36: ncsync.v1.UploadManifestRequest
-	(*UploadManifestResponse)(nil), // 37: ncsync.v1.UploadManifestResponse
-	(*FetchChunkListRequest)(nil),  // 38: ncsync.v1.FetchChunkListRequest
-	(*FetchChunkListResponse)(nil), // 39: ncsync.v1.FetchChunkListResponse
+	(*ChunkBase)(nil),              // 25: ncsync.v1.ChunkBase
+	(*FetchChunksResponse)(nil),    // 26: ncsync.v1.FetchChunksResponse
+	(*ChunkData)(nil),              // 27: ncsync.v1.ChunkData
+	(*TreeHashRequest)(nil),        // 28: ncsync.v1.TreeHashRequest
+	(*TreeHashResponse)(nil),       // 29: ncsync.v1.TreeHashResponse
+	(*PauseSelfRequest)(nil),       // 30: ncsync.v1.PauseSelfRequest
+	(*PauseSelfResponse)(nil),      // 31: ncsync.v1.PauseSelfResponse
+	(*ResumeSelfRequest)(nil),      // 32: ncsync.v1.ResumeSelfRequest
+	(*ResumeSelfResponse)(nil),     // 33: ncsync.v1.ResumeSelfResponse
+	(*ManifestRequest)(nil),        // 34: ncsync.v1.ManifestRequest
+	(*ManifestResponse)(nil),       // 35: ncsync.v1.ManifestResponse
+	(*ManifestEntry)(nil),          // 36: ncsync.v1.ManifestEntry
+	(*UploadManifestRequest)(nil),  // 37: ncsync.v1.UploadManifestRequest
+	(*UploadManifestResponse)(nil), // 38: ncsync.v1.UploadManifestResponse
+	(*FetchChunkListRequest)(nil),  // 39: ncsync.v1.FetchChunkListRequest
+	(*FetchChunkListResponse)(nil), // 40: ncsync.v1.FetchChunkListResponse
 }
 var file_ncsync_v1_replication_proto_depIdxs = []int32{
 	3,  // 0: ncsync.v1.EpochMark.start:type_name -> ncsync.v1.FolderPosition
@@ -3329,34 +3436,35 @@ var file_ncsync_v1_replication_proto_depIdxs = []int32{
 	10, // 28: ncsync.v1.MoreChunks.chunks:type_name -> ncsync.v1.ChunkRef
 	21, // 29: ncsync.v1.Ack.failures:type_name -> ncsync.v1.Failure
 	23, // 30: ncsync.v1.Ack.tree_hash:type_name -> ncsync.v1.TreeHashReport
-	26, // 31: ncsync.v1.FetchChunksResponse.chunks:type_name -> ncsync.v1.ChunkData
-	2,  // 32: ncsync.v1.ChunkData.codec:type_name -> ncsync.v1.Codec
-	3,  // 33: ncsync.v1.PauseSelfResponse.hold:type_name -> ncsync.v1.FolderPosition
-	35, // 34: ncsync.v1.ManifestResponse.entries:type_name -> ncsync.v1.ManifestEntry
-	1,  // 35: ncsync.v1.ManifestEntry.type:type_name -> ncsync.v1.EntryType
-	35, // 36: ncsync.v1.UploadManifestRequest.entries:type_name -> ncsync.v1.ManifestEntry
-	10, // 37: ncsync.v1.FetchChunkListResponse.chunks:type_name -> ncsync.v1.ChunkRef
-	5,  // 38: ncsync.v1.ReplicationService.Sync:input_type -> ncsync.v1.SyncRequest
-	24, // 39: ncsync.v1.ReplicationService.FetchChunks:input_type -> ncsync.v1.FetchChunksRequest
-	27, // 40: ncsync.v1.ReplicationService.TreeHash:input_type -> ncsync.v1.TreeHashRequest
-	29, // 41: ncsync.v1.ReplicationService.PauseSelf:input_type -> ncsync.v1.PauseSelfRequest
-	31, // 42: ncsync.v1.ReplicationService.ResumeSelf:input_type -> ncsync.v1.ResumeSelfRequest
-	33, // 43: ncsync.v1.ReplicationService.Manifest:input_type -> ncsync.v1.ManifestRequest
-	36, // 44: ncsync.v1.ReplicationService.UploadManifest:input_type -> ncsync.v1.UploadManifestRequest
-	38, // 45: ncsync.v1.ReplicationService.FetchChunkList:input_type -> ncsync.v1.FetchChunkListRequest
-	6,  // 46: ncsync.v1.ReplicationService.Sync:output_type -> ncsync.v1.SyncResponse
-	25, // 47: ncsync.v1.ReplicationService.FetchChunks:output_type -> ncsync.v1.FetchChunksResponse
-	28, // 48: ncsync.v1.ReplicationService.TreeHash:output_type -> ncsync.v1.TreeHashResponse
-	30, // 49: ncsync.v1.ReplicationService.PauseSelf:output_type -> ncsync.v1.PauseSelfResponse
-	32, // 50: ncsync.v1.ReplicationService.ResumeSelf:output_type -> ncsync.v1.ResumeSelfResponse
-	34, // 51: ncsync.v1.ReplicationService.Manifest:output_type -> ncsync.v1.ManifestResponse
-	37, // 52: ncsync.v1.ReplicationService.UploadManifest:output_type -> ncsync.v1.UploadManifestResponse
-	39, // 53: ncsync.v1.ReplicationService.FetchChunkList:output_type -> ncsync.v1.FetchChunkListResponse
-	46, // [46:54] is the sub-list for method output_type
-	38, // [38:46] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	25, // 31: ncsync.v1.FetchChunksRequest.bases:type_name -> ncsync.v1.ChunkBase
+	27, // 32: ncsync.v1.FetchChunksResponse.chunks:type_name -> ncsync.v1.ChunkData
+	2,  // 33: ncsync.v1.ChunkData.codec:type_name -> ncsync.v1.Codec
+	3,  // 34: ncsync.v1.PauseSelfResponse.hold:type_name -> ncsync.v1.FolderPosition
+	36, // 35: ncsync.v1.ManifestResponse.entries:type_name -> ncsync.v1.ManifestEntry
+	1,  // 36: ncsync.v1.ManifestEntry.type:type_name -> ncsync.v1.EntryType
+	36, // 37: ncsync.v1.UploadManifestRequest.entries:type_name -> ncsync.v1.ManifestEntry
+	10, // 38: ncsync.v1.FetchChunkListResponse.chunks:type_name -> ncsync.v1.ChunkRef
+	5,  // 39: ncsync.v1.ReplicationService.Sync:input_type -> ncsync.v1.SyncRequest
+	24, // 40: ncsync.v1.ReplicationService.FetchChunks:input_type -> ncsync.v1.FetchChunksRequest
+	28, // 41: ncsync.v1.ReplicationService.TreeHash:input_type -> ncsync.v1.TreeHashRequest
+	30, // 42: ncsync.v1.ReplicationService.PauseSelf:input_type -> ncsync.v1.PauseSelfRequest
+	32, // 43: ncsync.v1.ReplicationService.ResumeSelf:input_type -> ncsync.v1.ResumeSelfRequest
+	34, // 44: ncsync.v1.ReplicationService.Manifest:input_type -> ncsync.v1.ManifestRequest
+	37, // 45: ncsync.v1.ReplicationService.UploadManifest:input_type -> ncsync.v1.UploadManifestRequest
+	39, // 46: ncsync.v1.ReplicationService.FetchChunkList:input_type -> ncsync.v1.FetchChunkListRequest
+	6,  // 47: ncsync.v1.ReplicationService.Sync:output_type -> ncsync.v1.SyncResponse
+	26, // 48: ncsync.v1.ReplicationService.FetchChunks:output_type -> ncsync.v1.FetchChunksResponse
+	29, // 49: ncsync.v1.ReplicationService.TreeHash:output_type -> ncsync.v1.TreeHashResponse
+	31, // 50: ncsync.v1.ReplicationService.PauseSelf:output_type -> ncsync.v1.PauseSelfResponse
+	33, // 51: ncsync.v1.ReplicationService.ResumeSelf:output_type -> ncsync.v1.ResumeSelfResponse
+	35, // 52: ncsync.v1.ReplicationService.Manifest:output_type -> ncsync.v1.ManifestResponse
+	38, // 53: ncsync.v1.ReplicationService.UploadManifest:output_type -> ncsync.v1.UploadManifestResponse
+	40, // 54: ncsync.v1.ReplicationService.FetchChunkList:output_type -> ncsync.v1.FetchChunkListResponse
+	47, // [47:55] is the sub-list for method output_type
+	39, // [39:47] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_ncsync_v1_replication_proto_init() }
@@ -3386,7 +3494,7 @@ func file_ncsync_v1_replication_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ncsync_v1_replication_proto_rawDesc), len(file_ncsync_v1_replication_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   37,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
