@@ -25,11 +25,13 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/ncsync/ncsync/apply"
 	"github.com/ncsync/ncsync/chunker"
 	"github.com/ncsync/ncsync/config"
 	"github.com/ncsync/ncsync/index"
+	"github.com/ncsync/ncsync/patch"
 	"github.com/ncsync/ncsync/pki"
 	ncsyncv1 "github.com/ncsync/ncsync/proto/ncsync/v1"
 	"github.com/ncsync/ncsync/secondary"
@@ -55,6 +57,14 @@ type craftedPrimary struct {
 	served map[chunker.ID]int              // FetchChunks answers per id
 	lists  map[string][]*ncsyncv1.ChunkRef // FetchChunkList answers by "path@seq"
 	listed int                             // FetchChunkList calls
+
+	// Chunk patches: announced in the Welcome and answered (patchFor, if
+	// set, may change or drop a patch); the bases requests offered, and
+	// the chunk bytes sent.
+	patches  bool
+	patchFor func(id chunker.ID, d []byte) []byte
+	based    int
+	wire     int
 
 	out    chan *ncsyncv1.SyncResponse // for the live session, in order
 	hellos chan *ncsyncv1.Hello
@@ -167,6 +177,10 @@ func (p *craftedPrimary) Sync(stream grpc.BidiStreamingServer[ncsyncv1.SyncReque
 	script := p.script
 	p.mu.Unlock()
 	w, then := script(h)
+	if p.patches {
+		w = proto.Clone(w).(*ncsyncv1.Welcome)
+		w.ChunkPatches = true
+	}
 	if err := stream.Send(&ncsyncv1.SyncResponse{Msg: &ncsyncv1.SyncResponse_Welcome{Welcome: w}}); err != nil {
 		return err
 	}
@@ -211,7 +225,20 @@ func (p *craftedPrimary) Sync(stream grpc.BidiStreamingServer[ncsyncv1.SyncReque
 // FetchChunks answers each requested id, one chunk per message, with what
 // the test registered (Missing if nothing).
 func (p *craftedPrimary) FetchChunks(req *ncsyncv1.FetchChunksRequest, stream grpc.ServerStreamingServer[ncsyncv1.FetchChunksResponse]) error {
-	for _, raw := range req.GetIds() {
+	sigs := map[int]patch.Signature{}
+	for _, b := range req.GetBases() {
+		sig, err := patch.DecodeSignature(b.GetSignature(), 1<<30)
+		if err != nil {
+			return status.Errorf(codes.InvalidArgument, "crafted primary: %v", err)
+		}
+		for _, c := range b.GetChunks() {
+			sigs[int(c)] = sig
+		}
+	}
+	p.mu.Lock()
+	p.based += len(sigs)
+	p.mu.Unlock()
+	for i, raw := range req.GetIds() {
 		var id chunker.ID
 		if len(raw) != len(id) {
 			return status.Errorf(codes.InvalidArgument, "crafted primary: id of %d bytes", len(raw))
@@ -224,6 +251,20 @@ func (p *craftedPrimary) FetchChunks(req *ncsyncv1.FetchChunksRequest, stream gr
 		if !ok {
 			cd = &ncsyncv1.ChunkData{Id: raw, Missing: true}
 		}
+		if sig, based := sigs[i]; based && p.patches && cd.Codec == ncsyncv1.Codec_CODEC_RAW && !cd.Missing {
+			d := patch.Diff(sig, cd.Data)
+			p.mu.Lock()
+			if p.patchFor != nil {
+				d = p.patchFor(id, d)
+			}
+			p.mu.Unlock()
+			if d != nil {
+				cd = &ncsyncv1.ChunkData{Id: raw, Codec: ncsyncv1.Codec_CODEC_RAW, Size: cd.Size, Patched: true, PatchSize: uint32(len(d)), Data: d}
+			}
+		}
+		p.mu.Lock()
+		p.wire += len(cd.Data)
+		p.mu.Unlock()
 		if err := stream.Send(&ncsyncv1.FetchChunksResponse{Chunks: []*ncsyncv1.ChunkData{cd}}); err != nil {
 			return err
 		}

@@ -29,6 +29,7 @@ type source struct {
 	plans map[uint64]*plan // by entry seq
 
 	remote []remoteChunk // every remote chunk of the batch, in file order
+	bases  []patchBase   // bytes of previous versions that remote chunks replaced
 	next   int           // index in remote of the next chunk the stream yields
 	stream *transport.ChunkStream
 
@@ -68,6 +69,7 @@ type plan struct {
 	// offsets if there is none.
 	priorStat index.Stat
 	prior     []int64
+	priorSize int64 // that version's size
 }
 
 func newSource(ctx context.Context, s *Secondary, c *transport.Client, folder string, entries []index.Entry, stash *stage.Stage) *source {
@@ -106,7 +108,7 @@ func (src *source) openStream() error {
 	for _, r := range src.remote[src.next:] {
 		ids = append(ids, r.id)
 	}
-	st, err := src.c.FetchChunks(src.ctx, src.folder, ids)
+	st, err := src.c.FetchChunksFrom(src.ctx, src.folder, ids, src.readBases())
 	if err != nil {
 		return err
 	}
@@ -155,6 +157,7 @@ func (src *source) plan(entries []index.Entry, lookup func(chunker.ID) (index.Ch
 			}
 			src.remote = append(src.remote, remoteChunk{seq: e.Seq, id: ref.ID})
 		}
+		src.planBases(e, p, p.priorSize)
 		src.plans[e.Seq] = p
 	}
 }
@@ -178,7 +181,7 @@ func (src *source) priorOffsets(p *plan, e index.Entry, previous func(string) (i
 		}
 		off += int64(ref.Size)
 	}
-	p.priorStat, p.prior = prev.Stat, make([]int64, len(e.Chunks))
+	p.priorStat, p.prior, p.priorSize = prev.Stat, make([]int64, len(e.Chunks)), off
 	for i := range p.prior {
 		p.prior[i] = -1
 	}

@@ -138,6 +138,10 @@ func (c *Client) Stats() ClientStats {
 	return ClientStats{Chunks: k.chunks.Load(), Missing: k.missing.Load(), ChunkBytesRaw: k.raw.Load(), ChunkBytesWire: k.wire.Load()}
 }
 
+// ChunkPatches reports whether the primary's last Welcome said it answers
+// bases with patches (FetchChunksFrom offers none otherwise).
+func (c *Client) ChunkPatches() bool { return c.patches.Load() }
+
 // PatchStats counts the chunks the client built from a patch against a
 // base it offered, and the patches that did not build their chunk (which
 // it then fetched whole).
