@@ -54,7 +54,8 @@ func statusToWire(st report.Node) *ncsyncv1.StatusResponse {
 			LocalChanges: f.LocalChanges, IgnoredHere: f.IgnoredHere, Repairs: f.Repairs, ScanError: scanErrorToWire(f.ScanError),
 			ConflictStoreFull: storeFullToWire(f.ConflictStoreFull), Held: heldToWire(f.Held), HeldTotal: f.HeldTotal,
 			EntriesApplied: f.EntriesApplied, BytesApplied: f.BytesApplied, EntriesRefused: f.EntriesRefused,
-			ChunkBytesReused: f.ChunkBytesReused, ChunkBytesFetched: f.ChunkBytesFetched, ChunkListsFetched: f.ChunkListsFetched})
+			ChunkBytesReused: f.ChunkBytesReused, ChunkBytesFetched: f.ChunkBytesFetched, ChunkListsFetched: f.ChunkListsFetched,
+			ChunksPatched: f.ChunksPatched, ChunkPatchesRefused: f.ChunkPatchesRefused})
 	}
 	for _, p := range st.Peers {
 		wp := &ncsyncv1.PeerStatus{Node: p.Node, Role: roleToWire(p.Role), Connected: p.Connected,
@@ -80,7 +81,8 @@ func statusFromWire(r *ncsyncv1.StatusResponse) report.Node {
 			LocalChanges: f.GetLocalChanges(), IgnoredHere: f.GetIgnoredHere(), Repairs: f.GetRepairs(), ScanError: scanErrorFromWire(f.GetScanError()),
 			ConflictStoreFull: storeFullFromWire(f.GetConflictStoreFull()), Held: heldFromWire(f.GetHeld()), HeldTotal: f.GetHeldTotal(),
 			EntriesApplied: f.GetEntriesApplied(), BytesApplied: f.GetBytesApplied(), EntriesRefused: f.GetEntriesRefused(),
-			ChunkBytesReused: f.GetChunkBytesReused(), ChunkBytesFetched: f.GetChunkBytesFetched(), ChunkListsFetched: f.GetChunkListsFetched()})
+			ChunkBytesReused: f.GetChunkBytesReused(), ChunkBytesFetched: f.GetChunkBytesFetched(), ChunkListsFetched: f.GetChunkListsFetched(),
+			ChunksPatched: f.GetChunksPatched(), ChunkPatchesRefused: f.GetChunkPatchesRefused()})
 	}
 	for _, p := range r.GetPeers() {
 		np := report.Peer{Node: p.GetNode(), Role: roleFromWire(p.GetRole()), Connected: p.GetConnected(),

@@ -145,6 +145,11 @@ func TestIncrementalTransfer(t *testing.T) {
 		}
 	})
 	checkFew("insert 100 bytes at the front", d)
+	// Both edits' changed chunks came as patches against the bytes they
+	// replaced in nfs2's previous version.
+	if f := c.mustStatus("nfs2").Folders[0]; f.ChunksPatched < 2 || f.ChunkPatchesRefused != 0 {
+		t.Errorf("nfs2 status: %d chunks patched, %d patches refused; want at least one per edit, none refused", f.ChunksPatched, f.ChunkPatchesRefused)
+	}
 
 	d = step("rename into another directory", func() {
 		if err := os.MkdirAll(filepath.Join(root, "b", "moved"), 0o755); err != nil {

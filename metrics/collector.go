@@ -122,6 +122,8 @@ func (e emitter) folder(f *report.Folder, primary bool) {
 	e.counter(chunkReused, f.ChunkBytesReused, id)
 	e.counter(chunkFetched, f.ChunkBytesFetched, id)
 	e.counter(listsFetched, f.ChunkListsFetched, id)
+	e.counter(chunksPatched, f.ChunksPatched, id)
+	e.counter(patchesRefused, f.ChunkPatchesRefused, id)
 	e.gauge(localChanges, float64(f.LocalChanges), id)
 	e.gauge(conflictStoreFull, b2f(f.ConflictStoreFull != nil), id)
 	e.counter(repairs, f.Repairs, id)

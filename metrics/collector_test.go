@@ -52,7 +52,7 @@ func secondaryReport() report.Node {
 		Node: "nfs2", Role: pki.RoleSecondary, ClusterID: "c1", Epoch: 3, StagedBytes: 64, Paused: true,
 		Folders: []report.Folder{{
 			ID: "data", Seq: 100, EntriesApplied: 98, BytesApplied: 3000, EntriesRefused: 2,
-			ChunkBytesReused: 400, ChunkBytesFetched: 600, ChunkListsFetched: 7, LocalChanges: 5, Repairs: 3,
+			ChunkBytesReused: 400, ChunkBytesFetched: 600, ChunkListsFetched: 7, ChunksPatched: 8, ChunkPatchesRefused: 9, LocalChanges: 5, Repairs: 3,
 			ConflictStoreFull: &report.ConflictStoreFull{Path: "a"},
 		}},
 		Peers: []report.Peer{{Node: "nfs1", Role: pki.RolePrimary, Address: "nfs1.example:7300", Connected: false,
@@ -145,6 +145,8 @@ func TestSecondaryReport(t *testing.T) {
 		{"ncsync_chunks_reused_bytes_total", []string{"folder", "data"}, 400},
 		{"ncsync_chunks_fetched_bytes_total", []string{"folder", "data"}, 600},
 		{"ncsync_chunk_lists_fetched_total", []string{"folder", "data"}, 7},
+		{"ncsync_chunks_patched_total", []string{"folder", "data"}, 8},
+		{"ncsync_chunk_patches_refused_total", []string{"folder", "data"}, 9},
 		{"ncsync_local_changes", []string{"folder", "data"}, 5},
 		{"ncsync_conflict_store_full", []string{"folder", "data"}, 1},
 		{"ncsync_repairs_total", []string{"folder", "data"}, 3},

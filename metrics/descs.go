@@ -78,6 +78,8 @@ var (
 	bytesApplied   = def("ncsync_entries_applied_bytes_total", "Secondary: bytes of the files among the entries applied.", lFolder)
 	chunkReused    = def("ncsync_chunks_reused_bytes_total", "Secondary: chunk bytes of applied files taken from files already on this node instead of fetched.", lFolder)
 	chunkFetched   = def("ncsync_chunks_fetched_bytes_total", "Secondary: chunk bytes of applied files fetched from the primary.", lFolder)
+	chunksPatched  = def("ncsync_chunks_patched_total", "Secondary: fetched chunks built from a patch against bytes of this node's previous version of the file.", lFolder)
+	patchesRefused = def("ncsync_chunk_patches_refused_total", "Secondary: chunk patches that did not build their chunk, which was then fetched whole.", lFolder)
 	listsFetched   = def("ncsync_chunk_lists_fetched_total", "Secondary: whole chunk lists fetched from the primary because a list sent as a delta named a base this node did not hold.", lFolder)
 )
 

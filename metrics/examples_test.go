@@ -242,6 +242,7 @@ var notOnDashboard = map[string]bool{
 	"ncsync_peer_last_seen_timestamp_seconds": true, "ncsync_pause_expires_timestamp_seconds": true,
 	"ncsync_folder_bytes": true, "ncsync_entries_sent_bytes_total": true, "ncsync_entries_applied_bytes_total": true,
 	"ncsync_chunk_list_deltas_total": true, "ncsync_chunk_lists_fetched_total": true,
+	"ncsync_chunks_patched_total": true, "ncsync_chunk_patches_refused_total": true,
 }
 
 // TestDocumented checks that docs/metrics.md describes every metric.

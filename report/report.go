@@ -94,6 +94,11 @@ type Folder struct {
 	// Secondary, counted since start: whole chunk lists fetched because a
 	// list sent as a delta named a base this node did not hold.
 	ChunkListsFetched uint64 `json:",omitzero"`
+	// Secondary, counted since start: fetched chunks built from a patch
+	// against this node's previous version of the file, and patches that
+	// did not build their chunk (fetched whole instead).
+	ChunksPatched       uint64 `json:",omitzero"`
+	ChunkPatchesRefused uint64 `json:",omitzero"`
 }
 
 // ScanError is a primary folder's scan failure state: a failed scan (the

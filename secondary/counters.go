@@ -13,6 +13,7 @@ type applyCounts struct {
 	entries, bytes, refused atomic.Uint64
 	reused, fetched         atomic.Uint64 // chunk bytes of applied files: local, from the primary
 	listsFetched            atomic.Uint64 // whole chunk lists fetched for deltas (delta.go)
+	patched, patchesRefused atomic.Uint64 // chunks built from patches, patches refused (source.go)
 }
 
 // count adds committed entries (a batch, or a prefix of one recorded
@@ -46,4 +47,5 @@ func (c *applyCounts) report(fs *report.Folder) {
 	fs.EntriesApplied, fs.BytesApplied, fs.EntriesRefused = c.entries.Load(), c.bytes.Load(), c.refused.Load()
 	fs.ChunkBytesReused, fs.ChunkBytesFetched = c.reused.Load(), c.fetched.Load()
 	fs.ChunkListsFetched = c.listsFetched.Load()
+	fs.ChunksPatched, fs.ChunkPatchesRefused = c.patched.Load(), c.patchesRefused.Load()
 }

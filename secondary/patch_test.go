@@ -2,6 +2,7 @@ package secondary_test
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -56,6 +57,13 @@ func TestPriorEditPatched(t *testing.T) {
 		p.mu.Lock()
 		based, wire := p.based-based0, p.wire-wire0
 		p.mu.Unlock()
+		st, err := env.sec.Status(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f := st.Folders[0]; seq > 0 && (f.ChunksPatched == 0 || (f.ChunkPatchesRefused != 0) != (seq == 3)) {
+			t.Errorf("version %d: status counts %d chunks patched, %d patches refused", seq+1, f.ChunksPatched, f.ChunkPatchesRefused)
+		}
 		switch {
 		case seq == 1 || seq == 2:
 			// One or a few chunks replaced: small patches, not chunks.

@@ -237,8 +237,7 @@ func (src *source) nextRemote() (transport.Chunk, error) {
 		}
 		if errors.Is(err, transport.ErrProtocol) {
 			// Bad data for this chunk: skip it and reopen after it.
-			src.stream.Close()
-			src.stream = nil
+			src.closeStream()
 			src.next++
 		}
 		return transport.Chunk{}, err
@@ -249,10 +248,21 @@ func (src *source) nextRemote() (transport.Chunk, error) {
 	return ch, nil
 }
 
-func (src *source) close() {
-	if src.stream != nil {
-		src.stream.Close()
+// closeStream closes the chunk stream, if open, and counts its patches.
+func (src *source) closeStream() {
+	if src.stream == nil {
+		return
 	}
+	src.stream.Close()
+	patched, refused := src.stream.PatchStats()
+	f := src.s.folders[src.folder]
+	f.counts.patched.Add(patched)
+	f.counts.patchesRefused.Add(refused)
+	src.stream = nil
+}
+
+func (src *source) close() {
+	src.closeStream()
 	src.markDrained()
 }
 

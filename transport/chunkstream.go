@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/zstd"
 	"google.golang.org/grpc"
@@ -33,6 +34,8 @@ type ChunkStream struct {
 	folder string
 	ids    []chunker.ID
 	bases  []*signedBase // by index in ids; nil: none offered
+
+	patched, refused atomic.Uint64 // see PatchStats
 
 	ready chan *response // from the receiver, in order; closed when it ends
 	free  chan []byte    // decode buffers handed back to the receiver

@@ -196,11 +196,13 @@ func (cs *ChunkStream) refetch(chunks []Chunk) error {
 		ch := &chunks[i]
 		if ch.patched {
 			k.patched.Add(1)
+			cs.patched.Add(1)
 		}
 		if !ch.refetch {
 			continue
 		}
 		k.refused.Add(1)
+		cs.refused.Add(1)
 		whole, err := cs.fetchWhole(ch.ID)
 		if err != nil {
 			return err
@@ -208,6 +210,12 @@ func (cs *ChunkStream) refetch(chunks []Chunk) error {
 		*ch = whole
 	}
 	return nil
+}
+
+// PatchStats counts the stream's chunks built from a patch, and its
+// patches that did not build their chunk (fetched whole instead).
+func (cs *ChunkStream) PatchStats() (patched, refused uint64) {
+	return cs.patched.Load(), cs.refused.Load()
 }
 
 // fetchWhole fetches one chunk without a base.

@@ -336,8 +336,13 @@ type FolderStatus struct {
 	// primary because a list sent as a delta named a base this node did not
 	// hold.
 	ChunkListsFetched uint64 `protobuf:"varint,27,opt,name=chunk_lists_fetched,json=chunkListsFetched,proto3" json:"chunk_lists_fetched,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Secondary, counted since start: fetched chunks built from a patch
+	// against bytes of this node's previous version of the file, and
+	// patches that did not build their chunk (which was then fetched whole).
+	ChunksPatched       uint64 `protobuf:"varint,28,opt,name=chunks_patched,json=chunksPatched,proto3" json:"chunks_patched,omitempty"`
+	ChunkPatchesRefused uint64 `protobuf:"varint,29,opt,name=chunk_patches_refused,json=chunkPatchesRefused,proto3" json:"chunk_patches_refused,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *FolderStatus) Reset() {
@@ -555,6 +560,20 @@ func (x *FolderStatus) GetChunkBytesFetched() uint64 {
 func (x *FolderStatus) GetChunkListsFetched() uint64 {
 	if x != nil {
 		return x.ChunkListsFetched
+	}
+	return 0
+}
+
+func (x *FolderStatus) GetChunksPatched() uint64 {
+	if x != nil {
+		return x.ChunksPatched
+	}
+	return 0
+}
+
+func (x *FolderStatus) GetChunkPatchesRefused() uint64 {
+	if x != nil {
+		return x.ChunkPatchesRefused
 	}
 	return 0
 }
@@ -2739,7 +2758,7 @@ const file_ncsync_v1_control_proto_rawDesc = "" +
 	"\arecords\x18\x03 \x01(\x04R\arecords\x12\x14\n" +
 	"\x05bytes\x18\x04 \x01(\x04R\x05bytes\x12\x1b\n" +
 	"\tmax_bytes\x18\x05 \x01(\x04R\bmaxBytes\x12\x1b\n" +
-	"\tmax_files\x18\x06 \x01(\x04R\bmaxFiles\"\xe9\a\n" +
+	"\tmax_files\x18\x06 \x01(\x04R\bmaxFiles\"\xc4\b\n" +
 	"\fFolderStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x1a\n" +
@@ -2771,7 +2790,9 @@ const file_ncsync_v1_control_proto_rawDesc = "" +
 	"\x0fentries_refused\x18\x18 \x01(\x04R\x0eentriesRefused\x12,\n" +
 	"\x12chunk_bytes_reused\x18\x19 \x01(\x04R\x10chunkBytesReused\x12.\n" +
 	"\x13chunk_bytes_fetched\x18\x1a \x01(\x04R\x11chunkBytesFetched\x12.\n" +
-	"\x13chunk_lists_fetched\x18\x1b \x01(\x04R\x11chunkListsFetched\"\xb7\x01\n" +
+	"\x13chunk_lists_fetched\x18\x1b \x01(\x04R\x11chunkListsFetched\x12%\n" +
+	"\x0echunks_patched\x18\x1c \x01(\x04R\rchunksPatched\x122\n" +
+	"\x15chunk_patches_refused\x18\x1d \x01(\x04R\x13chunkPatchesRefused\"\xb7\x01\n" +
 	"\x0fScanErrorStatus\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\tR\x05error\x12\"\n" +
 	"\rsince_unix_ns\x18\x02 \x01(\x03R\vsinceUnixNs\x12#\n" +
