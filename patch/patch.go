@@ -57,7 +57,7 @@ type Signature struct {
 	Strong    [][strongBytes]byte
 }
 
-// Blocks returns the number of blocks of a base of n bytes.
+// blocks returns the number of blocks of size in a base of n bytes.
 func blocks(n, size int) int { return (n + size - 1) / size }
 
 // Sign returns the signature of base in blocks of blockSize, which must be

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ncsync/ncsync/chunker"
 	"github.com/ncsync/ncsync/index"
+	"github.com/ncsync/ncsync/patch"
 	ncsyncv1 "github.com/ncsync/ncsync/proto/ncsync/v1"
 	"github.com/ncsync/ncsync/verify"
 )
@@ -491,6 +492,42 @@ func FuzzChunkListAnswer(f *testing.F) {
 			if c.Size == 0 || int64(c.Size) > int64(lim.MaxChunkBytes) {
 				t.Fatalf("took a chunk of %d bytes", c.Size)
 			}
+		}
+	})
+}
+
+// FuzzPatchedChunk feeds arbitrary patches, raw or zstd, to the
+// secondary's patch builder: it must not panic, and a chunk it builds
+// must be the one requested.
+func FuzzPatchedChunk(f *testing.F) {
+	lim := fuzzLimits()
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderMaxWindow(lim.ZstdMaxWindow),
+		zstd.WithDecoderMaxMemory(lim.ZstdMaxMemory), zstd.WithDecodeAllCapLimit(true))
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer dec.Close()
+	base := randomChunk(1, 20_000)
+	next := bytes.Clone(base)
+	copy(next[5000:], "an edit")
+	id := chunker.Sum(next)
+	sb := signBases([]Base{{Chunks: []int{0}, Data: base}}, 1)[0]
+	sig, err := patch.DecodeSignature(sb.sig, MaxPatchBase)
+	if err != nil {
+		f.Fatal(err)
+	}
+	good := patch.Diff(sig, next)
+	f.Add(good, uint32(len(next)), uint32(len(good)), false)
+	f.Add(zstdFrame(f, good), uint32(len(next)), uint32(len(good)), true)
+	f.Add([]byte{1<<1 | 1, 200}, uint32(2048), uint32(2), false)
+	f.Fuzz(func(t *testing.T, data []byte, size, psize uint32, zst bool) {
+		cd := &ncsyncv1.ChunkData{Id: id[:], Codec: ncsyncv1.Codec_CODEC_RAW, Size: size, Patched: true, PatchSize: psize, Data: data}
+		if zst {
+			cd.Codec = ncsyncv1.Codec_CODEC_ZSTD
+		}
+		out, err := patchedChunk(dec, cd, id, lim.MaxChunkBytes, sb)
+		if err == nil && !bytes.Equal(out, next) {
+			t.Fatalf("built %d bytes that are not the chunk", len(out))
 		}
 	})
 }
