@@ -141,8 +141,11 @@ func (j *chunkJob) cost() int64 { return int64(len(j.raw)+len(j.comp)) + j.share
 func (j *chunkJob) decodedBytes() int {
 	n := 0
 	for _, p := range j.parts {
-		if p.codec == ncsyncv1.Codec_CODEC_ZSTD {
-			n += max(p.size, p.patchSize)
+		switch {
+		case p.patched: // built at the client, raw or zstd
+			n += p.size
+		case p.codec == ncsyncv1.Codec_CODEC_ZSTD:
+			n += p.size
 		}
 	}
 	return n

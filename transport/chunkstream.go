@@ -297,13 +297,16 @@ func decodeWithBases(dec *zstd.Decoder, m *ncsyncv1.FetchChunksResponse, ids []c
 		return nil, buf, protocolErr("%d chunks in a response for %d ids", len(m.GetChunks()), len(ids))
 	}
 	// Room for every decoded byte, so that earlier chunks stay valid.
-	var need, inFrame int
+	// Patched chunks are built into memory of their own, but count
+	// against the same bound: each is as large as its announced size.
+	var need, inFrame, patched int
 	for _, cd := range m.Chunks {
 		size := int(cd.GetSize())
 		if size < 0 || size > maxChunk {
 			break // refused below, in order
 		}
 		if cd.GetPatched() {
+			patched += size
 			continue
 		}
 		switch cd.GetCodec() {
@@ -313,8 +316,8 @@ func decodeWithBases(dec *zstd.Decoder, m *ncsyncv1.FetchChunksResponse, ids []c
 			inFrame += size
 		}
 	}
-	if limit := maxResponseDecoded(maxChunk); need > limit {
-		return nil, buf, protocolErr("zstd chunks announcing %d bytes in one response, more than %d", need, limit)
+	if limit := maxResponseDecoded(maxChunk); need+patched > limit {
+		return nil, buf, protocolErr("zstd and patched chunks announcing %d bytes in one response, more than %d", need+patched, limit)
 	}
 	if inFrame > MaxFrameBytes {
 		return nil, buf, protocolErr("a frame of %d bytes, more than %d", inFrame, MaxFrameBytes)

@@ -3,6 +3,7 @@ package transport
 import (
 	"bytes"
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -163,5 +164,38 @@ func TestBasesFromWireRefuses(t *testing.T) {
 	sigs, err := basesFromWire(&ncsyncv1.FetchChunksRequest{FolderId: "f", Bases: []*ncsyncv1.ChunkBase{{Chunks: []uint32{1}, Signature: sig}}}, 2)
 	if err != nil || sigs[0] != nil || sigs[1] == nil || sigs[1].BaseLen != 10_000 {
 		t.Errorf("a good base: %v %v", sigs, err)
+	}
+}
+
+// TestFetchPatchedOverLimit: patched chunks count against the bound on
+// what one response decodes to, by their announced sizes, before any is
+// built: a primary cannot make the client hold more by patching.
+func TestFetchPatchedOverLimit(t *testing.T) {
+	p := cluster(t)
+	base := randomChunk(1, 8192)
+	id := chunker.Sum(base)
+	d := patch.Diff(patch.Sign(base, patch.DefaultBlockSize), base)
+	const n = 40
+	addr := startRawServer(t, p.serverTLS(t, "p1"), &rawServer{fetch: func(req *ncsyncv1.FetchChunksRequest, s grpc.ServerStreamingServer[ncsyncv1.FetchChunksResponse]) error {
+		m := &ncsyncv1.FetchChunksResponse{}
+		for range n {
+			m.Chunks = append(m.Chunks, &ncsyncv1.ChunkData{Id: id[:], Codec: ncsyncv1.Codec_CODEC_RAW, Size: 1 << 20, Patched: true, PatchSize: uint32(len(d)), Data: d})
+		}
+		return s.Send(m)
+	}})
+	c := dial(t, addr, p.clientTLS(t, "s1"), Limits{})
+	c.patches.Store(true)
+	ids := make([]chunker.ID, n)
+	chunks := make([]int, n)
+	for i := range ids {
+		ids[i], chunks[i] = id, i
+	}
+	cs, err := c.FetchChunksFrom(context.Background(), "webroot", ids, []Base{{Chunks: chunks, Data: base}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	if _, err := readAll(cs); !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "patched chunks announcing") {
+		t.Fatalf("%v, want a protocol error for 40 MiB announced in one response", err)
 	}
 }
