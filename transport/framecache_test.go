@@ -290,10 +290,14 @@ func TestFrameCacheOwnerReleases(t *testing.T) {
 	}
 }
 
-// TestSendChunksSharedMessages checks the size of the responses: about
-// targetMessageBytes to a lone secondary, about sharedMessageBytes while
-// several are served, each of the latter in a buffer of at most twice its
-// size (gRPC's default pool gave every one 1 MiB).
+// TestSendChunksSharedMessages checks the size of the responses: at most
+// about targetMessageBytes to a lone secondary, and larger than the shared
+// size, at most about sharedMessageBytes while several are served, each of
+// the latter in a buffer of at most twice its size (gRPC's default pool
+// gave every one 1 MiB). How full a lone secondary's responses get depends
+// on how fast the workers fill them (a slow machine sends a part early),
+// so only their bound and their difference from the shared size are
+// checked.
 func TestSendChunksSharedMessages(t *testing.T) {
 	src := newCountingSource()
 	var ids []chunker.ID
@@ -307,8 +311,8 @@ func TestSendChunksSharedMessages(t *testing.T) {
 	defer dec.Close()
 	for _, tc := range []struct {
 		sessions int32
-		want     int
-	}{{1, targetMessageBytes}, {2, sharedMessageBytes}} {
+		min, max int
+	}{{1, sharedMessageBytes + 50<<10, targetMessageBytes + 50<<10}, {2, 0, sharedMessageBytes + 50<<10}} {
 		s := sharingServer(t, src, 1<<20)
 		s.sessions.Store(tc.sessions)
 		send := checkedSend(t, dec, ids, src.fakeSource)
@@ -321,8 +325,8 @@ func TestSendChunksSharedMessages(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if largest > tc.want+50<<10 || largest < tc.want-50<<10 {
-			t.Errorf("%d sessions: largest response %d bytes, want about %d", tc.sessions, largest, tc.want)
+		if largest < tc.min || largest > tc.max {
+			t.Errorf("%d sessions: largest response %d bytes, want %d to %d", tc.sessions, largest, tc.min, tc.max)
 		}
 	}
 	for _, n := range []int{sharedMessageBytes + 4<<10, 40 << 10, targetMessageBytes} {
