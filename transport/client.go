@@ -102,12 +102,7 @@ func Dial(ctx context.Context, addr string, tlsConf *tls.Config, lim Limits, opt
 	if err != nil {
 		return nil, fmt.Errorf("dial %q: %w", addr, err)
 	}
-	dec, err := zstd.NewReader(nil,
-		zstd.WithDecoderConcurrency(maxDecoders),
-		zstd.WithDecoderMaxWindow(lim.ZstdMaxWindow),
-		zstd.WithDecoderMaxMemory(lim.ZstdMaxMemory),
-		// Bound each chunk's output by its announced size while decoding.
-		zstd.WithDecodeAllCapLimit(true))
+	dec, err := newChunkDecoder(lim)
 	if err != nil {
 		_ = conn.Close()
 		return nil, fmt.Errorf("dial %q: zstd decoder: %w", addr, err)
@@ -193,3 +188,14 @@ func (e *WrongRoleError) Error() string {
 }
 
 func (e *WrongRoleError) Unwrap() error { return pki.ErrWrongRole }
+
+// newChunkDecoder returns the decoder of chunk responses, within lim's
+// window and memory bounds.
+func newChunkDecoder(lim Limits) (*zstd.Decoder, error) {
+	return zstd.NewReader(nil,
+		zstd.WithDecoderConcurrency(maxDecoders),
+		zstd.WithDecoderMaxWindow(lim.ZstdMaxWindow),
+		zstd.WithDecoderMaxMemory(lim.ZstdMaxMemory),
+		// Bound each chunk's output by its announced size while decoding.
+		zstd.WithDecodeAllCapLimit(true))
+}

@@ -222,8 +222,7 @@ func FuzzAssemble(f *testing.F) {
 // requested, within the limits.
 func FuzzDecodeResponse(f *testing.F) {
 	lim := fuzzLimits()
-	dec, err := zstd.NewReader(nil, zstd.WithDecoderMaxWindow(lim.ZstdMaxWindow),
-		zstd.WithDecoderMaxMemory(lim.ZstdMaxMemory), zstd.WithDecodeAllCapLimit(true))
+	dec, err := newChunkDecoder(lim)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -351,8 +350,7 @@ func FuzzServerDecode(f *testing.F) {
 // plus one frame.
 func FuzzDecodeResponseSizes(f *testing.F) {
 	lim := DefaultLimits()
-	dec, err := zstd.NewReader(nil, zstd.WithDecoderMaxWindow(lim.ZstdMaxWindow),
-		zstd.WithDecoderMaxMemory(lim.ZstdMaxMemory), zstd.WithDecodeAllCapLimit(true))
+	dec, err := newChunkDecoder(lim)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -501,8 +499,7 @@ func FuzzChunkListAnswer(f *testing.F) {
 // must be the one requested.
 func FuzzPatchedChunk(f *testing.F) {
 	lim := fuzzLimits()
-	dec, err := zstd.NewReader(nil, zstd.WithDecoderMaxWindow(lim.ZstdMaxWindow),
-		zstd.WithDecoderMaxMemory(lim.ZstdMaxMemory), zstd.WithDecodeAllCapLimit(true))
+	dec, err := newChunkDecoder(lim)
 	if err != nil {
 		f.Fatal(err)
 	}
