@@ -27,6 +27,10 @@ import (
 
 // Flow-control windows for bulk transfer, larger than gRPC's 64 KiB default
 // so that one stream can fill a fast link without waiting for updates.
+// Fixed windows turn off gRPC-Go's BDP estimation; they were measured
+// against it at 100 Mbit/s with 100 ms RTT (4 MiB is three times that
+// link's bandwidth-delay product): 95 % of the link against 94 %, and
+// 13.4 against 17.7 CPU-seconds for the same copy (docs/benchmarks.md).
 const (
 	initialWindowSize     = 4 << 20
 	initialConnWindowSize = 16 << 20
