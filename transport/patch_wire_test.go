@@ -34,11 +34,7 @@ func TestFetchPatched(t *testing.T) {
 	c.patches.Store(true) // as a Welcome from this server says
 
 	w0 := c.Stats().ChunkBytesWire
-	cs, err := c.FetchChunksFrom(context.Background(), "webroot", ids, []Base{{Chunks: []int{0, 1, 2}, Data: base}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cs.Close()
+	cs := fetchFrom(t, c, ids, []Base{{Chunks: []int{0, 1, 2}, Data: base}})
 	got, err := readAll(cs)
 	if err != nil {
 		t.Fatal(err)
@@ -70,11 +66,7 @@ func TestFetchPatchedWithoutCapability(t *testing.T) {
 		return s.Send(&ncsyncv1.FetchChunksResponse{Chunks: []*ncsyncv1.ChunkData{{Id: id[:], Codec: ncsyncv1.Codec_CODEC_RAW, Size: 50_000, Data: src.chunks[id]}}})
 	}})
 	c := dial(t, addr, p.clientTLS(t, "s1"), Limits{})
-	cs, err := c.FetchChunksFrom(context.Background(), "webroot", []chunker.ID{id}, []Base{{Chunks: []int{0}, Data: base}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cs.Close()
+	cs := fetchFrom(t, c, []chunker.ID{id}, []Base{{Chunks: []int{0}, Data: base}})
 	if _, err := readAll(cs); err != nil {
 		t.Fatal(err)
 	}
@@ -127,11 +119,7 @@ func TestFetchBadPatch(t *testing.T) {
 			if !tt.noBase {
 				bases = []Base{{Chunks: []int{0}, Data: base}}
 			}
-			cs, err := c.FetchChunksFrom(context.Background(), "webroot", []chunker.ID{id}, bases)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cs.Close()
+			cs := fetchFrom(t, c, []chunker.ID{id}, bases)
 			got, err := readAll(cs)
 			if err != nil {
 				t.Fatal(err)
@@ -190,12 +178,20 @@ func TestFetchPatchedOverLimit(t *testing.T) {
 	for i := range ids {
 		ids[i], chunks[i] = id, i
 	}
-	cs, err := c.FetchChunksFrom(context.Background(), "webroot", ids, []Base{{Chunks: chunks, Data: base}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cs.Close()
+	cs := fetchFrom(t, c, ids, []Base{{Chunks: chunks, Data: base}})
 	if _, err := readAll(cs); !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "patched chunks announcing") {
 		t.Fatalf("%v, want a protocol error for 40 MiB announced in one response", err)
 	}
+}
+
+// fetchFrom opens a chunk stream of ids from folder "webroot" with bases,
+// closed when the test ends.
+func fetchFrom(t *testing.T, c *Client, ids []chunker.ID, bases []Base) *ChunkStream {
+	t.Helper()
+	cs, err := c.FetchChunksFrom(context.Background(), "webroot", ids, bases)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cs.Close() })
+	return cs
 }
